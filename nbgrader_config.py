@@ -1,0 +1,20 @@
+"""nbgrader course configuration: labs are authored in solutions/ and released to labs/ (`make release`)."""
+
+from pathlib import Path
+
+c = get_config()  # noqa: F821  (injected by nbgrader/traitlets)
+
+c.CourseDirectory.course_id = "lora-first-principles"
+c.CourseDirectory.root = str(Path(__file__).resolve().parent)
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "labs"
+# Plausible-but-wrong answers kept next to each lab's source prove the hidden tests bite (tests/test_labs.py);
+# they must never be released to students.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "wrong_answers.json"]
+
+# Per-cell wall-clock limit while autograding. (c.ExecutePreprocessor.timeout is ignored by nbgrader 0.9.)
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

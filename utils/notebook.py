@@ -1,0 +1,42 @@
+"""The first code cell of every lesson: `setup()` makes the run reproducible and picks the device."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from utils.device import get_device
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and torch (CPU and GPU) so printed numbers are the same run to run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def full_run() -> bool:
+    """True when COURSE_FULL=1: lessons then use their full-size schedules instead of the CI-sized ones."""
+    return os.environ.get("COURSE_FULL") == "1"
+
+
+def setup(seed: int = 0) -> torch.device:
+    """Seed everything, quiet the libraries, set a readable plot style; returns the device to use."""
+    seed_everything(seed)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    torch.set_printoptions(precision=4, sci_mode=False)
+    try:
+        import matplotlib.pyplot as plt
+
+        plt.rcParams.update({"figure.dpi": 90, "axes.spines.top": False, "axes.spines.right": False})
+    except ImportError:
+        pass
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    return get_device()
