@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAB ?=
 
-.PHONY: setup lab test lint release outputs
+.PHONY: setup lab test lint release outputs grade doctor slides bench test-browser
 
 setup: $(STAMP)
 
@@ -42,3 +42,25 @@ release: $(STAMP)
 	for lab in solutions/lab*/; do \
 	  $(BIN)/nbgrader generate_assignment "$$(basename $$lab)" --force --log-level=WARN || exit 1; done
 	rm -f gradebook.db
+
+# Autograde every submission of one lab: make grade LAB=lab03_positional [SUBMISSIONS=submitted]
+SUBMISSIONS ?= submitted
+grade: $(STAMP)
+	@test -n "$(LAB)" || { echo "usage: make grade LAB=<lab name, e.g. lab03_positional>"; exit 2; }
+	HF_HUB_OFFLINE=1 $(BIN)/python -m utils.grading --lab "$(LAB)" --submissions "$(SUBMISSIONS)"
+
+# Is this laptop ready for the course? Offline, about 10 seconds.
+doctor: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m utils.doctor
+
+# reveal.js decks of every lesson in slides/ (build output, not committed)
+slides: $(STAMP)
+	$(BIN)/python -m utils.slides --out slides
+
+# Every performance figure of the course, regenerated into benchmarks/RESULTS.md
+bench: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run_all.py
+
+# JupyterLab in headless Chromium: open the setup notebook and the chat box, screenshot them
+test-browser: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider
