@@ -1,6 +1,14 @@
 """nbgrader course configuration: labs are authored in solutions/ and released to labs/ (`make release`)."""
 
+import os
+import sys
 from pathlib import Path
+
+# nbgrader runs `alembic` from PATH when it opens a gradebook; `make` calls .venv/bin/nbgrader without activating
+# the venv, so put this interpreter's bin/ first.
+_bin = str(Path(sys.executable).parent)
+if _bin not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
 
 c = get_config()  # noqa: F821  (injected by nbgrader/traitlets)
 
