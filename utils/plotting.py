@@ -44,3 +44,23 @@ def plot_curves(curves: Mapping[str, Sequence[float]], xlabel: str = "step", yla
         ax.legend()
     ax.grid(alpha=0.3)
     return ax
+
+
+def scatter_labelled(points, labels: Sequence[str], groups: Sequence[str] | None = None, title: str = "",
+                     xlabel: str = "component 1", ylabel: str = "component 2", ax=None, fontsize: int = 7):
+    """A 2-D scatter (points: (n, 2) array or tensor) with a text label at every point, coloured by group."""
+    data = np.asarray(points.detach().cpu() if hasattr(points, "detach") else points, dtype=float)
+    if data.ndim != 2 or data.shape[1] != 2 or len(data) != len(labels):
+        raise ValueError(f"need points of shape (n, 2) and n labels, got {data.shape} and {len(labels)} labels")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 6))
+    groups = list(groups) if groups is not None else [""] * len(data)
+    for group in dict.fromkeys(groups):
+        mask = np.array([g == group for g in groups])
+        ax.scatter(data[mask, 0], data[mask, 1], s=14, label=group or None)
+    for (x, y), label in zip(data, labels, strict=True):
+        ax.annotate(label, (x, y), fontsize=fontsize, xytext=(2, 2), textcoords="offset points")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if any(groups):
+        ax.legend(fontsize=8)
+    return ax
