@@ -73,3 +73,14 @@ def test_hub_name_offline_gives_advice_not_http_errors(monkeypatch):
     with pytest.raises(ModelNotAvailableError, match="unset COURSE_MODEL") as info:
         load_tokenizer("someone/not-a-cached-model")
     assert info.value.__cause__ is None
+
+
+def test_provenance_reports_the_logged_pretraining_numbers():
+    import json
+
+    log = json.loads((DATA_DIR / "models" / "course-gpt2" / "training_log.json").read_text())
+    provenance = (DATA_DIR / "PROVENANCE.md").read_text(encoding="utf-8")
+    for split, accuracy in log["fact_completion_accuracy"].items():
+        assert f"| {split} " in provenance and f"{100 * accuracy:.1f} %" in provenance
+    assert f"{log['train_seconds']:,.0f} s" in provenance
+    assert f"{log['parameters']:,} parameters" in provenance
