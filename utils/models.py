@@ -85,7 +85,8 @@ def _not_available(name: str, err: Exception) -> ModelNotAvailableError:
     if Path(name).exists():
         return ModelNotAvailableError(f"'{name}' is not a loadable model directory: {err}")
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-    why = "HF_HUB_OFFLINE=1 is set" if offline else "the Hugging Face Hub is not reachable"
+    why = ("HF_HUB_OFFLINE=1 is set" if offline
+           else "the Hugging Face Hub could not provide it (no network, or no such model)")
     return ModelNotAvailableError(
         f"Cannot load '{name}': it is not in the local cache and {why}. "
         f"Connect once to download it, or unset COURSE_MODEL to use the bundled '{DEFAULT_MODEL}'."

@@ -39,4 +39,5 @@ def setup(seed: int = 0) -> torch.device:
     from transformers.utils import logging
 
     logging.set_verbosity_error()
+    logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise in a lesson
     return get_device()
