@@ -1,0 +1,204 @@
+"""Teaching a base model to answer: examples with masked labels, a collator, a training loop, exact match.
+
+One training example is the prompt, a space, the answer and EOS:
+
+    "Question: What is the capital of France?\\nAnswer: Paris<|endoftext|>"
+     labels: -100 on every prompt token ...........   Paris  EOS
+
+The loss is taken only on the answer and on the final EOS. Keeping the EOS label is what teaches the model
+to stop; padding uses the same EOS id but is masked (attention 0, label -100), so the two never get confused.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Sequence
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import PreTrainedTokenizerBase
+
+from utils.data import format_prompt
+from utils.generation import generate_answers
+
+__all__ = [
+    "IGNORE_INDEX", "build_example", "build_examples", "QACollator", "qa_dataloader", "train_steps",
+    "normalize_answer", "exact_match", "generate_answers", "evaluate_exact_match",
+]
+
+IGNORE_INDEX = -100
+DEFAULT_LR = 2e-3
+
+
+def build_examples(
+    tokenizer: PreTrainedTokenizerBase, questions: Sequence[str], answers: Sequence[str], max_length: int = 64
+) -> list[dict]:
+    """`build_example` for many pairs at once (one batched tokenizer call per side)."""
+    if len(questions) != len(answers):
+        raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer needs an EOS token")
+    prompts = tokenizer([format_prompt(q) for q in questions])["input_ids"]
+    targets = tokenizer([" " + a.strip() for a in answers])["input_ids"]
+    examples = []
+    for prompt, target in zip(prompts, targets, strict=True):
+        target = [*target, tokenizer.eos_token_id][:max_length - 1]
+        prompt = prompt[-(max_length - len(target)):]  # too long: drop the start of the prompt, keep the answer
+        examples.append({"input_ids": prompt + target, "labels": [IGNORE_INDEX] * len(prompt) + target})
+    return examples
+
+
+def build_example(tokenizer: PreTrainedTokenizerBase, question: str, answer: str, max_length: int = 64) -> dict:
+    """One training example: {"input_ids": [...], "labels": [...]} (python lists of equal length).
+
+    input_ids = prompt + " " + answer + EOS; labels = -100 on the prompt, the answer ids and the EOS id after
+    it. At most `max_length` tokens: the answer and EOS are kept whole, the prompt is cut from the left.
+    """
+    if max_length < 2:
+        raise ValueError(f"max_length must be at least 2, got {max_length}")
+    return build_examples(tokenizer, [question], [answer], max_length)[0]
+
+
+class QACollator:
+    """Right-pads a list of `build_example` dicts into tensors of shape (batch, longest).
+
+    input_ids: padded with `pad_token_id` (= EOS for GPT-2); attention_mask: 1 on real tokens, 0 on padding;
+    labels: -100 on padding, so the padded EOS ids never enter the loss (the real final EOS keeps its label).
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase | None = None, pad_token_id: int | None = None):
+        if pad_token_id is None:
+            if tokenizer is None:
+                raise ValueError("QACollator needs a tokenizer or a pad_token_id")
+            pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        if not features:
+            raise ValueError("cannot collate an empty batch")
+        width = max(len(f["input_ids"]) for f in features)
+        input_ids, attention_mask, labels = [], [], []
+        for f in features:
+            ids, labs = list(f["input_ids"]), list(f["labels"])
+            if len(ids) != len(labs):
+                raise ValueError(f"input_ids ({len(ids)}) and labels ({len(labs)}) differ in length")
+            pad = width - len(ids)
+            input_ids.append(ids + [self.pad_token_id] * pad)
+            attention_mask.append([1] * len(ids) + [0] * pad)
+            labels.append(labs + [IGNORE_INDEX] * pad)
+        return {
+            "input_ids": torch.tensor(input_ids, dtype=torch.long),
+            "attention_mask": torch.tensor(attention_mask, dtype=torch.long),
+            "labels": torch.tensor(labels, dtype=torch.long),
+        }
+
+
+def qa_dataloader(
+    tokenizer: PreTrainedTokenizerBase,
+    split,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    seed: int = 0,
+    max_examples: int | None = None,
+    max_length: int = 64,
+) -> DataLoader:
+    """Batches of masked examples from a `datasets.Dataset` (or any mapping) with question/answer columns.
+
+    max_examples: keep the first N pairs (for quick runs). The shuffle order depends only on `seed`.
+    """
+    questions, answers = list(split["question"]), list(split["answer"])
+    if max_examples is not None:
+        questions, answers = questions[:max_examples], answers[:max_examples]
+    examples = build_examples(tokenizer, questions, answers, max_length)
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(examples, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      collate_fn=QACollator(tokenizer))
+
+
+def train_steps(
+    model: torch.nn.Module,
+    dataloader: DataLoader,
+    epochs: int = 1,
+    max_steps: int | None = None,
+    lr: float = DEFAULT_LR,
+    progress: bool = True,
+    weight_decay: float = 0.0,
+    warmup_steps: int = 0,
+    decay: bool = True,
+) -> list[float]:
+    """A plain PyTorch loop: AdamW on the parameters that require grad, loss from the model's `labels`.
+
+    The learning rate warms up linearly for `warmup_steps`, then decays linearly to 0 at the last step
+    (`decay=False` keeps it constant). Gradients are clipped to norm 1. Returns the loss of every step.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("no parameter requires grad: inject LoRA (or unfreeze something) first")
+    total = epochs * len(dataloader)
+    if max_steps is not None:
+        total = min(total, max_steps)
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, total, warmup_steps, decay))
+    device = next(model.parameters()).device
+    losses: list[float] = []
+    model.train()
+    bar = tqdm(total=total, desc="training", disable=not progress, mininterval=1.0)
+    while len(losses) < total:
+        for batch in dataloader:
+            if len(losses) >= total:
+                break
+            batch = {k: v.to(device) for k, v in batch.items()}
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+    bar.close()
+    model.eval()
+    return losses
+
+
+def _lr_factor(step: int, total: int, warmup: int, decay: bool) -> float:
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if not decay:
+        return 1.0
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD-style normalisation: lowercase, drop punctuation, drop a/an/the, collapse whitespace."""
+    text = str(text).lower()
+    text = "".join(c for c in text if c not in _PUNCTUATION)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """Share (0-1) of predictions equal to their reference after `normalize_answer`; 0.0 for no pairs."""
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+    if not predictions:
+        return 0.0
+    hits = sum(normalize_answer(p) == normalize_answer(r) for p, r in zip(predictions, references, strict=True))
+    return hits / len(predictions)
+
+
+def evaluate_exact_match(model, tokenizer, split, max_examples: int | None = None, batch_size: int = 64,
+                         max_new_tokens: int = 16) -> tuple[float, list[str]]:
+    """(exact match, predictions) of greedy answers on a split with question/answer columns."""
+    questions, answers = list(split["question"]), list(split["answer"])
+    if max_examples is not None:
+        questions, answers = questions[:max_examples], answers[:max_examples]
+    predictions = generate_answers(model, tokenizer, questions, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    return exact_match(predictions, answers), predictions
