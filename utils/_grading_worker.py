@@ -73,6 +73,7 @@ def grade(course_dir: Path, lab: str, student: str, feedback: bool) -> dict:
     api = _api(course_dir)
     result: dict = {"autograde_ok": False, "error": "", "cells": {}, "errors": {}}
     outcome = api.autograde(lab, student, force=True, create=True)
+    print(outcome.get("log") or "", flush=True)  # nbgrader's own log, into logs/<lab>/<student>.log
     result["autograde_ok"] = bool(outcome["success"])
     if not outcome["success"]:
         result["error"] = (outcome.get("error") or "") + "\n" + (outcome.get("log") or "")

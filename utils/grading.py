@@ -15,6 +15,7 @@ Results, in `--out` (default `grading/`):
     grades.csv                                 one row per (student, lab): score, max_score, points per graded cell,
                                                status, notes; re-running replaces rows, never duplicates them
     feedback/<student>/<lab>/<notebook>.html   nbgrader feedback, hidden tests removed
+    feedback/<student>/<lab>/grading_notes.html   score, status and what the grader noticed (every student)
     autograded/<student>/<lab>/<notebook>.ipynb
     logs/<lab>/<student>.log                   nbgrader's log for that student
 
@@ -286,6 +287,22 @@ def inspect_notebook(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -
     return notes
 
 
+def deduplicate_ids(nb: nbformat.NotebookNode) -> None:
+    """Keep the first cell of each grade_id; later copies (and nbgrader metadata without a grade_id) become plain
+    cells. nbgrader's own DeduplicateIds keeps the last copy and leaves `nbgrader: {}` behind, which crashes
+    OverwriteCells.add_missing_cells (KeyError: 'grade_id')."""
+    seen = set()
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        if meta is None:
+            continue
+        gid = meta.get("grade_id") if isinstance(meta, dict) else None
+        if not gid or gid in seen:
+            del cell.metadata["nbgrader"]
+        else:
+            seen.add(gid)
+
+
 def _strip_region(source: str, begin: str, end: str) -> str:
     kept, inside = [], False
     for line in source.splitlines():
@@ -326,6 +343,9 @@ def grade_student(template: Path, lab: LabSource, sub: Submission, workroot: Pat
     start = time.monotonic()
     notes: list[str] = []
     zero = {k: 0.0 for k in lab.points}
+    if out:  # a re-run replaces this student's previous results, whatever happens now
+        for kind in ("feedback", "autograded"):
+            shutil.rmtree(out / kind / sub.student / lab.name, ignore_errors=True)
     chosen, pick_notes = _pick_files(sub, lab)
     notes += pick_notes
     work = Path(tempfile.mkdtemp(prefix=f"{sub.student}-", dir=workroot))
@@ -340,6 +360,7 @@ def grade_student(template: Path, lab: LabSource, sub: Submission, workroot: Pat
             if nb is None:
                 continue
             notes += inspect_notebook(nb, lab.notebooks[stem])
+            deduplicate_ids(nb)
             nbformat.write(nb, target / f"{stem}.ipynb")  # UTF-8, the expected name
             readable += 1
         for extra in (lab.path).iterdir():  # data files of the lab come from the source, never from the student
@@ -412,8 +433,6 @@ def _collect(work: Path, out: Path, lab: str, student: str) -> None:
     for kind in ("feedback", "autograded"):
         src = work / kind / student / lab
         dst = out / kind / student / lab
-        if dst.exists():
-            shutil.rmtree(dst)
         if src.is_dir():
             shutil.copytree(src, dst)
 
@@ -465,6 +484,17 @@ def write_grades(path: Path, lab: LabSource, results: list[Result]) -> None:
         writer.writeheader()
         writer.writerows(rows)
     tmp.replace(path)
+
+
+def write_notes(path: Path, r: Result) -> None:
+    """A one-screen page for the student next to nbgrader's feedback: score, status, what the grader noticed."""
+    import html
+
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in r.notes) or "<li>nothing to report</li>"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"<!doctype html><meta charset='utf-8'><title>{html.escape(r.lab)}: {html.escape(r.student)}"
+                    f"</title><h1>{html.escape(r.lab)}: {_fmt(r.score)} / {_fmt(r.max_score)}</h1>"
+                    f"<p>status: <b>{html.escape(r.status)}</b></p><ul>{notes}</ul>\n", encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------------------------ lab validity
@@ -641,6 +671,8 @@ def main(argv: list[str] | None = None) -> int:
     results = grade_all(lab, subs, out, workers=args.workers, cell_timeout=args.cell_timeout,
                         memory_gb=args.memory_gb or None, feedback=not args.no_feedback)
     write_grades(out / "grades.csv", lab, results)
+    for r in results:
+        write_notes(out / "feedback" / r.student / lab.name / "grading_notes.html", r)
     width = max(len(r.student) for r in results)
     for r in results:
         print(f"{r.student:<{width}}  {_fmt(r.score):>5}/{_fmt(r.max_score):<5} {r.status:<10} {'; '.join(r.notes)}")

@@ -1,0 +1,199 @@
+"""`make grade` survives a class of broken submissions (issue 7): each gets a score and a status line, the batch
+completes, nobody else's grade moves, feedback has no hidden tests, and re-running neither loses nor duplicates rows.
+
+The class is built from lab00_setup: one good student and one student for each broken-submission kind.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from utils import ROOT
+from utils.grading import LABS, Submission, find_submissions, load_lab, student_versions
+
+LAB = "lab00_setup"
+CELL_TIMEOUT = 60  # generous: the setup cell imports torch on a busy 2-core machine
+
+
+def _solution() -> nbformat.NotebookNode:
+    nb = student_versions(load_lab(LAB), LABS / LAB)["solution"][LAB]
+    for k, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        cell.execution_count = k + 1  # as if the student ran it
+    return nb
+
+
+def _cell(nb, grade_id):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _write(root: Path, student: str, nb=None, name: str = f"{LAB}.ipynb", raw: bytes | None = None) -> None:
+    folder = root / student / LAB
+    folder.mkdir(parents=True, exist_ok=True)
+    if raw is not None:
+        (folder / name).write_bytes(raw)
+    elif nb is not None:
+        nbformat.write(nb, folder / name)
+
+
+def build_class(root: Path) -> dict[str, dict]:
+    """Submissions in nbgrader layout; returns what each student should get (score, status, note fragment)."""
+    sol = _solution()
+    expect = {}
+
+    _write(root, "alice", sol)
+    expect["alice"] = dict(score=6, status="ok", note=None)
+
+    nb = copy.deepcopy(sol)
+    _cell(nb, "count_tokens").source = "def count_tokens(text: str) -> int:\n    return len(tokenizer(text)['input_ids']\n"
+    _write(root, "bob_syntax", nb)
+    expect["bob_syntax"] = dict(score=3, status="ok", note="count_tokens raised SyntaxError")
+
+    nb = copy.deepcopy(sol)
+    _cell(nb, "count_tokens").source = "while True:\n    pass"
+    _write(root, "carol_loop", nb)
+    expect["carol_loop"] = dict(score=3, status="timeout", note="time limit")
+
+    nb = copy.deepcopy(sol)
+    _cell(nb, "complete").source = "import os\nos._exit(1)"
+    _write(root, "dave_crash", nb)
+    expect["dave_crash"] = dict(score=0, status="crashed", note="kernel died")
+
+    nb = copy.deepcopy(sol)  # test_count_tokens_value deleted, test_complete_type moved above `complete`
+    nb.cells.remove(_cell(nb, "test_count_tokens_value"))
+    moved = _cell(nb, "test_complete_type")
+    nb.cells.remove(moved)
+    nb.cells.insert(nb.cells.index(_cell(nb, "complete")), moved)
+    _write(root, "erin_deleted_reordered", nb)
+    expect["erin_deleted_reordered"] = dict(score=5, status="ok", note="re-ordered")
+
+    nb = copy.deepcopy(sol)  # a wrong answer, and the test that catches it "fixed"
+    _cell(nb, "count_tokens").source = "def count_tokens(text):\n    return len(text.split())"
+    _cell(nb, "test_count_tokens_value").source = "assert True"
+    _write(root, "grace_edited_test", nb)
+    expect["grace_edited_test"] = dict(score=4, status="ok", note="edited")
+
+    nb = copy.deepcopy(sol)  # a copied test cell keeps its grade_id
+    nb.cells.append(copy.deepcopy(_cell(nb, "test_complete_type")))
+    _write(root, "heidi_duplicate_id", nb)
+    expect["heidi_duplicate_id"] = dict(score=6, status="ok", note="duplicated grade_id")
+
+    nb = copy.deepcopy(sol)  # prints 200k lines when graded, and was saved with 6 MB of output
+    _cell(nb, "complete").source += "\n\nfor _i in range(200_000):\n    print(_i)"
+    _cell(nb, "setup").outputs = [nbformat.v4.new_output("stream", name="stdout", text="y" * 6_000_000)]
+    _write(root, "ivan_huge_output", nb)
+    expect["ivan_huge_output"] = dict(score=6, status="ok", note="truncated")
+
+    (root / "judy_missing" / LAB).mkdir(parents=True)
+    expect["judy_missing"] = dict(score=0, status="missing", note="missing notebook")
+
+    _write(root, "mallory_wrong_name", sol, name="lab00_setup (1).ipynb")
+    expect["mallory_wrong_name"] = dict(score=6, status="ok", note="expected 'lab00_setup.ipynb'")
+
+    nb = copy.deepcopy(sol)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.execution_count = None
+    _write(root, "niaj_never_executed", nb)
+    expect["niaj_never_executed"] = dict(score=6, status="ok", note="never executed")
+
+    nb = copy.deepcopy(sol)
+    _cell(nb, "count_tokens").source += "  # café, naïve"
+    text = json.dumps(nb).replace("caf\\u00e9, na\\u00efve", "café, naïve")  # the rest stays \\u-escaped ASCII
+    assert "café" in text
+    _write(root, "olivia_cp1252", raw=text.encode("cp1252"))
+    expect["olivia_cp1252"] = dict(score=6, status="ok", note="not UTF-8")
+
+    _write(root, "peggy_garbage", raw=bytes(range(256)) * 40)
+    expect["peggy_garbage"] = dict(score=0, status="unreadable", note="not a readable notebook")
+    return expect
+
+
+def _grade(submissions: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "utils.grading", "--lab", LAB, "--submissions", str(submissions),
+           "--out", str(out), "--cell-timeout", str(CELL_TIMEOUT), "--workers", "2", *extra]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    submissions, out = root / "submitted", root / "grading"
+    expect = build_class(submissions)
+    start = time.monotonic()
+    proc = _grade(submissions, out)
+    seconds = time.monotonic() - start
+    print(f"\ngraded {len(expect)} students in {seconds:.0f} s\n{proc.stdout}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return submissions, out, expect, proc
+
+
+def test_every_student_gets_the_expected_score_and_status(graded):
+    _, out, expect, proc = graded
+    rows = {r["student"]: r for r in _rows(out)}
+    assert sorted(rows) == sorted(expect)
+    for student, want in expect.items():
+        row = rows[student]
+        assert (float(row["score"]), row["status"]) == (want["score"], want["status"]), (student, row)
+        assert row["max_score"] == "6" and row["lab"] == LAB
+        if want["note"] is None:
+            assert row["notes"] == "", (student, row["notes"])
+        else:
+            assert want["note"] in row["notes"], (student, row["notes"])
+        cells = [float(row[c]) for c in ("test_count_tokens_type", "test_count_tokens_value",
+                                         "test_complete_type", "test_complete_value")]
+        assert sum(cells) == float(row["score"]), (student, row)
+
+
+def test_feedback_has_scores_but_no_hidden_tests(graded):
+    _, out, expect, _ = graded
+    html = (out / "feedback" / "alice" / LAB / f"{LAB}.html").read_text(encoding="utf-8")
+    assert "count_tokens" in html and "6.0" in html
+    for secret in ("BEGIN HIDDEN TESTS", "_reference", "random.Random(20251)", "BEGIN SOLUTION"):
+        assert secret not in html
+    failed = (out / "feedback" / "bob_syntax" / LAB / f"{LAB}.html").read_text(encoding="utf-8")
+    assert "SyntaxError" in failed and "BEGIN HIDDEN TESTS" not in failed and "_reference" not in failed
+    assert [p.name for p in (out / "feedback" / "judy_missing" / LAB).iterdir()] == ["grading_notes.html"]
+    assert "missing" in (out / "feedback" / "judy_missing" / LAB / "grading_notes.html").read_text()
+    assert "kernel died" in (out / "feedback" / "dave_crash" / LAB / "grading_notes.html").read_text()
+
+
+def test_rerun_replaces_rows_and_keeps_the_others(graded):
+    submissions, out, expect, _ = graded
+    before = {r["student"]: r for r in _rows(out)}
+    proc = _grade(submissions, out, "--students", "alice", "judy_missing", "--no-feedback")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = _rows(out)
+    assert len(after) == len(before) == len(expect)
+    after = {r["student"]: r for r in after}
+    for student in expect:
+        keep = ("graded_at",) if student in ("alice", "judy_missing") else ()
+        assert {k: v for k, v in after[student].items() if k not in keep} == \
+               {k: v for k, v in before[student].items() if k not in keep}, student
+
+
+def test_loose_files_are_named_by_student(tmp_path):
+    (tmp_path / "zoe.ipynb").write_text("{}")
+    (tmp_path / "yann smith.ipynb").write_text("{}")
+    (tmp_path / "notes.txt").write_text("not a submission")
+    subs = find_submissions(tmp_path, LAB)
+    assert [(s.student, s.loose) for s in subs] == [("yann_smith", True), ("zoe", True)]
+    assert isinstance(subs[0], Submission) and subs[0].files == [tmp_path / "yann smith.ipynb"]
+
+
+def test_help():
+    proc = subprocess.run([sys.executable, "-m", "utils.grading", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0 and "--submissions" in proc.stdout and "--cell-timeout" in proc.stdout
