@@ -668,6 +668,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no submissions for {args.lab} in {args.submissions}", file=sys.stderr)
         return 1
     out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / ".gitignore").write_text("# grades and student work never go into git\n*\n")
+    start = time.monotonic()
     results = grade_all(lab, subs, out, workers=args.workers, cell_timeout=args.cell_timeout,
                         memory_gb=args.memory_gb or None, feedback=not args.no_feedback)
     write_grades(out / "grades.csv", lab, results)
@@ -676,6 +679,9 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(r.student) for r in results)
     for r in results:
         print(f"{r.student:<{width}}  {_fmt(r.score):>5}/{_fmt(r.max_score):<5} {r.status:<10} {'; '.join(r.notes)}")
+    times = sorted(r.seconds for r in results)
+    print(f"{len(results)} students in {time.monotonic() - start:.0f} s (median {times[len(times) // 2]:.0f} s per "
+          f"student, {args.workers} at a time)")
     print(f"grades: {out / 'grades.csv'}   feedback: {out / 'feedback'}")
     return 0
 
