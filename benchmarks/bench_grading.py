@@ -1,0 +1,85 @@
+"""Figure 6: autograding — seconds per submission and for a class of 30, with the course's grader (utils.grading).
+
+A class of 30 is built from the lab's own versions (the solution, the released stub, every plausible-but-wrong answer
+in solutions/<lab>/wrong_answers.json, in turn), in nbgrader's layout, and graded the way `make grade` does it
+(`utils.grading.grade_all`, the CLI's default number of parallel workers, feedback HTML included).
+Targets (issue 7): median ≤ 20 s per submission, ≤ 10 min for the class, on 2 cores.
+
+    python benchmarks/bench_grading.py [--quick]     BENCH_LAB=lab04_attention picks another lab
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from _common import cli, median, row
+
+FIGURE = "6 grading"
+CLASS_SIZE = 30
+PREFERRED_LAB = "lab07_lora"
+
+
+def pick_lab(quick: bool) -> str:
+    from utils.grading import list_labs
+
+    labs = list_labs()
+    if not labs:
+        raise RuntimeError("no lab in solutions/")
+    if os.environ.get("BENCH_LAB"):
+        return os.environ["BENCH_LAB"]
+    if quick:
+        return labs[0]
+    return PREFERRED_LAB if PREFERRED_LAB in labs else labs[-1]
+
+
+def main(quick: bool) -> list[dict]:
+    import nbformat
+
+    from utils.grading import Submission, grade_all, load_lab, make_course, student_versions
+
+    name = pick_lab(quick)
+    n_students = 1 if quick else CLASS_SIZE
+    workers = max(1, min(4, (os.cpu_count() or 2) // 2))  # the CLI's default (python -m utils.grading)
+    lab = load_lab(name)
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        tmp = Path(tmp)
+        release_start = time.perf_counter()
+        course = make_course(tmp / "release", lab)
+        release_seconds = time.perf_counter() - release_start
+        versions = student_versions(lab, course / "labs" / name)
+        kinds = list(versions)
+        subs, kind_of = [], {}
+        for k in range(n_students):
+            student, kind = f"student{k:02d}", kinds[k % len(kinds)]
+            folder = tmp / "submitted" / student / name
+            folder.mkdir(parents=True)
+            for stem, nb in versions[kind].items():
+                nbformat.write(nb, folder / f"{stem}.ipynb")
+            subs.append(Submission(student, sorted(folder.glob("*.ipynb"))))
+            kind_of[student] = kind
+        start = time.perf_counter()
+        results = grade_all(lab, subs, tmp / "out", workers=workers, progress=False)
+        class_seconds = time.perf_counter() - start
+    per = [r.seconds for r in results]
+    by_kind = {kind: median([r.seconds for r in results if kind_of[r.student] == kind]) for kind in kinds
+               if any(kind_of[r.student] == kind for r in results)}
+    full_marks = sum(r.score == r.max_score for r in results if kind_of[r.student] == "solution")
+    n_solutions = sum(kind == "solution" for kind in kind_of.values())
+    kinds_text = ", ".join(f"{k} {v:.1f} s" for k, v in by_kind.items())
+    setup = (f"{name}, {n_students} submissions ({', '.join(kinds)} in turn), {workers} worker(s), feedback HTML on; "
+             f"{full_marks}/{n_solutions} solutions got full marks")
+    return [
+        row(FIGURE, "seconds per autograded submission (median)", median(per), "s", ("<=", 20.0), "cpu",
+            f"{setup}; median by kind: {kinds_text} — the stub runs almost no code, so its time is the fixed cost "
+            f"per student (kernel start, nbgrader, gradebook); on this machine"),
+        row(FIGURE, f"seconds for a class of {n_students}", class_seconds, "s",
+            ("<=", 600.0 if n_students == CLASS_SIZE else 20.0 * n_students), "cpu",
+            f"{setup}; plus {release_seconds:.1f} s to release the lab once; on this machine"),
+    ]
+
+
+if __name__ == "__main__":
+    cli(main, __file__, __doc__.splitlines()[0])
