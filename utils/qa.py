@@ -127,11 +127,14 @@ def train_steps(
     weight_decay: float = 0.0,
     warmup_steps: int = 0,
     decay: bool = True,
+    accelerator=None,
 ) -> list[float]:
     """A plain PyTorch loop: AdamW on the parameters that require grad, loss from the model's `labels`.
 
     The learning rate warms up linearly for `warmup_steps`, then decays linearly to 0 at the last step
     (`decay=False` keeps it constant). Gradients are clipped to norm 1. Returns the loss of every step.
+    accelerator: an `accelerate.Accelerator` that has already prepared `model` and `dataloader` (the loop
+    then uses `accelerator.backward`, so the same code runs on one CPU or under `accelerate launch`).
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -141,6 +144,9 @@ def train_steps(
         total = min(total, max_steps)
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, total, warmup_steps, decay))
+    if accelerator is not None:
+        optimizer = accelerator.prepare(optimizer)  # the scheduler stays ours: one step per optimizer step
+        progress = progress and accelerator.is_main_process
     device = next(model.parameters()).device
     losses: list[float] = []
     model.train()
@@ -151,8 +157,12 @@ def train_steps(
                 break
             batch = {k: v.to(device) for k, v in batch.items()}
             loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            if accelerator is not None:
+                accelerator.backward(loss)
+                accelerator.clip_grad_norm_(params, 1.0)
+            else:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,140 @@
+"""utils.qa: label masking (prompt masked, answer and final EOS kept, padding masked), the loop, exact match."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import DataCollatorForLanguageModeling, GPT2Config, GPT2LMHeadModel
+
+from utils.data import format_prompt, load_qa
+from utils.models import load_tokenizer
+from utils.qa import (
+    IGNORE_INDEX,
+    QACollator,
+    build_example,
+    exact_match,
+    normalize_answer,
+    qa_dataloader,
+    train_steps,
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer("course-gpt2")
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    train = load_qa()["train"]
+    rows = random.Random(13).sample(range(len(train)), 40)
+    return [(train[i]["question"], train[i]["answer"]) for i in rows]
+
+
+def test_example_masks_the_prompt_and_keeps_answer_and_eos(tokenizer, pairs):
+    eos = tokenizer.eos_token_id
+    for question, answer in pairs:
+        ex = build_example(tokenizer, question, answer)
+        prompt = tokenizer(format_prompt(question))["input_ids"]
+        target = tokenizer(" " + answer)["input_ids"] + [eos]
+        assert ex["input_ids"] == prompt + target
+        assert ex["labels"] == [IGNORE_INDEX] * len(prompt) + target
+        assert ex["labels"][-1] == eos
+        assert tokenizer.decode(ex["input_ids"]) == f"{format_prompt(question)} {answer}<|endoftext|>"
+
+
+def test_example_truncates_the_prompt_not_the_answer(tokenizer):
+    ex = build_example(tokenizer, "why " * 100, "Paris", max_length=20)
+    assert len(ex["input_ids"]) == 20
+    assert ex["labels"][-2:] == tokenizer(" Paris")["input_ids"] + [tokenizer.eos_token_id]
+    with pytest.raises(ValueError):
+        build_example(tokenizer, "q", "a", max_length=1)
+
+
+def test_collator_masks_padding_but_not_the_final_eos(tokenizer, pairs):
+    examples = [build_example(tokenizer, q, a) for q, a in pairs[:8]]
+    batch = QACollator(tokenizer)(examples)
+    width = max(len(e["input_ids"]) for e in examples)
+    assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape == (8, width)
+    for row, ex in enumerate(examples):
+        n = len(ex["input_ids"])
+        assert batch["input_ids"][row, :n].tolist() == ex["input_ids"]
+        assert batch["labels"][row, :n].tolist() == ex["labels"]
+        assert (batch["input_ids"][row, n:] == tokenizer.pad_token_id).all()
+        assert (batch["labels"][row, n:] == IGNORE_INDEX).all()
+        assert batch["attention_mask"][row].tolist() == [1] * n + [0] * (width - n)
+        assert batch["labels"][row, n - 1] == tokenizer.eos_token_id  # pad id == EOS id, yet kept
+
+
+def test_the_common_collator_forgets_eos(tokenizer, pairs):
+    """DataCollatorForLanguageModeling with pad = EOS masks every EOS: the model would never learn to stop."""
+    examples = [{"input_ids": build_example(tokenizer, q, a)["input_ids"]} for q, a in pairs[:4]]
+    labels = DataCollatorForLanguageModeling(tokenizer, mlm=False)(examples)["labels"]
+    assert not (labels == tokenizer.eos_token_id).any()
+    ours = QACollator(tokenizer)([build_example(tokenizer, q, a) for q, a in pairs[:4]])["labels"]
+    assert (ours == tokenizer.eos_token_id).sum() == 4
+
+
+def test_collator_errors(tokenizer):
+    with pytest.raises(ValueError, match="empty"):
+        QACollator(tokenizer)([])
+    with pytest.raises(ValueError, match="differ"):
+        QACollator(tokenizer)([{"input_ids": [1, 2], "labels": [1]}])
+    with pytest.raises(ValueError):
+        QACollator()
+
+
+def test_dataloader_is_seeded(tokenizer):
+    split = {"question": [f"q{i}?" for i in range(50)], "answer": [f"a{i}" for i in range(50)]}
+    first = [b["input_ids"].tolist() for b in qa_dataloader(tokenizer, split, batch_size=8, seed=3)]
+    again = [b["input_ids"].tolist() for b in qa_dataloader(tokenizer, split, batch_size=8, seed=3)]
+    other = [b["input_ids"].tolist() for b in qa_dataloader(tokenizer, split, batch_size=8, seed=4)]
+    assert first == again and first != other
+    assert len(qa_dataloader(tokenizer, split, batch_size=8, max_examples=20)) == 3
+
+
+def tiny_lora_model(vocab_size: int, seed: int = 0):
+    torch.manual_seed(seed)
+    base = GPT2LMHeadModel(GPT2Config(n_embd=32, n_head=2, n_layer=2, n_positions=64, vocab_size=vocab_size))
+    return get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn"], fan_in_fan_out=True))
+
+
+def test_train_steps_lowers_the_loss_and_respects_max_steps(tokenizer):
+    split = {"question": ["What is one?", "What is two?"] * 8, "answer": ["One", "Two"] * 8}
+    model = tiny_lora_model(len(tokenizer)).get_base_model()  # a random model: train every weight
+    for p in model.parameters():
+        p.requires_grad_(True)
+    losses = train_steps(model, qa_dataloader(tokenizer, split, batch_size=4), epochs=100, max_steps=30,
+                         lr=1e-2, progress=False)
+    assert len(losses) == 30
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+    assert not model.training
+
+
+def test_train_steps_needs_trainable_parameters(tokenizer):
+    model = tiny_lora_model(len(tokenizer))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    loader = qa_dataloader(tokenizer, {"question": ["q"], "answer": ["a"]})
+    with pytest.raises(ValueError, match="requires grad"):
+        train_steps(model, loader, progress=False)
+
+
+@pytest.mark.parametrize("raw, normal", [
+    ("Paris", "paris"), ("  The  Paris. ", "paris"), ("an Apple!", "apple"), ("Sana'a", "sanaa"),
+    ("Latin America and the Caribbean", "latin america and caribbean"), ("", ""), ("THE", ""),
+    ("Theodore", "theodore"), ("Côte d’Ivoire", "côte d’ivoire"),
+])
+def test_normalize_answer(raw, normal):
+    assert normalize_answer(raw) == normal
+
+
+def test_exact_match():
+    assert exact_match(["Paris", "the euro.", "Lima"], ["paris", "Euro", "Quito"]) == pytest.approx(2 / 3)
+    assert exact_match([], []) == 0.0
+    assert exact_match(["Parisian"], ["Paris"]) == 0.0
+    with pytest.raises(ValueError):
+        exact_match(["a"], ["a", "b"])

@@ -1,0 +1,147 @@
+"""Fine-tune a LoRA adapter that turns the base model into a Q&A chatbot, from the command line.
+
+    python -m utils.qa_finetune --output adapters/qa                       # bundled course-gpt2, CPU
+    python -m utils.qa_finetune --output adapters/qa-gpt2 --model gpt2     # the real GPT-2
+    accelerate launch -m utils.qa_finetune --output adapters/qa            # several GPUs (data parallel)
+
+It measures held-out exact match on the test split before training, trains with PEFT LoRA (the loop is
+`utils.qa.train_steps` driven by an `accelerate.Accelerator`), measures again, saves the adapter to --output
+and prints, as its last line, one JSON object with the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from utils.chat import ADAPTER_INFO
+
+DEFAULT_TARGETS = ("c_attn", "c_proj", "c_fc")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m utils.qa_finetune",
+        description="Train a LoRA Q&A adapter, report held-out exact match before/after, save the adapter. "
+        "The last line of stdout is a JSON object with the results.",
+    )
+    parser.add_argument("--output", required=True, type=Path, help="directory to save the adapter into")
+    parser.add_argument("--model", default=None, help="base model: course-gpt2 (default, bundled), gpt2, or a path")
+    parser.add_argument("--epochs", type=int, default=2, help="passes over the training split (default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for LoRA init and shuffling (default 0)")
+    parser.add_argument("--rank", type=int, default=8, help="LoRA rank r (default 8)")
+    parser.add_argument("--alpha", type=float, default=16.0, help="LoRA alpha; the update is scaled by alpha/r")
+    parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
+                        help="comma-separated module names to adapt (default c_attn,c_proj,c_fc)")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default utils.qa.DEFAULT_LR)")
+    parser.add_argument("--batch-size", type=int, default=32, help="training batch size per process")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (quick runs, tests)")
+    parser.add_argument("--max-train-examples", type=int, default=None, help="use only the first N training pairs")
+    parser.add_argument("--max-eval-examples", type=int, default=None, help="evaluate on the first N test pairs")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    args = parser.parse_args(argv)
+    for name in ("epochs", "rank", "batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.max_steps is not None and args.max_steps < 1:
+        parser.error("--max-steps must be at least 1")
+    return args
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Train, evaluate and save as `args` say; returns the results dict that `main` prints."""
+    import torch
+    from accelerate import Accelerator
+    from peft import LoraConfig, get_peft_model
+
+    from utils.data import load_qa
+    from utils.models import load_model, model_name
+    from utils.notebook import seed_everything
+    from utils.qa import DEFAULT_LR, evaluate_exact_match, qa_dataloader, train_steps
+
+    accelerator = Accelerator()
+    seed_everything(args.seed)
+    name = model_name(args.model)
+    model, tokenizer = load_model(name, device=accelerator.device)
+    data = load_qa()
+    evaluate = accelerator.is_main_process
+
+    before = evaluate_exact_match(model, tokenizer, data["test"], args.max_eval_examples)[0] if evaluate else None
+
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    config = LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=0.0, target_modules=targets,
+                        fan_in_fan_out=model.config.model_type == "gpt2", task_type="CAUSAL_LM")
+    model = get_peft_model(model, config)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    loader = qa_dataloader(tokenizer, data["train"], batch_size=args.batch_size, seed=args.seed,
+                           max_examples=args.max_train_examples)
+    model, loader = accelerator.prepare(model, loader)
+
+    start, cpu_start = time.perf_counter(), time.process_time()
+    losses = train_steps(model, loader, epochs=args.epochs, max_steps=args.max_steps, lr=args.lr or DEFAULT_LR,
+                         progress=not args.no_progress, accelerator=accelerator)
+    train_seconds = time.perf_counter() - start
+    train_cpu_seconds = time.process_time() - cpu_start
+    accelerator.wait_for_everyone()
+
+    results: dict = {}
+    if evaluate:
+        peft_model = accelerator.unwrap_model(model)
+        after, _ = evaluate_exact_match(peft_model, tokenizer, data["test"], args.max_eval_examples)
+        adapter_bytes = save_adapter(peft_model, args.output, name)
+        results = {
+            "model": name,
+            "exact_match_before": round(before, 4),
+            "exact_match_after": round(after, 4),
+            "train_seconds": round(train_seconds, 1),
+            "train_cpu_seconds": round(train_cpu_seconds, 1),
+            "trainable_params": trainable,
+            "adapter_bytes": adapter_bytes,
+            "steps": len(losses),
+            "first_loss": round(losses[0], 4),
+            "final_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4),
+            "epochs": args.epochs,
+            "rank": args.rank,
+            "targets": targets,
+            "processes": accelerator.num_processes,
+            "torch_threads": torch.get_num_threads(),
+            "device": str(accelerator.device),
+            "eval_examples": args.max_eval_examples or len(data["test"]),
+            "output": str(args.output),
+        }
+    accelerator.wait_for_everyone()
+    return results
+
+
+def save_adapter(peft_model, output: Path, base_name: str) -> int:
+    """Save the adapter and a note of its base model; returns the size of the adapter weights in bytes."""
+    output.mkdir(parents=True, exist_ok=True)
+    for config in peft_model.peft_config.values():
+        config.base_model_name_or_path = base_name  # a name, not this machine's absolute path
+    peft_model.save_pretrained(output)
+    base = peft_model.get_base_model().config
+    info = {"base_model": base_name, "model_type": base.model_type, "vocab_size": base.vocab_size,
+            "hidden_size": base.hidden_size, "num_layers": base.num_hidden_layers}
+    (output / ADAPTER_INFO).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    return (output / "adapter_model.safetensors").stat().st_size
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from utils.models import ModelNotAvailableError
+
+    try:
+        results = run(args)
+    except (ModelNotAvailableError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if results:
+        print(json.dumps(results), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
