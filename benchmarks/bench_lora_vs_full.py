@@ -84,7 +84,7 @@ def main(quick: bool) -> list[dict]:
 
     from utils.memory import measure_training_step
 
-    batch, seq, reps = (1, 32, 2) if quick else (2, 128, 6)
+    batch, seq, reps = (1, 32, 2) if quick else (2, 128, 4)
     device = pick_device()
     dev = device_label(device)
 

@@ -25,7 +25,7 @@ def main(quick: bool) -> list[dict]:
     from utils.qa import qa_dataloader
 
     r, alpha = 8, 16
-    batch_size, reps = (4, 3) if quick else (32, 40)
+    batch_size, reps = (4, 3) if quick else (16, 20)
     device = pick_device()
     torch.manual_seed(0)
     base, tokenizer = load_model(device="cpu")

@@ -22,7 +22,7 @@ def main(quick: bool) -> list[dict]:
     from utils.lora import add_lora, merge_lora
     from utils.models import load_model
 
-    n_questions, new_tokens, reps = (2, 4, 2) if quick else (8, 32, 15)
+    n_questions, new_tokens, reps = (2, 4, 2) if quick else (8, 32, 10)
     device = pick_device()
     torch.manual_seed(0)
     base, tokenizer = load_model(device="cpu")

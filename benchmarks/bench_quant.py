@@ -93,7 +93,7 @@ def qlora_vs_lora(quick: bool) -> dict:
     from utils.models import load_model
     from utils.qa import qa_dataloader
 
-    batch_size, reps = (4, 2) if quick else (32, 20)
+    batch_size, reps = (4, 2) if quick else (16, 10)
     config = LoraConfig(r=8, lora_alpha=16, target_modules=["c_attn", "c_proj", "c_fc"], lora_dropout=0.0,
                         fan_in_fan_out=True)
     torch.manual_seed(0)

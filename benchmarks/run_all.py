@@ -2,7 +2,7 @@
 
     python benchmarks/run_all.py                 # full run, ~25 min on 2 CPU cores; rewrites RESULTS.md
     python benchmarks/run_all.py --quick         # seconds-long smoke run of each script, into a temp folder
-    python benchmarks/run_all.py --only 3 5      # re-run figures 3 and 5, keep the other rows of results.json
+    python benchmarks/run_all.py --only 3 5      # re-run figures 3 and 5 (in that order), keep the other rows
 
 Each script runs in its own process (a crash or a memory peak in one cannot touch another), one after the other,
 with `--json`; their rows are merged here. RESULTS.md is rendered from results.json alone (`render_results_md`),
@@ -74,6 +74,8 @@ def render_results_md(results: dict) -> str:
         f"Machine: {machine['label']}; {machine['torch_threads']} torch threads; Python {machine['python']}, "
         f"torch {machine['torch']}; {machine['platform']}.",
     ]
+    if results.get("pending"):
+        lines += ["", f"**Incomplete run: not measured yet: {', '.join(results['pending'])}.**"]
     if results.get("quick"):
         lines += ["", "**Quick mode: a smoke run of the machinery; these numbers mean nothing.**"]
     if results.get("shared"):
@@ -103,6 +105,29 @@ def render_results_md(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_results(out: Path, rows_by_figure: dict[str, list[dict]], scripts: dict[str, dict], wall: float,
+                  quick: bool, load_start: float) -> dict:
+    """results.json and RESULTS.md from the rows so far; figures not measured yet are listed as pending."""
+    machine = machine_info()
+    load_end = load_average() or 0.0
+    rows = [r for figure in sorted(rows_by_figure) for r in rows_by_figure[figure]]
+    pending = [f for f in sorted(SCRIPTS) if f not in rows_by_figure]
+    command = "make bench" if not quick else "python benchmarks/run_all.py --quick"
+    if not quick and not pending:
+        rows.append({"figure": "all", "name": "make bench wall time, every script", "value": round(wall, 1),
+                     "unit": "s", "target": f"≤ {BENCH_TARGET_S:g}", "met": wall <= BENCH_TARGET_S, "device": "-",
+                     "note": f"{wall / 60:.1f} min for all seven scripts one after another (the course run alone "
+                             f"is figure 1); on this machine",
+                     "machine": machine["label"], "date": now(), "command": "make bench"})
+    results = {"generated": now(), "command": command, "quick": quick, "wall_seconds": round(wall, 1),
+               "machine": machine, "load_average": {"start": load_start, "end": load_end},
+               "shared": max(load_start, load_end) > 0.5 * (machine["cores"] or 1),
+               "pending": [f"{f} ({SCRIPTS[f]})" for f in pending], "scripts": scripts, "rows": rows}
+    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "RESULTS.md").write_text(render_results_md(results), encoding="utf-8")
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python benchmarks/run_all.py", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="seconds-long smoke run of every script")
@@ -112,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-quick-")) if args.quick else HERE)
     out.mkdir(parents=True, exist_ok=True)
-    figures = args.only or sorted(SCRIPTS)
+    figures = list(dict.fromkeys(args.only)) if args.only else sorted(SCRIPTS)
 
     previous = {}
     if args.only and (out / "results.json").is_file():
@@ -124,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in previous.get("rows", []):
         if row["figure"] != "all":
             rows_by_figure.setdefault(row["figure"].split()[0], []).append(row)
+    results: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for figure in figures:
             script = SCRIPTS[figure]
@@ -131,30 +157,15 @@ def main(argv: list[str] | None = None) -> int:
             rows, info = run_script(script, args.quick, Path(tmp))
             scripts[script] = info
             rows_by_figure[figure] = rows or [failure_row(figure, script, info, args.quick)]
-    wall = time.perf_counter() - start
-    if args.only:  # the figures kept from the last run count with the time they took then
-        wall = sum(info["seconds"] for info in scripts.values())
-    machine = machine_info()
-    load_end = load_average() or 0.0
-    rows = [r for figure in sorted(rows_by_figure) for r in rows_by_figure[figure]]
-    command = "make bench" if not args.quick else "python benchmarks/run_all.py --quick"
-    if not args.quick and set(scripts) == set(SCRIPTS.values()):
-        rows.append({"figure": "all", "name": "make bench wall time, every script", "value": round(wall, 1),
-                     "unit": "s", "target": f"≤ {BENCH_TARGET_S:g}", "met": wall <= BENCH_TARGET_S, "device": "-",
-                     "note": f"{wall / 60:.1f} min for all seven scripts one after another (the course run alone "
-                             f"is figure 1); on this machine",
-                     "machine": machine["label"], "date": now(), "command": "make bench"})
-    results = {"generated": now(), "command": command, "quick": args.quick, "wall_seconds": round(wall, 1),
-               "machine": machine, "load_average": {"start": load_start, "end": load_end},
-               "shared": max(load_start, load_end) > 0.5 * (machine["cores"] or 1),
-               "scripts": scripts, "rows": rows}
-    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n",
-                                         encoding="utf-8")
-    (out / "RESULTS.md").write_text(render_results_md(results), encoding="utf-8")
-    print(f"wrote {out / 'RESULTS.md'} and {out / 'results.json'} ({wall / 60:.1f} min)")
-    missed = [r for r in rows if r["met"] is False]
-    for r in missed:
-        print(f"  MISSED: {r['figure']} / {r['name']}: {fmt(r['value'])} {r['unit']} (target {r['target']})")
+            wall = time.perf_counter() - start
+            if args.only:  # figures kept from the last run count with the time they took then
+                wall = sum(i["seconds"] for i in scripts.values())
+            # written after every script, so an interrupted run still leaves what it measured
+            results = write_results(out, rows_by_figure, scripts, wall, args.quick, load_start)
+    print(f"wrote {out / 'RESULTS.md'} and {out / 'results.json'} ({results['wall_seconds'] / 60:.1f} min)")
+    for r in results["rows"]:
+        if r["met"] is False:
+            print(f"  MISSED: {r['figure']} / {r['name']}: {fmt(r['value'])} {r['unit']} (target {r['target']})")
     return 0
 
 
