@@ -121,7 +121,7 @@ def save_adapter(peft_model, output: Path, base_name: str) -> int:
     output.mkdir(parents=True, exist_ok=True)
     for config in peft_model.peft_config.values():
         config.base_model_name_or_path = base_name  # a name, not this machine's absolute path
-    peft_model.save_pretrained(output)
+    peft_model.save_pretrained(output, save_embedding_layers=False)
     base = peft_model.get_base_model().config
     info = {"base_model": base_name, "model_type": base.model_type, "vocab_size": base.vocab_size,
             "hidden_size": base.hidden_size, "num_layers": base.num_hidden_layers}
