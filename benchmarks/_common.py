@@ -185,6 +185,18 @@ def fmt(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
 
 
+_PARTIAL: dict = {}
+
+
+def save_partial(rows: list[dict]) -> None:
+    """For long benchmarks: write the rows measured so far to --json (marked partial), so a stopped run keeps them."""
+    if not _PARTIAL.get("path"):
+        return
+    stamp = {"machine": _PARTIAL["machine"], "date": now(), "command": _PARTIAL["command"]}
+    _PARTIAL["path"].write_text(json.dumps({"script": _PARTIAL["script"], "quick": _PARTIAL["quick"], "partial": True,
+                                            "rows": [{**r, **stamp} for r in rows]}, indent=2) + "\n")
+
+
 def cli(main: Callable[[bool], list[dict]], script: str, description: str) -> None:
     """Parse --quick / --json, run `main`, stamp the rows with machine, date and command, print and save them."""
     parser = argparse.ArgumentParser(prog=f"python {Path(script).resolve().relative_to(ROOT)}",
@@ -192,6 +204,10 @@ def cli(main: Callable[[bool], list[dict]], script: str, description: str) -> No
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run (CI); numbers not meaningful")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     args = parser.parse_args()
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        _PARTIAL.update(path=args.json, script=Path(script).name, quick=args.quick, machine=machine_info()["label"],
+                        command=command_for(script, args.quick))
     start = time.perf_counter()
     rows = main(args.quick)
     seconds = time.perf_counter() - start

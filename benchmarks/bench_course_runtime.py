@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, cli, device_label, pick_device, row
+from _common import ROOT, cli, device_label, pick_device, row, save_partial
 
 FIGURE = "1 course run time"
 TARGET_TOTAL_S = 15 * 60
@@ -43,6 +43,23 @@ def execute(path: Path, timeout: int = 600) -> tuple[float, str | None]:
     return time.perf_counter() - start, error
 
 
+def rows_for(runs: dict[str, tuple[float, str | None]], scope: str, dev: str, planned: int) -> list[dict]:
+    """The total row first, then one row per notebook; an incomplete total is marked missed and says so."""
+    rows = [row(FIGURE, name, seconds, "s", None, dev, f"FAILED: {error}" if error else "kernel start + every cell")
+            for name, (seconds, error) in runs.items()]
+    total = sum(seconds for seconds, _ in runs.values())
+    failed = [name for name, (_, error) in runs.items() if error]
+    note = f"{scope}; {total / 60:.1f} min on this machine"
+    if failed:
+        note += f"; {len(failed)} FAILED ({', '.join(failed)}), so the total is incomplete"
+    if len(runs) < planned:
+        note += f"; INCOMPLETE: the run was stopped after {len(runs)} of {planned} notebooks, so this is a lower bound"
+    total_row = row(FIGURE, "total, every lesson and lab solution", total, "s", ("<=", TARGET_TOTAL_S), dev, note)
+    if failed or len(runs) < planned:
+        total_row["met"] = False
+    return [total_row, *rows]
+
+
 def main(quick: bool) -> list[dict]:
     import nbformat
 
@@ -53,24 +70,17 @@ def main(quick: bool) -> list[dict]:
             probe = Path(tmp) / "probe.ipynb"
             nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1 + 1)")]), probe)
             runs = {probe.name: execute(probe)}
-        scope = f"quick: one one-cell notebook (found {len(notebooks)} course notebooks, not run)"
-    else:
-        runs = {}
-        for path in notebooks:
-            runs[str(path.relative_to(ROOT))] = execute(path)
-            print(f"  {path.relative_to(ROOT)}: {runs[str(path.relative_to(ROOT))][0]:.1f} s", flush=True)
-        n_lessons = sum(1 for p in notebooks if p.parent.name == "notebooks")
-        scope = f"{n_lessons} lessons + {len(notebooks) - n_lessons} lab solutions, executed one after another"
-    rows = [row(FIGURE, name, seconds, "s", None, dev, f"FAILED: {error}" if error else "kernel start + every cell")
-            for name, (seconds, error) in runs.items()]
-    total = sum(seconds for seconds, _ in runs.values())
-    failed = [name for name, (_, error) in runs.items() if error]
-    total_row = row(FIGURE, "total, every lesson and lab solution", total, "s", ("<=", TARGET_TOTAL_S), dev,
-                    f"{scope}; {total / 60:.1f} min on this machine"
-                    + (f"; {len(failed)} FAILED ({', '.join(failed)}), so the total is incomplete" if failed else ""))
-    if failed:
-        total_row["met"] = False
-    return [total_row, *rows]
+        return rows_for(runs, f"quick: one one-cell notebook (found {len(notebooks)} course notebooks, not run)",
+                        dev, 1)
+    n_lessons = sum(1 for p in notebooks if p.parent.name == "notebooks")
+    scope = f"{n_lessons} lessons + {len(notebooks) - n_lessons} lab solutions, executed one after another"
+    runs: dict[str, tuple[float, str | None]] = {}
+    for path in notebooks:
+        name = str(path.relative_to(ROOT))
+        runs[name] = execute(path)
+        print(f"  {name}: {runs[name][0]:.1f} s", flush=True)
+        save_partial(rows_for(runs, scope, dev, len(notebooks)))
+    return rows_for(runs, scope, dev, len(notebooks))
 
 
 if __name__ == "__main__":

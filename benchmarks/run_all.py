@@ -50,6 +50,9 @@ def run_script(script: str, quick: bool, workdir: Path) -> tuple[list[dict], dic
         tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no output"
         print(proc.stderr[-4000:], file=sys.stderr)
         info["error"] = tail[:300]
+        if out.is_file():  # stopped part-way: keep what a long benchmark saved as it went
+            info["partial"] = True
+            return json.loads(out.read_text())["rows"], info
         return [], info
     return json.loads(out.read_text())["rows"], info
 
