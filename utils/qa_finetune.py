@@ -30,13 +30,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--output", required=True, type=Path, help="directory to save the adapter into")
     parser.add_argument("--model", default=None, help="base model: course-gpt2 (default, bundled), gpt2, or a path")
-    parser.add_argument("--epochs", type=int, default=2, help="passes over the training split (default 2)")
+    parser.add_argument("--epochs", type=int, default=1, help="passes over the training split (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed for LoRA init and shuffling (default 0)")
     parser.add_argument("--rank", type=int, default=8, help="LoRA rank r (default 8)")
     parser.add_argument("--alpha", type=float, default=16.0, help="LoRA alpha; the update is scaled by alpha/r")
     parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
                         help="comma-separated module names to adapt (default c_attn,c_proj,c_fc)")
-    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default utils.qa.DEFAULT_LR)")
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate, decays linearly to 0 (default 3e-3)")
     parser.add_argument("--batch-size", type=int, default=32, help="training batch size per process")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (quick runs, tests)")
     parser.add_argument("--max-train-examples", type=int, default=None, help="use only the first N training pairs")
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> dict:
     from utils.data import load_qa
     from utils.models import load_model, model_name
     from utils.notebook import seed_everything
-    from utils.qa import DEFAULT_LR, evaluate_exact_match, qa_dataloader, train_steps
+    from utils.qa import evaluate_exact_match, qa_dataloader, train_steps
 
     accelerator = Accelerator()
     seed_everything(args.seed)
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> dict:
     model, loader = accelerator.prepare(model, loader)
 
     start, cpu_start = time.perf_counter(), time.process_time()
-    losses = train_steps(model, loader, epochs=args.epochs, max_steps=args.max_steps, lr=args.lr or DEFAULT_LR,
+    losses = train_steps(model, loader, epochs=args.epochs, max_steps=args.max_steps, lr=args.lr,
                          progress=not args.no_progress, accelerator=accelerator)
     train_seconds = time.perf_counter() - start
     train_cpu_seconds = time.process_time() - cpu_start
