@@ -7,7 +7,7 @@ A benchmark script is `main(quick: bool) -> list[dict]` wrapped by `cli(main, __
 and `run_all.py` collects their rows. A row is one figure of the course:
 
     figure   which of the seven figures ("3 hand-built LoRA vs PEFT")
-    name     what was measured ("max |logit diff|")
+    name     what was measured ("max abs logit diff")
     value    the number (float); unit says in what
     target   "≤ 1e-05" or "" (reported, no target); met: True / False / None (no target)
     device   what produced it ("cpu", "cuda (NVIDIA H100 80GB HBM3)"); a ratio is never taken across devices

@@ -72,7 +72,7 @@ def main(quick: bool) -> list[dict]:
     dev = device_label(device)
     shape = f"batch {tuple(batch['input_ids'].shape)}"
     return [
-        row(FIGURE, "max |logit diff| hand-built vs PEFT", diff, "", ("<=", 1e-5), dev,
+        row(FIGURE, "max abs logit diff hand-built vs PEFT", diff, "", ("<=", 1e-5), dev,
             f"bundled model, r={r}, alpha={alpha}, {layers} layers ({'+'.join(TARGETS)}), random B, {shape}; "
             f"the adapter itself moves logits by up to {adapter_effect:.3f}; trainable {trainable_hand:,} vs "
             f"{trainable_peft:,}"),

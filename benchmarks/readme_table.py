@@ -23,7 +23,7 @@ HEADLINES = [
     ("1", "total, every lesson and lab solution"),
     ("2", "held-out exact match after training"),
     ("2", "training seconds"),
-    ("3", "max |logit diff| hand-built vs PEFT"),
+    ("3", "max abs logit diff hand-built vs PEFT"),
     ("3", "train-step time hand / PEFT"),
     ("4", "peak training memory LoRA / full"),
     ("4", "train-step time LoRA / full"),

@@ -55,7 +55,7 @@ def test_quick_mode(figure):
             assert 0 <= named[name]["value"] <= 100
         assert named["training seconds"]["value"] > 0
     elif figure == "3":
-        assert named["max |logit diff| hand-built vs PEFT"]["value"] <= 1e-5
+        assert named["max abs logit diff hand-built vs PEFT"]["value"] <= 1e-5
         assert named["train-step time hand / PEFT"]["value"] > 0
     elif figure == "4":
         assert 0 < named["peak training memory LoRA / full"]["value"] < 1
@@ -87,7 +87,7 @@ def test_script_runs_alone_and_writes_json(tmp_path):
 def fake_results() -> dict:
     stamp = {"machine": "2-core test CPU", "date": "2026-01-01 00:00 UTC", "command": "python benchmarks/x.py"}
     rows = [
-        {**_common.row("3 hand-built LoRA vs PEFT", "max |logit diff| hand-built vs PEFT", 0.0, "",
+        {**_common.row("3 hand-built LoRA vs PEFT", "max abs logit diff hand-built vs PEFT", 0.0, "",
                        ("<=", 1e-5), "cpu", "same A and B"), **stamp},
         {**_common.row("4 LoRA vs full fine-tune (GPT-2-124M)", "train-step time LoRA / full", 0.95, "×",
                        ("<=", 0.9), "cpu", "limited by the backward pass through frozen layers"), **stamp},
@@ -113,7 +113,7 @@ def test_results_md_reports_misses_and_shared_machine():
     assert "| 2 | 4 LoRA vs full fine-tune (GPT-2-124M) | train-step time LoRA / full | 0.95 × | ≤ 0.9 | **MISSED** |" in md
     missed = md.split("## Targets missed", 1)[1].split("##", 1)[0]
     assert "train-step time LoRA / full" in missed and "limited by the backward pass" in missed
-    assert "max |logit diff|" not in missed
+    assert "max abs logit diff" not in missed
     assert "shared machine" in md
 
 
@@ -121,7 +121,7 @@ def test_readme_block_render_and_replace(tmp_path):
     results = fake_results()
     block = readme_table.render(results)
     assert block.startswith(readme_table.START) and block.endswith(readme_table.END)
-    assert "max |logit diff| hand-built vs PEFT" in block and "❌ missed" in block
+    assert "max abs logit diff hand-built vs PEFT" in block and "❌ missed" in block
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{readme_table.START}\nold\n{readme_table.END}\n\nmore\n")
     results_json = tmp_path / "results.json"
