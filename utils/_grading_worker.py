@@ -38,15 +38,9 @@ def release(course_dir: Path, lab: str) -> None:
 
 def strip_hidden_tests(source: str) -> str:
     """`source` without the lines from `### BEGIN HIDDEN TESTS` to `### END HIDDEN TESTS` (inclusive)."""
-    kept, hidden = [], False
-    for line in source.splitlines():
-        if HIDDEN_BEGIN in line:
-            hidden = True
-        elif HIDDEN_END in line:
-            hidden = False
-        elif not hidden:
-            kept.append(line)
-    return "\n".join(kept)
+    from utils.grading import strip_region
+
+    return strip_region(source, HIDDEN_BEGIN, HIDDEN_END)
 
 
 def hide_test_internals(nb) -> None:

@@ -277,7 +277,7 @@ def inspect_notebook(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -
         gid = meta.get("grade_id")
         if gid in src_cells and src_cells[gid].metadata["nbgrader"].get("locked") \
                 and not src_cells[gid].metadata["nbgrader"].get("solution"):
-            released = _strip_region(src_cells[gid].source, HIDDEN_BEGIN, HIDDEN_END)
+            released = strip_region(src_cells[gid].source, HIDDEN_BEGIN, HIDDEN_END)
             if cell.source.strip() != released.strip() and cell.source.strip() != src_cells[gid].source.strip():
                 edited.append(gid)
     if edited:
@@ -303,7 +303,8 @@ def deduplicate_ids(nb: nbformat.NotebookNode) -> None:
             seen.add(gid)
 
 
-def _strip_region(source: str, begin: str, end: str) -> str:
+def strip_region(source: str, begin: str, end: str) -> str:
+    """`source` without the lines from the one containing `begin` to the one containing `end` (inclusive)."""
     kept, inside = [], False
     for line in source.splitlines():
         if begin in line:
