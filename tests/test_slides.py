@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import nbformat
-import pytest
 
 from utils import slides
 
@@ -42,8 +41,7 @@ def test_slide_metadata_becomes_reveal_sections(tmp_path):
 
 def test_exports_a_lesson(tmp_path):
     lessons = slides.lesson_notebooks()
-    if not lessons:
-        pytest.skip("no lesson in notebooks/ yet")
+    assert lessons, "no lesson found in notebooks/"
     lesson = lessons[-1]
     assert slides.main(["--out", str(tmp_path), str(lesson)]) == 0
     page = slides.deck_path(lesson, tmp_path).read_text(encoding="utf-8")
