@@ -52,3 +52,28 @@ def test_exports_a_lesson(tmp_path):
 def test_missing_notebook_is_a_clear_error(tmp_path, capsys):
     assert slides.main(["--out", str(tmp_path), str(tmp_path / "nope.ipynb")]) == 1
     assert "no such notebook" in capsys.readouterr().err
+
+
+def _local_references(page: str) -> list[str]:
+    """Every script, stylesheet and reveal.js module the deck loads, as written in the HTML."""
+    attributes = re.findall(r'(?:src|href)="([^"#][^"]*)"', page)
+    required = re.findall(r'"([^"]+\.js)",?\s*$', page, flags=re.MULTILINE)  # reveal.js's require([...]) list
+    return [url for url in attributes + required if not url.startswith("data:")]
+
+
+def test_decks_work_offline_from_the_vendored_copy(tmp_path):
+    lesson = next(p for p in slides.lesson_notebooks() if p.name.startswith("07_"))  # formulas, code, plots
+    (deck,) = slides.export([lesson], tmp_path)
+    page = deck.read_text(encoding="utf-8")
+    references = _local_references(page)
+    assert any("MathJax.js" in url for url in references) and any("reveal.js/dist/reveal.js" in url
+                                                                  for url in references)
+    assert not [url for url in references if "://" in url], "the deck still loads something from the network"
+    for url in references:
+        assert (tmp_path / url.split("?")[0]).is_file(), f"the deck loads {url}, which was not copied"
+
+
+def test_cdn_mode_leaves_nbconvert_links(tmp_path):
+    lesson = slides.lesson_notebooks()[0]
+    (deck,) = slides.export([lesson], tmp_path, cdn=True)
+    assert "https://" in deck.read_text(encoding="utf-8") and not (tmp_path / slides.ASSETS).exists()

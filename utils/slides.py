@@ -6,10 +6,12 @@ The decks come from the lessons themselves, with their committed outputs (nothin
 
     python -m utils.slides --out slides                          # every notebooks/NN_*.ipynb
     python -m utils.slides --out /tmp/deck notebooks/07_lora_by_hand.ipynb
-    python -m utils.slides --out slides --reveal-prefix reveal.js   # a local reveal.js copy, for a room offline
+    python -m utils.slides --out slides --cdn                    # load the JavaScript from CDNs instead
 
-The HTML loads reveal.js from a CDN unless `--reveal-prefix` points at a local copy (a folder next to the
-decks holding reveal.js 4's `dist/` and `plugin/`).
+The output folder is self-contained and works with no network: the JavaScript a deck needs (jQuery, require.js,
+reveal.js 4, MathJax 2.7 for the formulas) is copied from `vendor/slides/` into `OUT/assets/`, and every deck
+points there. Copy the whole folder to the presenting laptop. Saved widgets are the one thing left online (their
+renderer is a 3.6 MB bundle, and a slider in a deck has no kernel behind it anyway): show those from JupyterLab.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +27,15 @@ from pathlib import Path
 from utils import ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
+VENDORED = ROOT / "vendor" / "slides"  # written by scripts/vendor_slide_assets.py; see MANIFEST.json there
+ASSETS = "assets"  # the folder next to the decks that holds the copy
+# nbconvert option -> the vendored file it should load (paths relative to the decks)
+LOCAL_URLS = {
+    "jquery_url": f"{ASSETS}/jquery/dist/jquery.min.js",
+    "require_js_url": f"{ASSETS}/requirejs/require.js",
+    "mathjax_url": f"{ASSETS}/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe",
+    "reveal_url_prefix": f"{ASSETS}/reveal.js",
+}
 
 
 def lesson_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
@@ -42,10 +54,22 @@ def deck_path(notebook: Path, out_dir: Path) -> Path:
     return out_dir / f"{notebook.stem}.slides.html"
 
 
-def export(notebooks: list[Path], out_dir: Path, reveal_prefix: str | None = None) -> list[Path]:
+def copy_assets(out_dir: Path) -> Path:
+    """Copy the vendored JavaScript next to the decks (OUT/assets), replacing an older copy."""
+    if not (VENDORED / "MANIFEST.json").is_file():
+        raise FileNotFoundError(f"{VENDORED} is missing: restore it from git, or export with --cdn")
+    target = out_dir / ASSETS
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(VENDORED, target)
+    return target
+
+
+def export(notebooks: list[Path], out_dir: Path, cdn: bool = False) -> list[Path]:
     """Export notebooks to reveal.js HTML in out_dir with one `jupyter nbconvert --to slides` call.
 
-    Raises FileNotFoundError for a notebook that does not exist, RuntimeError when nbconvert fails.
+    By default the decks load their JavaScript from out_dir/assets (copied there), so they work offline;
+    `cdn=True` leaves nbconvert's CDN links. Raises FileNotFoundError for a notebook (or the vendored assets)
+    that does not exist, RuntimeError when nbconvert fails.
     """
     missing = [str(p) for p in notebooks if not p.is_file()]
     if missing:
@@ -55,10 +79,11 @@ def export(notebooks: list[Path], out_dir: Path, reveal_prefix: str | None = Non
     out_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "slides", "--no-prompt",
                "--SlidesExporter.reveal_theme=simple", "--SlidesExporter.reveal_scroll=True",
-               "--output-dir", str(out_dir), "--log-level=WARN", *map(str, notebooks)]
-    if reveal_prefix:
-        command.insert(-len(notebooks), f"--SlidesExporter.reveal_url_prefix={reveal_prefix}")
-    run = subprocess.run(command, capture_output=True, text=True)
+               "--output-dir", str(out_dir), "--log-level=WARN"]
+    if not cdn:
+        copy_assets(out_dir)
+        command += [f"--SlidesExporter.{option}={url}" for option, url in LOCAL_URLS.items()]
+    run = subprocess.run([*command, *map(str, notebooks)], capture_output=True, text=True)
     if run.returncode != 0:
         raise RuntimeError(f"jupyter nbconvert --to slides failed:\n{run.stderr.strip()}")
     return [deck_path(p, out_dir) for p in notebooks]
@@ -79,14 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils.slides", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="lessons to export (default: every lesson)")
     parser.add_argument("--out", type=Path, default=ROOT / "slides", help="output folder (default: slides/)")
-    parser.add_argument("--reveal-prefix", help="URL or relative path of a local reveal.js (default: a CDN)")
+    parser.add_argument("--cdn", action="store_true",
+                        help="load jQuery, require.js, reveal.js and MathJax from CDNs (default: a local copy)")
     args = parser.parse_args(argv)
     notebooks = args.notebooks or lesson_notebooks()
     if not notebooks:
         print(f"no lessons found in {NOTEBOOKS}", file=sys.stderr)
         return 1
     try:
-        decks = export(notebooks, args.out, args.reveal_prefix)
+        decks = export(notebooks, args.out, args.cdn)
     except (FileNotFoundError, RuntimeError) as err:
         print(err, file=sys.stderr)
         return 1

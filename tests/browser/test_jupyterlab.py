@@ -3,11 +3,7 @@
 `make test-browser` starts JupyterLab on 127.0.0.1 (random free port, random token) over a scratch copy of
 notebooks/, opens the setup notebook and runs every cell, then opens the capstone and talks to its chat box.
 It fails on a kernel error in any output and on a widget that does not render. Screenshots go to
-$COURSE_ARTIFACTS (default: a pytest temporary folder, printed at the end).
-
-Needs `/usr/bin/chromium` (`apt-get install -y chromium`) and the `playwright` package (in requirements.txt);
-Playwright drives the system Chromium and never downloads a browser. Without Chromium every test here is skipped,
-and a plain `make test` skips them too (they run when tests/browser is named, or with COURSE_BROWSER=1).
+$COURSE_ARTIFACTS (default: a pytest temporary folder, printed at the end). What it needs: conftest.py.
 """
 
 from __future__ import annotations
@@ -29,9 +25,6 @@ import pytest
 
 from utils import ROOT
 
-CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SETUP_NOTEBOOK = "00_setup.ipynb"
 CHAT_NOTEBOOK = "13_chatbot.ipynb"
 RUN_TIMEOUT_S = int(os.environ.get("COURSE_BROWSER_TIMEOUT", "600"))
@@ -48,39 +41,10 @@ LAB_SETTINGS = {
 }
 
 
-def _selected(config: pytest.Config) -> bool:
-    """True when this folder (or a file in it) was named on the command line, or COURSE_BROWSER=1."""
-    if os.environ.get("COURSE_BROWSER") == "1":
-        return True
-    here = Path(__file__).parent.resolve()
-    for arg in config.args:
-        path = Path(arg.split("::")[0]).resolve()
-        if path == here or here in path.parents:
-            return True
-    return False
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _requirements(request):
-    if not _selected(request.config):
-        pytest.skip("browser check: run it with `make test-browser` (or COURSE_BROWSER=1)")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (Debian) to run the browser check")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed: `make setup`")
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("COURSE_ARTIFACTS") or tmp_path_factory.mktemp("browser-artifacts"))
-    folder.mkdir(parents=True, exist_ok=True)
-    yield folder
-    print(f"\nbrowser screenshots: {folder}")
 
 
 @pytest.fixture(scope="module")
@@ -128,23 +92,6 @@ def lab(tmp_path_factory) -> Iterator[dict]:
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
-
-
-@pytest.fixture(scope="module")
-def page(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            user_data_dir=str(tmp_path_factory.mktemp("chromium-profile")),  # a fresh --user-data-dir
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1000})
-        context.set_default_timeout(60_000)
-        tab = context.pages[0] if context.pages else context.new_page()
-        try:
-            yield tab
-        finally:
-            context.close()
 
 
 def _code_cells(notebook: Path) -> int:

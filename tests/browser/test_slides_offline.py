@@ -1,0 +1,36 @@
+"""A lesson's slide deck in headless Chromium with the network cut: reveal.js starts and MathJax typesets.
+
+`make slides` copies the JavaScript the decks need next to them (utils.slides), so a room with no internet still
+gets slides and formulas. Here every http(s) request is refused; the deck must still become slides, render its
+formulas, and load every local file it asks for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from utils import slides
+
+LESSON_PREFIX = "07_"  # LoRA by hand: formulas, code and plots
+
+
+def test_deck_runs_with_no_network(page, artifacts, tmp_path):
+    lesson = next(p for p in slides.lesson_notebooks() if p.name.startswith(LESSON_PREFIX))
+    (deck,) = slides.export([lesson], tmp_path)
+    refused, missing = [], []
+    page.route("http*://**", lambda route: (refused.append(route.request.url), route.abort()))
+    page.on("requestfailed", lambda request: missing.append(request.url)
+            if request.url.startswith("file:") else None)
+    page.goto(deck.as_uri())
+    page.wait_for_function("() => window.Reveal && window.Reveal.isReady()", timeout=60_000)
+    page.wait_for_function("() => document.querySelectorAll('.MathJax_CHTML').length > 0", timeout=60_000)
+    page.wait_for_function("() => !document.querySelector('.MathJax_Preview:not(:empty)') "
+                           "&& MathJax.Hub.queue.pending === 0", timeout=60_000)
+    page.screenshot(path=str(artifacts / f"{Path(deck).stem}_offline.png"))
+    n_slides = page.evaluate("() => Reveal.getTotalSlides()")
+    formulas = page.locator(".MathJax_CHTML").count()
+    errors = page.locator(".MathJax_Error, merror").count()
+    assert not missing, f"the deck asked for local files that are not there: {missing}"
+    assert n_slides > 5 and formulas > 0 and errors == 0, (n_slides, formulas, errors)
+    page.unroute("http*://**")
+    print(f"{deck.name}: {n_slides} slides, {formulas} formulas typeset offline; refused: {sorted(set(refused))}")
