@@ -20,6 +20,7 @@ def main(quick: bool) -> list[dict]:
     from peft import LoraConfig, get_peft_model
 
     from utils.data import load_qa
+    from utils.device import to_device
     from utils.lora import add_lora, copy_lora_to_peft, count_parameters
     from utils.models import load_model
     from utils.qa import qa_dataloader
@@ -44,7 +45,7 @@ def main(quick: bool) -> list[dict]:
     split = load_qa()["train"]
     batch = next(iter(qa_dataloader(tokenizer, split, batch_size=batch_size, shuffle=False,
                                     max_examples=batch_size)))
-    batch = {k: v.to(device) for k, v in batch.items()}
+    batch = to_device(batch, device)
     with torch.no_grad():
         hand.eval(), peft.eval(), base.eval()
         logits_hand = hand(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Mapping
 
 import torch
 
@@ -22,6 +24,23 @@ def training_dtype(device: torch.device) -> torch.dtype:
     return torch.float32
 
 
+def to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """A batch (a dict of tensors, e.g. `input_ids`, `attention_mask`, `labels`) moved to `device`."""
+    return {key: value.to(device) for key, value in batch.items()}
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """Mixed precision for a forward pass: bf16 autocast on a bf16 GPU, nothing at all on the CPU.
+
+    The weights (and the optimizer state) stay float32; only the matrix multiplies run in bf16. On the CPU this
+    is a no-op, so CPU runs (and the committed lesson outputs) are bit-for-bit what they were.
+    """
+    dtype = training_dtype(device)
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
 def in_colab() -> bool:
     """True inside Google Colab."""
     try:
@@ -29,3 +48,11 @@ def in_colab() -> bool:
     except ImportError:
         return False
     return True
+
+
+def describe(device: torch.device) -> str:
+    """One line on where the lesson runs, e.g. 'cuda:0 (NVIDIA L4), training in bfloat16'."""
+    where = str(device)
+    if device.type == "cuda":
+        where += f" ({torch.cuda.get_device_name(device)})"
+    return f"{where}, training in {str(training_dtype(device)).removeprefix('torch.')}"

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-from utils.device import get_device
+from utils.device import describe, get_device, in_colab
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -26,7 +26,11 @@ def full_run() -> bool:
 
 
 def setup(seed: int = 0) -> torch.device:
-    """Seed everything, quiet the libraries, set a readable plot style; returns the device to use."""
+    """Seed everything, quiet the libraries, set a readable plot style; returns the device to use.
+
+    A GPU is used when one is present (`utils.device.get_device`), and then this prints which one; on the CPU
+    it prints nothing. On Google Colab it also turns on Colab's widget manager, so sliders and the chat box render.
+    """
     seed_everything(seed)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     torch.set_printoptions(precision=4, sci_mode=False)
@@ -40,4 +44,11 @@ def setup(seed: int = 0) -> torch.device:
 
     logging.set_verbosity_error()
     logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise in a lesson
-    return get_device()
+    if in_colab():
+        from google.colab import output
+
+        output.enable_custom_widget_manager()
+    device = get_device()
+    if device.type != "cpu":
+        print("running on", describe(device))
+    return device

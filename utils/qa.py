@@ -11,6 +11,7 @@ to stop; padding uses the same EOS id but is masked (attention 0, label -100), s
 
 from __future__ import annotations
 
+import contextlib
 import re
 import string
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from utils.data import format_prompt
+from utils.device import autocast, to_device
 from utils.generation import generate_answers
 
 __all__ = [
@@ -133,6 +135,7 @@ def train_steps(
 
     The learning rate warms up linearly for `warmup_steps`, then decays linearly to 0 at the last step
     (`decay=False` keeps it constant). Gradients are clipped to norm 1. Returns the loss of every step.
+    On a GPU with bf16 the forward pass runs under bf16 autocast (`utils.device.autocast`); on the CPU in fp32.
     accelerator: an `accelerate.Accelerator` that has already prepared `model` and `dataloader` (the loop
     then uses `accelerator.backward`, so the same code runs on one CPU or under `accelerate launch`).
     """
@@ -155,8 +158,9 @@ def train_steps(
         for batch in dataloader:
             if len(losses) >= total:
                 break
-            batch = {k: v.to(device) for k, v in batch.items()}
-            loss = model(**batch).loss
+            batch = to_device(batch, device)
+            with autocast(device) if accelerator is None else contextlib.nullcontext():  # accelerate casts itself
+                loss = model(**batch).loss
             if accelerator is not None:
                 accelerator.backward(loss)
                 accelerator.clip_grad_norm_(params, 1.0)

@@ -58,11 +58,15 @@ def run(args: argparse.Namespace) -> dict:
     from peft import LoraConfig, get_peft_model
 
     from utils.data import load_qa
+    from utils.device import get_device, training_dtype
     from utils.models import load_model, model_name
     from utils.notebook import seed_everything
     from utils.qa import evaluate_exact_match, qa_dataloader, train_steps
 
-    accelerator = Accelerator()
+    # bf16 mixed precision on a GPU that has it (fp32 weights, bf16 matmuls); otherwise whatever
+    # `accelerate launch --mixed_precision` said, which is fp32 by default
+    bf16 = training_dtype(get_device()) == torch.bfloat16
+    accelerator = Accelerator(mixed_precision="bf16" if bf16 else None)
     seed_everything(args.seed)
     name = model_name(args.model)
     model, tokenizer = load_model(name, device=accelerator.device)
@@ -109,6 +113,7 @@ def run(args: argparse.Namespace) -> dict:
             "processes": accelerator.num_processes,
             "torch_threads": torch.get_num_threads(),
             "device": str(accelerator.device),
+            "mixed_precision": accelerator.mixed_precision,
             "eval_examples": args.max_eval_examples or len(data["test"]),
             "output": str(args.output),
         }
