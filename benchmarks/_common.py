@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -112,6 +113,29 @@ def median(xs: list[float]) -> float:
 
 def ratio_of_medians(times: dict[str, list[float]], num: str, den: str) -> float:
     return median(times[num]) / median(times[den])
+
+
+def cpu_seconds() -> tuple[float, float] | None:
+    """(CPU seconds all processes on the machine have used since boot, CPU seconds this process and its finished
+    children have used). The difference of two readings tells how much CPU *other* work took meanwhile."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    except (OSError, ValueError, IndexError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    own = sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for field in ("ru_utime", "ru_stime"))
+    return busy, own
+
+
+def other_cpu_share(start: tuple[float, float] | None, wall: float, cores: int) -> float | None:
+    """Share of the machine's CPU capacity (wall × cores) used by processes other than this run since `start`."""
+    end = cpu_seconds()
+    if start is None or end is None or wall <= 0:
+        return None
+    others = (end[0] - start[0]) - (end[1] - start[1])
+    return max(0.0, others) / (wall * max(1, cores))
 
 
 def load_average() -> float | None:

@@ -29,6 +29,7 @@ HEADLINES = [
     ("4", "train-step time LoRA / full"),
     ("5", "NF4 codes equal to bitsandbytes"),
     ("5", "4-bit ÷ fp32 footprint, fp32 non-quantized layers"),
+    ("5", "4-bit ÷ fp32 footprint, bf16 non-quantized layers"),
     ("5", "QLoRA / LoRA train-step time on CPU"),
     ("6", "seconds per autograded submission (median)"),
     ("6", "seconds for a class of 30"),

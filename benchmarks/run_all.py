@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, fmt, load_average, machine_info, now
+from _common import ROOT, cpu_seconds, fmt, load_average, machine_info, now, other_cpu_share
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = {  # figure number -> script
@@ -33,6 +33,7 @@ SCRIPTS = {  # figure number -> script
     "7": "bench_merge_latency.py",
 }
 BENCH_TARGET_S = 20 * 60  # issue 9: `make bench` from a fresh clone in ≤ 20 min on this machine
+SHARED_ABOVE = 0.10  # other processes took more than this share of the CPU: say the timings were shared
 MET = {True: "yes", False: "**MISSED**", None: "reported"}
 
 
@@ -81,12 +82,16 @@ def render_results_md(results: dict) -> str:
         lines += ["", f"**Incomplete run: not measured yet: {', '.join(results['pending'])}.**"]
     if results.get("quick"):
         lines += ["", "**Quick mode: a smoke run of the machinery; these numbers mean nothing.**"]
+    share = results.get("other_cpu_share")
     if results.get("shared"):
-        lines += ["", f"**Timings were taken on a shared machine** (other jobs were running: 1-minute load average "
-                      f"{load.get('start', 0):.1f} at the start and {load.get('end', 0):.1f} at the end, on "
-                      f"{machine['cores']} cores). Absolute times are \"on this machine, at that moment\" and would "
-                      "be lower on a quiet one; ratios are measured in one process with alternated repetitions, so "
-                      "both sides of a ratio saw the same load."]
+        busy = f"other processes used {share:.0%} of its CPU time during the run" if share is not None else (
+            f"1-minute load average {load.get('start', 0):.1f} at the start and {load.get('end', 0):.1f} at the end")
+        lines += ["", f"**Timings were taken on a shared machine** ({busy}, on {machine['cores']} cores). "
+                      "Absolute times are \"on this machine, at that moment\" and would be lower on a quiet one; "
+                      "ratios are measured in one process with alternated repetitions, so both sides of a ratio saw "
+                      "the same load."]
+    elif share is not None:
+        lines += ["", f"A quiet machine: other processes used {share:.1%} of its CPU time during the run."]
     lines += ["", "Every ratio is taken on one device, in one process, same inputs. `met?`: yes, **MISSED**, or "
                   "reported (no target).", "",
               "| # | figure | measured | value | target | met? | device | machine | date | command |",
@@ -109,7 +114,8 @@ def render_results_md(results: dict) -> str:
 
 
 def write_results(out: Path, rows_by_figure: dict[str, list[dict]], scripts: dict[str, dict], wall: float,
-                  quick: bool, load_start: float) -> dict:
+                  quick: bool, load_start: float, cpu_start: tuple[float, float] | None = None,
+                  run_seconds: float | None = None) -> dict:
     """results.json and RESULTS.md from the rows so far; figures not measured yet are listed as pending."""
     machine = machine_info()
     load_end = load_average() or 0.0
@@ -122,9 +128,11 @@ def write_results(out: Path, rows_by_figure: dict[str, list[dict]], scripts: dic
                      "note": f"{wall / 60:.1f} min for all seven scripts one after another (the course run alone "
                              f"is figure 1); on this machine",
                      "machine": machine["label"], "date": now(), "command": "make bench"})
+    share = other_cpu_share(cpu_start, run_seconds if run_seconds is not None else wall, machine["cores"] or 1)
+    shared = share > SHARED_ABOVE if share is not None else max(load_start, load_end) > 0.5 * (machine["cores"] or 1)
     results = {"generated": now(), "command": command, "quick": quick, "wall_seconds": round(wall, 1),
                "machine": machine, "load_average": {"start": load_start, "end": load_end},
-               "shared": max(load_start, load_end) > 0.5 * (machine["cores"] or 1),
+               "other_cpu_share": None if share is None else round(share, 4), "shared": shared,
                "pending": [f"{f} ({SCRIPTS[f]})" for f in pending], "scripts": scripts, "rows": rows}
     (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "RESULTS.md").write_text(render_results_md(results), encoding="utf-8")
@@ -146,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only and (out / "results.json").is_file():
         previous = json.loads((out / "results.json").read_text(encoding="utf-8"))
     load_start = load_average() or 0.0
+    cpu_start = cpu_seconds()
     start = time.perf_counter()
     rows_by_figure: dict[str, list[dict]] = {}
     scripts: dict[str, dict] = dict(previous.get("scripts", {}))
@@ -164,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.only:  # figures kept from the last run count with the time they took then
                 wall = sum(i["seconds"] for i in scripts.values())
             # written after every script, so an interrupted run still leaves what it measured
-            results = write_results(out, rows_by_figure, scripts, wall, args.quick, load_start)
+            results = write_results(out, rows_by_figure, scripts, wall, args.quick, load_start, cpu_start,
+                                    time.perf_counter() - start)
     print(f"wrote {out / 'RESULTS.md'} and {out / 'results.json'} ({results['wall_seconds'] / 60:.1f} min)")
     for r in results["rows"]:
         if r["met"] is False:

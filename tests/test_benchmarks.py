@@ -12,6 +12,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -97,7 +98,7 @@ def fake_results() -> dict:
     machine = {"label": "2-core test CPU", "torch_threads": 2, "python": "3.11", "torch": "2", "platform": "linux",
                "cores": 2}
     return {"generated": "2026-01-01 00:00 UTC", "command": "make bench", "quick": False, "wall_seconds": 60.0,
-            "machine": machine, "load_average": {"start": 3.0, "end": 3.0}, "shared": True,
+            "machine": machine, "load_average": {"start": 3.0, "end": 3.0}, "other_cpu_share": 0.4, "shared": True,
             "scripts": {"bench_x.py": {"seconds": 60.0, "returncode": 0}}, "rows": rows}
 
 
@@ -114,7 +115,23 @@ def test_results_md_reports_misses_and_shared_machine():
     missed = md.split("## Targets missed", 1)[1].split("##", 1)[0]
     assert "train-step time LoRA / full" in missed and "limited by the backward pass" in missed
     assert "max abs logit diff" not in missed
-    assert "shared machine" in md
+    assert "shared machine" in md and "other processes used 40% of its CPU time" in md
+    quiet = run_all.render_results_md({**fake_results(), "shared": False, "other_cpu_share": 0.012})
+    assert "shared machine" not in quiet and "other processes used 1.2% of its CPU time" in quiet
+
+
+def test_other_cpu_share_counts_only_other_processes():
+    start = _common.cpu_seconds()
+    if start is None:
+        pytest.skip("no /proc/stat on this system")
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 0.3:  # our own busy work is not "other processes"
+        sum(range(1000))
+    wall = time.perf_counter() - t0
+    assert _common.other_cpu_share(start, wall, 2) < 0.5
+    busy, own = start
+    pretend_others_ran = (busy - 2 * wall, own)  # as if other processes had kept both cores busy meanwhile
+    assert _common.other_cpu_share(pretend_others_ran, wall, 2) >= 0.99
 
 
 def test_readme_block_render_and_replace(tmp_path):
