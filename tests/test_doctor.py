@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from utils import ROOT, doctor
 
 
@@ -16,7 +18,7 @@ def test_doctor_passes_on_this_checkout():
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     for name in ("Python", "packages", "JupyterLab", "nbgrader extension", "Q&A data", "model course-gpt2",
-                 "GPU", "bitsandbytes 4-bit"):
+                 "GPU", "bitsandbytes 4-bit", "slides offline"):
         assert name in run.stdout
     assert "Ready for the course." in run.stdout
     assert "FAIL" not in run.stdout
@@ -57,3 +59,18 @@ def test_report_gives_one_advice_line_per_problem():
     report = doctor.format_report(results)
     assert report.count("Do X.") == 1 and report.count("Maybe Y.") == 1
     assert "Not ready: 1 required check(s) failed." in report
+
+
+def test_missing_slide_assets_are_a_note_with_advice(tmp_path, monkeypatch):
+    from utils import slides
+
+    assert doctor.check_slides().status == doctor.PASS
+    partial = tmp_path / "slides"
+    partial.mkdir()
+    (partial / "MANIFEST.json").write_text((slides.VENDORED / "MANIFEST.json").read_text())  # files gone
+    monkeypatch.setattr(slides, "VENDORED", partial)
+    result = doctor.check_slides()
+    assert result.status == doctor.NOTE and "jquery/dist/jquery.min.js" in result.detail
+    assert "git checkout -- vendor" in result.advice
+    with pytest.raises(FileNotFoundError, match="git checkout -- vendor"):  # make slides stops, clearly
+        slides.copy_assets(tmp_path / "out")

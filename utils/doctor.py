@@ -260,6 +260,20 @@ def check_widgets() -> Result:
     return Result("widgets extension", PASS, f"@jupyter-widgets/jupyterlab-manager {lab}")
 
 
+def check_slides() -> Result:
+    """The JavaScript `make slides` copies next to the decks, so they present with no network (optional)."""
+    from utils import slides
+
+    missing = slides.missing_assets()
+    if missing:
+        return Result("slides offline", NOTE, f"vendor/slides lacks {', '.join(missing[:2])}",
+                      "Run `git checkout -- vendor` to restore it; without it `make slides` stops, and "
+                      "`python -m utils.slides --cdn` makes decks that need internet in the room.")
+    versions = json.loads((slides.VENDORED / "MANIFEST.json").read_text(encoding="utf-8"))
+    return Result("slides offline", PASS, f"reveal.js {versions['reveal.js']['version']}, MathJax "
+                                          f"{versions['mathjax']['version']} vendored")
+
+
 def run_checks(model: str | None = None, data_dir: Path = DATA_DIR,
                requirements: Path = ROOT / "requirements.txt") -> list[Result]:
     """Run every check in order, timing each; a check that crashes becomes a FAIL row, never a traceback."""
@@ -273,6 +287,7 @@ def run_checks(model: str | None = None, data_dir: Path = DATA_DIR,
         ("model", lambda: check_model(model)),
         ("GPU", check_gpu),
         ("bitsandbytes 4-bit", check_bitsandbytes),
+        ("slides offline", check_slides),
     ]
     results = []
     for name, check in checks:

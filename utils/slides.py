@@ -54,10 +54,23 @@ def deck_path(notebook: Path, out_dir: Path) -> Path:
     return out_dir / f"{notebook.stem}.slides.html"
 
 
+def missing_assets(folder: Path | None = None) -> list[str]:
+    """Files or folders that MANIFEST.json lists but the vendored folder lacks (the manifest itself if absent)."""
+    folder = folder or VENDORED
+    manifest = folder / "MANIFEST.json"
+    if not manifest.is_file():
+        return [str(manifest)]
+    listed = [f"{package}/{item}" for package, entry in json.loads(manifest.read_text(encoding="utf-8")).items()
+              for item in entry["files"]]
+    return [item for item in listed if not (folder / item).exists()]
+
+
 def copy_assets(out_dir: Path) -> Path:
     """Copy the vendored JavaScript next to the decks (OUT/assets), replacing an older copy."""
-    if not (VENDORED / "MANIFEST.json").is_file():
-        raise FileNotFoundError(f"{VENDORED} is missing: restore it from git, or export with --cdn")
+    missing = missing_assets()
+    if missing:
+        raise FileNotFoundError(f"{VENDORED} lacks {', '.join(missing[:3])}: restore it with "
+                                "`git checkout -- vendor`, or export with --cdn")
     target = out_dir / ASSETS
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(VENDORED, target)
