@@ -12,7 +12,7 @@ from pathlib import Path
 
 from utils import slides
 
-LESSON_PREFIX = "07_"  # LoRA by hand: formulas, code and plots
+LESSON_PREFIX = "03_"  # positional encoding: display formulas, code, plots and saved sliders
 
 
 def test_deck_runs_with_no_network(page, artifacts, tmp_path):
@@ -29,8 +29,9 @@ def test_deck_runs_with_no_network(page, artifacts, tmp_path):
     page.screenshot(path=str(artifacts / f"{Path(deck).stem}_offline.png"))
     n_slides = page.locator(".slides > section").count()
     formulas = page.locator(".MathJax_CHTML").count()
+    displayed = page.locator(".MJXc-display").count()  # $$ ... $$ blocks, in the CommonHTML output
     errors = page.locator(".MathJax_Error, merror").count()
     page.unroute(re.compile(r"^https?://"))
     assert not missing, f"the deck asked for local files that are not there: {missing}"
-    assert n_slides > 5 and formulas > 0 and errors == 0, (n_slides, formulas, errors)
+    assert n_slides > 5 and formulas > 0 and displayed > 0 and errors == 0, (n_slides, formulas, displayed, errors)
     print(f"{deck.name}: {n_slides} slides, {formulas} formulas typeset offline; refused: {sorted(set(refused))}")
