@@ -1,10 +1,10 @@
 """Figure 2: the capstone — held-out exact match before/after and training seconds of `python -m utils.qa_finetune`.
 
-Runs the command line exactly as a presenter would (its defaults: bundled course-gpt2, 2 epochs) in a fresh process
+Runs the command line exactly as a presenter would (its defaults: bundled course-gpt2, 1 epoch) in a fresh process
 and reads the JSON object it prints as its last line. Targets: exact match after ≥ 90 % with ≤ 3 min of training.
 
 The real GPT-2 (where the Hub or its cache is reachable):  COURSE_MODEL=gpt2 python benchmarks/bench_capstone.py
-(seed 000's 5 h CPU run is the anchor for that one).
+(seed 000 quotes a 5 h CPU run for it, a figure nobody has measured here).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run every benchmark and write benchmarks/RESULTS.md and benchmarks/results.json (what `make bench` does).
 
-    python benchmarks/run_all.py                 # full run, ~25 min on 2 CPU cores; rewrites RESULTS.md
+    python benchmarks/run_all.py                 # full run (its wall time is RESULTS.md's last row); rewrites RESULTS.md
     python benchmarks/run_all.py --quick         # seconds-long smoke run of each script, into a temp folder
     python benchmarks/run_all.py --only 3 5      # re-run figures 3 and 5 (in that order), keep the other rows
 
@@ -179,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in results["rows"]:
         if r["met"] is False:
             print(f"  MISSED: {r['figure']} / {r['name']}: {fmt(r['value'])} {r['unit']} (target {r['target']})")
-    return 0
+    crashed = [name for name, info in scripts.items() if info["returncode"] != 0]
+    if crashed:
+        print(f"FAILED: {', '.join(crashed)} (see the rows marked failed)", file=sys.stderr)
+    return 1 if crashed else 0
 
 
 if __name__ == "__main__":
