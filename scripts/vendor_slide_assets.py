@@ -39,7 +39,9 @@ PACKAGES = {
 def npm_pack(name: str, version: str, into: Path) -> tuple[Path, dict]:
     """Download one package tarball with `npm pack`; returns the unpacked package folder and npm's metadata."""
     run = subprocess.run(["npm", "pack", f"{name}@{version}", "--json", "--pack-destination", str(into)],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"npm pack {name}@{version} failed; vendor/slides is left as it was:\n{run.stderr}")
     meta = json.loads(run.stdout)[0]
     unpacked = into / name
     with tarfile.open(into / meta["filename"]) as tar:
@@ -63,19 +65,20 @@ def copy_kept(package: Path, kept: list[str], dest: Path) -> int:
 
 
 def main() -> None:
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
+    """Build the new folder aside and swap it in only when every package came through."""
     manifest = {}
     with tempfile.TemporaryDirectory(prefix="vendor-") as tmp:
+        fresh = Path(tmp) / "slides"
         for name, (version, kept) in PACKAGES.items():
             package, meta = npm_pack(name, version, Path(tmp))
             license_name = json.loads((package / "package.json").read_text(encoding="utf-8")).get("license", "?")
-            size = copy_kept(package, kept, OUT / name)
+            size = copy_kept(package, kept, fresh / name)
             manifest[name] = {"version": version, "license": license_name, "integrity": meta["integrity"],
                               "files": kept, "bytes": size}
             print(f"{name} {version} ({license_name}): {size / 1e3:.0f} kB")
-    (OUT / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        (fresh / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        shutil.rmtree(OUT, ignore_errors=True)
+        shutil.copytree(fresh, OUT)
 
 
 if __name__ == "__main__":

@@ -206,3 +206,10 @@ def test_help(module, flag):
     done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and "usage" in done.stdout and flag in done.stdout
+
+
+@pytest.mark.parametrize("flag", ["--epochs", "--rank", "--max-steps", "--max-train-examples", "--max-eval-examples"])
+def test_finetune_rejects_non_positive_sizes(flag, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        finetune_main(["--output", str(tmp_path), flag, "0"])
+    assert stop.value.code == 2 and "must be at least 1" in capsys.readouterr().err

@@ -105,5 +105,7 @@ def test_training_lessons_follow_the_device(lesson):
     code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     assert "device = setup(" in code
     assert not re.search(r"""device(_map)?\s*=\s*["']cpu["']""", code), f"{lesson} pins the CPU"
-    for call in re.findall(r"tokenizer\([^()]*(?:\([^()]*\)[^()]*)*return_tensors=\"pt\"[^)]*\)(\S*)", code):
+    moved = re.findall(r"tokenizer\([^()]*(?:\([^()]*\)[^()]*)*return_tensors=\"pt\"[^)]*\)(\S*)", code)
+    assert len(moved) == code.count('return_tensors="pt"'), f"{lesson}: a tokenizer call this check cannot read"
+    for call in moved:
         assert call.startswith(".to("), f"{lesson}: a tokenized batch is not moved to the model's device"

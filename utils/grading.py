@@ -123,7 +123,8 @@ def _worker_env(threads: int) -> dict[str, str]:
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_NO_ADVISORY_WARNINGS="1",
-               MPLBACKEND="Agg", TQDM_DISABLE="1", PYDEVD_DISABLE_FILE_VALIDATION="1")
+               MPLBACKEND="Agg", TQDM_DISABLE="1", PYDEVD_DISABLE_FILE_VALIDATION="1",
+               CUDA_VISIBLE_DEVICES="", COURSE_DEVICE="cpu")  # a memory limit and CUDA's start-up do not mix
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(threads)
     return env
@@ -670,7 +671,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    (out / ".gitignore").write_text("# grades and student work never go into git\n*\n")
+    if not (out / ".gitignore").exists():  # never replace one that is there (e.g. --out .)
+        (out / ".gitignore").write_text("# grades and student work never go into git\n*\n")
     start = time.monotonic()
     results = grade_all(lab, subs, out, workers=args.workers, cell_timeout=args.cell_timeout,
                         memory_gb=args.memory_gb or None, feedback=not args.no_feedback)

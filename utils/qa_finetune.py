@@ -46,8 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("epochs", "rank", "batch_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.max_steps is not None and args.max_steps < 1:
-        parser.error("--max-steps must be at least 1")
+    for name in ("max_steps", "max_train_examples", "max_eval_examples"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
 
 
@@ -65,8 +66,9 @@ def run(args: argparse.Namespace) -> dict:
 
     # bf16 mixed precision on a GPU that has it (fp32 weights, bf16 matmuls); otherwise whatever
     # `accelerate launch --mixed_precision` said, which is fp32 by default
-    bf16 = training_dtype(get_device()) == torch.bfloat16
-    accelerator = Accelerator(mixed_precision="bf16" if bf16 else None)
+    device = get_device()  # COURSE_DEVICE=cpu keeps a GPU machine on the CPU here too
+    bf16 = training_dtype(device) == torch.bfloat16
+    accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision="bf16" if bf16 else None)
     seed_everything(args.seed)
     name = model_name(args.model)
     model, tokenizer = load_model(name, device=accelerator.device)
