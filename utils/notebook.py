@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 
 import numpy as np
 import torch
@@ -44,6 +45,8 @@ def setup(seed: int = 0) -> torch.device:
 
     logging.set_verbosity_error()
     logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise in a lesson
+    # peft calls a transformers method renamed in v5; the deprecation says nothing about the lesson
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     if in_colab():
         from google.colab import output
 
