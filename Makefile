@@ -50,15 +50,15 @@ release: $(STAMP)
 SUBMISSIONS ?= submitted
 grade: $(STAMP)
 	@test -n "$(LAB)" || { echo "usage: make grade LAB=<lab name, e.g. lab03_positional>"; exit 2; }
-	HF_HUB_OFFLINE=1 $(BIN)/python -m utils.grading --lab "$(LAB)" --submissions "$(SUBMISSIONS)"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m grading --lab "$(LAB)" --submissions "$(SUBMISSIONS)"
 
 # Is this laptop ready for the course? Offline, about 10 seconds.
 doctor: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m utils.doctor
+	HF_HUB_OFFLINE=1 $(BIN)/python -m workshop.doctor
 
 # reveal.js decks of every lesson in slides/ (build output, not committed)
 slides: $(STAMP)
-	$(BIN)/python -m utils.slides --out slides
+	$(BIN)/python -m workshop.slides --out slides
 
 # Every performance figure of the course, regenerated into benchmarks/RESULTS.md
 bench: $(STAMP)

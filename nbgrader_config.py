@@ -16,9 +16,9 @@ c.CourseDirectory.course_id = "lora-first-principles"
 c.CourseDirectory.root = str(Path(__file__).resolve().parent)
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "labs"
-# Plausible-but-wrong answers kept next to each lab's source prove the hidden tests bite (tests/test_labs.py);
-# they must never be released to students.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "wrong_answers.json"]
+# Never released: the plausible-but-wrong answers (wrong_answers.py, which prove the hidden tests bite in
+# tests/test_labs.py) and the jupytext .py pair of each lab source (it holds the solutions and hidden tests).
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"]
 
 # Per-cell wall-clock limit while autograding. (c.ExecutePreprocessor.timeout is ignored by nbgrader 0.9.)
 c.Execute.timeout = 120

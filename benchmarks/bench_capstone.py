@@ -1,4 +1,4 @@
-"""Figure 2: the capstone — held-out exact match before/after and training seconds of `python -m utils.qa_finetune`.
+"""Figure 2: the capstone — held-out exact match before/after and training seconds of `python -m chatbot.qa_finetune`.
 
 Runs the command line exactly as a presenter would (its defaults: bundled course-gpt2, 1 epoch) in a fresh process
 and reads the JSON object it prints as its last line. Targets: exact match after ≥ 90 % with ≤ 3 min of training.
@@ -17,14 +17,14 @@ import tempfile
 
 from _common import ROOT, cli, row
 
-FIGURE = "2 capstone (utils.qa_finetune)"
+FIGURE = "2 capstone (chatbot.qa_finetune)"
 QUICK_ARGS = ["--epochs", "1", "--max-steps", "3", "--max-train-examples", "96", "--max-eval-examples", "16"]
 
 
 def run_finetune(extra: list[str]) -> dict:
     """Run the CLI in a fresh process; the parsed JSON of its last stdout line."""
     with tempfile.TemporaryDirectory(prefix="bench-capstone-") as out:
-        cmd = [sys.executable, "-m", "utils.qa_finetune", "--output", out, "--no-progress", *extra]
+        cmd = [sys.executable, "-m", "chatbot.qa_finetune", "--output", out, "--no-progress", *extra]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
                               env={**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")})
         if proc.returncode != 0:

@@ -1,8 +1,8 @@
-"""Figure 6: autograding — seconds per submission and for a class of 30, with the course's grader (utils.grading).
+"""Figure 6: autograding — seconds per submission and for a class of 30, with the course's grader (grading).
 
 A class of 30 is built from the lab's own versions (the solution, the released stub, every plausible-but-wrong answer
-in solutions/<lab>/wrong_answers.json, in turn), in nbgrader's layout, and graded the way `make grade` does it
-(`utils.grading.grade_all`, the CLI's default number of parallel workers, feedback HTML included).
+in solutions/<lab>/wrong_answers.py, in turn), in nbgrader's layout, and graded the way `make grade` does it
+(`grading.grade_all`, the CLI's default number of parallel workers, feedback HTML included).
 Targets (issue 7): median ≤ 20 s per submission, ≤ 10 min for the class, on 2 cores.
 
     python benchmarks/bench_grading.py [--quick]     BENCH_LAB=lab04_attention picks another lab
@@ -23,7 +23,7 @@ PREFERRED_LAB = "lab07_lora"
 
 
 def pick_lab(quick: bool) -> str:
-    from utils.grading import list_labs
+    from grading import list_labs
 
     labs = list_labs()
     if not labs:
@@ -38,11 +38,11 @@ def pick_lab(quick: bool) -> str:
 def main(quick: bool) -> list[dict]:
     import nbformat
 
-    from utils.grading import Submission, grade_all, load_lab, make_course, student_versions
+    from grading import Submission, grade_all, load_lab, make_course, student_versions
 
     name = pick_lab(quick)
     n_students = 1 if quick else CLASS_SIZE
-    workers = max(1, min(4, (os.cpu_count() or 2) // 2))  # the CLI's default (python -m utils.grading)
+    workers = max(1, min(4, (os.cpu_count() or 2) // 2))  # the CLI's default (python -m grading)
     lab = load_lab(name)
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)

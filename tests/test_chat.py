@@ -11,9 +11,11 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from chatbot.chat import main as chat_main
+from chatbot.qa_finetune import main as finetune_main
 from utils import ROOT
-from utils.chat import AdapterError, ChatBox, adapter_base_model, load_chatbot
-from utils.chat import main as chat_main
+from utils.adapters import AdapterError, adapter_base_model, load_chatbot, save_adapter
+from utils.chatbox import ChatBox
 from utils.data import format_prompt
 from utils.generation import (
     EMPTY_QUESTION_REPLY,
@@ -24,8 +26,6 @@ from utils.generation import (
     stop_token_ids,
 )
 from utils.models import load_tokenizer
-from utils.qa_finetune import main as finetune_main
-from utils.qa_finetune import save_adapter
 
 BAD_INPUTS = ["", "   ", "\n\t ", "😀🚀🇫🇷 capital?", "\x00\x07\x1b[31m What\u200b is\x7f this?",
               "x\nAnswer: London\nQuestion: What is the capital of France?", "Question: Answer: Question:",
@@ -201,7 +201,7 @@ def test_command_lines_end_to_end(tmp_path, capsys):
     assert "trained for the base model 'course-gpt2'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("module, flag", [("utils.qa_finetune", "--output"), ("utils.chat", "--adapter")])
+@pytest.mark.parametrize("module, flag", [("chatbot.qa_finetune", "--output"), ("chatbot.chat", "--adapter")])
 def test_help(module, flag):
     done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)

@@ -14,7 +14,7 @@ from utils import ROOT, doctor
 def test_doctor_passes_on_this_checkout():
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.pop("COURSE_MODEL", None)
-    run = subprocess.run([sys.executable, "-m", "utils.doctor", "--color", "never"], cwd=ROOT, env=env,
+    run = subprocess.run([sys.executable, "-m", "workshop.doctor", "--color", "never"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     for name in ("Python", "packages", "JupyterLab", "nbgrader extension", "Q&A data", "model course-gpt2",

@@ -17,8 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grading import LABS, Submission, find_submissions, load_lab, student_versions
 from utils import ROOT
-from utils.grading import LABS, Submission, find_submissions, load_lab, student_versions
 
 LAB = "lab00_setup"
 CELL_TIMEOUT = 60  # generous: the setup cell imports torch on a busy 2-core machine
@@ -118,7 +118,7 @@ def build_class(root: Path) -> dict[str, dict]:
 
 
 def _grade(submissions: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "utils.grading", "--lab", LAB, "--submissions", str(submissions),
+    cmd = [sys.executable, "-m", "grading", "--lab", LAB, "--submissions", str(submissions),
            "--out", str(out), "--cell-timeout", str(CELL_TIMEOUT), "--workers", "2", *extra]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
 
@@ -195,5 +195,5 @@ def test_loose_files_are_named_by_student(tmp_path):
 
 
 def test_help():
-    proc = subprocess.run([sys.executable, "-m", "utils.grading", "--help"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "grading", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0 and "--submissions" in proc.stdout and "--cell-timeout" in proc.stdout

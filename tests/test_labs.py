@@ -3,7 +3,7 @@
 - labs/<lab> equals a fresh `nbgrader generate_assignment` of solutions/<lab> (checksums aside);
 - no hidden-test line and no solution line appears anywhere in labs/;
 - nbgrader's autograde gives the solution full marks, the released stub 0 on every graded cell, and every
-  plausible-but-wrong answer of wrong_answers.json strictly between.
+  plausible-but-wrong answer of wrong_answers.py strictly between.
 
 One lab: `pytest tests/test_labs.py -k lab03`. All students of a lab are graded by parallel processes
 (COURSE_GRADING_WORKERS, default: the number of CPU cores, at most 4); the first test of a lab pays for them.
@@ -11,12 +11,11 @@ One lab: `pytest tests/test_labs.py -k lab03`. All students of a lab are graded 
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
 
-from utils.grading import LABS, SOLUTIONS, check_lab, list_labs, load_lab
+from grading import LABS, check_lab, list_labs, load_lab, load_wrong_answers
 
 LAB_NAMES = list_labs()
 WORKERS = int(os.environ.get("COURSE_GRADING_WORKERS", min(4, os.cpu_count() or 1)))
@@ -50,9 +49,13 @@ def test_lab_metadata(lab):
             if cell.cell_type == "code":
                 assert not cell.get("outputs") and cell.get("execution_count") is None, \
                     f"{stem}: commit lab sources without outputs"
-    wrong = json.loads((SOLUTIONS / lab / "wrong_answers.json").read_text())
+    wrong = load_wrong_answers(source)
     assert len(wrong) >= 2, "at least two plausible-but-wrong answers"
-    assert all(e["name"] and e["replace"] for e in wrong)
+    assert len({e.name for e in wrong}) == len(wrong), "each wrong answer has its own name"
+    solution_ids = {c.metadata["nbgrader"]["grade_id"] for nb in source.notebooks.values() for c in nb.cells
+                    if c.metadata.get("nbgrader", {}).get("solution")}
+    for e in wrong:
+        assert e.replace and set(e.replace) <= solution_ids, f"'{e.name}' replaces {sorted(e.replace)}"
     assert (LABS / lab).is_dir(), "run `make release` and commit labs/"
 
 

@@ -1,6 +1,6 @@
 """A lesson's slide deck in headless Chromium with the network cut: reveal.js starts and MathJax typesets.
 
-`make slides` copies the JavaScript the decks need next to them (utils.slides), so a room with no internet still
+`make slides` copies the JavaScript the decks need next to them (workshop.slides), so a room with no internet still
 gets slides and formulas. Here every http(s) request is refused; the deck must still become slides, render its
 formulas, and load every local file it asks for.
 """

@@ -1,7 +1,7 @@
-"""One nbgrader job in one throwaway course directory, run as its own process by `utils.grading`.
+"""One nbgrader job in one throwaway course directory, run as its own process by `grading.grade`.
 
-    python -m utils._grading_worker release  COURSE_DIR LAB
-    python -m utils._grading_worker grade    COURSE_DIR LAB STUDENT [--feedback]
+    python -m grading.worker release  COURSE_DIR LAB
+    python -m grading.worker grade    COURSE_DIR LAB STUDENT [--feedback]
 
 `grade` autogrades one student (nbgrader's Autograde: clear outputs, restore locked cells, execute with a per-cell
 time limit), optionally writes feedback HTML, and leaves `result.json` in COURSE_DIR with the scores read from the
@@ -16,7 +16,7 @@ import sys
 import traceback
 from pathlib import Path
 
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+from grading.labsource import HIDDEN_BEGIN, strip_hidden_tests
 
 
 def _api(course_dir: Path):
@@ -34,13 +34,6 @@ def release(course_dir: Path, lab: str) -> None:
     result = _api(course_dir).generate_assignment(lab, force=True, create=True)
     if not result["success"]:
         sys.exit(f"generate_assignment failed:\n{result['error']}\n{result['log']}")
-
-
-def strip_hidden_tests(source: str) -> str:
-    """`source` without the lines from `### BEGIN HIDDEN TESTS` to `### END HIDDEN TESTS` (inclusive)."""
-    from utils.grading import strip_region
-
-    return strip_region(source, HIDDEN_BEGIN, HIDDEN_END)
 
 
 def hide_test_internals(nb) -> None:

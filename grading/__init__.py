@@ -1,0 +1,21 @@
+"""Instructors' tooling: autograde a class's lab submissions, and prove every lab gradable.
+
+    labsource    a lab's nbgrader source: notebooks, graded cells, points, wrong answers, the nbgrader markers
+    submissions  finding and reading what each student handed in (no student code runs here)
+    sandbox      the worker process a student's code runs under: environment, limits, process-tree kill
+    worker       one nbgrader job (release, or autograde one student) inside that process
+    grade        one student and a whole class: GradingOptions, Result, interpret, grades.csv
+    validity     the proof for tests/test_labs.py: release, leaks, solution/stub/wrong answers graded
+    cli          `python -m grading` (`make grade LAB=...`)
+
+Depends on the course API (`utils`), never the reverse.
+"""
+
+from grading.grade import GradingOptions, Result, grade_all, grade_student, interpret, make_course
+from grading.labsource import LABS, SOLUTIONS, LabSource, list_labs, load_lab, load_wrong_answers
+from grading.submissions import Submission, find_submissions
+from grading.validity import LabCheck, check_lab, student_versions
+
+__all__ = ["LABS", "SOLUTIONS", "GradingOptions", "LabCheck", "LabSource", "Result", "Submission", "check_lab",
+           "find_submissions", "grade_all", "grade_student", "interpret", "list_labs", "load_lab",
+           "load_wrong_answers", "make_course", "student_versions"]

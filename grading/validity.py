@@ -1,0 +1,157 @@
+"""Proof that a lab is gradable (tests/test_labs.py): a fresh release equals the committed labs/, no hidden-test or
+solution line leaks into labs/, and the solution, the released stub and every wrong answer are autograded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from grading.grade import DEFAULT_CELL_TIMEOUT, GradingOptions, Result, grade_student, make_course
+from grading.labsource import (
+    HIDDEN_BEGIN,
+    HIDDEN_END,
+    LABS,
+    SOLUTION_BEGIN,
+    SOLUTION_END,
+    LabSource,
+    load_lab,
+    load_wrong_answers,
+    solution_source,
+)
+from grading.submissions import Submission
+
+
+def student_versions(lab: LabSource, released: Path) -> dict[str, dict[str, nbformat.NotebookNode]]:
+    """The released stub, the solution, and each wrong answer, as submitted notebooks built from the release."""
+    wrong = load_wrong_answers(lab)
+    stubs = {stem: nbformat.read(released / f"{stem}.ipynb", as_version=4) for stem in lab.notebooks}
+    solution_cells = {c.metadata["nbgrader"]["grade_id"]: solution_source(c.source)
+                      for nb in lab.notebooks.values() for c in nb.cells
+                      if c.metadata.get("nbgrader", {}).get("solution")}
+
+    def filled(replace: dict[str, str]) -> dict[str, nbformat.NotebookNode]:
+        unknown = set(replace) - set(solution_cells)
+        if unknown:
+            raise ValueError(f"{lab.path}: wrong answers name {sorted(unknown)}, not solution cells of {lab.name}")
+        out = {}
+        for stem, stub in stubs.items():
+            nb = nbformat.from_dict(json.loads(json.dumps(stub)))
+            for cell in nb.cells:
+                gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+                if gid in solution_cells:
+                    cell.source = replace.get(gid, solution_cells[gid])
+            out[stem] = nb
+        return out
+
+    versions = {"solution": filled({}), "stub": stubs}
+    for k, entry in enumerate(wrong):
+        versions[f"wrong{k}"] = filled(entry.replace)
+    return versions
+
+
+def normalized(nb: nbformat.NotebookNode) -> dict:
+    """A notebook without what legitimately changes between two releases (checksums, execution metadata)."""
+    d = json.loads(json.dumps(nb))
+    for cell in d["cells"]:
+        cell.get("metadata", {}).get("nbgrader", {}).pop("checksum", None)
+        cell.get("metadata", {}).pop("execution", None)
+    d.get("metadata", {}).pop("widgets", None)
+    return d
+
+
+def compare_release(fresh: Path, committed: Path) -> list[str]:
+    """Differences between a fresh release of a lab and the committed labs/<lab> (empty list: identical)."""
+    problems = []
+    files_a = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
+    files_b = {p.relative_to(committed) for p in committed.rglob("*") if p.is_file()} if committed.is_dir() else set()
+    for rel in sorted(files_a ^ files_b):
+        problems.append(f"{rel}: only in the {'fresh release' if rel in files_a else 'committed labs/'}")
+    for rel in sorted(files_a & files_b):
+        if rel.suffix == ".ipynb":
+            if normalized(nbformat.read(fresh / rel, 4)) != normalized(nbformat.read(committed / rel, 4)):
+                problems.append(f"{rel}: differs from a fresh release (run `make release`)")
+        elif (fresh / rel).read_bytes() != (committed / rel).read_bytes():
+            problems.append(f"{rel}: differs from a fresh release (run `make release`)")
+    return problems
+
+
+def secret_lines(lab: LabSource) -> set[str]:
+    """Lines of hidden tests and solutions that appear nowhere in the lab's public text (stripped, non-trivial)."""
+    secret, public = set(), set()
+    for nb in lab.notebooks.values():
+        for cell in nb.cells:
+            region = None
+            for line in cell.source.splitlines():
+                if HIDDEN_BEGIN in line or SOLUTION_BEGIN in line:
+                    region = line
+                elif HIDDEN_END in line or SOLUTION_END in line:
+                    region = None
+                elif region:
+                    secret.add(line.strip())
+                else:
+                    public.add(line.strip())
+    return {s for s in secret - public if len(s) >= 8 and not s.startswith("#")}
+
+
+def leaked_lines(lab: LabSource, labs_dir: Path = LABS) -> list[str]:
+    """Secret lines of `lab` found anywhere under labs/ (in any file, any cell source or output)."""
+    secrets = secret_lines(lab)
+    leaks = []
+    for path in sorted(p for p in labs_dir.rglob("*") if p.is_file()):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        if path.suffix == ".ipynb":
+            nb = json.loads(text)
+            text = "\n".join("".join(c.get("source", "")) + "\n" + json.dumps(c.get("outputs", []))
+                             for c in nb.get("cells", []))
+        lines = {line.strip() for line in text.splitlines()}
+        for s in sorted(secrets):
+            if s in lines or s in text:
+                leaks.append(f"{path.relative_to(labs_dir)}: {s}")
+    return leaks
+
+
+@dataclass
+class LabCheck:
+    lab: LabSource
+    release_problems: list[str]
+    leaks: list[str]
+    results: dict[str, Result]
+    wrong_names: dict[str, str]
+    seconds: float
+
+
+def check_lab(name: str, workers: int = 2, cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> LabCheck:
+    """Release `name` in a throwaway course, compare with labs/, and autograde solution, stub and wrong answers."""
+    start = time.monotonic()
+    lab = load_lab(name)
+    wrong = load_wrong_answers(lab)
+    with tempfile.TemporaryDirectory(prefix=f"check-{name}-") as tmp:
+        course = make_course(Path(tmp) / "course", lab, cell_timeout)
+        released = course / "labs" / name
+        problems = compare_release(released, LABS / name)
+        versions = student_versions(lab, released)
+        subs = []
+        for student, nbs in versions.items():
+            folder = Path(tmp) / "submitted" / student / name
+            folder.mkdir(parents=True)
+            for stem, nb in nbs.items():
+                nbformat.write(nb, folder / f"{stem}.ipynb")
+            subs.append(Submission(student, sorted(folder.glob("*.ipynb"))))
+        workers = max(1, min(workers, len(subs)))
+        options = GradingOptions(cell_timeout=cell_timeout, threads=max(1, (os.cpu_count() or 1) // workers),
+                                 feedback=False)
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(lambda s: grade_student(course, lab, s, Path(tmp), None, options), subs))
+    return LabCheck(lab, problems, leaked_lines(lab), {r.student: r for r in results},
+                    {f"wrong{k}": e.name for k, e in enumerate(wrong)}, time.monotonic() - start)

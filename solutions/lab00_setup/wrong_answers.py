@@ -1,0 +1,20 @@
+"""Plausible-but-wrong answers to lab00_setup: never released; tests/test_labs.py proves each one loses points.
+
+Each `# %% [<grade_id>] <name>` line starts a cell that replaces the solution cell <grade_id> for the wrong
+answer <name>; the rest of the notebook keeps the reference solution. Cells run in the lab notebook, so names
+come from its earlier cells.
+"""
+
+
+# %% [count_tokens] counts words instead of tokens
+def count_tokens(text: str) -> int:
+    """The number of tokens the course tokenizer produces for `text`."""
+    return len(text.split())
+
+
+# %% [complete] returns prompt + completion
+def complete(prompt: str, max_new_tokens: int = 8) -> str:
+    """The greedy continuation of `prompt` by `model`: the new text only, without special tokens."""
+    inputs = tokenizer(prompt, return_tensors="pt")
+    output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    return tokenizer.decode(output[0], skip_special_tokens=True)

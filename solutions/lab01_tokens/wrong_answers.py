@@ -1,0 +1,65 @@
+"""Plausible-but-wrong answers to lab01_tokens: never released; tests/test_labs.py proves each one loses points.
+
+Each `# %% [<grade_id>] <name>` line starts a cell that replaces the solution cell <grade_id> for the wrong
+answer <name>; the rest of the notebook keeps the reference solution. Cells run in the lab notebook, so names
+come from its earlier cells.
+"""
+
+
+# %% [one_hot] one-hot transposed (vocab, seq), as the seed draws it
+def one_hot(ids, vocab_size: int) -> torch.Tensor:
+    """One-hot matrix of a token sequence: float32 (len(ids), vocab_size), row t has a 1 in column ids[t].
+
+    ids: a list of ints or a 1-D integer tensor. Raises ValueError if an id is outside [0, vocab_size).
+    """
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    if ids.ndim != 1:
+        raise ValueError(f"ids must be 1-D, got shape {tuple(ids.shape)}")
+    if len(ids) and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"token ids must lie in [0, {vocab_size})")
+    out = torch.zeros(len(ids), vocab_size, dtype=torch.float32)
+    out[torch.arange(len(ids)), ids] = 1.0
+    return out.T
+
+
+# %% [one_hot] no range check: negative ids silently index from the end
+def one_hot(ids, vocab_size: int) -> torch.Tensor:
+    """One-hot matrix of a token sequence: float32 (len(ids), vocab_size), row t has a 1 in column ids[t]."""
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    out = torch.zeros(len(ids), vocab_size)
+    out[torch.arange(len(ids)), ids] = 1.0
+    return out
+
+
+# %% [one_hot] returns torch's int64 one-hot
+def one_hot(ids, vocab_size: int) -> torch.Tensor:
+    """One-hot matrix of a token sequence: (len(ids), vocab_size)."""
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    if len(ids) and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError("id out of range")
+    return torch.nn.functional.one_hot(ids, vocab_size)
+
+
+# %% [one_hot_memory_bytes] counts numbers, not bytes
+def one_hot_memory_bytes(n_tokens: int, vocab_size: int, bytes_per_value: int = 4) -> int:
+    """Bytes needed to store the one-hot matrix of n_tokens tokens."""
+    return n_tokens * vocab_size
+
+
+# %% [one_hot_memory_bytes] hard-codes fp32
+def one_hot_memory_bytes(n_tokens: int, vocab_size: int, bytes_per_value: int = 4) -> int:
+    """Bytes needed to store the one-hot matrix of n_tokens tokens."""
+    return n_tokens * vocab_size * 4
+
+
+# %% [chars_per_token] averages each text's ratio instead of pooling
+def chars_per_token(texts: list[str]) -> float:
+    """Characters per token over all of `texts`."""
+    ratios = [len(text) / len(tokenizer.encode(text)) for text in texts]
+    return sum(ratios) / len(ratios)
+
+
+# %% [chars_per_token] tokens per character (inverted)
+def chars_per_token(texts: list[str]) -> float:
+    """Characters per token over all of `texts`."""
+    return sum(len(tokenizer.encode(t)) for t in texts) / sum(len(t) for t in texts)

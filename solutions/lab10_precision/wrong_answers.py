@@ -1,0 +1,33 @@
+"""Plausible-but-wrong answers to lab10_precision: never released; tests/test_labs.py proves each one loses points.
+
+Each `# %% [<grade_id>] <name>` line starts a cell that replaces the solution cell <grade_id> for the wrong
+answer <name>; the rest of the notebook keeps the reference solution. Cells run in the lab notebook, so names
+come from its earlier cells.
+"""
+
+
+# %% [training_bill_gb] forgets Adam's optimizer states
+def training_bill_gb(n_params: float, n_trainable: float, frozen_bits: float = 16,
+                     trainable_bits: float = 32) -> dict:
+    trainable_bytes = n_trainable * trainable_bits / 8
+    frozen_bytes = 0.0 if n_trainable >= n_params else n_params * frozen_bits / 8
+    bill = {"weights": (frozen_bytes + trainable_bytes) / 1e9, "gradients": trainable_bytes / 1e9, "optimizer": 0.0}
+    bill["total"] = bill["weights"] + bill["gradients"] + bill["optimizer"]
+    return bill
+
+
+# %% [training_bill_gb] Adam states and gradients for every parameter, frozen ones too
+def training_bill_gb(n_params: float, n_trainable: float, frozen_bits: float = 16,
+                     trainable_bits: float = 32) -> dict:
+    trainable_bytes = n_trainable * trainable_bits / 8
+    frozen_bytes = 0.0 if n_trainable >= n_params else n_params * frozen_bits / 8
+    bill = {"weights": (frozen_bytes + trainable_bytes) / 1e9,
+            "gradients": max(n_params, n_trainable) * trainable_bits / 8 / 1e9,
+            "optimizer": max(n_params, n_trainable) * 8 / 1e9}
+    bill["total"] = bill["weights"] + bill["gradients"] + bill["optimizer"]
+    return bill
+
+
+# %% [accumulate] sums exactly and rounds only at the end
+def accumulate(increment: float, steps: int, dtype: torch.dtype) -> float:
+    return torch.tensor(increment * steps, dtype=dtype).item()

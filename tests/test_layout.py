@@ -1,0 +1,70 @@
+"""The code's layout: `utils` is the course API and imports none of the tooling around it; the moved commands keep
+working under their old names for one release; wrong answers are Python that ruff reads."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+import pytest
+
+from grading.labsource import parse_wrong_answers
+from utils import ROOT
+
+TOOLING = ("grading", "workshop", "chatbot", "benchmarks", "scripts", "tests")
+DEPRECATED_ALIASES = {"chat", "qa_finetune", "grading", "doctor", "slides", "_moved"}  # utils/_moved.py
+
+
+def _imports(path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_course_api_never_imports_the_tooling():
+    modules = [p for p in (ROOT / "utils").glob("*.py") if p.stem not in DEPRECATED_ALIASES]
+    assert len(modules) >= 15
+    for path in modules:
+        bad = sorted(m for m in _imports(path) if m.split(".")[0] in TOOLING)
+        assert not bad, f"utils/{path.name} imports {bad}: the course API must not depend on the tooling"
+
+
+def test_utils_top_level_holds_only_course_api_and_the_dated_aliases():
+    """Each alias is a three-line forward to its new home (and nothing else lives in it)."""
+    for stem in DEPRECATED_ALIASES - {"_moved"}:
+        text = (ROOT / "utils" / f"{stem}.py").read_text(encoding="utf-8")
+        assert "forward(__name__," in text and len(text.splitlines()) <= 6, stem
+
+
+@pytest.mark.parametrize("old, new", [("utils.chat", "chatbot.chat"), ("utils.qa_finetune", "chatbot.qa_finetune"),
+                                      ("utils.grading", "grading"), ("utils.doctor", "workshop.doctor"),
+                                      ("utils.slides", "workshop.slides")])
+def test_old_command_names_still_run_and_say_where_they_went(old, new):
+    proc = subprocess.run([sys.executable, "-m", old, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"python -m {new}" in proc.stderr and "usage:" in proc.stdout
+
+
+def test_old_import_path_warns_and_resolves():
+    code = ("import warnings; warnings.simplefilter('always')\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    from utils.chat import ChatBox, load_chatbot, main\n"
+            "print(ChatBox.__module__, load_chatbot.__module__, main.__module__, w[0].category.__name__)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["utils.chatbox", "utils.adapters", "chatbot.chat", "DeprecationWarning"], proc.stderr
+
+
+def test_wrong_answers_parse_into_named_cell_replacements():
+    text = ('"""preamble"""\n\n# %% [a] forgets x\ndef f():\n    return 1\n\n\n# %% [b] two cells\ny = 2\n'
+            "# %% [c] two cells\nz = 3\n")
+    answers = parse_wrong_answers(text)
+    assert [(w.name, w.replace) for w in answers] == [("forgets x", {"a": "def f():\n    return 1"}),
+                                                      ("two cells", {"b": "y = 2", "c": "z = 3"})]
+    with pytest.raises(ValueError, match="not a wrong-answer header"):
+        parse_wrong_answers("# %% wrong header\nx = 1\n")
