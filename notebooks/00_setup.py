@@ -1,0 +1,158 @@
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 00 · Setup: the course, your machine, and the model we will fine-tune
+#
+# **LoRA from first principles** builds a language-model fine-tune from the ground up: tokens, embeddings,
+# positions, attention, the transformer block and the training loop; then LoRA by hand and with PEFT,
+# quantization and QLoRA; and finally a question-answering chatbot trained on your laptop's CPU.
+#
+# **In this notebook you will**
+# - check that your environment is ready (versions, device, the bundled model and data);
+# - meet `course-gpt2`, the small GPT-2 that ships with the course, and see what it knows;
+# - see what it *cannot* do yet — answer a question — which is what the course teaches it;
+# - learn how to switch to the real GPT-2 or to a GPU.
+#
+# *Runs offline; run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md`.*
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ## How the course works
+#
+# | you want to … | run |
+# |---|---|
+# | open the course | `make lab` (first run creates `.venv` and installs everything) |
+# | check everything | `make test` (offline; executes every lesson and lab solution) |
+# | check a laptop quickly | `make doctor` |
+#
+# Work the notebooks in order. After each lesson, open its lab in `labs/` — visible tests tell you at once
+# whether you are on track; hidden tests grade your work. Code a later lesson needs is saved in `utils/`
+# and imported, so each lesson stands on its own.
+
+# %% slideshow={"slide_type": "skip"}
+from utils.notebook import setup
+
+device = setup(seed=0)  # seeds Python, NumPy and torch; picks a GPU when there is one
+print("device:", device.type)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. Is the environment ready?
+#
+# The pins live in `requirements.txt`. torch is the CPU build (`torch==2.13.0`); everything the course
+# does also runs on a GPU when one is present, but nothing needs one.
+
+# %% slideshow={"slide_type": "fragment"}
+import sys
+from importlib.metadata import version
+
+print("Python", sys.version.split()[0])
+for package in ["torch", "transformers", "peft", "bitsandbytes", "datasets", "nbgrader"]:
+    print(f"{package:<13} {version(package)}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. The offline spine: a bundled model and bundled data
+#
+# No lesson downloads anything. The course ships
+#
+# - `data/models/course-gpt2/` — a real `GPT2LMHeadModel` checkpoint, pretrained for the course by
+#   `scripts/pretrain_base_model.py` on statements of facts about countries and chemical elements;
+# - `data/qa/` — more than ten thousand question/answer pairs about the same facts, split **by fact**, so the
+#   test questions ask about facts the fine-tune never saw as questions.
+#
+# Both load through the same code a student would use for the real GPT-2: `from_pretrained` and
+# `datasets.load_dataset`.
+
+# %% slideshow={"slide_type": "fragment"}
+from utils.data import load_qa
+from utils.models import load_model
+
+model, tokenizer = load_model()  # course-gpt2, or whatever COURSE_MODEL names
+qa = load_qa()
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+n_params = sum(p.numel() for p in model.parameters())
+config = model.config
+print(f"{type(model).__name__}: {config.n_layer} layers, d_model {config.n_embd}, {config.n_head} heads")
+print(f"vocabulary {len(tokenizer):,} tokens, context {config.n_positions} tokens")
+print(f"{n_params:,} parameters ({n_params * 4 / 1e6:.1f} MB in fp32)")
+print({split: qa[split].num_rows for split in qa})
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# GPT-2 small has 124 million parameters; ours has about 4 million, with exactly the same architecture.
+# That is what lets every experiment of the course run on a laptop CPU in seconds — and every line of code
+# works unchanged on the real GPT-2.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. What does the model know?
+#
+# The model was trained on sentences such as *"The capital of Peru is Lima."* Give it the start of such a
+# sentence and it completes it. `complete` below asks for the single most likely next token, eight times
+# (greedy decoding).
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+import torch
+
+
+def complete(prompt: str, max_new_tokens: int = 8) -> str:
+    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+    with torch.no_grad():
+        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    return tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+for prompt in ["The capital of France is", "The chemical symbol of Gold is", "Most people in Brazil speak"]:
+    print(f"{prompt!r:40} -> {complete(prompt)!r}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. What can it not do?
+#
+# It has never seen a question. Ask one in the format the chatbot will use, and it does not answer:
+# the knowledge is there, the behaviour is not. Teaching that behaviour with a small LoRA adapter, a few percent of
+# the model's parameters (lesson 13 counts them), is the course's final project.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+from utils.data import format_prompt
+
+question = "What is the capital of France?"
+print(format_prompt(question) + complete(format_prompt(question)))
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. Switching to the real GPT-2, or to a GPU
+#
+# Every lesson loads its model with `utils.models.load_model()`, which reads the `COURSE_MODEL` environment
+# variable. Where the Hugging Face Hub is reachable (or GPT-2 is in your cache):
+#
+# ```bash
+# COURSE_MODEL=gpt2 make lab
+# ```
+#
+# The same `from_pretrained` call then fetches the real 124M-parameter GPT-2. Offline, you get one clear
+# sentence telling you what to do instead of a page of HTTP errors:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+from utils.models import ModelNotAvailableError
+
+try:
+    load_model("someone/a-model-that-is-not-cached")
+except ModelNotAvailableError as error:
+    print(error)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# A GPU is used automatically when PyTorch sees one (`utils.device.get_device()`); set `COURSE_DEVICE=cpu` to
+# force the CPU. On Colab, open a notebook from the repository, run `!pip install -r requirements.txt`
+# and `!pip install -e .` in the first cell, and the lessons find the GPU themselves.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Check yourself
+#
+# 1. The model completes *"The capital of France is"* but not *"Question: What is the capital of France?"*.
+#    Is the missing piece knowledge or behaviour? How would you test your answer?
+# 2. Our model has about 4 million parameters. At 4 bytes per parameter, how many megabytes is the checkpoint?
+#    Compare with the size printed above.
+# 3. Why does the course split the Q&A data *by fact* rather than by question?
+#
+# ## Summary
+#
+# - `make lab` opens the course; `make test` proves all of it runs, offline.
+# - `load_model()` and `load_qa()` give you the bundled GPT-2-architecture model and the Q&A data;
+#   `COURSE_MODEL=gpt2` switches to the real GPT-2 through the same code path.
+# - The base model completes facts as statements but does not answer questions — yet.
+#
+# Next: **01 · tokens and one-hot vectors**.

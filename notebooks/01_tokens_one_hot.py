@@ -1,0 +1,273 @@
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 01 · Tokens and one-hot vectors
+#
+# A language model never sees letters. It sees a list of integers, one per *token*, and the first thing it does
+# with each integer is pick a row of a matrix. This lesson follows a sentence from the corpus all the way to that
+# point.
+#
+# **After this lesson you can**
+# - split text into tokens with the course's byte-level BPE tokenizer and map them to ids and back;
+# - explain how BPE builds its vocabulary from merges, and why it never needs an "unknown" token;
+# - write the one-hot matrix `(seq, vocab)` of a token sequence;
+# - compute what a one-hot representation of real text would cost, with the characters-per-token ratio measured
+#   on our corpus, and say why no model ever builds it.
+#
+# *Run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md`. Lab: `labs/lab01_tokens`.*
+
+# %% slideshow={"slide_type": "skip"}
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+
+from utils.data import load_corpus
+from utils.models import load_tokenizer, resolve_model_path
+from utils.notebook import setup
+from utils.plotting import heatmap
+from utils.tokenization import chars_per_token, format_bytes, one_hot, one_hot_memory_bytes
+
+device = setup(seed=0)
+tokenizer = load_tokenizer()  # the bundled course tokenizer (or $COURSE_MODEL's)
+corpus = load_corpus()        # the pretraining corpus: one statement of a fact per line
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. From text to token ids
+#
+# A *vocabulary* is a fixed list of strings. The tokenizer cuts the text into pieces that are all in that list and
+# replaces each piece by its index. Three choices are possible:
+#
+# | unit | vocabulary | sequence length |
+# |---|---|---|
+# | characters (bytes) | tiny: 256 | long: one id per character |
+# | whole words | huge, and still misses new words | short |
+# | **subwords (BPE)** | chosen: here 4,000 | a few characters per token |
+#
+# Byte-pair encoding sits in between: frequent words become one token, rare words are spelled from smaller pieces.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+print("vocabulary size:", len(tokenizer))
+sentence = corpus[3]
+ids = tokenizer.encode(sentence)
+tokens = tokenizer.convert_ids_to_tokens(ids)
+print("text  :", sentence)
+print("tokens:", tokens)
+print("ids   :", ids)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# `Ġ` is how GPT-2-style tokenizers *display* a leading space: the space belongs to the token that follows it, so
+# `" capital"` and `"capital"` are different tokens. Decoding maps each id back to its bytes and joins them, so the
+# round trip gives the text back exactly:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+print(repr(tokenizer.decode(ids)))
+print("round trip exact:", tokenizer.decode(ids) == sentence)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. How BPE builds its vocabulary
+#
+# Training a BPE tokenizer starts from the 256 possible bytes and repeats one step: find the most frequent pair of
+# adjacent symbols in the corpus and add their concatenation to the vocabulary as a new symbol. The list of merges,
+# in the order they were learned, *is* the tokenizer. Ours learned its first merges from the course corpus:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+tokenizer_json = json.loads((Path(resolve_model_path()) / "tokenizer.json").read_text(encoding="utf-8"))
+merges = [tuple(m) for m in tokenizer_json["model"]["merges"]]
+print(f"256 byte symbols + 1 special token (EOS) + {len(merges):,} merges = {256 + 1 + len(merges):,} tokens")
+print("the first ten merges:")
+for rank, (a, b) in enumerate(merges[:10]):
+    print(f"  {rank:2d}: {a!r:>6} + {b!r:<6} -> {a + b!r}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# To encode a word, apply the merges again: start from its characters and, while some adjacent pair is in the merge
+# list, merge the pair that was learned *earliest*. Here is that loop by hand — a dozen lines — next to the real
+# tokenizer.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+merge_rank = {pair: rank for rank, pair in enumerate(merges)}
+
+
+def bpe_by_hand(word: str) -> list[str]:
+    # Apply the learned merges to one word (ASCII here; a leading space is shown as 'Ġ'), printing each step.
+    symbols = list(word.replace(" ", "Ġ"))
+    print("start:", symbols)
+    while True:
+        pairs = [(merge_rank.get(pair, len(merges)), i) for i, pair in enumerate(zip(symbols[:-1], symbols[1:], strict=True))]
+        rank, i = min(pairs, default=(len(merges), -1))
+        if rank == len(merges):
+            return symbols
+        symbols = symbols[:i] + [symbols[i] + symbols[i + 1]] + symbols[i + 2:]
+        print(f"merge #{rank:4d}:", symbols)
+
+
+word = " Madagascar"
+print("by hand  :", bpe_by_hand(word))
+print("tokenizer:", tokenizer.tokenize(word))
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# (The real tokenizer first splits text into words and punctuation with a regular expression, then runs this loop
+# on each piece, merging every occurrence of the best pair at once; for a single word the result is the same.)
+#
+# Because the starting alphabet is *all 256 bytes*, any string can be encoded: a word the tokenizer never saw is
+# spelled from smaller pieces, down to single bytes. There is no "unknown" token.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+for text in ["The capital of France is Paris.", "Zürich", "Ouagadougou", "🙂"]:
+    pieces = tokenizer.tokenize(text)
+    print(f"{text!r:34} {len(pieces)} token(s): {pieces}")
+    assert tokenizer.decode(tokenizer.encode(text)) == text
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# `Zürich` and the emoji are not in the corpus: their UTF-8 bytes show up as odd-looking single-byte symbols
+# (`Ã`, `¼`, …) — the byte-level alphabet at work. A frequent corpus word like `Paris` is one token.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. The one-hot matrix
+#
+# A neural network multiplies and adds, and an id is not a quantity: token 1360 is not "twice" token 680. So each id
+# becomes a vector of length `V` (the vocabulary size) with a single 1 at the id's position. Stacking them for a
+# sequence of `T` tokens gives the one-hot matrix
+#
+# $$X \in \{0, 1\}^{T \times V}, \qquad X_{t, v} = \begin{cases} 1 & v = \text{ids}_t \\ 0 & \text{otherwise.}\end{cases}$$
+#
+# Row `t` is token `t`. (The seed text draws the same matrix transposed, `V × T`, one column per token; it holds the
+# same information. We use rows because PyTorch puts the sequence axis first.)
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+V = len(tokenizer)
+X_by_hand = torch.zeros(len(ids), V)
+for t, token_id in enumerate(ids):
+    X_by_hand[t, token_id] = 1.0
+
+X = one_hot(ids, V)  # the course's reference version, utils/tokenization.py
+print("shape:", tuple(X.shape), " dtype:", X.dtype)
+print("by hand == utils.one_hot:", torch.equal(X_by_hand, X))
+print("== torch.nn.functional.one_hot:", torch.equal(X, torch.nn.functional.one_hot(torch.tensor(ids), V).float()))
+print("ones per row:", X.sum(dim=1).tolist())
+print("argmax of each row gives the ids back:", X.argmax(dim=1).tolist() == ids)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# The picture: all 4,000 columns (left — almost everything is white), and only the columns this sentence uses
+# (right). Each row has exactly one lit cell.
+
+# %% slideshow={"slide_type": "fragment"}
+fig, (ax_full, ax_used) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [2, 1]})
+rows, cols = X.nonzero(as_tuple=True)
+ax_full.scatter(cols, rows, marker="s", s=18, color="black")
+ax_full.set(xlim=(-1, V), ylim=(len(ids) - 0.5, -0.5), xlabel="vocabulary index v (all 4,000 columns)",
+            ylabel="position t in the sentence", title=f"one-hot matrix: {X.numel():,} numbers, {len(ids)} ones")
+ax_full.set_yticks(range(len(ids)), tokens)
+used = sorted(set(ids))
+heatmap(X[:, used], xlabels=[f"{v}" for v in used], ylabels=tokens, ax=ax_used, cmap="Greys", colorbar=False,
+        title="only the columns in use", xlabel="token id", ylabel="")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. What a one-hot representation would cost
+#
+# The seed material says that a text of 0.5 MB would take about 2 GB as one-hot vectors. That depends on an
+# assumption it does not state: **how many characters one token covers**. The arithmetic is
+#
+# $$\text{bytes} = \underbrace{\frac{\text{characters}}{\text{characters per token}}}_{T \text{ tokens}}
+# \times V \times \underbrace{4}_{\text{bytes per fp32 value}}.$$
+#
+# First measure the exchange rate on our own corpus, encoding each statement the way the model reads it during
+# pretraining:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+n_chars = sum(len(line) for line in corpus)
+cpt = chars_per_token(corpus, tokenizer)
+print(f"corpus: {len(corpus):,} lines, {n_chars:,} characters, {round(n_chars / cpt):,} tokens")
+print(f"measured: {cpt:.2f} characters per token")
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+text_bytes = 500_000  # "0.5 MB of text": plain English is one byte per character
+for label, ratio in [("measured on our corpus", cpt), ("4 chars/token (what '2 GB' assumes)", 4.0)]:
+    n_tokens = round(text_bytes / ratio)
+    size = one_hot_memory_bytes(n_tokens, V, bytes_per_value=4)
+    print(f"{label:38s}: {n_tokens:7,} tokens -> {format_bytes(size)} of fp32 one-hot "
+          f"({size / text_bytes:,.0f}x the text)")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# So the claim holds in order of magnitude: with our tokenizer (about 5 characters per statement token) 0.5 MB of
+# text is about 1.6 GB of one-hot fp32; the round "2 GB" corresponds to exactly 4 characters per token. The ratio is `V × 4 / chars-per-token`: every character
+# of text turns into thousands of bytes, almost all of them zeros.
+#
+# Is the formula right? Build a one-hot matrix for real and ask PyTorch how much memory it holds:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+sample_ids = tokenizer.encode(" ".join(corpus[:200]))
+X_sample = one_hot(sample_ids, V)
+measured = X_sample.numel() * X_sample.element_size()
+print(f"{len(sample_ids):,} tokens: formula {format_bytes(one_hot_memory_bytes(len(sample_ids), V))}, "
+      f"tensor holds {format_bytes(measured)}")
+print("non-zero fraction:", f"{X_sample.count_nonzero().item() / X_sample.numel():.6f}", f"(= 1/V = {1 / V:.6f})")
+del X_sample
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# The same 0.5 MB of text stored the ways a model could hold it:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+n_tokens = round(text_bytes / cpt)
+d_model = 256  # width of the bundled model's embedding (lesson 02)
+sizes = {
+    "text (UTF-8)": text_bytes,
+    "token ids (int64)": n_tokens * 8,
+    "embeddings (fp32, d=256)": n_tokens * d_model * 4,
+    "one-hot (fp32, V=4,000)": one_hot_memory_bytes(n_tokens, V),
+    "one-hot at GPT-2's V=50,257": one_hot_memory_bytes(n_tokens, 50_257),
+}
+for name, size in sizes.items():
+    print(f"{name:30s} {format_bytes(size):>10}")
+
+# %% slideshow={"slide_type": "fragment"}
+fig, ax = plt.subplots(figsize=(8, 3.2))
+ax.barh(list(sizes), list(sizes.values()), color=["grey", "tab:blue", "tab:green", "tab:red", "darkred"])
+ax.set_xscale("log")
+ax.invert_yaxis()
+ax.set(xlabel="bytes (log scale)", title="0.5 MB of text, five ways")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. Why nobody materializes it
+#
+# The one-hot matrix is a mathematical device, not a data structure. Its only job is to be multiplied by the
+# embedding matrix `E` (`V × d_model`), and multiplying a one-hot row by `E` just *selects one row* of `E`.
+# So a model stores the ids (8 bytes per token), and `nn.Embedding` indexes `E[ids]` directly: no 4,000-wide vectors,
+# no multiplications by zero. Lesson 02 proves `one_hot(ids) @ E == E[ids]` on the bundled model.
+#
+# (The seed also says the embedding "compresses" the one-hot matrix and saves memory. Nothing is saved, because
+# the big matrix never existed; what the embedding gives is a *learned, dense* vector per token.)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Check yourself
+#
+# 1. Why does `" capital"` get a different id from `"capital"`?
+# 2. A tokenizer has 50,257 tokens and averages 4 characters per token. How large is the fp32 one-hot of a 1 MB text?
+# 3. Your friend writes the one-hot matrix as `(vocab, seq)`. Is information lost? What changes?
+# 4. Why can a byte-level BPE tokenizer encode an emoji it never saw, while a word-level tokenizer cannot?
+#
+# <details><summary>Answers</summary>
+#
+# 1. The leading space is part of the token (`Ġcapital`); BPE learned the two strings as different symbols.
+# 2. 1,000,000 / 4 = 250,000 tokens × 50,257 × 4 B ≈ 50.3 GB.
+# 3. Nothing is lost — it is the transpose. But every shape downstream changes: you would write `Eᵀ @ X` instead of
+#    `X @ E`, and PyTorch code expects the sequence axis first.
+# 4. Its alphabet starts from all 256 bytes, so any UTF-8 string is a sequence of known symbols; merges only shorten it.
+# </details>
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# Try it: question 2, computed.
+print(format_bytes(one_hot_memory_bytes(1_000_000 // 4, 50_257)))
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Summary
+#
+# - Text → tokens → ids: the course tokenizer is byte-level BPE with 4,000 entries, built from merges learned on the
+#   corpus; decoding gives the text back exactly, and no string is "unknown".
+# - One-hot: `X[t, ids[t]] = 1`, shape `(seq, vocab)`, float; `utils.tokenization.one_hot` is the reference.
+# - On our corpus a token is about 5 characters on average (measured), so 0.5 MB of text would be ≈ 1.6 GB of fp32
+#   one-hot; the seed's "2 GB" assumes 4 characters per token. The rule: bytes = characters / (chars per token) × V × 4.
+# - Nobody builds it: `one_hot @ E` is a row lookup, and models store ids and index `E` (lesson 02).

@@ -1,0 +1,309 @@
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 06 · The training loop
+#
+# Every number inside the model of lessons 04–05 was learned by the same four steps, repeated a few thousand
+# times: **forward** (predict a distribution over the next token), **loss** (how surprised was the model by the
+# real next token), **backward** (which way should each weight move), **step** (move it a little). This lesson
+# writes the four steps by hand, runs them on the course corpus, and then lets Hugging Face's `Trainer` do the same.
+#
+# **After this lesson you can**
+# - read a model's output as a probability distribution over the *whole* vocabulary;
+# - compute the loss `−log p(correct token)` by hand and say what a loss of 0.69 or 8.3 means;
+# - explain what `backward()` and `optimizer.step()` do, and why `zero_grad()` is needed;
+# - write a training loop with a progress bar and a loss curve, and see what the learning rate does;
+# - run the same training with `Trainer` and `TrainingArguments`.
+#
+# *Run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md` (`COURSE_FULL=1` trains longer).*
+
+# %% slideshow={"slide_type": "skip"}
+import logging
+
+logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # it looks for an optional CPU kernel: harmless
+
+import inspect
+import math
+import tempfile
+
+import matplotlib.pyplot as plt
+import torch
+from datasets import Dataset
+from ipywidgets import FloatLogSlider, interact
+from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
+
+from utils.data import load_corpus
+from utils.models import load_model
+from utils.notebook import full_run, setup
+from utils.plotting import plot_curves
+from utils.training import (
+    cross_entropy_by_hand,
+    pack_tokens,
+    random_batches,
+    train,
+    train_step,
+)
+
+device = setup(seed=0)
+model, tokenizer = load_model(device="cpu")  # CPU on purpose: the models here are tiny
+corpus = load_corpus()
+FULL = full_run()             # COURSE_FULL=1: the longer runs
+STEPS = 600 if FULL else 80   # training steps of the by-hand loop and of the Trainer run
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. Forward: a distribution over every token
+#
+# A common misreading is that the forward pass "predicts the next token". It does more: at every position it
+# outputs one score (*logit*) per vocabulary entry — 4,000 for the course model — and the softmax turns them into
+# a probability distribution. Picking one token is a separate decision made later (lesson 13 generates text).
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+prompt = "The capital of France is"
+ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+with torch.no_grad():
+    logits = model(ids).logits                 # (batch, seq, vocab)
+probs = torch.softmax(logits[0, -1], dim=-1)   # the distribution after the last prompt token
+print("logits:", tuple(logits.shape), f" probabilities sum to {probs.sum():.4f}")
+top = probs.topk(5)
+for p, i in zip(top.values, top.indices, strict=True):
+    print(f"  {tokenizer.decode(i)!r:>12}  {p:.4f}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. The loss: −log p(correct token)
+#
+# The training signal looks only at the probability the model gave to the token that actually came next:
+#
+# $$\mathcal{L} = -\log p_\theta(\text{correct token} \mid \text{context})$$
+#
+# averaged over all positions of all sequences in a batch. This is the *cross-entropy* between the data and the
+# model. It ignores how the remaining probability is spread over wrong tokens; pushing the right one up pushes
+# the others down, because they sum to 1.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+print("  p(correct)   loss = −log p")
+for p in (1.0, 0.5, 0.1, 0.01):
+    print(f"  {p:10.2f}   {0.0 - math.log(p):.4f}")
+print(f"uniform guess over {len(tokenizer):,} tokens: loss = log({len(tokenizer):,}) = {math.log(len(tokenizer)):.4f}")
+
+# %% slideshow={"slide_type": "subslide"}
+p = torch.linspace(0.001, 1, 500)
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(p, -torch.log(p))
+ax.scatter([1, 0.5, 0.1, 0.01], [-math.log(v) for v in (1, 0.5, 0.1, 0.01)], color="C1", zorder=3)
+ax.set(xlabel="probability given to the correct token", ylabel="loss  −log p", title="cross-entropy of one prediction")
+ax.grid(alpha=0.3)
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# A loss of 0 means certainty and correctness; halving the probability costs `log 2 ≈ 0.69`; a model that has
+# learned nothing guesses uniformly and scores `log(vocab)`, about 8.29 here (10.8 for GPT-2's 50,257 tokens).
+# `exp(loss)` is the *perplexity*: "as unsure as a uniform choice among this many tokens".
+#
+# In practice the loss is computed from logits, as `logit[correct] − logsumexp(logits)`, never by taking the log
+# of a softmax (which underflows to `log 0`):
+
+# %% slideshow={"slide_type": "fragment"}
+print(inspect.getsource(cross_entropy_by_hand))
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# For a language model the targets are the input shifted by one: the logits at position *t* are scored against the
+# token at *t + 1*. Hugging Face does this shift itself when you pass `labels=input_ids`:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+sentence = next(line for line in corpus if line.startswith("The capital of"))
+ids = tokenizer(sentence, return_tensors="pt")["input_ids"]
+with torch.no_grad():
+    out = model(ids, labels=ids)
+by_hand = cross_entropy_by_hand(out.logits[0, :-1], ids[0, 1:])
+print(sentence)
+print(f"by hand: {by_hand:.4f}   Hugging Face: {out.loss:.4f}   perplexity: {by_hand.exp():.2f}")
+log_probs = torch.log_softmax(out.logits[0, :-1], dim=-1).gather(-1, ids[0, 1:, None])[:, 0]
+for t, lp in zip(ids[0, 1:], log_probs, strict=True):
+    print(f"  next token {tokenizer.decode(t)!r:>12}: p = {lp.exp():.3f}, loss = {-lp:.3f}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. Backward and step
+#
+# `loss.backward()` runs the chain rule from the loss back through every operation of the forward pass and stores
+# `∂loss/∂θ` in `θ.grad` for every parameter θ. The simplest optimizer then moves each weight against its gradient:
+#
+# $$\theta \leftarrow \theta - \eta\, \frac{\partial \mathcal{L}}{\partial \theta}$$
+#
+# with learning rate η. One step by hand on the trained model, to watch the loss on that sentence go down:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+steppy, _ = load_model(device="cpu")          # a copy, so the course model stays untouched
+loss = steppy(ids, labels=ids).loss
+loss.backward()
+print("gradient of the token embedding:", tuple(steppy.transformer.wte.weight.grad.shape))
+with torch.no_grad():
+    for param in steppy.parameters():
+        param -= 0.05 * param.grad            # gradient descent, learning rate 0.05
+print(f"loss before the step: {loss.item():.4f}, after: {steppy(ids, labels=ids).loss.item():.4f}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Gradients accumulate.** `backward()` *adds* to `.grad`; it does not overwrite. That is useful (gradient
+# accumulation over several small batches) but it means every step must start with `optimizer.zero_grad()`,
+# or each update also contains all the previous gradients:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+steppy.zero_grad()
+steppy(ids, labels=ids).loss.backward()
+once = steppy.transformer.wte.weight.grad.clone()
+steppy(ids, labels=ids).loss.backward()       # no zero_grad in between
+print("after a second backward, grad == 2 × grad:", torch.allclose(steppy.transformer.wte.weight.grad, 2 * once))
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. The loop, by hand
+#
+# The four steps are `utils.training.train_step`; `train` repeats it with a `tqdm` progress bar and returns the
+# losses. We train a **fresh**, small GPT-2 (random weights) on packed blocks of the course corpus, with AdamW —
+# SGD's update scaled per weight by running averages of the gradient and its square, which is what practically
+# every language model is trained with.
+
+# %% slideshow={"slide_type": "fragment"}
+print(inspect.getsource(train_step))
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+blocks = pack_tokens(corpus, tokenizer, block=32)           # (n_blocks, 32) token ids, statements joined by EOS
+print("training blocks:", tuple(blocks.shape))
+print("one block:", repr(tokenizer.decode(blocks[0])))
+
+
+def fresh_model(seed: int = 0) -> GPT2LMHeadModel:
+    # a small GPT-2 with random weights: 2 layers, width 64; the course tokenizer's vocabulary
+    torch.manual_seed(seed)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=32, n_embd=64, n_layer=2, n_head=2,
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    return GPT2LMHeadModel(config)
+
+
+small = fresh_model()
+print(f"fresh model: {sum(p.numel() for p in small.parameters()):,} parameters")
+
+# %% slideshow={"slide_type": "subslide"}
+optimizer = torch.optim.AdamW(small.parameters(), lr=3e-3)
+by_hand_losses = train(small, random_batches(blocks, batch_size=16, seed=0), optimizer, steps=STEPS,
+                       desc="by hand")
+print(f"loss: first step {by_hand_losses[0]:.2f} (log vocab = {math.log(len(tokenizer)):.2f}), "
+      f"last 10 steps {sum(by_hand_losses[-10:]) / 10:.2f}")
+
+# %% slideshow={"slide_type": "fragment"}
+ax = plot_curves({"by hand (AdamW, lr 3e-3)": by_hand_losses}, xlabel="training step",
+                 ylabel="cross-entropy loss (nats)", title="a fresh small GPT-2 on the course corpus")
+ax.axhline(math.log(len(tokenizer)), color="gray", linestyle=":", label="uniform guess, log(vocab)")
+ax.legend()
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ### Try it: the learning rate
+#
+# The learning rate is the one hyperparameter that can ruin a run on its own. To drag a slider and see the result
+# at once we need a run that takes well under a second: a *bigram* model (the next token from the current one
+# only, through a 16-dimensional bottleneck) trained for 60 AdamW steps on the same corpus. Too small and the loss
+# barely moves; too large and it jumps around or goes up.
+
+# %% slideshow={"slide_type": "fragment"}
+pairs = torch.stack([blocks[:, :-1].reshape(-1), blocks[:, 1:].reshape(-1)], dim=1)  # (current, next) token pairs
+
+
+def toy_run(lr: float, steps: int = 60, seed: int = 0) -> list[float]:
+    # bigram language model: embed the current token (16 numbers), score every possible next token
+    torch.manual_seed(seed)
+    toy = torch.nn.Sequential(torch.nn.Embedding(len(tokenizer), 16), torch.nn.Linear(16, len(tokenizer)))
+    opt = torch.optim.AdamW(toy.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(seed)
+    losses = []
+    for _ in range(steps):
+        batch = pairs[torch.randint(len(pairs), (256,), generator=g)]
+        opt.zero_grad()
+        loss = cross_entropy_by_hand(toy(batch[:, 0]), batch[:, 1])
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+reference = toy_run(1e-2)
+
+
+def show_lr(lr=1e-2):
+    plot_curves({f"lr = {lr:.0e}": toy_run(lr), "lr = 1e-02 (reference)": reference}, xlabel="step",
+                ylabel="cross-entropy loss (nats)", title="bigram model: the effect of the learning rate")
+    plt.ylim(0, 15)
+    plt.show()
+
+
+interact(show_lr, lr=FloatLogSlider(value=1e-2, base=10, min=-4, max=1, step=0.25));
+
+# %% slideshow={"slide_type": "fragment"}
+for lr in (1e-4, 1e-2, 3.0):
+    print(f"lr {lr:7.0e}: loss after 60 steps {toy_run(lr)[-1]:.2f}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. The same with `Trainer`
+#
+# Hugging Face's `Trainer` runs exactly this loop — forward, loss, backward, step, `zero_grad` — and adds the
+# plumbing: batching and shuffling, learning-rate schedules, logging, evaluation, checkpoints, devices, mixed
+# precision. The arguments below use the current (transformers 5) names: `eval_strategy` (formerly
+# `evaluation_strategy`), `use_cpu` (formerly `no_cuda`), and `processing_class` (formerly `tokenizer`).
+
+# %% slideshow={"slide_type": "subslide"}
+split = len(blocks) - 64
+train_ds = Dataset.from_dict({"input_ids": blocks[:split].tolist(), "labels": blocks[:split].tolist()})
+eval_ds = Dataset.from_dict({"input_ids": blocks[split:].tolist(), "labels": blocks[split:].tolist()})
+
+args = TrainingArguments(
+    output_dir=tempfile.mkdtemp(), max_steps=STEPS, per_device_train_batch_size=16, learning_rate=3e-3,
+    lr_scheduler_type="constant", weight_decay=0.01, logging_steps=5, eval_strategy="steps",
+    eval_steps=STEPS // 2, per_device_eval_batch_size=64, save_strategy="no", report_to="none",
+    use_cpu=True, seed=0, disable_tqdm=False,
+)
+trainer = Trainer(model=fresh_model(), args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                  processing_class=tokenizer)
+result = trainer.train()
+
+# %% slideshow={"slide_type": "fragment"}
+logged = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
+evals = [(e["step"], e["eval_loss"]) for e in trainer.state.log_history if "eval_loss" in e]
+ax = plot_curves({"by hand (every step)": by_hand_losses}, xlabel="training step", ylabel="cross-entropy loss (nats)",
+                 title="the same training: by hand vs Trainer")
+ax.plot([s for s, _ in logged], [v for _, v in logged], marker="o", label="Trainer (mean of 5 steps)")
+ax.plot([s for s, _ in evals], [v for _, v in evals], marker="s", linestyle="", label="Trainer, held-out blocks")
+ax.legend()
+plt.show()
+print(f"Trainer: {result.global_step} steps, final held-out loss {evals[-1][1]:.2f}")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# The two curves are not identical, and need not be. `Trainer` shuffles in its own order and logs the mean of 5
+# steps; it also clips gradients to norm 1, exempts biases and LayerNorm weights from weight decay, and trains only on
+# the blocks before the 64 held out (our loop samples from all of them). Yet they fall the same way: same model, same
+# optimizer, same loss.
+# Nothing in `Trainer` is magic; when something goes wrong in a fine-tuning run, it is one of the four steps.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Check yourself
+#
+# 1. The model gives the correct token probability 0.25. What is the loss? And at 0.0001?
+# 2. A fresh model with a 50,257-token vocabulary starts near which loss?
+# 3. You forget `optimizer.zero_grad()`. What happens to the size of the updates as training goes on?
+# 4. Why does the language-model loss compare `logits[:, :-1]` with `input_ids[:, 1:]`?
+#
+# <details><summary>Answers</summary>
+#
+# 1. `−log 0.25 = 1.386`; `−log 0.0001 = 9.21`.
+# 2. `log 50257 ≈ 10.82` (uniform guessing).
+# 3. Each step adds the new gradient to all old ones, so the updates grow and point in stale directions; the loss
+#    soon stops falling or blows up.
+# 4. The logits at position *t* predict token *t + 1*; the last position has no next token, the first token has no
+#    prediction.
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Summary
+#
+# - Forward: a distribution over the whole vocabulary at every position.
+# - Loss: `−log p(correct)`, 0 when certain and right, `log(vocab)` for a blind guess; computed with `logsumexp`.
+# - Backward fills `.grad` (and accumulates: `zero_grad` every step); the optimizer step moves weights against it.
+# - A loop with a progress bar and a loss curve is ten lines; `Trainer` runs the same loop with more plumbing.
+# - The learning rate decides between crawling, learning and diverging.
+#
+# Next: lesson 07 freezes all of these weights and trains a tiny low-rank update instead — LoRA.

@@ -1,0 +1,439 @@
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 07 · LoRA by hand
+#
+# Fine-tuning changes a model's weight matrices. LoRA (low-rank adaptation) keeps every pretrained weight frozen and
+# learns the *change* as the product of two thin matrices. This lesson builds LoRA from scratch, wraps the layers of
+# our bundled GPT-2, and checks every number the seed texts quote about it.
+#
+# **After this lesson you can**
+# - write the LoRA update `W' = W + (α/r)·B·A` with the right shapes, and say why `B` starts at zero;
+# - count LoRA's trainable parameters for any layer, model and rank, and check a published figure;
+# - wrap both `nn.Linear` and GPT-2's `Conv1D` (whose weight is stored transposed) and merge the update back;
+# - inject LoRA into a model by module name, freeze the rest, and prove that nothing changes before training.
+#
+# Run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md`.
+
+# %% slideshow={"slide_type": "skip"}
+import copy
+import inspect
+import math
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from ipywidgets import IntSlider, interact
+from torch import nn
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+from transformers.pytorch_utils import Conv1D
+
+from utils.data import load_qa
+from utils.lora import (
+    LoRALinear,
+    add_lora,
+    count_parameters,
+    find_targets,
+    full_parameter_count,
+    layer_shape,
+    lora_layers,
+    lora_parameter_count,
+    merge_lora,
+    target_shapes,
+)
+from utils.models import load_model
+from utils.notebook import setup
+from utils.qa import qa_dataloader, train_steps
+
+device = setup(seed=0)
+model, tokenizer = load_model(device="cpu")  # the bundled 4-layer GPT-2; CPU on purpose: small, inspected
+qa = load_qa()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. The idea: learn the change, not the weights
+#
+# Full fine-tuning updates a weight matrix `W` (`d × k`, `d` outputs and `k` inputs) to `W + ΔW`, and `ΔW` has
+# `d·k` free numbers — as many as `W` itself. The LoRA paper's bet is that the change needed to adapt a pretrained
+# model to one task is **low-rank**: it moves the layer's outputs along a few directions only. A rank-`r` matrix can
+# be written as a product
+#
+# $$\Delta W = B A, \qquad B \in \mathbb{R}^{d \times r},\; A \in \mathbb{R}^{r \times k},\; r \ll \min(d, k),$$
+#
+# so the layer becomes
+#
+# $$h = W x + \frac{\alpha}{r} B A x, \qquad x \in \mathbb{R}^{k},\; h \in \mathbb{R}^{d}.$$
+#
+# `W` is frozen; only `A` and `B` train. `α` (alpha) is a fixed number chosen with `r`; the factor `α/r` is the
+# *scale* of the update (section 2 explains why it is divided by `r`).
+#
+# Two seeds get the shapes or the scale wrong: seed 001 says `A` is `r×d` and `B` is `d×r`, so its `A·B` would be a
+# useless `r×r` matrix — the product that has `W`'s shape is `B·A`. Seed 003 writes the update as `α·(A·B)·x`,
+# forgetting the division by `r`.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+d, k, r = 6, 4, 2
+B = torch.randn(d, r)
+A = torch.randn(r, k)
+delta_W = B @ A
+print("B", tuple(B.shape), "@ A", tuple(A.shape), "->", tuple(delta_W.shape), "= the shape of W (d x k)")
+print("rank of B @ A:", torch.linalg.matrix_rank(delta_W).item())
+A_seed, B_seed = torch.randn(r, d), torch.randn(d, r)   # seed 001's shapes: A is r x d, B is d x r
+print("seed 001: A", tuple(A_seed.shape), "@ B", tuple(B_seed.shape), "->", tuple((A_seed @ B_seed).shape),
+      "- not the shape of any weight")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### How many numbers?
+#
+# `B` has `d·r` entries and `A` has `r·k`, so a LoRA layer trains `r·(d + k)` numbers instead of `d·k`. Seed 001's
+# example is a 1000 × 1000 layer at `r = 16`, and a 4096 × 4096 layer (one attention projection of a 7B model) is the
+# usual second example. `utils.lora.lora_parameter_count` does this arithmetic for a list of `(d, k)` shapes:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+for shape in [(1000, 1000), (4096, 4096)]:
+    lora, full = lora_parameter_count([shape], r=16), full_parameter_count([shape])
+    print(f"{shape[0]} x {shape[1]}, r = 16: LoRA {lora:,} vs full {full:,} "
+          f"-> {100 * lora / full:.1f} % of the parameters, {100 * (1 - lora / full):.1f} % fewer")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# Both of the seeds' figures check out: 32,000 is 3.2 % of a million, and 131,072 is 99.2 % fewer than 16.8 million.
+# The count grows *linearly* in `r`, while the full matrix is fixed:
+
+# %% slideshow={"slide_type": "fragment"}
+ranks = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+fig, ax = plt.subplots(figsize=(7, 3.6))
+ax.plot(ranks, [lora_parameter_count([(4096, 4096)], r) for r in ranks], "o-", label="LoRA: r (d + k)")
+ax.axhline(full_parameter_count([(4096, 4096)]), color="tab:red", ls="--", label="full: d k")
+ax.set(xscale="log", yscale="log", xlabel="rank r", ylabel="trainable parameters",
+       title="one 4096 x 4096 layer")
+ax.set_xticks(ranks, [str(r) for r in ranks])
+ax.legend()
+plt.show()
+
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. Initialisation: start exactly at the pretrained model
+#
+# LoRA initialises **`B = 0`** and `A` at random (the same Kaiming-uniform rule `nn.Linear` uses, bound `1/√k`).
+# Then `B·A = 0`: before the first step the adapted model *is* the pretrained model, and training starts from what
+# the model already knows instead of from a random perturbation of it.
+#
+# Why not both zero? The gradients are
+#
+# $$\frac{\partial L}{\partial B} = \frac{\alpha}{r}\, g\,(A x)^\top, \qquad
+# \frac{\partial L}{\partial A} = \frac{\alpha}{r}\, B^\top g\, x^\top, \qquad g = \frac{\partial L}{\partial h}.$$
+#
+# With `A = 0` *and* `B = 0` both vanish and nothing ever moves. With `B = 0` and `A` random, `B` gets a gradient on
+# the first step, and `A` starts to learn from the second.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+def first_step_grads(A_init: torch.Tensor, B_init: torch.Tensor) -> tuple[float, float]:
+    # One forward/backward of h = W x + B A x on a random batch; the size of each gradient.
+    W = torch.randn(8, 5)
+    A, B = A_init.clone().requires_grad_(), B_init.clone().requires_grad_()
+    x = torch.randn(3, 5)
+    h = x @ W.T + x @ A.T @ B.T
+    h.pow(2).sum().backward()
+    return A.grad.norm().item(), B.grad.norm().item()
+
+
+torch.manual_seed(0)
+for name, A0, B0 in [("A = 0, B = 0", torch.zeros(2, 5), torch.zeros(8, 2)),
+                     ("A random, B = 0 (LoRA)", torch.randn(2, 5), torch.zeros(8, 2))]:
+    gA, gB = first_step_grads(A0, B0)
+    print(f"{name:24s} |grad A| = {gA:.4f}   |grad B| = {gB:.4f}")
+
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Why divide by r?
+#
+# With the standard init, each entry of `A·x` is a sum of `k` terms; as `B` learns, `B·A·x` sums `r` such terms, so
+# the update's size grows with `r`. Multiplying by `α/r` undoes that: with `α` fixed, changing `r` leaves the
+# *effective* step size of the update roughly unchanged, so a learning rate tuned at one rank still works at another.
+# (Lesson 09 measures this.) Seed 003's `α·(A·B)·x` would make a rank-64 adapter take steps 64 times larger than the
+# same `α` intends.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. A LoRA layer, by hand
+#
+# The smallest version: hold a frozen `nn.Linear`, add `A` and `B` as parameters, and add the low-rank path in the
+# forward pass. `F.linear(x, A)` computes `x @ A.T`, so `F.linear(F.linear(x, A), B)` is `x Aᵀ Bᵀ = (B A x)ᵀ` for a
+# batch of row vectors.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+class TinyLoRA(nn.Module):
+    def __init__(self, base: nn.Linear, r: int, alpha: float):
+        super().__init__()
+        self.base = base.requires_grad_(False)              # W and b frozen
+        d, k = base.weight.shape                            # nn.Linear stores (out, in)
+        self.A = nn.Parameter(torch.empty(r, k))
+        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))     # like nn.Linear (and PEFT)
+        self.B = nn.Parameter(torch.zeros(d, r))             # zero: starts as the base layer
+        self.scale = alpha / r
+
+    def forward(self, x):
+        return self.base(x) + self.scale * F.linear(F.linear(x, self.A), self.B)
+
+
+torch.manual_seed(0)
+layer = nn.Linear(5, 8)
+tiny = TinyLoRA(layer, r=2, alpha=4)
+x = torch.randn(3, 5)
+print("identical to the base layer at init:", torch.equal(tiny(x), layer(x)))
+print("trainable:", [n for n, p in tiny.named_parameters() if p.requires_grad])
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### GPT-2's Conv1D: the same layer, stored transposed
+#
+# GPT-2 does not use `nn.Linear`. Its projections are `transformers.pytorch_utils.Conv1D`, which computes
+# `x @ W + b` with `W` stored as **(in, out)** — the transpose of `nn.Linear`'s (out, in). The name is historical: it
+# is a plain linear layer. PEFT calls this layout `fan_in_fan_out=True`.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+c_attn = model.transformer.h[0].attn.c_attn
+print("c_attn:", type(c_attn).__name__, "weight", tuple(c_attn.weight.shape), "(in, out)")
+x = torch.randn(2, 256)
+print("Conv1D(x) == x @ W + b:", torch.allclose(c_attn(x), x @ c_attn.weight + c_attn.bias, atol=1e-6))
+as_linear = nn.Linear(256, 768)
+as_linear.weight.data, as_linear.bias.data = c_attn.weight.T.clone(), c_attn.bias.clone()
+print("same as nn.Linear with weight.T:", torch.allclose(c_attn(x), as_linear(x), atol=1e-6))
+print("(in_features, out_features):", layer_shape(c_attn), "for both:", layer_shape(as_linear))
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# For the *forward* pass the layout does not matter: `A` and `B` are our own matrices, shaped `(r, in)` and
+# `(out, r)` whatever the base layer is. It matters the moment we **merge** (section 5): the update `B·A` has shape
+# `(out, in)`, and adding it to a Conv1D weight needs a transpose. That is the *fan_in_fan_out trap*, and it has a
+# nasty form: on a square layer such as `attn.c_proj` (256 × 256) the wrong addition raises no error at all.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+torch.manual_seed(0)
+c_proj = copy.deepcopy(model.transformer.h[0].attn.c_proj)        # Conv1D 256 -> 256: square
+lora = LoRALinear(c_proj, r=4, alpha=8)
+nn.init.normal_(lora.lora_B, std=0.05)                             # pretend it was trained
+x = torch.randn(2, 256)
+wanted = lora(x)
+wrong = copy.deepcopy(c_proj)
+wrong.weight.data += lora.delta_weight()                          # forgot the transpose: no error
+right = copy.deepcopy(c_proj)
+right.weight.data += lora.delta_weight().T
+print(f"forgot .T : max |difference| = {(wrong(x) - wanted).abs().max():.3f}   <- silently wrong")
+print(f"with   .T : max |difference| < 1e-5: {(right(x) - wanted).abs().max().item() < 1e-5}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The course's version: `utils.lora.LoRALinear`
+#
+# `LoRALinear(base, r, alpha, dropout=0.0)` is `TinyLoRA` plus what real use needs: it accepts `nn.Linear` or
+# `Conv1D` (and reads `in`/`out` from the right axes), names its matrices like PEFT (`lora_A` `(r, in)`, `lora_B`
+# `(out, r)`, so weights copy across — lesson 08), applies optional dropout to the input of the low-rank path, and can
+# `merge()` and `unmerge()`. Its forward pass:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+print(inspect.getsource(LoRALinear.forward))
+torch.manual_seed(0)
+ours = LoRALinear(layer, r=2, alpha=4)
+tiny = TinyLoRA(copy.deepcopy(layer), r=2, alpha=4)
+nn.init.normal_(ours.lora_B)
+with torch.no_grad():
+    tiny.A.copy_(ours.lora_A)
+    tiny.B.copy_(ours.lora_B)
+x = torch.randn(3, 5)
+print("TinyLoRA == LoRALinear (same A, B):", torch.allclose(tiny(x), ours(x), atol=1e-6))
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. Injecting LoRA into a model
+#
+# A model is a tree of modules with dotted names. To add LoRA we pick *target* modules by name, replace each by a
+# `LoRALinear` wrapping it, and freeze every other parameter. Like PEFT, a target matches every module whose name
+# *ends with* it: `"c_attn"` matches `transformer.h.0.attn.c_attn`, `transformer.h.1.attn.c_attn`, …
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+for name, module in model.named_modules():
+    if isinstance(module, (nn.Linear, Conv1D)) and (name.startswith("transformer.h.0.") or "h." not in name):
+        print(f"{name:32s} {type(module).__name__:7s} (in, out) = {layer_shape(module)}")
+print("... the same four projections in blocks 1-3")
+print('targets "c_attn":', find_targets(model, ["c_attn"]))
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+lora_model = add_lora(copy.deepcopy(model), ["c_attn"], r=8, alpha=16)
+print(lora_model.transformer.h[0].attn.c_attn)
+trainable, total = count_parameters(lora_model)
+print(f"trainable {trainable:,} of {total:,} ({100 * trainable / total:.2f} %)")
+print("= 4 layers x r (in + out) =", lora_parameter_count(target_shapes(model, ["c_attn"]), r=8))
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# Because `B = 0`, the wrapped model computes **exactly** what the pretrained model computes — bit for bit:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+batch = tokenizer(["Question: What is the capital of France?\nAnswer:", "Iron has the chemical symbol"],
+                  return_tensors="pt", padding=True)
+with torch.no_grad():
+    base_logits = model(**batch).logits
+    lora_logits = lora_model(**batch).logits
+print("identical logits before training:", torch.equal(base_logits, lora_logits))
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### A few training steps: only A and B move
+#
+# Train the adapter for a handful of steps on the course's Q&A pairs (`utils.qa`: the loss is taken on the answer
+# tokens only). Then compare every parameter with its value before training.
+
+# %% slideshow={"slide_type": "fragment"}
+before = {n: p.detach().clone() for n, p in lora_model.named_parameters()}
+loader = qa_dataloader(tokenizer, qa["train"], batch_size=16, max_examples=320)
+losses = train_steps(lora_model, loader, max_steps=12, lr=3e-3, progress=False)
+changed = [n for n, p in lora_model.named_parameters() if not torch.equal(p, before[n])]
+print(f"{len(changed)} tensors changed, all LoRA:", all(".lora_" in n for n in changed))
+print(f"loss: first step {losses[0]:.2f}, last step {losses[-1]:.2f}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. Merge and unmerge
+#
+# After training, `W + (α/r)·B·A` can be computed **once** and stored in the base layer's weight: the model is then a
+# plain GPT-2 again, with no extra matmul at inference. `merge()` adds the update (transposed for Conv1D),
+# `unmerge()` subtracts it, and `merge_lora(model)` merges every layer and puts the plain layers back.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+with torch.no_grad():
+    adapted_logits = lora_model(**batch).logits
+    layer0 = lora_model.transformer.h[0].attn.c_attn
+    w0 = layer0.base.weight.detach().clone()
+    layer0.merge()
+    merged_then = lora_model(**batch).logits
+    layer0.unmerge()
+print("merge one layer: same outputs:", (merged_then - adapted_logits).abs().max().item() < 1e-5)
+print("unmerge restores W:", (layer0.base.weight - w0).abs().max().item() < 1e-6)
+
+merged_model = merge_lora(copy.deepcopy(lora_model))
+with torch.no_grad():
+    merged_logits = merged_model(**batch).logits
+print("after merge_lora:", type(merged_model.transformer.h[0].attn.c_attn).__name__,
+      "| LoRA layers left:", len(lora_layers(merged_model)))
+print("merged model == adapted model:", (merged_logits - adapted_logits).abs().max().item() < 1e-5)
+print("and it differs from the base model:", (merged_logits - base_logits).abs().max().item() > 1e-3)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. The seeds' figures at full scale
+#
+# Two published counts, recomputed from the real architectures. We build each model on PyTorch's `meta` device:
+# every module and shape exists, but no memory is allocated and nothing is downloaded.
+#
+# **GPT-2 124M, `r = 4` on `c_attn`** — seed 000's "147K trainable parameters, 99.8 % fewer":
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+with torch.device("meta"):
+    gpt2 = GPT2LMHeadModel(GPT2Config())           # the real GPT-2 small architecture
+shapes = target_shapes(gpt2, ["c_attn"])
+print(len(shapes), "c_attn layers of shape", shapes[0], "(out, in)")
+n = lora_parameter_count(shapes, r=4)
+total = count_parameters(gpt2)[1]
+print(f"12 x 4 x (2304 + 768) = {n:,} trainable of {total:,} -> {100 * (1 - n / total):.2f} % fewer")
+add_lora(gpt2, ["c_attn"], r=4, alpha=8)
+print("counted on the wrapped model:", f"{count_parameters(gpt2)[0]:,}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Llama 3.2 3B, `r = 16` on `q_proj` and `v_proj`** — seed 003 prints "trainable params: 8,388,608". Its config:
+# hidden size 3072, 28 layers, 24 query heads and **8** key/value heads of dimension 128 (grouped-query attention).
+# So `q_proj` maps 3072 → 24 × 128 = 3072, but `v_proj` maps 3072 → 8 × 128 = **1024**.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+hidden, layers, heads, kv_heads, head_dim = 3072, 28, 24, 8, 128
+q_proj, v_proj = (heads * head_dim, hidden), (kv_heads * head_dim, hidden)
+by_hand = layers * lora_parameter_count([q_proj, v_proj], r=16)
+print(f"28 x 16 x [(3072 + 3072) + (1024 + 3072)] = {by_hand:,}")
+
+config = LlamaConfig(hidden_size=hidden, intermediate_size=8192, num_hidden_layers=layers,
+                     num_attention_heads=heads, num_key_value_heads=kv_heads, head_dim=head_dim,
+                     vocab_size=128256, tie_word_embeddings=True)
+with torch.device("meta"):
+    llama = LlamaForCausalLM(config)
+print(f"from the model: {lora_parameter_count(target_shapes(llama, ['q_proj', 'v_proj']), r=16):,} "
+      f"of {count_parameters(llama)[1]:,}")
+print(f"seed 003 says 8,388,608; 32 layers x 16 x 2 x (4096 + 4096) = "
+      f"{32 * lora_parameter_count([(4096, 4096)] * 2, r=16):,}")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# The right count for Llama 3.2 3B is **4,587,520**. The seed's 8,388,608 is exactly the figure for a 32-layer,
+# 4096-wide model *without* grouped-query attention (Llama 2 7B) — most likely pasted from another run.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 7. Explorer: how much of a real weight does rank r hold?
+#
+# The best rank-`r` approximation of a matrix is its SVD truncated to the `r` largest singular values
+# (Eckart–Young), and its relative error is `sqrt(Σ_{i>r} σᵢ²) / sqrt(Σ σᵢ²)`. Drag `r` to see how much of a real
+# weight of the bundled model a rank-`r` matrix can express, next to what the adapter costs. (LoRA's bet is about the
+# *change* `ΔW`, which is much more compressible than `W` itself — lesson 09 measures how small `r` can be. `α` does
+# not change what the adapter can express, only how large its steps are: it is the second slider.)
+
+# %% slideshow={"slide_type": "fragment"}
+W = model.transformer.h[1].mlp.c_fc.weight.detach().T        # (out, in) = (1024, 256)
+sigma = torch.linalg.svdvals(W)
+energy = sigma.pow(2)
+rel_error = (energy.sum() - energy.cumsum(0)).clamp(min=0).sqrt() / energy.sum().sqrt()
+U, S, Vh = torch.linalg.svd(W, full_matrices=False)
+
+
+def show(r=8, alpha=16):
+    W_r = (U[:, :r] * S[:r]) @ Vh[:r]
+    err = ((W - W_r).norm() / W.norm()).item()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+    ax1.plot(range(1, len(rel_error) + 1), rel_error, label="best rank-r approximation")
+    ax1.axvline(r, color="tab:red", ls="--", label=f"r = {r}: error {err:.3f}")
+    ax1.set(xscale="log", xlabel="rank r", ylabel="relative error  ||W - W_r|| / ||W||",
+            title="h.1.mlp.c_fc weight (1024 x 256)")
+    ax1.legend()
+    n_lora = lora_parameter_count(target_shapes(model, ["c_attn", "c_proj", "c_fc"]), r)
+    ax2.bar(["LoRA on all\nprojections", "whole model"], [n_lora, count_parameters(model)[1]],
+            color=["tab:blue", "grey"])
+    ax2.set(yscale="log", ylabel="parameters", title=f"r = {r}, alpha = {alpha}: scale alpha/r = {alpha / r:.2f}")
+    ax2.text(0, n_lora, f"{n_lora:,}", ha="center", va="bottom")
+    plt.tight_layout()
+    plt.show()
+
+
+interact(show, r=IntSlider(8, 1, 256, 1), alpha=IntSlider(16, 1, 128, 1));
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+for r in [1, 4, 16, 64, 256]:
+    print(f"r = {r:3d}: relative error of the best rank-r approximation {rel_error[r - 1].item():.3f}")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# A pretrained weight is *not* low-rank: its singular values decay slowly, and a rank-16 matrix keeps only part of
+# it. That is not a problem for LoRA, which never replaces `W` — it only adds a low-rank *correction* to it.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Check yourself
+#
+# 1. A layer is 512 × 2048. How many parameters does LoRA with `r = 8` train on it, and what fraction is that?
+# 2. Why is `B` (not `A`) the matrix initialised to zero? What would happen if both were random?
+# 3. You merge an adapter into GPT-2's `attn.c_proj` with `W += scale * B @ A` and get no error. What is wrong?
+# 4. Seed 003 writes `W·x + α·(A·B)·x`. Name both mistakes.
+# 5. GPT-2 124M with `r = 8` on `c_attn` *and* `c_proj` (attention and MLP): how many trainable parameters?
+#
+# <details><summary>Answers</summary>
+#
+# 1. `8 × (512 + 2048) = 20,480` of 1,048,576, i.e. 1.95 %.
+# 2. Either one being zero makes `B·A = 0` so the model starts unchanged; `A` random keeps a gradient flowing into
+#    `B` on the first step (with `A = 0` too, both gradients are zero forever). Both random: training starts from a
+#    randomly perturbed model and first has to undo the noise.
+# 3. Conv1D stores `(in, out)`; the update `B @ A` is `(out, in)`. On a square layer the shapes agree, so the sum
+#    silently adds the transpose of the intended update. Use `(B @ A).T` (or `LoRALinear.merge`).
+# 4. The scale is `α/r`, not `α`; and `A·B` is `r × r` with the seed's shapes — the update is `B·A`.
+# 5. Computed below.
+# </details>
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# Question 5, computed on the meta-device GPT-2 from section 6 (its c_attn already carries LoRA, so rebuild it).
+with torch.device("meta"):
+    gpt2 = GPT2LMHeadModel(GPT2Config())
+print(f"{lora_parameter_count(target_shapes(gpt2, ['c_attn', 'c_proj']), r=8):,}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Summary
+#
+# - LoRA keeps `W` frozen and learns `ΔW = (α/r)·B·A` with `B` `(d × r)` and `A` `(r × k)`: `r·(d + k)` parameters
+#   instead of `d·k` (1000² at `r = 16`: 32,000 = 3.2 %; 4096² at `r = 16`: 131,072, 99.2 % fewer).
+# - `B = 0`, `A` random: the adapted model starts *exactly* at the pretrained one, and gradients still flow.
+# - GPT-2's `Conv1D` stores weights as `(in, out)`: forward passes don't care, merging must transpose — on square
+#   layers the mistake raises no error.
+# - `utils.lora`: `LoRALinear`, `add_lora` (targets by name suffix, everything else frozen), `count_parameters`,
+#   `merge_lora`. Merged or not, the outputs agree to 1e-5.
+# - GPT-2 124M, `r = 4` on `c_attn`: 147,456 trainable (seed 000 is right). Llama 3.2 3B, `r = 16` on
+#   `q_proj, v_proj`: 4,587,520 — not seed 003's 8,388,608.
+# - Next: lesson 08 does the same with PEFT and proves both give the same outputs.

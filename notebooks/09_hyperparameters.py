@@ -1,0 +1,267 @@
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 09 · Hyperparameters and failure modes, measured
+#
+# The seed texts give tables of advice for LoRA — which rank, which α, how much dropout, which modules — and they
+# do not agree with each other. This lesson does not add another opinion: it runs short, controlled experiments on
+# the bundled model and the course's Q&A data and reads the answers off the plots.
+#
+# **After this lesson you can**
+# - say what the rank `r` buys (parameters) and what it does to the loss, measured;
+# - explain why `α/r`, not `α`, is what the learning rate sees — and keep it fixed when you change `r`;
+# - recognise overfitting on a tiny data set and what dropout does about it;
+# - compare attention-only, MLP-only and all-projection adapters on this model;
+# - recognise a learning rate that is too high from its loss curve.
+#
+# Run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md` (every run is short; `COURSE_FULL=1` runs 10× longer).
+
+# %% slideshow={"slide_type": "skip"}
+import copy
+import time
+
+import matplotlib.pyplot as plt
+import torch
+
+from utils.data import load_qa
+from utils.device import to_device
+from utils.lora import add_lora, count_parameters, lora_parameter_count, target_shapes
+from utils.models import load_model
+from utils.notebook import full_run, setup
+from utils.qa import QACollator, build_examples, qa_dataloader, train_steps
+
+device = setup(seed=0)
+model, tokenizer = load_model(device=device)  # the bundled 4-layer GPT-2 (or $COURSE_MODEL), on the GPU if any
+qa = load_qa()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## The experiment
+#
+# Every run below starts from the same pretrained model, adds LoRA with `utils.lora.add_lora`, trains with
+# `utils.qa.train_steps` (AdamW, gradient clipping at 1, constant learning rate) for the same number of steps on the
+# same batches, and reports the loss on the same 64 **validation** questions (facts never seen as Q&A in training).
+# One thing changes at a time. Runs are short so the lesson stays fast — the numbers are small-sample measurements
+# of *this* model, not universal laws; `COURSE_FULL=1` reruns everything 10× longer.
+
+# %% slideshow={"slide_type": "fragment"}
+FULL = full_run()
+STEPS = 200 if FULL else 20
+BATCH = 16
+ALL = ["c_attn", "c_proj", "c_fc"]                     # every projection of every block
+val_batch = to_device(QACollator(tokenizer)(build_examples(tokenizer, qa["validation"]["question"][:64],
+                                                           qa["validation"]["answer"][:64])), device)
+
+
+def val_loss(m) -> float:
+    with torch.no_grad():
+        return m(**val_batch).loss.item()
+
+
+def run(targets=ALL, r=16, alpha=16, dropout=0.0, lr=3e-3, steps=STEPS, split=qa["train"]) -> dict:
+    # One LoRA fine-tune; returns its training curve, final validation loss and trainable parameters.
+    torch.manual_seed(0)
+    m = add_lora(copy.deepcopy(model), targets, r=r, alpha=alpha, dropout=dropout)
+    loader = qa_dataloader(tokenizer, split, batch_size=BATCH, seed=0)
+    losses = train_steps(m, loader, epochs=steps, max_steps=steps, lr=lr, progress=False, decay=False)
+    return {"train": losses, "val": val_loss(m), "params": count_parameters(m)[0], "model": m}
+
+
+start = time.perf_counter()
+print(f"validation loss of the model without any adapter: {val_loss(model):.3f}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. Rank: how many directions the update may use
+#
+# Sweep `r` over 1, 4, 16, 64 on all projections with `α = 16` fixed (section 2 explains why α, and not α/r, is
+# the thing to hold fixed). The parameter count grows linearly with `r` — 64× from `r = 1` to `r = 64`:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+RANKS = [1, 4, 16, 64]
+for r in RANKS:
+    print(f"r = {r:2d}: {lora_parameter_count(target_shapes(model, ALL), r):8,} trainable parameters")
+
+# %% slideshow={"slide_type": "fragment"}
+by_rank = {r: run(r=r, alpha=16) for r in RANKS}
+for r, res in by_rank.items():
+    print(f"r = {r:2d}: validation loss {res['val']:.3f}  (last training loss {res['train'][-1]:.3f})")
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+for r, res in by_rank.items():
+    ax1.plot(res["train"], label=f"r = {r}")
+ax1.set(xlabel="step", ylabel="training loss", title="training curves, alpha = 16")
+ax1.legend()
+ax2.plot([res["params"] for res in by_rank.values()], [res["val"] for res in by_rank.values()], "o-")
+for r, res in by_rank.items():
+    ax2.annotate(f"r={r}", (res["params"], res["val"]), textcoords="offset points", xytext=(4, 4))
+ax2.set(xscale="log", xlabel="trainable parameters (log)", ylabel="validation loss", title="what rank buys")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# Read the right-hand plot as "validation loss per parameter". A small rank already captures most of the gain: the
+# curve is flat compared with the 64× growth of the adapter. That is LoRA's premise — the update a task needs is
+# low-rank — measured on our model.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. α and r: what the learning rate sees
+#
+# LoRA multiplies the update by `α/r`. Why divide by `r`? Look at the first steps. Adam moves every entry of `B` by
+# about the learning rate per step, whatever the gradient's size. The update to the layer's output,
+# `(α/r)·B·(A x)`, sums `r` such entries, so it grows like `(α/r) · r · lr = α · lr`: **with the `/r`, the step the
+# layer takes depends on α and the learning rate, not on `r`**. That is the LoRA paper's reason for the scale: set α
+# once, then change `r` without retuning the learning rate.
+#
+# The popular rule "α = 2r" (seed 004) keeps `α/r` fixed instead, so raising `r` raises the effective step. Measure
+# both at `r = 1` and `r = 64`:
+
+# %% slideshow={"slide_type": "fragment"}
+alpha_2r = {r: run(r=r, alpha=2 * r) for r in [1, 64]}
+fig, ax = plt.subplots(figsize=(7.5, 3.8))
+for r in [1, 64]:
+    ax.plot(by_rank[r]["train"], label=f"r = {r}, alpha = 16 (scale {16 / r:g})")
+    ax.plot(alpha_2r[r]["train"], ls="--", label=f"r = {r}, alpha = {2 * r} (scale 2)")
+ax.set(xlabel="step", ylabel="training loss", title="same learning rate: alpha fixed vs alpha = 2r")
+ax.legend()
+plt.show()
+for r in [1, 64]:
+    print(f"r = {r:2d}: validation loss with alpha = 16: {by_rank[r]['val']:.3f}; "
+          f"with alpha = 2r = {2 * r}: {alpha_2r[r]['val']:.3f}")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# With α fixed, the `r = 1` and `r = 64` curves lie almost on top of each other at the same learning rate —
+# a 64× difference in rank, the same steps. With α = 2r the two runs differ by a factor 64 in α: at `r = 1` the
+# adapter crawls, at `r = 64` it overshoots (the spike in the first steps), like a learning rate that is too high. So: **keep α fixed and `r` is a capacity knob; tie α to `r` and `r` becomes a learning-rate knob too.**
+# (Seed 003's `α·B·A` without the `/r` would make every step grow with `r` even at fixed α.)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. Dropout on a tiny training set
+#
+# With plenty of data there is little to overfit in a short run. With **32** training questions, trained over and
+# over, the adapter can memorise them. `lora_dropout` zeroes a random part of the adapter's input during training.
+# Compare training and validation loss with and without it:
+
+# %% slideshow={"slide_type": "fragment"}
+tiny = qa["train"].select(range(32))
+tiny_batch = to_device(QACollator(tokenizer)(build_examples(tokenizer, tiny["question"], tiny["answer"])), device)
+by_dropout = {p: run(dropout=p, split=tiny, steps=3 * STEPS) for p in [0.0, 0.3]}
+for p, res in by_dropout.items():
+    with torch.no_grad():
+        res["train_eval"] = res["model"](**tiny_batch).loss.item()
+    print(f"dropout {p:.1f}: loss on the 32 training questions {res['train_eval']:.3f}, "
+          f"on 64 unseen validation questions {res['val']:.3f}")
+
+fig, ax = plt.subplots(figsize=(6.5, 3.4))
+x = torch.arange(2)
+ax.bar(x - 0.2, [res["train_eval"] for res in by_dropout.values()], 0.4, label="training (32 questions)")
+ax.bar(x + 0.2, [res["val"] for res in by_dropout.values()], 0.4, label="validation (64 unseen)")
+ax.set_xticks(x, [f"dropout {p}" for p in by_dropout])
+ax.set(ylabel="loss", title="a tiny training set: memorising vs generalising")
+ax.legend()
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# The gap between training and validation loss is the signature of overfitting: after a few dozen passes the
+# adapter has memorised its 32 questions (training loss near 0), and new ones are far harder. Dropout on the
+# adapter's input lowered the validation loss a little here but did not stop the memorising — both runs fit the 32
+# questions almost perfectly. It is a mild regulariser for exactly this regime (tiny data, many passes), no
+# substitute for more data; with ten thousand training pairs (lesson 13) it is rarely needed.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. Which modules? Attention vs MLP vs all
+#
+# The seeds disagree: seed 000 says adapting attention "makes little sense" and puts LoRA elsewhere; the LoRA paper
+# adapts the attention projections `W_q`, `W_v`; PEFT's default for GPT-2 is `c_attn`; seed 004's table suggests all
+# linear layers. Measure it: same rank `r = 16`, same α = 16, same steps, three choices of targets.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+TARGETS = {"attention only": ["c_attn", "attn.c_proj"], "MLP only": ["c_fc", "mlp.c_proj"], "all projections": ALL}
+for name, targets in TARGETS.items():
+    print(f"{name:16s} {str(targets):36s} {lora_parameter_count(target_shapes(model, targets), 16):7,} parameters")
+
+# %% slideshow={"slide_type": "fragment"}
+by_target = {"attention only": run(TARGETS["attention only"]),
+             "MLP only": run(TARGETS["MLP only"]),
+             "all projections": by_rank[16]}
+for name, res in by_target.items():
+    print(f"{name:16s} validation loss {res['val']:.3f} with {res['params']:7,} parameters")
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+for name, res in by_target.items():
+    ax1.plot(res["train"], label=name)
+ax1.set(xlabel="step", ylabel="training loss", title="targets, r = 16")
+ax1.legend()
+ax2.bar(list(by_target), [res["val"] for res in by_target.values()], color=["tab:blue", "tab:orange", "tab:green"])
+ax2.set(ylabel="validation loss", title="after the same number of steps")
+plt.tight_layout()
+plt.show()
+best = min(by_target, key=lambda n: by_target[n]["val"])
+print(f"lowest validation loss: {best}")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# This settles the question *for this model and task*, with numbers rather than a rule of thumb. In our run the
+# attention-only adapter reached a **lower** validation loss than the MLP-only one while training 40 % fewer
+# parameters, and adapting every projection was best of all. Seed 000's "fine-tuning attention makes little sense"
+# does not survive the measurement; the LoRA paper's and PEFT's choice of attention is a good default, and "all
+# projections" buys a little more at 2.7× the parameters — the trade-off of section 1.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. A learning rate that is too high
+#
+# Everything above used 3e-3. Try 10× and 100× that:
+
+# %% slideshow={"slide_type": "fragment"}
+by_lr = {3e-3: by_rank[16], 3e-2: run(lr=3e-2), 3e-1: run(lr=3e-1)}
+fig, ax = plt.subplots(figsize=(7.5, 3.8))
+for lr, res in by_lr.items():
+    ax.plot(res["train"], label=f"lr = {lr:g}")
+    print(f"lr = {lr:<6g}: last training loss {res['train'][-1]:.3f}, validation loss {res['val']:.3f}")
+ax.set(xlabel="step", ylabel="training loss", yscale="log", title="learning rate: fast, faster, broken")
+ax.legend()
+plt.show()
+print(f"all experiments: {time.perf_counter() - start:.0f} s")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# A learning rate that is too high does not learn faster: the loss jumps in the first steps (the update overshoots)
+# and then stalls far above the good run, and the highest rate here ends worst of all. Gradient clipping does not
+# save you here, because Adam's step size
+# is set by the learning rate, not by the gradient's size. When a curve looks like that, lower the learning rate
+# before touching anything else.
+#
+# ## Failure modes at a glance
+#
+# | symptom in the curves | likely cause | first fix |
+# |---|---|---|
+# | training loss flat from step 0 | nothing trainable, or `A = B = 0`, or learning rate far too low | check `count_parameters`, the init, the lr |
+# | training loss jumps, climbs or becomes NaN | learning rate too high | lower lr (÷3 to ÷10) |
+# | training falls, validation turns up | overfitting (tiny data, many passes) | more data, fewer steps, dropout |
+# | changing `r` changes the training speed | α tied to `r` (α = 2r) | keep α fixed when you change `r` |
+# | merged model differs from the adapter | `Conv1D` merged without the transpose | `fan_in_fan_out=True` / `LoRALinear.merge` |
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Check yourself
+#
+# 1. Your run at `r = 8, α = 16` is well tuned. You try `r = 32`. What α do you use, and why?
+# 2. Doubling the rank doubles what, exactly? Does it double the quality?
+# 3. Training loss 0.05, validation loss 3.1, 40 training examples. Diagnosis and two fixes?
+# 4. A colleague says "LoRA on attention is pointless for GPT-2". What do you show them?
+# 5. The loss goes 11.0, 6.2, 4.8, 9.7, 14.3, nan. What do you change first?
+#
+# <details><summary>Answers</summary>
+#
+# 1. Keep α = 16: with the `α/r` scale, Adam's step on the layer's output is about `α · lr`, independent of `r`, so
+#    the tuned learning rate still applies. (α = 64 would multiply the effective step by 4.)
+# 2. The trainable parameters (and the adapter file). The validation loss improves far less than 2× — section 1.
+# 3. Overfitting: more data, fewer steps (early stopping), and/or `lora_dropout`.
+# 4. Section 4's measurement: the attention-only adapter trains and lowers the validation loss.
+# 5. Lower the learning rate.
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Summary
+#
+# - **Rank** buys parameters linearly; on our model a small rank already gives most of the gain (section 1).
+# - **α/r**: the division by `r` makes the effective step depend on α and the learning rate, not on `r` — keep α
+#   fixed when changing `r` (section 2); "α = 2r" turns `r` into a learning-rate knob as well.
+# - **Dropout** matters on tiny data sets, where the train/validation gap shows memorisation (section 3).
+# - **Targets**: measured, not assumed — attention, MLP and all projections all learn; more modules cost more
+#   parameters (section 4).
+# - **Learning rate** too high: the loss stops falling or blows up; it is the first thing to lower (section 5).
+# - Lab 09 turns the failure table into a function that diagnoses a run from its curves.

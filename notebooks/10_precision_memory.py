@@ -1,0 +1,257 @@
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 10 · Precision and the memory wall
+#
+# Why can't you simply fine-tune a 7-billion-parameter model on a laptop? Not because the idea is hard, but because
+# the **bytes** do not fit. This lesson counts them.
+#
+# **You will be able to**
+# - say what fp32, fp16 and bf16 can and cannot represent, and show a rounding and an overflow in each;
+# - compute the memory of a model's weights in any precision (`model_memory_gb`);
+# - write the training-memory bill — weights + gradients + Adam's two states + activations — for a full fine-tune
+#   and for LoRA, and check it against a **measured** training step of GPT-2-124M on this CPU.
+#
+# *Run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md` (the measurement starts two fresh Python processes).*
+
+# %% slideshow={"slide_type": "skip"}
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from transformers import GPT2Config
+
+from utils.memory import (
+    activation_memory_bytes,
+    lora_param_count,
+    measure_training_step,
+    model_memory_gb,
+    training_memory,
+)
+from utils.notebook import setup
+
+device = setup()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. Three ways to store a real number
+#
+# A floating-point number is `sign × 2^exponent × 1.mantissa`. The bits are split between the **exponent** (how far
+# the range reaches) and the **mantissa** (how finely it is divided):
+#
+# | format | sign | exponent | mantissa | bytes |
+# |---|---|---|---|---|
+# | fp32 | 1 | 8 | 23 | 4 |
+# | fp16 | 1 | 5 | 10 | 2 |
+# | bf16 | 1 | 8 | 7 | 2 |
+#
+# bf16 keeps fp32's exponent (same range) and gives up mantissa (fewer digits); fp16 does the opposite.
+# `torch.finfo` tells us what that means in numbers:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+print(f"{'dtype':<10}{'largest':>14}{'smallest normal':>18}{'eps (gap after 1)':>20}{'~digits':>9}")
+for dtype in (torch.float32, torch.float16, torch.bfloat16):
+    info = torch.finfo(dtype)
+    print(f"{str(dtype).split('.')[1]:<10}{info.max:>14.4g}{info.tiny:>18.4g}{info.eps:>20.4g}"
+          f"{-np.log10(info.eps):>9.1f}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Rounding: one value, three results
+#
+# `eps` is the gap between 1 and the next representable number; every value is rounded to the nearest
+# representable one, so the relative error is at most `eps / 2`. Here is 7.123456789 stored in each format:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+x = 7.123456789
+for dtype in (torch.float32, torch.float16, torch.bfloat16):
+    stored = torch.tensor(x, dtype=dtype).item()
+    print(f"{str(dtype).split('.')[1]:<9} stores {stored:.9f}   error {abs(stored - x):.2e}   "
+          f"relative {abs(stored - x) / x:.1e}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Range: overflow and underflow
+#
+# fp16's 5 exponent bits stop at 65,504; anything larger becomes `inf`. bf16 reaches as far as fp32 but with
+# coarser steps. That is why mixed-precision training in fp16 needs *loss scaling* and bf16 does not.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+for value in (70_000.0, 1e-8):
+    row = [f"{str(d).split('.')[1]}={torch.tensor(value, dtype=d).item():.4g}"
+           for d in (torch.float32, torch.float16, torch.bfloat16)]
+    print(f"{value:>8g} -> " + "   ".join(row))
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What accumulates
+#
+# One rounding is tiny. Millions of them in a row are not: an optimizer adds small updates to large weights at
+# every step. Add 0.0001 to a running total 20,000 times — the exact answer is 2.0:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+steps, increment = 20_000, 1e-4
+totals = {}
+for dtype in (torch.float32, torch.float16, torch.bfloat16):
+    total, history = torch.tensor(0.0, dtype=dtype), []
+    for _ in range(steps):
+        total = total + torch.tensor(increment, dtype=dtype)
+        history.append(total.item())
+    totals[str(dtype).split(".")[1]] = history
+    print(f"{str(dtype).split('.')[1]:<9} final sum {history[-1]:.4f}   (exact {steps * increment:.4f})")
+
+# %% slideshow={"slide_type": "fragment"}
+fig, ax = plt.subplots(figsize=(7, 3.5))
+for name, history in totals.items():
+    ax.plot(history, label=name)
+ax.plot([0, steps], [0, steps * increment], "k:", label="exact")
+ax.set(xlabel="number of additions of 0.0001", ylabel="running sum", title="Rounding errors accumulate")
+ax.legend()
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# The fp16 sum stops growing once the step between representable numbers near the total is larger than twice the
+# increment: adding 0.0001 then rounds back to the same number. bf16 stalls far earlier (7 mantissa bits). This is
+# why training keeps an **fp32 master copy** of the weights and fp32 optimizer states even when the forward pass
+# runs in 16 bits — and why those copies cost memory.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. The memory of the weights
+#
+# Weights alone cost `parameters × bits / 8` bytes. We print GB = 10⁹ bytes, the unit GPU vendors use
+# (seed 002 divides by 1024³, which gives GiB — 1 GiB = 1.074 GB, so the same bytes read about 7 % fewer in
+# GiB — and calls it GB).
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+print(f"{'model':<6}" + "".join(f"{d:>9}" for d in ("fp32", "fp16", "bf16", "int8", "4-bit")))
+for name, n in (("7B", 7e9), ("13B", 13e9)):
+    print(f"{name:<6}" + "".join(f"{model_memory_gb(n, d):>7.1f}GB" for d in ("fp32", "fp16", "bf16", "int8", 4)))
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# A consumer GPU has 8–24 GB. A 7B model in 16 bits (14 GB) barely *loads* on the larger ones — and loading is
+# the cheap part.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. The training bill
+#
+# Training with Adam keeps, for every **trainable** parameter:
+#
+# | item | why | bytes / param (fp32 training) |
+# |---|---|---|
+# | weight | the model itself | 4 |
+# | gradient | ∂loss/∂weight from backward | 4 |
+# | Adam m | running mean of gradients | 4 |
+# | Adam v | running mean of squared gradients | 4 |
+#
+# 16 bytes per parameter, plus **activations** (the intermediate results saved during the forward pass for
+# backward), which grow with batch × sequence length. Mixed precision does not change the total much: 2 (bf16
+# weight) + 2 (bf16 gradient) + 4 (fp32 master weight) + 8 (Adam) is again 16.
+#
+# **LoRA** freezes the base: its weights are stored once (no gradient, no Adam state), and only the small adapter
+# pays the 16 bytes. `training_memory` writes this bill:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+n7 = 7e9
+adapter = lora_param_count([(4096, 4096)] * 2 * 32, r=16)  # W_q and W_v of 32 layers, width 4096 (a Llama-2-7B shape)
+activations = activation_memory_bytes(n_layers=32, d_model=4096, n_heads=32, seq_len=512, batch_size=4)
+bills = {
+    "full, fp32 + Adam": training_memory(n7, n7, activations_bytes=activations),
+    "LoRA r=16, bf16 base": training_memory(n7, adapter, frozen_bits="bf16", activations_bytes=activations),
+    "QLoRA r=16, NF4 base": training_memory(n7, adapter, frozen_bits=4.127, activations_bytes=activations),
+}
+print(f"LoRA adapter: {adapter:,} trainable parameters ({adapter / n7:.3%} of 7B)")
+print(f"{'7B model':<22}{'weights':>9}{'grads':>9}{'Adam':>9}{'activ.':>9}{'total':>9}  (GB)")
+for name, bill in bills.items():
+    gb = bill.gb()
+    print(f"{name:<22}" + "".join(f"{gb[k]:>9.2f}" for k in ("weights", "gradients", "optimizer", "activations", "total")))
+
+# %% slideshow={"slide_type": "fragment"}
+fig, ax = plt.subplots(figsize=(7, 3.5))
+left = np.zeros(len(bills))
+for item in ("weights", "gradients", "optimizer", "activations"):
+    values = np.array([bill.gb()[item] for bill in bills.values()])
+    ax.barh(list(bills), values, left=left, label=item)
+    left += values
+ax.axvline(24, color="k", ls=":", label="a 24 GB GPU")
+ax.set(xlabel="GB", title="Training memory of a 7B model (batch 4 × 512 tokens, activations estimated)")
+ax.invert_yaxis()
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Seed 002's rule of thumb — "4–6× model size, a 7B model needs 25–40 GB for full fine-tuning" — is too
+# optimistic for Adam: the bill above is 16 bytes per parameter, **112 GB** before activations, 8× the fp16
+# weights. 25–40 GB is what you need *without* a full optimizer state (LoRA), or with tricks such as 8-bit
+# optimizers and offloading. With LoRA the gradients and Adam states almost vanish; the frozen weights are what
+# is left, and that is exactly what QLoRA (lesson 12) shrinks.
+#
+# The activation line is an estimate (Korthikanti et al. 2022); it is the one item LoRA does *not* remove, because
+# backward still flows through every layer to reach the adapters.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. Measured, not assumed: one training step of GPT-2-124M
+#
+# Formulas are claims; let us measure. `measure_training_step` builds GPT-2-124M from `GPT2Config()` (random
+# weights, nothing downloaded) in a **fresh Python process** and runs one AdamW step — forward, backward, optimizer
+# step — either on every parameter or with LoRA r = 8 on `c_attn`.
+#
+# How we measure: Python's `tracemalloc` is blind to torch (its tensors are allocated in C++), and a laptop CPU
+# has no `torch.cuda.max_memory_allocated`. So the child process asks the Linux kernel: `VmHWM` in
+# `/proc/self/status` is the peak resident memory, which we reset just before the model is built. Large
+# allocations are forced to `mmap`, so freed tensors really leave memory. `model_bytes` = peak − memory of the
+# bare interpreter with torch imported.
+
+# %% slideshow={"slide_type": "fragment"}
+measured = {method: measure_training_step(method, batch_size=1, seq_len=64) for method in ("full", "lora")}
+for method, m in measured.items():
+    print(f"{method:<5} trainable {m['trainable']:>12,}   peak over baseline {m['model_bytes'] / 1e6:7.0f} MB   "
+          f"step {m['step_seconds']:.1f} s")
+ratio = measured["lora"]["model_bytes"] / measured["full"]["model_bytes"]
+print(f"LoRA / full peak memory: {ratio:.2f}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# And the bill predicted for the same model (activations for 1 × 64 tokens are a small share; the cell prints it):
+
+# %% slideshow={"slide_type": "fragment"}
+n_gpt2 = measured["full"]["trainable"]
+config = GPT2Config()
+act = activation_memory_bytes(config.n_layer, config.n_embd, config.n_head, seq_len=64, batch_size=1, bytes_per_value=4)
+predicted = {"full": training_memory(n_gpt2, n_gpt2, activations_bytes=act),
+             "lora": training_memory(n_gpt2, measured["lora"]["trainable"], frozen_bits=32, activations_bytes=act)}
+for method in ("full", "lora"):
+    print(f"{method:<5} predicted {predicted[method].total / 1e6:7.0f} MB   measured {measured[method]['model_bytes'] / 1e6:7.0f} MB"
+          f"   activations {act / predicted[method].total:.1%} of the prediction")
+
+fig, ax = plt.subplots(figsize=(6, 3.2))
+xs = np.arange(2)
+ax.bar(xs - 0.2, [predicted[m].total / 1e6 for m in ("full", "lora")], 0.4, label="predicted bill")
+ax.bar(xs + 0.2, [measured[m]["model_bytes"] / 1e6 for m in ("full", "lora")], 0.4, label="measured peak")
+ax.set_xticks(xs, ["full fine-tune", "LoRA r=8 on c_attn"])
+ax.set(ylabel="MB", title="GPT-2-124M, one AdamW step on CPU")
+ax.legend()
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# The measured peak sits a little above the bill: the step also holds temporaries (the logits over a
+# 50,257-token vocabulary, their softmax, gradient buffers while they are being summed) and framework overhead.
+# The *shape* of the result is the lesson: the full step pays weights + gradients + two Adam states (four copies of
+# the model); the LoRA step pays roughly one copy.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Check yourself
+#
+# 1. Why does bf16 overflow at the same place as fp32 but round worse?
+# 2. A 13B model, full fine-tune in fp32 with Adam: how many GB before activations?
+# 3. LoRA adds parameters. Why does it still need less memory than full fine-tuning?
+# 4. Which item of the bill does LoRA *not* shrink, and which technique (lesson 12) attacks what remains?
+#
+# Answer to 2, computed:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+print(f"13B full fine-tune: {training_memory(13e9, 13e9).total / 1e9:.0f} GB (16 bytes x 13e9)")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# 1. Same 8 exponent bits, only 7 mantissa bits. 2. 208 GB. 3. Only the adapter's parameters get gradients and Adam
+# states; the frozen base is stored once. 4. The frozen weights (and the activations): QLoRA stores the base in 4 bits.
+#
+# ## Summary
+#
+# - fp32 / fp16 / bf16 trade range for digits; small rounding errors accumulate, which is why optimizers keep fp32
+#   state.
+# - Weights: `params × bits / 8`. 7B in fp16 = 14 GB.
+# - Training with Adam: 16 bytes per trainable parameter + activations. Full fine-tune of 7B ≈ 112 GB + activations.
+# - LoRA removes gradients and optimizer states for the base; measured on GPT-2-124M the peak memory drops to the
+#   ratio printed above. Next: make the frozen base itself smaller — quantization.

@@ -1,0 +1,225 @@
+# %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# # Lab 05 — the transformer block
+#
+# You will write LayerNorm, GPT-2's GELU, the forward pass of a GPT-2 block, and a parameter count from a config,
+# and check each against PyTorch and Hugging Face.
+#
+# - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
+# - The test cell under each exercise shows some of the checks. More (hidden) checks run when the lab is graded,
+#   on fresh random inputs, shapes and configurations.
+# - Do **not** call `torch.nn.functional.layer_norm` or `torch.nn.functional.gelu` in your answers: the tests use
+#   them as the reference.
+# - Before you submit: *Kernel → Restart & Run All*, and check that no cell fails.
+#
+# Time: about 30 minutes. Runs in a few seconds on a 2-core laptop.
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import math
+
+import torch
+import torch.nn.functional as F
+from transformers import GPT2Config, GPT2LMHeadModel
+from transformers.utils import logging
+
+torch.manual_seed(0)
+logging.set_verbosity_error()   # nbgrader counts any stderr output of a test cell as a failure
+
+
+def random_block(d_model: int = 32, n_heads: int = 4, seed: int = 0):
+    # a GPT-2 block with random weights (LayerNorm gains and biases too), from a real GPT2LMHeadModel
+    torch.manual_seed(seed)
+    config = GPT2Config(n_embd=d_model, n_head=n_heads, n_layer=1, n_positions=32, vocab_size=10,
+                        bos_token_id=0, eos_token_id=0, resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0)
+    block = GPT2LMHeadModel(config).eval().transformer.h[0]
+    with torch.no_grad():
+        for p in (block.ln_1.weight, block.ln_1.bias, block.ln_2.weight, block.ln_2.bias):
+            p.add_(0.5 * torch.randn_like(p))
+    return block
+
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex1_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 1 — LayerNorm (2 points)
+#
+# Write `layer_norm(x, weight, bias, eps=1e-5)`: normalize every vector along the **last** dimension to mean 0 and
+# variance 1, then multiply by `weight` and add `bias` (both of size `d`, the last dimension):
+#
+# $$\operatorname{LN}(x) = \text{weight} \odot \frac{x - \mu}{\sqrt{\sigma^2 + \varepsilon}} + \text{bias}$$
+#
+# `σ²` is the *population* variance (divide by `d`, not `d − 1`). `x` may have any number of leading dimensions.
+
+# %% nbgrader={"grade": false, "grade_id": "layer_norm", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    mean = x.mean(dim=-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_layer_norm_centred", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""with weight 1 and bias 0, every vector gets mean 0 and std 1 (1 point)"""
+_x = 3 + 2 * torch.randn(4, 10)
+_y = layer_norm(_x, torch.ones(10), torch.zeros(10))
+assert _y.shape == _x.shape
+assert torch.allclose(_y.mean(-1), torch.zeros(4), atol=1e-5), "each row should have mean 0"
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(501)
+for _shape in [(1, 3), (2, 5, 7), (3, 1, 2, 16)]:
+    _x = 5 * torch.randn(*_shape, generator=_g) - 2
+    _y = layer_norm(_x, torch.ones(_shape[-1]), torch.zeros(_shape[-1]))
+    assert _y.shape == _x.shape
+    assert torch.allclose(_y.mean(-1), torch.zeros(_shape[:-1]), atol=1e-4), "each vector should have mean 0"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_layer_norm_values", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""equals torch's layer_norm, with weight and bias (1 point)"""
+_x, _w, _b = torch.randn(2, 3, 8), torch.randn(8), torch.randn(8)
+assert torch.allclose(layer_norm(_x, _w, _b), F.layer_norm(_x, (8,), _w, _b), atol=1e-5), \
+    "values differ from torch's LayerNorm (population variance? weight and bias?)"
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(502)
+for _shape in [(1, 3), (2, 5, 7), (3, 1, 2, 16)]:
+    _d = _shape[-1]
+    _x, _w, _b = (torch.randn(*_shape, generator=_g), torch.randn(_d, generator=_g),
+                  torch.randn(_d, generator=_g))
+    assert torch.allclose(layer_norm(_x, _w, _b), F.layer_norm(_x, (_d,), _w, _b), atol=1e-4), \
+        f"wrong values for shape {_shape}"
+    assert torch.allclose(layer_norm(_x, _w, _b, eps=0.5), F.layer_norm(_x, (_d,), _w, _b, eps=0.5), atol=1e-4), \
+        "eps belongs inside the square root"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 2 — GPT-2's GELU (1 point)
+#
+# GPT-2 uses the tanh approximation of GELU (`"gelu_new"` in its config):
+#
+# $$\operatorname{GELU}(x) = \tfrac12\, x \left(1 + \tanh\!\left(\sqrt{2/\pi}\,\left(x + 0.044715\,x^3\right)\right)\right)$$
+#
+# Write `gelu(x)` for a tensor of any shape.
+
+# %% nbgrader={"grade": false, "grade_id": "gelu", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_gelu", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""gelu equals the tanh approximation GPT-2 uses (1 point)"""
+_x = torch.linspace(-4, 4, 9)
+assert torch.allclose(gelu(_x), F.gelu(_x, approximate="tanh"), atol=1e-6)
+### BEGIN HIDDEN TESTS
+_x = 3 * torch.randn(5, 7, generator=torch.Generator().manual_seed(503))
+assert gelu(_x).shape == (5, 7)
+assert torch.allclose(gelu(_x), F.gelu(_x, approximate="tanh"), atol=1e-6), \
+    "not GPT-2's tanh approximation (the exact erf GELU differs by up to 5e-4)"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 3 — the block's forward pass (4 points)
+#
+# A Hugging Face `GPT2Block` has four submodules: `block.ln_1`, `block.attn`, `block.ln_2`, `block.mlp`. Use them
+# (calling each is fine — `block.attn(h)[0]` is the attention output, causal by default) and write the block's
+# forward pass **without calling `block` itself**. GPT-2 is *pre-norm*:
+#
+# $$h = x + \operatorname{Attn}(\operatorname{LN}_1(x)),\qquad y = h + \operatorname{MLP}(\operatorname{LN}_2(h))$$
+#
+# `x` has shape `(batch, seq, d_model)`.
+
+# %% nbgrader={"grade": false, "grade_id": "block_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def block_forward(x: torch.Tensor, block) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    h = x + block.attn(block.ln_1(x))[0]
+    return h + block.mlp(block.ln_2(h))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_block_shape", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""the output has the input's shape (1 point)"""
+_block = random_block()
+with torch.no_grad():
+    assert block_forward(torch.randn(2, 5, 32), _block).shape == (2, 5, 32)
+### BEGIN HIDDEN TESTS
+with torch.no_grad():
+    for _b, _s in [(1, 1), (3, 9)]:
+        assert block_forward(torch.randn(_b, _s, 32), _block).shape == (_b, _s, 32)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_block_residual", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""with the attention and MLP outputs switched off, the block is the identity: residuals (1 point)"""
+_block = random_block(seed=1)
+with torch.no_grad():
+    for _proj in (_block.attn.c_proj, _block.mlp.c_proj):
+        _proj.weight.zero_()
+        _proj.bias.zero_()
+    _x = torch.randn(2, 4, 32)
+    assert torch.allclose(block_forward(_x, _block), _x, atol=1e-6), \
+        "each sublayer's output is ADDED to its input: y = x + sublayer(...)"
+### BEGIN HIDDEN TESTS
+with torch.no_grad():
+    _x = 10 * torch.randn(3, 7, 32, generator=torch.Generator().manual_seed(504))
+    assert torch.allclose(block_forward(_x, _block), _x, atol=1e-5), "the residual path must carry x unchanged"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_block_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""equals Hugging Face's GPT2Block with the same weights (2 points)"""
+_block = random_block(seed=2)
+with torch.no_grad():
+    _x = torch.randn(2, 6, 32)
+    assert torch.allclose(block_forward(_x, _block), _block(_x), atol=1e-5), \
+        "differs from GPT2Block: pre-norm (LN inside the branch), attention first, then the MLP"
+### BEGIN HIDDEN TESTS
+with torch.no_grad():
+    for _d, _h, _seed in [(24, 3, 505), (40, 5, 506)]:
+        _blk = random_block(_d, _h, seed=_seed)
+        _x = 3 * torch.randn(2, 11, _d, generator=torch.Generator().manual_seed(_seed))
+        assert torch.allclose(block_forward(_x, _blk), _blk(_x), atol=1e-4), f"wrong for d_model={_d}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 4 — count the parameters (3 points)
+#
+# Write `count_parameters(config)` that returns the number of parameters of a `GPT2LMHeadModel` built from a
+# `GPT2Config`, **from the config alone** (no model). Use `config.vocab_size`, `config.n_positions`,
+# `config.n_embd` (d), `config.n_layer`, and the MLP width `config.n_inner` (when it is `None`, it is `4·d`).
+# Count: token and position embeddings; per block, `c_attn` (d → 3d) and `c_proj` (d → d), the MLP's
+# `c_fc` (d → inner) and `c_proj` (inner → d), all with biases, and two LayerNorms (a weight and a bias of size d
+# each); the final LayerNorm `ln_f`; and an output layer that is **tied** to the token embedding (it adds nothing).
+
+# %% nbgrader={"grade": false, "grade_id": "count_parameters", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def count_parameters(config: GPT2Config) -> int:
+    ### BEGIN SOLUTION
+    d, inner = config.n_embd, config.n_inner or 4 * config.n_embd
+    embeddings = config.vocab_size * d + config.n_positions * d
+    attention = d * 3 * d + 3 * d + d * d + d
+    mlp = d * inner + inner + inner * d + d
+    layernorms = 2 * 2 * d
+    return embeddings + config.n_layer * (attention + mlp + layernorms) + 2 * d
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_count_gpt2_small", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""GPT-2 small (the default GPT2Config) has 124,439,808 parameters (1 point)"""
+assert count_parameters(GPT2Config()) == 124_439_808, f"got {count_parameters(GPT2Config()):,}"
+
+# %% nbgrader={"grade": true, "grade_id": "test_count_other", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""the count equals PyTorch's on other configurations (2 points)"""
+def _numel(config):
+    with torch.device("meta"):   # shapes only: no memory, no download
+        return sum(p.numel() for p in GPT2LMHeadModel(config).parameters())
+
+
+_config = GPT2Config(vocab_size=1000, n_positions=64, n_embd=48, n_layer=3, n_head=4)
+assert count_parameters(_config) == _numel(_config), f"{count_parameters(_config):,} vs {_numel(_config):,}"
+### BEGIN HIDDEN TESTS
+for _kwargs in [dict(vocab_size=37, n_positions=11, n_embd=20, n_layer=1, n_head=2),
+                dict(vocab_size=4000, n_positions=128, n_embd=256, n_layer=4, n_head=4),
+                dict(vocab_size=301, n_positions=17, n_embd=30, n_layer=5, n_head=3, n_inner=50)]:
+    _config = GPT2Config(**_kwargs)
+    assert count_parameters(_config) == _numel(_config), f"wrong count for {_kwargs}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Done
+#
+# Restart the kernel, run all cells, and submit. Lesson 06 trains these parameters.

@@ -1,0 +1,295 @@
+# %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# # Lab 07 — LoRA by hand
+#
+# You implement the LoRA layer of lesson 07 yourself, for both `nn.Linear` and GPT-2's `Conv1D`, then inject it into
+# a model and count what trains.
+#
+# - Write your code between the lines marked `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
+# - Test cells show some checks. More (hidden) checks run when the lab is graded, on fresh random shapes and layers —
+#   make your code correct, not just the visible examples.
+# - Before you submit: *Kernel → Restart & Run All*, and check that no cell fails.
+#
+# Time: about 30 minutes. 15 points.
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import copy
+import math
+
+import torch
+from torch import nn
+from transformers import GPT2Config, GPT2LMHeadModel
+from transformers.pytorch_utils import Conv1D
+
+torch.manual_seed(0)
+
+
+def tiny_gpt2(seed: int, n_layer: int = 2) -> GPT2LMHeadModel:
+    # A small random GPT-2 (Conv1D projections) for the tests: no download.
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=16, n_embd=32, n_layer=n_layer, n_head=2,
+                                      bos_token_id=0, eos_token_id=0)).eval()
+
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex1_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 1 — the LoRA layer (10 points)
+#
+# Complete `LoRALinear(base, r, alpha)`:
+#
+# - `base` is an `nn.Linear` (weight stored `(out_features, in_features)`) **or** a `transformers` `Conv1D`
+#   (weight stored `(in_features, out_features)` — transposed!). Freeze all of `base`'s parameters.
+# - `self.lora_A`: an `nn.Parameter` of shape `(r, in_features)`, initialised like PEFT:
+#   `nn.init.kaiming_uniform_(..., a=math.sqrt(5))`. `self.lora_B`: shape `(out_features, r)`, initialised so that the
+#   layer computes exactly `base(x)` before training. `self.scaling`: the factor α/r.
+# - `forward(x)` for `x` of shape `(..., in_features)`: `base(x) + scaling · x Aᵀ Bᵀ` — or just `base(x)` once merged.
+# - `merge()`: add the update `scaling · B A` (shape `(out, in)`) into `base.weight` **in the layout of that layer**,
+#   and set `self.merged = True` so the update is not counted twice. Calling it twice must not add it twice.
+
+# %% nbgrader={"grade": false, "grade_id": "lora_linear", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class LoRALinear(nn.Module):
+    """A frozen nn.Linear or GPT-2 Conv1D plus a trainable low-rank update (alpha / r) * B @ A."""
+
+    def __init__(self, base: nn.Module, r: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.r, self.alpha = r, alpha
+        ### BEGIN SOLUTION
+        if isinstance(base, Conv1D):
+            in_features, out_features = base.weight.shape
+        else:
+            out_features, in_features = base.weight.shape
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(r, in_features))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.lora_B = nn.Parameter(torch.zeros(out_features, r))
+        self.scaling = alpha / r
+        ### END SOLUTION
+        self.merged = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        result = self.base(x)
+        if self.merged:
+            return result
+        return result + (x @ self.lora_A.T @ self.lora_B.T) * self.scaling
+        ### END SOLUTION
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        ### BEGIN SOLUTION
+        if self.merged:
+            return
+        delta = (self.lora_B @ self.lora_A) * self.scaling
+        if isinstance(self.base, Conv1D):
+            delta = delta.T
+        self.base.weight += delta
+        self.merged = True  # forward() now skips the low-rank path
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_init_shapes", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""A and B have PEFT's shapes for nn.Linear and Conv1D, B starts at zero, only A and B train (2 points)"""
+_layer = LoRALinear(nn.Linear(12, 20), r=3, alpha=6)
+assert tuple(_layer.lora_A.shape) == (3, 12), "lora_A is (r, in_features)"
+assert tuple(_layer.lora_B.shape) == (20, 3), "lora_B is (out_features, r)"
+assert _layer.scaling == 2.0, "scaling is alpha / r"
+assert torch.count_nonzero(_layer.lora_B) == 0, "B must start at zero"
+assert not _layer.base.weight.requires_grad, "the base weight must be frozen"
+_conv = LoRALinear(Conv1D(20, 12), r=3, alpha=6)     # Conv1D(nf=out, nx=in): weight (12, 20)
+assert tuple(_conv.lora_A.shape) == (3, 12) and tuple(_conv.lora_B.shape) == (20, 3), "Conv1D stores (in, out)"
+### BEGIN HIDDEN TESTS
+_gen = torch.Generator().manual_seed(70701)
+for _ in range(4):
+    _i, _o, _r = (int(v) for v in torch.randint(2, 40, (3,), generator=_gen))
+    for _base in (nn.Linear(_i, _o), Conv1D(_o, _i)):
+        _l = LoRALinear(_base, r=_r, alpha=2 * _r + 1)
+        assert tuple(_l.lora_A.shape) == (_r, _i) and tuple(_l.lora_B.shape) == (_o, _r), "wrong A/B shapes"
+        assert torch.count_nonzero(_l.lora_B) == 0, "B must start at zero"
+        assert torch.count_nonzero(_l.lora_A) > 0, "A must start random, not zero"
+        assert _l.lora_A.abs().max() <= 1 / math.sqrt(_i) + 1e-6, "A: kaiming_uniform_(a=sqrt(5))"
+        assert math.isclose(_l.scaling, (2 * _r + 1) / _r), "scaling is alpha / r"
+        assert all(not p.requires_grad for p in _l.base.parameters()), "the base layer must be frozen"
+        assert _l.lora_A.requires_grad and _l.lora_B.requires_grad, "A and B must train"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_init_identity", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""Before training, the wrapped layer computes exactly what the base layer computes (1 point)"""
+_base = nn.Linear(8, 5)
+_x = torch.randn(4, 8)
+assert torch.allclose(LoRALinear(_base, r=2, alpha=4)(_x), _base(_x)), "B = 0 at init: output == base(x)"
+### BEGIN HIDDEN TESTS
+_gen = torch.Generator().manual_seed(70702)
+for _ in range(3):
+    _i, _o = (int(v) for v in torch.randint(2, 30, (2,), generator=_gen))
+    for _base in (nn.Linear(_i, _o), Conv1D(_o, _i)):
+        _x = torch.randn(2, 3, _i, generator=_gen)
+        assert torch.allclose(LoRALinear(_base, r=4, alpha=8)(_x), _base(_x), atol=1e-6), "output != base at init"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_forward_linear", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""forward = base(x) + (alpha / r) x A^T B^T for nn.Linear (2 points)"""
+torch.manual_seed(1)
+_layer = LoRALinear(nn.Linear(6, 4), r=2, alpha=8)
+with torch.no_grad():
+    _layer.lora_B.normal_()
+_x = torch.randn(3, 6)
+_expected = _layer.base(_x) + 4.0 * _x @ _layer.lora_A.T @ _layer.lora_B.T
+assert torch.allclose(_layer(_x), _expected, atol=1e-5), "forward must add (alpha / r) * x A^T B^T"
+### BEGIN HIDDEN TESTS
+_gen = torch.Generator().manual_seed(70703)
+for _ in range(4):
+    _i, _o, _r = (int(v) for v in torch.randint(2, 33, (3,), generator=_gen))
+    _alpha = float(torch.randint(1, 64, (1,), generator=_gen))
+    _l = LoRALinear(nn.Linear(_i, _o), r=_r, alpha=_alpha)
+    with torch.no_grad():
+        _l.lora_B.copy_(torch.randn(_o, _r, generator=_gen))
+    _x = torch.randn(2, 5, _i, generator=_gen)
+    _ref = _l.base(_x) + (_alpha / _r) * _x @ _l.lora_A.T @ _l.lora_B.T
+    assert torch.allclose(_l(_x), _ref, atol=1e-4), "wrong forward for nn.Linear"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_forward_conv1d", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""forward is right for GPT-2's Conv1D as well (2 points)"""
+torch.manual_seed(2)
+_layer = LoRALinear(Conv1D(4, 6), r=2, alpha=2)      # in 6, out 4
+with torch.no_grad():
+    _layer.lora_B.normal_()
+_x = torch.randn(3, 6)
+_expected = _layer.base(_x) + _x @ _layer.lora_A.T @ _layer.lora_B.T
+assert torch.allclose(_layer(_x), _expected, atol=1e-5), "forward must work on a Conv1D"
+### BEGIN HIDDEN TESTS
+_gen = torch.Generator().manual_seed(70704)
+for _ in range(4):
+    _i, _o, _r = (int(v) for v in torch.randint(2, 33, (3,), generator=_gen))
+    _alpha = float(torch.randint(1, 64, (1,), generator=_gen))
+    _l = LoRALinear(Conv1D(_o, _i), r=_r, alpha=_alpha)
+    with torch.no_grad():
+        _l.lora_B.copy_(torch.randn(_o, _r, generator=_gen))
+    _x = torch.randn(2, 5, _i, generator=_gen)
+    _ref = _l.base(_x) + (_alpha / _r) * _x @ _l.lora_A.T @ _l.lora_B.T
+    assert torch.allclose(_l(_x), _ref, atol=1e-4), "wrong forward for Conv1D"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_merge", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""merge folds the update into the base weight (transposed for Conv1D); outputs stay the same (3 points)"""
+torch.manual_seed(3)
+_layer = LoRALinear(nn.Linear(5, 7), r=2, alpha=4)
+with torch.no_grad():
+    _layer.lora_B.normal_()
+_x = torch.randn(2, 5)
+_before = _layer(_x)
+_layer.merge()
+assert torch.allclose(_layer(_x), _before, atol=1e-5), "merging must not change the outputs"
+assert torch.allclose(_layer.base(_x), _before, atol=1e-5), "after merge the base layer alone carries the update"
+### BEGIN HIDDEN TESTS
+_gen = torch.Generator().manual_seed(70705)
+for _square in (True, False, False):
+    _i = int(torch.randint(2, 30, (1,), generator=_gen))
+    _o = _i if _square else int(torch.randint(2, 30, (1,), generator=_gen))
+    for _base in (nn.Linear(_i, _o), Conv1D(_o, _i)):
+        _w0 = _base.weight.detach().clone()
+        _l = LoRALinear(_base, r=3, alpha=5)
+        with torch.no_grad():
+            _l.lora_B.copy_(torch.randn(_o, 3, generator=_gen))
+        _x = torch.randn(4, _i, generator=_gen)
+        _before = _l(_x)
+        _delta = (5 / 3) * _l.lora_B @ _l.lora_A
+        _l.merge()
+        _expected = _w0 + (_delta.T if isinstance(_base, Conv1D) else _delta)
+        assert torch.allclose(_base.weight, _expected, atol=1e-5), "merged weight is wrong (Conv1D needs .T)"
+        assert torch.allclose(_l(_x), _before, atol=1e-4), "outputs changed after merge"
+        _l.merge()
+        assert torch.allclose(_l(_x), _before, atol=1e-4), "a second merge must not add the update again"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 2 — inject and count (5 points)
+#
+# - `add_lora_to(model, target_modules, r, alpha)`: freeze **every** parameter of `model`, then replace each module
+#   whose dotted name equals a target or ends with `"." + target` (PEFT's rule: `"c_proj"` matches
+#   `transformer.h.0.attn.c_proj` and `transformer.h.0.mlp.c_proj`; `"attn.c_proj"` only the first) by your
+#   `LoRALinear`. Return the model. Hint: `model.named_modules()`, `model.get_submodule(parent_name)`, `setattr`.
+# - `count_trainable(model)`: `(trainable parameters, all parameters)`.
+
+# %% nbgrader={"grade": false, "grade_id": "inject", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def add_lora_to(model: nn.Module, target_modules: list[str], r: int, alpha: float) -> nn.Module:
+    """Freeze all of `model`, wrap every module whose name is a target or ends with "." + target."""
+    ### BEGIN SOLUTION
+    for p in model.parameters():
+        p.requires_grad_(False)
+    names = [n for n, _ in model.named_modules()
+             if n and any(n == t or n.endswith("." + t) for t in target_modules)]
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        setattr(parent, child, LoRALinear(getattr(parent, child), r, alpha))
+    return model  # the same object, modified in place
+    ### END SOLUTION
+
+
+def count_trainable(model: nn.Module) -> tuple[int, int]:
+    """(trainable parameters, all parameters)."""
+    ### BEGIN SOLUTION
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_inject_targets", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""add_lora_to wraps exactly the targeted modules, qualified names included (2 points)"""
+_model = add_lora_to(tiny_gpt2(0), ["c_attn"], r=2, alpha=4)
+assert isinstance(_model.transformer.h[0].attn.c_attn, LoRALinear), "c_attn should be wrapped"
+assert not isinstance(_model.transformer.h[0].attn.c_proj, LoRALinear), "c_proj was not a target"
+### BEGIN HIDDEN TESTS
+for _seed, _targets in enumerate([["c_proj"], ["attn.c_proj"], ["mlp.c_proj", "c_fc"], ["c_attn", "c_proj", "c_fc"]]):
+    _m = tiny_gpt2(100 + _seed, n_layer=3)
+    _expected = {n for n, _ in _m.named_modules() if n and any(n.endswith("." + t) for t in _targets)}
+    _m = add_lora_to(_m, _targets, r=2, alpha=4)
+    assert _m is not None, "return the model"
+    _wrapped = {n for n, mod in _m.named_modules() if isinstance(mod, LoRALinear)}
+    assert _wrapped == _expected, f"targets {_targets}: wrapped {sorted(_wrapped)}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_inject_frozen", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""Only LoRA's A and B train after injection; their count is r (in + out) per layer (2 points)"""
+_model = add_lora_to(tiny_gpt2(1), ["c_attn"], r=2, alpha=4)
+_trainable = [n for n, p in _model.named_parameters() if p.requires_grad]
+assert all("lora_" in n for n in _trainable), f"base weights left trainable: {[n for n in _trainable if 'lora_' not in n][:3]}"
+assert sum(p.numel() for p in _model.parameters() if p.requires_grad) == 2 * 2 * (32 + 96)
+### BEGIN HIDDEN TESTS
+_gen = torch.Generator().manual_seed(70706)
+for _seed in range(3):
+    _r = int(torch.randint(1, 9, (1,), generator=_gen))
+    _m = add_lora_to(tiny_gpt2(200 + _seed, n_layer=2), ["c_fc", "attn.c_proj"], r=_r, alpha=2 * _r)
+    _names = [n for n, p in _m.named_parameters() if p.requires_grad]
+    assert _names and all("lora_" in n for n in _names), "only lora_A / lora_B may be trainable"
+    assert sum(p.numel() for p in _m.parameters() if p.requires_grad) == 2 * _r * ((32 + 128) + (32 + 32))
+    _ids = torch.randint(0, 50, (2, 6), generator=_gen)
+    _ref = tiny_gpt2(200 + _seed, n_layer=2)
+    with torch.no_grad():
+        assert torch.allclose(_m(_ids).logits, _ref(_ids).logits, atol=1e-5), "injection changed the outputs"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_count", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""count_trainable returns (trainable, total) (1 point)"""
+_model = tiny_gpt2(2)
+_total = sum(p.numel() for p in _model.parameters())
+assert count_trainable(_model) == (_total, _total), "a fresh model trains everything"
+### BEGIN HIDDEN TESTS
+_m = tiny_gpt2(3)
+for _p in _m.transformer.h[0].parameters():
+    _p.requires_grad_(False)
+_frozen = sum(p.numel() for p in _m.transformer.h[0].parameters())
+_all = sum(p.numel() for p in _m.parameters())
+assert tuple(count_trainable(_m)) == (_all - _frozen, _all), "count requires_grad parameters"
+_lin = nn.Sequential(nn.Linear(7, 3), nn.Linear(3, 2))
+_lin[1].weight.requires_grad_(False)
+assert tuple(count_trainable(_lin)) == (7 * 3 + 3 + 2, 7 * 3 + 3 + 6 + 2)
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Done
+#
+# Your `LoRALinear` is the same layer as `utils.lora.LoRALinear` (and PEFT's): lesson 08 shows PEFT computes the
+# same outputs from the same `A` and `B`. Restart & Run All, then submit.

@@ -1,0 +1,326 @@
+# %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# # Lab 11 — quantization by hand
+#
+# Lesson 11 built absmax quantization, the NF4 codebook and blockwise NF4 with double quantization. Here you write
+# them yourself; the hidden tests compare your NF4 codes with `bitsandbytes` on tensors you have not seen.
+#
+# - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
+# - Visible tests show some checks; hidden checks run at grading time on fresh random tensors.
+# - Do not import `utils.quant` — that would be the lesson's answer, not yours.
+# - Before you submit: *Kernel → Restart & Run All*.
+#
+# Time: about 60 minutes. Points: 16.
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import math
+import random
+
+import bitsandbytes.functional as bnbf  # the reference the tests compare with
+import torch
+
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex1_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 1 — absmax quantization (4 points)
+#
+# `absmax_quantize(x, bits=8)` returns `(q, scale)` with
+#
+# $$\text{scale} = \frac{\max|x|}{2^{\,\text{bits}-1} - 1}, \qquad q = \operatorname{round}(x / \text{scale})$$
+#
+# `q` is an **int8** tensor of `x`'s shape (values in −qmax … qmax), `scale` a float32 scalar tensor. Round to the
+# **nearest** integer (`torch.round`). `absmax_dequantize(q, scale)` returns the float32 tensor `q · scale`.
+# You may assume `x` is not all zeros.
+
+# %% nbgrader={"grade": false, "grade_id": "absmax", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def absmax_quantize(x: torch.Tensor, bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """(q int8 like x, scale float32 scalar) with scale = max|x| / (2**(bits-1) - 1)."""
+    ### BEGIN SOLUTION
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.abs().max().float() / qmax
+    q = torch.round(x.float() / scale).clamp(-qmax, qmax).to(torch.int8)
+    return q, scale
+    ### END SOLUTION
+
+
+def absmax_dequantize(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """float32 q * scale."""
+    ### BEGIN SOLUTION
+    return q.float() * scale
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_absmax_shape", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""int8 codes of x's shape, the largest magnitude maps to qmax (1 point)"""
+_x = torch.tensor([0.5, -1.0, 0.25, 0.0])
+_q, _s = absmax_quantize(_x, bits=8)
+assert _q.dtype == torch.int8 and _q.shape == _x.shape, "q: int8, same shape as x"
+assert math.isclose(_s.item(), 1 / 127, rel_tol=1e-6), "scale = max|x| / 127 for 8 bits"
+assert _q[1].item() == -127
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(1101)
+for _bits in (8, 4, 6):
+    _x = torch.randn(17, 23, generator=_g) * 3
+    _q, _s = absmax_quantize(_x, bits=_bits)
+    assert _q.dtype == torch.int8 and tuple(_q.shape) == tuple(_x.shape), f"{_bits} bits: int8 of x's shape"
+    assert int(_q.abs().max()) == 2 ** (_bits - 1) - 1, f"{_bits} bits: the largest |q| is qmax"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_absmax_rounding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""codes are rounded to the nearest level, not truncated (2 points)"""
+_q, _s = absmax_quantize(torch.tensor([1.0, 0.9, -0.9, 0.3]), bits=4)
+print(_q)
+assert _q.tolist() == [7, 6, -6, 2], "scale = 1/7: 0.9 * 7 = 6.3 -> 6, 0.3 * 7 = 2.1 -> 2"
+_q, _s = absmax_quantize(torch.tensor([1.0, 0.69]), bits=4)
+assert _q.tolist() == [7, 5], "4.83 rounds to 5"
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(1102)
+for _bits in (8, 4):
+    _x = torch.randn(40, 64, generator=_g)
+    _q, _s = absmax_quantize(_x, bits=_bits)
+    _qmax = 2 ** (_bits - 1) - 1
+    _ref = torch.round(_x / (_x.abs().max() / _qmax)).clamp(-_qmax, _qmax)
+    assert (_q.float() != _ref).float().mean() < 1e-3, f"{_bits}-bit codes differ from round(x / scale)"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_absmax_roundtrip", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""dequantize: error at most half a step (1 point)"""
+_x = torch.linspace(-2, 2, 101)
+_q, _s = absmax_quantize(_x, bits=8)
+_back = absmax_dequantize(_q, _s)
+assert _back.dtype == torch.float32 and _back.shape == _x.shape
+assert (_back - _x).abs().max() <= _s / 2 + 1e-6, "round-trip error must be <= scale / 2"
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(1103)
+for _bits in (8, 4, 3):
+    _x = torch.randn(1000, generator=_g) * 5
+    _q, _s = absmax_quantize(_x, bits=_bits)
+    assert (absmax_dequantize(_q, _s) - _x).abs().max() <= _s / 2 + 1e-5, f"{_bits} bits: error > scale / 2"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 2 — the NF4 codebook (4 points)
+#
+# `nf4_codebook()` returns the 16 NF4 levels, float32, ascending:
+#
+# 1. `offset = 0.9677083`;
+# 2. positive side: the standard-normal quantiles of `torch.linspace(offset, 0.5, 9)[:-1]` (8 values);
+# 3. negative side: minus the quantiles of `torch.linspace(offset, 0.5, 8)[:-1]` (7 values);
+# 4. add an exact 0, sort, divide by the largest value (so the levels run from −1 to 1).
+#
+# `torch.distributions.Normal(0.0, 1.0).icdf(p)` is the quantile function Φ⁻¹ (computing it in float64 is more
+# accurate).
+
+# %% nbgrader={"grade": false, "grade_id": "nf4_codebook", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def nf4_codebook() -> torch.Tensor:
+    """The 16 NormalFloat-4 levels, float32, ascending, from -1 to 1."""
+    ### BEGIN SOLUTION
+    normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
+    positive = normal.icdf(torch.linspace(0.9677083, 0.5, 9)[:-1].double())
+    negative = -normal.icdf(torch.linspace(0.9677083, 0.5, 8)[:-1].double())
+    levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).float().sort().values
+    return levels / levels.max()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_nf4_shape", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""16 ascending float32 levels from -1 to 1 (1 point)"""
+_book = nf4_codebook()
+print(_book)
+assert _book.dtype == torch.float32 and _book.shape == (16,)
+assert torch.all(_book[1:] > _book[:-1]), "ascending, no repeats"
+assert _book[0].item() == -1.0 and _book[-1].item() == 1.0
+### BEGIN HIDDEN TESTS
+assert torch.equal(nf4_codebook(), _book), "deterministic"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_nf4_zero", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""an exact zero, 7 negative and 8 positive levels (1 point)"""
+_book = nf4_codebook()
+assert (_book == 0).sum().item() == 1, "NF4 has an exact 0"
+### BEGIN HIDDEN TESTS
+assert (_book < 0).sum().item() == 7 and (_book > 0).sum().item() == 8, "7 negative, 8 positive levels"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_nf4_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""the levels are normal quantiles: equal to the table bitsandbytes uses (2 points)"""
+_book = nf4_codebook()
+assert abs(_book[8].item() - 0.0796) < 1e-3, "the smallest positive level is about 0.0796"
+### BEGIN HIDDEN TESTS
+_ref = bnbf.get_4bit_type("nf4", device="cpu")
+assert torch.allclose(_book, _ref, atol=1e-6), "not the NF4 levels of bitsandbytes"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 3 — blockwise NF4 (5 points)
+#
+# `quantize_nf4(w, codebook, blocksize=64)` returns `(codes, absmax)`:
+#
+# - flatten `w` row-major and cut it into blocks of `blocksize` consecutive values; raise `ValueError` if
+#   `w.numel()` is not a multiple of `blocksize`;
+# - `absmax`: float32, one per block, the largest magnitude in the block;
+# - divide each block by its absmax (a block of zeros stays zeros) and give every value the index of the **nearest**
+#   level of `codebook` — `codes` is uint8 with one entry per element of `w`, in row-major order (not packed).
+#
+# `dequantize_nf4(codes, absmax, codebook, shape, blocksize=64)` returns the float32 tensor of `shape` with
+# `codebook[code] · absmax of its block`.
+#
+# The codebook is passed in, so this exercise does not depend on exercise 2 (the tests use bitsandbytes' table).
+
+# %% nbgrader={"grade": false, "grade_id": "blockwise_nf4", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def quantize_nf4(w: torch.Tensor, codebook: torch.Tensor, blocksize: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codes uint8 (w.numel(),), absmax float32 (w.numel() // blocksize,))."""
+    ### BEGIN SOLUTION
+    if w.numel() % blocksize:
+        raise ValueError(f"{w.numel()} elements is not a multiple of blocksize={blocksize}")
+    blocks = w.reshape(-1, blocksize).float()
+    absmax = blocks.abs().amax(dim=1)
+    scaled = blocks * (1.0 / absmax.clamp(min=1e-38))[:, None]
+    codes = (scaled.reshape(-1, 1) - codebook[None, :]).abs().argmin(dim=1)
+    return codes.to(torch.uint8), absmax
+    ### END SOLUTION
+
+
+def dequantize_nf4(codes: torch.Tensor, absmax: torch.Tensor, codebook: torch.Tensor, shape, blocksize: int = 64) -> torch.Tensor:
+    """float32 tensor of `shape`: codebook[codes] * absmax of each block."""
+    ### BEGIN SOLUTION
+    values = codebook[codes.long()].reshape(-1, blocksize) * absmax[:, None]
+    return values.reshape(shape)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_q_shapes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""codes uint8 per element, absmax float32 per block, ValueError for a bad size (1 point)"""
+_book = torch.linspace(-1, 1, 16)  # any ascending codebook works for this check
+_codes, _absmax = quantize_nf4(torch.randn(4, 64), _book)
+assert _codes.dtype == torch.uint8 and _codes.shape == (256,), "one uint8 code per element, flat"
+assert _absmax.dtype == torch.float32 and _absmax.shape == (4,), "one float32 absmax per block of 64"
+try:
+    quantize_nf4(torch.randn(100), _book)
+except ValueError:
+    pass
+else:
+    raise AssertionError("100 elements is not a multiple of 64: raise ValueError")
+### BEGIN HIDDEN TESTS
+_c, _a = quantize_nf4(torch.randn(3, 256), _book, blocksize=128)
+assert _c.shape == (768,) and _a.shape == (6,) and int(_c.max()) <= 15
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_q_absmax", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""absmax is the largest magnitude of each block (1 point)"""
+_book = torch.linspace(-1, 1, 16)
+_w = torch.zeros(128)
+_w[3], _w[100] = -2.0, 0.5
+_codes, _absmax = quantize_nf4(_w, _book)
+assert _absmax.tolist() == [2.0, 0.5], "block 0: max |w| = 2, block 1: 0.5"
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(1104)
+_w = torch.randn(32, 128, generator=_g)
+_w[0, 0] = 50.0
+_c, _a = quantize_nf4(_w, _book)
+assert torch.allclose(_a, _w.reshape(-1, 64).abs().amax(dim=1)), "one absmax per block, not one for the tensor"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_q_codes", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""codes equal bitsandbytes' quantize_4bit(..., quant_type="nf4") (2 points)"""
+_book = bnbf.get_4bit_type("nf4", device="cpu")
+_w = torch.randn(8, 64, generator=torch.Generator().manual_seed(0))
+_codes, _absmax = quantize_nf4(_w, _book)
+_packed, _state = bnbf.quantize_4bit(_w, blocksize=64, quant_type="nf4")
+_theirs = torch.stack([_packed.reshape(-1) >> 4, _packed.reshape(-1) & 15], dim=1).reshape(-1)  # high nibble first
+print(f"codes equal to bitsandbytes: {(_codes == _theirs).float().mean():.2%}")
+assert (_codes == _theirs).float().mean() > 0.999
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(1105)
+for _shape, _bs in [((64, 192), 64), ((33, 128), 64), ((16, 512), 128), ((5, 256), 256)]:
+    _w = torch.randn(*_shape, generator=_g) * 0.02
+    _w.view(-1)[7] = 0.5
+    _codes, _absmax = quantize_nf4(_w, _book, blocksize=_bs)
+    _packed, _state = bnbf.quantize_4bit(_w, blocksize=_bs, quant_type="nf4")
+    _theirs = torch.stack([_packed.flatten() >> 4, _packed.flatten() & 0xF], 1).flatten()
+    assert (_codes == _theirs).float().mean() > 0.999, f"{_shape}, blocksize {_bs}: codes differ from bitsandbytes"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_q_dequant", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""dequantize: codebook[code] * absmax, in the original shape (1 point)"""
+_book = torch.linspace(-1, 1, 16)
+_back = dequantize_nf4(torch.tensor([0, 15, 8, 7], dtype=torch.uint8), torch.tensor([2.0, 4.0]), _book, (2, 2), blocksize=2)
+assert _back.shape == (2, 2) and torch.allclose(_back, torch.tensor([[-2.0, 2.0], [4 * _book[8], 4 * _book[7]]]))
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(1106)
+_c = torch.randint(0, 16, (6 * 64,), generator=_g).to(torch.uint8)
+_a = torch.rand(6, generator=_g) + 0.1
+_ref = (_book[_c.long()].reshape(6, 64) * _a[:, None]).reshape(3, 128)
+assert torch.allclose(dequantize_nf4(_c, _a, _book, (3, 128)), _ref)
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 4 — double quantization (3 points)
+#
+# 1. `scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256)`: extra bits per weight spent on block
+#    scales. Without double quantization a float32 absmax per block (32 / blocksize); with it an 8-bit scale per
+#    block plus a float32 scale per `blocksize2` blocks. (QLoRA: 0.5 → ≈ 0.127.)
+# 2. `double_quantize(absmax, blocksize2=256)` → `(q, scales, offset)`: subtract the mean (`offset`, float32 scalar)
+#    from the scales, then 8-bit absmax quantization **per block of `blocksize2` scales**: `q` int8 of shape
+#    `(n // blocksize2, blocksize2)`, `scales` float32 `(n // blocksize2,)`.
+#    `double_dequantize(q, scales, offset)` returns the approximate absmax, float32 `(n,)`.
+
+# %% nbgrader={"grade": false, "grade_id": "double_quant", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def scale_overhead_bits(blocksize: int = 64, double_quant: bool = False, blocksize2: int = 256) -> float:
+    """Extra bits per weight for the block scales."""
+    ### BEGIN SOLUTION
+    if not double_quant:
+        return 32 / blocksize
+    return 8 / blocksize + 32 / (blocksize * blocksize2)
+    ### END SOLUTION
+
+
+def double_quantize(absmax: torch.Tensor, blocksize2: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(q int8 (n // blocksize2, blocksize2), scales float32 (n // blocksize2,), offset float32 scalar)."""
+    ### BEGIN SOLUTION
+    offset = absmax.float().mean()
+    blocks = (absmax.float() - offset).reshape(-1, blocksize2)
+    scales = blocks.abs().amax(dim=1) / 127
+    scales = torch.where(scales > 0, scales, torch.ones_like(scales))
+    q = torch.round(blocks / scales[:, None]).clamp(-127, 127).to(torch.int8)
+    return q, scales, offset
+    ### END SOLUTION
+
+
+def double_dequantize(q: torch.Tensor, scales: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """The approximate absmax, float32 (n,)."""
+    ### BEGIN SOLUTION
+    return (q.float() * scales[:, None]).reshape(-1) + offset
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_overhead_bits", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""0.5 bit without, about 0.127 with double quantization (1 point)"""
+assert math.isclose(scale_overhead_bits(64), 0.5)
+assert round(scale_overhead_bits(64, double_quant=True), 3) == 0.127
+### BEGIN HIDDEN TESTS
+for _bs in (32, 64, 128, 256):
+    for _bs2 in (128, 256):
+        assert math.isclose(scale_overhead_bits(_bs, True, _bs2), 8 / _bs + 32 / (_bs * _bs2))
+        assert math.isclose(scale_overhead_bits(_bs, False, _bs2), 32 / _bs)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_double_quant", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""double quantization: int8 per block of scales, error at most half a step (2 points)"""
+_absmax = torch.rand(512, generator=torch.Generator().manual_seed(0)) * 0.1 + 0.01
+_q, _scales, _offset = double_quantize(_absmax)
+assert _q.dtype == torch.int8 and _q.shape == (2, 256) and _scales.shape == (2,)
+_back = double_dequantize(_q, _scales, _offset)
+print(f"largest error of a scale: {(_back - _absmax).abs().max():.2e}")
+assert _back.shape == (512,) and (_back - _absmax).abs().max() <= _scales.max() / 2 + 1e-7
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(1107)
+for _n, _bs2 in ((1024, 256), (768, 128)):
+    _absmax = torch.rand(_n, generator=_g) * torch.rand(1, generator=_g) + 0.001
+    _q, _scales, _offset = double_quantize(_absmax, blocksize2=_bs2)
+    assert _q.shape == (_n // _bs2, _bs2) and math.isclose(float(_offset), _absmax.mean().item(), rel_tol=1e-5)
+    _err = (double_dequantize(_q, _scales, _offset) - _absmax).abs().reshape(-1, _bs2)
+    assert torch.all(_err <= _scales[:, None] / 2 + 1e-7), "error > half a step in some block"
+    # the step is the block's absmax / 127, so each block uses the whole int8 range (not a larger, coarser step)
+    _want = (_absmax - _absmax.mean()).reshape(-1, _bs2).abs().amax(dim=1) / 127
+    assert torch.allclose(_scales, _want, rtol=1e-5), "scales are not absmax / 127 per block"
+    assert torch.all(_q.abs().amax(dim=1) == 127)
+### END HIDDEN TESTS
