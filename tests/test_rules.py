@@ -1,0 +1,55 @@
+"""utils.rules.forbidden: a lab's "do not use X" rule, enforced while a hidden test calls the student's answer."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.nn.functional import one_hot as my_one_hot  # the student's alias, captured before the block
+
+import utils.quant
+from utils import quant as student_quant  # bound before the block, as a student's import would be
+from utils.rules import ForbiddenCall, forbidden
+
+
+def test_forbidden_function_raises_under_every_name_and_is_restored():
+    ids = torch.tensor([2, 0])
+    original = F.one_hot
+    with forbidden("torch.nn.functional.one_hot"):
+        for call in (lambda: F.one_hot(ids, 3), lambda: torch._C._nn.one_hot(ids, 3), lambda: my_one_hot(ids, 3)):
+            with pytest.raises(ForbiddenCall, match="one_hot"):
+                call()
+        assert torch.zeros(2, 3).sum() == 0  # everything else still works
+    assert F.one_hot is original and my_one_hot is original and torch._C._nn.one_hot is original
+    assert F.one_hot(ids, 3).tolist() == [[0, 0, 1], [1, 0, 0]]
+
+
+def test_forbidden_tensor_method_and_class():
+    x = torch.randn(2, 3)
+    with forbidden("torch.Tensor.log_softmax", "torch.nn.MultiheadAttention"):
+        with pytest.raises(ForbiddenCall):
+            x.log_softmax(-1)
+        with pytest.raises(ForbiddenCall):
+            torch.nn.MultiheadAttention(4, 2)
+    assert "log_softmax" not in vars(torch.Tensor) and torch.allclose(x.log_softmax(-1).exp().sum(-1), torch.ones(2))
+    assert torch.nn.MultiheadAttention(4, 2).embed_dim == 4
+
+
+def test_restored_when_the_block_raises():
+    with pytest.raises(ValueError), forbidden("torch.nn.functional.gelu"):
+        raise ValueError
+    assert F.gelu(torch.zeros(1)).item() == 0
+
+
+def test_forbidden_module_cannot_be_imported_nor_used():
+    with forbidden(modules=("utils.quant",)):
+        with pytest.raises(ImportError):
+            exec("import utils.quant", {})
+        with pytest.raises(ImportError):
+            exec("from utils import quant", {})
+        with pytest.raises(ForbiddenCall):
+            student_quant.nf4_codebook()
+    assert sys.modules["utils.quant"] is utils.quant and student_quant is utils.quant
+    assert student_quant.nf4_codebook().shape == (16,)

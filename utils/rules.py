@@ -1,0 +1,121 @@
+"""A lab's "do not use X" rule, enforced: `forbidden(...)` makes X raise while a test calls the student's function.
+
+A lab's hidden test computes its reference with X first, then calls the student's answer inside
+`with forbidden("torch.nn.functional.one_hot"):` — an answer that calls X (under any name it was imported as, or
+through a Tensor method, or by importing a forbidden module inside the call) fails that test with a message that
+names the rule. Everything is restored when the block ends, also when the answer raises.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+# Where else a forbidden object may live under another name (F.one_hot is torch._C._nn.one_hot).
+_ALIAS_HOMES = (torch, F, torch._C._nn, torch.Tensor)
+
+
+
+_DELETE = object()
+
+
+class ForbiddenCall(AssertionError):
+    """Raised by a forbidden function, or on import of a forbidden module, inside `forbidden(...)`."""
+
+
+def _resolve(dotted: str) -> tuple[Any, str, Any]:
+    """(owner, attribute, object) of a dotted name: the longest importable module prefix, then attributes."""
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            owner = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:-1]:
+            owner = getattr(owner, name)
+        return owner, parts[-1], getattr(owner, parts[-1])
+    raise ValueError(f"cannot resolve {dotted!r}")
+
+
+def _raiser(what: str) -> Any:
+    def forbidden_call(*args: Any, **kwargs: Any) -> Any:
+        raise ForbiddenCall(f"this exercise must not use {what} (the test compares with it)")
+    return forbidden_call
+
+
+class _ForbiddenModule(types.ModuleType):
+    def __getattr__(self, name: str) -> Any:
+        raise ForbiddenCall(f"this exercise must not use {self.__name__} (the test compares with it)")
+
+
+class forbidden:
+    """Context manager: inside it, each name in `names` raises `ForbiddenCall` when called, and each module in
+    `modules` cannot be imported (nor used through a name it was imported as before the block).
+
+    names: dotted paths of functions, classes or methods ("torch.nn.functional.gelu", "torch.Tensor.log_softmax",
+    "torch.nn.MultiheadAttention"); every other name the same object has in torch, torch.nn.functional, Tensor and
+    the calling notebook's globals is replaced too. modules: dotted module names ("utils.quant").
+    """
+
+    def __init__(self, *names: str, modules: tuple[str, ...] = ()) -> None:
+        self.names, self.modules = names, modules
+        self._undo: list[tuple[Any, str, bool, Any]] = []  # (owner, attribute, was it in owner's own dict, value)
+
+    def _set(self, owner: Any, attr: str, value: Any) -> None:
+        own = owner if isinstance(owner, dict) else vars(owner)
+        self._undo.append((owner, attr, attr in own, own.get(attr)))
+        _put(owner, attr, value)
+
+    def __enter__(self) -> forbidden:
+        caller = sys._getframe(1).f_globals
+        try:
+            for dotted in self.names:
+                owner, attr, original = _resolve(dotted)
+                stand_in = _raiser(dotted)
+                self._set(owner, attr, stand_in)
+                for home in _ALIAS_HOMES:
+                    for name, value in list(vars(home).items()):
+                        if value is original and not (home is owner and name == attr):
+                            self._set(home, name, stand_in)
+                for name, value in list(caller.items()):
+                    if value is original:
+                        self._set(caller, name, stand_in)
+            for module in self.modules:
+                original = sys.modules.get(module)
+                parent, _, child = module.rpartition(".")
+                self._set(sys.modules, module, None)  # `import module` now fails
+                if parent in sys.modules and child in vars(sys.modules[parent]):
+                    self._set(sys.modules[parent], child, _DELETE)  # so does `from parent import child`
+                functions = {id(v) for v in vars(original).values() if callable(v)} if original else set()
+                for name, value in list(caller.items()):
+                    if value is original and original is not None:
+                        self._set(caller, name, _ForbiddenModule(module))
+                    elif id(value) in functions and getattr(value, "__module__", None) == module:
+                        self._set(caller, name, _raiser(f"{module}.{name}"))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        while self._undo:
+            owner, attr, existed, value = self._undo.pop()
+            _put(owner, attr, value if existed else _DELETE)
+
+
+def _put(owner: Any, attr: str, value: Any) -> None:
+    """owner.attr = value (owner[attr] for a dict); value _DELETE deletes it."""
+    if isinstance(owner, dict):
+        if value is _DELETE:
+            owner.pop(attr, None)
+        else:
+            owner[attr] = value
+    elif value is _DELETE:
+        delattr(owner, attr)
+    else:
+        setattr(owner, attr, value)
