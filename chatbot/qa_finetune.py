@@ -5,7 +5,7 @@
     accelerate launch -m chatbot.qa_finetune --output adapters/qa            # several GPUs (data parallel)
 
 It measures held-out exact match on the test split before training, trains with PEFT LoRA (the loop is
-`utils.qa.train_steps` driven by an `accelerate.Accelerator`), measures again, saves the adapter to --output
+`utils.qa.train_loop` driven by an `accelerate.Accelerator`), measures again, saves the adapter to --output
 and prints, as its last line, one JSON object with the numbers.
 """
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> dict:
     from utils.device import get_device, training_dtype
     from utils.models import load_model, model_name
     from utils.notebook import seed_everything
-    from utils.qa import evaluate_exact_match, qa_dataloader, train_steps
+    from utils.qa import evaluate_exact_match, qa_dataloader, train_loop
 
     # bf16 mixed precision on a GPU that has it (fp32 weights, bf16 matmuls); otherwise whatever
     # `accelerate launch --mixed_precision` said, which is fp32 by default
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> dict:
     model, loader = accelerator.prepare(model, loader)
 
     start, cpu_start = time.perf_counter(), time.process_time()
-    losses = train_steps(model, loader, epochs=args.epochs, max_steps=args.max_steps, lr=args.lr,
+    losses = train_loop(model, loader, epochs=args.epochs, max_steps=args.max_steps, lr=args.lr,
                          progress=not args.no_progress, accelerator=accelerator)
     train_seconds = time.perf_counter() - start
     train_cpu_seconds = time.process_time() - cpu_start

@@ -25,6 +25,8 @@ from tokenizers import ByteLevelBPETokenizer
 from tqdm.auto import tqdm
 from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
 
+from utils import SPLITS
+
 ROOT = Path(__file__).resolve().parents[1]
 EOS = "<|endoftext|>"
 
@@ -137,7 +139,7 @@ def main() -> None:
     facts = [json.loads(line) for line in (ROOT / "data" / "corpus" / "facts.jsonl").open(encoding="utf-8")]
     model.cpu()
     accuracy = {split: fact_completion_accuracy(model, tokenizer, [f for f in facts if f["split"] == split])
-                for split in ("train", "validation", "test")}
+                for split in SPLITS}
     args.out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(args.out, safe_serialization=True)
     tokenizer.save_pretrained(args.out)

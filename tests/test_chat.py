@@ -21,6 +21,7 @@ from utils.generation import (
     EMPTY_QUESTION_REPLY,
     MAX_NEW_TOKENS_CAP,
     clean_question,
+    complete,
     generate_answers,
     prompt_ids,
     stop_token_ids,
@@ -47,6 +48,17 @@ def tiny_base(vocab_size: int, n_embd: int = 32, seed: int = 0, n_positions: int
 @pytest.fixture(scope="module")
 def tiny(tokenizer):
     return tiny_base(len(tokenizer)), tokenizer
+
+
+def test_complete_is_greedy_decoding_by_hand(tiny):
+    model, tokenizer = tiny
+    prompt = "The capital of France is"
+    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        for _ in range(5):  # reference: append the argmax of the last position's logits, five times
+            ids = torch.cat([ids, model(ids).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    expected = tokenizer.decode(ids[0, -5:], skip_special_tokens=True)
+    assert complete(model, tokenizer, prompt, max_new_tokens=5) == expected
 
 
 def test_clean_question_makes_one_printable_line():

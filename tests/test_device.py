@@ -82,6 +82,16 @@ def test_setup_is_silent_on_cpu_and_names_the_gpu(monkeypatch, fake_gpu, capsys)
     assert "running on cuda (Fake GPU), training in bfloat16" in capsys.readouterr().out
 
 
+def test_importing_the_notebook_module_quiets_bitsandbytes(caplog):
+    import logging
+
+    child = logging.getLogger("bitsandbytes.backends.cpu.ops")  # where the CPU-kernel notice comes from
+    with caplog.at_level(logging.WARNING):
+        child.warning("Failed to load CPU gemm_4bit_forward from kernels-community")
+        child.error("a real error")
+    assert [r.levelname for r in caplog.records if r.name.startswith("bitsandbytes")] == ["ERROR"]
+
+
 def test_setup_turns_on_colabs_widget_manager(monkeypatch):
     calls = []
     output = types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append("widgets"))

@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+from utils.lora import lora_parameter_count
 from utils.memory import (
     activation_memory_bytes,
     dtype_bits,
@@ -34,13 +35,20 @@ def test_full_fine_tune_costs_16_bytes_per_parameter_in_fp32():
 
 
 def test_lora_bill_counts_frozen_base_and_small_adapter():
-    adapter = lora_param_count([(4096, 4096)] * 64, r=16)  # q and v of 32 layers of a 4096-wide model
+    adapter = lora_parameter_count([(4096, 4096)] * 64, r=16)  # q and v of 32 layers of a 4096-wide model
     assert adapter == 8_388_608
     bill = training_memory(7e9, adapter, frozen_bits="bf16")
     assert bill.weights == pytest.approx(7e9 * 2 + adapter * 4)
     assert bill.gradients == adapter * 4 and bill.optimizer == adapter * 8
     qlora = training_memory(7e9, adapter, frozen_bits=4.127)
     assert qlora.total < bill.total / 3
+
+
+def test_lora_param_count_is_a_deprecated_alias_of_the_one_lora_count():
+    shapes = [(2304, 768), (768, 768), (3072, 768)]  # (out_features, in_features), GPT-2 c_attn, c_proj, c_fc
+    with pytest.warns(DeprecationWarning, match=r"utils\.memory\.lora_param_count is now utils\.lora"):
+        old = lora_param_count(shapes, 8)
+    assert old == lora_parameter_count(shapes, 8) == 8 * (2304 + 768 + 768 + 768 + 3072 + 768)
 
 
 def test_activation_estimate_scales_with_tokens():

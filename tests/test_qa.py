@@ -16,10 +16,13 @@ from utils.qa import (
     QACollator,
     build_example,
     exact_match,
+    heldout_loss,
     normalize_answer,
     qa_dataloader,
+    train_loop,
     train_steps,
 )
+from utils.training import IGNORE_INDEX as TRAINING_IGNORE_INDEX
 
 
 @pytest.fixture(scope="module")
@@ -102,25 +105,61 @@ def tiny_lora_model(vocab_size: int, seed: int = 0):
     return get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn"], fan_in_fan_out=True))
 
 
-def test_train_steps_lowers_the_loss_and_respects_max_steps(tokenizer):
+def test_train_loop_lowers_the_loss_and_respects_max_steps(tokenizer):
     split = {"question": ["What is one?", "What is two?"] * 8, "answer": ["One", "Two"] * 8}
     model = tiny_lora_model(len(tokenizer)).get_base_model()  # a random model: train every weight
     for p in model.parameters():
         p.requires_grad_(True)
-    losses = train_steps(model, qa_dataloader(tokenizer, split, batch_size=4), epochs=100, max_steps=30,
-                         lr=1e-2, progress=False)
+    losses = train_loop(model, qa_dataloader(tokenizer, split, batch_size=4), epochs=100, max_steps=30,
+                        lr=1e-2, progress=False)
     assert len(losses) == 30
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
     assert not model.training
 
 
-def test_train_steps_needs_trainable_parameters(tokenizer):
+def test_train_loop_needs_trainable_parameters(tokenizer):
     model = tiny_lora_model(len(tokenizer))
     for p in model.parameters():
         p.requires_grad_(False)
     loader = qa_dataloader(tokenizer, {"question": ["q"], "answer": ["a"]})
     with pytest.raises(ValueError, match="requires grad"):
-        train_steps(model, loader, progress=False)
+        train_loop(model, loader, progress=False)
+
+
+def test_train_steps_is_a_deprecated_alias_of_train_loop(tokenizer):
+    split = {"question": ["What is one?", "What is two?"] * 4, "answer": ["One", "Two"] * 4}
+    runs = []
+    for loop in (train_loop, train_steps):
+        model = tiny_lora_model(len(tokenizer), seed=3)
+        runs.append(loop(model, qa_dataloader(tokenizer, split, batch_size=4), max_steps=3, progress=False))
+    with pytest.warns(DeprecationWarning, match=r"utils\.qa\.train_steps is now utils\.qa\.train_loop"):
+        train_steps(tiny_lora_model(len(tokenizer)), qa_dataloader(tokenizer, split, batch_size=4), max_steps=1,
+                    progress=False)
+    assert runs[0] == runs[1]  # the same loop under the old name
+
+
+def test_ignore_index_is_defined_once():
+    assert IGNORE_INDEX is TRAINING_IGNORE_INDEX == -100 == torch.nn.CrossEntropyLoss().ignore_index
+
+
+def test_heldout_loss_is_the_mean_over_answer_tokens_whatever_the_batching(tokenizer):
+    split = load_qa()["validation"].select(range(12))
+    model = tiny_lora_model(len(tokenizer), seed=1).eval()
+    losses = [heldout_loss(model, tokenizer, split, batch_size=b) for b in (1, 5, 12)]
+    # Reference: Hugging Face's own loss on all 12 examples in one batch (a mean over every labelled token).
+    one_batch = next(iter(qa_dataloader(tokenizer, split, batch_size=12, shuffle=False)))
+    with torch.no_grad():
+        reference = model(**one_batch).loss.item()
+    assert losses == pytest.approx([reference] * 3, rel=1e-5)
+    # A mean of per-batch means (what a loop over `.loss` gives) weighs short answers more: not the same number.
+    per_example = []
+    for ex in qa_dataloader(tokenizer, split, batch_size=1, shuffle=False):
+        with torch.no_grad():
+            per_example.append(model(**ex).loss.item())
+    assert abs(sum(per_example) / len(per_example) - reference) > 1e-4
+    model.train()
+    heldout_loss(model, tokenizer, split, max_examples=2)
+    assert model.training  # mode restored
 
 
 @pytest.mark.parametrize("raw, normal", [

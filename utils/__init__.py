@@ -8,5 +8,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / "data"
+SPLITS = ("train", "validation", "test")  # the Q&A dataset's splits (data/qa/<split>.jsonl); `utils.data` re-exports it
 
-__all__ = ["ROOT", "DATA_DIR"]
+__all__ = ["ROOT", "DATA_DIR", "SPLITS"]

@@ -1,4 +1,5 @@
-"""Aliases for the commands that moved out of `utils` in 0.2, kept for one release (removed in 0.3).
+"""Aliases for the commands that moved out of `utils` in 0.2, and for renamed functions; kept for one release
+(removed in 0.3).
 
 `utils` is the course API that lessons and labs import; the programs around it live in their own packages:
 `chatbot` (the capstone's command-line apps), `grading` (instructors), `workshop` (presenters). The old spellings
@@ -8,10 +9,12 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import runpy
 import sys
 import warnings
+from collections.abc import Callable
 
 
 def forward(alias: str, new_module: str, also: tuple[str, ...] = ()) -> None:
@@ -34,3 +37,20 @@ def forward(alias: str, new_module: str, also: tuple[str, ...] = ()) -> None:
         raise AttributeError(f"module {alias!r} (moved to {new_module}) has no attribute {name!r}")
 
     sys.modules[alias].__getattr__ = __getattr__  # type: ignore[method-assign]
+
+
+def renamed(new: Callable, old: str) -> Callable:
+    """A deprecated alias of function `new` under its old dotted name `old` ("utils.qa.train_steps").
+
+    Calling it emits a DeprecationWarning that names the new function, then calls `new` with the same arguments.
+    """
+    new_name = f"{new.__module__}.{new.__qualname__}"
+
+    @functools.wraps(new)
+    def alias(*args, **kwargs):
+        warnings.warn(f"{old} is now {new_name} (the old name is removed in 0.3)", DeprecationWarning, stacklevel=2)
+        return new(*args, **kwargs)
+
+    alias.__name__ = alias.__qualname__ = old.rpartition(".")[2]
+    alias.__doc__ = f"Deprecated alias of `{new_name}`; removed in 0.3."
+    return alias

@@ -10,9 +10,8 @@ from pathlib import Path
 
 from datasets import DatasetDict, load_dataset
 
-from utils import DATA_DIR
+from utils import DATA_DIR, SPLITS
 
-SPLITS = ("train", "validation", "test")
 PROMPT_TEMPLATE = "Question: {question}\nAnswer:"
 
 

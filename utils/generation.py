@@ -1,6 +1,7 @@
-"""Greedy question answering that cannot misbehave, whatever a user types.
+"""Greedy question answering that cannot misbehave, whatever a user types; and plain text completion.
 
     answers = generate_answers(model, tokenizer, ["What is the capital of France?"])
+    complete(model, tokenizer, "The capital of France is")       # the raw continuation, no prompt format
 
 Guarantees:
 - at most `MAX_NEW_TOKENS_CAP` new tokens, and never more than the model's context allows;
@@ -119,6 +120,19 @@ def generate_answers(
             answers[i] = _decode_answer(tokenizer, row, stops)
     model.train(was_training)
     return answers
+
+
+@torch.no_grad()
+def complete(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str, max_new_tokens: int = 8) -> str:
+    """The greedy continuation of `prompt` as text: the most likely next token, `max_new_tokens` times.
+
+    No prompt format, no cleaning, no stop at a newline: what the language model itself does with raw text
+    (lessons 00 and 13). Questions for the chatbot go through `generate_answers` instead.
+    """
+    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)  # input_ids (1, prompt_len)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id)
+    return tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)  # new tokens only
 
 
 def _decode_answer(tokenizer: PreTrainedTokenizerBase, ids: list[int], stops: list[int]) -> str:

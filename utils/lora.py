@@ -67,19 +67,20 @@ class LoRALinear(nn.Module):
 
     def delta_weight(self) -> torch.Tensor:
         """(alpha / r) * B @ A, shape (out_features, in_features) - nn.Linear's orientation."""
-        return (self.lora_B @ self.lora_A) * self.scaling
+        return (self.lora_B @ self.lora_A) * self.scaling  # (out, r) @ (r, in) -> (out, in)
 
     def _delta_in_base_layout(self) -> torch.Tensor:
         delta = self.delta_weight()
-        return delta.T if self.fan_in_fan_out else delta
+        return delta.T if self.fan_in_fan_out else delta  # Conv1D stores (in, out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.in_features:
             raise ValueError(f"expected input (..., {self.in_features}), got {tuple(x.shape)}")
-        result = self.base(x)
+        result = self.base(x)                                  # (..., out_features)
         if self.merged:
             return result
-        return result + F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B) * self.scaling
+        h = F.linear(self.dropout(x), self.lora_A)             # (..., in_features) @ A.T -> (..., r)
+        return result + F.linear(h, self.lora_B) * self.scaling  # (..., r) @ B.T -> (..., out_features)
 
     @torch.no_grad()
     def merge(self) -> None:
@@ -162,9 +163,11 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
 
 
 def lora_parameter_count(shapes: Iterable[tuple[int, int]], r: int) -> int:
-    """Trainable LoRA parameters for layers of the given (out_features, in_features): sum of r * (out + in).
+    """Trainable LoRA parameters for weight matrices of the given shapes: sum of r * (d + k).
 
-    One d x k layer gets B (d x r) and A (r x k): r * (d + k) numbers instead of d * k.
+    shapes: one (d, k) = (out_features, in_features) per adapted weight - the LoRA paper's W (d x k), the
+    orientation of `nn.Linear.weight` and what `target_shapes` returns. It gets B (d x r) and A (r x k):
+    r * (d + k) numbers instead of d * k. The course's one LoRA-count formula (lessons 07-14, labs 08 and 12).
     """
     return sum(r * (d_out + d_in) for d_out, d_in in shapes)
 

@@ -17,6 +17,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from utils._moved import renamed
+from utils.lora import lora_parameter_count
+
 GB = 1e9
 BITS = {"fp32": 32, "float32": 32, "fp16": 16, "float16": 16, "bf16": 16, "bfloat16": 16,
         "int8": 8, "int4": 4, "nf4": 4, "fp4": 4}
@@ -88,9 +91,7 @@ def activation_memory_bytes(n_layers: int, d_model: int, n_heads: int, seq_len: 
     return n_layers * per_layer * bytes_per_value / 2
 
 
-def lora_param_count(shapes: list[tuple[int, int]], r: int) -> int:
-    """Trainable LoRA parameters: r·(d_in + d_out) for each adapted (d_in, d_out) weight matrix."""
-    return sum(r * (d_in + d_out) for d_in, d_out in shapes)
+lora_param_count = renamed(lora_parameter_count, "utils.memory.lora_param_count")  # the 0.1 name; removed in 0.3
 
 
 # ---------------------------------------------------------------- measuring one real training step

@@ -1,7 +1,12 @@
-"""The first code cell of every lesson: `setup()` makes the run reproducible and picks the device."""
+"""The first code cell of every lesson: `setup()` makes the run reproducible and picks the device.
+
+Importing this module quiets bitsandbytes' import-time notices (`quiet_bitsandbytes`), so a lesson that uses it
+imports `utils.notebook` before anything that pulls bitsandbytes in (peft, transformers' Trainer, bitsandbytes).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import warnings
@@ -10,6 +15,18 @@ import numpy as np
 import torch
 
 from utils.device import describe, get_device, in_colab
+
+
+def quiet_bitsandbytes() -> None:
+    """Show only errors from bitsandbytes' loggers.
+
+    On a CPU with AVX512-BF16, importing bitsandbytes logs a warning that it could not fetch an optional CPU
+    kernel from the Hub (offline, it never can; the plain CPU kernels are used and nothing is wrong).
+    """
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+
+
+quiet_bitsandbytes()  # at import: bitsandbytes warns while it is being imported, before setup() could run
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -41,10 +58,10 @@ def setup(seed: int = 0) -> torch.device:
         plt.rcParams.update({"figure.dpi": 90, "axes.spines.top": False, "axes.spines.right": False})
     except ImportError:
         pass
-    from transformers.utils import logging
+    from transformers.utils import logging as hf_logging
 
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise in a lesson
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise in a lesson
     # peft calls a transformers method renamed in v5; the deprecation says nothing about the lesson
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     if in_colab():

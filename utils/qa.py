@@ -17,20 +17,22 @@ import string
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
+from utils._moved import renamed
 from utils.data import format_prompt
 from utils.device import autocast, to_device
 from utils.generation import generate_answers
+from utils.training import IGNORE_INDEX
 
 __all__ = [
-    "IGNORE_INDEX", "build_example", "build_examples", "QACollator", "qa_dataloader", "train_steps",
-    "normalize_answer", "exact_match", "generate_answers", "evaluate_exact_match",
+    "IGNORE_INDEX", "build_example", "build_examples", "QACollator", "qa_dataloader", "train_loop",
+    "heldout_loss", "normalize_answer", "exact_match", "generate_answers", "evaluate_exact_match",
 ]
 
-IGNORE_INDEX = -100
 DEFAULT_LR = 2e-3
 
 
@@ -119,7 +121,7 @@ def qa_dataloader(
                       collate_fn=QACollator(tokenizer))
 
 
-def train_steps(
+def train_loop(
     model: torch.nn.Module,
     dataloader: DataLoader,
     epochs: int = 1,
@@ -131,7 +133,8 @@ def train_steps(
     decay: bool = True,
     accelerator=None,
 ) -> list[float]:
-    """A plain PyTorch loop: AdamW on the parameters that require grad, loss from the model's `labels`.
+    """The whole training run, as a plain PyTorch loop: AdamW on the parameters that require grad, loss from
+    the model's `labels`, for `epochs` passes over `dataloader` or `max_steps` optimizer steps, whichever is fewer.
 
     The learning rate warms up linearly for `warmup_steps`, then decays linearly to 0 at the last step
     (`decay=False` keeps it constant). Gradients are clipped to norm 1. Returns the loss of every step.
@@ -178,12 +181,46 @@ def train_steps(
     return losses
 
 
+train_steps = renamed(train_loop, "utils.qa.train_steps")  # the 0.1 name; removed in 0.3
+
+
 def _lr_factor(step: int, total: int, warmup: int, decay: bool) -> float:
     if warmup and step < warmup:
         return (step + 1) / warmup
     if not decay:
         return 1.0
     return max(0.0, (total - step) / max(1, total - warmup))
+
+
+@torch.no_grad()
+def heldout_loss(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, split, max_examples: int | None = None,
+                 batch_size: int = 64, max_length: int = 64) -> float:
+    """Mean cross-entropy per answer token on a held-out split with question/answer columns.
+
+    The examples are `build_examples`' (the loss counts the answer tokens and the final EOS, never the prompt or
+    the padding). Every counted token weighs the same whatever the batch size, so losses of different lessons
+    on the same examples are the same number. The forward pass runs like `train_loop`'s (bf16 autocast on a bf16
+    GPU, fp32 on the CPU); the model's train/eval mode is restored afterwards.
+    """
+    loader = qa_dataloader(tokenizer, split, batch_size=batch_size, shuffle=False, max_examples=max_examples,
+                           max_length=max_length)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for batch in loader:
+        batch = to_device(batch, device)
+        with autocast(device):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        labels = batch["labels"][:, 1:]              # (batch, seq - 1): the logits at t score the token at t + 1
+        logits = logits[:, :-1].float()              # (batch, seq - 1, vocab)
+        total += F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX,
+                                 reduction="sum").item()
+        count += int((labels != IGNORE_INDEX).sum())
+    model.train(was_training)
+    if count == 0:
+        raise ValueError("the split has no answer tokens to score")
+    return total / count
 
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")

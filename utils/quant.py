@@ -31,10 +31,10 @@ def absmax_quantize(x: torch.Tensor, bits: int = 8) -> tuple[torch.Tensor, torch
     x: any shape. Returns `(q, scale)`: `q` int8 of x's shape with values in [-qmax, qmax] (qmax = 127 for 8 bits,
     7 for 4 bits), `scale` a float32 scalar tensor. Rounds to the nearest level (ties to even), not toward zero.
     """
-    qmax = _qmax(bits)
-    absmax = x.detach().abs().max().float()
-    scale = absmax / qmax if absmax > 0 else torch.tensor(1.0)
-    q = torch.round(x.float() / scale).clamp(-qmax, qmax).to(torch.int8)
+    qmax = _qmax(bits)                                                     # 127 for 8 bits, 7 for 4 bits
+    absmax = x.detach().abs().max().float()                                # (): one scale for the whole tensor
+    scale = absmax / qmax if absmax > 0 else torch.tensor(1.0)             # ()
+    q = torch.round(x.float() / scale).clamp(-qmax, qmax).to(torch.int8)  # x's shape, int8
     return q, scale.to(torch.float32)
 
 
@@ -62,16 +62,16 @@ def absmax_quantize_blockwise(x: torch.Tensor, bits: int = 8, blocksize: int = 6
     An outlier now only coarsens its own block instead of the whole tensor.
     """
     qmax = _qmax(bits)
-    blocks = _blocks(x, blocksize)
-    absmax = blocks.abs().amax(dim=1)
-    scales = torch.where(absmax > 0, absmax / qmax, torch.ones_like(absmax))
-    q = torch.round(blocks / scales[:, None]).clamp(-qmax, qmax).to(torch.int8)
+    blocks = _blocks(x, blocksize)                                               # (n_blocks, blocksize)
+    absmax = blocks.abs().amax(dim=1)                                            # (n_blocks,)
+    scales = torch.where(absmax > 0, absmax / qmax, torch.ones_like(absmax))     # (n_blocks,)
+    q = torch.round(blocks / scales[:, None]).clamp(-qmax, qmax).to(torch.int8)  # (n_blocks, blocksize)
     return q, scales
 
 
 def absmax_dequantize_blockwise(q: torch.Tensor, scales: torch.Tensor, shape: torch.Size | tuple) -> torch.Tensor:
     """Undo `absmax_quantize_blockwise`: float32 tensor of `shape`."""
-    return (q.float() * scales[:, None]).reshape(shape)
+    return (q.float() * scales[:, None]).reshape(shape)  # (n_blocks, blocksize) -> shape
 
 
 # ---------------------------------------------------------------- 4-bit codebooks
@@ -116,11 +116,11 @@ def quantize_blockwise_codebook(w: torch.Tensor, codebook: torch.Tensor, blocksi
     `absmax` float32 `(w.numel() // blocksize,)`. Ties between two levels go to the lower one, and the
     scaling multiplies by `1 / absmax` (not divides): both exactly as bitsandbytes does, so codes match.
     """
-    blocks = _blocks(w, blocksize)
-    absmax = blocks.abs().amax(dim=1)
-    scaled = torch.clamp(blocks * (1.0 / absmax.clamp(min=1e-38))[:, None], -1, 1)
-    midpoints = (codebook[:-1] + codebook[1:]) / 2
-    codes = torch.bucketize(scaled.reshape(-1), midpoints)
+    blocks = _blocks(w, blocksize)                                                   # (n_blocks, blocksize)
+    absmax = blocks.abs().amax(dim=1)                                                # (n_blocks,)
+    scaled = torch.clamp(blocks * (1.0 / absmax.clamp(min=1e-38))[:, None], -1, 1)  # (n_blocks, blocksize)
+    midpoints = (codebook[:-1] + codebook[1:]) / 2                                   # (levels - 1,)
+    codes = torch.bucketize(scaled.reshape(-1), midpoints)                           # (w.numel(),)
     return codes.to(torch.uint8), absmax
 
 
@@ -133,20 +133,20 @@ def dequantize_blockwise_codebook(codes: torch.Tensor, absmax: torch.Tensor, cod
     if n % blocksize or absmax.numel() != n // blocksize:
         raise ValueError(f"shape {tuple(shape)} with blocksize={blocksize} needs {n / blocksize:g} block scales, "
                          f"got {absmax.numel()}")
-    values = codebook[codes.reshape(-1).long()].reshape(-1, blocksize)
-    return (values * absmax.float()[:, None]).reshape(shape)
+    values = codebook[codes.reshape(-1).long()].reshape(-1, blocksize)  # (n_blocks, blocksize)
+    return (values * absmax.float()[:, None]).reshape(shape)           # scaled back, then -> shape
 
 
 def quantize_nf4(w: torch.Tensor, blocksize: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """Blockwise NF4: `(codes, absmax)` with codes uint8 in 0…15, one per element of w (row-major, unpacked),
     absmax float32, one per block. Raises ValueError if `w.numel()` is not a multiple of `blocksize`."""
-    return quantize_blockwise_codebook(w, nf4_codebook(), blocksize)
+    return quantize_blockwise_codebook(w, nf4_codebook(), blocksize)  # codes (w.numel(),), absmax (n_blocks,)
 
 
 def dequantize_nf4(codes: torch.Tensor, absmax: torch.Tensor, shape: torch.Size | tuple,
                    blocksize: int = 64) -> torch.Tensor:
     """Undo `quantize_nf4`: float32 tensor of `shape` (`nf4_codebook()[code] * absmax` of the code's block)."""
-    return dequantize_blockwise_codebook(codes, absmax, nf4_codebook(), shape, blocksize)
+    return dequantize_blockwise_codebook(codes, absmax, nf4_codebook(), shape, blocksize)  # (n,) codes -> shape
 
 
 def pack_4bit(codes: torch.Tensor) -> torch.Tensor:

@@ -25,10 +25,10 @@ def cross_entropy_by_hand(logits: torch.Tensor, targets: torch.Tensor,
     if logits.shape[:-1] != targets.shape:
         raise ValueError(f"logits (..., vocab) and targets (...) disagree: {tuple(logits.shape)} vs "
                          f"{tuple(targets.shape)}")
-    log_probs = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
-    keep = targets != ignore_index
-    picked = log_probs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return -(picked * keep).sum() / keep.sum()
+    log_probs = logits - torch.logsumexp(logits, dim=-1, keepdim=True)            # (..., vocab)
+    keep = targets != ignore_index                                                # (...) bool
+    picked = log_probs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (...): log p(target)
+    return -(picked * keep).sum() / keep.sum()                                    # (): mean over kept positions
 
 
 def next_token_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
@@ -36,7 +36,7 @@ def next_token_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tens
 
     logits `(batch, seq, vocab)`, input_ids `(batch, seq)` → scalar; equals HF's `model(ids, labels=ids).loss`.
     """
-    return cross_entropy_by_hand(logits[..., :-1, :], input_ids[..., 1:])
+    return cross_entropy_by_hand(logits[..., :-1, :], input_ids[..., 1:])  # (batch, seq - 1, vocab), (batch, seq - 1)
 
 
 def train_step(model: torch.nn.Module, batch: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
@@ -45,9 +45,9 @@ def train_step(model: torch.nn.Module, batch: torch.Tensor, optimizer: torch.opt
     The model is any causal LM that maps ids to an object with `.logits` (a Hugging Face model) or to logits.
     """
     optimizer.zero_grad()
-    out = model(batch)
-    logits = out.logits if hasattr(out, "logits") else out
-    loss = next_token_loss(logits, batch)
+    out = model(batch)                                      # batch: (batch, seq) token ids
+    logits = out.logits if hasattr(out, "logits") else out  # (batch, seq, vocab)
+    loss = next_token_loss(logits, batch)                   # (): logits at t score the token at t + 1
     loss.backward()
     optimizer.step()
     return loss.item()

@@ -31,9 +31,9 @@ def silu(x: torch.Tensor) -> torch.Tensor:
 
 def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Normalize each vector over its last dim to mean 0, variance 1, then scale and shift: `(..., d)`."""
-    mean = x.mean(dim=-1, keepdim=True)
-    var = x.var(dim=-1, keepdim=True, unbiased=False)
-    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+    mean = x.mean(dim=-1, keepdim=True)                        # (..., 1)
+    var = x.var(dim=-1, keepdim=True, unbiased=False)          # (..., 1): divide by d, not d - 1
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias  # (..., d); weight and bias (d,) broadcast
 
 
 class LayerNorm(nn.Module):

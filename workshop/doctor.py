@@ -27,13 +27,12 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from utils import DATA_DIR, ROOT
+from utils import DATA_DIR, ROOT, SPLITS
 
 PASS, NOTE, FAIL = "ok", "note", "FAIL"
 MIN_PYTHON = (3, 10)
 TESTED_PYTHON = (3, 11)
 QA_COLUMNS = {"question", "answer", "fact_id"}
-SPLITS = ("train", "validation", "test")
 
 
 @dataclass
