@@ -112,7 +112,26 @@ def median(xs: list[float]) -> float:
 
 
 def ratio_of_medians(times: dict[str, list[float]], num: str, den: str) -> float:
+    """median(times[num]) / median(times[den]): how many times slower `num` is than `den`."""
     return median(times[num]) / median(times[den])
+
+
+def adamw_step(model, batch: dict) -> Callable[[], None]:
+    """A closure that runs one training step of `model` on `batch` (forward, backward, AdamW, zero grads).
+
+    batch: keyword arguments of the model, `labels` included (e.g. {"input_ids": ids, "labels": ids}, each
+    (batch, seq)). AdamW (lr 1e-4) covers the parameters that require grad; the model is put in train mode.
+    """
+    import torch
+
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    model.train()
+
+    def step() -> None:
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return step
 
 
 def cpu_seconds() -> tuple[float, float] | None:

@@ -10,7 +10,7 @@ models in one process, the same batch, alternated AdamW steps. LoRA: r = 8, alph
 
 from __future__ import annotations
 
-from _common import alternate, cli, device_label, median, pick_device, row
+from _common import adamw_step, alternate, cli, device_label, median, pick_device, ratio_of_medians, row
 
 FIGURE = "4 LoRA vs full fine-tune (GPT-2-124M)"
 R, ALPHA, TARGETS = 8, 16, ["c_attn"]
@@ -36,21 +36,6 @@ def _models(quick: bool, device):
     return full.to(device), lora.to(device)
 
 
-def _stepper(model, ids):
-    import torch
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-4)
-    model.train()
-
-    def step():
-        loss = model(input_ids=ids, labels=ids).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    return step
-
-
 def _gpu_peak(quick: bool, device, batch: int, seq: int) -> dict[str, int]:
     """Peak CUDA memory of one step per method, each model built alone (the other freed first)."""
     import gc
@@ -72,7 +57,7 @@ def _gpu_peak(quick: bool, device, batch: int, seq: int) -> dict[str, int]:
             model = add_lora(model, TARGETS, r=R, alpha=ALPHA)
         model.to(device)
         ids = torch.randint(0, model.config.vocab_size, (batch, seq), device=device)
-        _stepper(model, ids)()
+        adamw_step(model, {"input_ids": ids, "labels": ids})()
         torch.cuda.synchronize()
         peaks[method] = torch.cuda.max_memory_allocated(device) - before
         del model, ids
@@ -101,8 +86,9 @@ def main(quick: bool) -> list[dict]:
 
     full, lora = _models(quick, device)
     ids = torch.randint(0, full.config.vocab_size, (batch, seq), device=device)
-    times = alternate({"full": _stepper(full, ids), "lora": _stepper(lora, ids)}, reps=reps, warmup=1, device=device)
-    time_ratio = median(times["lora"]) / median(times["full"])
+    times = alternate({"full": adamw_step(full, {"input_ids": ids, "labels": ids}),
+                       "lora": adamw_step(lora, {"input_ids": ids, "labels": ids})}, reps=reps, warmup=1, device=device)
+    time_ratio = ratio_of_medians(times, "lora", "full")
     trainable = sum(p.numel() for p in lora.parameters() if p.requires_grad)
     total = sum(p.numel() for p in full.parameters())
     arch = f"GPT2Config({'n_layer=2' if quick else ''}) {total / 1e6:.1f}M params, batch {batch}×{seq}"

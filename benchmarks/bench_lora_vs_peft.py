@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 
-from _common import alternate, cli, device_label, median, pick_device, row
+from _common import adamw_step, alternate, cli, device_label, median, pick_device, ratio_of_medians, row
 
 FIGURE = "3 hand-built LoRA vs PEFT"
 TARGETS = ["c_attn", "c_proj", "c_fc"]  # every Linear/Conv1D of the blocks (attn.c_proj and mlp.c_proj both match)
@@ -54,20 +54,8 @@ def main(quick: bool) -> list[dict]:
     diff = (logits_hand - logits_peft).abs().max().item()
     adapter_effect = (logits_hand - logits_base).abs().max().item()
 
-    def stepper(model):
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=1e-4)
-        model.train()
-
-        def step():
-            loss = model(**batch).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-        return step
-
-    times = alternate({"hand": stepper(hand), "peft": stepper(peft)}, reps=reps, warmup=2, device=device)
-    ratio = median(times["hand"]) / median(times["peft"])
+    times = alternate({"hand": adamw_step(hand, batch), "peft": adamw_step(peft, batch)}, reps=reps, warmup=2, device=device)
+    ratio = ratio_of_medians(times, "hand", "peft")
     trainable_hand, _ = count_parameters(hand)
     trainable_peft = sum(p.numel() for p in peft.parameters() if p.requires_grad)
     dev = device_label(device)

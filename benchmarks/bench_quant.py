@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import tempfile
 
-from _common import alternate, cli, median, row
+from _common import adamw_step, alternate, cli, median, ratio_of_medians, row
 
 FIGURE = "5 quantization"
 BLOCK = 64
@@ -107,18 +107,8 @@ def qlora_vs_lora(quick: bool) -> dict:
     batch = next(iter(qa_dataloader(tokenizer, load_qa()["train"], batch_size=batch_size, shuffle=False,
                                     max_examples=batch_size)))
 
-    def stepper(model):
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-        model.train()
-
-        def step():
-            model(**batch).loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-        return step
-
-    times = alternate({"qlora": stepper(qlora), "lora": stepper(lora)}, reps=reps, warmup=1)
-    return {"ratio": median(times["qlora"]) / median(times["lora"]), "qlora_ms": median(times["qlora"]) * 1e3,
+    times = alternate({"qlora": adamw_step(qlora, batch), "lora": adamw_step(lora, batch)}, reps=reps, warmup=1)
+    return {"ratio": ratio_of_medians(times, "qlora", "lora"), "qlora_ms": median(times["qlora"]) * 1e3,
             "lora_ms": median(times["lora"]) * 1e3, "reps": reps, "shape": tuple(batch["input_ids"].shape)}
 
 

@@ -108,6 +108,39 @@ def test_row_targets():
     assert _common.row("f", "n", 1.7)["met"] is None
 
 
+def test_ratio_of_medians():
+    times = {"a": [3.0, 1.0, 2.0], "b": [4.0, 8.0, 100.0]}  # medians 2 and 8: the outlier 100 does not count
+    assert _common.ratio_of_medians(times, "a", "b") == 0.25
+
+
+def test_adamw_step_is_one_optimizer_step_on_the_trainable_parameters():
+    import torch
+
+    class Tiny(torch.nn.Module):  # a model that answers model(**batch).loss, like Hugging Face's
+        def __init__(self):
+            super().__init__()
+            self.frozen, self.head = torch.nn.Linear(4, 4), torch.nn.Linear(4, 1)
+            self.frozen.requires_grad_(False)
+
+        def forward(self, x, labels):
+            return type("Out", (), {"loss": ((self.head(self.frozen(x)) - labels) ** 2).mean()})()
+
+    torch.manual_seed(0)
+    model, batch = Tiny().eval(), {"x": torch.randn(8, 4), "labels": torch.randn(8, 1)}
+    frozen, head = model.frozen.weight.clone(), model.head.weight.clone()
+    reference = torch.optim.AdamW([torch.nn.Parameter(head.clone())], lr=1e-4)  # the same step, by hand
+    ref_param = reference.param_groups[0]["params"][0]
+    ((torch.nn.functional.linear(model.frozen(batch["x"]), ref_param, model.head.bias) - batch["labels"]) ** 2
+     ).mean().backward()
+    reference.step()
+    step = _common.adamw_step(model, batch)
+    assert model.training
+    step()
+    assert torch.equal(model.frozen.weight, frozen)                       # frozen stays frozen
+    torch.testing.assert_close(model.head.weight, ref_param.detach())     # one AdamW step, lr 1e-4
+    assert all(p.grad is None for p in model.parameters())               # gradients cleared for the next step
+
+
 def test_results_md_reports_misses_and_shared_machine():
     md = run_all.render_results_md(fake_results())
     assert "| 2 | 4 LoRA vs full fine-tune (GPT-2-124M) | train-step time LoRA / full | 0.95 × | ≤ 0.9 | **MISSED** |" in md
