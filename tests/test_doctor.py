@@ -62,7 +62,7 @@ def test_report_gives_one_advice_line_per_problem():
 
 
 def test_missing_slide_assets_are_a_note_with_advice(tmp_path, monkeypatch):
-    from utils import slides
+    from workshop import slides
 
     assert doctor.check_slides().status == doctor.PASS
     partial = tmp_path / "slides"

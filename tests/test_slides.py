@@ -6,7 +6,7 @@ import re
 
 import nbformat
 
-from utils import slides
+from workshop import slides
 
 
 def _cell(kind: str, source: str, slide_type: str):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from utils import slides
+from workshop import slides
 
 LESSON_PREFIX = "03_"  # positional encoding: display formulas, code, plots and saved sliders
 
