@@ -40,6 +40,22 @@ def one_hot(ids, vocab_size: int) -> torch.Tensor:
     return torch.nn.functional.one_hot(ids, vocab_size)
 
 
+# %% [one_hot] calls torch's one_hot, which the exercise forbids
+def one_hot(ids, vocab_size: int) -> torch.Tensor:
+    """One-hot matrix of a token sequence: float32 (len(ids), vocab_size)."""
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    if len(ids) and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError("id out of range")
+    return torch.nn.functional.one_hot(ids, vocab_size).float()
+
+
+# %% [one_hot_memory_bytes] counts bits, then divides by 8 (a float)
+def one_hot_memory_bytes(n_tokens: int, vocab_size: int, bytes_per_value: int = 4) -> int:
+    """Bytes needed to store the one-hot matrix of n_tokens tokens."""
+    bits = n_tokens * vocab_size * bytes_per_value * 8
+    return bits / 8
+
+
 # %% [one_hot_memory_bytes] counts numbers, not bytes
 def one_hot_memory_bytes(n_tokens: int, vocab_size: int, bytes_per_value: int = 4) -> int:
     """Bytes needed to store the one-hot matrix of n_tokens tokens."""
