@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from utils import ROOT, doctor
+from utils import ROOT
+from workshop import doctor
 
 
 def test_doctor_passes_on_this_checkout():
