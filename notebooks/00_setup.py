@@ -83,22 +83,14 @@ print({split: qa[split].num_rows for split in qa})
 # ## 3. What does the model know?
 #
 # The model was trained on sentences such as *"The capital of Peru is Lima."* Give it the start of such a
-# sentence and it completes it. `complete` below asks for the single most likely next token, eight times
-# (greedy decoding).
+# sentence and it completes it. `complete` (from `utils.generation`) asks for the single most likely next token,
+# eight times (greedy decoding).
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
-import torch
-
-
-def complete(prompt: str, max_new_tokens: int = 8) -> str:
-    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
-    with torch.no_grad():
-        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-    return tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-
+from utils.generation import complete
 
 for prompt in ["The capital of France is", "The chemical symbol of Gold is", "Most people in Brazil speak"]:
-    print(f"{prompt!r:40} -> {complete(prompt)!r}")
+    print(f"{prompt!r:40} -> {complete(model, tokenizer, prompt)!r}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. What can it not do?
@@ -111,7 +103,7 @@ for prompt in ["The capital of France is", "The chemical symbol of Gold is", "Mo
 from utils.data import format_prompt
 
 question = "What is the capital of France?"
-print(format_prompt(question) + complete(format_prompt(question)))
+print(format_prompt(question) + complete(model, tokenizer, format_prompt(question)))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Switching to the real GPT-2, or to a GPU
