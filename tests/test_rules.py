@@ -11,7 +11,7 @@ from torch.nn.functional import one_hot as my_one_hot  # the student's alias, ca
 
 import utils.quant
 from utils import quant as student_quant  # bound before the block, as a student's import would be
-from utils.rules import ForbiddenCall, forbidden
+from utils.rules import ForbiddenCall, forbidden, substituted
 
 
 def test_forbidden_function_raises_under_every_name_and_is_restored():
@@ -53,3 +53,17 @@ def test_forbidden_module_cannot_be_imported_nor_used():
             student_quant.nf4_codebook()
     assert sys.modules["utils.quant"] is utils.quant and student_quant is utils.quant
     assert student_quant.nf4_codebook().shape == (16,)
+
+
+def student_count(n: int) -> int:
+    return n + 1  # a wrong earlier answer
+
+
+def student_rank(n: int) -> int:
+    return 2 * student_count(n)  # a later answer that builds on it
+
+
+def test_substituted_binds_the_reference_while_a_later_answer_runs():
+    with substituted(student_count=lambda n: n):
+        assert student_rank(3) == 6
+    assert student_rank(3) == 8 and student_count.__name__ == "student_count"

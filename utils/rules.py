@@ -4,6 +4,9 @@ A lab's hidden test computes its reference with X first, then calls the student'
 `with forbidden("torch.nn.functional.one_hot"):` — an answer that calls X (under any name it was imported as, or
 through a Tensor method, or by importing a forbidden module inside the call) fails that test with a message that
 names the rule. Everything is restored when the block ends, also when the answer raises.
+
+`substituted(name=reference)` binds a notebook global to the reference while a test runs a later answer that calls
+it, so each test judges its own cell, not the earlier answers it builds on.
 """
 
 from __future__ import annotations
@@ -119,3 +122,28 @@ def _put(owner: Any, attr: str, value: Any) -> None:
         delattr(owner, attr)
     else:
         setattr(owner, attr, value)
+
+
+class substituted:
+    """Context manager: inside it, the calling notebook's globals `name=value` are bound to the given values (then
+    restored), so a test of one answer calls the reference instead of the student's earlier answers it builds on.
+
+    Example: `with substituted(lora_param_count=reference_count): r = largest_rank(model, targets, budget)`.
+    """
+
+    def __init__(self, **names: Any) -> None:
+        self.names = names
+        self._undo: list[tuple[str, bool, Any]] = []
+
+    def __enter__(self) -> substituted:
+        caller = sys._getframe(1).f_globals
+        self._namespace = caller
+        for name, value in self.names.items():
+            self._undo.append((name, name in caller, caller.get(name)))
+            caller[name] = value
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        while self._undo:
+            name, existed, value = self._undo.pop()
+            _put(self._namespace, name, value if existed else _DELETE)
