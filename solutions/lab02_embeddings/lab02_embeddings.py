@@ -139,6 +139,11 @@ for _ in range(5):
     _t, _k = int(torch.randint(0, 100, (), generator=_g)), int(torch.randint(1, 10, (), generator=_g))
     _near = list(nearest_tokens(_E, _t, _k))
     assert len(_near) == _k and _t not in _near and len(set(_near)) == _k, "k different ids, not the token itself"
+for _t, _j in [(3, 40), (40, 3), (0, 99), (99, 0)]:
+    _E = torch.randn(100, 8, generator=_g)
+    _E[_j] = 2 * _E[_t]  # parallel to the token: cosine 1, exactly as the token's own
+    _near = list(nearest_tokens(_E, _t, 3))
+    assert _t not in _near and _near[0] == _j, "a row parallel to the token comes first; the token itself never"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_nearest_order", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -192,6 +197,7 @@ for _ in range(5):
 _E = torch.randn(20, 4, generator=_g)
 _E[7] = _E[3]
 assert min_row_distance(_E) < 1e-3, "two equal rows: distance 0"
+assert type(min_row_distance(_E)) is float, "return a Python float (.item()), not a tensor"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -42,3 +42,17 @@ def nearest_tokens(E: torch.Tensor, token_id: int, k: int) -> list[int]:
 def min_row_distance(E: torch.Tensor) -> float:
     """The smallest distance between two rows of E."""
     return torch.cdist(E, E).min().item()
+
+
+# %% [nearest_tokens] skips the first hit, assuming it is the token itself
+def nearest_tokens(E: torch.Tensor, token_id: int, k: int) -> list[int]:
+    """The k token ids most cosine-similar to token_id (itself excluded), most similar first."""
+    return cosine_similarities(E, token_id).topk(k + 1).indices[1:].tolist()
+
+
+# %% [min_row_distance] returns a 0-d tensor, not a float
+def min_row_distance(E: torch.Tensor) -> float:
+    """The smallest Euclidean distance between two different rows of E (vocab, d_model)."""
+    dist = torch.cdist(E, E)
+    dist.fill_diagonal_(float("inf"))
+    return dist.min()
