@@ -526,6 +526,190 @@ record("004", "QLoRA forward: dequantize -> compute -> quantize", "wrong",
 
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 11. The remaining figures: sizes, a 27B sketch, adapters, checkpointing, words per token
+#
+# Seed 003 also prints Llama 3.2 3B in fp16 and int8 and a PEFT line with its "all params". Compute both from the
+# model built in section 9. PEFT's "all params" is the base model's parameters plus the adapter's.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+fp16_gb, int8_gb = model_memory_gb(llama_total, "fp16"), model_memory_gb(llama_total, 8)
+print(f"fp16: {fp16_gb:.2f} GB, int8: {int8_gb:.2f} GB (the seed: 6.5 and 3.25)")
+print(f"PEFT's all params: {llama_total:,} base + {peft_trainable:,} adapter = {peft_all:,} (the seed: 3,008,388,608)")
+assert round(fp16_gb, 1) == 6.4 and round(int8_gb, 1) == 3.2 and peft_all == llama_total + peft_trainable
+record("003", "Llama 3.2 3B: 6.5 GB in fp16, 3.25 GB in int8", "holds (rounded up)", f"{fp16_gb:.2f} / {int8_gb:.2f} GB",
+       "10")
+record("003", "all params: 3,008,388,608", "wrong", f"{peft_all:,} (3,000,000,000 + 8,388,608 is not a count)", "08")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# "QLoRA fine-tunes Llama 3.2 3B on a 16 GB GPU": add up what must fit before a single activation — the 4-bit
+# weights with the bf16 embedding (section 9), and for each trainable adapter weight its fp32 value, gradient and two
+# Adam states (16 bytes, lesson 10). Its `TrainingArguments(fp16=True)` next to `bnb_4bit_compute_dtype=bfloat16`
+# mixes two 16-bit formats with very different ranges:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+adapter_training_gb = peft_trainable * 16 / GB
+fixed_gb = realistic + adapter_training_gb
+print(f"4-bit weights {realistic:.2f} GB + adapter training {adapter_training_gb:.2f} GB = {fixed_gb:.2f} GB; "
+      f"{16 - fixed_gb:.1f} GB of 16 GB left for activations")
+for dtype in (torch.float16, torch.bfloat16):
+    info = torch.finfo(dtype)
+    print(f"{str(dtype):>15}: largest {info.max:.3g}, smallest normal {info.tiny:.3g}, step at 1.0: {info.eps:.3g}")
+assert fixed_gb < 4
+record("003", "QLoRA on Llama 3.2 3B fits a 16 GB GPU", "holds", f"{fixed_gb:.2f} GB before activations", "12")
+record("003", "fp16=True with a bf16 compute dtype", "wrong (inconsistent)",
+       "autocast in fp16 (max 65,504, needs loss scaling) around bf16 matmuls; use bf16=True", "10")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Seed 004 sketches "a model like Gemma 27B" with 4,096-wide blocks and a 16,384-wide MLP, and adds the
+# embeddings to reach 27B. Check its arithmetic, then build the real Gemma 2 27B from its published configuration
+# (width 4,608, MLP 36,864, 46 layers, 32 query and 16 key/value heads of 128, vocabulary 256,000) on the `meta`
+# device and count.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+from transformers import Gemma2Config, Gemma2ForCausalLM
+
+attention_sketch, mlp_sketch = 4 * 4096 * 4096, 3 * 4096 * 16384
+block_sketch = attention_sketch + mlp_sketch
+print(f"sketch: attention {attention_sketch / 1e6:.1f}M + MLP {mlp_sketch / 1e6:.1f}M = {block_sketch / 1e6:.1f}M "
+      f"per block; x 32 = {32 * block_sketch / 1e9:.2f}B")
+gemma_config = Gemma2Config(hidden_size=4608, intermediate_size=36864, num_hidden_layers=46, num_attention_heads=32,
+                            num_key_value_heads=16, head_dim=128, vocab_size=256_000)
+with torch.device("meta"):
+    gemma = Gemma2ForCausalLM(gemma_config)
+_, gemma_total = count_parameters(gemma)
+gemma_embedding = gemma.get_input_embeddings().weight.numel()
+print(f"Gemma 2 27B: {gemma_total / 1e9:.2f}B parameters, of which the embedding is {gemma_embedding / 1e9:.2f}B; "
+      f"the sketch would need {(27e9 - 32 * block_sketch) / 1e9:.1f}B of embeddings and norms")
+assert round(32 * block_sketch / 1e9, 1) == 8.6 and round(gemma_total / 1e9) == 27 and gemma_embedding < 2e9
+record("004", "per block 67M + 200M = 270M; 32 blocks = 8.6B", "holds", f"{32 * block_sketch / 1e9:.2f}B", "05")
+record("004", "... plus embeddings and norms -> 27B", "wrong",
+       f"embeddings are {gemma_embedding / 1e9:.2f}B; Gemma 2 27B is 46 blocks of width 4,608", "05")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# The same seed counts rank-64 adapters on all seven projections: "about 500K each, 112M in all, 0.4 % of 27B".
+# 500K is $64 \times (4096 + 4096)$, a square attention matrix; the three MLP matrices are 4,096 × 16,384. Count the
+# sketch by formula and the real Gemma 2 27B with PEFT:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+seven = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+sketch_per_layer = 4 * 64 * (4096 + 4096) + 3 * 64 * (4096 + 16384)
+with torch.device("meta"):
+    gemma_peft = get_peft_model(Gemma2ForCausalLM(gemma_config), LoraConfig(r=64, target_modules=seven))
+gemma_trainable, _ = gemma_peft.get_nb_trainable_parameters()
+print(f"sketch: {sketch_per_layer:,} per layer x 32 = {32 * sketch_per_layer / 1e6:.1f}M (the seed: 112M)")
+print(f"Gemma 2 27B, r = 64 on all seven: {gemma_trainable / 1e6:.1f}M = {gemma_trainable / gemma_total:.2%} of the model")
+assert 32 * sketch_per_layer > 1.7 * 112e6
+record("004", "r=64 on 7 modules: ~112M trainable = 0.4 %", "wrong (MLP adapters left out)",
+       f"sketch {32 * sketch_per_layer / 1e6:.0f}M; Gemma 2 27B {gemma_trainable / 1e6:.0f}M = "
+       f"{gemma_trainable / gemma_total:.2%}", "08")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Gradient checkpointing "costs about 30 % more time and saves about 40 % of memory". What it saves is the
+# activations kept for the backward pass; what it costs is one extra forward pass per block. Both can be counted
+# exactly on the course model: every tensor autograd saves passes through a hook, and a forward is about a third
+# of a training step's arithmetic (the backward computes two products per forward product).
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+def saved_activation_bytes(checkpointing: bool) -> int:
+    # Bytes of the distinct tensors autograd keeps for backward during one forward pass (weights excluded).
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in weights:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    batch = torch.randint(0, V, (8, 128), generator=gen)  # (batch, seq)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(input_ids=batch, labels=batch).loss
+    model.gradient_checkpointing_disable()
+    model.eval()
+    return sum(seen.values())
+
+
+kept, kept_checkpointed = saved_activation_bytes(False), saved_activation_bytes(True)
+print(f"activations kept for backward (batch 8 x 128 tokens): {kept / 1e6:.1f} MB without, "
+      f"{kept_checkpointed / 1e6:.1f} MB with checkpointing ({1 - kept_checkpointed / kept:.0%} less)")
+print("extra arithmetic: one more forward per step = +1/3 of forward + backward (33 %)")
+assert kept_checkpointed < kept
+record("004", "checkpointing: ~30 % slower, ~40 % less memory", "holds only as an order of magnitude",
+       f"+33 % arithmetic; activations {1 - kept_checkpointed / kept:.0%} smaller here (model, batch and length "
+       "decide)", "10")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# "About 0.75 words per token" is a rule of thumb for English with a large-vocabulary tokenizer such as GPT-2's
+# (50,257 tokens). The course tokenizer has 4,000, trained on the course corpus; measure it there:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+lines = load_corpus()
+n_words = sum(len(line.split()) for line in lines)
+n_tokens = sum(len(tokenizer.encode(line, add_special_tokens=False)) for line in lines)
+print(f"course corpus, course tokenizer: {n_words:,} words / {n_tokens:,} tokens = {n_words / n_tokens:.2f} words per "
+      "token")
+record("004", "~0.75 words per token", "holds only for a given tokenizer and text",
+       f"{n_words / n_tokens:.2f} on our corpus with our 4,000-token BPE", "01")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 12. Attributions: which layers, which α, which dropout — and "eigenvectors"
+#
+# Several statements quote papers or libraries rather than a computation. Where the library can be asked, ask it.
+# Seed 001 says LoRA usually goes on the query and **key** projections. The LoRA paper adapted $W_q$ and $W_v$
+# (its Table 5 found that pair best for a fixed budget), and PEFT's default targets say the same:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_DEFAULT_TARGETS
+
+for family in ("llama", "gemma2", "gpt2"):
+    print(f"PEFT's default LoRA targets for {family}: {PEFT_DEFAULT_TARGETS[family]}")
+assert PEFT_DEFAULT_TARGETS["llama"] == ["q_proj", "v_proj"]
+record("001", "LoRA typically goes on W_Q and W_K", "wrong", "q and v (the paper; PEFT's default: q_proj, v_proj)", "08")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Seed 002 attributes hyperparameters to the papers. The QLoRA paper trained with $r = 64$, $\alpha = 16$ (a scale
+# of 0.25, as the seed computes) and LoRA dropout 0.1 up to 13B and 0.05 for 33B and 65B; it reports that, with
+# adapters on every linear layer of the block, the rank made little difference and that adapting every linear layer
+# was needed to match full fine-tuning. Those hold as the paper's findings, for its models and data. "Microsoft
+# LoRA: $\alpha = 2r$" does not: the LoRA paper sets $\alpha$ to the first $r$ it tries and does not tune it, and
+# PEFT's defaults are $r = 8$, $\alpha = 8$. Lesson 09 measures $\alpha$ and rank on the course model.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+defaults = LoraConfig()
+print(f"QLoRA's scale alpha/r = 16/64 = {16 / 64}; PEFT's defaults: r = {defaults.r}, alpha = {defaults.lora_alpha}, "
+      f"dropout = {defaults.lora_dropout}")
+assert 16 / 64 == 0.25 and defaults.lora_alpha == defaults.r
+record("002", "QLoRA: alpha 16, r 64 -> 0.25x; dropout 0.1 (7-13B), 0.05 (33B+)", "holds", "scale 0.25", "09")
+record("002", "rank barely matters (8-256) when all layers are adapted", "holds (the QLoRA paper's finding)",
+       "lesson 09 measures ranks on this model", "09")
+record("002", "adapting all linear layers is essential", "holds (the QLoRA paper's finding)",
+       "lesson 09 compares attention, MLP and all on this model", "09")
+record("002", "Microsoft LoRA uses alpha = 2r", "wrong attribution",
+       f"the paper sets alpha to its first r; PEFT defaults r = alpha = {defaults.r}", "09")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Seed 000 calls the "directions" of a feed-forward matrix its eigenvectors. Eigenvectors exist only for square
+# matrices; GPT-2's `c_fc` maps 256 numbers to 1,024 in the course model (768 to 3,072 in GPT-2). Its directions are
+# **singular vectors**, and their singular values say how much each direction stretches — the quantity LoRA's
+# low-rank argument is about:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+c_fc = model.transformer.h[0].mlp.c_fc.weight.detach()  # (d_in, d_out): GPT-2's Conv1D stores in x out
+try:
+    torch.linalg.eig(c_fc)
+except RuntimeError as error:
+    print(f"eig on a {tuple(c_fc.shape)} matrix: {str(error).split(',')[0]}")
+singular_values = torch.linalg.svdvals(c_fc)
+energy = singular_values.square().cumsum(0) / singular_values.square().sum()
+top = len(singular_values) // 10
+print(f"{len(singular_values)} singular values; the top {top} directions (10 %) carry {energy[top - 1]:.0%} of the energy")
+record("000", "the directions of a weight matrix are its eigenvectors", "wrong",
+       "a 256 x 1,024 matrix has no eigenvectors; its directions are singular vectors", "07")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary: every claim, its verdict, and where the course shows it
 
 # %% slideshow={"slide_type": "fragment"}
