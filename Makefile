@@ -30,10 +30,18 @@ lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .
 
 # Lab solutions are executed by tests/test_labs.py, which autogrades each one to full marks.
+TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 MPLBACKEND=Agg
 test: $(STAMP)  ## everything: ruff, tests, every lesson under nbval, every lab proven gradable
 	@start=$$(date +%s); $(BIN)/ruff check . && echo "ruff: $$(( $$(date +%s) - start )) s"
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 MPLBACKEND=Agg \
-	  $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=300 -p no:cacheprovider
+	$(TEST_ENV) $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=300 -p no:cacheprovider
+
+# The inner loop of a change: tests not marked slow, one lesson (04) and one lab (lab04) end to end.
+FAST_LESSON ?= notebooks/04_attention.ipynb
+FAST_LAB ?= lab04_attention
+test-fast: $(STAMP)  ## unit tests, one lesson and one lab; about 2 minutes
+	@start=$$(date +%s); $(BIN)/ruff check . && echo "ruff: $$(( $$(date +%s) - start )) s"
+	$(TEST_ENV) $(BIN)/python -m pytest tests $(FAST_LESSON) --nbval-lax -m "not slow" \
+	  -k "not test_labs or $(FAST_LAB)" -p no:cacheprovider
 
 # Re-execute notebooks in place so their committed outputs are current: make outputs [NB=notebooks/03_x.ipynb]
 NB ?= notebooks/*.ipynb
