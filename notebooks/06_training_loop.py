@@ -16,9 +16,7 @@
 # *Run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md` (`COURSE_FULL=1` trains longer).*
 
 # %% slideshow={"slide_type": "skip"}
-import logging
-
-logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # it looks for an optional CPU kernel: harmless
+from utils.notebook import full_run, setup  # first: importing it quiets bitsandbytes' import-time notice
 
 import inspect
 import math
@@ -32,7 +30,6 @@ from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
 
 from utils.data import load_corpus
 from utils.models import load_model
-from utils.notebook import full_run, setup
 from utils.plotting import plot_curves
 from utils.training import (
     cross_entropy_by_hand,
