@@ -109,7 +109,10 @@ plt.show()
 # ## 4. The MLP and its activation
 #
 # After attention has mixed information *between* tokens, the MLP processes each token *on its own*:
-# `d_model → 4·d_model → d_model` with a non-linearity in the middle. Without it the whole block would be linear.
+# `d_model → 4·d_model → d_model` with a non-linearity in the middle. Without it the MLP's two matrices would
+# collapse into one: `W₂(W₁x + b₁) + b₂ = (W₂W₁)x + (W₂b₁ + b₂)` is a single `d_model → d_model` linear map, and the
+# 4× widening would buy nothing. (The block as a whole would still not be linear: attention's softmax and LayerNorm
+# are non-linear. The activation is what lets the MLP, the per-token part, compute more than one matrix can.)
 #
 # GPT-2 uses **GELU** in its tanh approximation (`activation_function = "gelu_new"` in the config):
 #
