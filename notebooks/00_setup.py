@@ -140,6 +140,20 @@ except ModelNotAvailableError as error:
 #    Compare with the size printed above.
 # 3. Why does the course split the Q&A data *by fact* rather than by question?
 #
+# <details><summary>Answers</summary>
+#
+# 1. Behaviour. Section 3 shows the knowledge: given *"The capital of France is"*, the model completes
+#    *Paris*. What it lacks is the habit of answering after `Answer:`. To test it, teach the question format on
+#    *other* facts and ask again about France: if it now answers, the missing piece was the behaviour
+#    (lesson 13 does exactly this, with test questions whose facts the fine-tune never saw as questions).
+# 2. Parameters × 4 bytes, the MB figure printed in section 2. The file `data/models/course-gpt2/model.safetensors`
+#    is that many bytes plus a small header (`ls -l` shows it); the output layer shares the embedding matrix, so
+#    it is stored once.
+# 3. Several phrasings of the same question exist. Split by question, a paraphrase of a test question would be in
+#    the training set and the model could score by remembering the answer. Split by fact, every test fact appears
+#    only as a statement in pretraining, so test accuracy measures the skill of answering, not memory.
+# </details>
+#
 # ## Summary
 #
 # - `make lab` opens the course; `make test` proves all of it runs, offline.
