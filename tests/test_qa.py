@@ -128,14 +128,12 @@ def test_train_loop_needs_trainable_parameters(tokenizer):
 
 def test_train_steps_is_a_deprecated_alias_of_train_loop(tokenizer):
     split = {"question": ["What is one?", "What is two?"] * 4, "answer": ["One", "Two"] * 4}
-    runs = []
-    for loop in (train_loop, train_steps):
-        model = tiny_lora_model(len(tokenizer), seed=3)
-        runs.append(loop(model, qa_dataloader(tokenizer, split, batch_size=4), max_steps=3, progress=False))
+    new = train_loop(tiny_lora_model(len(tokenizer), seed=3), qa_dataloader(tokenizer, split, batch_size=4),
+                     max_steps=3, progress=False)
     with pytest.warns(DeprecationWarning, match=r"utils\.qa\.train_steps is now utils\.qa\.train_loop"):
-        train_steps(tiny_lora_model(len(tokenizer)), qa_dataloader(tokenizer, split, batch_size=4), max_steps=1,
-                    progress=False)
-    assert runs[0] == runs[1]  # the same loop under the old name
+        old = train_steps(tiny_lora_model(len(tokenizer), seed=3), qa_dataloader(tokenizer, split, batch_size=4),
+                          max_steps=3, progress=False)
+    assert old == new  # the same loop under the old name
 
 
 def test_ignore_index_is_defined_once():
