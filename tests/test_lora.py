@@ -1,8 +1,10 @@
-"""utils.lora against PEFT: the hand-built LoRA must compute what PEFT computes, to 1e-5.
+"""utils.lora against PEFT: the hand-built LoRA must compute what PEFT computes, up to float32 rounding.
 
 The same A and B are copied into a PEFT model (`copy_lora_to_peft`), then logits, merges and parameter counts
 are compared on the bundled model, on random GPT-2 configs (Conv1D layers) and on a small Llama (nn.Linear).
 The seeds' parameter arithmetic is recomputed from real model configs built on the meta device (no download).
+"Up to rounding" is utils.numerics' tolerance, 4 * sqrt(K) * u * max|value| with K the terms summed along the
+longest path (`forward_reduction` for whole models), so the checks hold on every CPU and still catch real bugs.
 """
 
 from __future__ import annotations
@@ -32,8 +34,7 @@ from utils.lora import (
     target_shapes,
 )
 from utils.models import load_model
-
-TOL = 1e-5
+from utils.numerics import assert_close, close, forward_reduction
 
 
 def randomize_b(model: nn.Module, seed: int, std: float = 0.05) -> None:
@@ -103,10 +104,10 @@ def test_layer_equals_peft_layer(kind):
     base = nn.Sequential(nn.Linear(33, 17)) if kind == "linear" else nn.Sequential(Conv1D(17, 33))
     hand, peft_model = hand_and_peft(base, ["0"], r=3, alpha=7)
     x = torch.randn(4, 33)
-    assert (hand(x) - peft_model(x)).abs().max() < TOL
+    assert_close(hand(x), peft_model(x), reduction=33 + 3)
     layer = hand[0]
     expected = base[0](x) + (7 / 3) * x @ layer.lora_A.T @ layer.lora_B.T
-    assert (hand(x) - expected).abs().max() < TOL
+    assert_close(hand(x), expected, reduction=33 + 3)
 
 
 @pytest.mark.parametrize("kind", ["linear", "conv1d"])
@@ -120,14 +121,15 @@ def test_merge_unmerge_round_trip(kind):
     x = torch.randn(6, 20)
     before = layer(x)
     layer.merge()
-    assert layer.merged and (layer(x) - before).abs().max() < TOL
-    assert (base(x) - before).abs().max() < TOL     # the plain layer now carries the update
-    delta = base.weight - original
+    assert layer.merged
+    assert_close(layer(x), before, reduction=20 + 4)
+    assert_close(base(x), before, reduction=20 + 4)     # the plain layer now carries the update
     expected = layer.delta_weight() if kind == "linear" else layer.delta_weight().T
-    assert (delta - expected).abs().max() < 1e-6
+    assert_close(base.weight, original + expected, reduction=4 + 1)   # W + (alpha/r) B @ A: r products, one sum
     layer.unmerge()
-    assert not layer.merged and (base.weight - original).abs().max() < 1e-6
-    assert (layer(x) - before).abs().max() < TOL
+    assert not layer.merged
+    assert_close(base.weight, original, reduction=2)    # W + delta - delta: two roundings
+    assert_close(layer(x), before, reduction=20 + 4)
 
 
 def test_square_conv1d_merge_needs_the_transpose():
@@ -140,9 +142,10 @@ def test_square_conv1d_merge_needs_the_transpose():
     wrong = copy.deepcopy(layer.base)
     with torch.no_grad():
         wrong.weight += layer.delta_weight()        # forgot .T
-    assert (wrong(x) - layer(x)).abs().max() > 1e-2
+    assert not close(wrong(x), layer(x), reduction=16 + 2)
+    unmerged = layer(x)
     layer.merge()
-    assert (layer.base(x) - layer(x)).abs().max() < TOL
+    assert_close(layer.base(x), unmerged, reduction=16 + 2)
 
 
 def test_only_a_and_b_get_gradients():
@@ -197,16 +200,17 @@ def test_bundled_model_equals_peft(course_model):
         hand_logits = hand(**ids).logits
         peft_logits = peft_model(**ids).logits
         base_logits = model(**ids).logits
-    assert (hand_logits - peft_logits).abs().max() < TOL
-    assert (hand_logits - base_logits).abs().max() > 1e-3     # the update really changes the output
+    reduction = forward_reduction(model.config)
+    assert_close(hand_logits, peft_logits, reduction, "hand-built vs PEFT logits")
+    assert not close(hand_logits, base_logits, reduction)     # the update really changes the output
     assert count_parameters(hand)[0] == peft_model.get_nb_trainable_parameters()[0]
 
     merged_hand = merge_lora(copy.deepcopy(hand))
     merged_peft = peft_model.merge_and_unload()
     assert not lora_layers(merged_hand)
     with torch.no_grad():
-        assert (merged_hand(**ids).logits - hand_logits).abs().max() < TOL
-        assert (merged_peft(**ids).logits - hand_logits).abs().max() < TOL
+        assert_close(merged_hand(**ids).logits, hand_logits, reduction, "utils.lora merged vs unmerged logits")
+        assert_close(merged_peft(**ids).logits, hand_logits, reduction, "PEFT merged vs hand-built logits")
 
 
 def test_fresh_lora_leaves_bundled_model_unchanged(course_model):
@@ -225,7 +229,7 @@ def test_random_gpt2_configs_equal_peft(seed):
     hand, peft_model = hand_and_peft(model, targets, r=r, alpha=2 * r + seed, seed=seed)
     ids = torch.randint(0, 97, (2, 11), generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        assert (hand(ids).logits - peft_model(ids).logits).abs().max() < TOL
+        assert_close(hand(ids).logits, peft_model(ids).logits, forward_reduction(model.config))
     assert count_parameters(hand) == peft_model.get_nb_trainable_parameters()
     assert count_parameters(hand)[0] == lora_parameter_count(target_shapes(model, targets), r)
 
@@ -238,8 +242,8 @@ def test_linear_llama_equals_peft(targets):
     ids = torch.randint(0, 101, (2, 9), generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         hand_logits = hand(ids).logits
-        assert (hand_logits - peft_model(ids).logits).abs().max() < TOL
-        assert (merge_lora(hand)(ids).logits - hand_logits).abs().max() < TOL
+        assert_close(hand_logits, peft_model(ids).logits, forward_reduction(model.config))
+        assert_close(merge_lora(hand)(ids).logits, hand_logits, forward_reduction(model.config))
     assert count_parameters(hand)[0] == 0          # merged: no LoRA left and the base stays frozen
     assert count_parameters(peft_model)[0] == lora_parameter_count(target_shapes(model, targets), r=4)
 
@@ -255,8 +259,9 @@ def test_one_training_step_equals_peft():
         opt.step()
     fresh = copy.deepcopy(peft_model)
     copy_lora_to_peft(hand, fresh)
+    reduction = forward_reduction(model.config)      # the gradient flows back along the whole forward path
     for (name, p), q in zip(peft_model.named_parameters(), fresh.parameters(), strict=True):
-        assert (p - q).abs().max() < 1e-6, name
+        assert_close(p, q, reduction, name)
 
 
 def test_saved_adapter_reloads(tmp_path, course_model):
@@ -266,7 +271,7 @@ def test_saved_adapter_reloads(tmp_path, course_model):
     reloaded = PeftModel.from_pretrained(copy.deepcopy(model), tmp_path).eval()
     ids = tokenizer("Gold has the symbol", return_tensors="pt").input_ids
     with torch.no_grad():
-        assert (reloaded(ids).logits - hand(ids).logits).abs().max() < TOL
+        assert_close(reloaded(ids).logits, hand(ids).logits, forward_reduction(model.config))
 
 
 # ---------------------------------------------------------------- the seeds' arithmetic

@@ -20,7 +20,15 @@ from transformers.pytorch_utils import Conv1D
 from utils.attention import scaled_dot_product_attention
 from utils.lora import LoRALinear, add_lora, lora_layers, merge_lora
 from utils.models import load_model
-from utils.numerics import SAFETY, assert_close, close, forward_reduction, tolerance, unit_roundoff
+from utils.numerics import (
+    SAFETY,
+    assert_close,
+    block_reduction,
+    close,
+    forward_reduction,
+    tolerance,
+    unit_roundoff,
+)
 
 MARGIN = 2.0   # rounding must stay below tolerance / MARGIN here, so another CPU still has room
 BUG = 50.0     # a bug must exceed tolerance * BUG
@@ -50,15 +58,19 @@ def test_helpers_report_and_decide():
     with pytest.raises(ValueError, match="shapes differ"):
         close(a, a[:1], reduction=1)
     assert close(a.double(), a.double() + 1e-15, reduction=1)      # float64 is judged with float64's u
+    terms = torch.tensor([1e4, -1e4 + 1e-3])                       # cancels: the terms set the scale
+    assert not close(terms.sum(), torch.tensor(0.0), reduction=2) and close(terms.sum(), torch.tensor(0.0), 2, scale=1e4)
     assert not close(a.double(), a.double() + 1e-12, reduction=1)
 
 
 def test_forward_reduction_counts_the_longest_path():
     gpt2 = GPT2Config(n_embd=256, n_head=4, n_layer=4, n_positions=128)
-    assert forward_reduction(gpt2) == 4 * (256 + 64 + 128 + 256 + 256 + 1024) + 256 == 8192
+    norms, attention, mlp = 2 * (2 * 256), 256 + 64 + 2 * 128 + 256, 256 + 1024
+    assert block_reduction(gpt2) == norms + attention + mlp
+    assert forward_reduction(gpt2) == 4 * (norms + attention + mlp) + 2 * 256 + 256 == 13_312
     llama = LlamaConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
                         max_position_embeddings=64)
-    assert forward_reduction(llama) == 2 * (64 + 16 + 64 + 64 + 64 + 96) + 64
+    assert forward_reduction(llama) == 2 * (4 * 64 + 64 + 16 + 2 * 64 + 64 + 64 + 96) + 3 * 64
 
 
 @pytest.mark.parametrize("k", [64, 256, 1024, 4096])

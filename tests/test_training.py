@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from utils.numerics import assert_close, forward_reduction
 from utils.training import (
     cross_entropy_by_hand,
     next_token_loss,
@@ -22,14 +23,15 @@ def test_cross_entropy_matches_torch(shape, vocab):
     g = torch.Generator().manual_seed(vocab)
     logits = 5 * torch.randn(*shape, vocab, generator=g)
     targets = torch.randint(vocab, shape, generator=g)
-    torch.testing.assert_close(cross_entropy_by_hand(logits, targets),
-                               F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1)))
+    assert_close(cross_entropy_by_hand(logits, targets),
+                 F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1)),
+                 reduction=vocab + targets.numel())          # log-sum-exp over the vocabulary, mean over tokens
 
 
 def test_cross_entropy_ignores_padding_and_survives_huge_logits():
     logits = torch.tensor([[1000.0, 0.0, -1000.0], [0.0, 0.0, 0.0], [3.0, 1.0, 2.0]])
     targets = torch.tensor([0, -100, 2])
-    torch.testing.assert_close(cross_entropy_by_hand(logits, targets), F.cross_entropy(logits, targets))
+    assert_close(cross_entropy_by_hand(logits, targets), F.cross_entropy(logits, targets), reduction=3 + 3)
 
 
 @pytest.mark.parametrize("p", [1.0, 0.5, 0.1, 0.01])
@@ -53,7 +55,7 @@ def test_next_token_loss_equals_hf_loss():
     model = tiny_model()
     ids = torch.randint(23, (3, 10))
     out = model(ids, labels=ids)
-    torch.testing.assert_close(next_token_loss(out.logits, ids), out.loss)
+    assert_close(next_token_loss(out.logits, ids), out.loss, reduction=23 + ids.numel())
 
 
 def test_train_step_matches_a_reference_step():
@@ -67,9 +69,9 @@ def test_train_step_matches_a_reference_step():
         ref_loss = ref(ids, labels=ids).loss
         ref_loss.backward()
         opt_ref.step()
-        assert math.isclose(loss, ref_loss.item(), rel_tol=1e-5)
-    for a, b in zip(ours.parameters(), ref.parameters(), strict=True):
-        torch.testing.assert_close(a, b)
+        assert_close(torch.tensor(loss), ref_loss, reduction=forward_reduction(ref.config) + 23 + ids.numel())
+    for a, b in zip(ours.parameters(), ref.parameters(), strict=True):   # gradients run the forward path back
+        assert_close(a, b, reduction=forward_reduction(ref.config))
 
 
 def test_train_loop_lowers_the_loss():

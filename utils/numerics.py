@@ -51,39 +51,52 @@ def tolerance(scale: float, reduction: int, dtype: torch.dtype = torch.float32) 
     return SAFETY * math.sqrt(reduction) * unit_roundoff(dtype) * scale
 
 
-def _compare(a: torch.Tensor, b: torch.Tensor, reduction: int) -> tuple[float, float, float]:
+def _compare(a: torch.Tensor, b: torch.Tensor, reduction: int, scale: float | None) -> tuple[float, float, float]:
     """(max |a - b|, tolerance, scale) for two tensors of the same shape, in the coarser of their two dtypes."""
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
     dtype = a.dtype if torch.finfo(a.dtype).eps >= torch.finfo(b.dtype).eps else b.dtype
     a, b = a.detach().double().cpu(), b.detach().double().cpu()
-    scale = max(a.abs().max().item(), b.abs().max().item()) if a.numel() else 0.0
+    if scale is None:
+        scale = max(a.abs().max().item(), b.abs().max().item()) if a.numel() else 0.0
     error = (a - b).abs().max().item() if a.numel() else 0.0
     return error, tolerance(scale, reduction, dtype), scale
 
 
-def close(a: torch.Tensor, b: torch.Tensor, reduction: int) -> bool:
-    """True when a and b (same shape, any float dtype) differ by no more than rounding: see `tolerance`."""
-    error, tol, _ = _compare(a, b, reduction)
+def close(a: torch.Tensor, b: torch.Tensor, reduction: int, scale: float | None = None) -> bool:
+    """True when a and b (same shape, any float dtype) differ by no more than rounding: see `tolerance`.
+
+    scale defaults to the largest |value| of a and b. Pass it when the result cancels (a vector sent to zero, a
+    difference of nearly equal numbers): the rounding is then set by the size of the terms, not of the result.
+    """
+    error, tol, _ = _compare(a, b, reduction, scale)
     return error <= tol
 
 
-def assert_close(a: torch.Tensor, b: torch.Tensor, reduction: int, what: str = "values") -> None:
+def assert_close(a: torch.Tensor, b: torch.Tensor, reduction: int, what: str = "values",
+                 scale: float | None = None) -> None:
     """Raise AssertionError, with the max error, the tolerance and how it was derived, unless `close(a, b, ...)`."""
-    error, tol, scale = _compare(a, b, reduction)
+    error, tol, scale = _compare(a, b, reduction, scale)
     if not error <= tol:
         raise AssertionError(f"{what}: max |a - b| = {error:.3e} > tolerance {tol:.3e} "
                              f"(= {SAFETY:g} * sqrt({reduction}) * u * scale {scale:.3e}; {error / tol:.1f} x over)")
 
 
-def forward_reduction(config) -> int:
-    """Terms summed along the longest path of a decoder-only transformer's forward pass, input to logits.
+def block_reduction(config) -> int:
+    """Terms summed along the longest path through one transformer block (GPT-2 or Llama config).
 
-    Per layer: the q/k/v projection (hidden), the scores q . k (head_dim), the weighted sum of values (at most
-    max_position_embeddings), the output projection (hidden), the MLP's two projections (hidden, intermediate);
-    then the output layer (hidden). Reads GPT-2 and Llama configs (`n_inner=None` means 4 * hidden, as in GPT-2).
+    Two norms (mean and variance: 2 * hidden each), the q/k/v projection (hidden), the scores q . k (head_dim),
+    the softmax's sum and the weighted sum of values (at most max_position_embeddings each), the output projection
+    (hidden), the MLP's two projections (hidden, intermediate; GPT-2's `n_inner=None` means 4 * hidden).
     """
-    hidden, heads = config.hidden_size, config.num_attention_heads
+    hidden, heads, positions = config.hidden_size, config.num_attention_heads, config.max_position_embeddings
     inner = getattr(config, "intermediate_size", None) or getattr(config, "n_inner", None) or 4 * hidden
-    per_layer = hidden + hidden // heads + config.max_position_embeddings + hidden + hidden + inner
-    return config.num_hidden_layers * per_layer + hidden
+    return 4 * hidden + hidden + hidden // heads + 2 * positions + hidden + hidden + inner
+
+
+def forward_reduction(config) -> int:
+    """Terms summed along the longest path of a decoder-only transformer, input ids to logits.
+
+    Every block (`block_reduction`), then the final norm (2 * hidden) and the output layer (hidden).
+    """
+    return config.num_hidden_layers * block_reduction(config) + 2 * config.hidden_size + config.hidden_size
