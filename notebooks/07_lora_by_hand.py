@@ -42,7 +42,7 @@ from utils.lora import (
 from utils.models import load_model
 from utils.notebook import setup
 from utils.numerics import close, forward_reduction, tolerance, unit_roundoff
-from utils.qa import qa_dataloader, train_steps
+from utils.qa import qa_dataloader, train_loop
 
 device = setup(seed=0)
 model, tokenizer = load_model(device="cpu")  # the bundled 4-layer GPT-2; CPU on purpose: small, inspected
@@ -278,7 +278,7 @@ print("identical logits before training:", torch.equal(base_logits, lora_logits)
 # %% slideshow={"slide_type": "fragment"}
 before = {n: p.detach().clone() for n, p in lora_model.named_parameters()}
 loader = qa_dataloader(tokenizer, qa["train"], batch_size=16, max_examples=320)
-losses = train_steps(lora_model, loader, max_steps=12, lr=3e-3, progress=False)
+losses = train_loop(lora_model, loader, max_steps=12, lr=3e-3, progress=False)
 changed = [n for n, p in lora_model.named_parameters() if not torch.equal(p, before[n])]
 print(f"{len(changed)} tensors changed, all LoRA:", all(".lora_" in n for n in changed))
 print(f"loss: first step {losses[0]:.2f}, last step {losses[-1]:.2f}")
