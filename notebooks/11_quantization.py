@@ -132,12 +132,16 @@ plt.show()
 #
 # 1. Positive side: probabilities evenly spaced from `offset` down to 0.5, 9 of them, drop the last (0.5 would
 #    give 0). Negative side: the same with 8, mirrored.
-# 2. `offset = 0.9677` instead of 1: the quantile of probability 1 is +∞. It is the mean of 1 − 1/(2·15) and
-#    1 − 1/(2·16), the centres of the last bins for 15 and 16 levels (QLoRA paper, appendix).
+# 2. `offset = 0.9677` instead of 1: the quantile of probability 1 is +∞. The value is the default `offset` of
+#    bitsandbytes' `create_normal_map`, the function that builds its NF4 table; the QLoRA paper does not print it,
+#    and bitsandbytes' docstring calls it empirically chosen. One reading reproduces it to every printed digit:
+#    the mean of 1 − 1/(2·15) and 1 − 1/(2·16), the centres of the last bins for 15 and 16 levels. The cell
+#    reads the default from bitsandbytes and computes that mean.
 # 3. Take the normal quantile `Φ⁻¹(p)` of each probability, add 0, sort, divide by the largest → range [−1, 1].
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
-offset = 0.9677083
+offset = inspect.signature(bnbf.create_normal_map).parameters["offset"].default
+print("bitsandbytes' offset:", offset, "| mean of 1 − 1/30 and 1 − 1/32:", f"{(1 - 1 / 30 + 1 - 1 / 32) / 2:.7f}")
 normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
 p_pos = torch.linspace(offset, 0.5, 9)[:-1]
 p_neg = torch.linspace(offset, 0.5, 8)[:-1]
@@ -230,11 +234,23 @@ print("bitsandbytes with double quant: scales stored as", nested.absmax.dtype, "
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. INT4 vs FP4 vs NF4 on real weights
 #
-# Three 4-bit codebooks, same blocks of 64, same absmax scaling — only the 16 levels differ. FP4 (E2M1: 1 sign,
+# Three 4-bit codebooks, same blocks of 64, same absmax scaling — only the levels differ. FP4 (E2M1: 1 sign,
 # 2 exponent, 1 mantissa bit) packs levels densely near 0 like a float.
+#
+# A 4-bit code has 16 slots, but not every codebook fills them: INT4 uses −7…7 (symmetric, so one code is spare)
+# and E2M1 has a +0 and a −0 that are the same number. The cell counts the distinct levels. The FP4 here is the
+# textbook E2M1 grid ±{0, 0.5, 1, 1.5, 2, 3, 4, 6} / 6. It is **not** bitsandbytes' `fp4` type, whose smallest
+# non-zero level is smaller (the last line prints it), so the FP4 errors below are those of E2M1, not of
+# bitsandbytes' fp4.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 books = {"INT4 (absmax)": int4_codebook(), "FP4 (E2M1)": fp4_codebook(), "NF4": nf4_codebook()}
+bnb_fp4 = bnbf.get_4bit_type("fp4", device="cpu")
+for name, book in {**books, "bitsandbytes fp4": bnb_fp4}.items():
+    print(f"{name:<17} {book.unique().numel():>2} distinct levels, smallest non-zero |level| "
+          f"{book.abs()[book != 0].min():.5f}")
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 errors = {}
 for name, book in books.items():
     c, a = quantize_blockwise_codebook(W, book, 64)
