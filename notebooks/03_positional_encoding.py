@@ -2,8 +2,11 @@
 # # 03 · Sinusoidal positional encoding
 #
 # Attention (lesson 04) compares every token with every other token, and nothing in that comparison says *where*
-# a token stands: shuffle the words and each one meets the same partners. Position has to be added to the
-# embeddings. The original Transformer adds a fixed table of sines and cosines; GPT-2 learns its table instead.
+# a token stands: *without a mask*, shuffle the words and each one meets the same partners. (GPT-2's causal mask,
+# lesson 04, already leaks some order: each token sees only the tokens before it, so a shuffle changes who meets
+# whom, and causal models trained without any position vectors do pick up some order from the mask alone.)
+# Explicit position is still what both kinds of model use: it is added to the embeddings. The original
+# Transformer adds a fixed table of sines and cosines; GPT-2 learns its table instead.
 # This lesson builds the first, checks its key property, and looks at the second inside the bundled model.
 #
 # **After this lesson you can**
@@ -38,9 +41,9 @@ SEQ, D = model.config.n_positions, model.config.n_embd  # 128 positions, 256 dim
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Without position, order is invisible
 #
-# Anything that treats the token vectors as an unordered collection (a sum, a mean, attention without positions)
-# cannot tell *"Paris is the capital of France"* from *"France is the capital of Paris"*: same tokens, same bag of
-# vectors. Adding a position vector to each token makes the two bags different.
+# Anything that treats the token vectors as an unordered collection (a sum, a mean, attention without positions
+# and without a mask) cannot tell *"Paris is the capital of France"* from *"France is the capital of Paris"*:
+# same tokens, same bag of vectors. Adding a position vector to each token makes the two bags different.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 E = model.transformer.wte.weight.detach()
@@ -325,7 +328,8 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
-# - Attention alone is blind to order; a position vector is added to each token's embedding.
+# - Attention without a mask is blind to order (a causal mask leaks some: each token sees only its predecessors);
+#   a position vector is added to each token's embedding.
 # - Sinusoidal PE: `PE[p, 2i] = sin(p ω_i)`, `PE[p, 2i+1] = cos(p ω_i)`, `ω_i = 10000^{−2i/d}`, `i = 0 … d/2 − 1` —
 #   not `0 … d − 1` as the seed says (that reading overruns the table, or, patched, fills half of it with constants).
 # - Each pair is a clock hand; `PE(p + k) = R_k PE(p)` with a rotation `R_k` that does not depend on `p` (verified for
