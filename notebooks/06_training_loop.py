@@ -288,8 +288,12 @@ print(f"Trainer: {result.global_step} steps, final held-out loss {evals[-1][1]:.
 #
 # 1. `−log 0.25 = 1.386`; `−log 0.0001 = 9.21`.
 # 2. `log 50257 ≈ 10.82` (uniform guessing).
-# 3. Each step adds the new gradient to all old ones, so the updates grow and point in stale directions; the loss
-#    soon stops falling or blows up.
+# 3. Each step adds the new gradient to all old ones, so `.grad` holds the running sum of every gradient so far.
+#    With plain SGD the update is `lr × .grad`: it grows step after step and points in stale directions, and the
+#    loss soon stops falling or blows up. With AdamW, this lesson's optimizer, the size does *not* grow: each
+#    weight's update is divided by the running root-mean-square of its own `.grad`, so it stays of the order of `lr`
+#    whatever the sum's size. What goes wrong is the direction: it is dominated by stale gradients, so the loss
+#    stops falling where it should.
 # 4. The logits at position *t* predict token *t + 1*; the last position has no next token, the first token has no
 #    prediction.
 # </details>
