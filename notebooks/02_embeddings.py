@@ -21,6 +21,7 @@ import torch
 from utils.data import load_corpus, load_facts
 from utils.models import load_model
 from utils.notebook import setup
+from utils.numerics import close
 from utils.plotting import scatter_labelled
 from utils.tokenization import format_bytes, one_hot
 
@@ -94,11 +95,14 @@ rows = torch.arange(d_model + 1)
 U, S, Vh = torch.linalg.svd(E[rows].double(), full_matrices=True)
 null_input = torch.zeros(V, dtype=torch.float64)
 null_input[rows] = U[:, -1]  # unit length, orthogonal to every column of E[rows]
-print(f"|x| = {null_input.norm():.4f},  |x @ E| < 1e-6: {(null_input @ E.double()).norm().item() < 1e-6}")
+# "== 0 up to float64 rounding" (utils.numerics, lesson 07): the SVD's x is exact up to u x its largest singular value
+zero, scale = torch.zeros(d_model, dtype=torch.float64), S[0].item()
+print(f"|x| = {null_input.norm():.4f},  x @ E == 0 up to rounding:",
+      close(null_input @ E.double(), zero, reduction=d_model + 1, scale=scale))
 
 france = one_hot([tokenizer.encode(" France")[0]], V)[0].double()
 print("one-hot(France) and one-hot(France) + x embed to the same vector:",
-      torch.allclose(france @ E.double(), (france + null_input) @ E.double()))
+      close(france @ E.double(), (france + null_input) @ E.double(), reduction=d_model + 1, scale=scale))
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # So a linear map *can* lose information. Why doesn't this one lose anything we care about? Because it is only ever
