@@ -205,14 +205,14 @@ for _square in (True, False, False):
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Exercise 2 — inject and count (5 points)
 #
-# - `add_lora_to(model, target_modules, r, alpha)`: freeze **every** parameter of `model`, then replace each module
+# - `add_lora(model, target_modules, r, alpha)`: freeze **every** parameter of `model`, then replace each module
 #   whose dotted name equals a target or ends with `"." + target` (PEFT's rule: `"c_proj"` matches
 #   `transformer.h.0.attn.c_proj` and `transformer.h.0.mlp.c_proj`; `"attn.c_proj"` only the first) by your
 #   `LoRALinear`. Return the model. Hint: `model.named_modules()`, `model.get_submodule(parent_name)`, `setattr`.
-# - `count_trainable(model)`: `(trainable parameters, all parameters)`.
+# - `count_parameters(model)`: `(trainable parameters, all parameters)`.
 
 # %% nbgrader={"grade": false, "grade_id": "inject", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def add_lora_to(model: nn.Module, target_modules: list[str], r: int, alpha: float) -> nn.Module:
+def add_lora(model: nn.Module, target_modules: list[str], r: int, alpha: float) -> nn.Module:
     """Freeze all of `model`, wrap every module whose name is a target or ends with "." + target."""
     ### BEGIN SOLUTION
     for p in model.parameters():
@@ -227,7 +227,7 @@ def add_lora_to(model: nn.Module, target_modules: list[str], r: int, alpha: floa
     ### END SOLUTION
 
 
-def count_trainable(model: nn.Module) -> tuple[int, int]:
+def count_parameters(model: nn.Module) -> tuple[int, int]:
     """(trainable parameters, all parameters)."""
     ### BEGIN SOLUTION
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -237,15 +237,15 @@ def count_trainable(model: nn.Module) -> tuple[int, int]:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_inject_targets", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""add_lora_to wraps exactly the targeted modules, qualified names included (2 points)"""
-_model = add_lora_to(tiny_gpt2(0), ["c_attn"], r=2, alpha=4)
+"""add_lora wraps exactly the targeted modules, qualified names included (2 points)"""
+_model = add_lora(tiny_gpt2(0), ["c_attn"], r=2, alpha=4)
 assert isinstance(_model.transformer.h[0].attn.c_attn, LoRALinear), "c_attn should be wrapped"
 assert not isinstance(_model.transformer.h[0].attn.c_proj, LoRALinear), "c_proj was not a target"
 ### BEGIN HIDDEN TESTS
 for _seed, _targets in enumerate([["c_proj"], ["attn.c_proj"], ["mlp.c_proj", "c_fc"], ["c_attn", "c_proj", "c_fc"]]):
     _m = tiny_gpt2(100 + _seed, n_layer=3)
     _expected = {n for n, _ in _m.named_modules() if n and any(n.endswith("." + t) for t in _targets)}
-    _m = add_lora_to(_m, _targets, r=2, alpha=4)
+    _m = add_lora(_m, _targets, r=2, alpha=4)
     assert _m is not None, "return the model"
     _wrapped = {n for n, mod in _m.named_modules() if isinstance(mod, LoRALinear)}
     assert _wrapped == _expected, f"targets {_targets}: wrapped {sorted(_wrapped)}"
@@ -253,7 +253,7 @@ for _seed, _targets in enumerate([["c_proj"], ["attn.c_proj"], ["mlp.c_proj", "c
 
 # %% nbgrader={"grade": true, "grade_id": "test_inject_frozen", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """Only LoRA's A and B train after injection; their count is r (in + out) per layer (2 points)"""
-_model = add_lora_to(tiny_gpt2(1), ["c_attn"], r=2, alpha=4)
+_model = add_lora(tiny_gpt2(1), ["c_attn"], r=2, alpha=4)
 _trainable = [n for n, p in _model.named_parameters() if p.requires_grad]
 assert all("lora_" in n for n in _trainable), f"base weights left trainable: {[n for n in _trainable if 'lora_' not in n][:3]}"
 assert sum(p.numel() for p in _model.parameters() if p.requires_grad) == 2 * 2 * (32 + 96)
@@ -261,7 +261,7 @@ assert sum(p.numel() for p in _model.parameters() if p.requires_grad) == 2 * 2 *
 _gen = torch.Generator().manual_seed(70706)
 for _seed in range(3):
     _r = int(torch.randint(1, 9, (1,), generator=_gen))
-    _m = add_lora_to(tiny_gpt2(200 + _seed, n_layer=2), ["c_fc", "attn.c_proj"], r=_r, alpha=2 * _r)
+    _m = add_lora(tiny_gpt2(200 + _seed, n_layer=2), ["c_fc", "attn.c_proj"], r=_r, alpha=2 * _r)
     _names = [n for n, p in _m.named_parameters() if p.requires_grad]
     assert _names and all("lora_" in n for n in _names), "only lora_A / lora_B may be trainable"
     assert sum(p.numel() for p in _m.parameters() if p.requires_grad) == 2 * _r * ((32 + 128) + (32 + 32))
@@ -272,20 +272,20 @@ for _seed in range(3):
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_count", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""count_trainable returns (trainable, total) (1 point)"""
+"""count_parameters returns (trainable, total) (1 point)"""
 _model = tiny_gpt2(2)
 _total = sum(p.numel() for p in _model.parameters())
-assert count_trainable(_model) == (_total, _total), "a fresh model trains everything"
+assert count_parameters(_model) == (_total, _total), "a fresh model trains everything"
 ### BEGIN HIDDEN TESTS
 _m = tiny_gpt2(3)
 for _p in _m.transformer.h[0].parameters():
     _p.requires_grad_(False)
 _frozen = sum(p.numel() for p in _m.transformer.h[0].parameters())
 _all = sum(p.numel() for p in _m.parameters())
-assert tuple(count_trainable(_m)) == (_all - _frozen, _all), "count requires_grad parameters"
+assert tuple(count_parameters(_m)) == (_all - _frozen, _all), "count requires_grad parameters"
 _lin = nn.Sequential(nn.Linear(7, 3), nn.Linear(3, 2))
 _lin[1].weight.requires_grad_(False)
-assert tuple(count_trainable(_lin)) == (7 * 3 + 3 + 2, 7 * 3 + 3 + 6 + 2)
+assert tuple(count_parameters(_lin)) == (7 * 3 + 3 + 2, 7 * 3 + 3 + 6 + 2)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -150,8 +150,8 @@ class LoRALinear(nn.Module):
         self.merged = True  # forward() now skips the low-rank path
 
 
-# %% [inject] base weights left trainable (no freezing in add_lora_to)
-def add_lora_to(model: nn.Module, target_modules: list[str], r: int, alpha: float) -> nn.Module:
+# %% [inject] base weights left trainable (no freezing in add_lora)
+def add_lora(model: nn.Module, target_modules: list[str], r: int, alpha: float) -> nn.Module:
     """Freeze all of `model`, wrap every module whose name is a target or ends with "." + target."""
     names = [n for n, _ in model.named_modules()
              if n and any(n == t or n.endswith("." + t) for t in target_modules)]
@@ -162,7 +162,7 @@ def add_lora_to(model: nn.Module, target_modules: list[str], r: int, alpha: floa
     return model  # the same object, modified in place
 
 
-def count_trainable(model: nn.Module) -> tuple[int, int]:
+def count_parameters(model: nn.Module) -> tuple[int, int]:
     """(trainable parameters, all parameters)."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
@@ -170,7 +170,7 @@ def count_trainable(model: nn.Module) -> tuple[int, int]:
 
 
 # %% [inject] matches targets by substring ('c_proj' in name)
-def add_lora_to(model: nn.Module, target_modules: list[str], r: int, alpha: float) -> nn.Module:
+def add_lora(model: nn.Module, target_modules: list[str], r: int, alpha: float) -> nn.Module:
     """Freeze all of `model`, wrap every module whose name is a target or ends with "." + target."""
     for p in model.parameters():
         p.requires_grad_(False)
@@ -183,7 +183,7 @@ def add_lora_to(model: nn.Module, target_modules: list[str], r: int, alpha: floa
     return model  # the same object, modified in place
 
 
-def count_trainable(model: nn.Module) -> tuple[int, int]:
+def count_parameters(model: nn.Module) -> tuple[int, int]:
     """(trainable parameters, all parameters)."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
