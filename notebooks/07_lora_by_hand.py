@@ -42,7 +42,7 @@ from utils.lora import (
 from utils.models import load_model
 from utils.notebook import setup
 from utils.numerics import close, forward_reduction, tolerance, unit_roundoff
-from utils.qa import qa_dataloader, train_loop
+from utils.qa import IGNORE_INDEX, qa_dataloader, train_loop
 
 device = setup(seed=0)
 model, tokenizer = load_model(device="cpu")  # the bundled 4-layer GPT-2; CPU on purpose: small, inspected
@@ -67,7 +67,14 @@ qa = load_qa()
 #
 # Two seeds get the shapes or the scale wrong: seed 001 says `A` is `r×d` and `B` is `d×r`, so its `A·B` would be a
 # useless `r×r` matrix — the product that has `W`'s shape is `B·A`. Seed 003 writes the update as `α·(A·B)·x`,
-# forgetting the division by `r`.
+# forgetting the division by `r`; its shapes are fine, only named the other way round (its `A` is `d×r` and its `B`
+# `r×k`, so its `A·B` is the paper's `B·A`).
+#
+# **Shape conventions.** The maths, `lora_parameter_count` and `target_shapes` write a weight as `(d, k) = (out, in)`:
+# the shape of `W` in `h = W x`, which is how `nn.Linear` stores its weight. GPT-2's `Conv1D` stores its weight the
+# other way, `(in, out)` (section 3). `utils.lora.layer_shape(module)` returns `(in_features, out_features)`, the
+# order of `nn.Linear(in_features, out_features)`'s arguments, whatever the storage. Every printed shape below says
+# which order it uses.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 d, k, r = 6, 4, 2
@@ -79,6 +86,9 @@ print("rank of B @ A:", torch.linalg.matrix_rank(delta_W).item())
 A_seed, B_seed = torch.randn(r, d), torch.randn(d, r)   # seed 001's shapes: A is r x d, B is d x r
 print("seed 001: A", tuple(A_seed.shape), "@ B", tuple(B_seed.shape), "->", tuple((A_seed @ B_seed).shape),
       "- not the shape of any weight")
+A_003, B_003 = torch.randn(d, r), torch.randn(r, k)    # seed 003's shapes: A is d x r, B is r x k
+print("seed 003: A", tuple(A_003.shape), "@ B", tuple(B_003.shape), "->", tuple((A_003 @ B_003).shape),
+      "- W's shape: the paper's B·A with the names swapped")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### How many numbers?
@@ -112,9 +122,10 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Initialisation: start exactly at the pretrained model
 #
-# LoRA initialises **`B = 0`** and `A` at random (the same Kaiming-uniform rule `nn.Linear` uses, bound `1/√k`).
-# Then `B·A = 0`: before the first step the adapted model *is* the pretrained model, and training starts from what
-# the model already knows instead of from a random perturbation of it.
+# LoRA initialises **`B = 0`** and `A` at random. The paper draws `A` from a random Gaussian; PEFT, and this course
+# after it, use the Kaiming-uniform rule `nn.Linear` uses for its own weights (bound `1/√k`) — an implementation's
+# choice, not the paper's. Either way `B·A = 0`: before the first step the adapted model *is* the pretrained model,
+# and training starts from what the model already knows instead of from a random perturbation of it.
 #
 # Why not both zero? The gradients are
 #
@@ -122,7 +133,8 @@ plt.show()
 # \frac{\partial L}{\partial A} = \frac{\alpha}{r}\, B^\top g\, x^\top, \qquad g = \frac{\partial L}{\partial h}.$$
 #
 # With `A = 0` *and* `B = 0` both vanish and nothing ever moves. With `B = 0` and `A` random, `B` gets a gradient on
-# the first step, and `A` starts to learn from the second.
+# the first step, and `A` starts to learn from the second. The mirror choice, `A = 0` and `B` random, also starts at
+# the pretrained model, with `A` learning first (third line below).
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 def first_step_grads(A_init: torch.Tensor, B_init: torch.Tensor) -> tuple[float, float]:
@@ -137,7 +149,8 @@ def first_step_grads(A_init: torch.Tensor, B_init: torch.Tensor) -> tuple[float,
 
 torch.manual_seed(0)
 for name, A0, B0 in [("A = 0, B = 0", torch.zeros(2, 5), torch.zeros(8, 2)),
-                     ("A random, B = 0 (LoRA)", torch.randn(2, 5), torch.zeros(8, 2))]:
+                     ("A random, B = 0 (LoRA)", torch.randn(2, 5), torch.zeros(8, 2)),
+                     ("A = 0, B random", torch.zeros(2, 5), torch.randn(8, 2))]:
     gA, gB = first_step_grads(A0, B0)
     print(f"{name:24s} |grad A| = {gA:.4f}   |grad B| = {gB:.4f}")
 
@@ -145,11 +158,23 @@ for name, A0, B0 in [("A = 0, B = 0", torch.zeros(2, 5), torch.zeros(8, 2)),
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Why divide by r?
 #
-# With the standard init, each entry of `A·x` is a sum of `k` terms; as `B` learns, `B·A·x` sums `r` such terms, so
-# the update's size grows with `r`. Multiplying by `α/r` undoes that: with `α` fixed, changing `r` leaves the
-# *effective* step size of the update roughly unchanged, so a learning rate tuned at one rank still works at another.
-# (Lesson 09 measures this.) Seed 003's `α·(A·B)·x` would make a rank-64 adapter take steps 64 times larger than the
-# same `α` intends.
+# The paper's reason is practical: with Adam, scaling the update by `α` acts roughly like scaling the learning rate,
+# so the authors set `α` once and do not retune it when they change `r`. The `/r` is what keeps that true, **under
+# Adam**: Adam moves every entry of `B` by about the learning rate per step whatever its gradient's size, and
+# `B·(A x)` sums `r` such entries, so the update's size grows like `r`; dividing by `r` cancels that growth, and a
+# learning rate tuned at one rank roughly still works at another (lesson 09 compares `α` fixed with `α = 2r`).
+#
+# Two caveats:
+#
+# - The argument needs Adam (or AdamW). With plain SGD a step is proportional to the gradient, which itself carries
+#   the factor `α/r` (the formulas above), so the change of the update per step goes like `(α/r)² · r = α²/r`: it
+#   shrinks as `r` grows, and the `/r` no longer keeps the step size.
+# - Even under Adam, `α/r` is not the only choice. The rsLoRA paper (Kalajdzievski, 2023) argues that `α/√r` keeps
+#   learning stable as `r` grows and that with `α/r` large ranks learn no better than small ones; PEFT offers it as
+#   `LoraConfig(use_rslora=True)`. The course keeps the paper's `α/r`.
+#
+# Seed 003's `α·(A·B)·x` drops the division altogether: under Adam a rank-64 adapter would take steps about 64 times
+# larger than the same `α` with `/r`.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. A LoRA layer, by hand
@@ -195,7 +220,7 @@ print("Conv1D(x) == x @ W + b:", close(c_attn(x), x @ c_attn.weight + c_attn.bia
 as_linear = nn.Linear(256, 768)
 as_linear.weight.data, as_linear.bias.data = c_attn.weight.T.clone(), c_attn.bias.clone()
 print("same as nn.Linear with weight.T:", close(c_attn(x), as_linear(x), reduction=256))
-print("(in_features, out_features):", layer_shape(c_attn), "for both:", layer_shape(as_linear))
+print("layer_shape, (in_features, out_features):", layer_shape(c_attn), "for both:", layer_shape(as_linear))
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # For the *forward* pass the layout does not matter: `A` and `B` are our own matrices, shaped `(r, in)` and
@@ -247,7 +272,8 @@ print("TinyLoRA == LoRALinear (same A, B):", close(tiny(x), ours(x), reduction=5
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 for name, module in model.named_modules():
     if isinstance(module, (nn.Linear, Conv1D)) and (name.startswith("transformer.h.0.") or "h." not in name):
-        print(f"{name:32s} {type(module).__name__:7s} (in, out) = {layer_shape(module)}")
+        in_features, out_features = layer_shape(module)
+        print(f"{name:32s} {type(module).__name__:7s} (out, in) = {(out_features, in_features)}")
 print("... the same four projections in blocks 1-3")
 print('targets "c_attn":', find_targets(model, ["c_attn"]))
 
@@ -282,6 +308,31 @@ losses = train_loop(lora_model, loader, max_steps=12, lr=3e-3, progress=False)
 changed = [n for n, p in lora_model.named_parameters() if not torch.equal(p, before[n])]
 print(f"{len(changed)} tensors changed, all LoRA:", all(".lora_" in n for n in changed))
 print(f"loss: first step {losses[0]:.2f}, last step {losses[-1]:.2f}")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# The first step's loss is *above* `ln V`, the loss of a model that spreads its probability evenly over the `V`
+# tokens of the vocabulary. That is not a bug. At the first step the adapter is zero, so the loss is the base
+# model's, and the base model is not uncertain but confidently wrong: it was trained on statements, so after
+# `Answer:` it expects a statement to go on, and after the answer it expects a full stop, not the end-of-text token
+# every answer ends with. A confident wrong guess costs more than an even one. The cell measures it on the same first
+# batch (`qa_dataloader`'s order depends only on its seed).
+
+# %% slideshow={"slide_type": "fragment"}
+first = next(iter(qa_dataloader(tokenizer, qa["train"], batch_size=16, max_examples=320)))  # train_loop's batch 1
+with torch.no_grad():
+    log_p = model(input_ids=first["input_ids"], attention_mask=first["attention_mask"]).logits[:, :-1].log_softmax(-1)
+labels = first["labels"][:, 1:]                                    # (batch, seq - 1): logits at t score token t + 1
+counted = labels != IGNORE_INDEX                                   # (batch, seq - 1): the answer tokens and the EOS
+nll = -log_p.gather(-1, labels.clamp(min=0)[..., None])[..., 0][counted]  # (n_counted,) -log p(right token)
+top_log_p, top_id = log_p.max(-1)                                  # (batch, seq - 1): the model's own best guess
+at_eos = labels[counted] == tokenizer.eos_token_id
+print(f"ln V = ln {len(tokenizer):,} = {math.log(len(tokenizer)):.2f}; base model on this batch: {nll.mean():.2f}")
+print(f"its best guess: mean probability {top_log_p[counted].exp().mean():.2f}, "
+      f"the right token {100 * (top_id[counted] == labels[counted]).float().mean():.0f} % of the time")
+print(f"-log p of the final end-of-text ({int(at_eos.sum())} of {int(counted.sum())} counted tokens): "
+      f"{nll[at_eos].mean():.2f}; of the answer's words: {nll[~at_eos].mean():.2f}")
+print("first example:", repr(tokenizer.decode(first["input_ids"][0][first["attention_mask"][0].bool()])),
+      "| its guesses at the counted positions:", [tokenizer.decode(t) for t in top_id[0][counted[0]]])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Merge and unmerge
@@ -404,8 +455,8 @@ print(f"seed 003 says 8,388,608; 32 layers x 16 x 2 x (4096 + 4096) = "
 # The best rank-`r` approximation of a matrix is its SVD truncated to the `r` largest singular values
 # (Eckart–Young), and its relative error is `sqrt(Σ_{i>r} σᵢ²) / sqrt(Σ σᵢ²)`. Drag `r` to see how much of a real
 # weight of the bundled model a rank-`r` matrix can express, next to what the adapter costs. (LoRA's bet is about the
-# *change* `ΔW`, which is much more compressible than `W` itself — lesson 09 measures how small `r` can be. `α` does
-# not change what the adapter can express, only how large its steps are: it is the second slider.)
+# *change* `ΔW`, not about `W` itself: lesson 09 computes the singular values of a `ΔW` learned on our task. `α` has
+# no slider here: it does not change what a rank-`r` adapter can express, only how large its steps are.)
 
 # %% slideshow={"slide_type": "fragment"}
 W = model.transformer.h[1].mlp.c_fc.weight.detach().T        # (out, in) = (1024, 256)
@@ -415,7 +466,7 @@ rel_error = (energy.sum() - energy.cumsum(0)).clamp(min=0).sqrt() / energy.sum()
 U, S, Vh = torch.linalg.svd(W, full_matrices=False)
 
 
-def show(r=8, alpha=16):
+def show(r=8):
     W_r = (U[:, :r] * S[:r]) @ Vh[:r]
     err = ((W - W_r).norm() / W.norm()).item()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -427,13 +478,13 @@ def show(r=8, alpha=16):
     n_lora = lora_parameter_count(target_shapes(model, ["c_attn", "c_proj", "c_fc"]), r)
     ax2.bar(["LoRA on all\nprojections", "whole model"], [n_lora, count_parameters(model)[1]],
             color=["tab:blue", "grey"])
-    ax2.set(yscale="log", ylabel="parameters", title=f"r = {r}, alpha = {alpha}: scale alpha/r = {alpha / r:.2f}")
+    ax2.set(yscale="log", ylabel="parameters", title=f"r = {r}: r (out + in) per adapted layer")
     ax2.text(0, n_lora, f"{n_lora:,}", ha="center", va="bottom")
     plt.tight_layout()
     plt.show()
 
 
-interact(show, r=IntSlider(8, 1, 256, 1), alpha=IntSlider(16, 1, 128, 1));
+interact(show, r=IntSlider(8, 1, 256, 1));
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 for r in [1, 4, 16, 64, 256]:
@@ -449,18 +500,23 @@ for r in [1, 4, 16, 64, 256]:
 # 1. A layer is 512 × 2048. How many parameters does LoRA with `r = 8` train on it, and what fraction is that?
 # 2. Why is `B` (not `A`) the matrix initialised to zero? What would happen if both were random?
 # 3. You merge an adapter into GPT-2's `attn.c_proj` with `W += scale * B @ A` and get no error. What is wrong?
-# 4. Seed 003 writes `W·x + α·(A·B)·x`. Name both mistakes.
+# 4. Seed 003 writes `W·x + α·(A·B)·x` with `A` of shape `d × r` and `B` of shape `r × k`. What is wrong, and what
+#    only looks wrong?
 # 5. GPT-2 124M with `r = 8` on `c_attn` *and* `c_proj` (attention and MLP): how many trainable parameters?
 #
 # <details><summary>Answers</summary>
 #
 # 1. `8 × (512 + 2048) = 20,480` of 1,048,576, i.e. 1.95 %.
-# 2. Either one being zero makes `B·A = 0` so the model starts unchanged; `A` random keeps a gradient flowing into
-#    `B` on the first step (with `A = 0` too, both gradients are zero forever). Both random: training starts from a
-#    randomly perturbed model and first has to undo the noise.
+# 2. Nothing in the maths forces it to be `B`. What is needed is one zero factor, so that `B·A = 0` and the model
+#    starts unchanged, and one random factor, so that a gradient flows: with `B = 0` and `A` random, `B` learns
+#    first; with `A = 0` and `B` random, `A` does (the third line of section 2's cell). With both zero, both
+#    gradients are zero forever. The paper zeroes `B` and PEFT follows it; zeroing `A` works too. Both random:
+#    training starts from a randomly perturbed model and first has to undo the noise.
 # 3. Conv1D stores `(in, out)`; the update `B @ A` is `(out, in)`. On a square layer the shapes agree, so the sum
 #    silently adds the transpose of the intended update. Use `(B @ A).T` (or `LoRALinear.merge`).
-# 4. The scale is `α/r`, not `α`; and `A·B` is `r × r` with the seed's shapes — the update is `B·A`.
+# 4. Wrong: the scale is `α`, not `α/r`. Only looks wrong: `A·B` — with seed 003's shapes it is `d × k`, the paper's
+#    `B·A` with the letters swapped (section 1 prints it). The `r × r` product is seed 001's mistake, whose `A` is
+#    `r × d` and `B` `d × r`.
 # 5. Computed below.
 # </details>
 
