@@ -80,7 +80,7 @@ print(_pe)
 assert abs(_pe[3, 2].item() - math.sin(3 / 100)) < 1e-6, "PE[3, 2]: i = 1, so p / 10000^(2/4) = 3 / 100"
 ### BEGIN HIDDEN TESTS
 
-def _reference_pe(seq_len, d_model):
+def _hidden_reference_pe(seq_len, d_model):
     _pe = torch.zeros(seq_len, d_model, dtype=torch.float64)
     for _p in range(seq_len):
         for _i in range(d_model // 2):
@@ -91,7 +91,7 @@ def _reference_pe(seq_len, d_model):
 _rng = random.Random(703)
 for _ in range(8):
     _s, _d = _rng.randint(1, 70), 2 * _rng.randint(1, 48)
-    assert torch.allclose(sinusoidal_encoding(_s, _d).double(), _reference_pe(_s, _d), atol=1e-5), (
+    assert torch.allclose(sinusoidal_encoding(_s, _d).double(), _hidden_reference_pe(_s, _d), atol=1e-5), (
         f"values differ from the formula for seq_len={_s}, d_model={_d}")
 ### END HIDDEN TESTS
 
@@ -160,7 +160,7 @@ _pair_pk = torch.stack([torch.sin(_p + _k), torch.cos(_p + _k)])
 assert torch.allclose(rotation_matrix(_k, 2) @ _pair_p, _pair_pk, atol=1e-5), "the 2x2 block turns p into p + k"
 ### BEGIN HIDDEN TESTS
 
-def _reference_pe(seq_len, d_model):
+def _hidden_reference_pe(seq_len, d_model):
     _pe = torch.zeros(seq_len, d_model, dtype=torch.float64)
     for _p in range(seq_len):
         for _i in range(d_model // 2):
@@ -171,7 +171,7 @@ def _reference_pe(seq_len, d_model):
 _rng = random.Random(802)
 for _ in range(8):
     _d, _k = 2 * _rng.randint(1, 32), _rng.randint(-20, 20)
-    _pe = _reference_pe(60, _d)
+    _pe = _hidden_reference_pe(60, _d)
     _ps = torch.arange(max(0, -_k), min(60, 60 - _k))
     _R = rotation_matrix(_k, _d).double()
     assert torch.allclose(_pe[_ps] @ _R.T, _pe[_ps + _k], atol=1e-4), f"R_k @ PE[p] != PE[p + k] for d={_d}, k={_k}"

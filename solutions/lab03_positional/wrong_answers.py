@@ -90,3 +90,28 @@ def rotation_matrix(k: int, d_model: int) -> torch.Tensor:
         R[2 * i, 2 * i], R[2 * i, 2 * i + 1] = c, s
         R[2 * i + 1, 2 * i], R[2 * i + 1, 2 * i + 1] = -s, c
     return R.float()
+
+
+# %% [rotation_matrix] loses the minus sign: block [[cos, sin], [sin, cos]] is no rotation
+def rotation_matrix(k: int, d_model: int) -> torch.Tensor:
+    """The (d_model, d_model) matrix R_k with PE[p + k] = R_k @ PE[p] for every position p (float32)."""
+    R = torch.zeros(d_model, d_model, dtype=torch.float64)
+    for i in range(d_model // 2):
+        angle = k / 10000 ** (2 * i / d_model)
+        c, s = math.cos(angle), math.sin(angle)
+        R[2 * i, 2 * i], R[2 * i, 2 * i + 1] = c, s
+        R[2 * i + 1, 2 * i], R[2 * i + 1, 2 * i + 1] = s, c
+    return R.float()
+
+
+# %% [sinusoidal_encoding] computes in float64 and returns it (forgets the float32 the exercise asks for)
+def sinusoidal_encoding(seq_len: int, d_model: int) -> torch.Tensor:
+    """Sinusoidal positional encoding, float32 (seq_len, d_model)."""
+    if seq_len <= 0 or d_model <= 0 or d_model % 2:
+        raise ValueError("bad sizes")
+    i = torch.arange(d_model // 2, dtype=torch.float64)
+    angles = torch.arange(seq_len, dtype=torch.float64)[:, None] / 10000 ** (2 * i / d_model)
+    pe = torch.zeros(seq_len, d_model, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(angles)
+    pe[:, 1::2] = torch.cos(angles)
+    return pe
