@@ -8,8 +8,10 @@
 # - The test cell under each exercise shows some of the checks. More (hidden) checks run when the lab is graded,
 #   on fresh random inputs and shapes — odd sizes, extra batch dimensions — so make your function correct, not
 #   just the visible examples.
-# - Do **not** call `torch.nn.functional.scaled_dot_product_attention` or `torch.nn.MultiheadAttention` in your
-#   answers: the tests use them as the reference.
+# - Do **not** call `torch.nn.functional.scaled_dot_product_attention` or `torch.nn.MultiheadAttention` (nor
+#   `F.multi_head_attention_forward`) in your answers: the tests use them as the reference, and they raise while the
+#   hidden tests call your functions. Matrix products, `torch.softmax`, `masked_fill`, `reshape`/`transpose`, and your
+#   own functions from earlier exercises are all fine.
 # - Before you submit: *Kernel → Restart & Run All*, and check that no cell fails.
 #
 # Time: about 30 minutes. Runs in a few seconds on a 2-core laptop.
@@ -69,6 +71,10 @@ _expected = F.scaled_dot_product_attention(_q, _k, _v)
 assert torch.allclose(scaled_dot_product_attention(_q, _k, _v), _expected, atol=1e-5), \
     "values differ from softmax(QKᵀ/√d_k)V: did you scale by 1/√d_k?"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
+                 "torch.nn.functional.multi_head_attention_forward")
 _g = torch.Generator().manual_seed(402)
 for _batch in [(), (3,), (2, 3)]:
     _sq, _sk, _dv = (int(n) for n in torch.randint(1, 12, (3,), generator=_g))
@@ -76,8 +82,10 @@ for _batch in [(), (3,), (2, 3)]:
     _q = torch.randn(*_batch, _sq, _dk, generator=_g)
     _k = torch.randn(*_batch, _sk, _dk, generator=_g)
     _v = torch.randn(*_batch, _sk, _dv, generator=_g)
-    assert torch.allclose(scaled_dot_product_attention(_q, _k, _v), F.scaled_dot_product_attention(_q, _k, _v),
-                          atol=1e-5), f"wrong values for batch {_batch}, d_k={_dk}"
+    _want = F.scaled_dot_product_attention(_q, _k, _v)
+    with _hidden_forbidden(*_HIDDEN_RULES):
+        _got = scaled_dot_product_attention(_q, _k, _v)
+    assert torch.allclose(_got, _want, atol=1e-5), f"wrong values for batch {_batch}, d_k={_dk}"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_sdpa_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -88,15 +96,20 @@ _weights = scaled_dot_product_attention(_q, _k, _v, mask=_mask)
 assert torch.all(_weights[~_mask] == 0), "masked positions must get weight 0"
 assert torch.allclose(_weights.sum(-1), torch.ones(3)), "each row of weights must sum to 1"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
+                 "torch.nn.functional.multi_head_attention_forward")
 _g = torch.Generator().manual_seed(403)
 for _batch in [(2,), (2, 3)]:
     _s, _d = int(torch.randint(2, 9, (1,), generator=_g)), 5
     _q, _k, _v = (torch.randn(*_batch, _s, _d, generator=_g) for _ in range(3))
     _mask = torch.rand(*_batch, _s, _s, generator=_g) > 0.5
     _mask[..., 0] = True
-    assert torch.allclose(scaled_dot_product_attention(_q, _k, _v, mask=_mask),
-                          F.scaled_dot_product_attention(_q, _k, _v, attn_mask=_mask), atol=1e-5), \
-        "wrong values with a random boolean mask"
+    _want = F.scaled_dot_product_attention(_q, _k, _v, attn_mask=_mask)
+    with _hidden_forbidden(*_HIDDEN_RULES):
+        _got = scaled_dot_product_attention(_q, _k, _v, mask=_mask)
+    assert torch.allclose(_got, _want, atol=1e-5), "wrong values with a random boolean mask"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -145,13 +158,32 @@ _q, _k, _v = torch.randn(2, 6, 8), torch.randn(2, 6, 8), torch.randn(2, 6, 8)
 assert torch.allclose(causal_attention(_q, _k, _v), F.scaled_dot_product_attention(_q, _k, _v, is_causal=True),
                       atol=1e-5), "causal attention differs from PyTorch's"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_sdpa(q, k, v, mask=None):
+    _scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        _scores = _scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(_scores, dim=-1) @ v
+
+
+def _hidden_causal_mask(seq_q, seq_k):
+    return torch.ones(seq_q, seq_k, dtype=torch.bool).tril()
+
+
+_HIDDEN_RULES = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
+                 "torch.nn.functional.multi_head_attention_forward")
 _g = torch.Generator().manual_seed(404)
 for _batch, _sq, _sk in [((), 1, 1), ((3,), 9, 9), ((2, 2), 4, 7), ((2,), 13, 13)]:
     _q = torch.randn(*_batch, _sq, 6, generator=_g)
     _k = torch.randn(*_batch, _sk, 6, generator=_g)
     _v = torch.randn(*_batch, _sk, 5, generator=_g)
-    _got = causal_attention(_q, _k, _v)
     _want = F.scaled_dot_product_attention(_q, _k, _v, is_causal=True)
+    with _hidden_forbidden(*_HIDDEN_RULES), _hidden_substituted(scaled_dot_product_attention=_hidden_sdpa,
+                                                                 causal_mask=_hidden_causal_mask):
+        _got = causal_attention(_q, _k, _v)  # judged on its own: your earlier functions are swapped for references
     assert torch.allclose(_got, _want, atol=1e-5), f"wrong causal attention for batch {_batch}, seq_q={_sq}, seq_k={_sk}"
 ### END HIDDEN TESTS
 
@@ -213,10 +245,36 @@ _x = torch.randn(2, 6, 8)
 _ws = [torch.randn(8, 8) / 8 ** 0.5 for _ in range(4)]
 assert torch.allclose(multi_head_self_attention(_x, *_ws, n_heads=1), _reference_mha(_x, *_ws, 1), atol=1e-5)
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_sdpa(q, k, v, mask=None):
+    _scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        _scores = _scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(_scores, dim=-1) @ v
+
+
+def _hidden_causal_mask(seq_q, seq_k):
+    return torch.ones(seq_q, seq_k, dtype=torch.bool).tril()
+
+
+def _hidden_causal_attention(q, k, v):
+    return _hidden_sdpa(q, k, v, mask=_hidden_causal_mask(q.shape[-2], k.shape[-2]))
+
+
+_HIDDEN_RULES = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
+                 "torch.nn.functional.multi_head_attention_forward")
+_HIDDEN_REFS = dict(scaled_dot_product_attention=_hidden_sdpa, causal_mask=_hidden_causal_mask,
+                    causal_attention=_hidden_causal_attention)
 _g = torch.Generator().manual_seed(405)
 _x = torch.randn(3, 9, 10, generator=_g)
 _ws = [torch.randn(10, 10, generator=_g) / 10 ** 0.5 for _ in range(4)]
-assert torch.allclose(multi_head_self_attention(_x, *_ws, n_heads=1), _reference_mha(_x, *_ws, 1), atol=1e-5)
+_want = _reference_mha(_x, *_ws, 1)
+with _hidden_forbidden(*_HIDDEN_RULES), _hidden_substituted(**_HIDDEN_REFS):
+    _got = multi_head_self_attention(_x, *_ws, n_heads=1)
+assert torch.allclose(_got, _want, atol=1e-5), "one head: causal attention of the projections, then w_o"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_mha_values", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
@@ -226,12 +284,37 @@ _ws = [torch.randn(12, 12) / 12 ** 0.5 for _ in range(4)]
 assert torch.allclose(multi_head_self_attention(_x, *_ws, n_heads=3), _reference_mha(_x, *_ws, 3), atol=1e-5), \
     "differs from torch.nn.MultiheadAttention: check how you split and merge the heads"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_sdpa(q, k, v, mask=None):
+    _scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        _scores = _scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(_scores, dim=-1) @ v
+
+
+def _hidden_causal_mask(seq_q, seq_k):
+    return torch.ones(seq_q, seq_k, dtype=torch.bool).tril()
+
+
+def _hidden_causal_attention(q, k, v):
+    return _hidden_sdpa(q, k, v, mask=_hidden_causal_mask(q.shape[-2], k.shape[-2]))
+
+
+_HIDDEN_RULES = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
+                 "torch.nn.functional.multi_head_attention_forward")
+_HIDDEN_REFS = dict(scaled_dot_product_attention=_hidden_sdpa, causal_mask=_hidden_causal_mask,
+                    causal_attention=_hidden_causal_attention)
 _g = torch.Generator().manual_seed(406)
 for _b, _s, _d, _h in [(1, 1, 8, 2), (3, 7, 15, 5), (2, 11, 24, 4), (4, 3, 18, 6)]:
     _x = torch.randn(_b, _s, _d, generator=_g)
     _ws = [torch.randn(_d, _d, generator=_g) / _d ** 0.5 for _ in range(4)]
-    assert torch.allclose(multi_head_self_attention(_x, *_ws, n_heads=_h), _reference_mha(_x, *_ws, _h),
-                          atol=1e-4), f"wrong values for batch={_b}, seq={_s}, d_model={_d}, heads={_h}"
+    _want = _reference_mha(_x, *_ws, _h)
+    with _hidden_forbidden(*_HIDDEN_RULES), _hidden_substituted(**_HIDDEN_REFS):
+        _got = multi_head_self_attention(_x, *_ws, n_heads=_h)
+    assert torch.allclose(_got, _want, atol=1e-4), f"wrong values for batch={_b}, seq={_s}, d_model={_d}, heads={_h}"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
