@@ -94,7 +94,7 @@ assert isinstance(complete("Water is made of", max_new_tokens=3), str), "complet
 print(repr(complete("The capital of France is")))
 assert not complete("The capital of France is").startswith("The capital"), "return only the new text, not the prompt"
 ### BEGIN HIDDEN TESTS
-def _reference(prompt, n):
+def _hidden_reference(prompt, n):
     inputs = tokenizer(prompt, return_tensors="pt")
     ids = model.generate(**inputs, max_new_tokens=n, do_sample=False)[0, inputs["input_ids"].shape[1]:]
     return tokenizer.decode(ids, skip_special_tokens=True)
@@ -105,7 +105,7 @@ for _ in range(3):
     _prompt = " ".join(_rng.choices(_words, k=_rng.randint(2, 6)))
     _n = _rng.randint(1, 6)
     _got = complete(_prompt, max_new_tokens=_n)
-    assert _got == _reference(_prompt, _n), f"not the greedy continuation of a random prompt {_prompt!r}"
+    assert _got == _hidden_reference(_prompt, _n), f"not the greedy continuation of a random prompt {_prompt!r}"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}

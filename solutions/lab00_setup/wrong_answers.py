@@ -18,3 +18,17 @@ def complete(prompt: str, max_new_tokens: int = 8) -> str:
     inputs = tokenizer(prompt, return_tensors="pt")
     output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
     return tokenizer.decode(output[0], skip_special_tokens=True)
+
+
+# %% [count_tokens] sums the attention mask: a 0-d tensor, not an int
+def count_tokens(text: str) -> int:
+    """The number of tokens the course tokenizer produces for `text`."""
+    return tokenizer(text, return_tensors="pt")["attention_mask"].sum()
+
+
+# %% [complete] forgets to decode: returns the new token ids
+def complete(prompt: str, max_new_tokens: int = 8) -> str:
+    """The greedy continuation of `prompt` by `model`: the new text only, without special tokens."""
+    inputs = tokenizer(prompt, return_tensors="pt")
+    output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    return output[0, inputs["input_ids"].shape[1]:].tolist()
