@@ -19,32 +19,32 @@ import torch
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Exercise 1 — the weights (2 points)
 #
-# Write `weights_gb(n_params, bits)`: the memory of `n_params` weights stored with `bits` bits each, in GB
+# Write `model_memory_gb(n_params, bits)`: the memory of `n_params` weights stored with `bits` bits each, in GB
 # (1 GB = 10⁹ bytes). `bits` may be fractional (NF4 with double quantization is about 4.127 bits).
 
-# %% nbgrader={"grade": false, "grade_id": "weights_gb", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def weights_gb(n_params: float, bits: float) -> float:
+# %% nbgrader={"grade": false, "grade_id": "model_memory_gb", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def model_memory_gb(n_params: float, bits: float) -> float:
     """Memory of n_params weights of `bits` bits each, in GB (10**9 bytes)."""
     ### BEGIN SOLUTION
     return n_params * bits / 8 / 1e9
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_weights_gb", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""weights_gb: params x bits / 8 bytes, in units of 1e9 bytes (2 points)"""
-assert math.isclose(weights_gb(7e9, 16), 14.0), "7B parameters in fp16 take 14 GB"
-assert math.isclose(weights_gb(13e9, 32), 52.0)
+# %% nbgrader={"grade": true, "grade_id": "test_model_memory_gb", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""model_memory_gb: params x bits / 8 bytes, in units of 1e9 bytes (2 points)"""
+assert math.isclose(model_memory_gb(7e9, 16), 14.0), "7B parameters in fp16 take 14 GB"
+assert math.isclose(model_memory_gb(13e9, 32), 52.0)
 ### BEGIN HIDDEN TESTS
 _rng = random.Random(1001)
 for _ in range(20):
     _n, _b = _rng.uniform(1e6, 1e11), _rng.choice([32, 16, 8, 4, 4.127, 4.5])
-    assert math.isclose(weights_gb(_n, _b), _n * _b / 8e9, rel_tol=1e-9), f"weights_gb({_n:.3g}, {_b})"
+    assert math.isclose(model_memory_gb(_n, _b), _n * _b / 8e9, rel_tol=1e-9), f"model_memory_gb({_n:.3g}, {_b})"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Exercise 2 — the training bill (6 points)
 #
-# Write `training_bill_gb(n_params, n_trainable, frozen_bits=16, trainable_bits=32)` returning a dict with the
+# Write `training_memory_gb(n_params, n_trainable, frozen_bits=16, trainable_bits=32)` returning a dict with the
 # keys `"weights"`, `"gradients"`, `"optimizer"`, `"total"` (GB, 10⁹ bytes), for training with **Adam**:
 #
 # - **full fine-tune** (`n_trainable >= n_params`): every weight is trainable and stored with `trainable_bits`;
@@ -55,8 +55,8 @@ for _ in range(20):
 #
 # Check: a full fp32 fine-tune costs 16 bytes per parameter.
 
-# %% nbgrader={"grade": false, "grade_id": "training_bill_gb", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def training_bill_gb(n_params: float, n_trainable: float, frozen_bits: float = 16,
+# %% nbgrader={"grade": false, "grade_id": "training_memory_gb", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def training_memory_gb(n_params: float, n_trainable: float, frozen_bits: float = 16,
                      trainable_bits: float = 32) -> dict:
     """{"weights", "gradients", "optimizer", "total"} in GB for training with Adam (see the instructions)."""
     ### BEGIN SOLUTION
@@ -72,21 +72,21 @@ def training_bill_gb(n_params: float, n_trainable: float, frozen_bits: float = 1
 
 # %% nbgrader={"grade": true, "grade_id": "test_bill_full_weights", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """full fine-tune: weights and gradients (1 point)"""
-_bill = training_bill_gb(7e9, 7e9)
+_bill = training_memory_gb(7e9, 7e9)
 assert set(_bill) == {"weights", "gradients", "optimizer", "total"}, "keys: weights, gradients, optimizer, total"
 assert math.isclose(_bill["weights"], 28.0) and math.isclose(_bill["gradients"], 28.0), "fp32 weights and gradients: 4 bytes each"
 ### BEGIN HIDDEN TESTS
 _rng = random.Random(1002)
 for _ in range(10):
     _n, _tb = _rng.uniform(1e8, 7e10), _rng.choice([32, 16])
-    _b = training_bill_gb(_n, _n, frozen_bits=_rng.choice([16, 4.127]), trainable_bits=_tb)
+    _b = training_memory_gb(_n, _n, frozen_bits=_rng.choice([16, 4.127]), trainable_bits=_tb)
     assert math.isclose(_b["weights"], _n * _tb / 8e9, rel_tol=1e-9), "full fine-tune weights"
     assert math.isclose(_b["gradients"], _n * _tb / 8e9, rel_tol=1e-9), "full fine-tune gradients"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_bill_lora_weights", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """LoRA: frozen base + adapter weights, gradients only for the adapter (2 points)"""
-_bill = training_bill_gb(7e9, 8e6, frozen_bits=16)
+_bill = training_memory_gb(7e9, 8e6, frozen_bits=16)
 assert math.isclose(_bill["weights"], 14.0 + 0.032), "14 GB of bf16 base + 8M fp32 adapter weights"
 assert math.isclose(_bill["gradients"], 0.032), "only the adapter has gradients"
 ### BEGIN HIDDEN TESTS
@@ -94,35 +94,35 @@ _rng = random.Random(1003)
 for _ in range(10):
     _n = _rng.uniform(1e8, 7e10)
     _k, _fb = _n * _rng.uniform(1e-4, 0.05), _rng.choice([16, 4.127, 32])
-    _b = training_bill_gb(_n, _k, frozen_bits=_fb)
+    _b = training_memory_gb(_n, _k, frozen_bits=_fb)
     assert math.isclose(_b["weights"], (_n * _fb / 8 + _k * 4) / 1e9, rel_tol=1e-9), "LoRA weights"
     assert math.isclose(_b["gradients"], _k * 4 / 1e9, rel_tol=1e-9), "LoRA gradients"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_bill_optimizer", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """Adam: two float32 states per trainable parameter, none for frozen ones (2 points)"""
-assert math.isclose(training_bill_gb(7e9, 7e9)["optimizer"], 56.0), "Adam's m and v: 8 bytes per trainable parameter"
+assert math.isclose(training_memory_gb(7e9, 7e9)["optimizer"], 56.0), "Adam's m and v: 8 bytes per trainable parameter"
 ### BEGIN HIDDEN TESTS
 _rng = random.Random(1004)
 for _ in range(10):
     _n = _rng.uniform(1e8, 7e10)
     _k = _n * _rng.uniform(1e-4, 0.05)
-    assert math.isclose(training_bill_gb(_n, _k)["optimizer"], _k * 8 / 1e9, rel_tol=1e-9), "LoRA: states for the adapter only"
-    assert math.isclose(training_bill_gb(_n, _n, trainable_bits=16)["optimizer"], _n * 8 / 1e9, rel_tol=1e-9), \
+    assert math.isclose(training_memory_gb(_n, _k)["optimizer"], _k * 8 / 1e9, rel_tol=1e-9), "LoRA: states for the adapter only"
+    assert math.isclose(training_memory_gb(_n, _n, trainable_bits=16)["optimizer"], _n * 8 / 1e9, rel_tol=1e-9), \
         "Adam states stay float32 even when the weights are 16-bit"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_bill_total", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """total: 16 bytes per parameter for a full fp32 fine-tune (1 point)"""
-assert math.isclose(training_bill_gb(7e9, 7e9)["total"], 112.0)
+assert math.isclose(training_memory_gb(7e9, 7e9)["total"], 112.0)
 ### BEGIN HIDDEN TESTS
 _rng = random.Random(1005)
 for _ in range(10):
     _n = _rng.uniform(1e8, 7e10)
     _k = _n * _rng.uniform(1e-4, 0.05)
-    _b = training_bill_gb(_n, _k, frozen_bits=4.127)
+    _b = training_memory_gb(_n, _k, frozen_bits=4.127)
     assert math.isclose(_b["total"], (_n * 4.127 / 8 + _k * 16) / 1e9, rel_tol=1e-9), "QLoRA-style total"
-    assert math.isclose(training_bill_gb(_n, _n)["total"], _n * 16 / 1e9, rel_tol=1e-9), "full fine-tune total"
+    assert math.isclose(training_memory_gb(_n, _n)["total"], _n * 16 / 1e9, rel_tol=1e-9), "full fine-tune total"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}

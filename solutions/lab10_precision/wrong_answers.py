@@ -6,8 +6,8 @@ come from its earlier cells.
 """
 
 
-# %% [training_bill_gb] forgets Adam's optimizer states
-def training_bill_gb(n_params: float, n_trainable: float, frozen_bits: float = 16,
+# %% [training_memory_gb] forgets Adam's optimizer states
+def training_memory_gb(n_params: float, n_trainable: float, frozen_bits: float = 16,
                      trainable_bits: float = 32) -> dict:
     trainable_bytes = n_trainable * trainable_bits / 8
     frozen_bytes = 0.0 if n_trainable >= n_params else n_params * frozen_bits / 8
@@ -16,8 +16,8 @@ def training_bill_gb(n_params: float, n_trainable: float, frozen_bits: float = 1
     return bill
 
 
-# %% [training_bill_gb] Adam states and gradients for every parameter, frozen ones too
-def training_bill_gb(n_params: float, n_trainable: float, frozen_bits: float = 16,
+# %% [training_memory_gb] Adam states and gradients for every parameter, frozen ones too
+def training_memory_gb(n_params: float, n_trainable: float, frozen_bits: float = 16,
                      trainable_bits: float = 32) -> dict:
     trainable_bytes = n_trainable * trainable_bits / 8
     frozen_bytes = 0.0 if n_trainable >= n_params else n_params * frozen_bits / 8
