@@ -1,23 +1,24 @@
-"""`python -m grading` (or `make grade LAB=...`): autograde every submission of one lab.
+"""`python -m grading` (or `make grade LAB=...`): grade every submission of one lab.
 
     python -m grading --lab lab00_setup --submissions submitted                 # nbgrader's layout
     python -m grading --lab lab00_setup --submissions ~/Downloads/lab00_export  # loose <student>.ipynb files
 
 Submissions come in nbgrader's layout (`DIR/<student>/<lab>/<notebook>.ipynb`) or as a folder of loose
-`<student>.ipynb` files. Every student is graded by its own process (`grading.worker`) in its own temporary
-course directory holding only that student's notebook and a copy of a freshly generated gradebook, under a memory
-limit (RLIMIT_AS), a per-cell time limit (nbgrader's `Execute.timeout`) and a wall-clock limit for the whole notebook.
-A broken submission (syntax error, infinite loop, kernel crash, edited or deleted test cells, duplicated grade_ids,
-huge outputs, wrong name, wrong encoding, nothing at all) gets a score (possibly 0) and a status line; it never
-stops the batch or touches another student's grade.
+`<student>.ipynb` files; every folder and notebook is a student, whatever its name. Each student's code runs in its
+own Jupyter kernel inside a bubblewrap sandbox (no network, no view of solutions/, grades or other students, a clean
+environment, memory and process limits on its whole process tree, a time limit per cell and per notebook); the
+notebook that runs is built from the lab source (only the student's answer cells come from the submission) and is
+scored here, outside the sandbox, from the evidence each test cell prints (see grading.harness). Without bubblewrap
+grading refuses to start unless you pass --unsafe-no-sandbox.
 
-Results, in `--out` (default `grading/`):
+Results, in `--out` (default `grading/`), written as each student finishes (a killed batch keeps them; --resume
+skips the students already graded):
     grades.csv                                 one row per (student, lab): score, max_score, points per graded cell,
                                                status, notes; re-running replaces rows, never duplicates them
-    feedback/<student>/<lab>/<notebook>.html   nbgrader feedback, hidden tests removed
+    feedback/<student>/<lab>/<notebook>.html   the executed notebook with its points, hidden tests removed
     feedback/<student>/<lab>/grading_notes.html   score, status and what the grader noticed (every student)
-    autograded/<student>/<lab>/<notebook>.ipynb
-    logs/<lab>/<student>.log                   nbgrader's log for that student
+    autograded/<student>/<lab>/<notebook>.ipynb   the executed notebook, hidden tests included (for you)
+    logs/<lab>/<student>.log                   the kernel's own log for that student
 """
 
 from __future__ import annotations
@@ -32,19 +33,19 @@ from grading.grade import (
     DEFAULT_CELL_TIMEOUT,
     DEFAULT_MEMORY_GB,
     GradingOptions,
+    SandboxUnavailable,
     fmt,
     grade_all,
-    write_grades,
-    write_notes,
+    graded_students,
 )
 from grading.labsource import load_lab
-from grading.submissions import find_submissions
+from grading.submissions import find_submissions, ignored_entries
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m grading",
-        description="Autograde every submission of one lab with nbgrader, one sandboxed process per student; "
+        description="Grade every submission of one lab, each student's code in its own sandboxed kernel; "
                     "writes grades.csv, feedback HTML (without hidden tests) and logs.")
     parser.add_argument("--lab", required=True, help="lab name, e.g. lab00_setup (a folder of solutions/)")
     parser.add_argument("--submissions", default="submitted", type=Path,
@@ -53,14 +54,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="grading", type=Path,
                         help="where grades.csv, feedback/, autograded/ and logs/ go (default: grading)")
     parser.add_argument("--students", nargs="*", help="grade only these students")
-    parser.add_argument("--workers", type=int, default=max(1, min(4, (os.cpu_count() or 2) // 2)),
-                        help="students graded at the same time (default: half the CPU cores, at most 4)")
+    parser.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)),
+                        help="students graded at the same time (default: the CPU cores, at most 8)")
     parser.add_argument("--cell-timeout", type=int, default=DEFAULT_CELL_TIMEOUT,
                         help=f"wall-clock seconds per cell (default {DEFAULT_CELL_TIMEOUT})")
     parser.add_argument("--memory-gb", type=float, default=DEFAULT_MEMORY_GB,
-                        help=f"address-space limit of each student's grading process and kernel "
-                             f"(default {DEFAULT_MEMORY_GB:g}; 0 = none)")
+                        help=f"memory of each student's whole process tree, GB (default {DEFAULT_MEMORY_GB:g}; "
+                             "0 = none)")
     parser.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip students who already have a row for this lab in grades.csv (after a killed run)")
+    parser.add_argument("--unsafe-no-sandbox", action="store_true",
+                        help="grade even where bubblewrap cannot run: student code then runs as you, can read "
+                             "your files (solutions, grades) and reach the network. Only for trusted notebooks.")
     args = parser.parse_args(argv)
 
     lab = load_lab(args.lab)
@@ -74,13 +80,24 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if not (out / ".gitignore").exists():  # never replace one that is there (e.g. --out .)
         (out / ".gitignore").write_text("# grades and student work never go into git\n*\n")
+    for name in ignored_entries(args.submissions):
+        print(f"ignored {args.submissions / name}: not a student folder or a notebook", file=sys.stderr)
+    if args.resume:
+        done = graded_students(out / "grades.csv", args.lab)
+        subs = [s for s in subs if s.student not in done]
+        print(f"--resume: {len(done)} already graded, {len(subs)} to go")
+        if not subs:
+            return 0
     start = time.monotonic()
     options = GradingOptions(cell_timeout=args.cell_timeout, memory_gb=args.memory_gb or None,
-                             feedback=not args.no_feedback)
-    results = grade_all(lab, subs, out, workers=args.workers, options=options)
-    write_grades(out / "grades.csv", lab, results)
-    for r in results:
-        write_notes(out / "feedback" / r.student / lab.name / "grading_notes.html", r)
+                             feedback=not args.no_feedback, sandbox=not args.unsafe_no_sandbox)
+    try:
+        results = grade_all(lab, subs, out, workers=args.workers, options=options)
+    except SandboxUnavailable as err:
+        print(f"refusing to grade: no sandbox for student code on this machine: {err}.\n"
+              "Install bubblewrap, or pass --unsafe-no-sandbox to run student code as yourself, with access to "
+              "your files and the network.", file=sys.stderr)
+        return 2
     width = max(len(r.student) for r in results)
     for r in results:
         print(f"{r.student:<{width}}  {fmt(r.score):>5}/{fmt(r.max_score):<5} {r.status:<10} {'; '.join(r.notes)}")
@@ -89,6 +106,3 @@ def main(argv: list[str] | None = None) -> int:
           f"student, {args.workers} at a time)")
     print(f"grades: {out / 'grades.csv'}   feedback: {out / 'feedback'}")
     return 0
-
-
-

@@ -1,5 +1,8 @@
-"""Grading a class: one throwaway course directory per student, the worker run in it, and its outcome read into
-a score, a status and notes (`interpret`, a pure function); grades.csv and the notes page written from that.
+"""Grading a class. For each student the trusted grading process builds the notebook to run from the lab source
+(`grading.harness.assemble`), runs it cell by cell in a kernel inside the sandbox (`grading.execute`), and scores
+it itself from what came back (`interpret`, a pure function): a test cell earns its points only when it ran to its
+end untampered and said so with its token. No gradebook, nothing student code could write, is ever read.
+Results are written per student as they finish (grades.csv, notes page, feedback without hidden tests).
 """
 
 from __future__ import annotations
@@ -8,7 +11,10 @@ import csv
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -16,26 +22,35 @@ from pathlib import Path
 
 import nbformat
 
-from grading.labsource import COURSE_CONFIG, NEVER_RELEASED, LabSource
-from grading.sandbox import run_worker
-from grading.submissions import Submission, deduplicate_ids, inspect_notebook, pick_files, read_notebook
+from grading.execute import SandboxedKernel
+from grading.harness import Harness, assemble, hidden_lines, scan, scrub_outputs
+from grading.labsource import COURSE_CONFIG, LABS, NEVER_RELEASED, LabSource
+from grading.sandbox import clean_stale, new_scratch, sandbox_problem
+from grading.submissions import Submission, inspect_notebook, pick_files, read_notebook
 
 DEFAULT_CELL_TIMEOUT = 120
 DEFAULT_MEMORY_GB = 6.0
+KERNEL_START_TIMEOUT = 120
+
+
+class SandboxUnavailable(RuntimeError):
+    """Grading refused: no sandbox here, and the instructor did not pass --unsafe-no-sandbox."""
 
 
 @dataclass(frozen=True)
 class GradingOptions:
     """How each student is graded.
 
-    cell_timeout: wall-clock seconds per cell; memory_gb: address-space limit of the worker and its kernel
-    (None: no limit); threads: BLAS/OpenMP threads of the kernel; feedback: write nbgrader's feedback HTML.
+    cell_timeout: wall-clock seconds per cell; memory_gb: memory of the student's whole process tree (None: no
+    limit); threads: BLAS/OpenMP threads of the kernel; feedback: write feedback HTML; sandbox: run student code
+    in bubblewrap (False only with --unsafe-no-sandbox, or for our own answers in `check_lab`).
     """
 
     cell_timeout: int = DEFAULT_CELL_TIMEOUT
     memory_gb: float | None = DEFAULT_MEMORY_GB
     threads: int = 1
     feedback: bool = True
+    sandbox: bool = True
 
 
 @dataclass
@@ -63,7 +78,8 @@ def fmt(x: float) -> str:
 
 
 def make_course(workdir: Path, lab: LabSource, cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> Path:
-    """A course directory with this lab's source, our nbgrader settings and its own gradebook; released."""
+    """A course directory with this lab's source, our nbgrader settings and its own gradebook, released to
+    `workdir/labs/<lab>` by nbgrader's generate_assignment (our own code only: no student code runs here)."""
     workdir.mkdir(parents=True, exist_ok=True)
     shutil.copytree(lab.path, workdir / "solutions" / lab.name, ignore=shutil.ignore_patterns(*NEVER_RELEASED))
     (workdir / "nbgrader_config.py").write_text(
@@ -71,146 +87,247 @@ def make_course(workdir: Path, lab: LabSource, cell_timeout: int = DEFAULT_CELL_
         f"load_subconfig({str(COURSE_CONFIG)!r})  # noqa: F821\n"
         f"c.CourseDirectory.root = {str(workdir)!r}\n"
         f"c.CourseDirectory.db_url = {'sqlite:///' + str(workdir / 'gradebook.db')!r}\n"
-        f"c.Execute.timeout = {int(cell_timeout)}\n"
-        "c.Execute.interrupt_on_timeout = True\n"
-        "c.OverwriteCells.add_missing_cells = True\n"
-        "c.LimitOutput.max_lines = 1000\n"
-        "c.LimitOutput.max_traceback = 100\n"
-    )
-    run_worker(["release", str(workdir), lab.name], timeout=600)
+        f"c.Execute.timeout = {int(cell_timeout)}\n")
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "grading.worker", "release", str(workdir), lab.name], cwd=workdir,
+                          env=env, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"nbgrader generate_assignment failed for {lab.name}:\n{proc.stderr[-3000:]}")
     return workdir
 
 
-def interpret(lab: LabSource, exit_code: int | None, outcome: dict | None, options: GradingOptions,
-              budget: float) -> tuple[str, dict[str, float], list[str]]:
-    """(status, points per graded cell, notes) from what the worker left behind.
+def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, dict[str, float], list[str]]:
+    """(status, points per graded cell, notes) from one run of a student's notebooks. Pure: unit-tested directly.
 
-    exit_code: the worker's exit status, None when it was killed at the notebook's time `budget` (seconds);
-    outcome: its result.json (None when it wrote none). Pure: reads nothing else, so it is unit-tested directly.
+    run: {"kernel": "ok" | "died" | "memory" | "hung" | "start_failed" | "preamble_failed", "error": str,
+          "cells": {key: {"kind", "status", "ename", "verdict", "tamper", "truncated"}}, "flags": [str]}
+    with cells in execution order; status per cell: ok | error | timeout | hung | died | not_run; verdict (test
+    cells): ok | tampered | missing. A test cell earns its points only with status ok and verdict ok.
     """
     cells = {k: 0.0 for k in lab.points}
     notes: list[str] = []
-    if exit_code is None:
-        notes.append(f"killed after {budget:g} s (the whole notebook's time limit; e.g. a loop that ignores "
-                     "interrupts)")
-        return "timeout", cells, notes
-    if outcome is None:
-        notes.append(f"grading process died (exit {exit_code}); memory limit {options.memory_gb} GB exceeded?")
-        return "crashed", cells, notes
-    if not outcome["autograde_ok"]:
-        err = outcome.get("error", "")
-        if "DeadKernelError" in err or "kernel died" in err.lower():
-            notes.append("the kernel died while running the notebook (os._exit, a segfault or the memory "
-                         "limit): no score")
-            return "crashed", cells, notes
-        last = [line for line in err.strip().splitlines() if line.strip()][-1:] or ["unknown error"]
-        notes.append(f"autograde failed: {last[0][:200]}")
+    statuses: set[str] = set()
+    kernel = run.get("kernel", "ok")
+    if kernel in ("start_failed", "preamble_failed"):
+        notes.append(f"the kernel could not be started: {run.get('error', '')[:300]}")
         return "error", cells, notes
-    status = "ok"
-    test_ids = {k.split(":", 1)[1] for k in lab.points}
-    for key, value in outcome["cells"].items():
-        if key in cells:
-            cells[key] = value["score"]
-    for key, err in outcome["errors"].items():
-        cell_id = key.split(":", 1)[1]
-        if err["ename"] in ("CellTimeoutError", "KeyboardInterrupt"):
-            notes.append(f"cell {cell_id} exceeded the {options.cell_timeout} s time limit")
-            status = "timeout"
-        elif err["ename"] and cell_id not in test_ids:
-            notes.append(f"cell {cell_id} raised {err['ename']}")
-        if err["truncated"]:
-            notes.append(f"output of cell {cell_id} truncated")
+    for key, cell in run.get("cells", {}).items():
+        gid = key.split(":", 1)[1]
+        status, kind = cell.get("status"), cell.get("kind")
+        if status == "timeout":
+            notes.append(f"cell {gid} exceeded the {options.cell_timeout} s time limit (interrupted)")
+            statuses.add("timeout")
+        elif status == "hung":
+            notes.append(f"cell {gid} exceeded the {options.cell_timeout} s time limit and ignored the interrupt: "
+                         "the kernel was stopped, later cells did not run")
+            statuses.add("timeout")
+        elif status == "died":
+            if kernel == "memory":
+                notes.append(f"memory limit of {options.memory_gb:g} GB exceeded in cell {gid}: the kernel was "
+                             "killed, later cells did not run")
+                statuses.add("memory")
+            else:
+                notes.append(f"the kernel died in cell {gid} (os._exit, a segfault or a signal): later cells did "
+                             "not run")
+                statuses.add("crashed")
+        elif status == "error" and kind != "test":
+            notes.append(f"cell {gid} raised {cell.get('ename') or 'an error'}")
+        if cell.get("truncated"):
+            notes.append(f"output of cell {gid} truncated")
+        if kind == "test" and key in cells and status == "ok":
+            verdict = cell.get("verdict")
+            if verdict == "ok":
+                cells[key] = lab.points[key]
+            elif verdict == "tampered":
+                notes.append(f"test {gid}: the test machinery was changed before it ran "
+                             f"({cell.get('tamper', '')[:200]}): 0 points")
+                statuses.add("tampering")
+            else:
+                notes.append(f"test {gid} reported success without running to its end: 0 points")
+                statuses.add("tampering")
+    if kernel == "hung" and "timeout" not in statuses:
+        notes.append("the kernel stopped answering: later cells did not run")
+        statuses.add("timeout")
+    if run.get("flags"):
+        notes.append(f"flagged for review: {'; '.join(run['flags'][:8])}")
+        statuses.add("tampering")
     failed = [lab.column(k) for k in lab.points if cells[k] < lab.points[k]]
     if failed:
         notes.append(f"tests failed: {', '.join(failed)}")
+    status = next((s for s in ("tampering", "memory", "crashed", "timeout") if s in statuses), "ok")
     return status, cells, notes
 
 
-def grade_student(template: Path, lab: LabSource, sub: Submission, workroot: Path, out: Path | None,
-                  options: GradingOptions) -> Result:
-    """Grade one student in a copy of `template` (a released course directory); never raises."""
+def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | None, options: GradingOptions,
+                 log: Path | None = None) -> tuple[dict, nbformat.NotebookNode, nbformat.NotebookNode, list[str]]:
+    """Run one notebook of a student in a fresh sandboxed kernel.
+
+    Returns (run for `interpret`, the executed notebook for the instructor, the feedback notebook for the student
+    (no hidden tests, no grader marker), notes on how the submission was matched to the lab)."""
+    stub_path = LABS / lab.name / f"{stem}.ipynb"
+    stub = nbformat.read(stub_path, as_version=4) if stub_path.is_file() else None
+    plan, notes = assemble(stem, lab.notebooks[stem], submitted, stub)
+    harness = Harness.new()
+    run: dict = {"kernel": "ok", "error": "", "cells": {}, "flags": []}
+    for p in plan:
+        if p.kind in ("solution", "extra"):
+            run["flags"] += scan(p.source)
+    executed = nbformat.v4.new_notebook(metadata=lab.notebooks[stem].metadata)
+    feedback = nbformat.v4.new_notebook(metadata=lab.notebooks[stem].metadata)
+    secret = hidden_lines([c.source for c in lab.notebooks[stem].cells])
+    scratch = new_scratch(f"{stem}-")
+    for extra in lab.path.iterdir():  # the lab's data files, from the source, never from the student
+        if extra.is_file() and extra.suffix not in (".ipynb", ".py"):
+            shutil.copy2(extra, scratch / "work" / extra.name)
+    n_code = sum(p.cell_type == "code" and p.kind != "markdown" for p in plan)
+    budget = options.cell_timeout * (n_code + 2) + 120
+    kernel = SandboxedKernel(scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget), threads=options.threads,
+                             sandbox=options.sandbox, marker=harness.marker, log=log)
+    start = time.monotonic()
+    try:
+        try:
+            kernel.start(KERNEL_START_TIMEOUT)
+            pre = kernel.run(harness.preamble(), KERNEL_START_TIMEOUT, store_history=False)
+            if pre.status != "ok":
+                run["kernel"] = "preamble_failed"
+                run["error"] = f"{pre.status} {pre.ename}: {pre.evalue}"
+        except Exception as err:  # noqa: BLE001 - a kernel that cannot start is this student's error row
+            run["kernel"], run["error"] = "start_failed", f"{type(err).__name__}: {err}"
+        stopped = run["kernel"] != "ok"
+        for p in plan:
+            cell = nbformat.v4.new_code_cell(p.source) if p.cell_type == "code" else \
+                nbformat.v4.new_markdown_cell(p.source)
+            shown = nbformat.v4.new_code_cell(p.shown) if p.cell_type == "code" else \
+                nbformat.v4.new_markdown_cell(p.shown)
+            executed.cells.append(cell)
+            feedback.cells.append(shown)
+            if p.cell_type != "code" or p.kind == "markdown":
+                continue
+            entry = {"kind": p.kind, "status": "not_run", "ename": "", "truncated": False}
+            run["cells"][p.key] = entry
+            if stopped or time.monotonic() - start > budget:
+                continue
+            token = ""
+            if p.kind == "test":
+                code, token = harness.test_code(p.key, p.source)
+                result = kernel.run(code, options.cell_timeout, store_history=False)
+            else:
+                result = kernel.run(p.source, options.cell_timeout)
+            entry.update(status=result.status, ename=result.ename, truncated=result.truncated)
+            if p.kind == "test":
+                entry["verdict"], entry["tamper"] = harness.verdict(result.markers, token)
+            cell.outputs = [nbformat.from_dict(o) for o in result.outputs]
+            cell.execution_count = shown.execution_count = result.execution_count
+            shown.outputs = [nbformat.from_dict(o) for o in
+                             scrub_outputs(result.outputs, secret, harness.marker, p.kind == "test")]
+            if result.status in ("died", "hung"):
+                run["kernel"] = "hung" if result.status == "hung" else "died"
+                stopped = True
+    finally:
+        if kernel.close() and run["kernel"] == "died":
+            run["kernel"] = "memory"
+        shutil.rmtree(scratch, ignore_errors=True)
+    return run, executed, feedback, notes
+
+
+def grade_student(lab: LabSource, sub: Submission, out: Path | None, options: GradingOptions) -> Result:
+    """Grade one student; never raises (a disaster is this student's `error` row)."""
     start = time.monotonic()
     notes: list[str] = []
     zero = {k: 0.0 for k in lab.points}
-    if out:  # a re-run replaces this student's previous results, whatever happens now
-        for kind in ("feedback", "autograded"):
-            shutil.rmtree(out / kind / sub.student / lab.name, ignore_errors=True)
-    chosen, pick_notes = pick_files(sub, lab)
-    notes += pick_notes
-    work = Path(tempfile.mkdtemp(prefix=f"{sub.student}-", dir=workroot))
     try:
-        shutil.copytree(template, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns("result.json"))
-        target = work / "submitted" / sub.student / lab.name
-        target.mkdir(parents=True)
-        readable = 0
+        if out:  # a re-run replaces this student's previous results, whatever happens now
+            for kind in ("feedback", "autograded"):
+                shutil.rmtree(out / kind / sub.student / lab.name, ignore_errors=True)
+        chosen, pick_notes = pick_files(sub, lab)
+        notes += pick_notes
+        submitted = {}
         for stem, path in chosen.items():
             nb, read_notes = read_notebook(path)
             notes += read_notes
-            if nb is None:
-                continue
-            notes += inspect_notebook(nb, lab.notebooks[stem])
-            deduplicate_ids(nb)
-            nbformat.write(nb, target / f"{stem}.ipynb")  # UTF-8, the expected name
-            readable += 1
-        for extra in lab.path.iterdir():  # data files of the lab come from the source, never from the student
-            if extra.is_file() and extra.suffix not in (".ipynb", ".py"):
-                shutil.copy2(extra, target / extra.name)
-        if not readable:
+            if nb is not None:
+                notes += inspect_notebook(nb, lab.notebooks[stem])
+                submitted[stem] = nb
+        if not submitted:
             status = "missing" if not chosen else "unreadable"
             return Result(sub.student, lab.name, 0.0, lab.max_score, zero, status, notes or ["nothing submitted"],
                           time.monotonic() - start)
-
-        n_cells = sum(len(nb.cells) for nb in lab.notebooks.values())
-        budget = options.cell_timeout * (n_cells + 2) + 120
-        log = (out / "logs" / lab.name / f"{sub.student}.log") if out else work / "worker.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        args = ["grade", str(work), lab.name, sub.student] + (["--feedback"] if options.feedback else [])
-        code, _ = run_worker(args, timeout=budget, memory_gb=options.memory_gb, threads=options.threads, log=log)
-        result_file = work / "result.json"
-        outcome = json.loads(result_file.read_text()) if result_file.is_file() else None
-        status, cells, outcome_notes = interpret(lab, code, outcome, options, budget)
-        if out:
-            _collect(work, out, lab.name, sub.student)
+        runs: dict = {"kernel": "ok", "error": "", "cells": {}, "flags": []}
+        for stem in lab.notebooks:
+            log = None
+            if out:
+                log = out / "logs" / lab.name / f"{sub.student}.log"
+                log.parent.mkdir(parents=True, exist_ok=True)
+            run, executed, feedback, match_notes = run_notebook(stem, lab, submitted.get(stem), options, log)
+            notes += match_notes
+            runs["cells"].update(run["cells"])
+            runs["flags"] += run["flags"]
+            if run["kernel"] != "ok" and runs["kernel"] == "ok":
+                runs["kernel"], runs["error"] = run["kernel"], run["error"]
+            if out:
+                folder = out / "autograded" / sub.student / lab.name
+                folder.mkdir(parents=True, exist_ok=True)
+                nbformat.write(executed, folder / f"{stem}.ipynb")
+                if options.feedback:
+                    _write_feedback(out / "feedback" / sub.student / lab.name / f"{stem}.html", feedback, lab,
+                                    runs, options)
+        status, cells, outcome_notes = interpret(lab, runs, options)
         return Result(sub.student, lab.name, sum(cells.values()), lab.max_score, cells, status,
                       notes + outcome_notes, time.monotonic() - start)
     except Exception as err:  # noqa: BLE001 - one student's disaster must not stop the batch
         return Result(sub.student, lab.name, 0.0, lab.max_score, zero, "error",
                       notes + [f"grader error: {type(err).__name__}: {err}"], time.monotonic() - start)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
-def _collect(work: Path, out: Path, lab: str, student: str) -> None:
-    for kind in ("feedback", "autograded"):
-        src = work / kind / student / lab
-        dst = out / kind / student / lab
-        if src.is_dir():
-            shutil.copytree(src, dst)
+def _write_feedback(path: Path, nb: nbformat.NotebookNode, lab: LabSource, run: dict,
+                    options: GradingOptions) -> None:
+    """The student's executed notebook as HTML, with a table of points per test cell at the top."""
+    from nbconvert import HTMLExporter
+
+    _, cells, _ = interpret(lab, run, options)
+    rows = "\n".join(f"| {lab.column(k)} | {fmt(cells[k])} / {fmt(lab.points[k])} |" for k in lab.points)
+    header = nbformat.v4.new_markdown_cell(f"# {lab.name}: {fmt(sum(cells.values()))} / {fmt(lab.max_score)}\n\n"
+                                           f"| test | points |\n|---|---|\n{rows}")
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    nb.cells.insert(0, header)
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body, encoding="utf-8")
 
 
 def grade_all(lab: LabSource, subs: list[Submission], out: Path | None = None, workers: int = 2,
               options: GradingOptions | None = None, progress: bool = True) -> list[Result]:
-    """Grade every submission, `workers` students at a time; results in the order of `subs`.
+    """Grade every submission, `workers` students at a time; results in the order of `subs`. With `out`, each
+    student's row of grades.csv and notes page are written as soon as that student is done.
 
-    options.threads is ignored: the CPU cores are shared out between the workers.
+    options.threads is ignored: the CPU cores are shared out between the workers. Raises SandboxUnavailable when
+    options.sandbox is set and bubblewrap cannot run here.
     """
     from tqdm.auto import tqdm
 
     options = options or GradingOptions()
+    if options.sandbox:
+        problem = sandbox_problem()
+        if problem:
+            raise SandboxUnavailable(problem)
+    clean_stale()
     workers = max(1, min(workers, len(subs) or 1))
     options = GradingOptions(options.cell_timeout, options.memory_gb, max(1, (os.cpu_count() or 1) // workers),
-                             options.feedback)
-    with tempfile.TemporaryDirectory(prefix=f"grade-{lab.name}-") as tmp:
-        template = make_course(Path(tmp) / "course", lab, options.cell_timeout)
-        results: dict[str, Result] = {}
-        with ThreadPoolExecutor(workers) as pool, \
-                tqdm(total=len(subs), desc=f"grading {lab.name}", unit="student", disable=not progress) as bar:
-            futures = {pool.submit(grade_student, template, lab, s, Path(tmp), out, options): s for s in subs}
-            for future in as_completed(futures):
-                r = future.result()
-                results[r.student] = r
-                bar.set_postfix_str(f"{r.student}: {fmt(r.score)}/{fmt(r.max_score)} {r.status}")
-                bar.update()
+                             options.feedback, options.sandbox)
+    results: dict[str, Result] = {}
+    lock = threading.Lock()
+    with ThreadPoolExecutor(workers) as pool, \
+            tqdm(total=len(subs), desc=f"grading {lab.name}", unit="student", disable=not progress) as bar:
+        futures = {pool.submit(grade_student, lab, s, out, options): s for s in subs}
+        for future in as_completed(futures):
+            r = future.result()
+            results[r.student] = r
+            if out:
+                with lock:
+                    write_grades(out / "grades.csv", lab, [r])
+                    write_notes(out / "feedback" / r.student / lab.name / "grading_notes.html", r)
+            bar.set_postfix_str(f"{r.student}: {fmt(r.score)}/{fmt(r.max_score)} {r.status}")
+            bar.update()
     return [results[s.student] for s in subs]
 
 
@@ -232,16 +349,24 @@ def write_grades(path: Path, lab: LabSource, results: list[Result]) -> None:
     fields = base + list(dict.fromkeys(cell_cols)) + tail
     rows.sort(key=lambda r: (r.get("lab", ""), r.get("student", "")))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".grades-", suffix=".tmp")
+    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
+    os.replace(tmp, path)
+
+
+def graded_students(path: Path, lab: str) -> set[str]:
+    """Students of `lab` with a row in grades.csv (for --resume)."""
+    if not path.is_file():
+        return set()
+    with open(path, newline="", encoding="utf-8") as f:
+        return {r["student"] for r in csv.DictReader(f) if r.get("lab") == lab and r.get("status") != "error"}
 
 
 def write_notes(path: Path, r: Result) -> None:
-    """A one-screen page for the student next to nbgrader's feedback: score, status, what the grader noticed."""
+    """A one-screen page for the student next to the feedback: score, status, what the grader noticed."""
     import html
 
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in r.notes) or "<li>nothing to report</li>"
@@ -249,4 +374,3 @@ def write_notes(path: Path, r: Result) -> None:
     path.write_text(f"<!doctype html><meta charset='utf-8'><title>{html.escape(r.lab)}: {html.escape(r.student)}"
                     f"</title><h1>{html.escape(r.lab)}: {fmt(r.score)} / {fmt(r.max_score)}</h1>"
                     f"<p>status: <b>{html.escape(r.status)}</b></p><ul>{notes}</ul>\n", encoding="utf-8")
-

@@ -1,78 +1,209 @@
-"""Where student code runs: a worker process per job, with its own environment, resource limits and a kill of
-its whole process tree when it is done or out of time. (The worker itself is `grading.worker`.)
+"""Where student code runs: one Jupyter kernel per student inside bubblewrap (Debian's `bubblewrap` package), with
+the trusted grading process outside talking to it over unix sockets (jupyter_client's `ipc` transport) in a scratch
+directory that both sides see.
+
+Inside the sandbox: no network (own network namespace), its own pid namespace (every process of the student ends
+with the kernel: `--die-with-parent`, and when the scratch directory's cgroup is killed), an empty environment but
+a whitelist, read-only views of the interpreter, the virtualenv, `utils/` and `data/` only (no `solutions/`, no
+wrong answers, no grades, no other student), and one writable scratch directory. Limits on the whole process tree:
+memory and number of processes through a cgroup (v1 `memory` and `pids` controllers) when the machine lets us
+create one; CPU seconds per process (RLIMIT_CPU); the wall clock is kept by the caller.
+
+`sandbox_problem()` says why a sandbox cannot be built here (None: it can). The grader refuses to grade without
+one unless the instructor passes `--unsafe-no-sandbox`.
 """
 
 from __future__ import annotations
 
 import os
-import resource
+import shlex
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from utils import ROOT
 
+SCRATCH_ROOT = Path(tempfile.gettempdir()) / f"course-grading-{os.getuid()}"
+CGROUP_V1 = Path("/sys/fs/cgroup")
+PIDS_MAX = 256
+# Read-only inside the sandbox: what a lab's code imports and loads. Never solutions/, labs/, grading/, .git.
+VISIBLE = [ROOT / ".venv", ROOT / "utils", ROOT / "data"]
+SYSTEM = ["/usr", "/etc", "/lib", "/lib64", "/lib32", "/bin", "/sbin"]
 
-def worker_env(threads: int) -> dict[str, str]:
-    env = dict(os.environ)
-    bin_dir = str(Path(sys.executable).parent)
-    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_NO_ADVISORY_WARNINGS="1",
-               MPLBACKEND="Agg", TQDM_DISABLE="1", PYDEVD_DISABLE_FILE_VALIDATION="1",
-               CUDA_VISIBLE_DEVICES="", COURSE_DEVICE="cpu")  # a memory limit and CUDA's start-up do not mix
+
+def sandbox_problem() -> str | None:
+    """Why bubblewrap cannot isolate a kernel on this machine, or None when it can (checked by running one)."""
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return "bubblewrap is not installed (Debian/Ubuntu: `sudo apt-get install bubblewrap`)"
+    try:
+        proc = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc",
+                               "--dev", "/dev", "true"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"bubblewrap does not start: {err}"
+    if proc.returncode != 0:
+        return (f"bubblewrap cannot create user/network/pid namespaces here ({proc.stderr.strip()[:200]}); "
+                "on Ubuntu 24.04 allow them: `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`")
+    return None
+
+
+def kernel_env(threads: int, home: Path) -> dict[str, str]:
+    """The kernel's whole environment: a whitelist, nothing inherited from the instructor's shell."""
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home),
+           "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TMPDIR": str(home),
+           "IPYTHONDIR": str(home / ".ipython"), "MPLCONFIGDIR": str(home / ".matplotlib"),
+           "HF_HOME": str(home / ".hf"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "MPLBACKEND": "Agg", "TQDM_DISABLE": "1",
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1", "PYTHONDONTWRITEBYTECODE": "1",
+           "CUDA_VISIBLE_DEVICES": "", "COURSE_DEVICE": "cpu"}
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(threads)
     return env
 
 
-def limits(memory_gb: float | None):
-    def apply() -> None:
-        if memory_gb:
-            limit = int(memory_gb * 2**30)
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    return apply
+class TreeLimits:
+    """A cgroup (v1) for one student's process tree: memory and process count of all its processes together.
+    `available` is False where this machine does not let us create one; the tree then only gets per-process limits.
+    """
+
+    def __init__(self, name: str, memory_gb: float | None, pids: int = PIDS_MAX):
+        self.dirs: list[Path] = []
+        for controller, settings in (("memory", _memory_settings(memory_gb)), ("pids", {"pids.max": str(pids)})):
+            if controller == "memory" and not settings:
+                continue
+            path = CGROUP_V1 / controller / name
+            try:
+                path.mkdir()
+                for key, value in settings.items():
+                    (path / key).write_text(value)
+            except OSError:
+                self.remove()
+                self.dirs = []
+                break
+            self.dirs.append(path)
+
+    @property
+    def available(self) -> bool:
+        return bool(self.dirs)
+
+    def join_command(self) -> str:
+        """Shell lines that move the calling shell (and so everything it execs) into the cgroup."""
+        return "".join(f"echo $$ > {shlex.quote(str(d / 'cgroup.procs'))} && " for d in self.dirs)
+
+    def out_of_memory(self) -> bool:
+        for d in self.dirs:
+            control = d / "memory.oom_control"
+            if control.exists():
+                fields = dict(line.split() for line in control.read_text().splitlines() if len(line.split()) == 2)
+                if int(fields.get("oom_kill", 0)) > 0 or int((d / "memory.failcnt").read_text() or 0) > 0:
+                    return True
+        return False
+
+    def kill_all(self) -> None:
+        for _ in range(50):  # a fork loop may add processes while we kill: repeat until empty
+            pids = {int(p) for d in self.dirs if (d / "cgroup.procs").exists()
+                    for p in (d / "cgroup.procs").read_text().split()}
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+
+    def remove(self) -> None:
+        self.kill_all()
+        for d in self.dirs:
+            for _ in range(40):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:  # still busy while the killed processes exit
+                    time.sleep(0.05)
 
 
-def kill_tree(pid: int) -> None:
-    """Kill a worker and everything it started: the kernel runs in its own session, so a process group kill misses it."""
-    import psutil
+def _memory_settings(memory_gb: float | None) -> dict[str, str]:
+    if not memory_gb:
+        return {}
+    limit = str(int(memory_gb * 2**30))
+    settings = {"memory.limit_in_bytes": limit}
+    if (CGROUP_V1 / "memory" / "memory.memsw.limit_in_bytes").exists():
+        settings["memory.memsw.limit_in_bytes"] = limit  # no escape into swap
+    return settings
 
+
+def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: TreeLimits | None, cpu_seconds: int,
+                 memory_gb: float | None, sandbox: bool) -> list[str]:
+    """`argv` run in the sandbox (or, with sandbox=False, only under the limits and the clean environment)."""
+    prefix = limits.join_command() if limits and limits.available else ""
+    ulimits = f"ulimit -t {int(cpu_seconds)} && ulimit -c 0 && "
+    if memory_gb and not (limits and limits.available):
+        ulimits += f"ulimit -v {int(memory_gb * 2**20)} && "  # per process only: the fallback without a cgroup
+    if sandbox:
+        inner = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+                 "--uid", "65534", "--gid", "65534", "--hostname", "grading"]
+        for key, value in env.items():
+            inner += ["--setenv", key, value]
+        for path in SYSTEM:
+            if Path(path).is_symlink():
+                inner += ["--symlink", os.readlink(path), path]
+            elif Path(path).is_dir():
+                inner += ["--ro-bind", path, path]
+        for path in [Path(sys.base_prefix), *VISIBLE]:
+            if path.exists() and not str(path).startswith("/usr/"):
+                inner += ["--ro-bind", str(path), str(path)]
+        inner += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", str(scratch), str(scratch),
+                  "--remount-ro", "/", "--chdir", str(scratch / "work"), *argv]
+    else:  # --unsafe-no-sandbox, or our own code (check_lab): same command and environment, no isolation
+        inner = ["env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv]
+    return ["/bin/sh", "-c", prefix + ulimits + 'exec "$@"', "sh", *inner]
+
+
+def new_scratch(prefix: str) -> Path:
+    """A scratch directory under SCRATCH_ROOT/batch-<pid>: everything a student's run writes, removed after it,
+    and removed at the next start if this process was killed first (`clean_stale`)."""
+    batch = SCRATCH_ROOT / f"batch-{os.getpid()}"
+    batch.mkdir(parents=True, exist_ok=True)
+    os.chmod(SCRATCH_ROOT, 0o700)
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=batch))
+    (path / "work").mkdir()
+    return path
+
+
+def clean_stale() -> list[Path]:
+    """Remove scratch directories and cgroups left by grading processes that no longer run (killed batches)."""
+    removed = []
+    if SCRATCH_ROOT.is_dir():
+        for batch in SCRATCH_ROOT.glob("batch-*"):
+            pid = int(batch.name.split("-")[1]) if batch.name.split("-")[1].isdigit() else 0
+            if not _alive(pid):
+                shutil.rmtree(batch, ignore_errors=True)
+                removed.append(batch)
+    for controller in ("memory", "pids"):
+        for group in (CGROUP_V1 / controller).glob("course-grading-*"):
+            pid = group.name.split("-")[2]
+            if pid.isdigit() and not _alive(int(pid)):
+                limits = TreeLimits.__new__(TreeLimits)
+                limits.dirs = [group]
+                limits.remove()
+                removed.append(group)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
-        parent = psutil.Process(pid)
-        procs = parent.children(recursive=True) + [parent]
-    except psutil.NoSuchProcess:
-        return
-    for proc in procs:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=10)
-
-
-def run_worker(args: list[str], timeout: float, memory_gb: float | None = None, threads: int = 1,
-                log: Path | None = None) -> tuple[int | None, float]:
-    """Run `python -m grading.worker ARGS`; returns (exit code or None when killed at `timeout`, seconds)."""
-    start = time.monotonic()
-    out = open(log, "w") if log else subprocess.DEVNULL
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "grading.worker", *args], cwd=args[1],
-                                env=worker_env(threads), stdout=out, stderr=subprocess.STDOUT if log else None,
-                                stdin=subprocess.DEVNULL, preexec_fn=limits(memory_gb), start_new_session=True)
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            kill_tree(proc.pid)
-            proc.wait()
-            code = None
-        else:
-            kill_tree(proc.pid)  # a kernel left behind (e.g. by a crashed worker) must not outlive its student
-    finally:
-        if log:
-            out.close()
-    if code not in (0, None) and args[0] == "release":
-        raise RuntimeError(f"nbgrader generate_assignment failed for {args[2]} in {args[1]}")
-    return code, time.monotonic() - start
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

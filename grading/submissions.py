@@ -4,14 +4,13 @@ lab's structure. Nothing here runs student code.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-from grading.labsource import HIDDEN_BEGIN, HIDDEN_END, LabSource, strip_region
+from grading.labsource import LabSource
 
 BIG_FILE_BYTES = 5_000_000
 
@@ -24,25 +23,40 @@ class Submission:
 
 
 
-STUDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
-
-
 def find_submissions(directory: Path, lab: str) -> list[Submission]:
-    """nbgrader layout (`<student>/<lab>/*`) or loose `<student>.ipynb` files; sorted by student."""
+    """nbgrader layout (`<student>/<lab>/*`) or loose `<student>.ipynb` files; sorted by student.
+
+    Every folder and notebook is a student, whatever its name (spaces, accents): the name is kept as it is. Hidden
+    entries (`.ipynb_checkpoints`, `.DS_Store`) are not students; `ignored_entries` lists what else is skipped."""
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"no submissions folder {directory}")
     subs: dict[str, Submission] = {}
     for entry in sorted(directory.iterdir()):
-        if entry.is_dir() and STUDENT_RE.match(entry.name):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
             lab_dir = entry / lab
             files = sorted(p for p in lab_dir.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts) \
                 if lab_dir.is_dir() else []
-            subs[entry.name] = Submission(entry.name, files)
+            student, sub = entry.name, Submission(entry.name, files)
         elif entry.is_file() and entry.suffix.lower() == ".ipynb":
-            student = re.sub(r"[^A-Za-z0-9_.@+-]", "_", entry.stem)
-            subs[student] = Submission(student, [entry], loose=True)
+            student, sub = entry.stem, Submission(entry.stem, [entry], loose=True)
+        else:
+            continue
+        if student in subs:  # `jo.ipynb` next to a folder `jo`: both are graded, the second under a new name
+            k = 2
+            while f"{student} ({k})" in subs:
+                k += 1
+            student = sub.student = f"{student} ({k})"
+        subs[student] = sub
     return [subs[k] for k in sorted(subs)]
+
+
+def ignored_entries(directory: Path) -> list[str]:
+    """Entries of a submissions folder that are neither a student folder nor a notebook (said, not graded)."""
+    return sorted(p.name for p in Path(directory).iterdir() if not p.name.startswith(".") and p.is_file()
+                  and p.suffix.lower() != ".ipynb")
 
 
 def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, list[str]]:
@@ -64,11 +78,14 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, list[str]]:
 
 
 def inspect_notebook(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> list[str]:
-    """Status notes for what a student did to the lab's structure (nbgrader repairs most of it when grading)."""
+    """Status notes on the submission's cells: duplicated or missing grade_ids, never executed. (How its cells are
+    matched to the lab, edited and re-ordered cells included, is noted by `grading.harness.assemble`.)"""
     notes = []
     src_cells = {c.metadata["nbgrader"]["grade_id"]: c for c in source.cells if "nbgrader" in c.metadata}
-    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
-    ids = [i for i in ids if i]
+    metas = [c.get("metadata", {}).get("nbgrader") for c in nb.cells]
+    ids = [m.get("grade_id") for m in metas if isinstance(m, dict) and isinstance(m.get("grade_id"), str)]
+    if not ids:
+        return ["no nbgrader metadata (stripped by an editor?): cells matched to the lab by their text"]
     dups = sorted(i for i, n in Counter(ids).items() if n > 1)
     if dups:
         notes.append(f"duplicated grade_id {', '.join(dups)}: only the first copy is graded")
@@ -76,42 +93,10 @@ def inspect_notebook(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -
               or c.metadata["nbgrader"].get("solution")]
     missing = [k for k in graded if k not in ids]
     if missing:
-        notes.append(f"missing cell(s) {', '.join(missing)}: test cells restored from the lab source")
-    seen = [i for i in dict.fromkeys(ids) if i in src_cells]
-    expected = [k for k in src_cells if k in seen]
-    if seen != expected:
-        notes.append("cells re-ordered: graded in the student's order")
-    edited = []
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        gid = meta.get("grade_id")
-        if gid in src_cells and src_cells[gid].metadata["nbgrader"].get("locked") \
-                and not src_cells[gid].metadata["nbgrader"].get("solution"):
-            released = strip_region(src_cells[gid].source, HIDDEN_BEGIN, HIDDEN_END)
-            if cell.source.strip() != released.strip() and cell.source.strip() != src_cells[gid].source.strip():
-                edited.append(gid)
-    if edited:
-        notes.append(f"locked/test cell(s) {', '.join(dict.fromkeys(edited))} edited: graded with the original")
+        notes.append(f"missing cell(s) {', '.join(missing)}: locked and test cells restored from the lab source")
     if nb.cells and all(c.get("execution_count") is None for c in nb.cells if c.cell_type == "code"):
         notes.append("never executed before submission")
     return notes
-
-
-def deduplicate_ids(nb: nbformat.NotebookNode) -> None:
-    """Keep the first cell of each grade_id; later copies (and nbgrader metadata without a grade_id) become plain
-    cells. nbgrader's own DeduplicateIds keeps the last copy and leaves `nbgrader: {}` behind, which crashes
-    OverwriteCells.add_missing_cells (KeyError: 'grade_id')."""
-    seen = set()
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader")
-        if meta is None:
-            continue
-        gid = meta.get("grade_id") if isinstance(meta, dict) else None
-        if not gid or gid in seen:
-            del cell.metadata["nbgrader"]
-        else:
-            seen.add(gid)
-
 
 
 def pick_files(sub: Submission, lab: LabSource) -> tuple[dict[str, Path], list[str]]:

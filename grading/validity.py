@@ -26,6 +26,7 @@ from grading.labsource import (
     load_wrong_answers,
     solution_source,
 )
+from grading.sandbox import clean_stale, sandbox_problem
 from grading.submissions import Submission
 
 
@@ -132,10 +133,15 @@ class LabCheck:
 
 
 def check_lab(name: str, workers: int = 2, cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> LabCheck:
-    """Release `name` in a throwaway course, compare with labs/, and autograde solution, stub and wrong answers."""
+    """Release `name` once in a throwaway course, compare with labs/, and grade solution, stub and wrong answers,
+    each in its own fresh kernel (`workers` at a time, no state shared between them).
+
+    These are our own answers, not students': where bubblewrap is missing they run without the sandbox (the same
+    harness, limits and scoring otherwise), so the proof also runs on machines without it."""
     start = time.monotonic()
     lab = load_lab(name)
     wrong = load_wrong_answers(lab)
+    clean_stale()
     with tempfile.TemporaryDirectory(prefix=f"check-{name}-") as tmp:
         course = make_course(Path(tmp) / "course", lab, cell_timeout)
         released = course / "labs" / name
@@ -150,8 +156,8 @@ def check_lab(name: str, workers: int = 2, cell_timeout: int = DEFAULT_CELL_TIME
             subs.append(Submission(student, sorted(folder.glob("*.ipynb"))))
         workers = max(1, min(workers, len(subs)))
         options = GradingOptions(cell_timeout=cell_timeout, threads=max(1, (os.cpu_count() or 1) // workers),
-                                 feedback=False)
+                                 feedback=False, sandbox=sandbox_problem() is None)
         with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(lambda s: grade_student(course, lab, s, Path(tmp), None, options), subs))
+            results = list(pool.map(lambda s: grade_student(lab, s, None, options), subs))
     return LabCheck(lab, problems, leaked_lines(lab), {r.student: r for r in results},
                     {f"wrong{k}": e.name for k, e in enumerate(wrong)}, time.monotonic() - start)

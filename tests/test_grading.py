@@ -1,4 +1,4 @@
-"""`make grade` survives a class of broken submissions (issue 7): each gets a score and a status line, the batch
+"""`make grade` survives a class of broken submissions (issues 7 and 14): each gets a score and a status line, the batch
 completes, nobody else's grade moves, feedback has no hidden tests, and re-running neither loses nor duplicates rows.
 
 The class is built from lab00_setup: one good student and one student for each broken-submission kind.
@@ -18,6 +18,7 @@ import nbformat
 import pytest
 
 from grading import LABS, Submission, find_submissions, load_lab, student_versions
+from grading.submissions import ignored_entries
 from utils import ROOT
 
 LAB = "lab00_setup"
@@ -65,15 +66,16 @@ def build_class(root: Path) -> dict[str, dict]:
     nb = copy.deepcopy(sol)
     _cell(nb, "complete").source = "import os\nos._exit(1)"
     _write(root, "dave_crash", nb)
-    expect["dave_crash"] = dict(score=0, status="crashed", note="kernel died")
+    expect["dave_crash"] = dict(score=3, status="crashed", note="kernel died")  # tests before the crash count
 
-    nb = copy.deepcopy(sol)  # test_count_tokens_value deleted, test_complete_type moved above `complete`
+    nb = copy.deepcopy(sol)  # test_count_tokens_value deleted (restored), test_complete_type moved above `complete`
+    # (locked and test cells always run from the lab source, in the lab's order)
     nb.cells.remove(_cell(nb, "test_count_tokens_value"))
     moved = _cell(nb, "test_complete_type")
     nb.cells.remove(moved)
     nb.cells.insert(nb.cells.index(_cell(nb, "complete")), moved)
     _write(root, "erin_deleted_reordered", nb)
-    expect["erin_deleted_reordered"] = dict(score=5, status="ok", note="re-ordered")
+    expect["erin_deleted_reordered"] = dict(score=6, status="ok", note="re-ordered")
 
     nb = copy.deepcopy(sol)  # a wrong answer, and the test that catches it "fixed"
     _cell(nb, "count_tokens").source = "def count_tokens(text):\n    return len(text.split())"
@@ -161,7 +163,7 @@ def test_every_student_gets_the_expected_score_and_status(graded):
 def test_feedback_has_scores_but_no_hidden_tests(graded):
     _, out, expect, _ = graded
     html = (out / "feedback" / "alice" / LAB / f"{LAB}.html").read_text(encoding="utf-8")
-    assert "count_tokens" in html and "6.0" in html
+    assert "count_tokens" in html and "6 / 6" in html
     for secret in ("BEGIN HIDDEN TESTS", "_reference", "random.Random(20251)", "BEGIN SOLUTION"):
         assert secret not in html
     failed = (out / "feedback" / "bob_syntax" / LAB / f"{LAB}.html").read_text(encoding="utf-8")
@@ -185,13 +187,34 @@ def test_rerun_replaces_rows_and_keeps_the_others(graded):
                {k: v for k, v in before[student].items() if k not in keep}, student
 
 
-def test_loose_files_are_named_by_student(tmp_path):
+def test_every_name_is_a_student(tmp_path):
+    """Spaces, accents and near-collisions: every folder and notebook gets its own row, named as handed in."""
     (tmp_path / "zoe.ipynb").write_text("{}")
-    (tmp_path / "yann smith.ipynb").write_text("{}")
+    (tmp_path / "jo smith.ipynb").write_text("{}")
+    (tmp_path / "jo_smith.ipynb").write_text("{}")
+    (tmp_path / "jane doe" / LAB).mkdir(parents=True)
+    (tmp_path / "émilie" / LAB).mkdir(parents=True)
+    (tmp_path / "zoe").mkdir()
     (tmp_path / "notes.txt").write_text("not a submission")
+    (tmp_path / ".DS_Store").write_text("")
     subs = find_submissions(tmp_path, LAB)
-    assert [(s.student, s.loose) for s in subs] == [("yann_smith", True), ("zoe", True)]
-    assert isinstance(subs[0], Submission) and subs[0].files == [tmp_path / "yann smith.ipynb"]
+    assert [(s.student, s.loose) for s in subs] == [
+        ("jane doe", False), ("jo smith", True), ("jo_smith", True), ("zoe", False), ("zoe (2)", True),
+        ("émilie", False)]
+    assert isinstance(subs[1], Submission) and subs[1].files == [tmp_path / "jo smith.ipynb"]
+    assert ignored_entries(tmp_path) == ["notes.txt"]
+
+
+def test_grading_refuses_without_a_sandbox(tmp_path):
+    """No bubblewrap on PATH: the CLI says why and stops, unless told --unsafe-no-sandbox."""
+    _write(tmp_path / "submitted", "alice", _solution())
+    cmd = [sys.executable, "-m", "grading", "--lab", LAB, "--submissions", str(tmp_path / "submitted"),
+           "--out", str(tmp_path / "out")]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={"PATH": str(Path(sys.executable).parent), "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2 and "bubblewrap is not installed" in proc.stderr and "--unsafe-no-sandbox" in \
+        proc.stderr
+    assert not (tmp_path / "out" / "grades.csv").exists()
 
 
 def test_help():

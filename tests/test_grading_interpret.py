@@ -1,5 +1,5 @@
-"""`grading.grade.interpret`: what the worker left behind → status, points per cell, notes. Pure, so tested here
-without running a notebook (tests/test_grading.py runs real submissions end to end)."""
+"""`grading.grade.interpret`: one run of a student's notebook → status, points per cell, notes. Pure, so tested
+here without running a notebook (tests/test_grading.py and tests/test_grading_attacks.py run real submissions)."""
 
 from __future__ import annotations
 
@@ -14,41 +14,74 @@ LAB = LabSource("lab99", Path("."), {"lab99": None}, {"lab99:t1": 2.0, "lab99:t2
 OPTIONS = GradingOptions(cell_timeout=30, memory_gb=4.0)
 
 
-def _outcome(scores, errors=None, ok=True, error=""):
-    return {"autograde_ok": ok, "error": error, "errors": errors or {},
-            "cells": {f"lab99:{k}": {"score": v, "max_score": 0} for k, v in scores.items()}}
+def _test(status="ok", verdict="ok", **kw):
+    return dict(kind="test", status=status, verdict=verdict, ename=kw.pop("ename", ""), truncated=False, **kw)
+
+
+def _run(cells, kernel="ok", flags=()):
+    return {"kernel": kernel, "error": "", "cells": cells, "flags": list(flags)}
 
 
 def test_full_marks():
-    status, cells, notes = interpret(LAB, 0, _outcome({"t1": 2.0, "t2": 3.0}), OPTIONS, 100)
+    status, cells, notes = interpret(LAB, _run({"lab99:t1": _test(), "lab99:t2": _test()}), OPTIONS)
     assert (status, cells, notes) == ("ok", {"lab99:t1": 2.0, "lab99:t2": 3.0}, [])
 
 
 def test_failed_tests_are_named_and_solution_errors_noted():
-    errors = {"lab99:answer": {"ename": "NameError", "truncated": False},
-              "lab99:t2": {"ename": "AssertionError", "truncated": True}}
-    status, cells, notes = interpret(LAB, 0, _outcome({"t1": 2.0, "t2": 0.0}, errors), OPTIONS, 100)
-    assert status == "ok" and cells["lab99:t2"] == 0.0
+    run = _run({"lab99:answer": dict(kind="solution", status="error", ename="NameError", truncated=False),
+                "lab99:t1": _test(),
+                "lab99:t2": dict(_test("error", "missing", ename="AssertionError"), truncated=True)})
+    status, cells, notes = interpret(LAB, run, OPTIONS)
+    assert status == "ok" and cells == {"lab99:t1": 2.0, "lab99:t2": 0.0}
     assert notes == ["cell answer raised NameError", "output of cell t2 truncated", "tests failed: t2"]
 
 
 def test_cells_outside_the_lab_never_add_points():
-    status, cells, _ = interpret(LAB, 0, _outcome({"t1": 2.0, "t2": 3.0, "bonus": 900.0}), OPTIONS, 100)
-    assert sum(cells.values()) == 5.0
+    run = _run({"lab99:t1": _test(), "lab99:t2": _test(), "lab99:bonus": _test()})
+    assert sum(interpret(LAB, run, OPTIONS)[1].values()) == 5.0
 
 
-@pytest.mark.parametrize("code, outcome, status, fragment", [
-    (None, None, "timeout", "killed after 100 s"),
-    (-9, None, "crashed", "grading process died (exit -9)"),
-    (0, _outcome({}, ok=False, error="nbclient.exceptions.DeadKernelError: Kernel died"), "crashed", "kernel died"),
-    (0, _outcome({}, ok=False, error="Traceback\nValueError: bad notebook\n"), "error", "ValueError: bad notebook"),
+def test_a_test_without_evidence_scores_zero_and_is_tampering():
+    """Status ok but no token printed: something skipped the end of the test (a cell transformer, say)."""
+    status, cells, notes = interpret(LAB, _run({"lab99:t1": _test(verdict="missing"), "lab99:t2": _test()}), OPTIONS)
+    assert status == "tampering" and cells["lab99:t1"] == 0 and cells["lab99:t2"] == 3.0
+    assert "without running to its end" in notes[0]
+
+
+def test_tampered_machinery_scores_zero():
+    run = _run({"lab99:t1": _test(verdict="tampered", tamper="torch.allclose"), "lab99:t2": _test()})
+    status, cells, notes = interpret(LAB, run, OPTIONS)
+    assert status == "tampering" and cells["lab99:t1"] == 0 and "torch.allclose" in notes[0]
+
+
+def test_static_flags_change_the_status_not_the_score():
+    run = _run({"lab99:t1": _test(), "lab99:t2": _test()}, flags=["imports sqlite3"])
+    status, cells, notes = interpret(LAB, run, OPTIONS)
+    assert status == "tampering" and sum(cells.values()) == 5.0 and "imports sqlite3" in notes[0]
+
+
+@pytest.mark.parametrize("cell_status, kernel, status, fragment", [
+    ("timeout", "ok", "timeout", "exceeded the 30 s time limit (interrupted)"),
+    ("hung", "hung", "timeout", "ignored the interrupt"),
+    ("died", "died", "crashed", "the kernel died in cell answer"),
+    ("died", "memory", "memory", "memory limit of 4 GB exceeded in cell answer"),
 ])
-def test_failures_score_zero_with_a_reason(code, outcome, status, fragment):
-    got_status, cells, notes = interpret(LAB, code, outcome, OPTIONS, 100)
-    assert got_status == status and sum(cells.values()) == 0 and fragment in notes[0]
+def test_failures_keep_earlier_points_and_say_what_happened(cell_status, kernel, status, fragment):
+    run = _run({"lab99:t1": _test(), "lab99:answer": dict(kind="solution", status=cell_status, ename="",
+                                                          truncated=False),
+                "lab99:t2": _test("not_run", None)}, kernel=kernel)
+    got_status, cells, notes = interpret(LAB, run, OPTIONS)
+    assert got_status == status and cells == {"lab99:t1": 2.0, "lab99:t2": 0.0} and fragment in notes[0]
 
 
-def test_a_cell_timeout_is_reported_as_such():
-    errors = {"lab99:t1": {"ename": "CellTimeoutError", "truncated": False}}
-    status, _, notes = interpret(LAB, 0, _outcome({"t1": 0.0, "t2": 3.0}, errors), OPTIONS, 100)
-    assert status == "timeout" and "exceeded the 30 s time limit" in notes[0]
+def test_a_keyboard_interrupt_raised_by_the_student_is_not_a_timeout():
+    run = _run({"lab99:answer": dict(kind="solution", status="error", ename="KeyboardInterrupt", truncated=False),
+                "lab99:t1": _test(), "lab99:t2": _test()})
+    status, _, notes = interpret(LAB, run, OPTIONS)
+    assert status == "ok" and notes == ["cell answer raised KeyboardInterrupt"]
+
+
+def test_a_kernel_that_never_started_is_an_error():
+    status, cells, notes = interpret(LAB, {"kernel": "start_failed", "error": "RuntimeError: boom", "cells": {},
+                                           "flags": []}, OPTIONS)
+    assert status == "error" and sum(cells.values()) == 0 and "boom" in notes[0]

@@ -1,0 +1,185 @@
+"""The trusted side of running a notebook: a Jupyter kernel started inside the sandbox (`grading.sandbox`), cells
+sent to it one at a time, and what comes back collected here with limits (time per cell, output size). Nothing the
+kernel sends is trusted beyond being data: a cell's outcome is its execute_reply status and its outputs.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from jupyter_client import KernelManager
+
+from grading.sandbox import TreeLimits, kernel_env, wrap_command
+
+MAX_OUTPUT_CHARS = 100_000  # kept per cell; the rest is dropped (and noted)
+INTERRUPT_GRACE = 10.0  # seconds a cell gets to stop after SIGINT before the kernel is killed
+KEPT_MIME = ("text/plain", "image/png")  # what a cell may display in feedback (no HTML or JavaScript from students)
+
+
+@dataclass
+class CellRun:
+    """What one executed cell gave back. status: ok | error | timeout (interrupted at its time limit) |
+    hung (ignored the interrupt; the kernel was killed) | died (the kernel exited)."""
+
+    status: str
+    outputs: list[dict] = field(default_factory=list)
+    ename: str = ""
+    evalue: str = ""
+    markers: list[str] = field(default_factory=list)
+    truncated: bool = False
+    execution_count: int | None = None
+
+
+class _WrappedKernelManager(KernelManager):
+    """A KernelManager whose kernel command is wrapped by the sandbox (bubblewrap, cgroup, rlimits)."""
+
+    wrap = None  # set per instance: list[str] -> list[str]
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        return self.wrap([sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
+                          "--HistoryManager.hist_file=:memory:"])  # no history database to create per student
+
+
+class SandboxedKernel:
+    """One student's kernel. `marker` is the prefix of the lines the grader's own code prints as evidence."""
+
+    def __init__(self, scratch: Path, name: str, memory_gb: float | None, cpu_seconds: int, threads: int,
+                 sandbox: bool, marker: str, log: Path | None = None):
+        self.scratch, self.marker = scratch, marker
+        self.limits = TreeLimits(f"course-grading-{os.getpid()}-{name}", memory_gb)
+        env = kernel_env(threads, scratch / "work")
+        self.km = _WrappedKernelManager(transport="ipc", ip=str(scratch / "kernel"),
+                                        connection_file=str(scratch / "kernel.json"))
+        self.km.wrap = lambda argv: wrap_command(argv, scratch, env, self.limits, cpu_seconds, memory_gb, sandbox)
+        self.log = open(log, "ab") if log else None
+        self.kc = None
+
+    def start(self, timeout: float) -> None:
+        self.km.start_kernel(env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                             stdout=subprocess.DEVNULL, stderr=self.log or subprocess.DEVNULL)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=timeout)
+
+    def alive(self) -> bool:
+        return self.km.has_kernel and self.km.provisioner is not None and self.km.provisioner.process is not None \
+            and self.km.provisioner.process.poll() is None
+
+    def interrupt(self) -> None:
+        """SIGINT to the kernel's Python process inside the sandbox (the outermost python of the tree)."""
+        try:
+            procs = psutil.Process(self.km.provisioner.process.pid).children(recursive=True)
+        except (psutil.NoSuchProcess, AttributeError):
+            return
+        pythons = [p for p in procs if _is_kernel(p)]
+        if pythons:
+            try:
+                os.kill(min(pythons, key=lambda p: p.create_time()).pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+
+    def run(self, code: str, timeout: float, store_history: bool = True) -> CellRun:
+        """Execute `code`; at `timeout` seconds interrupt it, INTERRUPT_GRACE later give up on the kernel."""
+        if not self.alive():
+            return CellRun("died")
+        msg_id = self.kc.execute(code, store_history=store_history, allow_stdin=False, stop_on_error=False)
+        run = CellRun("ok")
+        deadline, interrupted, idle, reply, size, carry = time.monotonic() + timeout, False, False, None, 0, ""
+        while not (idle and reply is not None):
+            if time.monotonic() > deadline:
+                if interrupted:
+                    run.status = "hung"
+                    return run
+                self.interrupt()
+                interrupted, deadline = True, time.monotonic() + INTERRUPT_GRACE
+            if reply is None:
+                try:
+                    msg = self.kc.get_shell_msg(timeout=0)
+                    if msg["parent_header"].get("msg_id") == msg_id:
+                        reply = msg["content"]
+                except queue.Empty:
+                    pass
+            try:
+                msg = self.kc.get_iopub_msg(timeout=0.2)
+            except queue.Empty:
+                if not self.alive():
+                    run.status = "died"
+                    return run
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "status" and content.get("execution_state") == "idle":
+                idle = True
+                if reply is None:  # the reply is sent before idle; allow it a moment on the shell channel
+                    try:
+                        reply = self.kc.get_shell_msg(timeout=5)["content"]
+                    except queue.Empty:
+                        reply = {"status": "error", "ename": "NoReply", "evalue": "no execute_reply"}
+            elif kind == "stream":
+                text = str(content.get("text", ""))
+                if content.get("name") == "stdout":
+                    lines = (carry + text).split("\n")
+                    carry = lines.pop()[-1000:]
+                    run.markers += [line for line in lines if line.startswith(self.marker)]
+                if size + len(text) > MAX_OUTPUT_CHARS:
+                    text, run.truncated = text[:max(0, MAX_OUTPUT_CHARS - size)], True
+                size += len(text)
+                if text:
+                    run.outputs.append({"output_type": "stream", "name": content.get("name", "stdout"),
+                                        "text": text})
+            elif kind in ("execute_result", "display_data"):
+                data = {k: v for k, v in dict(content.get("data", {})).items() if k in KEPT_MIME}
+                if data and size < MAX_OUTPUT_CHARS:
+                    size += sum(len(str(v)) for v in data.values())
+                    out = {"output_type": kind, "data": data, "metadata": {}}
+                    if kind == "execute_result":
+                        out["execution_count"] = content.get("execution_count")
+                    run.outputs.append(out)
+                elif data:
+                    run.truncated = True
+            elif kind == "error":
+                run.outputs.append({"output_type": "error", "ename": str(content.get("ename", ""))[:200],
+                                    "evalue": str(content.get("evalue", ""))[:2000],
+                                    "traceback": [str(t)[:5000] for t in content.get("traceback", [])][:100]})
+            elif kind == "clear_output":
+                run.outputs.clear()
+        if carry.startswith(self.marker):
+            run.markers.append(carry)
+        run.execution_count = reply.get("execution_count") if isinstance(reply.get("execution_count"), int) else None
+        if reply.get("status") != "ok":
+            run.status = "timeout" if interrupted else "error"
+            run.ename, run.evalue = str(reply.get("ename", ""))[:200], str(reply.get("evalue", ""))[:2000]
+        elif interrupted:
+            run.status = "timeout"
+        return run
+
+    def close(self) -> bool:
+        """Stop the kernel and every process of the student; True when the tree ran out of memory."""
+        oom = self.limits.out_of_memory()
+        try:
+            if self.kc is not None:
+                self.kc.stop_channels()
+            if self.km.has_kernel:
+                self.km.shutdown_kernel(now=True)
+        except Exception:  # noqa: BLE001 - the kernel may be long dead; the cgroup kill below ends the rest
+            pass
+        self.limits.remove()
+        if self.log:
+            self.log.close()
+        return oom
+
+
+def _is_kernel(proc: psutil.Process) -> bool:
+    try:
+        return proc.name().startswith("python") and "ipykernel_launcher" in proc.cmdline()
+    except psutil.Error:
+        return False
