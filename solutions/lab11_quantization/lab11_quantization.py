@@ -255,7 +255,7 @@ assert torch.allclose(dequantize_nf4(_c, _a, _book, (3, 128)), _ref)
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Exercise 4 — double quantization (3 points)
 #
-# 1. `scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256)`: extra bits per weight spent on block
+# 1. `scale_bits_per_param(blocksize=64, double_quant=False, blocksize2=256)`: extra bits per weight spent on block
 #    scales. Without double quantization a float32 absmax per block (32 / blocksize); with it an 8-bit scale per
 #    block plus a float32 scale per `blocksize2` blocks. (QLoRA: 0.5 → ≈ 0.127.)
 # 2. `double_quantize(absmax, blocksize2=256)` → `(q, scales, offset)`: subtract the mean (`offset`, float32 scalar)
@@ -264,7 +264,7 @@ assert torch.allclose(dequantize_nf4(_c, _a, _book, (3, 128)), _ref)
 #    `double_dequantize(q, scales, offset)` returns the approximate absmax, float32 `(n,)`.
 
 # %% nbgrader={"grade": false, "grade_id": "double_quant", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def scale_overhead_bits(blocksize: int = 64, double_quant: bool = False, blocksize2: int = 256) -> float:
+def scale_bits_per_param(blocksize: int = 64, double_quant: bool = False, blocksize2: int = 256) -> float:
     """Extra bits per weight for the block scales."""
     ### BEGIN SOLUTION
     if not double_quant:
@@ -294,13 +294,13 @@ def double_dequantize(q: torch.Tensor, scales: torch.Tensor, offset: torch.Tenso
 
 # %% nbgrader={"grade": true, "grade_id": "test_overhead_bits", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """0.5 bit without, about 0.127 with double quantization (1 point)"""
-assert math.isclose(scale_overhead_bits(64), 0.5)
-assert round(scale_overhead_bits(64, double_quant=True), 3) == 0.127
+assert math.isclose(scale_bits_per_param(64), 0.5)
+assert round(scale_bits_per_param(64, double_quant=True), 3) == 0.127
 ### BEGIN HIDDEN TESTS
 for _bs in (32, 64, 128, 256):
     for _bs2 in (128, 256):
-        assert math.isclose(scale_overhead_bits(_bs, True, _bs2), 8 / _bs + 32 / (_bs * _bs2))
-        assert math.isclose(scale_overhead_bits(_bs, False, _bs2), 32 / _bs)
+        assert math.isclose(scale_bits_per_param(_bs, True, _bs2), 8 / _bs + 32 / (_bs * _bs2))
+        assert math.isclose(scale_bits_per_param(_bs, False, _bs2), 32 / _bs)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_double_quant", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}

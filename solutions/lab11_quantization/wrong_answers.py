@@ -40,7 +40,7 @@ def dequantize_nf4(codes: torch.Tensor, absmax: torch.Tensor, codebook: torch.Te
 
 
 # %% [double_quant] double quantization without / 127: the int8 step is the block's whole range
-def scale_overhead_bits(blocksize: int = 64, double_quant: bool = False, blocksize2: int = 256) -> float:
+def scale_bits_per_param(blocksize: int = 64, double_quant: bool = False, blocksize2: int = 256) -> float:
     """Extra bits per weight for the block scales."""
     if not double_quant:
         return 32 / blocksize
