@@ -152,7 +152,7 @@ for name, A0, B0 in [("A = 0, B = 0", torch.zeros(2, 5), torch.zeros(8, 2)),
                      ("A random, B = 0 (LoRA)", torch.randn(2, 5), torch.zeros(8, 2)),
                      ("A = 0, B random", torch.zeros(2, 5), torch.randn(8, 2))]:
     gA, gB = first_step_grads(A0, B0)
-    print(f"{name:24s} |grad A| = {gA:.4f}   |grad B| = {gB:.4f}")
+    print(f"{name:24s} |grad A| = {gA:.2f}   |grad B| = {gB:.2f}")   # 2 decimals: stable under float rounding
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -462,7 +462,8 @@ print(f"seed 003 says 8,388,608; 32 layers x 16 x 2 x (4096 + 4096) = "
 W = model.transformer.h[1].mlp.c_fc.weight.detach().T        # (out, in) = (1024, 256)
 sigma = torch.linalg.svdvals(W)
 energy = sigma.pow(2)
-rel_error = (energy.sum() - energy.cumsum(0)).clamp(min=0).sqrt() / energy.sum().sqrt()
+tail = energy.flip(0).cumsum(0).flip(0)                      # tail[i] = sum of energy[i:]
+rel_error = torch.cat([tail[1:], tail.new_zeros(1)]).sqrt() / tail[0].sqrt()   # r = 256 leaves nothing: exactly 0
 U, S, Vh = torch.linalg.svd(W, full_matrices=False)
 
 
