@@ -73,27 +73,28 @@ assert _nf == _ref, "count every non-uint8 parameter once"
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Exercise 2 — LoRA's trainable parameters (2 points)
 #
-# `lora_param_count(shapes, r)`: each adapted weight of shape `(d_in, d_out)` gets `A` (r × d_in) and `B`
-# (d_out × r). Return the total number of adapter parameters over all `shapes`.
+# `lora_parameter_count(shapes, r)`: each adapted weight `W` of shape `(d, k)` = `(out_features, in_features)` (the
+# orientation of `nn.Linear.weight`, as in lesson 07) gets `B` (d × r) and `A` (r × k). Return the total number of
+# adapter parameters over all `shapes`.
 
-# %% nbgrader={"grade": false, "grade_id": "lora_param_count", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def lora_param_count(shapes: list[tuple[int, int]], r: int) -> int:
-    """Sum of r * (d_in + d_out) over the adapted weights."""
+# %% nbgrader={"grade": false, "grade_id": "lora_parameter_count", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def lora_parameter_count(shapes: list[tuple[int, int]], r: int) -> int:
+    """Sum of r * (d + k) over the adapted (d, k) = (out_features, in_features) weights."""
     ### BEGIN SOLUTION
-    return sum(r * (d_in + d_out) for d_in, d_out in shapes)
+    return sum(r * (d + k) for d, k in shapes)
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_lora_param_count", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""r (d_in + d_out) per adapted matrix (2 points)"""
-assert lora_param_count([(1000, 1000)], 16) == 32_000, "seed 001: 1000 x 1000 at r = 16"
-assert lora_param_count([(768, 2304)] * 12, 4) == 147_456, "GPT-2 c_attn, r = 4, 12 layers"
+# %% nbgrader={"grade": true, "grade_id": "test_lora_parameter_count", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""r (d + k) per adapted matrix (2 points)"""
+assert lora_parameter_count([(1000, 1000)], 16) == 32_000, "seed 001: 1000 x 1000 at r = 16"
+assert lora_parameter_count([(2304, 768)] * 12, 4) == 147_456, "GPT-2 c_attn (out 2304, in 768), r = 4, 12 layers"
 ### BEGIN HIDDEN TESTS
 _rng = random.Random(1201)
 for _ in range(10):
     _shapes = [(_rng.randint(8, 5000), _rng.randint(8, 5000)) for _ in range(_rng.randint(1, 8))]
     _r = _rng.choice([1, 4, 8, 16, 64])
-    assert lora_param_count(_shapes, _r) == sum(_r * (a + b) for a, b in _shapes)
+    assert lora_parameter_count(_shapes, _r) == sum(_r * (a + b) for a, b in _shapes)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
