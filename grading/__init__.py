@@ -1,10 +1,13 @@
-"""Instructors' tooling: autograde a class's lab submissions, and prove every lab gradable.
+"""Instructors' tooling: grade a class's lab submissions safely, and prove every lab gradable.
 
     labsource    a lab's nbgrader source: notebooks, graded cells, points, wrong answers, the nbgrader markers
     submissions  finding and reading what each student handed in (no student code runs here)
-    sandbox      the worker process a student's code runs under: environment, limits, process-tree kill
-    worker       one nbgrader job (release, or autograde one student) inside that process
-    grade        one student and a whole class: GradingOptions, Result, interpret, grades.csv
+    sandbox      bubblewrap around a student's kernel: namespaces, clean environment, cgroup limits, scratch dirs
+    execute      the trusted side of a sandboxed kernel: cells sent one at a time, outputs collected with limits
+    harness      the notebook to run (built from the lab source), the trusted preamble and test runner, the
+                 evidence each test prints, a static scan for tampering, feedback scrubbed of hidden tests
+    worker       nbgrader's generate_assignment (release) in its own process
+    grade        one student and a whole class: GradingOptions, Result, interpret, grades.csv, feedback
     validity     the proof for tests/test_labs.py: release, leaks, solution/stub/wrong answers graded
     cli          `python -m grading` (`make grade LAB=...`)
 
