@@ -1,5 +1,6 @@
 """Proof that a lab is gradable (tests/test_labs.py): a fresh release equals the committed labs/, no hidden-test or
-solution line leaks into labs/, and the solution, the released stub and every wrong answer are graded (grading.grade, the same harness as a class).
+solution line leaks into labs/, and the solution, the released stub and every wrong answer are graded (by
+grading.grade, the same harness as a class).
 """
 
 from __future__ import annotations
