@@ -15,9 +15,7 @@
 # whose numbers are in the README; `COURSE_MODEL=gpt2` uses the real GPT-2 where it is downloadable.
 
 # %% slideshow={"slide_type": "skip"}
-import logging
-
-logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # it looks for an optional CPU kernel: harmless
+from utils.notebook import full_run, setup  # first: importing it quiets bitsandbytes' import-time notice
 
 import json
 import time
@@ -34,17 +32,18 @@ from utils import ROOT
 from utils.adapters import load_chatbot, save_adapter
 from utils.chatbox import ChatBox
 from utils.data import format_prompt, load_qa
+from utils.generation import complete
 from utils.models import load_model, model_name
-from utils.notebook import full_run, setup
 from utils.plotting import plot_curves
 from utils.qa import (
+    IGNORE_INDEX,
     QACollator,
     build_example,
     exact_match,
     generate_answers,
     normalize_answer,
     qa_dataloader,
-    train_steps,
+    train_loop,
 )
 
 device = setup(seed=0)
@@ -67,17 +66,10 @@ facts = [row for row in test if row["relation"] == "capital"][:3] + [row for row
 STATEMENT = {"capital": "The capital of {s} is", "currency": "The currency of {s} is the"}
 
 
-@torch.no_grad()
-def complete(prompt: str, max_new_tokens: int = 8) -> str:
-    ids = tokenizer(prompt, return_tensors="pt").to(device)
-    out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.eos_token_id)
-    return tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).split(".")[0].strip()
-
-
 as_question = generate_answers(model, tokenizer, [f["question"] for f in facts])
 for fact, reply in zip(facts, as_question, strict=True):
     statement = STATEMENT[fact["relation"]].format(s=fact["subject"])
-    print(f"{statement!r:45} -> {complete(statement)!r}")
+    print(f"{statement!r:45} -> {complete(model, tokenizer, statement).split('.')[0].strip()!r}")  # 1st sentence
     print(f"{format_prompt(fact['question'])!r:45} -> {reply!r}   (truth: {fact['answer']})\n")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
@@ -90,14 +82,14 @@ for fact, reply in zip(facts, as_question, strict=True):
 #
 # One training example is the prompt, a space, the answer, and EOS. The loss is the usual next-token loss, but only
 # on the positions we want the model to *learn to write*: the answer and the final EOS. Every prompt position gets the
-# label `-100`, which `CrossEntropyLoss` ignores.
+# label `-100` (`utils.qa.IGNORE_INDEX`), which `CrossEntropyLoss` ignores.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 example = build_example(tokenizer, "What is the capital of Peru?", "Lima")
 tokens = tokenizer.convert_ids_to_tokens(example["input_ids"])
 for token, label in list(zip(tokens, example["labels"], strict=True))[-6:]:
     print(f"{token!r:12} label {label}")
-print(f"{len(tokens)} tokens, {sum(label != -100 for label in example['labels'])} of them in the loss")
+print(f"{len(tokens)} tokens, {sum(label != IGNORE_INDEX for label in example['labels'])} of them in the loss")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # The last label is the EOS id (0 in the course tokenizer). Predicting EOS after "Lima" is how the model learns
@@ -122,13 +114,13 @@ ours = QACollator(tokenizer)(examples)
 eos = tokenizer.eos_token_id
 print("EOS labels in the batch, common recipe:", int((common["labels"] == eos).sum()))
 print("EOS labels in the batch, QACollator:   ", int((ours["labels"] == eos).sum()))
-print("padding positions with a label, QACollator:", int(((ours["attention_mask"] == 0) & (ours["labels"] != -100)).sum()))
+print("padding positions with a label, QACollator:", int(((ours["attention_mask"] == 0) & (ours["labels"] != IGNORE_INDEX)).sum()))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. LoRA fine-tune
 #
 # Rank 8 on every linear layer of the four blocks (`c_attn`, `c_proj`, `c_fc`), α = 16, learning rate 3e-3 decaying
-# linearly to 0, batches of 32 — lesson 09 explains how these were chosen. `train_steps` is a plain PyTorch loop
+# linearly to 0, batches of 32 — lesson 09 explains how these were chosen. `train_loop` is a plain PyTorch loop
 # with a progress bar.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
@@ -142,7 +134,7 @@ eval_split = test if EVAL is None else test.select(range(EVAL))
 before = generate_answers(peft_model, tokenizer, eval_split["question"])  # B = 0: still the base model
 loader = qa_dataloader(tokenizer, qa["train"], batch_size=32, seed=0)
 start = time.perf_counter()
-losses = train_steps(peft_model, loader, epochs=1, max_steps=MAX_STEPS, lr=3e-3)
+losses = train_loop(peft_model, loader, epochs=1, max_steps=MAX_STEPS, lr=3e-3)
 train_seconds = time.perf_counter() - start
 print(f"{len(losses)} steps over {min(len(losses) * 32, len(qa['train']))} training pairs in {train_seconds:.0f} s")
 
