@@ -35,7 +35,7 @@ from utils.lora import add_lora, copy_lora_to_peft, count_parameters, find_targe
 from utils.models import load_model, resolve_model_path
 from utils.notebook import full_run, setup
 from utils.numerics import close, forward_reduction
-from utils.qa import QACollator, build_examples, generate_answers, qa_dataloader, train_steps
+from utils.qa import QACollator, build_examples, evaluate_exact_match, generate_answers, qa_dataloader, train_steps
 
 device = setup(seed=0)
 warnings.filterwarnings("ignore", category=FutureWarning)
@@ -259,14 +259,31 @@ ax.legend()
 plt.show()
 
 # %% slideshow={"slide_type": "fragment"}
-questions = [tests["capital"][i]["question"] for i in (1, 3)] + [tests["symbol"][i]["question"] for i in (1, 3)]
+picked = [("capital", 1), ("capital", 3), ("symbol", 1), ("symbol", 3)]
+questions = [tests[task][i]["question"] for task, i in picked]
+references = [tests[task][i]["answer"] for task, i in picked]
 for name in ["capital", "symbol"]:
     both.set_adapter(name)
     answers = generate_answers(both, tokenizer, questions, max_new_tokens=8)
-    for q, a in zip(questions, answers, strict=True):
-        print(f"[{name:7s}] {q:45s} -> {a!r}")
+    for q, a, ref in zip(questions, answers, references, strict=True):
+        print(f"[{name:7s}] {q:45s} -> {a!r:12s} (right answer: {ref!r})")
+for name in ["capital", "symbol"]:
+    both.set_adapter(name)
+    hits = {task: evaluate_exact_match(both, tokenizer, tests[task], max_new_tokens=8)[0] for task in tests}
+    print(f"adapter '{name}': exact match on the 40 held-out questions: capital {hits['capital']:.0%}, "
+          f"symbol {hits['symbol']:.0%}")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
+# Read the answers for what they are. The capital adapter answers a capital question with a capital city — the
+# right *kind* of answer — but for France it says *Monaco*, a wrong one, and it answers element questions with a
+# city name or a fragment. The symbol adapter answers everything, even the capital questions, with something shaped
+# like a chemical symbol, and gets none of the printed symbols right. The exact-match lines say how often each
+# adapter is right on 40 held-out questions of each kind: the capital adapter knows some capitals, the symbol
+# adapter, after 60 steps on fewer pairs, no symbols yet. So this demo shows that switching adapters switches the
+# *kind* of answer the model gives — each adapter has learned its question type's answer format — not that it
+# makes the answers right. The loss table above says the same more finely: each adapter moved the answers of its
+# own kind much closer to the right ones, without reaching them.
+#
 # Switching is instant — the base weights are shared, and only the small `A`/`B` pairs change. (Merging would bake
 # one adapter in and lose this.) Each adapter lowers the loss most on its own kind of question. Both also help on
 # the other kind, because much of what a short fine-tune learns is the *format* "Question: … Answer: <short
