@@ -7,8 +7,9 @@
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - The test cell under each exercise shows some of the checks. More (hidden) checks run when the lab is graded,
 #   on fresh random inputs, shapes and configurations.
-# - Do **not** call `torch.nn.functional.layer_norm` or `torch.nn.functional.gelu` in your answers: the tests use
-#   them as the reference.
+# - Do **not** call `torch.nn.functional.layer_norm` or `torch.nn.functional.gelu` (nor `nn.LayerNorm`, `nn.GELU`,
+#   which call them) in your answers: the tests use them as the reference, and they raise while the hidden tests call
+#   your functions. Elementwise arithmetic, `mean`, `var`, `sqrt`, `torch.tanh` are all fine.
 # - Before you submit: *Kernel → Restart & Run All*, and check that no cell fails.
 #
 # Time: about 30 minutes. Runs in a few seconds on a 2-core laptop.
@@ -69,6 +70,9 @@ for _shape in [(1, 3), (2, 5, 7), (3, 1, 2, 16)]:
     _y = layer_norm(_x, torch.ones(_shape[-1]), torch.zeros(_shape[-1]))
     assert _y.shape == _x.shape
     assert torch.allclose(_y.mean(-1), torch.zeros(_shape[:-1]), atol=1e-4), "each vector should have mean 0"
+    _spread = _y.var(-1, unbiased=False)
+    _want = _x.var(-1, unbiased=False) / (_x.var(-1, unbiased=False) + 1e-5)  # 1, up to eps
+    assert torch.allclose(_spread, _want, atol=1e-3), "each vector should have variance 1: divide by sqrt(var + eps)"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_layer_norm_values", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -77,15 +81,18 @@ _x, _w, _b = torch.randn(2, 3, 8), torch.randn(8), torch.randn(8)
 assert torch.allclose(layer_norm(_x, _w, _b), F.layer_norm(_x, (8,), _w, _b), atol=1e-5), \
     "values differ from torch's LayerNorm (population variance? weight and bias?)"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 _g = torch.Generator().manual_seed(502)
 for _shape in [(1, 3), (2, 5, 7), (3, 1, 2, 16)]:
     _d = _shape[-1]
     _x, _w, _b = (torch.randn(*_shape, generator=_g), torch.randn(_d, generator=_g),
                   torch.randn(_d, generator=_g))
-    assert torch.allclose(layer_norm(_x, _w, _b), F.layer_norm(_x, (_d,), _w, _b), atol=1e-4), \
-        f"wrong values for shape {_shape}"
-    assert torch.allclose(layer_norm(_x, _w, _b, eps=0.5), F.layer_norm(_x, (_d,), _w, _b, eps=0.5), atol=1e-4), \
-        "eps belongs inside the square root"
+    _want, _want_eps = F.layer_norm(_x, (_d,), _w, _b), F.layer_norm(_x, (_d,), _w, _b, eps=0.5)
+    with _hidden_forbidden("torch.nn.functional.layer_norm", "torch.layer_norm", "torch.native_layer_norm"):
+        _got, _got_eps = layer_norm(_x, _w, _b), layer_norm(_x, _w, _b, eps=0.5)
+    assert torch.allclose(_got, _want, atol=1e-4), f"wrong values for shape {_shape}"
+    assert torch.allclose(_got_eps, _want_eps, atol=1e-4), "eps belongs inside the square root"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -109,10 +116,14 @@ def gelu(x: torch.Tensor) -> torch.Tensor:
 _x = torch.linspace(-4, 4, 9)
 assert torch.allclose(gelu(_x), F.gelu(_x, approximate="tanh"), atol=1e-6)
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 _x = 3 * torch.randn(5, 7, generator=torch.Generator().manual_seed(503))
-assert gelu(_x).shape == (5, 7)
-assert torch.allclose(gelu(_x), F.gelu(_x, approximate="tanh"), atol=1e-6), \
-    "not GPT-2's tanh approximation (the exact erf GELU differs by up to 5e-4)"
+_want = F.gelu(_x, approximate="tanh")
+with _hidden_forbidden("torch.nn.functional.gelu"):
+    _got = gelu(_x)
+assert _got.shape == (5, 7)
+assert torch.allclose(_got, _want, atol=1e-6), "not GPT-2's tanh approximation (the exact erf GELU differs by up to 5e-4)"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -120,7 +131,8 @@ assert torch.allclose(gelu(_x), F.gelu(_x, approximate="tanh"), atol=1e-6), \
 #
 # A Hugging Face `GPT2Block` has four submodules: `block.ln_1`, `block.attn`, `block.ln_2`, `block.mlp`. Use them
 # (calling each is fine — `block.attn(h)[0]` is the attention output, causal by default) and write the block's
-# forward pass **without calling `block` itself**. GPT-2 is *pre-norm*:
+# forward pass **without calling `block` itself** (`block(x)` and `block.forward(x)` raise while the hidden tests
+# call your function). GPT-2 is *pre-norm*:
 #
 # $$h = x + \operatorname{Attn}(\operatorname{LN}_1(x)),\qquad y = h + \operatorname{MLP}(\operatorname{LN}_2(h))$$
 #
@@ -169,18 +181,24 @@ with torch.no_grad():
     assert torch.allclose(block_forward(_x, _block), _block(_x), atol=1e-5), \
         "differs from GPT2Block: pre-norm (LN inside the branch), attention first, then the MLP"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 with torch.no_grad():
     for _d, _h, _seed in [(24, 3, 505), (40, 5, 506)]:
         _blk = random_block(_d, _h, seed=_seed)
         _x = 3 * torch.randn(2, 11, _d, generator=torch.Generator().manual_seed(_seed))
-        assert torch.allclose(block_forward(_x, _blk), _blk(_x), atol=1e-4), f"wrong for d_model={_d}"
+        _want = _blk(_x)
+        with _hidden_forbidden("transformers.models.gpt2.modeling_gpt2.GPT2Block.forward"):
+            _got = block_forward(_x, _blk)
+        assert torch.allclose(_got, _want, atol=1e-4), f"wrong for d_model={_d}"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Exercise 4 — count the parameters (3 points)
 #
-# Write `count_parameters(config)` that returns the number of parameters of a `GPT2LMHeadModel` built from a
-# `GPT2Config`, **from the config alone** (no model). Use `config.vocab_size`, `config.n_positions`,
+# Write `count_parameters(config)` that returns the number (an `int`) of parameters of a `GPT2LMHeadModel` built from a
+# `GPT2Config`, **from the config alone** (no model: building one, even on the meta device, raises while the hidden
+# tests call your function). Use `config.vocab_size`, `config.n_positions`,
 # `config.n_embd` (d), `config.n_layer`, and the MLP width `config.n_inner` (when it is `None`, it is `4·d`).
 # Count: token and position embeddings; per block, `c_attn` (d → 3d) and `c_proj` (d → d), the MLP's
 # `c_fc` (d → inner) and `c_proj` (inner → d), all with biases, and two LayerNorms (a weight and a bias of size d
@@ -212,11 +230,18 @@ def _numel(config):
 _config = GPT2Config(vocab_size=1000, n_positions=64, n_embd=48, n_layer=3, n_head=4)
 assert count_parameters(_config) == _numel(_config), f"{count_parameters(_config):,} vs {_numel(_config):,}"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 for _kwargs in [dict(vocab_size=37, n_positions=11, n_embd=20, n_layer=1, n_head=2),
                 dict(vocab_size=4000, n_positions=128, n_embd=256, n_layer=4, n_head=4),
                 dict(vocab_size=301, n_positions=17, n_embd=30, n_layer=5, n_head=3, n_inner=50)]:
     _config = GPT2Config(**_kwargs)
-    assert count_parameters(_config) == _numel(_config), f"wrong count for {_kwargs}"
+    _want = _numel(_config)
+    with _hidden_forbidden("transformers.models.gpt2.modeling_gpt2.GPT2Model.__init__",
+                           "transformers.models.gpt2.modeling_gpt2.GPT2Block.__init__"):
+        _got = count_parameters(_config)
+    assert _got == _want, f"wrong count for {_kwargs}"
+    assert type(_got) is int, "return an int"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}

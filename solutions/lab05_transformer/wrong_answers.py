@@ -43,3 +43,45 @@ def count_parameters(config: GPT2Config) -> int:
     mlp = d * inner + inner + inner * d + d
     layernorms = 2 * 2 * d
     return embeddings + config.n_layer * (attention + mlp + layernorms) + 2 * d
+
+
+# %% [layer_norm] divides by the variance instead of the standard deviation
+def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    mean = x.mean(dim=-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)
+    return (x - mean) / (var + eps) * weight + bias
+
+
+# %% [layer_norm] calls torch's layer_norm, which the lab forbids
+def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    return F.layer_norm(x, (x.shape[-1],), weight, bias, eps)
+
+
+# %% [gelu] calls torch's gelu, which the lab forbids
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    return F.gelu(x, approximate="tanh")
+
+
+# %% [block_forward] calls the block itself
+def block_forward(x: torch.Tensor, block) -> torch.Tensor:
+    return block(x)
+
+
+# %% [count_parameters] builds the model on the meta device and counts
+def count_parameters(config: GPT2Config) -> int:
+    with torch.device("meta"):
+        return sum(p.numel() for p in GPT2LMHeadModel(config).parameters())
+
+
+# %% [count_parameters] a float count (divides by 1e0 on the way)
+def count_parameters(config: GPT2Config) -> int:
+    d, inner = config.n_embd, config.n_inner or 4 * config.n_embd
+    embeddings = config.vocab_size * d + config.n_positions * d
+    per_layer = (d * 3 * d + 3 * d + d * d + d) + (d * inner + inner + inner * d + d) + 4 * d
+    return float(embeddings + config.n_layer * per_layer + 2 * d)
+
+
+# %% [block_forward] forgets the [0]: the attention returns a tuple
+def block_forward(x: torch.Tensor, block) -> torch.Tensor:
+    h = x + block.attn(block.ln_1(x))
+    return h + block.mlp(block.ln_2(h))
