@@ -80,7 +80,8 @@ from utils.lora import lora_parameter_count as _ref_count  # checked against PEF
 from utils.lora import target_shapes as _ref_shapes
 
 _gen = torch.Generator().manual_seed(80801)
-for _targets in (["c_proj"], ["mlp.c_proj"], ["c_fc", "attn.c_proj"], ["c_attn", "c_proj", "c_fc"]):
+for _targets in (["c_proj"], ["mlp.c_proj"], ["c_fc", "attn.c_proj"], ["c_attn", "c_proj", "c_fc"], ["fc", "c_attn"],
+                 ["_proj"]):  # PEFT's rule: "fc" is no module's name nor a dotted suffix, so it matches nothing
     _r = int(torch.randint(1, 17, (1,), generator=_gen))
     _m = tiny_gpt2(n_embd=16 * int(torch.randint(1, 4, (1,), generator=_gen)), n_layer=3)
     _expected = _ref_count(_ref_shapes(_m, _targets), _r)
@@ -96,7 +97,7 @@ from utils.lora import lora_parameter_count as _ref_count  # checked against PEF
 from utils.lora import target_shapes as _ref_shapes
 
 _gen = torch.Generator().manual_seed(80802)
-for _targets in (["q_proj", "v_proj"], ["k_proj", "o_proj"], ["gate_proj", "up_proj", "down_proj"]):
+for _targets in (["q_proj", "v_proj"], ["k_proj", "o_proj"], ["gate_proj", "up_proj", "down_proj"], ["proj"]):
     _r = int(torch.randint(1, 9, (1,), generator=_gen))
     _m = tiny_llama(hidden=48, heads=6, kv_heads=int([1, 2, 3][int(torch.randint(0, 3, (1,), generator=_gen))]))
     _expected = _ref_count(_ref_shapes(_m, _targets), _r)
@@ -126,13 +127,27 @@ assert largest_rank(model, ["c_attn"], 32_768) == 8
 assert largest_rank(model, ["c_attn"], 32_767) == 7
 assert largest_rank(model, ["c_attn"], 100) == 0
 ### BEGIN HIDDEN TESTS
+from utils.lora import lora_parameter_count as _ref_count
+from utils.lora import target_shapes as _ref_shapes
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_count(model, target_modules, r):
+    return _ref_count(_ref_shapes(model, target_modules), r)
+
+
+def _hidden_rank(model, target_modules, budget):
+    return budget // _hidden_count(model, target_modules, 1)
+
+
 _gen = torch.Generator().manual_seed(80803)
 for _ in range(6):
     _targets = [["c_attn"], ["c_fc", "mlp.c_proj"], ["attn.c_proj"], ["c_attn", "c_proj", "c_fc"]][
         int(torch.randint(0, 4, (1,), generator=_gen))]
-    _per = lora_param_count(model, _targets, 1)
+    _per = _hidden_count(model, _targets, 1)
     _budget = int(torch.randint(_per, 70 * _per, (1,), generator=_gen))
-    _r = largest_rank(model, _targets, _budget)
+    with _hidden_substituted(lora_param_count=_hidden_count):  # judged on its own, with the reference count
+        _r = largest_rank(model, _targets, _budget)
     assert _r * _per <= _budget < (_r + 1) * _per, f"budget {_budget} on {_targets}: r = {_r}"
 ### END HIDDEN TESTS
 
@@ -167,15 +182,30 @@ _cfg = budget_config(model, ["c_attn", "attn.c_proj"], 50_000)
 assert _cfg.r == 50_000 // (4 * ((256 + 768) + (256 + 256)))
 assert peft_trainable(model, _cfg) <= 50_000
 ### BEGIN HIDDEN TESTS
+from utils.lora import lora_parameter_count as _ref_count
+from utils.lora import target_shapes as _ref_shapes
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_count(model, target_modules, r):
+    return _ref_count(_ref_shapes(model, target_modules), r)
+
+
+def _hidden_rank(model, target_modules, budget):
+    return budget // _hidden_count(model, target_modules, 1)
+
+
 _gen = torch.Generator().manual_seed(80804)
 for _m, _targets in ((tiny_gpt2(n_embd=48, n_layer=3), ["c_fc", "c_attn"]), (tiny_llama(hidden=64, heads=8, kv_heads=2), ["q_proj", "v_proj", "o_proj"])):
     _budget = int(torch.randint(2_000, 40_000, (1,), generator=_gen))
-    _c = budget_config(_m, _targets, _budget)
+    with _hidden_substituted(lora_param_count=_hidden_count, largest_rank=_hidden_rank):
+        _c = budget_config(_m, _targets, _budget)
     _n = peft_trainable(_m, _c)
     assert _n <= _budget, "over budget"
     assert _n + _n // _c.r > _budget, "a larger rank would still fit"
 try:
-    budget_config(model, ["c_attn"], 10)
+    with _hidden_substituted(lora_param_count=_hidden_count, largest_rank=_hidden_rank):
+        budget_config(model, ["c_attn"], 10)
     raise AssertionError("a budget below rank 1 must raise ValueError")
 except ValueError as _expected_error:
     pass
@@ -187,8 +217,22 @@ _cfg = budget_config(model, ["c_attn"], 40_000, alpha=16.0)
 assert _cfg.lora_alpha == 16.0, "lora_alpha is alpha itself (PEFT divides by r)"
 assert _cfg.lora_dropout == 0.0
 ### BEGIN HIDDEN TESTS
+from utils.lora import lora_parameter_count as _ref_count
+from utils.lora import target_shapes as _ref_shapes
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_count(model, target_modules, r):
+    return _ref_count(_ref_shapes(model, target_modules), r)
+
+
+def _hidden_rank(model, target_modules, budget):
+    return budget // _hidden_count(model, target_modules, 1)
+
+
 for _alpha, _budget in ((8.0, 5_000), (32.0, 2_000)):
-    _c = budget_config(tiny_gpt2(), ["c_attn", "c_fc"], _budget, alpha=_alpha)
+    with _hidden_substituted(lora_param_count=_hidden_count, largest_rank=_hidden_rank):
+        _c = budget_config(tiny_gpt2(), ["c_attn", "c_fc"], _budget, alpha=_alpha)
     _pm = get_peft_model(tiny_gpt2(), _c)
     _scaling = _pm.base_model.model.transformer.h[0].attn.c_attn.scaling["default"]
     assert abs(_scaling - _alpha / _c.r) < 1e-9, "PEFT's scale must come out as alpha / r"
@@ -198,9 +242,24 @@ for _alpha, _budget in ((8.0, 5_000), (32.0, 2_000)):
 """fan_in_fan_out is True for GPT-2's Conv1D targets and False for nn.Linear targets (1 point)"""
 assert budget_config(model, ["c_attn"], 40_000).fan_in_fan_out is True
 ### BEGIN HIDDEN TESTS
-assert budget_config(tiny_llama(), ["q_proj", "v_proj"], 5_000).fan_in_fan_out is False
-assert budget_config(tiny_gpt2(), ["mlp.c_proj"], 5_000).fan_in_fan_out is True
-assert set(budget_config(tiny_gpt2(), ["mlp.c_proj", "c_attn"], 5_000).target_modules) == {"mlp.c_proj", "c_attn"}
+from utils.lora import lora_parameter_count as _ref_count
+from utils.lora import target_shapes as _ref_shapes
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_count(model, target_modules, r):
+    return _ref_count(_ref_shapes(model, target_modules), r)
+
+
+def _hidden_rank(model, target_modules, budget):
+    return budget // _hidden_count(model, target_modules, 1)
+
+
+with _hidden_substituted(lora_param_count=_hidden_count, largest_rank=_hidden_rank):
+    assert budget_config(tiny_llama(), ["q_proj", "v_proj"], 5_000).fan_in_fan_out is False
+    assert budget_config(tiny_gpt2(), ["mlp.c_proj"], 5_000).fan_in_fan_out is True
+    _c = budget_config(tiny_gpt2(), ["mlp.c_proj", "c_attn"], 5_000)
+assert set(_c.target_modules) == {"mlp.c_proj", "c_attn"}
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -51,3 +51,38 @@ def budget_config(model: nn.Module, target_modules: list[str], budget: int, alph
                     if n and any(n == t or n.endswith("." + t) for t in target_modules))
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=list(target_modules),
                       fan_in_fan_out=False)
+
+
+# %% [count] matches targets by substring ('fc' in name)
+def lora_param_count(model: nn.Module, target_modules: list[str], r: int) -> int:
+    total = 0
+    for name, module in model.named_modules():
+        if name and any(t in name for t in target_modules) and hasattr(module, "weight"):
+            if isinstance(module, Conv1D):
+                in_features, out_features = module.weight.shape
+            else:
+                out_features, in_features = module.weight.shape
+            total += r * (in_features + out_features)
+    return total
+
+
+# %% [count] matches targets with endswith but without the dot
+def lora_param_count(model: nn.Module, target_modules: list[str], r: int) -> int:
+    total = 0
+    for name, module in model.named_modules():
+        if name and any(name.endswith(t) for t in target_modules):
+            if isinstance(module, Conv1D):
+                in_features, out_features = module.weight.shape
+            else:
+                out_features, in_features = module.weight.shape
+            total += r * (in_features + out_features)
+    return total
+
+
+# %% [config] no ValueError when not even rank 1 fits (returns r = 0)
+def budget_config(model: nn.Module, target_modules: list[str], budget: int, alpha: float = 16.0) -> LoraConfig:
+    r = largest_rank(model, target_modules, budget)
+    is_conv1d = any(isinstance(m, Conv1D) for n, m in model.named_modules()
+                    if n and any(n == t or n.endswith("." + t) for t in target_modules))
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=list(target_modules),
+                      fan_in_fan_out=is_conv1d)
