@@ -36,7 +36,7 @@ def tiny_gpt2(vocab_size: int = 50, seed: int = 0) -> GPT2LMHeadModel:
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Exercise 1 — cross-entropy by hand (4 points)
 #
-# Write `cross_entropy(logits, targets)`: the **mean** over all positions of `−log p(target)`, where `p` is the
+# Write `cross_entropy_by_hand(logits, targets)`: the **mean** over all positions of `−log p(target)`, where `p` is the
 # softmax of the logits.
 #
 # - `logits` has shape `(..., vocab)`, `targets` has shape `(...)` (token ids); any number of leading dimensions.
@@ -45,8 +45,8 @@ def tiny_gpt2(vocab_size: int = 50, seed: int = 0) -> GPT2LMHeadModel:
 #
 # Hint: `torch.logsumexp(logits, dim=-1, keepdim=True)`, `Tensor.gather(-1, targets.unsqueeze(-1))`.
 
-# %% nbgrader={"grade": false, "grade_id": "cross_entropy", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+# %% nbgrader={"grade": false, "grade_id": "cross_entropy_by_hand", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def cross_entropy_by_hand(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     ### BEGIN SOLUTION
     log_probs = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
     return -log_probs.gather(-1, targets.unsqueeze(-1)).mean()
@@ -57,26 +57,26 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 """one prediction: the loss is −log p(correct) (1 point)"""
 for _p in (1.0, 0.5, 0.1, 0.01):
     _logits = torch.log(torch.tensor([[_p, 1 - _p + 1e-12]]))
-    _loss = cross_entropy(_logits, torch.tensor([0]))
+    _loss = cross_entropy_by_hand(_logits, torch.tensor([0]))
     assert abs(_loss.item() - (-math.log(_p))) < 1e-4, f"p={_p}: expected {-math.log(_p):.4f}, got {_loss.item():.4f}"
 ### BEGIN HIDDEN TESTS
 _g = torch.Generator().manual_seed(601)
 _probs = torch.softmax(torch.randn(1, 9, generator=_g), -1)
 for _t in range(9):
-    assert abs(cross_entropy(_probs.log(), torch.tensor([_t])).item() + math.log(_probs[0, _t])) < 1e-4
+    assert abs(cross_entropy_by_hand(_probs.log(), torch.tensor([_t])).item() + math.log(_probs[0, _t])) < 1e-4
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_ce_batch", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """a batch: the mean over positions, equal to F.cross_entropy (2 points)"""
 _logits, _targets = torch.randn(6, 10), torch.randint(10, (6,))
-assert torch.allclose(cross_entropy(_logits, _targets), F.cross_entropy(_logits, _targets), atol=1e-5), \
+assert torch.allclose(cross_entropy_by_hand(_logits, _targets), F.cross_entropy(_logits, _targets), atol=1e-5), \
     "differs from F.cross_entropy: the mean of −log p over the positions"
 ### BEGIN HIDDEN TESTS
 _g = torch.Generator().manual_seed(602)
 for _shape, _vocab in [((1,), 3), ((7,), 13), ((2, 5), 31), ((3, 2, 4), 101)]:
     _logits = 3 * torch.randn(*_shape, _vocab, generator=_g)
     _targets = torch.randint(_vocab, _shape, generator=_g)
-    _got = cross_entropy(_logits, _targets)
+    _got = cross_entropy_by_hand(_logits, _targets)
     _want = F.cross_entropy(_logits.reshape(-1, _vocab), _targets.reshape(-1))
     assert torch.allclose(_got, _want, atol=1e-5), f"wrong loss for shape {_shape}, vocab {_vocab}"
 ### END HIDDEN TESTS
@@ -84,12 +84,12 @@ for _shape, _vocab in [((1,), 3), ((7,), 13), ((2, 5), 31), ((3, 2, 4), 101)]:
 # %% nbgrader={"grade": true, "grade_id": "test_ce_stable", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """huge logits do not overflow (1 point)"""
 _logits = torch.tensor([[1000.0, 0.0, -1000.0], [0.0, 200.0, 100.0]])
-_loss = cross_entropy(_logits, torch.tensor([0, 2]))
+_loss = cross_entropy_by_hand(_logits, torch.tensor([0, 2]))
 assert torch.isfinite(_loss), "use logsumexp: exp(1000) overflows"
 assert abs(_loss.item() - 50.0) < 1e-3
 ### BEGIN HIDDEN TESTS
 _logits = torch.tensor([[500.0, -500.0, 0.0, 80.0]] * 3)
-assert torch.allclose(cross_entropy(_logits, torch.tensor([0, 1, 3])), F.cross_entropy(_logits, torch.tensor([0, 1, 3])))
+assert torch.allclose(cross_entropy_by_hand(_logits, torch.tensor([0, 1, 3])), F.cross_entropy(_logits, torch.tensor([0, 1, 3])))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -97,13 +97,13 @@ assert torch.allclose(cross_entropy(_logits, torch.tensor([0, 1, 3])), F.cross_e
 #
 # A causal language model's logits at position `t` predict the token at position `t + 1`. Write
 # `next_token_loss(logits, input_ids)` for logits `(batch, seq, vocab)` and ids `(batch, seq)`: the cross-entropy
-# of the logits at positions `0 … seq−2` against the tokens at positions `1 … seq−1` (use your `cross_entropy`).
+# of the logits at positions `0 … seq−2` against the tokens at positions `1 … seq−1` (use your `cross_entropy_by_hand`).
 # It must equal Hugging Face's `model(input_ids, labels=input_ids).loss`.
 
 # %% nbgrader={"grade": false, "grade_id": "next_token_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def next_token_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
     ### BEGIN SOLUTION
-    return cross_entropy(logits[:, :-1], input_ids[:, 1:])
+    return cross_entropy_by_hand(logits[:, :-1], input_ids[:, 1:])
     ### END SOLUTION
 
 

@@ -14,18 +14,18 @@ def train_step(model, batch: torch.Tensor, optimizer: torch.optim.Optimizer) -> 
     return loss.item()
 
 
-# %% [cross_entropy] sums the loss over positions instead of averaging
-def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+# %% [cross_entropy_by_hand] sums the loss over positions instead of averaging
+def cross_entropy_by_hand(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     log_probs = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
     return -log_probs.gather(-1, targets.unsqueeze(-1)).sum()
 
 
-# %% [cross_entropy] log of softmax (underflows for large logits)
-def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+# %% [cross_entropy_by_hand] log of softmax (underflows for large logits)
+def cross_entropy_by_hand(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     probs = torch.exp(logits) / torch.exp(logits).sum(dim=-1, keepdim=True)
     return -torch.log(probs.gather(-1, targets.unsqueeze(-1))).mean()
 
 
 # %% [next_token_loss] no shift: scores position t against token t
 def next_token_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
-    return cross_entropy(logits, input_ids)
+    return cross_entropy_by_hand(logits, input_ids)
