@@ -49,14 +49,14 @@ def peft_trainable(model: nn.Module, config: LoraConfig) -> int:
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Exercise 1 — count before you build (4 points)
 #
-# `lora_param_count(model, target_modules, r)`: how many trainable parameters LoRA with rank `r` adds to `model`, read
+# `lora_parameter_count_for(model, target_modules, r)`: how many trainable parameters LoRA with rank `r` adds to `model`, read
 # from the shapes of the targeted modules — **without** calling PEFT. A module is targeted when its dotted name equals
 # a target or ends with `"." + target`. Each targeted layer with `in` inputs and `out` outputs adds `r · (in + out)`.
 # Careful: `nn.Linear.weight` is `(out, in)`, GPT-2's `Conv1D.weight` is `(in, out)`, and in a Llama with
 # grouped-query attention `k_proj`/`v_proj` are not square.
 
 # %% nbgrader={"grade": false, "grade_id": "count", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def lora_param_count(model: nn.Module, target_modules: list[str], r: int) -> int:
+def lora_parameter_count_for(model: nn.Module, target_modules: list[str], r: int) -> int:
     """Trainable parameters PEFT's LoRA with rank r on `target_modules` (suffix match) adds to `model`."""
     ### BEGIN SOLUTION
     total = 0
@@ -72,9 +72,9 @@ def lora_param_count(model: nn.Module, target_modules: list[str], r: int) -> int
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_count_gpt2", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""lora_param_count on GPT-2 (Conv1D), qualified names included (2 points)"""
-assert lora_param_count(model, ["c_attn"], 8) == 4 * 8 * (256 + 768)        # 32,768: lesson 07
-assert lora_param_count(model, ["attn.c_proj"], 4) == 4 * 4 * (256 + 256)
+"""lora_parameter_count_for on GPT-2 (Conv1D), qualified names included (2 points)"""
+assert lora_parameter_count_for(model, ["c_attn"], 8) == 4 * 8 * (256 + 768)        # 32,768: lesson 07
+assert lora_parameter_count_for(model, ["attn.c_proj"], 4) == 4 * 4 * (256 + 256)
 ### BEGIN HIDDEN TESTS
 from utils.lora import lora_parameter_count as _ref_count  # checked against PEFT in tests/test_lora.py
 from utils.lora import target_shapes as _ref_shapes
@@ -85,13 +85,13 @@ for _targets in (["c_proj"], ["mlp.c_proj"], ["c_fc", "attn.c_proj"], ["c_attn",
     _r = int(torch.randint(1, 17, (1,), generator=_gen))
     _m = tiny_gpt2(n_embd=16 * int(torch.randint(1, 4, (1,), generator=_gen)), n_layer=3)
     _expected = _ref_count(_ref_shapes(_m, _targets), _r)
-    assert lora_param_count(_m, _targets, _r) == _expected, f"wrong count for {_targets}, r={_r}"
+    assert lora_parameter_count_for(_m, _targets, _r) == _expected, f"wrong count for {_targets}, r={_r}"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_count_llama", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""lora_param_count on a Llama with grouped-query attention (nn.Linear) (2 points)"""
+"""lora_parameter_count_for on a Llama with grouped-query attention (nn.Linear) (2 points)"""
 _llama = tiny_llama(hidden=32, heads=4, kv_heads=2)      # head_dim 8: v_proj is 32 -> 16
-assert lora_param_count(_llama, ["q_proj", "v_proj"], 4) == 2 * 4 * ((32 + 32) + (32 + 16))
+assert lora_parameter_count_for(_llama, ["q_proj", "v_proj"], 4) == 2 * 4 * ((32 + 32) + (32 + 16))
 ### BEGIN HIDDEN TESTS
 from utils.lora import lora_parameter_count as _ref_count  # checked against PEFT in tests/test_lora.py
 from utils.lora import target_shapes as _ref_shapes
@@ -101,20 +101,20 @@ for _targets in (["q_proj", "v_proj"], ["k_proj", "o_proj"], ["gate_proj", "up_p
     _r = int(torch.randint(1, 9, (1,), generator=_gen))
     _m = tiny_llama(hidden=48, heads=6, kv_heads=int([1, 2, 3][int(torch.randint(0, 3, (1,), generator=_gen))]))
     _expected = _ref_count(_ref_shapes(_m, _targets), _r)
-    assert lora_param_count(_m, _targets, _r) == _expected, f"wrong count for {_targets}, r={_r}"
+    assert lora_parameter_count_for(_m, _targets, _r) == _expected, f"wrong count for {_targets}, r={_r}"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Exercise 2 — the largest rank that fits (3 points)
 #
 # `largest_rank(model, target_modules, budget)`: the largest integer `r` with
-# `lora_param_count(model, target_modules, r) <= budget`; `0` when not even `r = 1` fits. (The count is linear in `r`.)
+# `lora_parameter_count_for(model, target_modules, r) <= budget`; `0` when not even `r = 1` fits. (The count is linear in `r`.)
 
 # %% nbgrader={"grade": false, "grade_id": "rank", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def largest_rank(model: nn.Module, target_modules: list[str], budget: int) -> int:
     """The largest r whose LoRA parameter count fits in `budget` (0 if even r = 1 does not fit)."""
     ### BEGIN SOLUTION
-    per_rank = lora_param_count(model, target_modules, 1)
+    per_rank = lora_parameter_count_for(model, target_modules, 1)
     if per_rank == 0:
         raise ValueError(f"no module matches {target_modules}")
     return budget // per_rank
@@ -146,7 +146,7 @@ for _ in range(6):
         int(torch.randint(0, 4, (1,), generator=_gen))]
     _per = _hidden_count(model, _targets, 1)
     _budget = int(torch.randint(_per, 70 * _per, (1,), generator=_gen))
-    with _hidden_substituted(lora_param_count=_hidden_count):  # judged on its own, with the reference count
+    with _hidden_substituted(lora_parameter_count_for=_hidden_count):  # judged on its own, with the reference count
         _r = largest_rank(model, _targets, _budget)
     assert _r * _per <= _budget < (_r + 1) * _per, f"budget {_budget} on {_targets}: r = {_r}"
 ### END HIDDEN TESTS
@@ -198,13 +198,13 @@ def _hidden_rank(model, target_modules, budget):
 _gen = torch.Generator().manual_seed(80804)
 for _m, _targets in ((tiny_gpt2(n_embd=48, n_layer=3), ["c_fc", "c_attn"]), (tiny_llama(hidden=64, heads=8, kv_heads=2), ["q_proj", "v_proj", "o_proj"])):
     _budget = int(torch.randint(2_000, 40_000, (1,), generator=_gen))
-    with _hidden_substituted(lora_param_count=_hidden_count, largest_rank=_hidden_rank):
+    with _hidden_substituted(lora_parameter_count_for=_hidden_count, largest_rank=_hidden_rank):
         _c = budget_config(_m, _targets, _budget)
     _n = peft_trainable(_m, _c)
     assert _n <= _budget, "over budget"
     assert _n + _n // _c.r > _budget, "a larger rank would still fit"
 try:
-    with _hidden_substituted(lora_param_count=_hidden_count, largest_rank=_hidden_rank):
+    with _hidden_substituted(lora_parameter_count_for=_hidden_count, largest_rank=_hidden_rank):
         budget_config(model, ["c_attn"], 10)
     raise AssertionError("a budget below rank 1 must raise ValueError")
 except ValueError as _expected_error:
@@ -231,7 +231,7 @@ def _hidden_rank(model, target_modules, budget):
 
 
 for _alpha, _budget in ((8.0, 5_000), (32.0, 2_000)):
-    with _hidden_substituted(lora_param_count=_hidden_count, largest_rank=_hidden_rank):
+    with _hidden_substituted(lora_parameter_count_for=_hidden_count, largest_rank=_hidden_rank):
         _c = budget_config(tiny_gpt2(), ["c_attn", "c_fc"], _budget, alpha=_alpha)
     _pm = get_peft_model(tiny_gpt2(), _c)
     _scaling = _pm.base_model.model.transformer.h[0].attn.c_attn.scaling["default"]
@@ -255,7 +255,7 @@ def _hidden_rank(model, target_modules, budget):
     return budget // _hidden_count(model, target_modules, 1)
 
 
-with _hidden_substituted(lora_param_count=_hidden_count, largest_rank=_hidden_rank):
+with _hidden_substituted(lora_parameter_count_for=_hidden_count, largest_rank=_hidden_rank):
     assert budget_config(tiny_llama(), ["q_proj", "v_proj"], 5_000).fan_in_fan_out is False
     assert budget_config(tiny_gpt2(), ["mlp.c_proj"], 5_000).fan_in_fan_out is True
     _c = budget_config(tiny_gpt2(), ["mlp.c_proj", "c_attn"], 5_000)

@@ -19,7 +19,7 @@ def budget_config(model: nn.Module, target_modules: list[str], budget: int, alph
 
 
 # %% [count] assumes every target is square (d_model x d_model)
-def lora_param_count(model: nn.Module, target_modules: list[str], r: int) -> int:
+def lora_parameter_count_for(model: nn.Module, target_modules: list[str], r: int) -> int:
     """Trainable parameters PEFT's LoRA with rank r on `target_modules` (suffix match) adds to `model`."""
     total = 0
     for name, module in model.named_modules():
@@ -35,7 +35,7 @@ def lora_param_count(model: nn.Module, target_modules: list[str], r: int) -> int
 # %% [rank] rounds the rank up (over budget)
 def largest_rank(model: nn.Module, target_modules: list[str], budget: int) -> int:
     """The largest r whose LoRA parameter count fits in `budget` (0 if even r = 1 does not fit)."""
-    per_rank = lora_param_count(model, target_modules, 1)
+    per_rank = lora_parameter_count_for(model, target_modules, 1)
     if per_rank == 0:
         raise ValueError(f"no module matches {target_modules}")
     return -(-budget // per_rank)
@@ -54,7 +54,7 @@ def budget_config(model: nn.Module, target_modules: list[str], budget: int, alph
 
 
 # %% [count] matches targets by substring ('fc' in name)
-def lora_param_count(model: nn.Module, target_modules: list[str], r: int) -> int:
+def lora_parameter_count_for(model: nn.Module, target_modules: list[str], r: int) -> int:
     total = 0
     for name, module in model.named_modules():
         if name and any(t in name for t in target_modules) and hasattr(module, "weight"):
@@ -67,7 +67,7 @@ def lora_param_count(model: nn.Module, target_modules: list[str], r: int) -> int
 
 
 # %% [count] matches targets with endswith but without the dot
-def lora_param_count(model: nn.Module, target_modules: list[str], r: int) -> int:
+def lora_parameter_count_for(model: nn.Module, target_modules: list[str], r: int) -> int:
     total = 0
     for name, module in model.named_modules():
         if name and any(name.endswith(t) for t in target_modules):
