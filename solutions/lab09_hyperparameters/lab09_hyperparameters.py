@@ -191,5 +191,9 @@ except ValueError as _expected_error:
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Done
 #
-# Run your `diagnose` on the curves lesson 09 plotted: the too-high learning rate should come out `"diverged"`, the
-# tiny data set without dropout `"overfitting"`. Restart & Run All, then submit.
+# Try your `diagnose` on the curves lesson 09 plotted, and read its verdicts critically. The too-high learning rates
+# there do **not** come out `"diverged"`: their loss jumps in the first steps but still ends far below where it
+# started (the lesson prints the last losses), so the rule "ends higher than it started" calls them healthy. A
+# learning rate can be too high without diverging; what gives it away is the comparison with the good run. Nor can
+# the tiny-data runs come out `"overfitting"`: the lesson measured their validation loss once, at the end, and the
+# rule needs several evaluations to see the validation loss turn up. Restart & Run All, then submit.
