@@ -7,8 +7,8 @@
     preamble   trusted code run before any student cell: it captures the functions the tests rely on and the
                IPython machinery, and installs the runner every test cell goes through
     test_code  what is sent for a test cell: the runner, called with the test's source and a fresh token; the runner
-               checks the machinery before and after, runs the test in a copy of the namespace (a hidden test never
-               rebinds a student's name), and prints `<marker><token> ok` only when it reached the end untampered
+               checks the machinery before and after, runs the test with the globals it binds that a student also
+               defined renamed (a hidden test never rebinds a student's name), and prints `<marker><token> ok` only when it reached the end untampered
     scan       a static look at the student's cells for constructs that only tampering needs (flagged for review)
     scrub      outputs made safe for feedback: no hidden-test line, no grader marker
 """
@@ -227,19 +227,69 @@ def _grader_install(runner_name, marker):
                     problems.append("IPython event callback on " + event)
         return _sorted(set(problems))
 
-    owned = {}
+    owned = set()  # globals a test created first: tests may rebind them
+    aliases = {}  # a student's global that a test also binds -> the test's own name for it
+    ast = importlib.import_module("ast")
+
+    def module_bindings(tree):
+        found, todo = set(), list(tree.body)
+        while todo:
+            node = todo.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                found.add(node.name)
+                todo += [n for n in ast.walk(node) if isinstance(n, ast.Global)]
+                continue
+            if isinstance(node, ast.Global):
+                found.update(node.names)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                found.add(node.id)
+            elif isinstance(node, ast.alias):
+                found.add(node.asname or node.name.split(".")[0])
+            elif isinstance(node, ast.Lambda):
+                continue
+            todo += list(ast.iter_child_nodes(node))
+        return found
+
+    class Rename(ast.NodeTransformer):
+        def visit_Name(self, node):
+            node.id = aliases.get(node.id, node.id)
+            return node
+
+        def visit_arg(self, node):
+            node.arg = aliases.get(node.arg, node.arg)
+            return node
+
+        def visit_alias(self, node):
+            bound = node.asname or node.name.split(".")[0]
+            if bound in aliases and (node.asname or "." not in node.name):
+                node.asname = aliases[bound]
+            return node
+
+        def visit_FunctionDef(self, node):
+            node.name = aliases.get(node.name, node.name)
+            return self.generic_visit(node)
+
+        visit_AsyncFunctionDef = visit_ClassDef = visit_FunctionDef
+
+        def visit_Global(self, node):
+            node.names = [aliases.get(n, n) for n in node.names]
+            return node
 
     def run(gid, token, source):
+        # The test runs in the notebook's namespace (what `utils.rules.substituted` binds is what the student's
+        # functions see), but a global it binds that a student's cell defined gets the test's own name: a hidden
+        # test never changes what a student's `_ref` means.
         problems = check()
         if not problems:
             user = shell.user_ns
-            ns = _dict(user)
-            _exec(_compile(source, "<test " + gid + ">", "exec"), ns)
+            tree = ast.parse(source)
+            for name in module_bindings(tree):
+                if name in user and name not in owned and name not in aliases and not name.startswith("__"):
+                    aliases[name] = name + "__hidden_test"
+            before = set(user)
+            _exec(_compile(Rename().visit(tree), "<test " + gid + ">", "exec"), user)
+            owned.update(set(user) - before)
             problems = check()
-            for k, v in ns.items():
-                if not k.startswith("__") and (k not in user or (k in owned and user[k] is owned[k])):
-                    user[k] = v
-                    owned[k] = v
         verdict = "ok" if not problems else "tampered " + " ".join(problems)[:400]
         out.write("\n" + marker + token + " " + verdict + "\n")
         out.flush()
