@@ -20,8 +20,9 @@ carry such an error, so the tolerance is
     tolerance = SAFETY * sqrt(K) * u * max(|a|, |b|),      SAFETY = 4 = 2 computations x lam = 2
 
 with u = 2**-24 for float32 (half the machine epsilon). lam = 2 is the modest safety factor: the largest lam
-measured over matmuls of K = 64 ... 4096 summed in four different orders is 0.9. It grows with the magnitudes and the reduction length and
-nothing else: a difference far above it is a bug, not rounding. tests/test_numerics.py checks both directions on
+measured over matmuls of K = 64 ... 4096 summed in four different orders is 0.9. It grows with the magnitudes and
+the reduction length and nothing else: a difference far above it is a bug, not rounding. (When the result cancels,
+a vector sent to zero, pass the size of the terms as `scale`: the compared values no longer show it.) tests/test_numerics.py checks both directions on
 the bundled model's sizes (reordered sums, merged vs unmerged LoRA, other kernels pass; a wrong LoRA scale, a
 missing 1/sqrt(d), an untransposed merge fail by orders of magnitude); docs/CONTRIBUTING.md records the margins
 measured across CPU kernels and thread counts.
