@@ -55,26 +55,47 @@ for dtype in (torch.float32, torch.float16, torch.bfloat16):
 # ### Rounding: one value, three results
 #
 # `eps` is the gap between 1 and the next representable number; every value is rounded to the nearest
-# representable one, so the relative error is at most `eps / 2`. Here is 7.123456789 stored in each format:
+# representable one, so the relative error is at most `eps / 2`. Here is 0.1 — which no binary format stores
+# exactly — in each format, and how many different numbers the three formats make of it:
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
-x = 7.123456789
+x = 0.1
+results = set()
 for dtype in (torch.float32, torch.float16, torch.bfloat16):
     stored = torch.tensor(x, dtype=dtype).item()
-    print(f"{str(dtype).split('.')[1]:<9} stores {stored:.9f}   error {abs(stored - x):.2e}   "
+    results.add(stored)
+    print(f"{str(dtype).split('.')[1]:<9} stores {stored:.12f}   error {abs(stored - x):.2e}   "
           f"relative {abs(stored - x) / x:.1e}")
+print("different results:", len(results))
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Range: overflow and underflow
 #
-# fp16's 5 exponent bits stop at 65,504; anything larger becomes `inf`. bf16 reaches as far as fp32 but with
-# coarser steps. That is why mixed-precision training in fp16 needs *loss scaling* and bf16 does not.
+# fp16's 5 exponent bits stop at 65,504; anything larger becomes `inf`. At the other end, anything below about
+# 6 × 10⁻⁸ (its smallest subnormal number) becomes 0. bf16 reaches as far as fp32 at both ends, with coarser steps.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 for value in (70_000.0, 1e-8):
     row = [f"{str(d).split('.')[1]}={torch.tensor(value, dtype=d).item():.4g}"
            for d in (torch.float32, torch.float16, torch.bfloat16)]
     print(f"{value:>8g} -> " + "   ".join(row))
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# That small end is why mixed-precision training in fp16 needs **loss scaling** and bf16 does not. Gradients are
+# often tiny — a product of many small factors — and in fp16 they *underflow*: they become 0 and that weight learns
+# nothing. Loss scaling multiplies the loss by a large factor `S` before `backward()`; every gradient is then `S`
+# times larger, inside fp16's range, and the optimizer divides by `S` again in fp32. (PyTorch's `GradScaler` starts
+# at `S = 2¹⁶` and lowers it whenever a gradient overflows to `inf`.) One weight whose gradient is the product of
+# two small factors, computed in fp16:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+small = torch.tensor(1e-4, dtype=torch.float16)      # two small factors on the path from the loss to one weight
+print(f"exact gradient: {small.double().item() ** 2:.3e}")
+for scale in (1.0, 2.0 ** 14):
+    w = torch.tensor(1.0, dtype=torch.float16, requires_grad=True)
+    (w * small * small * scale).backward()              # the loss times the scale, all in fp16
+    print(f"loss scale {scale:>6g}: fp16 gradient {w.grad.item():.3e} -> divided by the scale in fp32: "
+          f"{w.grad.float().item() / scale:.3e}")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### What accumulates
@@ -111,18 +132,23 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The memory of the weights
 #
-# Weights alone cost `parameters × bits / 8` bytes. We print GB = 10⁹ bytes, the unit GPU vendors use
-# (seed 002 divides by 1024³, which gives GiB — 1 GiB = 1.074 GB, so the same bytes read about 7 % fewer in
-# GiB — and calls it GB).
+# Weights alone cost `parameters × bits / 8` bytes. Two units are in use (the cell prints their ratio): GB = 10⁹ bytes
+# (what `model_memory_gb` returns, and how disks and model downloads are sized) and GiB = 2³⁰ = 1024³ bytes. GPU
+# memory is built and sold in binary sizes: a card sold as "24 GB" holds 24 GiB, and `nvidia-smi` reports MiB.
+# Seed 002 divides by 1024³ and calls the result GB; that is GiB under the name the GPU world uses for it, and it is
+# the right unit to hold against a card's label. The table prints both.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
-print(f"{'model':<6}" + "".join(f"{d:>9}" for d in ("fp32", "fp16", "bf16", "int8", "4-bit")))
+print(f"1 GiB = {2**30 / 1e9:.4f} GB")
+print(f"{'model':<11}" + "".join(f"{d:>9}" for d in ("fp32", "fp16", "bf16", "int8", "4-bit")))
 for name, n in (("7B", 7e9), ("13B", 13e9)):
-    print(f"{name:<6}" + "".join(f"{model_memory_gb(n, d):>7.1f}GB" for d in ("fp32", "fp16", "bf16", "int8", 4)))
+    print(f"{name + ' in GB':<11}" + "".join(f"{model_memory_gb(n, d):>9.1f}" for d in ("fp32", "fp16", "bf16", "int8", 4)))
+    print(f"{name + ' in GiB':<11}" + "".join(f"{model_memory_gb(n, d) * 1e9 / 2**30:>9.1f}"
+                                            for d in ("fp32", "fp16", "bf16", "int8", 4)))
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# A consumer GPU has 8–24 GB. A 7B model in 16 bits (14 GB) barely *loads* on the larger ones — and loading is
-# the cheap part.
+# A consumer GPU has 8–24 GiB. A 7B model in 16 bits (the table's GiB line) barely *loads* on the larger ones — and
+# loading is the cheap part.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The training bill
@@ -165,7 +191,7 @@ for item in ("weights", "gradients", "optimizer", "activations"):
     values = np.array([bill.gb()[item] for bill in bills.values()])
     ax.barh(list(bills), values, left=left, label=item)
     left += values
-ax.axvline(24, color="k", ls=":", label="a 24 GB GPU")
+ax.axvline(24 * 2**30 / 1e9, color="k", ls=":", label="a '24 GB' GPU (24 GiB)")
 ax.set(xlabel="GB", title="Training memory of a 7B model (batch 4 × 512 tokens, activations estimated)")
 ax.invert_yaxis()
 ax.legend(fontsize=8)
