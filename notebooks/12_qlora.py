@@ -16,9 +16,7 @@
 # `COURSE_FULL=1` trains 10× longer.*
 
 # %% slideshow={"slide_type": "skip"}
-import logging
-
-logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # it looks for an optional CPU kernel: harmless
+from utils.notebook import full_run, setup  # first: importing it quiets bitsandbytes' import-time notice
 
 import bitsandbytes as bnb
 import matplotlib.pyplot as plt
@@ -33,12 +31,12 @@ from peft import (
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig, Gemma2Config, LlamaConfig
 
 from utils.data import load_qa
-from utils.device import to_device, training_dtype
-from utils.memory import lora_param_count, model_memory_gb, training_memory
+from utils.device import training_dtype
+from utils.lora import lora_parameter_count
+from utils.memory import model_memory_gb, training_memory
 from utils.models import load_model
-from utils.notebook import full_run, setup
 from utils.plotting import plot_curves
-from utils.qa import qa_dataloader, train_steps
+from utils.qa import heldout_loss, qa_dataloader, train_loop
 from utils.quant import bits_per_param, quantize_nf4, unpack_4bit
 
 device = setup()
@@ -145,7 +143,7 @@ probe = model4.transformer.h[1].mlp.c_fc.weight.data.clone()  # 4-bit bytes of o
 losses = {}
 for name, m in (("QLoRA (NF4 base)", qlora), ("LoRA (fp32 base)", lora)):
     loader = qa_dataloader(tokenizer, qa["train"], batch_size=16, seed=0, max_examples=STEPS * 16)
-    losses[name] = train_steps(m, loader, max_steps=STEPS, lr=2e-3, progress=False)
+    losses[name] = train_loop(m, loader, max_steps=STEPS, lr=2e-3, progress=False)
     print(f"{name}: loss {losses[name][0]:.2f} -> {sum(losses[name][-5:]) / 5:.2f} (mean of the last 5 steps)")
 
 # %% slideshow={"slide_type": "fragment"}
@@ -168,16 +166,11 @@ print("4-bit base weights unchanged by training:", torch.equal(probe, model4.tra
 # We measure both, on the first adapted layer and on the validation loss.
 
 # %% slideshow={"slide_type": "fragment"}
-val_loader = qa_dataloader(tokenizer, qa["validation"], batch_size=64, shuffle=False, max_examples=256)
+def val_loss(model) -> float:
+    return heldout_loss(model, tokenizer, qa["validation"], max_examples=256)  # per answer token, as in lesson 09
 
 
-@torch.no_grad()
-def mean_loss(model):
-    model.eval()
-    return sum(model(**to_device(batch, device)).loss.item() for batch in val_loader) / len(val_loader)
-
-
-loss_base, loss_unmerged = mean_loss(model32), mean_loss(qlora)
+loss_base, loss_unmerged = val_loss(model32), val_loss(qlora)
 lora_state = get_peft_model_state_dict(qlora)
 target = qlora.base_model.model.transformer.h[0].attn.c_attn
 W_deq = bnb.functional.dequantize_4bit(target.base_layer.weight.data, target.base_layer.weight.quant_state).float()
@@ -200,8 +193,8 @@ print(f"mean |merged into fp32 − (W_deq + ΔW)|    {(W_merged32 - exact).abs()
 # %% slideshow={"slide_type": "fragment"}
 print(f"validation loss, base model (no adapter)       {loss_base:.3f}")
 print(f"validation loss, QLoRA adapter, not merged     {loss_unmerged:.3f}")
-print(f"validation loss, merged into the 4-bit base    {mean_loss(merged4):.3f}")
-print(f"validation loss, merged into an fp32 copy      {mean_loss(merged32):.3f}")
+print(f"validation loss, merged into the 4-bit base    {val_loss(merged4):.3f}")
+print(f"validation loss, merged into an fp32 copy      {val_loss(merged32):.3f}")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Read the two error lines with care. Merging into the fp32 copy is *not* closer to `W_deq + ΔW` in weight space:
@@ -231,7 +224,7 @@ census = {}
 for name, cfg in configs.items():
     with torch.device("meta"):
         m = AutoModelForCausalLM.from_config(cfg)
-    linear = {n.split(".")[-1]: (mod.in_features, mod.out_features) for n, mod in m.model.layers[0].named_modules()
+    linear = {n.split(".")[-1]: (mod.out_features, mod.in_features) for n, mod in m.model.layers[0].named_modules()
               if isinstance(mod, torch.nn.Linear)}
     n_linear = sum(mod.weight.numel() for n, mod in m.named_modules() if isinstance(mod, torch.nn.Linear) and "lm_head" not in n)
     total = sum(p.numel() for p in m.parameters())
@@ -257,7 +250,7 @@ for name, c in census.items():
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 def adapter_size(c, r, modules):
-    return c["layers"] * lora_param_count([c["shapes"][mod] for mod in modules], r)
+    return c["layers"] * lora_parameter_count([c["shapes"][mod] for mod in modules], r)
 
 
 all_linear = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
