@@ -110,6 +110,14 @@ for _ in range(4):
         assert math.isclose(_l.scaling, (2 * _r + 1) / _r), "scaling is alpha / r"
         assert all(not p.requires_grad for p in _l.base.parameters()), "the base layer must be frozen"
         assert _l.lora_A.requires_grad and _l.lora_B.requires_grad, "A and B must train"
+torch.manual_seed(70707)
+for _base in (nn.Linear(64, 48), Conv1D(48, 64)):  # in_features 64: A is uniform on [-1/8, 1/8]
+    _A = LoRALinear(_base, r=16, alpha=16).lora_A.detach()
+    assert torch.linalg.matrix_rank(_A) == 16, "A must start random (full rank), not constant"
+    _bound = 1 / math.sqrt(64)
+    assert _A.abs().max() > 0.9 * _bound, "A: kaiming_uniform_(a=sqrt(5)) fills [-1/sqrt(in), 1/sqrt(in)]"
+    assert abs(_A.std().item() - _bound / math.sqrt(3)) < 0.1 * _bound / math.sqrt(3), \
+        "A: kaiming_uniform_(a=sqrt(5)) (uniform, std = bound / sqrt(3)), not a small Gaussian"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_init_identity", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -197,6 +205,7 @@ for _square in (True, False, False):
         _l.merge()
         _expected = _w0 + (_delta.T if isinstance(_base, Conv1D) else _delta)
         assert torch.allclose(_base.weight, _expected, atol=1e-5), "merged weight is wrong (Conv1D needs .T)"
+        assert not _base.weight.requires_grad, "the merged base weight must stay frozen (update it in place)"
         assert torch.allclose(_l(_x), _before, atol=1e-4), "outputs changed after merge"
         _l.merge()
         assert torch.allclose(_l(_x), _before, atol=1e-4), "a second merge must not add the update again"
@@ -242,12 +251,18 @@ _model = add_lora(tiny_gpt2(0), ["c_attn"], r=2, alpha=4)
 assert isinstance(_model.transformer.h[0].attn.c_attn, LoRALinear), "c_attn should be wrapped"
 assert not isinstance(_model.transformer.h[0].attn.c_proj, LoRALinear), "c_proj was not a target"
 ### BEGIN HIDDEN TESTS
-for _seed, _targets in enumerate([["c_proj"], ["attn.c_proj"], ["mlp.c_proj", "c_fc"], ["c_attn", "c_proj", "c_fc"]]):
+from utils.lora import LoRALinear as _hidden_LoRALinear
+from utils.rules import substituted as _hidden_substituted
+
+# PEFT's rule: "fc" and "_attn" are no module's name nor a dotted suffix, so they match nothing
+for _seed, _targets in enumerate([["c_proj"], ["attn.c_proj"], ["mlp.c_proj", "c_fc"], ["c_attn", "c_proj", "c_fc"],
+                                  ["fc", "c_attn"], ["_attn"]]):
     _m = tiny_gpt2(100 + _seed, n_layer=3)
     _expected = {n for n, _ in _m.named_modules() if n and any(n.endswith("." + t) for t in _targets)}
-    _m = add_lora(_m, _targets, r=2, alpha=4)
+    with _hidden_substituted(LoRALinear=_hidden_LoRALinear):  # judged with the reference layer
+        _m = add_lora(_m, _targets, r=2, alpha=4)
     assert _m is not None, "return the model"
-    _wrapped = {n for n, mod in _m.named_modules() if isinstance(mod, LoRALinear)}
+    _wrapped = {n for n, mod in _m.named_modules() if isinstance(mod, _hidden_LoRALinear)}
     assert _wrapped == _expected, f"targets {_targets}: wrapped {sorted(_wrapped)}"
 ### END HIDDEN TESTS
 
@@ -258,10 +273,14 @@ _trainable = [n for n, p in _model.named_parameters() if p.requires_grad]
 assert all("lora_" in n for n in _trainable), f"base weights left trainable: {[n for n in _trainable if 'lora_' not in n][:3]}"
 assert sum(p.numel() for p in _model.parameters() if p.requires_grad) == 2 * 2 * (32 + 96)
 ### BEGIN HIDDEN TESTS
+from utils.lora import LoRALinear as _hidden_LoRALinear
+from utils.rules import substituted as _hidden_substituted
+
 _gen = torch.Generator().manual_seed(70706)
 for _seed in range(3):
     _r = int(torch.randint(1, 9, (1,), generator=_gen))
-    _m = add_lora(tiny_gpt2(200 + _seed, n_layer=2), ["c_fc", "attn.c_proj"], r=_r, alpha=2 * _r)
+    with _hidden_substituted(LoRALinear=_hidden_LoRALinear):  # judged with the reference layer
+        _m = add_lora(tiny_gpt2(200 + _seed, n_layer=2), ["c_fc", "attn.c_proj"], r=_r, alpha=2 * _r)
     _names = [n for n, p in _m.named_parameters() if p.requires_grad]
     assert _names and all("lora_" in n for n in _names), "only lora_A / lora_B may be trainable"
     assert sum(p.numel() for p in _m.parameters() if p.requires_grad) == 2 * _r * ((32 + 128) + (32 + 32))
