@@ -51,9 +51,12 @@ for _ in range(20):
 # - **LoRA** (`n_trainable < n_params`): the base's `n_params` weights are frozen and stored with `frozen_bits`;
 #   the `n_trainable` adapter weights come *on top*, stored with `trainable_bits`;
 # - every trainable weight has one gradient of `trainable_bits`, and Adam keeps **two** float32 states (m and v) for it;
+# - when the trainable weights are stored in fewer than 32 bits (mixed precision), Adam updates an **fp32 master
+#   copy** of them (lesson 10: 16-bit steps would round the updates away): 4 more bytes per trainable parameter,
+#   counted under `"optimizer"`;
 # - frozen weights have neither gradients nor optimizer states; `total` is the sum of the three items.
 #
-# Check: a full fp32 fine-tune costs 16 bytes per parameter.
+# Check: a full fine-tune costs 16 bytes per parameter, in fp32 (4 + 4 + 8) and in 16 bits (2 + 2 + 4 + 8).
 
 # %% nbgrader={"grade": false, "grade_id": "training_memory_gb", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def training_memory_gb(n_params: float, n_trainable: float, frozen_bits: float = 16,
@@ -62,9 +65,10 @@ def training_memory_gb(n_params: float, n_trainable: float, frozen_bits: float =
     ### BEGIN SOLUTION
     trainable_bytes = n_trainable * trainable_bits / 8
     frozen_bytes = 0.0 if n_trainable >= n_params else n_params * frozen_bits / 8
+    master_bytes = n_trainable * 4 if trainable_bits < 32 else 0.0  # fp32 copy that Adam updates
     bill = {"weights": (frozen_bytes + trainable_bytes) / 1e9,
             "gradients": trainable_bytes / 1e9,
-            "optimizer": n_trainable * 2 * 4 / 1e9}
+            "optimizer": (n_trainable * 2 * 4 + master_bytes) / 1e9}
     bill["total"] = bill["weights"] + bill["gradients"] + bill["optimizer"]
     return bill
     ### END SOLUTION
@@ -100,16 +104,18 @@ for _ in range(10):
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_bill_optimizer", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""Adam: two float32 states per trainable parameter, none for frozen ones (2 points)"""
+"""Adam: two float32 states per trainable parameter (plus an fp32 master copy of 16-bit ones), none for frozen ones (2 points)"""
 assert math.isclose(training_memory_gb(7e9, 7e9)["optimizer"], 56.0), "Adam's m and v: 8 bytes per trainable parameter"
+assert math.isclose(training_memory_gb(7e9, 7e9, trainable_bits=16)["optimizer"], 84.0), \
+    "16-bit trainable weights: m and v (8 bytes) plus an fp32 master copy (4 bytes)"
 ### BEGIN HIDDEN TESTS
 _rng = random.Random(1004)
 for _ in range(10):
     _n = _rng.uniform(1e8, 7e10)
     _k = _n * _rng.uniform(1e-4, 0.05)
     assert math.isclose(training_memory_gb(_n, _k)["optimizer"], _k * 8 / 1e9, rel_tol=1e-9), "LoRA: states for the adapter only"
-    assert math.isclose(training_memory_gb(_n, _n, trainable_bits=16)["optimizer"], _n * 8 / 1e9, rel_tol=1e-9), \
-        "Adam states stay float32 even when the weights are 16-bit"
+    assert math.isclose(training_memory_gb(_n, _n, trainable_bits=16)["optimizer"], _n * 12 / 1e9, rel_tol=1e-9), \
+        "16-bit weights: Adam's float32 m and v plus an fp32 master copy"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_bill_total", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -123,6 +129,8 @@ for _ in range(10):
     _b = training_memory_gb(_n, _k, frozen_bits=4.127)
     assert math.isclose(_b["total"], (_n * 4.127 / 8 + _k * 16) / 1e9, rel_tol=1e-9), "QLoRA-style total"
     assert math.isclose(training_memory_gb(_n, _n)["total"], _n * 16 / 1e9, rel_tol=1e-9), "full fine-tune total"
+    assert math.isclose(training_memory_gb(_n, _n, trainable_bits=16)["total"], _n * 16 / 1e9, rel_tol=1e-9), \
+        "mixed-precision full fine-tune: 2 + 2 + 4 + 8 bytes"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -28,6 +28,18 @@ def training_memory_gb(n_params: float, n_trainable: float, frozen_bits: float =
     return bill
 
 
+# %% [training_memory_gb] no fp32 master copy for 16-bit trainable weights
+def training_memory_gb(n_params: float, n_trainable: float, frozen_bits: float = 16,
+                     trainable_bits: float = 32) -> dict:
+    trainable_bytes = n_trainable * trainable_bits / 8
+    frozen_bytes = 0.0 if n_trainable >= n_params else n_params * frozen_bits / 8
+    bill = {"weights": (frozen_bytes + trainable_bytes) / 1e9,
+            "gradients": trainable_bytes / 1e9,
+            "optimizer": n_trainable * 2 * 4 / 1e9}
+    bill["total"] = bill["weights"] + bill["gradients"] + bill["optimizer"]
+    return bill
+
+
 # %% [accumulate] sums exactly and rounds only at the end
 def accumulate(increment: float, steps: int, dtype: torch.dtype) -> float:
     return torch.tensor(increment * steps, dtype=dtype).item()
