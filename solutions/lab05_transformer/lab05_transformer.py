@@ -196,7 +196,7 @@ with torch.no_grad():
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Exercise 4 — count the parameters (3 points)
 #
-# Write `count_parameters(config)` that returns the number (an `int`) of parameters of a `GPT2LMHeadModel` built from a
+# Write `gpt2_parameter_count(config)` that returns the number (an `int`) of parameters of a `GPT2LMHeadModel` built from a
 # `GPT2Config`, **from the config alone** (no model: building one, even on the meta device, raises while the hidden
 # tests call your function). Use `config.vocab_size`, `config.n_positions`,
 # `config.n_embd` (d), `config.n_layer`, and the MLP width `config.n_inner` (when it is `None`, it is `4·d`).
@@ -204,8 +204,8 @@ with torch.no_grad():
 # `c_fc` (d → inner) and `c_proj` (inner → d), all with biases, and two LayerNorms (a weight and a bias of size d
 # each); the final LayerNorm `ln_f`; and an output layer that is **tied** to the token embedding (it adds nothing).
 
-# %% nbgrader={"grade": false, "grade_id": "count_parameters", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def count_parameters(config: GPT2Config) -> int:
+# %% nbgrader={"grade": false, "grade_id": "gpt2_parameter_count", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def gpt2_parameter_count(config: GPT2Config) -> int:
     ### BEGIN SOLUTION
     d, inner = config.n_embd, config.n_inner or 4 * config.n_embd
     embeddings = config.vocab_size * d + config.n_positions * d
@@ -218,7 +218,7 @@ def count_parameters(config: GPT2Config) -> int:
 
 # %% nbgrader={"grade": true, "grade_id": "test_count_gpt2_small", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """GPT-2 small (the default GPT2Config) has 124,439,808 parameters (1 point)"""
-assert count_parameters(GPT2Config()) == 124_439_808, f"got {count_parameters(GPT2Config()):,}"
+assert gpt2_parameter_count(GPT2Config()) == 124_439_808, f"got {gpt2_parameter_count(GPT2Config()):,}"
 
 # %% nbgrader={"grade": true, "grade_id": "test_count_other", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """the count equals PyTorch's on other configurations (2 points)"""
@@ -228,7 +228,7 @@ def _numel(config):
 
 
 _config = GPT2Config(vocab_size=1000, n_positions=64, n_embd=48, n_layer=3, n_head=4)
-assert count_parameters(_config) == _numel(_config), f"{count_parameters(_config):,} vs {_numel(_config):,}"
+assert gpt2_parameter_count(_config) == _numel(_config), f"{gpt2_parameter_count(_config):,} vs {_numel(_config):,}"
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 
@@ -239,7 +239,7 @@ for _kwargs in [dict(vocab_size=37, n_positions=11, n_embd=20, n_layer=1, n_head
     _want = _numel(_config)
     with _hidden_forbidden("transformers.models.gpt2.modeling_gpt2.GPT2Model.__init__",
                            "transformers.models.gpt2.modeling_gpt2.GPT2Block.__init__"):
-        _got = count_parameters(_config)
+        _got = gpt2_parameter_count(_config)
     assert _got == _want, f"wrong count for {_kwargs}"
     assert type(_got) is int, "return an int"
 ### END HIDDEN TESTS

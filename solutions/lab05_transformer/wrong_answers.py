@@ -24,8 +24,8 @@ def gelu(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
 
 
-# %% [count_parameters] counts the tied output layer a second time
-def count_parameters(config: GPT2Config) -> int:
+# %% [gpt2_parameter_count] counts the tied output layer a second time
+def gpt2_parameter_count(config: GPT2Config) -> int:
     d, inner = config.n_embd, config.n_inner or 4 * config.n_embd
     embeddings = config.vocab_size * d + config.n_positions * d
     attention = d * 3 * d + 3 * d + d * d + d
@@ -35,8 +35,8 @@ def count_parameters(config: GPT2Config) -> int:
     return embeddings + config.n_layer * (attention + mlp + layernorms) + 2 * d + lm_head
 
 
-# %% [count_parameters] MLP width fixed at 4 d (ignores n_inner)
-def count_parameters(config: GPT2Config) -> int:
+# %% [gpt2_parameter_count] MLP width fixed at 4 d (ignores n_inner)
+def gpt2_parameter_count(config: GPT2Config) -> int:
     d, inner = config.n_embd, 4 * config.n_embd
     embeddings = config.vocab_size * d + config.n_positions * d
     attention = d * 3 * d + 3 * d + d * d + d
@@ -67,14 +67,14 @@ def block_forward(x: torch.Tensor, block) -> torch.Tensor:
     return block(x)
 
 
-# %% [count_parameters] builds the model on the meta device and counts
-def count_parameters(config: GPT2Config) -> int:
+# %% [gpt2_parameter_count] builds the model on the meta device and counts
+def gpt2_parameter_count(config: GPT2Config) -> int:
     with torch.device("meta"):
         return sum(p.numel() for p in GPT2LMHeadModel(config).parameters())
 
 
-# %% [count_parameters] a float count (divides by 1e0 on the way)
-def count_parameters(config: GPT2Config) -> int:
+# %% [gpt2_parameter_count] a float count (divides by 1e0 on the way)
+def gpt2_parameter_count(config: GPT2Config) -> int:
     d, inner = config.n_embd, config.n_inner or 4 * config.n_embd
     embeddings = config.vocab_size * d + config.n_positions * d
     per_layer = (d * 3 * d + 3 * d + d * d + d) + (d * inner + inner + inner * d + d) + 4 * d
