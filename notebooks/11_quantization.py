@@ -15,9 +15,7 @@
 # *Run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md`.*
 
 # %% slideshow={"slide_type": "skip"}
-import logging
-
-logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # it looks for an optional CPU kernel: harmless
+from utils.notebook import setup  # first: importing it quiets bitsandbytes' import-time notice
 
 import inspect
 
@@ -28,7 +26,6 @@ import torch
 from ipywidgets import IntSlider, SelectionSlider, interact
 
 from utils.models import load_model
-from utils.notebook import setup
 from utils.quant import (
     absmax_dequantize,
     absmax_dequantize_blockwise,
