@@ -96,8 +96,11 @@ print("lm_head:", type(model4.lm_head).__name__, "| tied to the embedding:", mod
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # - GPT-2's `c_attn`, `c_proj` (attention and MLP) and `c_fc` are `Conv1D` modules (a linear layer with the weight
 #   stored transposed). transformers replaced every one of them by `bnb.nn.Linear4bit`, transposing the weight.
-# - The token and position **embeddings**, the LayerNorms, the biases — and `lm_head`, which shares its weight with
-#   the token embedding — stay in full precision. bitsandbytes quantizes matmul weights only.
+# - The token and position **embeddings**, the LayerNorms and the biases stay in full precision: they are not
+#   matmul weights. `lm_head` *is* a matmul (hidden state × vocabulary), yet it is not quantized either — on
+#   purpose: transformers' quantizer keeps the output layer in full precision "for numerical stability reasons"
+#   (its own words, in `transformers.quantizers.base.get_keys_to_not_convert`), and here that layer also shares its
+#   weight with the token embedding. The last line above shows it is still a plain `Linear`.
 # - In the course model the embedding (vocab 4000 × 256) is a large share of all parameters, so the footprint ratio is
 #   far from 4.127/32 ≈ 0.129. In bigger models the embeddings are a smaller share and the ratio falls, but not to
 #   0.129 while they stay unquantized: section 6 counts Llama 3.2 3B and Gemma 2 27B, and figure 5 of `make bench`
@@ -118,9 +121,19 @@ print("codes identical to utils.quant.quantize_nf4:", torch.equal(unpack_4bit(la
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. LoRA on top
 #
-# `prepare_model_for_kbit_training` freezes the base, casts the remaining small non-quantized parameters
-# (LayerNorms) to float32 for stability, and makes the input embeddings require grad so that gradients can reach
-# the adapters of every layer. Then LoRA as in lesson 08 — same config for the 4-bit and the fp32 model.
+# `prepare_model_for_kbit_training` (PEFT, `peft.utils.other`) does three things:
+#
+# 1. it freezes every parameter of the model;
+# 2. it casts **every** parameter stored in fp16 or bf16 that is not a 4-bit weight to float32 — LayerNorms, biases
+#    and the embeddings too, which in the course model are a large share of the parameters (section 2) — for
+#    numerically stable training, at the price of their memory doubling; on a CPU, where the compute dtype is
+#    already float32, there is nothing to cast;
+# 3. only when `use_gradient_checkpointing=True`, it turns gradient checkpointing on and makes the embedding output
+#    require grad (`enable_input_require_grads`): reentrant checkpointing only runs backward through a block whose
+#    input requires grad, and with a frozen embedding nothing would. We pass `use_gradient_checkpointing=False`, so
+#    this step does not happen here; the adapters get their gradients without it.
+#
+# Then LoRA as in lesson 08 — same config for the 4-bit and the fp32 model.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 lora_config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["c_attn", "c_proj", "c_fc"],
@@ -154,7 +167,32 @@ print("4-bit base weights unchanged by training:", torch.equal(probe, model4.tra
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The curves nearly coincide: the adapters learn to compensate for a base that is slightly off. The last line is the
 # check promised in section 1: after many forward and backward passes, not one byte of the stored 4-bit weight has
-# changed — the weights are dequantized on the fly, never re-quantized.
+# changed. Read it for exactly what it shows. Equal bytes are what "never re-quantized" predicts, but they are not
+# proof of it: quantizing a dequantized NF4 block gives back the same codes and scales (every value already sits on
+# a level, and the block's largest one on ±1 × its absmax), so a dequantize → compute → quantize step would leave
+# the same bytes too. A check that tells the two apart asks whether the weight is still the same tensor in the same
+# storage after training (`untyped_storage().data_ptr()` before and after). What settles the question here is
+# bitsandbytes' code: in training, `Linear4bit.forward` hands the stored weight to `bnb.matmul_4bit`, which
+# dequantizes it into a temporary, and never writes the weight. (One exception, not a re-quantization: in eval mode
+# without gradients, on a CPU with AVX512-BF16, bitsandbytes rewrites the weight once into a packed layout for its
+# CPU kernel.)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Two more parts of QLoRA that this lesson does not run
+#
+# The QLoRA paper has three contributions: NF4, double quantization — and **paged optimizers**. A paged optimizer
+# allocates Adam's states in NVIDIA's unified memory, which the driver moves between GPU and CPU memory page by page
+# on demand: when a long batch makes the activations spike and the GPU runs out of memory, the optimizer states are
+# evicted to CPU RAM instead of the step failing, and paged back for the optimizer update. It does not lower the
+# memory bill; it survives its peaks. bitsandbytes provides them (`bnb.optim.PagedAdamW`, or
+# `optim="paged_adamw_32bit"` in `transformers.TrainingArguments`); they rely on CUDA unified memory, so on a CPU
+# there is nothing to page and nothing to show.
+#
+# The paper's other finding is about *where* the adapters go: LoRA on the attention query and value projections
+# only (the LoRA paper's default) did not match full 16-bit fine-tuning, while LoRA on **every linear layer** of every
+# block did — and the number of adapted layers mattered more than the rank `r`. Our run adapts every projection
+# (`c_attn`, `c_proj`, `c_fc`) of the course model; lesson 09 compared target sets on this model in a short run, and
+# section 6 counts what `r = 64` on all linear layers costs for large models.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Merging: into the 4-bit base, or into a full-precision copy?
@@ -304,7 +342,10 @@ for name, c in census.items():
 #
 # - QLoRA = frozen base in NF4 + double quant (≈ 4.127 bit/weight) + full-precision LoRA adapters; the weights are
 #   dequantized on the fly for each matmul and never re-quantized.
-# - Only linear layers (GPT-2's Conv1D included) are quantized; embeddings, norms and the tied head stay in full precision.
+# - Only linear layers (GPT-2's Conv1D included) are quantized, except `lm_head`, which transformers keeps in full
+#   precision on purpose; embeddings and norms stay in full precision too.
+# - `prepare_model_for_kbit_training` freezes the model and upcasts every 16-bit non-4-bit parameter to float32; its
+#   input-grad hook is for gradient checkpointing. Paged optimizers (QLoRA's third part) need a GPU.
 # - The adapters trained on a 4-bit base reach almost the same loss as on an fp32 base.
 # - Merge into a 16-bit copy (or keep the adapter separate), not into the 4-bit base.
 # - A 27B model: ~436 GB for a full fine-tune with Adam, ~16 GB of base weights with QLoRA (embeddings in 16 bits).
