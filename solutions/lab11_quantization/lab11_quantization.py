@@ -6,7 +6,9 @@
 #
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - Visible tests show some checks; hidden checks run at grading time on fresh random tensors.
-# - Do not import `utils.quant` — that would be the lesson's answer, not yours.
+# - Do not import `utils.quant` — that would be the lesson's answer, not yours — and do not call bitsandbytes'
+#   `get_4bit_type`, `quantize_4bit`, `dequantize_4bit` or `quantize_nf4`: the tests compare with them. All of them
+#   raise while the hidden tests call your functions. Plain torch (`round`, `amax`, `argmin`, `icdf`, …) is fine.
 # - Before you submit: *Kernel → Restart & Run All*.
 #
 # Time: about 60 minutes. Points: 16.
@@ -72,10 +74,16 @@ assert _q.tolist() == [7, 6, -6, 2], "scale = 1/7: 0.9 * 7 = 6.3 -> 6, 0.3 * 7 =
 _q, _s = absmax_quantize(torch.tensor([1.0, 0.69]), bits=4)
 assert _q.tolist() == [7, 5], "4.83 rounds to 5"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
+                 "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
+                 "bitsandbytes.functional.dequantize_nf4")
 _g = torch.Generator().manual_seed(1102)
 for _bits in (8, 4):
     _x = torch.randn(40, 64, generator=_g)
-    _q, _s = absmax_quantize(_x, bits=_bits)
+    with _hidden_forbidden(modules=("utils.quant",)):
+        _q, _s = absmax_quantize(_x, bits=_bits)
     _qmax = 2 ** (_bits - 1) - 1
     _ref = torch.round(_x / (_x.abs().max() / _qmax)).clamp(-_qmax, _qmax)
     assert (_q.float() != _ref).float().mean() < 1e-3, f"{_bits}-bit codes differ from round(x / scale)"
@@ -145,7 +153,14 @@ assert (_book < 0).sum().item() == 7 and (_book > 0).sum().item() == 8, "7 negat
 _book = nf4_codebook()
 assert abs(_book[8].item() - 0.0796) < 1e-3, "the smallest positive level is about 0.0796"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
+                 "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
+                 "bitsandbytes.functional.dequantize_nf4")
 _ref = bnbf.get_4bit_type("nf4", device="cpu")
+with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.quant",)):
+    _book = nf4_codebook()
 assert torch.allclose(_book, _ref, atol=1e-6), "not the NF4 levels of bitsandbytes"
 ### END HIDDEN TESTS
 
@@ -229,12 +244,18 @@ _theirs = torch.stack([_packed.reshape(-1) >> 4, _packed.reshape(-1) & 15], dim=
 print(f"codes equal to bitsandbytes: {(_codes == _theirs).float().mean():.2%}")
 assert (_codes == _theirs).float().mean() > 0.999
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
+                 "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
+                 "bitsandbytes.functional.dequantize_nf4")
 _g = torch.Generator().manual_seed(1105)
 for _shape, _bs in [((64, 192), 64), ((33, 128), 64), ((16, 512), 128), ((5, 256), 256)]:
     _w = torch.randn(*_shape, generator=_g) * 0.02
     _w.view(-1)[7] = 0.5
-    _codes, _absmax = quantize_nf4(_w, _book, blocksize=_bs)
     _packed, _state = bnbf.quantize_4bit(_w, blocksize=_bs, quant_type="nf4")
+    with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.quant",)):
+        _codes, _absmax = quantize_nf4(_w, _book, blocksize=_bs)
     _theirs = torch.stack([_packed.flatten() >> 4, _packed.flatten() & 0xF], 1).flatten()
     assert (_codes == _theirs).float().mean() > 0.999, f"{_shape}, blocksize {_bs}: codes differ from bitsandbytes"
 ### END HIDDEN TESTS
@@ -245,11 +266,18 @@ _book = torch.linspace(-1, 1, 16)
 _back = dequantize_nf4(torch.tensor([0, 15, 8, 7], dtype=torch.uint8), torch.tensor([2.0, 4.0]), _book, (2, 2), blocksize=2)
 assert _back.shape == (2, 2) and torch.allclose(_back, torch.tensor([[-2.0, 2.0], [4 * _book[8], 4 * _book[7]]]))
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
+                 "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
+                 "bitsandbytes.functional.dequantize_nf4")
 _g = torch.Generator().manual_seed(1106)
 _c = torch.randint(0, 16, (6 * 64,), generator=_g).to(torch.uint8)
 _a = torch.rand(6, generator=_g) + 0.1
 _ref = (_book[_c.long()].reshape(6, 64) * _a[:, None]).reshape(3, 128)
-assert torch.allclose(dequantize_nf4(_c, _a, _book, (3, 128)), _ref)
+with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.quant",)):
+    _back = dequantize_nf4(_c, _a, _book, (3, 128))
+assert torch.allclose(_back, _ref)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -312,10 +340,13 @@ _back = double_dequantize(_q, _scales, _offset)
 print(f"largest error of a scale: {(_back - _absmax).abs().max():.2e}")
 assert _back.shape == (512,) and (_back - _absmax).abs().max() <= _scales.max() / 2 + 1e-7
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 _g = torch.Generator().manual_seed(1107)
 for _n, _bs2 in ((1024, 256), (768, 128)):
     _absmax = torch.rand(_n, generator=_g) * torch.rand(1, generator=_g) + 0.001
-    _q, _scales, _offset = double_quantize(_absmax, blocksize2=_bs2)
+    with _hidden_forbidden(modules=("utils.quant",)):
+        _q, _scales, _offset = double_quantize(_absmax, blocksize2=_bs2)
     assert _q.shape == (_n // _bs2, _bs2) and math.isclose(float(_offset), _absmax.mean().item(), rel_tol=1e-5)
     _err = (double_dequantize(_q, _scales, _offset) - _absmax).abs().reshape(-1, _bs2)
     assert torch.all(_err <= _scales[:, None] / 2 + 1e-7), "error > half a step in some block"

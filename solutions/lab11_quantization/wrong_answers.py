@@ -60,3 +60,107 @@ def double_quantize(absmax: torch.Tensor, blocksize2: int = 256) -> tuple[torch.
 def double_dequantize(q: torch.Tensor, scales: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     """The approximate absmax, float32 (n,)."""
     return (q.float() * scales[:, None]).reshape(-1) + offset
+
+
+# %% [nf4_codebook] copies bitsandbytes' table, which the lab forbids
+def nf4_codebook() -> torch.Tensor:
+    """The 16 NormalFloat-4 levels, float32, ascending, from -1 to 1."""
+    return bnbf.get_4bit_type("nf4", device="cpu").float()
+
+
+# %% [blockwise_nf4] unpacks bitsandbytes' quantize_4bit, which the lab forbids
+def quantize_nf4(w: torch.Tensor, codebook: torch.Tensor, blocksize: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    if w.numel() % blocksize:
+        raise ValueError(f"{w.numel()} elements is not a multiple of blocksize={blocksize}")
+    packed, state = bnbf.quantize_4bit(w.float(), blocksize=blocksize, quant_type="nf4")
+    codes = torch.stack([packed.flatten() >> 4, packed.flatten() & 15], 1).flatten()
+    return codes.to(torch.uint8), state.absmax.float()
+
+
+def dequantize_nf4(codes: torch.Tensor, absmax: torch.Tensor, codebook: torch.Tensor, shape, blocksize: int = 64) -> torch.Tensor:
+    return (codebook[codes.long()].reshape(-1, blocksize) * absmax[:, None]).reshape(shape)
+
+
+# %% [absmax] imports the lesson's answer from utils.quant
+from utils.quant import absmax_dequantize, absmax_quantize
+
+
+# %% [absmax] returns float codes (forgets the int8 the exercise asks for)
+def absmax_quantize(x: torch.Tensor, bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """(q int8 like x, scale float32 scalar) with scale = max|x| / (2**(bits-1) - 1)."""
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.abs().max().float() / qmax
+    q = torch.round(x.float() / scale).clamp(-qmax, qmax)
+    return q, scale
+
+
+def absmax_dequantize(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """float32 q * scale."""
+    return q.float() * scale
+
+
+# %% [nf4_codebook] forgets to divide by the largest level (runs to about 1.85)
+def nf4_codebook() -> torch.Tensor:
+    """The 16 NormalFloat-4 levels, float32, ascending, from -1 to 1."""
+    normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
+    positive = normal.icdf(torch.linspace(0.9677083, 0.5, 9)[:-1].double())
+    negative = -normal.icdf(torch.linspace(0.9677083, 0.5, 8)[:-1].double())
+    levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).float().sort().values
+    return levels
+
+
+# %% [blockwise_nf4] no ValueError for a size that is not a multiple of blocksize
+def quantize_nf4(w: torch.Tensor, codebook: torch.Tensor, blocksize: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codes uint8 (w.numel(),), absmax float32 (w.numel() // blocksize,))."""
+    blocks = w.reshape(-1, blocksize).float()
+    absmax = blocks.abs().amax(dim=1)
+    scaled = blocks * (1.0 / absmax.clamp(min=1e-38))[:, None]
+    codes = (scaled.reshape(-1, 1) - codebook[None, :]).abs().argmin(dim=1)
+    return codes.to(torch.uint8), absmax
+
+
+def dequantize_nf4(codes: torch.Tensor, absmax: torch.Tensor, codebook: torch.Tensor, shape, blocksize: int = 64) -> torch.Tensor:
+    """float32 tensor of `shape`: codebook[codes] * absmax of each block."""
+    values = codebook[codes.long()].reshape(-1, blocksize) * absmax[:, None]
+    return values.reshape(shape)
+
+
+# %% [blockwise_nf4] dequantize returns the flat values (forgets the shape)
+def quantize_nf4(w: torch.Tensor, codebook: torch.Tensor, blocksize: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codes uint8 (w.numel(),), absmax float32 (w.numel() // blocksize,))."""
+    if w.numel() % blocksize:
+        raise ValueError(f"{w.numel()} elements is not a multiple of blocksize={blocksize}")
+    blocks = w.reshape(-1, blocksize).float()
+    absmax = blocks.abs().amax(dim=1)
+    scaled = blocks * (1.0 / absmax.clamp(min=1e-38))[:, None]
+    codes = (scaled.reshape(-1, 1) - codebook[None, :]).abs().argmin(dim=1)
+    return codes.to(torch.uint8), absmax
+
+
+def dequantize_nf4(codes: torch.Tensor, absmax: torch.Tensor, codebook: torch.Tensor, shape, blocksize: int = 64) -> torch.Tensor:
+    """float32 tensor of `shape`: codebook[codes] * absmax of each block."""
+    values = codebook[codes.long()].reshape(-1, blocksize) * absmax[:, None]
+    return values.reshape(-1)
+
+
+# %% [double_quant] double quantization forgets the float32 scale of each group of blocksize2 scales
+def scale_bits_per_param(blocksize: int = 64, double_quant: bool = False, blocksize2: int = 256) -> float:
+    """Extra bits per weight for the block scales."""
+    if not double_quant:
+        return 32 / blocksize
+    return 8 / blocksize
+
+
+def double_quantize(absmax: torch.Tensor, blocksize2: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(q int8 (n // blocksize2, blocksize2), scales float32 (n // blocksize2,), offset float32 scalar)."""
+    offset = absmax.float().mean()
+    blocks = (absmax.float() - offset).reshape(-1, blocksize2)
+    scales = blocks.abs().amax(dim=1) / 127
+    scales = torch.where(scales > 0, scales, torch.ones_like(scales))
+    q = torch.round(blocks / scales[:, None]).clamp(-127, 127).to(torch.int8)
+    return q, scales, offset
+
+
+def double_dequantize(q: torch.Tensor, scales: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """The approximate absmax, float32 (n,)."""
+    return (q.float() * scales[:, None]).reshape(-1) + offset
