@@ -24,9 +24,7 @@
 # fails if a library update ever moves one of these numbers.
 
 # %% slideshow={"slide_type": "skip"}
-import logging
-
-logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # it looks for an optional CPU kernel: harmless
+from utils.notebook import setup  # first: importing it quiets bitsandbytes' import-time notice
 
 import math
 import tempfile
@@ -47,7 +45,6 @@ from utils.data import load_corpus
 from utils.lora import LoRALinear, add_lora, count_parameters, lora_parameter_count, target_shapes
 from utils.memory import model_memory_gb, training_memory
 from utils.models import load_model
-from utils.notebook import setup
 from utils.numerics import close
 from utils.positional import pe_frequencies, sinusoidal_encoding
 from utils.quant import bits_per_param, scale_bits_per_param
