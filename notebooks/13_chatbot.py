@@ -120,8 +120,13 @@ print("padding positions with a label, QACollator:", int(((ours["attention_mask"
 # ## 4. LoRA fine-tune
 #
 # Rank 8 on every linear layer of the four blocks (`c_attn`, `c_proj`, `c_fc`), α = 16, learning rate 3e-3 decaying
-# linearly to 0, batches of 32 — lesson 09 explains how these were chosen. `train_loop` is a plain PyTorch loop
-# with a progress bar.
+# linearly to 0, batches of 32. These are common starting values, not settings tuned here: lesson 09 measured what
+# rank, α, targets and the learning rate do in short runs, but it never tested this combination, a batch of 32 or
+# a decaying learning rate. The held-out exact match of section 5 is the test of this choice.
+#
+# `train_loop` is a plain PyTorch loop with a progress bar (`progress=True`, its default). This lesson turns the
+# bar off and prints a summary line instead: a saved notebook keeps a progress bar as it was first drawn, so the
+# committed copy would show a bar frozen at 0 %. Set `progress=True` to watch your own run.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["c_attn", "c_proj", "c_fc"],
@@ -134,9 +139,10 @@ eval_split = test if EVAL is None else test.select(range(EVAL))
 before = generate_answers(peft_model, tokenizer, eval_split["question"])  # B = 0: still the base model
 loader = qa_dataloader(tokenizer, qa["train"], batch_size=32, seed=0)
 start = time.perf_counter()
-losses = train_loop(peft_model, loader, epochs=1, max_steps=MAX_STEPS, lr=3e-3)
+losses = train_loop(peft_model, loader, epochs=1, max_steps=MAX_STEPS, lr=3e-3, progress=False)
 train_seconds = time.perf_counter() - start
-print(f"{len(losses)} steps over {min(len(losses) * 32, len(qa['train']))} training pairs in {train_seconds:.0f} s")
+print(f"training: {len(losses)} steps over {min(len(losses) * 32, len(qa['train']))} training pairs in "
+      f"{train_seconds:.0f} s; loss {losses[0]:.2f} at the first step, {losses[-1]:.2f} at the last")
 
 # %% slideshow={"slide_type": "fragment"}
 ax = plot_curves({"training loss": losses}, title="LoRA fine-tune on Q&A pairs (loss on answer + EOS only)", logy=True)
@@ -237,6 +243,22 @@ print(type(merged).__name__, "with", sum(p.numel() for p in merged.parameters())
 # 2. With pad = EOS, which collator line would make the model unable to stop, and how do you see it in the answers?
 # 3. The adapter trained here is a few hundred KiB; what does its size depend on (give the formula per layer)?
 # 4. Merged and unmerged models give the same answers. When would you *not* merge?
+#
+# <details><summary>Answers</summary>
+#
+# 1. `-100` is the label the loss skips (`IGNORE_INDEX`). The skill to learn is producing the answer *given* the
+#    question; a label on the prompt would also train the model to predict questions, spending its updates on text
+#    it will always be given.
+# 2. The common recipe, `DataCollatorForLanguageModeling` with pad = EOS, sets the label of every EOS token to `-100`
+#    because it cannot tell padding from the real end — section 3's cell counts its EOS labels. The model never
+#    learns to stop: its answers run on past the answer until `max_new_tokens`, often into a new "Question:".
+# 3. On the adapted layers only: `r · (in_features + out_features)` numbers per layer (lesson 07), times the bytes
+#    per number in the file (4 in float32), plus a small config and the safetensors header. It does not depend on
+#    the size of the training set or on the number of steps.
+# 4. When you want to switch adapters on one base model (lesson 08), keep training the adapter, or ship only the
+#    small file; and when the base is quantized, because merging into a 4-bit base re-quantizes `W + ΔW` and loses
+#    part of what the adapter learned (lesson 12).
+# </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
