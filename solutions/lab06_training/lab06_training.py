@@ -7,8 +7,9 @@
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - The test cell under each exercise shows some of the checks. More (hidden) checks run when the lab is graded,
 #   on fresh random inputs, shapes and models.
-# - Do **not** call `torch.nn.functional.cross_entropy`, `log_softmax` or `torch.nn.CrossEntropyLoss` in
-#   exercises 1–2: the tests use them as the reference. `torch.logsumexp` is fine.
+# - Do **not** call `torch.nn.functional.cross_entropy`, `log_softmax` (`F.`, `torch.` or the tensor method) or
+#   `torch.nn.CrossEntropyLoss` in exercises 1–2: the tests use them as the reference, and they raise while the hidden
+#   tests call your functions. `torch.logsumexp`, `gather`, indexing, `mean` are all fine; exercise 3 may use anything.
 # - Before you submit: *Kernel → Restart & Run All*, and check that no cell fails.
 #
 # Time: about 30 minutes. Runs in a few seconds on a 2-core laptop.
@@ -72,12 +73,17 @@ _logits, _targets = torch.randn(6, 10), torch.randint(10, (6,))
 assert torch.allclose(cross_entropy_by_hand(_logits, _targets), F.cross_entropy(_logits, _targets), atol=1e-5), \
     "differs from F.cross_entropy: the mean of −log p over the positions"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("torch.nn.functional.cross_entropy", "torch.nn.functional.log_softmax", "torch.log_softmax",
+                 "torch.Tensor.log_softmax", "torch.nn.CrossEntropyLoss")
 _g = torch.Generator().manual_seed(602)
 for _shape, _vocab in [((1,), 3), ((7,), 13), ((2, 5), 31), ((3, 2, 4), 101)]:
     _logits = 3 * torch.randn(*_shape, _vocab, generator=_g)
     _targets = torch.randint(_vocab, _shape, generator=_g)
-    _got = cross_entropy_by_hand(_logits, _targets)
     _want = F.cross_entropy(_logits.reshape(-1, _vocab), _targets.reshape(-1))
+    with _hidden_forbidden(*_HIDDEN_RULES):
+        _got = cross_entropy_by_hand(_logits, _targets)
     assert torch.allclose(_got, _want, atol=1e-5), f"wrong loss for shape {_shape}, vocab {_vocab}"
 ### END HIDDEN TESTS
 
@@ -88,8 +94,15 @@ _loss = cross_entropy_by_hand(_logits, torch.tensor([0, 2]))
 assert torch.isfinite(_loss), "use logsumexp: exp(1000) overflows"
 assert abs(_loss.item() - 50.0) < 1e-3
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("torch.nn.functional.cross_entropy", "torch.nn.functional.log_softmax", "torch.log_softmax",
+                 "torch.Tensor.log_softmax", "torch.nn.CrossEntropyLoss")
 _logits = torch.tensor([[500.0, -500.0, 0.0, 80.0]] * 3)
-assert torch.allclose(cross_entropy_by_hand(_logits, torch.tensor([0, 1, 3])), F.cross_entropy(_logits, torch.tensor([0, 1, 3])))
+_want = F.cross_entropy(_logits, torch.tensor([0, 1, 3]))
+with _hidden_forbidden(*_HIDDEN_RULES):
+    _got = cross_entropy_by_hand(_logits, torch.tensor([0, 1, 3]))
+assert torch.allclose(_got, _want), "use logsumexp: exp(500) overflows"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -116,13 +129,27 @@ with torch.no_grad():
 assert torch.allclose(next_token_loss(_out.logits, _ids), _out.loss, atol=1e-5), \
     "the logits at position t are scored against the token at t + 1"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("torch.nn.functional.cross_entropy", "torch.nn.functional.log_softmax", "torch.log_softmax",
+                 "torch.Tensor.log_softmax", "torch.nn.CrossEntropyLoss")
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_ce(logits, targets):
+    _log_p = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
+    return -_log_p.gather(-1, targets.unsqueeze(-1)).mean()
+
+
 _g = torch.Generator().manual_seed(603)
 for _vocab, _b, _s in [(23, 1, 2), (50, 3, 13), (97, 2, 31)]:
     _model = tiny_gpt2(_vocab, seed=_s)
     _ids = torch.randint(_vocab, (_b, _s), generator=_g)
     with torch.no_grad():
         _out = _model(_ids, labels=_ids)
-    assert torch.allclose(next_token_loss(_out.logits, _ids), _out.loss, atol=1e-5), f"wrong for seq={_s}"
+    with _hidden_forbidden(*_HIDDEN_RULES), _hidden_substituted(cross_entropy_by_hand=_hidden_ce):  # your cross_entropy_by_hand swapped out
+        _got = next_token_loss(_out.logits, _ids)
+    assert torch.allclose(_got, _out.loss, atol=1e-5), f"wrong for seq={_s}"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -178,11 +205,19 @@ _loss = train_step(_model, _batch, torch.optim.SGD(_model.parameters(), lr=0.5))
 assert isinstance(_loss, float), "return the loss as a Python float (Tensor.item())"
 assert abs(_loss - _before) < 1e-4, "return the loss computed in the forward pass of this step"
 ### BEGIN HIDDEN TESTS
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_next_token_loss(logits, input_ids):
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), input_ids[:, 1:].reshape(-1))
+
+
 _batch = torch.randint(31, (3, 17), generator=torch.Generator().manual_seed(604))
 _model = tiny_gpt2(31, seed=4)
 with torch.no_grad():
     _before = _model(_batch, labels=_batch).loss.item()
-_loss = train_step(_model, _batch, torch.optim.SGD(_model.parameters(), lr=0.1))
+with _hidden_substituted(next_token_loss=_hidden_next_token_loss):  # judged with the reference loss
+    _loss = train_step(_model, _batch, torch.optim.SGD(_model.parameters(), lr=0.1))
 assert isinstance(_loss, float) and abs(_loss - _before) < 1e-4
 ### END HIDDEN TESTS
 
@@ -193,8 +228,16 @@ _ours, _ = _student_steps([_batch])
 _ref, _ = _reference_steps([_batch])
 assert _same_weights(_ours, _ref), "after one step the weights differ from forward → backward → step"
 ### BEGIN HIDDEN TESTS
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_next_token_loss(logits, input_ids):
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), input_ids[:, 1:].reshape(-1))
+
+
 _batch = torch.randint(37, (5, 11), generator=torch.Generator().manual_seed(605))
-_ours, _ = _student_steps([_batch], lr=0.3, seed=5, vocab=37)
+with _hidden_substituted(next_token_loss=_hidden_next_token_loss):  # judged with the reference loss
+    _ours, _ = _student_steps([_batch], lr=0.3, seed=5, vocab=37)
 _ref, _ = _reference_steps([_batch], lr=0.3, seed=5, vocab=37)
 assert _same_weights(_ours, _ref), "after one step the weights differ from the reference"
 ### END HIDDEN TESTS
@@ -206,9 +249,17 @@ _ours, _our_losses = _student_steps(_batches)
 _ref, _ref_losses = _reference_steps(_batches)
 assert _same_weights(_ours, _ref), "after 3 steps the weights differ: are old gradients cleared every step?"
 ### BEGIN HIDDEN TESTS
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_next_token_loss(logits, input_ids):
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), input_ids[:, 1:].reshape(-1))
+
+
 _g = torch.Generator().manual_seed(606)
 _batch = torch.randint(29, (4, 9), generator=_g)
-_ours, _our_losses = _student_steps([_batch] * 6, lr=0.5, seed=6, vocab=29)
+with _hidden_substituted(next_token_loss=_hidden_next_token_loss):  # judged with the reference loss
+    _ours, _our_losses = _student_steps([_batch] * 6, lr=0.5, seed=6, vocab=29)
 _ref, _ref_losses = _reference_steps([_batch] * 6, lr=0.5, seed=6, vocab=29)
 assert all(abs(a - b) < 1e-4 for a, b in zip(_our_losses, _ref_losses, strict=True)), "loss curve differs"
 assert _our_losses[-1] < _our_losses[0], "training on one batch should lower its loss"
