@@ -229,7 +229,7 @@ assert isinstance(exact_match(["A"], ["a"]), float)
 from peft import LoraConfig, get_peft_model
 from torch.utils.data import DataLoader
 
-from utils.qa import generate_answers, train_steps
+from utils.qa import generate_answers, train_loop
 
 _test = qa["test"].select(range(64))
 before = exact_match(generate_answers(model, tokenizer, _test["question"]), _test["answer"])
@@ -238,7 +238,7 @@ peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules
 _train = list(zip(qa["train"]["question"], qa["train"]["answer"]))
 loader = DataLoader(_train, batch_size=16, shuffle=True, collate_fn=collate,
                     generator=torch.Generator().manual_seed(0))
-losses = train_steps(peft_model, loader, max_steps=60, lr=3e-3)
+losses = train_loop(peft_model, loader, max_steps=60, lr=3e-3)
 after = exact_match(generate_answers(peft_model, tokenizer, _test["question"]), _test["answer"])
 print(f"loss {sum(losses[:10]) / 10:.2f} -> {sum(losses[-10:]) / 10:.2f}; exact match {before:.0%} -> {after:.0%}")
 
