@@ -84,3 +84,21 @@ def diagnose(train_loss: list[float], val_loss: list[float]) -> str:
     if val[-1] > 1.1 * val.min():
         return "overfitting"
     return "healthy"
+
+
+# %% [diagnose] calls any rise of the validation loss overfitting (no 10 % margin: noise trips it)
+def diagnose(train_loss: list[float], val_loss: list[float]) -> str:
+    """One of "diverged", "not_learning", "overfitting", "healthy" for a fine-tune's loss curves."""
+    train = torch.tensor(train_loss, dtype=torch.float64)
+    val = torch.tensor(val_loss, dtype=torch.float64)
+    if not torch.isfinite(train).all() or not torch.isfinite(val).all():
+        return "diverged"
+    start = train[:3].mean()
+    end = train[-3:].mean()
+    if end > start:
+        return "diverged"
+    if end > 0.9 * start:
+        return "not_learning"
+    if val[-1] > val.min():
+        return "overfitting"
+    return "healthy"
