@@ -64,3 +64,37 @@ def exact_match(predictions: list[str], references: list[str]) -> float:
         return 0.0
     return sum(normalize(p) == normalize(r) for p, r in zip(predictions, references)) / len(predictions)
     ### END SOLUTION
+
+
+# %% [collate] builds int32 tensors (torch.int), not torch.long
+def collate(pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
+    """Right-padded input_ids, attention_mask and labels (-100 on the prompt and on padding)."""
+    rows = []
+    for question, answer in pairs:
+        prompt_ids = tokenizer(format_prompt(question))["input_ids"]
+        answer_ids = tokenizer(" " + answer)["input_ids"] + [EOS]
+        rows.append((prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids))
+    width = max(len(ids) for ids, _ in rows)
+    pad = tokenizer.pad_token_id
+    input_ids = [ids + [pad] * (width - len(ids)) for ids, _ in rows]
+    attention_mask = [[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows]
+    labels = [labs + [-100] * (width - len(labs)) for _, labs in rows]
+    return {name: torch.tensor(value, dtype=torch.int) for name, value in
+            [("input_ids", input_ids), ("attention_mask", attention_mask), ("labels", labels)]}
+
+
+# %% [collate] labels keep the prompt (the question is trained on too)
+def collate(pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
+    """Right-padded input_ids, attention_mask and labels (-100 on the prompt and on padding)."""
+    rows = []
+    for question, answer in pairs:
+        prompt_ids = tokenizer(format_prompt(question))["input_ids"]
+        answer_ids = tokenizer(" " + answer)["input_ids"] + [EOS]
+        rows.append((prompt_ids + answer_ids, prompt_ids + answer_ids))
+    width = max(len(ids) for ids, _ in rows)
+    pad = tokenizer.pad_token_id
+    input_ids = [ids + [pad] * (width - len(ids)) for ids, _ in rows]
+    attention_mask = [[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows]
+    labels = [labs + [-100] * (width - len(labs)) for _, labs in rows]
+    return {name: torch.tensor(value, dtype=torch.long) for name, value in
+            [("input_ids", input_ids), ("attention_mask", attention_mask), ("labels", labels)]}
