@@ -89,3 +89,14 @@ def test_wrong_answers_get_partial_marks(lab):
         r = check.results[student]
         assert r.status == "ok", f"{name}: {r.notes}"
         assert 0 < r.score < r.max_score, f"wrong answer '{name}': {r.score}/{r.max_score} {r.cells}"
+
+
+@pytest.mark.parametrize("lab", LAB_NAMES)
+def test_every_graded_cell_can_fail(lab):
+    """Each graded cell is failed (scores below its points) by at least one wrong answer: a test that no plausible
+    mistake fails measures nothing (issue 15)."""
+    check = _check(lab)
+    wrong = [check.results[student] for student in check.wrong_names]
+    never_failed = [check.lab.column(key) for key, points in check.lab.points.items()
+                    if not any(r.cells.get(key, 0.0) < points for r in wrong)]
+    assert never_failed == [], f"graded cells no wrong answer fails: {never_failed}"
