@@ -16,9 +16,7 @@
 # Run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md`.
 
 # %% slideshow={"slide_type": "skip"}
-import logging
-
-logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # it looks for an optional CPU kernel: harmless
+from utils.notebook import full_run, setup  # first: importing it quiets bitsandbytes' import-time notice
 
 import copy
 import tempfile
@@ -30,12 +28,10 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from utils.data import load_qa
-from utils.device import to_device
 from utils.lora import add_lora, copy_lora_to_peft, count_parameters, find_targets, lora_layers, merge_lora
 from utils.models import load_model, resolve_model_path
-from utils.notebook import full_run, setup
 from utils.numerics import close, forward_reduction
-from utils.qa import QACollator, build_examples, evaluate_exact_match, generate_answers, qa_dataloader, train_steps
+from utils.qa import evaluate_exact_match, generate_answers, heldout_loss, qa_dataloader, train_loop
 
 device = setup(seed=0)
 warnings.filterwarnings("ignore", category=FutureWarning)
@@ -79,7 +75,7 @@ print("B starts at zero:", torch.count_nonzero(layer.lora_B["default"].weight).i
 torch.manual_seed(0)
 hand = add_lora(copy.deepcopy(model), ["c_attn"], r=8, alpha=16)
 loader = qa_dataloader(tokenizer, qa["train"], batch_size=16, max_examples=320)
-losses = train_steps(hand, loader, max_steps=12, lr=3e-3, progress=False)
+losses = train_loop(hand, loader, max_steps=12, lr=3e-3, progress=False)
 print("layers copied:", copy_lora_to_peft(hand, peft_model))
 
 batch = tokenizer(["Question: What is the capital of France?\nAnswer:", "Iron has the chemical symbol"],
@@ -200,7 +196,7 @@ for task in ["capital", "symbol"]:
     torch.manual_seed(0)
     train_split = qa["train"].filter(lambda ex, task=task: ex["relation"] == task)
     task_model = get_peft_model(copy.deepcopy(model), task_config)
-    task_losses[task] = train_steps(task_model, qa_dataloader(tokenizer, train_split, batch_size=16),
+    task_losses[task] = train_loop(task_model, qa_dataloader(tokenizer, train_split, batch_size=16),
                                     max_steps=STEPS, lr=3e-3, progress=False)
     task_model.save_pretrained(workdir / task)
     print(f"{task:8s}: {len(train_split):,} training pairs, loss {task_losses[task][0]:.2f} -> "
@@ -227,14 +223,11 @@ print("adapters on one model:", list(both.peft_config))
 
 tests = {task: qa["test"].filter(lambda ex, task=task: ex["relation"] == task).select(range(40))
          for task in ["capital", "symbol"]}
-test_batches = {task: to_device(QACollator(tokenizer)(build_examples(tokenizer, s["question"], s["answer"])), device)
-                for task, s in tests.items()}
 
 
 def answer_loss(m, task: str) -> float:
-    # Mean loss on the answer tokens of 40 held-out questions of one kind (lower = more likely right answer).
-    with torch.no_grad():
-        return m(**test_batches[task]).loss.item()
+    # Mean loss per answer token on 40 held-out questions of one kind (lower = more likely right answer).
+    return heldout_loss(m, tokenizer, tests[task])
 
 
 scores = {}

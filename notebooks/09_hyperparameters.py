@@ -22,11 +22,10 @@ import matplotlib.pyplot as plt
 import torch
 
 from utils.data import load_qa
-from utils.device import to_device
 from utils.lora import add_lora, count_parameters, lora_parameter_count, target_shapes
 from utils.models import load_model
 from utils.notebook import full_run, setup
-from utils.qa import QACollator, build_examples, qa_dataloader, train_steps
+from utils.qa import heldout_loss, qa_dataloader, train_loop
 
 device = setup(seed=0)
 model, tokenizer = load_model(device=device)  # the bundled 4-layer GPT-2 (or $COURSE_MODEL), on the GPU if any
@@ -36,8 +35,9 @@ qa = load_qa()
 # ## The experiment
 #
 # Every run below starts from the same pretrained model, adds LoRA with `utils.lora.add_lora`, trains with
-# `utils.qa.train_steps` (AdamW, gradient clipping at 1, constant learning rate) for the same number of steps on the
-# same batches, and reports the loss on the same 64 **validation** questions (facts never seen as Q&A in training).
+# `utils.qa.train_loop` (AdamW, gradient clipping at 1, constant learning rate) for the same number of steps on the
+# same batches, and reports the loss on the same 64 **validation** questions (facts never seen as Q&A in training),
+# per answer token (`utils.qa.heldout_loss`, the held-out loss of lessons 08 and 12 too).
 # One thing changes at a time. Runs are short so the lesson stays fast — the numbers are small-sample measurements
 # of *this* model, not universal laws; `COURSE_FULL=1` reruns everything 10× longer.
 
@@ -46,13 +46,11 @@ FULL = full_run()
 STEPS = 200 if FULL else 20
 BATCH = 16
 ALL = ["c_attn", "c_proj", "c_fc"]                     # every projection of every block
-val_batch = to_device(QACollator(tokenizer)(build_examples(tokenizer, qa["validation"]["question"][:64],
-                                                           qa["validation"]["answer"][:64])), device)
+VAL = 64                                               # validation questions every run is scored on
 
 
 def val_loss(m) -> float:
-    with torch.no_grad():
-        return m(**val_batch).loss.item()
+    return heldout_loss(m, tokenizer, qa["validation"], max_examples=VAL)
 
 
 def run(targets=ALL, r=16, alpha=16, dropout=0.0, lr=3e-3, steps=STEPS, split=qa["train"]) -> dict:
@@ -60,7 +58,7 @@ def run(targets=ALL, r=16, alpha=16, dropout=0.0, lr=3e-3, steps=STEPS, split=qa
     torch.manual_seed(0)
     m = add_lora(copy.deepcopy(model), targets, r=r, alpha=alpha, dropout=dropout)
     loader = qa_dataloader(tokenizer, split, batch_size=BATCH, seed=0)
-    losses = train_steps(m, loader, epochs=steps, max_steps=steps, lr=lr, progress=False, decay=False)
+    losses = train_loop(m, loader, epochs=steps, max_steps=steps, lr=lr, progress=False, decay=False)
     return {"train": losses, "val": val_loss(m), "params": count_parameters(m)[0], "model": m}
 
 
@@ -174,11 +172,9 @@ for r in [1, 64]:
 
 # %% slideshow={"slide_type": "fragment"}
 tiny = qa["train"].select(range(32))
-tiny_batch = to_device(QACollator(tokenizer)(build_examples(tokenizer, tiny["question"], tiny["answer"])), device)
 by_dropout = {p: run(dropout=p, split=tiny, steps=3 * STEPS) for p in [0.0, 0.3]}
 for p, res in by_dropout.items():
-    with torch.no_grad():
-        res["train_eval"] = res["model"](**tiny_batch).loss.item()
+    res["train_eval"] = heldout_loss(res["model"], tokenizer, tiny)  # the same measure, on the training questions
     print(f"dropout {p:.1f}: loss on the 32 training questions {res['train_eval']:.3f}, "
           f"on 64 unseen validation questions {res['val']:.3f}")
 

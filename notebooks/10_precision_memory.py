@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from transformers import GPT2Config
 
+from utils.lora import lora_parameter_count
 from utils.memory import (
     activation_memory_bytes,
-    lora_param_count,
     measure_training_step,
     model_memory_gb,
     training_memory,
@@ -171,7 +171,7 @@ for name, n in (("7B", 7e9), ("13B", 13e9)):
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 n7 = 7e9
-adapter = lora_param_count([(4096, 4096)] * 2 * 32, r=16)  # W_q and W_v of 32 layers, width 4096 (a Llama-2-7B shape)
+adapter = lora_parameter_count([(4096, 4096)] * 2 * 32, r=16)  # W_q and W_v of 32 layers, width 4096 (a Llama-2-7B shape)
 activations = activation_memory_bytes(n_layers=32, d_model=4096, n_heads=32, seq_len=512, batch_size=4)
 bills = {
     "full, fp32 + Adam": training_memory(n7, n7, activations_bytes=activations),
