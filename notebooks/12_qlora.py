@@ -37,7 +37,7 @@ from utils.memory import model_memory_gb, training_memory
 from utils.models import load_model
 from utils.plotting import plot_curves
 from utils.qa import heldout_loss, qa_dataloader, train_loop
-from utils.quant import bits_per_param, quantize_nf4, unpack_4bit
+from utils.quant import bits_per_param, dequantize_nf4, quantize_nf4, unpack_4bit
 
 device = setup()
 FULL = full_run()
@@ -152,7 +152,9 @@ lora.print_trainable_parameters()
 
 # %% slideshow={"slide_type": "subslide"}
 qa = load_qa()
-probe = model4.transformer.h[1].mlp.c_fc.weight.data.clone()  # 4-bit bytes of one layer, before training
+probe_weight = model4.transformer.h[1].mlp.c_fc.weight  # one layer's 4-bit weight (a bnb Params4bit)
+probe = probe_weight.data.clone()  # its bytes before training
+probe_storage = probe_weight.data.untyped_storage().data_ptr()  # where those bytes live
 losses = {}
 for name, m in (("QLoRA (NF4 base)", qlora), ("LoRA (fp32 base)", lora)):
     loader = qa_dataloader(tokenizer, qa["train"], batch_size=16, seed=0, max_examples=STEPS * 16)
@@ -162,20 +164,30 @@ for name, m in (("QLoRA (NF4 base)", qlora), ("LoRA (fp32 base)", lora)):
 # %% slideshow={"slide_type": "fragment"}
 plot_curves(losses, xlabel="step", ylabel="training loss", title=f"QLoRA vs LoRA on the course model, {STEPS} steps")
 plt.show()
-print("4-bit base weights unchanged by training:", torch.equal(probe, model4.transformer.h[1].mlp.c_fc.weight.data))
+after = model4.transformer.h[1].mlp.c_fc.weight
+print("4-bit bytes equal after training:", torch.equal(probe, after.data))
+print("same weight object, same storage:", after is probe_weight,
+      after.data.untyped_storage().data_ptr() == probe_storage)
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The curves nearly coincide: the adapters learn to compensate for a base that is slightly off. The last line is the
 # check promised in section 1: after many forward and backward passes, not one byte of the stored 4-bit weight has
 # changed. Read it for exactly what it shows. Equal bytes are what "never re-quantized" predicts, but they are not
 # proof of it: quantizing a dequantized NF4 block gives back the same codes and scales (every value already sits on
-# a level, and the block's largest one on ±1 × its absmax), so a dequantize → compute → quantize step would leave
-# the same bytes too. A check that tells the two apart asks whether the weight is still the same tensor in the same
-# storage after training (`untyped_storage().data_ptr()` before and after). What settles the question here is
-# bitsandbytes' code: in training, `Linear4bit.forward` hands the stored weight to `bnb.matmul_4bit`, which
-# dequantizes it into a temporary, and never writes the weight. (One exception, not a re-quantization: in eval mode
+# a level, and the block's largest one on ±1 × its absmax; the next cell shows it), so a dequantize → compute →
+# quantize step would leave the same bytes too. The second line tells the two apart: the weight is still the same
+# tensor, in the same storage, so nothing wrote a new weight. That matches bitsandbytes' code: in training,
+# `Linear4bit.forward` hands the stored weight to `bnb.matmul_4bit`, which dequantizes it into a temporary, and
+# never writes the weight. (One exception, not a re-quantization: in eval mode
 # without gradients, on a CPU with AVX512-BF16, bitsandbytes rewrites the weight once into a packed layout for its
 # CPU kernel.)
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+W = torch.randn(768, 256, generator=torch.Generator().manual_seed(0)) * 0.02  # (out, in), a GPT-2-sized layer
+codes, absmax = quantize_nf4(W, 64)
+codes_again, absmax_again = quantize_nf4(dequantize_nf4(codes, absmax, W.shape, 64), 64)
+print("re-quantizing a dequantized NF4 weight gives the same codes:", torch.equal(codes, codes_again),
+      "and the same scales:", torch.equal(absmax, absmax_again))
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Two more parts of QLoRA that this lesson does not run
