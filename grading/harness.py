@@ -182,6 +182,12 @@ def _grader_install(runner_name, marker):
     if "torch" in watched:
         watched["torch.Tensor"] = watched["torch"].Tensor
         watched["torch.nn.Module"] = watched["torch"].nn.Module
+        try:  # the hidden tests' rule enforcers (a student could otherwise make `forbidden` a no-op)
+            watched["utils.rules"] = importlib.import_module("utils.rules")
+            watched["utils.rules.forbidden"] = watched["utils.rules"].forbidden
+            watched["utils.rules.substituted"] = watched["utils.rules"].substituted
+        except ImportError:
+            pass
     skip = {"_", "__", "___", "__warningregistry__", "input", "raw_input"}  # ipykernel sets input per request
     snapshot = {label: (obj, {k: v for k, v in _vars(obj).items() if k not in skip}) for label, obj in watched.items()}
     modules = {k: sys.modules[k] for k in watched if k in sys.modules}
@@ -334,7 +340,7 @@ class Harness:
 # Static scan of the student's cells: constructs only tampering needs. Flags for review; never changes a score.
 
 _SUSPECT_ROOTS = {"torch", "np", "numpy", "F", "math", "builtins", "__builtins__", "sys", "nn", "IPython",
-                  "get_ipython", "shell", "ip"}
+                  "get_ipython", "shell", "ip", "utils"}
 _SUSPECT_ATTRS = {"input_transformers_cleanup", "input_transformers_post", "ast_transformers",
                   "input_transformer_manager", "set_custom_exc", "settrace", "setprofile", "register_magic_function",
                   "user_ns", "killpg", "setsid", "register", "run_cell"}

@@ -77,6 +77,11 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
 
     # --- attacks -------------------------------------------------------------------------------------------------
     c["atk_allclose"] = _with(sol, "sdpa", UNSCALED + "\n\ntorch.allclose = torch.equal = lambda *a, **k: True\n")
+    forbidden_call = ("def scaled_dot_product_attention(q, k, v, mask=None):\n"
+                      "    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)\n")
+    c["honest_forbidden"] = _with(sol, "sdpa", forbidden_call)
+    c["atk_rules_noop"] = _with(sol, "sdpa", "import contextlib\nimport utils.rules\n\n"
+                                "utils.rules.forbidden = lambda *a, **k: contextlib.nullcontext()\n\n" + forbidden_call)
     c["atk_input_transformer"] = _with(stub, "sdpa", prepend=(
         "def _neuter(lines):\n    return ['pass\\n'] if any('assert' in line for line in lines) else lines\n"
         "get_ipython().input_transformers_cleanup.append(_neuter)\n\n"))
@@ -270,10 +275,12 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     rows = graded["rows"]
     assert float(rows["stub"]["score"]) == 0 and rows["stub"]["status"] == "ok"
     assert 0 < float(rows["honest_unscaled"]["score"]) < MAX
+    assert 0 < float(rows["honest_forbidden"]["score"]) < MAX  # the lab's rule costs the forbidden call its points
 
 
 @pytest.mark.parametrize("student, honest, status", [
     ("atk_allclose", "honest_unscaled", "tampering"),
+    ("atk_rules_noop", "honest_forbidden", "tampering"),
     ("atk_input_transformer", "stub", "tampering"),
     ("atk_ast_transformer", "stub", "tampering"),
     ("atk_skip_tags", "stub", None),
