@@ -98,3 +98,20 @@ def collate(pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
     labels = [labs + [-100] * (width - len(labs)) for _, labs in rows]
     return {name: torch.tensor(value, dtype=torch.long) for name, value in
             [("input_ids", input_ids), ("attention_mask", attention_mask), ("labels", labels)]}
+
+
+# %% [collate] mask inverted: the answer is masked and the question is trained on
+def collate(pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
+    """Right-padded input_ids, attention_mask and labels (-100 on the prompt and on padding)."""
+    rows = []
+    for question, answer in pairs:
+        prompt_ids = tokenizer(format_prompt(question))["input_ids"]
+        answer_ids = tokenizer(" " + answer)["input_ids"] + [EOS]
+        rows.append((prompt_ids + answer_ids, prompt_ids + [-100] * len(answer_ids)))
+    width = max(len(ids) for ids, _ in rows)
+    pad = tokenizer.pad_token_id
+    input_ids = [ids + [pad] * (width - len(ids)) for ids, _ in rows]
+    attention_mask = [[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows]
+    labels = [labs + [-100] * (width - len(labs)) for _, labs in rows]
+    return {name: torch.tensor(value, dtype=torch.long) for name, value in
+            [("input_ids", input_ids), ("attention_mask", attention_mask), ("labels", labels)]}
