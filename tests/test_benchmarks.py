@@ -41,6 +41,7 @@ def check_rows(rows: list[dict], figure: str) -> None:
         assert "FAILED" not in r["note"] and "DIFFERENT" not in r["note"], r["note"]
 
 
+@pytest.mark.slow  # make test-fast leaves it out; make test runs it
 @pytest.mark.parametrize("figure", sorted(run_all.SCRIPTS))
 def test_quick_mode(figure):
     module = importlib.import_module(Path(run_all.SCRIPTS[figure]).stem)
@@ -73,6 +74,7 @@ def test_quick_mode(figure):
         assert named["generation latency merged / base"]["value"] > 0
 
 
+@pytest.mark.slow  # make test-fast leaves it out; make test runs it
 def test_script_runs_alone_and_writes_json(tmp_path):
     out = tmp_path / "rows.json"
     subprocess.run([sys.executable, str(BENCH / "bench_course_runtime.py"), "--quick", "--json", str(out)],

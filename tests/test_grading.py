@@ -143,6 +143,7 @@ def graded(tmp_path_factory):
     return submissions, out, expect, proc
 
 
+@pytest.mark.slow  # make test-fast leaves it out; make test runs it
 def test_every_student_gets_the_expected_score_and_status(graded):
     _, out, expect, proc = graded
     rows = {r["student"]: r for r in _rows(out)}
@@ -160,6 +161,7 @@ def test_every_student_gets_the_expected_score_and_status(graded):
         assert sum(cells) == float(row["score"]), (student, row)
 
 
+@pytest.mark.slow  # make test-fast leaves it out; make test runs it
 def test_feedback_has_scores_but_no_hidden_tests(graded):
     _, out, expect, _ = graded
     html = (out / "feedback" / "alice" / LAB / f"{LAB}.html").read_text(encoding="utf-8")
@@ -173,6 +175,7 @@ def test_feedback_has_scores_but_no_hidden_tests(graded):
     assert "kernel died" in (out / "feedback" / "dave_crash" / LAB / "grading_notes.html").read_text()
 
 
+@pytest.mark.slow  # make test-fast leaves it out; make test runs it
 def test_rerun_replaces_rows_and_keeps_the_others(graded):
     submissions, out, expect, _ = graded
     before = {r["student"]: r for r in _rows(out)}

@@ -32,7 +32,8 @@ LAB = "lab04_attention"
 PROBLEM = sandbox_problem()
 if PROBLEM and os.environ.get("CI"):
     raise RuntimeError(f"the grading sandbox must run in CI: {PROBLEM}")  # a collection error, not a skip
-pytestmark = pytest.mark.skipif(PROBLEM is not None, reason=f"no grading sandbox here: {PROBLEM}")
+pytestmark = [pytest.mark.skipif(PROBLEM is not None, reason=f"no grading sandbox here: {PROBLEM}"),
+              pytest.mark.slow]  # a whole class graded for real: make test runs it, make test-fast does not
 
 SECRET_ENV = "COURSE_INSTRUCTOR_SECRET"
 SECRET_VALUE = "s3cr3t-of-the-instructor-7f1c"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import nbformat
+import pytest
 
 from workshop import slides
 
@@ -39,6 +40,7 @@ def test_slide_metadata_becomes_reveal_sections(tmp_path):
     assert "plumbing-marker" not in body
 
 
+@pytest.mark.slow  # make test-fast leaves it out; make test runs it
 def test_exports_a_lesson(tmp_path):
     lessons = slides.lesson_notebooks()
     assert lessons, "no lesson found in notebooks/"
@@ -61,6 +63,7 @@ def _local_references(page: str) -> list[str]:
     return [url for url in attributes + required if not url.startswith("data:")]
 
 
+@pytest.mark.slow  # make test-fast leaves it out; make test runs it
 def test_decks_work_offline_from_the_vendored_copy(tmp_path):
     lesson = next(p for p in slides.lesson_notebooks() if p.name.startswith("07_"))  # formulas, code, plots
     (deck,) = slides.export([lesson], tmp_path)
@@ -73,6 +76,7 @@ def test_decks_work_offline_from_the_vendored_copy(tmp_path):
         assert (tmp_path / url.split("?")[0]).is_file(), f"the deck loads {url}, which was not copied"
 
 
+@pytest.mark.slow  # make test-fast leaves it out; make test runs it
 def test_cdn_mode_leaves_nbconvert_links(tmp_path):
     lesson = slides.lesson_notebooks()[0]
     (deck,) = slides.export([lesson], tmp_path, cdn=True)
