@@ -26,6 +26,40 @@
 # whether you are on track; hidden tests grade your work. Code a later lesson needs is saved in `utils/`
 # and imported, so each lesson stands on its own.
 
+# %% [markdown] slideshow={"slide_type": "skip"}
+# **On Google Colab**, run the next cell first, with `COURSE_REPO` set to the address of the course repository
+# you opened this notebook from: Colab brings only the notebook, so the cell clones the course (its `utils/` and
+# `data/`) and installs the pins Colab lacks. Anywhere else it does nothing. `docs/colab_gpu.md` explains it.
+
+# %% slideshow={"slide_type": "skip"}
+# Google Colab only (elsewhere this cell does nothing): clone the course and install the pins Colab lacks.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    COURSE_REPO = "https://github.com/YOUR-ACCOUNT/lora-first-principles"  # the address of your copy
+    COURSE_DIR = "/content/lora-first-principles"
+    # requirements.txt's pins for what Colab lacks or ships at another version; Colab's own torch (a CUDA
+    # build), numpy, matplotlib and tqdm stay as they are (docs/colab_gpu.md says why)
+    PINS = ["transformers==5.23.0", "tokenizers==0.23.3", "safetensors==0.8.0", "datasets==5.2.0",
+            "peft==0.21.2", "accelerate==1.15.0", "bitsandbytes==0.50.2", "ipywidgets==8.1.9"]
+    if "YOUR-ACCOUNT" in COURSE_REPO:
+        raise ValueError("set COURSE_REPO to the address of the course repository, then run this cell again")
+    if not os.path.isdir(COURSE_DIR):
+        subprocess.run(["git", "clone", "--depth", "1", COURSE_REPO, COURSE_DIR], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *PINS], check=True)
+    os.chdir(COURSE_DIR)  # the course's root, where `python -m chatbot.chat` and friends run
+    if COURSE_DIR not in sys.path:
+        sys.path.insert(0, COURSE_DIR)  # so this running kernel imports `utils` at once
+    # a package this kernel imported before the install keeps its old version until the session restarts
+    stale = [pin for pin in PINS if pin.split("==")[0] in sys.modules
+             and getattr(sys.modules[pin.split("==")[0]], "__version__", "") != pin.split("==")[1]]
+    if stale:
+        print("Restart the session (Runtime > Restart session), then run this cell again:", *stale)
+    else:
+        print("course ready in", COURSE_DIR)
+
 # %% slideshow={"slide_type": "skip"}
 from utils.notebook import setup
 
@@ -40,11 +74,14 @@ print("device:", device.type)
 
 # %% slideshow={"slide_type": "fragment"}
 import sys
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 
 print("Python", sys.version.split()[0])
 for package in ["torch", "transformers", "peft", "bitsandbytes", "datasets", "nbgrader"]:
-    print(f"{package:<13} {version(package)}")
+    try:
+        print(f"{package:<13} {version(package)}")
+    except PackageNotFoundError:  # nbgrader on Colab: labs are validated and graded in JupyterLab
+        print(f"{package:<13} not installed")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The offline spine: a bundled model and bundled data
@@ -128,8 +165,8 @@ except ModelNotAvailableError as error:
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # A GPU is used automatically when PyTorch sees one (`utils.device.get_device()`); set `COURSE_DEVICE=cpu` to
-# force the CPU. On Colab, open a notebook from the repository, run `!pip install -r requirements.txt`
-# and `!pip install -e .` in the first cell, and the lessons find the GPU themselves.
+# force the CPU. On Colab, run this notebook's Colab cell (above the seed cell) first; the lessons then find
+# the GPU themselves. `docs/colab_gpu.md` has the same cell for any other lesson, and the GPU details.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Check yourself
