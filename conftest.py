@@ -1,9 +1,13 @@
-"""Root pytest plugin: print the wall time of each part of `make test` (tests/, notebooks/, solutions/)."""
+"""Root pytest plugin: how `make test` is shared out between pytest-xdist workers, and the wall time of each part
+(tests/, notebooks/, solutions/) at the end."""
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from pathlib import Path
+
+import pytest
 
 _seconds: dict[str, float] = defaultdict(float)
 _counts: dict[str, int] = defaultdict(int)
@@ -17,12 +21,36 @@ def _part(nodeid: str) -> str:
     return top
 
 
+def pytest_configure(config) -> None:
+    """In an xdist worker, share the cores out: each of N workers gets cores // N BLAS/OpenMP threads (torch here,
+    and the lesson kernels nbval starts, which inherit this environment), so workers never oversubscribe the CPU
+    (torch slows down 10-20x on 2 cores when two processes both spin 2 threads). An explicit setting wins."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, threads)
+
+
+def _xdist_group(item) -> str:
+    """The unit one xdist worker runs from start to end (`--dist loadgroup`): a notebook (its cells share one
+    kernel), one lab of tests/test_labs.py (its tests share one grading of the lab), otherwise a test file (its
+    module-scoped fixtures are built once)."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if item.path.name == "test_labs.py" and "check" in getattr(item, "fixturenames", ()):
+        return f"lab:{params['lab']}"
+    return str(item.path.relative_to(_ROOT)) if item.path.is_relative_to(_ROOT) else str(item.path)
+
+
 def pytest_collection_modifyitems(items) -> None:
-    """nbval: never compare stderr. transformers and PEFT write warnings there that name local paths."""
+    """nbval: never compare stderr (transformers and PEFT write warnings there that name local paths). Every item
+    gets its xdist group (used by `-n ... --dist loadgroup`, harmless without xdist)."""
     for item in items:
         notebook = item.parent
         if hasattr(notebook, "skip_compare") and "stderr" not in notebook.skip_compare:
             notebook.skip_compare = (*notebook.skip_compare, "stderr")
+        if not any(mark.name == "xdist_group" for mark in item.iter_markers()):
+            item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
 
 
 def pytest_runtest_logreport(report) -> None:

@@ -17,8 +17,8 @@ Depends on the course API (`utils`), never the reverse.
 from grading.grade import GradingOptions, Result, grade_all, grade_student, interpret, make_course
 from grading.labsource import LABS, SOLUTIONS, LabSource, list_labs, load_lab, load_wrong_answers
 from grading.submissions import Submission, find_submissions
-from grading.validity import LabCheck, check_lab, student_versions
+from grading.validity import LabCheck, check_lab, release_labs, student_versions
 
 __all__ = ["LABS", "SOLUTIONS", "GradingOptions", "LabCheck", "LabSource", "Result", "Submission", "check_lab",
            "find_submissions", "grade_all", "grade_student", "interpret", "list_labs", "load_lab",
-           "load_wrong_answers", "make_course", "student_versions"]
+           "load_wrong_answers", "make_course", "release_labs", "student_versions"]

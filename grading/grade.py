@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,11 +78,15 @@ def fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def make_course(workdir: Path, lab: LabSource, cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> Path:
-    """A course directory with this lab's source, our nbgrader settings and its own gradebook, released to
-    `workdir/labs/<lab>` by nbgrader's generate_assignment (our own code only: no student code runs here)."""
+def make_course(workdir: Path, labs: LabSource | Sequence[LabSource],
+                cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> Path:
+    """A course directory with these labs' sources, our nbgrader settings and its own gradebook, released to
+    `workdir/labs/<lab>` by nbgrader's generate_assignment in one process (our own code only: no student code runs
+    here)."""
+    labs = [labs] if isinstance(labs, LabSource) else list(labs)
     workdir.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(lab.path, workdir / "solutions" / lab.name, ignore=shutil.ignore_patterns(*NEVER_RELEASED))
+    for lab in labs:
+        shutil.copytree(lab.path, workdir / "solutions" / lab.name, ignore=shutil.ignore_patterns(*NEVER_RELEASED))
     (workdir / "nbgrader_config.py").write_text(
         f"c = get_config()  # noqa: F821\n"
         f"load_subconfig({str(COURSE_CONFIG)!r})  # noqa: F821\n"
@@ -89,10 +94,12 @@ def make_course(workdir: Path, lab: LabSource, cell_timeout: int = DEFAULT_CELL_
         f"c.CourseDirectory.db_url = {'sqlite:///' + str(workdir / 'gradebook.db')!r}\n"
         f"c.Execute.timeout = {int(cell_timeout)}\n")
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "grading.worker", "release", str(workdir), lab.name], cwd=workdir,
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "grading.worker", "release", str(workdir),
+                           *(lab.name for lab in labs)], cwd=workdir, env=env, capture_output=True, text=True,
+                          timeout=600)
     if proc.returncode != 0:
-        raise RuntimeError(f"nbgrader generate_assignment failed for {lab.name}:\n{proc.stderr[-3000:]}")
+        names = ", ".join(lab.name for lab in labs)
+        raise RuntimeError(f"nbgrader generate_assignment failed for {names}:\n{proc.stderr[-3000:]}")
     return workdir
 
 

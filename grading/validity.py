@@ -133,9 +133,17 @@ class LabCheck:
     seconds: float
 
 
-def check_lab(name: str, workers: int = 2, cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> LabCheck:
-    """Release `name` once in a throwaway course, compare with labs/, and grade solution, stub and wrong answers,
-    each in its own fresh kernel (`workers` at a time, no state shared between them).
+def release_labs(names: list[str], workdir: Path, cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> Path:
+    """Release `names` at once in a throwaway course at `workdir` (one nbgrader process for all of them); returns
+    the folder holding `<lab>/` for each, ready for `check_lab(..., released=...)`."""
+    return make_course(workdir, [load_lab(name) for name in names], cell_timeout) / "labs"
+
+
+def check_lab(name: str, workers: int = 2, cell_timeout: int = DEFAULT_CELL_TIMEOUT,
+              released: Path | None = None) -> LabCheck:
+    """Compare a fresh release of `name` with labs/, and grade solution, stub and wrong answers, each in its own
+    fresh kernel (`workers` at a time, no state shared between them). `released`: a folder where `release_labs`
+    already released this lab (several labs released in one process are much cheaper); None releases it here.
 
     These are our own answers, not students': where bubblewrap is missing they run without the sandbox (the same
     harness, limits and scoring otherwise), so the proof also runs on machines without it."""
@@ -144,10 +152,10 @@ def check_lab(name: str, workers: int = 2, cell_timeout: int = DEFAULT_CELL_TIME
     wrong = load_wrong_answers(lab)
     clean_stale()
     with tempfile.TemporaryDirectory(prefix=f"check-{name}-") as tmp:
-        course = make_course(Path(tmp) / "course", lab, cell_timeout)
-        released = course / "labs" / name
-        problems = compare_release(released, LABS / name)
-        versions = student_versions(lab, released)
+        if released is None:
+            released = release_labs([name], Path(tmp) / "course", cell_timeout)
+        problems = compare_release(released / name, LABS / name)
+        versions = student_versions(lab, released / name)
         subs = []
         for student, nbs in versions.items():
             folder = Path(tmp) / "submitted" / student / name

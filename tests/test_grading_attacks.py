@@ -11,10 +11,12 @@ import copy
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -365,8 +367,14 @@ def test_a_killed_batch_keeps_its_rows_leaves_no_process_and_resumes(tmp_path):
         nbformat.write(nb, submissions / student / LAB / f"{LAB}.ipynb")
     cmd = [sys.executable, "-m", "grading", "--lab", LAB, "--submissions", str(submissions), "--out", str(out),
            "--workers", "1", "--no-feedback"]
+    # Its own temporary root: a grading process running at the same time (another xdist worker) cleans the shared
+    # one of dead batches, which would remove the evidence this test looks for.
+    # (A short path: the kernel's unix sockets live under it, and socket paths are limited to 107 bytes.)
+    own_tmp = Path(tempfile.mkdtemp(prefix="kb-"))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TMPDIR=str(own_tmp))
+    scratch_root = own_tmp / SCRATCH_ROOT.name
     proc = subprocess.Popen(cmd + ["--cell-timeout", "900"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+                            stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and not ((out / "grades.csv").exists() and "a_quick" in _rows(out)):
         time.sleep(1)
@@ -383,11 +391,12 @@ def test_a_killed_batch_keeps_its_rows_leaves_no_process_and_resumes(tmp_path):
     time.sleep(3)
     assert kernels() == [], "the student's kernel outlived the grading process"
     assert set(_rows(out)) == {"a_quick"}
-    assert (SCRATCH_ROOT / f"batch-{proc.pid}").exists()  # left behind by the kill...
+    assert (scratch_root / f"batch-{proc.pid}").exists()  # left behind by the kill...
     again = subprocess.run(cmd + ["--cell-timeout", "20", "--resume"], cwd=ROOT, capture_output=True, text=True,
-                           timeout=900, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+                           timeout=900, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert not (SCRATCH_ROOT / f"batch-{proc.pid}").exists()  # ...and removed at the next start
+    assert not (scratch_root / f"batch-{proc.pid}").exists()  # ...and removed at the next start
+    shutil.rmtree(own_tmp, ignore_errors=True)
     rows = _rows(out)
     assert set(rows) == {"a_quick", "b_slow"} and rows["b_slow"]["status"] == "timeout"
     assert float(rows["a_quick"]["score"]) == MAX

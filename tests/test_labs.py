@@ -1,30 +1,53 @@
-"""Every lab is provably gradable (issue 7): in a throwaway course directory with its own gradebook,
+"""Every lab is provably gradable (issue 7), each version graded by grading.grade, the harness that grades a class:
 
 - labs/<lab> equals a fresh `nbgrader generate_assignment` of solutions/<lab> (checksums aside);
 - no hidden-test line and no solution line appears anywhere in labs/;
-- nbgrader's autograde gives the solution full marks, the released stub 0 on every graded cell, and every
-  plausible-but-wrong answer of wrong_answers.py strictly between.
+- the solution gets full marks, the released stub 0 on every graded cell, and every plausible-but-wrong answer of
+  wrong_answers.py strictly between; every graded cell is failed by at least one wrong answer.
 
-One lab: `pytest tests/test_labs.py -k lab03`. All students of a lab are graded by parallel processes
-(COURSE_GRADING_WORKERS, default: the number of CPU cores, at most 4); the first test of a lab pays for them.
+One lab: `pytest tests/test_labs.py -k lab03`. The selected labs are released once per test run, in one nbgrader
+process shared by all pytest-xdist workers; each lab's versions are graded COURSE_GRADING_WORKERS at a time
+(default: the CPU cores, at most 4), each in its own fresh kernel; the first test of a lab pays for them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
-from grading import LABS, check_lab, list_labs, load_lab, load_wrong_answers
+from grading import LABS, check_lab, list_labs, load_lab, load_wrong_answers, release_labs
 
 LAB_NAMES = list_labs()
 WORKERS = int(os.environ.get("COURSE_GRADING_WORKERS", min(4, os.cpu_count() or 1)))
 _checks: dict = {}
 
 
-def _check(lab: str):
+@pytest.fixture(scope="session")
+def released(request, tmp_path_factory) -> Path:
+    """The labs this run selected, released once: the first xdist worker to get here releases them, the others
+    wait for it and reuse the folder (pytest's base temporary folder is shared by the workers of one run)."""
+    names = sorted({item.callspec.params["lab"] for item in request.session.items
+                    if "check" in getattr(item, "fixturenames", ()) and "lab" in item.callspec.params})
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    key = hashlib.sha1(" ".join(names).encode()).hexdigest()[:12]
+    folder = shared / f"released-{key}"
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "done").is_file():
+            release_labs(names, folder / "course")
+            (folder / "done").touch()
+    return folder / "course" / "labs"
+
+
+@pytest.fixture
+def check(lab: str, released: Path):
     if lab not in _checks:
-        _checks[lab] = check_lab(lab, workers=WORKERS)
+        _checks[lab] = check_lab(lab, workers=WORKERS, released=released)
         print(f"\n{lab}: validity check {_checks[lab].seconds:.0f} s "
               f"({', '.join(f'{s} {r.seconds:.0f} s' for s, r in _checks[lab].results.items())})")
     return _checks[lab]
@@ -60,31 +83,30 @@ def test_lab_metadata(lab):
 
 
 @pytest.mark.parametrize("lab", LAB_NAMES)
-def test_release_is_fresh(lab):
-    assert _check(lab).release_problems == []
+def test_release_is_fresh(check):
+    assert check.release_problems == []
 
 
 @pytest.mark.parametrize("lab", LAB_NAMES)
-def test_no_hidden_test_or_solution_line_in_labs(lab):
-    assert _check(lab).leaks == []
+def test_no_hidden_test_or_solution_line_in_labs(check):
+    assert check.leaks == []
 
 
 @pytest.mark.parametrize("lab", LAB_NAMES)
-def test_solution_gets_full_marks(lab):
-    r = _check(lab).results["solution"]
+def test_solution_gets_full_marks(check):
+    r = check.results["solution"]
     assert r.status == "ok" and r.score == r.max_score > 0, f"{r.score}/{r.max_score} {r.cells} {r.notes}"
 
 
 @pytest.mark.parametrize("lab", LAB_NAMES)
-def test_released_stub_gets_zero_on_every_cell(lab):
-    r = _check(lab).results["stub"]
+def test_released_stub_gets_zero_on_every_cell(check):
+    r = check.results["stub"]
     assert r.status == "ok", r.notes
     assert all(points == 0 for points in r.cells.values()), r.cells
 
 
 @pytest.mark.parametrize("lab", LAB_NAMES)
-def test_wrong_answers_get_partial_marks(lab):
-    check = _check(lab)
+def test_wrong_answers_get_partial_marks(check):
     for student, name in check.wrong_names.items():
         r = check.results[student]
         assert r.status == "ok", f"{name}: {r.notes}"
@@ -92,10 +114,9 @@ def test_wrong_answers_get_partial_marks(lab):
 
 
 @pytest.mark.parametrize("lab", LAB_NAMES)
-def test_every_graded_cell_can_fail(lab):
+def test_every_graded_cell_can_fail(check):
     """Each graded cell is failed (scores below its points) by at least one wrong answer: a test that no plausible
     mistake fails measures nothing (issue 15)."""
-    check = _check(lab)
     wrong = [check.results[student] for student in check.wrong_names]
     never_failed = [check.lab.column(key) for key, points in check.lab.points.items()
                     if not any(r.cells.get(key, 0.0) < points for r in wrong)]
