@@ -23,8 +23,16 @@ $(STAMP): requirements.txt pyproject.toml
 
 # Jupyter refuses to start as root unless told; containers and CI often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
-lab: $(STAMP)  ## open the course in JupyterLab (sets up first)
-	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_setup.ipynb
+# Two rooms, each a Jupyter config dir that JUPYTER_CONFIG_PATH puts above every other (workshop/jupyter/):
+# students get nbgrader's assignment list and Validate button only; instructors also the Formgrader, the course
+# list and Create Assignment. The venv itself is left as pip installed it.
+STUDENT_ROOM := $(abspath workshop/jupyter/student)
+INSTRUCTOR_ROOM := $(abspath workshop/jupyter/instructor)
+lab: $(STAMP)  ## open the course in JupyterLab (sets up first); nbgrader's student panels only
+	JUPYTER_CONFIG_PATH=$(STUDENT_ROOM) $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_setup.ipynb
+
+lab-instructor: $(STAMP)  ## JupyterLab with nbgrader's instructor panels too: Formgrader, Create Assignment
+	JUPYTER_CONFIG_PATH=$(INSTRUCTOR_ROOM) $(BIN)/jupyter lab $(ROOT_FLAG)
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .
