@@ -18,6 +18,8 @@
 # %% slideshow={"slide_type": "skip"}
 from utils.notebook import full_run, setup  # first: importing it quiets bitsandbytes' import-time notice
 
+from dataclasses import replace
+
 import bitsandbytes as bnb
 import matplotlib.pyplot as plt
 import torch
@@ -133,7 +135,9 @@ print("codes identical to utils.quant.quantize_nf4:", torch.equal(unpack_4bit(la
 #    input requires grad, and with a frozen embedding nothing would. We pass `use_gradient_checkpointing=False`, so
 #    this step does not happen here; the adapters get their gradients without it.
 #
-# Then LoRA as in lesson 08 — same config for the 4-bit and the fp32 model.
+# Then LoRA as in lesson 08 — the same rank, α and targets for the 4-bit and the fp32 model. One setting differs:
+# GPT-2's fp32 `Conv1D` stores its weight as (in, out), so PEFT needs `fan_in_fan_out=True` there (lesson 08), while
+# quantizing turned those layers into `Linear4bit`, stored (out, in) like `nn.Linear`, so the 4-bit model needs False.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 lora_config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["c_attn", "c_proj", "c_fc"],
@@ -141,7 +145,7 @@ lora_config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["
 torch.manual_seed(0)
 qlora = get_peft_model(prepare_model_for_kbit_training(model4, use_gradient_checkpointing=False), lora_config)
 torch.manual_seed(0)
-lora = get_peft_model(load_model(device=device)[0], lora_config)
+lora = get_peft_model(load_model(device=device)[0], replace(lora_config, fan_in_fan_out=True))
 qlora.print_trainable_parameters()
 lora.print_trainable_parameters()
 
@@ -231,7 +235,7 @@ merged4 = qlora.merge_and_unload()          # dequantize + add + re-quantize, in
 layer = merged4.transformer.h[0].attn.c_attn
 W_merged4 = bnb.functional.dequantize_4bit(layer.weight.data, layer.weight.quant_state).float()
 
-fp32_copy = get_peft_model(load_model(device=device)[0], lora_config)
+fp32_copy = get_peft_model(load_model(device=device)[0], replace(lora_config, fan_in_fan_out=True))  # Conv1D
 set_peft_model_state_dict(fp32_copy, lora_state)
 merged32 = fp32_copy.merge_and_unload()     # the original fp32 weights + the same adapter
 W_merged32 = merged32.transformer.h[0].attn.c_attn.weight.detach().T.float()
