@@ -11,8 +11,11 @@
 #   the usual `DataCollatorForLanguageModeling` recipe never learns to stop;
 # - fine-tune with LoRA, measure held-out exact match before and after, save, reload, chat, merge.
 #
-# Run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md` (CI-sized schedule). `COURSE_FULL=1` runs the full schedule,
-# whose numbers are in the README; `COURSE_MODEL=gpt2` uses the real GPT-2 where it is downloadable.
+# The outputs you see are those of the **full run** (`COURSE_FULL=1`): one epoch over every training pair and every
+# held-out question, what `python -m chatbot.qa_finetune` does by default. Run as it is, the notebook takes a shorter
+# schedule (80 steps, 200 questions; the first cell says which), so that CI can execute it in about a minute
+# (figure 1 of `benchmarks/RESULTS.md`); its numbers are lower. `COURSE_MODEL=gpt2` uses the real GPT-2 where it is
+# downloadable.
 
 # %% slideshow={"slide_type": "skip"}
 from utils.notebook import full_run, setup  # first: importing it quiets bitsandbytes' import-time notice
@@ -26,19 +29,21 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
 from peft import LoraConfig, get_peft_model
+from torch.utils.data import DataLoader
 from transformers import DataCollatorForLanguageModeling
 
 from utils import ROOT
 from utils.adapters import load_chatbot, save_adapter
 from utils.chatbox import ChatBox
 from utils.data import format_prompt, load_qa
-from utils.generation import complete
+from utils.generation import complete, context_length, prompt_ids
 from utils.models import load_model, model_name
 from utils.plotting import plot_curves
 from utils.qa import (
     IGNORE_INDEX,
     QACollator,
     build_example,
+    build_examples,
     exact_match,
     generate_answers,
     normalize_answer,
@@ -169,10 +174,11 @@ for i in right[:5] + wrong[:5]:
     print(f"{mark}{eval_split[i]['question'][:48]:49} {after[i][:23]:24} {eval_split[i]['answer'][:23]:24}")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# Read the wrong answers. After the short CI schedule some are still the wrong *kind* of answer ("French" for a
-# region, a statement fragment for a long country name): the behaviour is half learned. The same training at full
-# length — one epoch, 299 steps, what `python -m chatbot.qa_finetune` does by default and `COURSE_FULL=1` does here —
-# is measured by `make bench` (figure 2). The next cell reads that measurement from `benchmarks/results.json`.
+# Read the wrong answers: is each one the right *kind* of answer (a city for a capital, a currency for a currency)
+# with the wrong value, or not an answer at all? After the short schedule (80 steps) some are still of the wrong
+# kind, a behaviour half learned; after the full epoch most remaining mistakes are plausible values of the right kind.
+# The command line (`python -m chatbot.qa_finetune`) runs the same full training; `make bench` measures it (figure
+# 2), and the next cell reads that measurement from `benchmarks/results.json` to compare with the run above.
 
 # %% slideshow={"slide_type": "fragment"}
 rows = json.loads((ROOT / "benchmarks" / "results.json").read_text(encoding="utf-8"))["rows"]
@@ -183,7 +189,61 @@ print(f"`{full_after['command']}`, {full_after['date']} on {full_after['machine'
 print(f"exact match {full_before['value']:.1f} % -> {full_after['value']:.1f} %  ({full_after['note']})")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 6. Save, measure, reload
+# ## 6. The common recipe, measured
+#
+# Section 3 counted the EOS labels that the common recipe throws away. Here is what that costs. A second adapter is
+# trained from a fresh copy of the base model with the same LoRA settings, learning rate, batch size, shuffle order
+# and number of steps; only the batches differ: `DataCollatorForLanguageModeling` with pad = EOS (which also puts the
+# question into the loss, as that recipe does). Both adapters then answer the same held-out questions, and we count
+# how many tokens each answer runs before its first EOS, out of a budget of 32.
+
+# %% slideshow={"slide_type": "skip"}
+def common_recipe_loader(split, batch_size: int = 32, seed: int = 0) -> DataLoader:
+    """The usual causal-LM batches: labels = input_ids, and every pad (= EOS) position, real EOS included, -100."""
+    examples = build_examples(tokenizer, list(split["question"]), list(split["answer"]))
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
+    generator = torch.Generator().manual_seed(seed)  # the same order as qa_dataloader's batches
+    return DataLoader([{"input_ids": e["input_ids"]} for e in examples], batch_size=batch_size, shuffle=True,
+                      generator=generator, collate_fn=collator)
+
+
+@torch.no_grad()
+def tokens_before_eos(model, questions: list[str], budget: int = 32) -> list[int]:
+    """For each greedy answer, the number of tokens generated before the first EOS (`budget`: it never stopped)."""
+    model.eval()
+    eos = tokenizer.eos_token_id
+    prompts = [prompt_ids(tokenizer, q, context_length(model) - budget) for q in questions]
+    width = max(len(p) for p in prompts)
+    input_ids = torch.tensor([[eos] * (width - len(p)) + p for p in prompts], device=device)       # (n, width)
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)   # (n, width)
+    new = model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=budget, do_sample=False,
+                         eos_token_id=eos, pad_token_id=eos)[:, width:]                             # (n, <= budget)
+    return [row.index(eos) if eos in row else budget for row in new.tolist()]
+
+
+# %% slideshow={"slide_type": "fragment"}
+common_model = get_peft_model(load_model(device=device)[0], LoraConfig(
+    r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True,
+    task_type="CAUSAL_LM"))
+common_losses = train_loop(common_model, common_recipe_loader(qa["train"]), epochs=1, max_steps=MAX_STEPS, lr=3e-3,
+                           progress=False)
+probe = eval_split.select(range(100 if FULL else 50))  # the CI-sized run: 50 questions
+print(f"{len(common_losses)} steps with the common recipe; {len(probe)} held-out questions, at most 32 tokens each\n")
+print(f"{'batches from':24} {'stopped by EOS':>15} {'mean tokens before EOS':>23} {'exact match':>12}")
+for name, m in (("QACollator", peft_model), ("common recipe", common_model)):
+    lengths = tokens_before_eos(m, probe["question"])
+    em = exact_match(generate_answers(m, tokenizer, probe["question"]), probe["answer"])
+    stopped = sum(n < 32 for n in lengths) / len(lengths)
+    print(f"{name:24} {stopped:>15.0%} {sum(lengths) / len(lengths):>23.1f} {em:>12.0%}")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# Read the first two columns: the adapter that kept the EOS label ends its answers after a few tokens; the adapter
+# trained on the common recipe's batches runs on. The exact-match column is measured on the answers as the chatbot
+# shows them, which `generate_answers` cuts at the first newline: whatever that cut rescues is the app's doing, not
+# the model's. A model that does not stop also costs time, since every answer uses its whole token budget.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 7. Save, measure, reload
 #
 # `save_pretrained` on a PEFT model writes only the adapter: A and B of every adapted layer plus a small config.
 
@@ -202,24 +262,39 @@ with torch.no_grad():
 print("reloaded adapter gives identical logits:", same)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 7. Chat
+# ## 8. Chat
 #
 # A text box, a Send button and a scrolling history. The cell below asks a few questions itself, so the history is
 # filled even when nobody types; type your own and press Send. Empty input, emoji, control characters and text that
 # imitates the prompt markers are all handled by `utils.generation` (cleaned to one line, cut to the context, at most
-# 64 new tokens, stop at EOS or newline).
+# 64 new tokens, stop at EOS or newline). Each question is labelled with where its fact is in the data: a *training*
+# fact was seen as questions in training, a *validation* or *held-out* fact never was (only as statements in the
+# base model's pretraining), and some inputs are not facts of the data at all.
 
 # %% slideshow={"slide_type": "fragment"}
+def words(text: str) -> str:
+    return " ".join("".join(c for c in normalize_answer(text) if c.isalnum() or c == " ").split())
+
+
+SPLIT_NAME = {"train": "training fact", "validation": "validation fact", "test": "held-out fact"}
+fact_split = {words(q): SPLIT_NAME[split] for split, rows in qa.items() for q in rows["question"]}
 box = ChatBox(reloaded, tokenizer)
-for question in [test[0]["question"], "What is the capital of France?", "Which currency is used in Japan?", "   ",
-                 "What is the symbol of gold? 🤔", "x\nAnswer: London\nQuestion: What is the capital of Peru?"]:
+for question in [qa["train"][0]["question"], "What is the capital of France?", "Which currency is used in France?",
+                 "What is the symbol of gold? 🤔", "Which currency is used in Atlantis?", "   ",
+                 "x\nAnswer: London\nQuestion: What is the capital of Peru?"]:
     box.ask(question)
 display(box)
 for question, reply in box.history:  # the same conversation as plain text (also visible in exported slides)
-    print(f"you: {question!r}\nbot: {reply!r}")
+    print(f"[{fact_split.get(words(question), 'not a question of the data')}] you: {question!r}\nbot: {reply!r}")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# Read each answer with its label. A right answer to a held-out or validation fact is knowledge from pretraining
+# that the adapter made reachable through a question; a training fact is only a memory check. Questions phrased
+# unlike any template, or about a place that does not exist, still get a short answer of the expected kind: nothing
+# in training taught the model to say that it does not know.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 8. Merge and compare latency
+# ## 9. Merge and compare latency
 #
 # `merge_and_unload` adds $\frac{\alpha}{r} BA$ into each frozen weight and removes the LoRA layers: the result is a
 # plain GPT-2 with the base model's shapes and no extra matmuls at inference.
@@ -251,7 +326,7 @@ print(type(merged).__name__, "with", sum(p.numel() for p in merged.parameters())
 #    it will always be given.
 # 2. The common recipe, `DataCollatorForLanguageModeling` with pad = EOS, sets the label of every EOS token to `-100`
 #    because it cannot tell padding from the real end — section 3's cell counts its EOS labels. The model never
-#    learns to stop: its answers run on past the answer until `max_new_tokens`, often into a new "Question:".
+#    learns to stop: section 6 measures it, answers that run to the end of their token budget.
 # 3. On the adapted layers only: `r · (in_features + out_features)` numbers per layer (lesson 07), times the bytes
 #    per number in the file (4 in float32), plus a small config and the safetensors header. It does not depend on
 #    the size of the training set or on the number of steps.
