@@ -6,8 +6,9 @@ Inside the sandbox: no network (own network namespace), its own pid namespace (e
 with the kernel: `--die-with-parent`, and when the scratch directory's cgroup is killed), an empty environment but
 a whitelist, read-only views of the interpreter, the virtualenv, `utils/` and `data/` only (no `solutions/`, no
 wrong answers, no grades, no other student), and one writable scratch directory. Limits on the whole process tree:
-memory and number of processes through a cgroup (v1 `memory` and `pids` controllers) when the machine lets us
-create one; CPU seconds per process (RLIMIT_CPU); the wall clock is kept by the caller.
+memory and number of processes through a cgroup when the machine lets us
+create one (cgroup v2: a delegated subtree; v1: the `memory` and `pids` hierarchies; neither: RLIMIT_AS per
+process); CPU seconds per process (RLIMIT_CPU); the wall clock is kept by the caller.
 
 `sandbox_problem()` says why a sandbox cannot be built here (None: it can). The grader refuses to grade without
 one unless the instructor passes `--unsafe-no-sandbox`.
@@ -28,7 +29,8 @@ from pathlib import Path
 from utils import ROOT
 
 SCRATCH_ROOT = Path(tempfile.gettempdir()) / f"course-grading-{os.getuid()}"
-CGROUP_V1 = Path("/sys/fs/cgroup")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")
 PIDS_MAX = 256
 # Read-only inside the sandbox: what a lab's code imports and loads. Never solutions/, labs/, grading/, .git.
 VISIBLE = [ROOT / ".venv", ROOT / "utils", ROOT / "data"]
@@ -66,25 +68,53 @@ def kernel_env(threads: int, home: Path) -> dict[str, str]:
 
 
 class TreeLimits:
-    """A cgroup (v1) for one student's process tree: memory and process count of all its processes together.
-    `available` is False where this machine does not let us create one; the tree then only gets per-process limits.
+    """A cgroup for one student's process tree: memory and process count of all its processes together.
+
+    cgroup v2 (most current distributions): a child of a delegated subtree this user may write (systemd gives
+    every user `user@UID.service`), found from /proc/self/cgroup or named by $COURSE_GRADING_CGROUP, with
+    memory.max, memory.swap.max = 0, pids.max, and cgroup.kill to end the tree. cgroup v1: the `memory` and
+    `pids` hierarchies. `available` is False where neither can be created; `version` says which one is used
+    (2, 1 or None), and `limits_note()` what limits the tree then (per-process RLIMITs only).
     """
 
-    def __init__(self, name: str, memory_gb: float | None, pids: int = PIDS_MAX):
+    def __init__(self, name: str, memory_gb: float | None, pids: int = PIDS_MAX, root: Path | None = None,
+                 proc_cgroup: Path = PROC_CGROUP):
+        self.root = root or CGROUP_ROOT
         self.dirs: list[Path] = []
-        for controller, settings in (("memory", _memory_settings(memory_gb)), ("pids", {"pids.max": str(pids)})):
-            if controller == "memory" and not settings:
-                continue
-            path = CGROUP_V1 / controller / name
+        self.version: int | None = None
+        base = v2_base(self.root, proc_cgroup)
+        if base is not None:
+            path = base / name
+            settings = {"pids.max": str(pids)}
+            if memory_gb:
+                settings["memory.max"] = str(int(memory_gb * 2**30))
+                settings["memory.swap.max"] = "0"  # no escape into swap
+            if self._create([(path, settings)]):
+                self.version = 2
+                return
+        groups = []
+        if memory_gb:
+            groups.append((self.root / "memory" / name, _memory_settings(memory_gb, self.root)))
+        groups.append((self.root / "pids" / name, {"pids.max": str(pids)}))
+        if (self.root / "pids").is_dir() and self._create(groups):
+            self.version = 1
+
+    def _create(self, groups: list[tuple[Path, dict[str, str]]]) -> bool:
+        for path, settings in groups:
             try:
                 path.mkdir()
+                self.dirs.append(path)
                 for key, value in settings.items():
-                    (path / key).write_text(value)
+                    try:
+                        (path / key).write_text(value)
+                    except OSError:
+                        if key != "memory.swap.max":  # absent where swap is not accounted: nothing to escape into
+                            raise
             except OSError:
                 self.remove()
                 self.dirs = []
-                break
-            self.dirs.append(path)
+                return False
+        return True
 
     @property
     def available(self) -> bool:
@@ -96,7 +126,12 @@ class TreeLimits:
 
     def out_of_memory(self) -> bool:
         for d in self.dirs:
-            control = d / "memory.oom_control"
+            events = d / "memory.events"  # v2
+            if events.is_file():
+                fields = dict(line.split() for line in events.read_text().splitlines() if len(line.split()) == 2)
+                if int(fields.get("oom_kill", 0)) > 0 or int(fields.get("max", 0)) > 0:
+                    return True
+            control = d / "memory.oom_control"  # v1
             if control.exists():
                 fields = dict(line.split() for line in control.read_text().splitlines() if len(line.split()) == 2)
                 if int(fields.get("oom_kill", 0)) > 0 or int((d / "memory.failcnt").read_text() or 0) > 0:
@@ -104,6 +139,12 @@ class TreeLimits:
         return False
 
     def kill_all(self) -> None:
+        for d in self.dirs:  # v2 (Linux >= 5.14): the kernel kills the whole tree at once, forks included
+            if (d / "cgroup.kill").exists():
+                try:
+                    (d / "cgroup.kill").write_text("1")
+                except OSError:
+                    pass
         for _ in range(50):  # a fork loop may add processes while we kill: repeat until empty
             pids = {int(p) for d in self.dirs if (d / "cgroup.procs").exists()
                     for p in (d / "cgroup.procs").read_text().split()}
@@ -129,12 +170,63 @@ class TreeLimits:
                     time.sleep(0.05)
 
 
-def _memory_settings(memory_gb: float | None) -> dict[str, str]:
+def v2_base(root: Path = None, proc_cgroup: Path = None) -> Path | None:  # type: ignore[assignment]
+    """The cgroup v2 directory under which this user may create a student's cgroup, or None.
+
+    $COURSE_GRADING_CGROUP names one; otherwise the nearest ancestor of this process's own cgroup that this user
+    may write and that hands the memory and pids controllers to its children (a cgroup holding processes
+    cannot, so it is never this process's own cgroup)."""
+    root = root or CGROUP_ROOT
+    proc_cgroup = proc_cgroup or PROC_CGROUP
+    if not (root / "cgroup.controllers").is_file():
+        return None
+    candidates = []
+    if os.environ.get("COURSE_GRADING_CGROUP"):
+        candidates.append(Path(os.environ["COURSE_GRADING_CGROUP"]))
+    try:
+        own = next(line[3:].strip() for line in proc_cgroup.read_text().splitlines() if line.startswith("0::"))
+    except (OSError, StopIteration):
+        own = None
+    if own is not None:
+        path = root / own.lstrip("/")
+        candidates += [a for a in path.parents if a != root and root in a.parents]
+    for candidate in candidates:
+        control = candidate / "cgroup.subtree_control"
+        if not (control.is_file() and os.access(candidate, os.W_OK)):
+            continue
+        wanted = {"memory", "pids"}
+        enabled = set(control.read_text().split())
+        if not wanted <= enabled:
+            offered = set((candidate / "cgroup.controllers").read_text().split()) \
+                if (candidate / "cgroup.controllers").is_file() else set()
+            if not wanted <= offered:
+                continue
+            try:
+                control.write_text(" ".join(f"+{c}" for c in sorted(wanted - enabled)))
+            except OSError:
+                continue
+        return candidate
+    return None
+
+
+def limits_note(limits: TreeLimits | None) -> str:
+    """One sentence: what limits a student's process tree on this machine."""
+    if limits is not None and limits.version == 2:
+        return f"cgroup v2 ({limits.dirs[0].parent}): memory.max and pids.max on the whole process tree"
+    if limits is not None and limits.version == 1:
+        return "cgroup v1 (memory and pids hierarchies): memory and process count of the whole process tree"
+    return ("no cgroup can be created here (neither a writable cgroup v2 subtree, e.g. under systemd's "
+            "user@UID.service or $COURSE_GRADING_CGROUP, nor cgroup v1): only per-process limits apply "
+            "(RLIMIT_AS for memory, RLIMIT_CPU), so a student's several processes together may use more memory")
+
+
+def _memory_settings(memory_gb: float | None, root: Path | None = None) -> dict[str, str]:
     if not memory_gb:
         return {}
+    root = root or CGROUP_ROOT
     limit = str(int(memory_gb * 2**30))
     settings = {"memory.limit_in_bytes": limit}
-    if (CGROUP_V1 / "memory" / "memory.memsw.limit_in_bytes").exists():
+    if (root / "memory" / "memory.memsw.limit_in_bytes").exists():
         settings["memory.memsw.limit_in_bytes"] = limit  # no escape into swap
     return settings
 
@@ -186,8 +278,9 @@ def clean_stale() -> list[Path]:
             if not _alive(pid):
                 shutil.rmtree(batch, ignore_errors=True)
                 removed.append(batch)
-    for controller in ("memory", "pids"):
-        for group in (CGROUP_V1 / controller).glob("course-grading-*"):
+    base = v2_base()
+    for parent in ([base] if base else []) + [CGROUP_ROOT / "memory", CGROUP_ROOT / "pids"]:
+        for group in parent.glob("course-grading-*"):
             pid = group.name.split("-")[2]
             if pid.isdigit() and not _alive(int(pid)):
                 limits = TreeLimits.__new__(TreeLimits)

@@ -19,7 +19,7 @@ def test_doctor_passes_on_this_checkout():
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     for name in ("Python", "packages", "JupyterLab", "nbgrader extension", "Q&A data", "model course-gpt2",
-                 "GPU", "bitsandbytes 4-bit", "slides offline"):
+                 "GPU", "bitsandbytes 4-bit", "slides offline", "grading sandbox"):
         assert name in run.stdout
     assert "Ready for the course." in run.stdout
     assert "FAIL" not in run.stdout
@@ -75,3 +75,17 @@ def test_missing_slide_assets_are_a_note_with_advice(tmp_path, monkeypatch):
     assert "git checkout -- vendor" in result.advice
     with pytest.raises(FileNotFoundError, match="git checkout -- vendor"):  # make slides stops, clearly
         slides.copy_assets(tmp_path / "out")
+
+
+def test_grading_sandbox_row_says_whether_bubblewrap_works_and_which_cgroup(monkeypatch):
+    from grading import sandbox
+
+    row = doctor.check_grading_sandbox()
+    assert row.name == "grading sandbox" and row.status in (doctor.PASS, doctor.NOTE)
+    assert "memory:" in row.detail and ("cgroup v" in row.detail or "RLIMIT_AS" in row.detail)
+    monkeypatch.setattr(sandbox, "sandbox_problem", lambda: "bubblewrap is not installed")
+    monkeypatch.setattr(sandbox, "CGROUP_ROOT", sandbox.Path("/nonexistent-cgroup"))
+    row = doctor.check_grading_sandbox()
+    assert row.status == doctor.NOTE  # instructors only: never a FAIL for a student's laptop
+    assert "bubblewrap unusable: bubblewrap is not installed" in row.detail and "RLIMIT_AS" in row.detail
+    assert "--unsafe-no-sandbox" in row.advice

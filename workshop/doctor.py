@@ -2,8 +2,9 @@
 
 Offline and read-only: it checks the Python version, the installed packages against the pins in
 `requirements.txt`, that the bundled model and the Q&A data are present and load, whether a GPU is usable,
-that bitsandbytes can quantize a tensor to 4-bit NF4, and that JupyterLab, the nbgrader extension and the
-widget manager are installed. It prints one table row per check and one sentence of advice per problem.
+that bitsandbytes can quantize a tensor to 4-bit NF4, that JupyterLab, the nbgrader extension and the
+widget manager are installed, and (for instructors) whether the grading sandbox works and which cgroup version
+limits a student's memory. It prints one table row per check and one sentence of advice per problem.
 
 Exit status: 0 when every required check passes (a missing GPU is only a note), 1 otherwise.
 
@@ -197,6 +198,29 @@ def check_bitsandbytes() -> Result:
                   f"relative error {error:.3f}")
 
 
+def check_grading_sandbox() -> Result:
+    """For instructors (`make grade`): whether bubblewrap can sandbox a student's kernel here, and which cgroup
+    version limits the memory of a student's whole process tree. Students never need it: a NOTE, never a FAIL."""
+    from grading.sandbox import TreeLimits, limits_note, sandbox_problem
+
+    problem = sandbox_problem()
+    probe = TreeLimits(f"course-grading-{os.getpid()}-doctor", 0.5)
+    try:
+        limits = limits_note(probe)
+    finally:
+        probe.remove()
+    if problem:
+        return Result("grading sandbox", NOTE, f"bubblewrap unusable: {problem[:140]}; memory: {limits}",
+                      "Only instructors need it: `make grade` refuses to run student code unsandboxed "
+                      "(install bubblewrap, or pass --unsafe-no-sandbox for trusted notebooks only).")
+    if probe.version is None:
+        return Result("grading sandbox", NOTE, f"bubblewrap works; memory: {limits}",
+                      "Only instructors need it: to limit a whole student's process tree, run `make grade` "
+                      "inside a delegated cgroup v2 subtree (`systemd-run --user --scope -p Delegate=yes make "
+                      "grade ...`) or set COURSE_GRADING_CGROUP to one you may write.")
+    return Result("grading sandbox", PASS, f"bubblewrap works; memory: {limits}")
+
+
 def _jupyter_dirs(kind: str) -> list[Path]:
     from jupyter_core.paths import jupyter_config_path, jupyter_path
 
@@ -287,6 +311,7 @@ def run_checks(model: str | None = None, data_dir: Path = DATA_DIR,
         ("GPU", check_gpu),
         ("bitsandbytes 4-bit", check_bitsandbytes),
         ("slides offline", check_slides),
+        ("grading sandbox", check_grading_sandbox),
     ]
     results = []
     for name, check in checks:
