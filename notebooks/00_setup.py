@@ -37,7 +37,13 @@ import os
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:
+try:
+    import google.colab  # only Colab has it (utils.device.in_colab asks the same way)
+    IN_COLAB = True
+except ImportError:
+    IN_COLAB = False
+
+if IN_COLAB:
     COURSE_REPO = "https://github.com/YOUR-ACCOUNT/lora-first-principles"  # the address of your copy
     COURSE_DIR = "/content/lora-first-principles"
     # requirements.txt's pins for what Colab lacks or ships at another version; Colab's own torch (a CUDA
