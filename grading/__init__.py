@@ -4,8 +4,8 @@
     submissions  finding and reading what each student handed in (no student code runs here)
     sandbox      bubblewrap around a student's kernel: namespaces, clean environment, cgroup limits, scratch dirs
     execute      the trusted side of a sandboxed kernel: cells sent one at a time, outputs collected with limits
-    harness      the notebook to run (built from the lab source), the trusted preamble and test runner, the
-                 evidence each test prints, a static scan for tampering, feedback scrubbed of hidden tests
+    harness      the notebook to run (built from the lab source), the trusted preamble (audit hooks that run each
+                 hidden test and sign its evidence), a static scan for tampering, feedback scrubbed of hidden tests
     worker       nbgrader's generate_assignment (release) in its own process
     grade        one student and a whole class: GradingOptions, Result, interpret, grades.csv, feedback
     validity     the proof for tests/test_labs.py: release, leaks, solution/stub/wrong answers graded

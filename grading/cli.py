@@ -39,6 +39,7 @@ from grading.grade import (
     graded_students,
 )
 from grading.labsource import load_lab
+from grading.sandbox import TreeLimits, limits_note
 from grading.submissions import find_submissions, ignored_entries
 
 
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--resume: {len(done)} already graded, {len(subs)} to go")
         if not subs:
             return 0
+    probe = TreeLimits(f"course-grading-{os.getpid()}-probe", args.memory_gb or None)
+    probe.remove()
+    print(f"limits on each student's processes: {limits_note(probe)}", file=sys.stderr)
     start = time.monotonic()
     options = GradingOptions(cell_timeout=args.cell_timeout, memory_gb=args.memory_gb or None,
                              feedback=not args.no_feedback, sandbox=not args.unsafe_no_sandbox)

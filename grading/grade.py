@@ -1,7 +1,8 @@
 """Grading a class. For each student the trusted grading process builds the notebook to run from the lab source
 (`grading.harness.assemble`), runs it cell by cell in a kernel inside the sandbox (`grading.execute`), and scores
 it itself from what came back (`interpret`, a pure function): a test cell earns its points only when it ran to its
-end untampered and said so with its token. No gradebook, nothing student code could write, is ever read.
+end untampered and the grader's audit hook signed its evidence line (`grading.harness`). No gradebook, nothing
+student code could write, is ever read.
 Results are written per student as they finish (grades.csv, notes page, feedback without hidden tests).
 """
 
@@ -109,7 +110,8 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
     run: {"kernel": "ok" | "died" | "memory" | "hung" | "start_failed" | "preamble_failed", "error": str,
           "cells": {key: {"kind", "status", "ename", "verdict", "tamper", "truncated"}}, "flags": [str]}
     with cells in execution order; status per cell: ok | error | timeout | hung | died | not_run; verdict (test
-    cells): ok | tampered | missing. A test cell earns its points only with status ok and verdict ok.
+    cells, from the signed evidence line, `Harness.verdict`): ok | fail | tampered | missing. A test cell earns its
+    points only with status ok and verdict ok; a tampered verdict is reported whatever the cell's status.
     """
     cells = {k: 0.0 for k in lab.points}
     notes: list[str] = []
@@ -141,14 +143,14 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
             notes.append(f"cell {gid} raised {cell.get('ename') or 'an error'}")
         if cell.get("truncated"):
             notes.append(f"output of cell {gid} truncated")
-        if kind == "test" and key in cells and status == "ok":
-            verdict = cell.get("verdict")
+        verdict = cell.get("verdict")
+        if kind == "test" and key in cells and verdict == "tampered":  # whether or not the test then failed
+            notes.append(f"test {gid}: the test machinery was changed around it "
+                         f"({cell.get('tamper', '')[:200]}): 0 points")
+            statuses.add("tampering")
+        elif kind == "test" and key in cells and status == "ok":
             if verdict == "ok":
                 cells[key] = lab.points[key]
-            elif verdict == "tampered":
-                notes.append(f"test {gid}: the test machinery was changed before it ran "
-                             f"({cell.get('tamper', '')[:200]}): 0 points")
-                statuses.add("tampering")
             else:
                 notes.append(f"test {gid} reported success without running to its end: 0 points")
                 statuses.add("tampering")
@@ -195,7 +197,7 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
         try:
             kernel.start(KERNEL_START_TIMEOUT)
             pre = kernel.run(harness.preamble(), KERNEL_START_TIMEOUT, store_history=False)
-            if pre.status != "ok":
+            if pre.status != "ok" or not harness.read_key(pre.markers):
                 run["kernel"] = "preamble_failed"
                 run["error"] = f"{pre.status} {pre.ename}: {pre.evalue}"
         except Exception as err:  # noqa: BLE001 - a kernel that cannot start is this student's error row
@@ -214,15 +216,21 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
             run["cells"][p.key] = entry
             if stopped or time.monotonic() - start > budget:
                 continue
-            token = ""
+            token = digest = ""
             if p.kind == "test":
-                code, token = harness.test_code(p.key, p.source)
+                try:
+                    code, token, digest = harness.test_code(p.key, p.source)
+                except SyntaxError:  # a lab whose test does not parse: it runs as written and cannot pass
+                    code = p.source
                 result = kernel.run(code, options.cell_timeout, store_history=False)
             else:
                 result = kernel.run(p.source, options.cell_timeout)
+                locked = harness.locked_code(p.source) if p.kind == "locked" and result.status == "ok" else None
+                if locked and kernel.alive():  # the names this lab cell bound, as it bound them, for the tests
+                    kernel.run(locked, KERNEL_START_TIMEOUT, store_history=False)
             entry.update(status=result.status, ename=result.ename, truncated=result.truncated)
             if p.kind == "test":
-                entry["verdict"], entry["tamper"] = harness.verdict(result.markers, token)
+                entry["verdict"], entry["tamper"] = harness.verdict(result.markers, token, digest)
             cell.outputs = [nbformat.from_dict(o) for o in result.outputs]
             cell.execution_count = shown.execution_count = result.execution_count
             shown.outputs = [nbformat.from_dict(o) for o in

@@ -4,11 +4,13 @@
                cell's source come from the source; only solution cells (and cells the student added) come from the
                submission, matched by grade_id or, when the metadata is stripped or foreign, by position between
                the locked cells the student kept (matched by their text)
-    preamble   trusted code run before any student cell: it captures the functions the tests rely on and the
-               IPython machinery, and installs the runner every test cell goes through
-    test_code  what is sent for a test cell: the runner, called with the test's source and a fresh token; the runner
-               checks the machinery before and after, runs the test with the globals it binds that a student also
-               defined renamed (a hidden test never rebinds a student's name), and prints `<marker><token> ok` only when it reached the end untampered
+    preamble   trusted code run before any student cell: two audit hooks (a guard against reaching the grader's
+               objects or the test's frames, and the grader, which holds the key that signs evidence) and a record
+               of the objects the tests rely on
+    test_code  what is sent for a test cell: the hidden test, encrypted, rewritten into a function of the lab's
+               trusted names (its imports and helpers, the builtins, `torch.allclose` from the record), which the
+               grader compiles and hands back, and whose run it signs: `<marker><token> <verdict> <hmac>`
+    verdict    a test cell's evidence line, checked with the key: ok | fail | tampered | missing
     scan       a static look at the student's cells for constructs that only tampering needs (flagged for review)
     scrub      outputs made safe for feedback: no hidden-test line, no grader marker
 """
@@ -16,6 +18,9 @@
 from __future__ import annotations
 
 import ast
+import builtins
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -164,17 +169,51 @@ def assemble(stem: str, source: nbformat.NotebookNode, submitted: nbformat.Noteb
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The trusted preamble and the test runner, run inside the student's kernel before any student code.
+# The trusted preamble, run inside the student's kernel before any student code.
+#
+# It installs two audit hooks (CPython keeps them for the life of the process: no Python code can remove them):
+#   guard   refuses what would let student code reach the grader's objects (gc.get_objects/get_referrers/referents,
+#           sys._current_frames, sys.settrace/setprofile, sys.addaudithook, replacing a function's __code__, reading
+#           a traceback frame of the hooks) and notes when student code takes a frame (sys._getframe, inspect,
+#           traceback, a generator's or a traceback's frame) while a hidden test runs: that is how a function
+#           called by a test would read the test's expected values or the grader's locals.
+#   grader  keeps a random key that exists nowhere but in its closure (never on a stack where student code runs:
+#           it calls no Python-level library code, and garbage collection is off while it works) and answers
+#           the events the trusted side sends: `locked` (the names a lab cell bound: its imports and helpers),
+#           `begin` (compile the test, hand back the function and the trusted objects it runs with), `end` (sent
+#           by the test function itself, as its last statement) and `done` (from the test cell, after the test).
+#           At `done` it checks the machinery again and appends one evidence line, signed with the key:
+#           `<marker><token> <verdict> <hmac>`. The key was printed once, by the preamble, before any student code
+#           ran; the trusted side verifies every evidence line with it, so no line a student prints can pass.
+# The test itself runs as a function whose parameters are the lab's imports and helpers and the builtins as they
+# were before any student cell ran (a student rebinding `torch`, `abs` or `_reference_mha` changes nothing the
+# test sees), whose attribute chains on those (`torch.allclose`, `F.scaled_dot_product_attention`) are taken
+# from the snapshot (patching torch mid-test changes nothing the test calls), and whose own variables are locals
+# (a student function cannot overwrite the test's expected value in the notebook's globals).
 
 _PREAMBLE = r'''
-def _grader_install(runner_name, marker):
-    import builtins, importlib, sys
+def _grader_install(export_name, marker, trusted_dirs):
+    import _hashlib, _signal, _thread, builtins, gc, importlib, os, sys, types
     shell = get_ipython()  # noqa: F821
-    _exec, _compile, _dict, _sorted, _vars, _tuple = builtins.exec, builtins.compile, dict, sorted, vars, tuple
-    _getattr, _isinstance, _str, _hasattr = builtins.getattr, builtins.isinstance, str, builtins.hasattr
-    out = sys.stdout
+    user = shell.user_ns
+    _compile, _getframe, _audit, _vars, _type, _len, _isinstance = (builtins.compile, sys._getframe, sys.audit,
+                                                                     builtins.vars, builtins.type, builtins.len,
+                                                                     builtins.isinstance)
+    _append, _dict_get, _locals, _str, _tuple, _list = list.append, dict.get, builtins.locals, str, tuple, list
+    _id, _dict, _zip, _enumerate, _sorted, _set = builtins.id, dict, zip, enumerate, sorted, set
+    _RuntimeError, _BaseException, _int, _fromhex = RuntimeError, BaseException, int, bytes.fromhex
+    _gc_off, _gc_on, _gc_enabled = gc.disable, gc.enable, gc.isenabled
+    _ident, _getsignal = _thread.get_ident, _signal.getsignal
+    _hmac, _sha = _hashlib.hmac_digest, _hashlib.openssl_sha256
+    CodeType, FunctionType, ModuleType = types.CodeType, types.FunctionType, types.ModuleType
+    plain = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)
+    key = os.urandom(32)
+    main = _ident()
+    missing = object()
+
     watched = {}
-    for name in ("builtins", "math", "torch", "torch.nn.functional", "torch.testing", "numpy", "numpy.testing"):
+    for name in ("builtins", "math", "torch", "torch.nn", "torch.nn.functional", "torch.testing", "numpy",
+                 "numpy.testing", "utils.rules"):
         try:
             watched[name] = importlib.import_module(name)
         except ImportError:
@@ -182,158 +221,419 @@ def _grader_install(runner_name, marker):
     if "torch" in watched:
         watched["torch.Tensor"] = watched["torch"].Tensor
         watched["torch.nn.Module"] = watched["torch"].nn.Module
-        try:  # the hidden tests' rule enforcers (a student could otherwise make `forbidden` a no-op)
-            watched["utils.rules"] = importlib.import_module("utils.rules")
-            watched["utils.rules.forbidden"] = watched["utils.rules"].forbidden
-            watched["utils.rules.substituted"] = watched["utils.rules"].substituted
-        except ImportError:
-            pass
     skip = {"_", "__", "___", "__warningregistry__", "input", "raw_input"}  # ipykernel sets input per request
-    snapshot = {label: (obj, {k: v for k, v in _vars(obj).items() if k not in skip}) for label, obj in watched.items()}
+    snapshot = {}  # id(object) -> (label, object, its type, its attributes then)
+    for label, obj in watched.items():
+        snapshot[id(obj)] = (label, obj, _type(obj), {k: v for k, v in _vars(obj).items() if k not in skip})
     modules = {k: sys.modules[k] for k in watched if k in sys.modules}
-    methods = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "transform_cell", "transform_ast",
-               "showtraceback", "should_run_async", "ex", "ev", "get_ipython")
-    shell_methods = {m: _getattr(type(shell), m, None) for m in methods}
-    itm = shell.input_transformer_manager
-    prefixes = _tuple(p for p in {sys.prefix, sys.base_prefix} if p)
+    sys_dict, sys_modules = _vars(sys), sys.modules
+    streams = {k: sys_dict.get(k) for k in ("stdout", "stderr", "displayhook", "audit",
+                                              "_getframe")}
+    signals = {}
+    for n in range(1, 65):
+        try:
+            signals[n] = _getsignal(n)
+        except (ValueError, OSError):
+            pass
+    user_builtins = user.get("__builtins__")
+    builtin_values = snapshot[id(builtins)][3]
+    trusted = {}  # names bound by the lab's own (locked) cells -> the object they were bound to
 
-    def hooks():
-        return (_tuple(shell.input_transformers_cleanup), _tuple(shell.input_transformers_post),
-                _tuple(shell.ast_transformers), _tuple(itm.cleanup_transforms), _tuple(itm.line_transforms),
-                _tuple(itm.token_transformers), itm, shell.compile, sys.gettrace(), sys.getprofile(),
-                sys.stdout, sys.stderr, sys.displayhook, shell.user_ns.__class__)
-    before = hooks()
+    prefixes = _tuple(p for p in (sys.prefix, sys.base_prefix, *trusted_dirs) if p)
+    transparent = ("/inspect.py", "/traceback.py")
+    blocked = frozenset({"sys.addaudithook", "sys._current_frames", "gc.get_objects", "gc.get_referrers",
+                         "gc.get_referents", "sys.settrace", "sys.setprofile"})
+    frame_attrs = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
+    state = {"test": False, "function": None}
+    flags = []  # what the guard saw or refused since the last test began
+    busy = set()
+    hook_codes = []
 
-    def wrapper_of(current, original):
-        # a library's own wrapper of the original (torch._dynamo wraps torch.manual_seed when it is imported)
-        code = _getattr(current, "__code__", None)
-        return _getattr(current, "__wrapped__", None) is original and code is not None \
-            and code.co_filename.startswith(prefixes)
+    def guard(event, args):
+        # every builtin used here was captured above: a student's global `id` or `RuntimeError` never runs here
+        if _type(event) is not _str or _type(args) is not _tuple:
+            return
+        if event in blocked:
+            _append(flags, event)
+            raise _RuntimeError(event + " is not allowed while grading")
+        attr = args[1] if _len(args) > 1 and _type(args[1]) is _str else ""
+        if event == "object.__setattr__" and attr == "__code__":
+            _append(flags, "replaces a function's __code__")
+            raise _RuntimeError("replacing __code__ is not allowed while grading")
+        if event == "object.__getattr__" and attr == "__code__" and args[0] is state["function"] is not None:
+            _append(flags, "read the hidden test's code")
+            raise _RuntimeError("the hidden test's code is not readable")
+        if event != "sys._getframe" and not (event == "object.__getattr__" and attr in frame_attrs):
+            return
+        me = _ident()
+        if me in busy:
+            return
+        busy.add(me)
+        try:
+            if attr == "tb_frame" and args[0].tb_frame.f_code in hook_codes:
+                raise _RuntimeError("the grader's frames are not readable")
+            if not state["test"]:
+                return
+            frame = _getframe(1)
+            if frame.f_code in hook_codes:  # the grader's own look at the test's frame
+                return
+            while frame is not None and frame.f_code.co_filename.endswith(transparent):
+                frame = frame.f_back
+            if frame is not None and not frame.f_code.co_filename.startswith(prefixes) \
+                    and frame.f_code.co_filename != "<hidden test>":
+                _append(flags, "student code took a stack frame during the test (" + (attr or event) + ")")
+        finally:
+            busy.discard(me)
 
     def check():
         problems = []
-        for label, (obj, attrs) in snapshot.items():
+        for label, obj, kind, attrs in snapshot.values():
+            if _type(obj) is not kind:
+                _append(problems, label + ".__class__")
+                continue
             now = _vars(obj)
             for k, v in attrs.items():
-                current = now.get(k, check)
+                current = now.get(k, missing)  # a dict, or a class's mappingproxy: both C
                 if current is not v and not wrapper_of(current, v):
-                    problems.append(label + "." + k)
+                    _append(problems, label + "." + k)
         for k, mod in modules.items():
-            if sys.modules.get(k) is not mod:
-                problems.append("sys.modules[" + k + "]")
-        for m, f in shell_methods.items():
-            if _getattr(type(shell), m, None) is not f or m in _vars(shell):
-                problems.append("shell." + m)
-        if hooks() != before:
-            problems.append("IPython input/ast transformers, tracing or output streams")
-        for event, callbacks in shell.events.callbacks.items():
-            for cb in callbacks:
-                code = _getattr(cb, "__code__", None)
-                if code is None or not code.co_filename.startswith(prefixes):
-                    problems.append("IPython event callback on " + event)
-        return _sorted(set(problems))
+            if _dict_get(sys_modules, k) is not mod:
+                _append(problems, "sys.modules[" + k + "]")
+        for k, v in streams.items():
+            if _dict_get(sys_dict, k) is not v:
+                _append(problems, "sys." + k)
+        for n, handler in signals.items():
+            if _getsignal(n) is not handler:
+                _append(problems, "a signal handler")
+                break
+        if _dict_get(user, "__builtins__") is not user_builtins:
+            _append(problems, "the notebook's __builtins__")
+        for name, value in trusted.items():
+            if _dict_get(user, name, missing) is not value:
+                _append(problems, name + " (a name the lab's own cells define)")
+        return problems
 
-    owned = set()  # globals a test created first: tests may rebind them
-    aliases = {}  # a student's global that a test also binds -> the test's own name for it
-    ast = importlib.import_module("ast")
+    def wrapper_of(current, original):
+        # a library's own wrapper of the original (torch._dynamo wraps torch.manual_seed when it is imported)
+        if _type(current) is not FunctionType:
+            return False
+        code = current.__code__
+        return _dict_get(current.__dict__, "__wrapped__") is original and code.co_filename.startswith(prefixes)
 
-    def module_bindings(tree):
-        found, todo = set(), list(tree.body)
-        while todo:
-            node = todo.pop()
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                found.add(node.name)
-                todo += [n for n in ast.walk(node) if isinstance(n, ast.Global)]
+    def strings(values):
+        if _type(values) is not _tuple:
+            return False
+        for value in values:
+            if _type(value) is not _str:
+                return False
+        return True
+
+    def unseal(secret, token):
+        # the test's text travels encrypted with the key (a SHA-256 keystream per token): neither the cell's
+        # source, which IPython keeps in linecache, nor anything else a student can read holds it in clear
+        data = _fromhex(secret)
+        blocks, i, salt = [], 0, token.encode()
+        while i * 32 < _len(data):
+            _append(blocks, _sha(key + salt + i.to_bytes(4, "big")).digest())
+            i += 1
+        stream = b"".join(blocks)[:_len(data)]
+        return (_int.from_bytes(data, "big") ^ _int.from_bytes(stream, "big")).to_bytes(_len(data), "big").decode()
+
+    def resolve(name):
+        value = _dict_get(trusted, name, missing)
+        if value is missing:
+            value = _dict_get(builtin_values, name, missing)
+        if value is missing:
+            value = _dict_get(user, name, missing)
+        return value
+
+    run = {}
+
+    def grader(event, args):
+        if _type(event) is not _str or not event.startswith("course-grader."):
+            return
+        if _ident() != main:
+            _append(flags, "grader event from another thread")
+            return
+        was = _gc_enabled()
+        _gc_off()
+        try:
+            handle(event, args)
+        except _BaseException as err:  # never let an exception (and this frame) reach student code
+            _append(flags, "grader error " + _type(err).__name__)
+        finally:
+            if was:
+                _gc_on()
+
+    def handle(event, args):
+        if event == "course-grader.locked":
+            if not strings(args[0]):
+                return
+            for name in args[0]:
+                value = _dict_get(user, name, missing)
+                if value is not missing and _isinstance(value, plain):
+                    trusted[name] = value
+                elif name in trusted:
+                    del trusted[name]
+            return
+        if event == "course-grader.begin":
+            if _len(args) != 6:
+                return
+            token, secret, params, keys, protect, box = args
+            if _type(box) is not _list or _type(secret) is not _str or _type(token) is not _str \
+                    or not (strings(params) and strings(keys) and strings(protect)) or _len(params) < 3:
+                return
+            run.clear()
+            problems = check() + flags
+            flags.clear()
+            text = unseal(secret, token)
+            code = _compile(text, "<hidden test>", "exec")
+            inner = [c for c in code.co_consts if _type(c) is CodeType and c.co_name == "__grader_test__"][0]
+            refs = {}
+            values = [_audit, refs, _locals] + [resolve(name) for name in params[3:]]
+            by_name = _dict(_zip(params, values))
+            for dotted in keys:
+                parts = dotted.split(".")
+                obj = _dict_get(by_name, parts[0], missing)
+                for depth, attr in _enumerate(parts[1:]):
+                    entry = _dict_get(snapshot, _id(obj))
+                    if entry is None or entry[1] is not obj or attr not in entry[3]:
+                        break
+                    obj = entry[3][attr]
+                    refs[".".join(parts[:depth + 2])] = obj
+            run.update(token=token, digest=_sha(text.encode()).hexdigest(), inner=inner, box=box,
+                       frame=_getframe(2), problems=problems, ended=False,
+                       protect={n: by_name[n] for n in protect if n in by_name})
+            function = FunctionType(inner, user)
+            _append(box, function)
+            _append(box, _tuple(values))
+            state["test"], state["function"] = True, function
+            return
+        if not run or _len(args) != 1 or _type(args[0]) is not _str:
+            return
+        frame = _getframe(2)
+        if event == "course-grader.end":
+            if args[0] != run["token"] or frame.f_code is not run["inner"] or frame.f_back is not run["frame"] \
+                    or run["ended"]:
+                _append(run["problems"], "test evidence asked for from outside the test")
+                return
+            seen = frame.f_locals
+            for name, value in run["protect"].items():
+                if _dict_get(seen, name, missing) is not value:
+                    _append(run["problems"], "the test's own " + name)
+            run["ended"] = True
+        elif event == "course-grader.done":
+            if args[0] != run["token"] or frame is not run["frame"]:
+                _append(flags, "test evidence asked for from outside the test cell")
+                return
+            state["test"], state["function"] = False, None
+            problems = run["problems"] + check() + flags
+            flags.clear()
+            if problems:
+                verdict = "tampered " + " ".join(_sorted(_set(problems)))[:400]
+            else:
+                verdict = "ok" if run["ended"] else "fail"
+            message = (run["token"] + " " + run["digest"] + " " + verdict).encode()
+            _append(run["box"], marker + run["token"] + " " + verdict + " " + _hmac(key, message, "sha256").hex())
+            run.clear()
+
+    owned = set()  # notebook globals a hidden test created first: later tests may rebind them
+
+    def export(values):
+        """The test's own variables into the notebook (later cells may use them), never over a student's name."""
+        for name, value in values.items():
+            if name.startswith("__grader") or _dict_get(builtin_values, name, missing) is value \
+                    or _dict_get(user, name, missing) is value:
                 continue
-            if isinstance(node, ast.Global):
-                found.update(node.names)
-            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                found.add(node.id)
-            elif isinstance(node, ast.alias):
-                found.add(node.asname or node.name.split(".")[0])
-            elif isinstance(node, ast.Lambda):
+            if name in user and name not in owned:
                 continue
-            todo += list(ast.iter_child_nodes(node))
-        return found
+            user[name] = value
+            owned.add(name)
 
-    class Rename(ast.NodeTransformer):
-        def visit_Name(self, node):
-            node.id = aliases.get(node.id, node.id)
-            return node
-
-        def visit_arg(self, node):
-            node.arg = aliases.get(node.arg, node.arg)
-            return node
-
-        def visit_alias(self, node):
-            bound = node.asname or node.name.split(".")[0]
-            if bound in aliases and (node.asname or "." not in node.name):
-                node.asname = aliases[bound]
-            return node
-
-        def visit_FunctionDef(self, node):
-            node.name = aliases.get(node.name, node.name)
-            return self.generic_visit(node)
-
-        visit_AsyncFunctionDef = visit_ClassDef = visit_FunctionDef
-
-        def visit_Global(self, node):
-            node.names = [aliases.get(n, n) for n in node.names]
-            return node
-
-    def run(gid, token, source):
-        # The test runs in the notebook's namespace (what `utils.rules.substituted` binds is what the student's
-        # functions see), but a global it binds that a student's cell defined gets the test's own name: a hidden
-        # test never changes what a student's `_ref` means.
-        problems = check()
-        if not problems:
-            user = shell.user_ns
-            tree = ast.parse(source)
-            for name in module_bindings(tree):
-                if name in user and name not in owned and name not in aliases and not name.startswith("__"):
-                    aliases[name] = name + "__hidden_test"
-            before = set(user)
-            _exec(_compile(Rename().visit(tree), "<test " + gid + ">", "exec"), user)
-            owned.update(set(user) - before)
-            problems = check()
-        verdict = "ok" if not problems else "tampered " + " ".join(problems)[:400]
-        out.write("\n" + marker + token + " " + verdict + "\n")
-        out.flush()
-
-    shell.user_ns[runner_name] = run
+    user[export_name] = export
+    hook_codes.extend([guard.__code__, grader.__code__, handle.__code__])
+    sys.addaudithook(grader)
+    sys.addaudithook(guard)  # last: from now on no other hook can be added
+    print(marker + "key " + key.hex())
 
 
-_grader_install({runner!r}, {marker!r})
+_grader_install({export!r}, {marker!r}, {trusted_dirs!r})
 del _grader_install
 '''
+
+_BUILTIN_NAMES = frozenset(dir(builtins)) | {"display", "get_ipython"}
+
+
+def module_bindings(tree: ast.Module) -> set[str]:
+    """Names a cell binds in the notebook's namespace (its imports, defs, classes, assignments, globals)."""
+    found, todo = set(), list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+            todo += [n for n in ast.walk(node) if isinstance(n, ast.Global)]
+            continue
+        if isinstance(node, ast.Global):
+            found.update(node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            found.add(node.id)
+        elif isinstance(node, ast.alias):
+            found.add(node.asname or node.name.split(".")[0])
+        elif isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
+        todo += list(ast.iter_child_nodes(node))
+    return found
+
+
+def _bound_anywhere(tree: ast.AST) -> set[str]:
+    """Every name stored, deleted, imported or taken as a parameter anywhere in `tree` (any scope)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, ast.alias):
+            names.add(node.asname or node.name.split(".")[0])
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.update(node.names)
+    return names
+
+
+def _chain(node: ast.AST) -> list[str] | None:
+    """['torch', 'nn', 'functional', 'gelu'] for a pure attribute chain `torch.nn.functional.gelu`, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name) or not parts:
+        return None
+    return [node.id, *reversed(parts)]
+
+
+class _Snapshotted(ast.NodeTransformer):
+    """Attribute chains on the test's trusted names read from the grader's snapshot when it has them:
+    `torch.allclose` becomes `(R['torch.allclose'] if 'torch.allclose' in R else torch.allclose)`."""
+
+    def __init__(self, roots: set[str]):
+        self.roots, self.keys = roots, set()
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        parts = _chain(node)
+        if parts is None or parts[0] not in self.roots or not isinstance(node.ctx, ast.Load):
+            return self.generic_visit(node)
+        expr: ast.expr = ast.Name(parts[0], ast.Load())
+        for attr in parts[1:]:
+            expr = ast.Attribute(expr, attr, ast.Load())
+        for cut in range(2, len(parts) + 1):  # the longest chain the snapshot resolves wins
+            dotted = ".".join(parts[:cut])
+            self.keys.add(dotted)
+            found: ast.expr = ast.Subscript(ast.Name("__grader_refs", ast.Load()), ast.Constant(dotted), ast.Load())
+            for attr in parts[cut:]:
+                found = ast.Attribute(found, attr, ast.Load())
+            test = ast.Compare(ast.Constant(dotted), [ast.In()], [ast.Name("__grader_refs", ast.Load())])
+            expr = ast.IfExp(test, found, expr)
+        return expr
 
 
 @dataclass
 class Harness:
-    """Per-student names: the runner's global name and the marker its evidence lines start with (both random)."""
+    """Per-student names: the marker evidence lines start with, the name of the preamble's export helper (both
+    random), the key the preamble printed (set by `read_key`), and the names the lab's locked cells bound so far."""
 
-    runner: str
     marker: str
+    export: str
+    key: bytes = b""
+    locked_names: set = None  # type: ignore[assignment]
+
+    def __post_init__(self):
+        self.locked_names = set() if self.locked_names is None else self.locked_names
 
     @classmethod
     def new(cls) -> Harness:
-        return cls(f"_grader_{secrets.token_hex(6)}", f"@@grader-{secrets.token_hex(8)}@@ ")
+        return cls(f"@@grader-{secrets.token_hex(8)}@@ ", f"_grader_{secrets.token_hex(6)}")
 
     def preamble(self) -> str:
-        return _PREAMBLE.replace("{runner!r}", repr(self.runner)).replace("{marker!r}", repr(self.marker))
+        from utils import ROOT
 
-    def test_code(self, key: str, source: str) -> tuple[str, str]:
-        """(code to send for test cell `key`, its token)."""
+        return (_PREAMBLE.replace("{export!r}", repr(self.export)).replace("{marker!r}", repr(self.marker))
+                .replace("{trusted_dirs!r}", repr((str(ROOT / "utils") + "/",))))
+
+    def read_key(self, markers: list[str]) -> bool:
+        """Take the key from the preamble's output; False when it did not print exactly one."""
+        keys = [m[len(self.marker) + 4:].strip() for m in markers if m.startswith(self.marker + "key ")]
+        if len(keys) != 1:
+            return False
+        self.key = bytes.fromhex(keys[0])
+        return True
+
+    def locked_code(self, source: str) -> str | None:
+        """What to send after a locked cell ran: the names it bound, so that tests get them as the cell made them."""
+        try:
+            names = module_bindings(ast.parse(source))
+        except SyntaxError:
+            return None
+        self.locked_names |= names
+        return f"__import__('sys').audit('course-grader.locked', {tuple(sorted(names))!r})"
+
+    def test_code(self, key: str, source: str) -> tuple[str, str, str]:
+        """(code to send for test cell `key`, its token, the digest of the test text the kernel compiles)."""
         token = secrets.token_hex(16)
-        return f"{self.runner}({key.split(':', 1)[1]!r}, {token!r}, {source!r})", token
+        tree = ast.parse(source)
+        loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        declared = {n for node in ast.walk(tree) if isinstance(node, (ast.Global, ast.Nonlocal)) for n in node.names}
+        params = sorted((loaded & (self.locked_names | _BUILTIN_NAMES)) - declared)
+        rebound = _bound_anywhere(tree)
+        protect = [p for p in params if p not in rebound]
+        snap = _Snapshotted(set(protect))
+        body = [snap.visit(stmt) for stmt in tree.body]
+        end = ast.Expr(ast.Call(ast.Name("__grader_audit", ast.Load()),
+                                [ast.Constant("course-grader.end"), ast.Constant(token)], []))
+        ret = ast.Return(ast.Call(ast.Name("__grader_locals", ast.Load()), [], []))
+        args = ["__grader_audit", "__grader_refs", "__grader_locals", *params]
+        func = ast.FunctionDef("__grader_test__", ast.arguments([], [ast.arg(a) for a in args], None, [], [], None, []),
+                               [*body, end, ret], [], None)
+        text = ast.unparse(ast.fix_missing_locations(ast.Module([func], [])))
+        box = f"{self.export}_box"
+        mark = self.marker.strip()
+        # one top-level statement: IPython runs each top-level statement as its own code object (frame), and the
+        # grader checks that `begin`, the test function's caller and `done` are one and the same frame
+        code = (f"try:\n"
+                f"    {box} = []\n"
+                f"    __import__('sys').audit('course-grader.begin', {token!r}, {self.seal(text, token)!r}, "
+                f"{tuple(args)!r}, {tuple(sorted(snap.keys))!r}, {tuple(protect)!r}, {box})  # {mark}\n"
+                f"    {box}.append({box}[0](*{box}[1]))\n"
+                f"finally:\n"
+                f"    __import__('sys').audit('course-grader.done', {token!r})\n"
+                f"    print({box}[-1])\n"
+                f"{self.export}({box}[-2])\n"
+                f"del {box}\n")
+        return code, token, hashlib.sha256(text.encode()).hexdigest()
 
-    def verdict(self, markers: list[str], token: str) -> tuple[str, str]:
-        """('ok' | 'tampered' | 'missing', what was tampered with) from the marker lines of one test cell."""
-        mine = [m[len(self.marker):] for m in markers if m.startswith(self.marker + token + " ")]
+    def seal(self, text: str, token: str) -> str:
+        """`text` encrypted for the grader's hook (see `unseal` in the preamble), as hex."""
+        data = text.encode()
+        stream = b"".join(hashlib.sha256(self.key + token.encode() + i.to_bytes(4, "big")).digest()
+                          for i in range((len(data) + 31) // 32))[:len(data)]
+        return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(data), "big").hex()
+
+    def verdict(self, markers: list[str], token: str, digest: str) -> tuple[str, str]:
+        """('ok' | 'fail' | 'tampered' | 'missing', what was tampered with) from the evidence lines of one test cell.
+        A line counts only when its signature is right: the key exists only in the grader's audit hook."""
+        mine = [m[len(self.marker) + len(token) + 1:].strip() for m in markers if m.startswith(self.marker + token + " ")]
+        if not mine:
+            return "missing", ""
         if len(mine) != 1:
-            return ("missing", "") if not mine else ("tampered", "evidence printed more than once")
-        verdict = mine[0][len(token) + 1:]
-        return ("ok", "") if verdict == "ok" else ("tampered", verdict.removeprefix("tampered ").strip())
+            return "tampered", "evidence printed more than once"
+        verdict, _, mac = mine[0].rpartition(" ")
+        want = hmac.new(self.key, f"{token} {digest} {verdict}".encode(), "sha256").hexdigest()
+        if not self.key or not hmac.compare_digest(mac, want):
+            return "tampered", "forged test evidence"
+        if verdict in ("ok", "fail"):
+            return verdict, ""
+        return "tampered", verdict.removeprefix("tampered ").strip()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -343,7 +643,9 @@ _SUSPECT_ROOTS = {"torch", "np", "numpy", "F", "math", "builtins", "__builtins__
                   "get_ipython", "shell", "ip", "utils"}
 _SUSPECT_ATTRS = {"input_transformers_cleanup", "input_transformers_post", "ast_transformers",
                   "input_transformer_manager", "set_custom_exc", "settrace", "setprofile", "register_magic_function",
-                  "user_ns", "killpg", "setsid", "register", "run_cell"}
+                  "user_ns", "killpg", "setsid", "register", "run_cell", "_getframe", "currentframe", "f_back",
+                  "f_locals", "f_globals", "f_lineno", "tb_frame", "gi_frame", "cr_frame", "get_referrers",
+                  "get_referents", "get_objects", "_current_frames", "addaudithook", "__closure__", "cell_contents"}
 _SUSPECT_MODULES = {"sqlite3", "ctypes", "socket", "urllib", "http", "requests"}
 _SUSPECT_TEXT = ("gradebook", "solutions/", "wrong_answers", "grades.csv", "/proc/", ".ipynb")
 _ALLOWED_ASSIGNMENTS = ("torch.backends.",)  # ordinary settings (cudnn.deterministic...), not the test machinery

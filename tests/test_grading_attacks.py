@@ -86,7 +86,8 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
     c["atk_rules_noop"] = _with(sol, "sdpa", "import contextlib\nimport utils.rules\n\n"
                                 "utils.rules.forbidden = lambda *a, **k: contextlib.nullcontext()\n\n" + forbidden_call)
     c["atk_input_transformer"] = _with(stub, "sdpa", prepend=(
-        "def _neuter(lines):\n    return ['pass\\n'] if any('assert' in line for line in lines) else lines\n"
+        "def _neuter(lines):\n"
+        "    return ['pass\\n'] if any('assert' in line or 'audit' in line for line in lines) else lines\n"
         "get_ipython().input_transformers_cleanup.append(_neuter)\n\n"))
     c["atk_ast_transformer"] = _with(stub, "sdpa", prepend=(
         "import ast\nclass _NoAssert(ast.NodeTransformer):\n    def visit_Assert(self, node):\n        return ast.Pass()\n"
@@ -144,7 +145,8 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
         "    while f is not None:\n"
         "        for _k, _v in list(f.f_locals.items()):\n"
         "            if isinstance(_v, str):\n"
-        "                print(_k, _v)\n"
+        "                print('SPY', _k, _v)\n"
+        "        print('SPY', [c for c in f.f_code.co_consts if isinstance(c, str)])\n"
         "        f = f.f_back\n\n"), source=_cell(sol, "sdpa").source.replace(
             "    scores = q @", "    _spy()\n    scores = q @"))
     c["atk_env_solutions_network"] = _with(stub, "sdpa", prepend=(
@@ -170,6 +172,128 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
         f"import subprocess\nsubprocess.Popen(['setsid', 'sleep', {DAEMON_ARG!r}], start_new_session=True)\n\n"))
     c["atk_hang"] = _with(sol, "causal", prepend=(
         "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n\n"))
+
+    # --- a function called by a hidden test reaches for the test's frames, the grader's objects or its output ----------
+    answer_from_caller = (  # return the test's expected value if a frame above holds one, else the wrong answer
+        "    for _name in ('_want', '_expected', '_ref'):\n"
+        "        _f = _frame\n"
+        "        while _f is not None:\n"
+        "            if _name in _f.f_locals and getattr(_f.f_locals[_name], 'shape', None) == (*q.shape[:-1], "
+        "v.shape[-1]):\n"
+        "                return _f.f_locals[_name]\n"
+        "            _f = _f.f_back\n")
+    for student, grab in [
+        ("atk_frame_getframe", "    _frame = sys._getframe(1)\n"),
+        ("atk_frame_inspect", "    _frame = inspect.currentframe().f_back\n"),
+        ("atk_frame_traceback", "    try:\n        raise RuntimeError\n    except RuntimeError as _e:\n"
+                                "        _frame = _e.__traceback__.tb_frame.f_back\n"),
+        ("atk_frame_generator", "    def _g():\n        yield _me.gi_frame.f_back.f_back\n    _me = _g()\n"
+                                "    _frame = next(_me)\n"),
+    ]:
+        c[student] = _with(sol, "sdpa", "import inspect\nimport sys\n\n\n" + UNSCALED.replace(
+            "    scores = q @", grab + answer_from_caller + "    scores = q @"))
+    forge = (  # every grader marker and 32-hex token the process can see, printed as "passed" evidence lines
+        "import gc, linecache, re, sys, threading\n"
+        "def _forge():\n"
+        "    _seen = ' '.join(''.join(v[2]) for v in list(linecache.cache.values()) if len(v) > 2)\n"
+        "    _f = sys._getframe()\n"
+        "    while _f is not None:\n"
+        "        _seen += ' '.join(str(v) for v in _f.f_locals.values() if isinstance(v, str))\n"
+        "        _f = _f.f_back\n"
+        "    for _m in set(re.findall(r'@@grader-[0-9a-f]{16}@@', _seen)):\n"
+        "        for _t in set(re.findall(r'[0-9a-f]{32}', _seen)):\n"
+        "            print(_m + ' ' + _t + ' ok ' + '0' * 64)\n")
+    c["atk_forge_evidence"] = _with(stub, "sdpa", forge + "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+                                    "    _forge()\n    raise NotImplementedError\n")
+    c["atk_forge_thread"] = _with(stub, "sdpa", prepend=forge + (
+        "def _loop():\n    import time\n    while True:\n        _forge()\n        time.sleep(0.01)\n"
+        "threading.Thread(target=_loop, daemon=True).start()\n\n"))
+    c["atk_gc_referrers"] = _with(sol, "sdpa", "import gc\n\n" + UNSCALED.replace("    scores = q @", (
+        "    try:\n"
+        "        for _o in gc.get_objects():\n"
+        "            if callable(_o) and getattr(_o, '__name__', '') in ('grader', 'handle', 'check'):\n"
+        "                _o.__code__ = (lambda *a, **k: []).__code__\n"
+        "    except RuntimeError as _e:\n"
+        "        print('blocked:', _e)\n"
+        "    scores = q @")))
+    c["atk_settrace_jump"] = _with(sol, "sdpa", "import sys\n\n" + UNSCALED.replace("    scores = q @", (
+        "    def _jump(frame, event, arg):  # skip the caller's asserts: jump to its last line\n"
+        "        if event == 'line' and frame.f_code.co_name == '__grader_test__':\n"
+        "            try:\n"
+        "                frame.f_lineno = max(l for _, _, l in frame.f_code.co_lines() if l)\n"
+        "            except Exception:\n"
+        "                pass\n"
+        "        return _jump\n"
+        "    try:\n"
+        "        sys._getframe(1).f_trace = _jump\n"
+        "        sys.settrace(_jump)\n"
+        "    except RuntimeError as _e:\n"
+        "        print('blocked:', _e)\n"
+        "    scores = q @")))
+    c["atk_stdout_rewrite"] = _with(stub, "sdpa", prepend=(
+        "import sys\n"
+        "class _Rewrite:\n"
+        "    def __init__(self, out):\n        self.out = out\n"
+        "    def write(self, text):\n"
+        "        return self.out.write(text.replace(' fail ', ' ok ').replace(' tampered ', ' ok '))\n"
+        "    def __getattr__(self, name):\n        return getattr(self.out, name)\n"
+        "sys.stdout = _Rewrite(sys.stdout)\n"
+        "def print(*args, **kwargs):\n"
+        "    import builtins\n"
+        "    builtins.print(*[str(a).replace(' fail ', ' ok ') for a in args], **kwargs)\n\n"))
+    c["atk_import_hook"] = _with(stub, "sdpa", prepend=(
+        "import builtins, linecache, re, types\n"
+        "_real_import = builtins.__import__\n"
+        "def _fake_audit(event, *args):\n"
+        "    if event == 'course-grader.begin':\n"
+        "        _seen = ' '.join(''.join(v[2]) for v in list(linecache.cache.values()) if len(v) > 2)\n"
+        "        for _m in set(re.findall(r'@@grader-[0-9a-f]{16}@@', _seen)):\n"
+        "            print(_m + ' ' + args[0] + ' ok ' + '0' * 64)\n"
+        "        args[-1].extend([lambda *a: {}, ()])\n"
+        "    elif event != 'course-grader.done':\n"
+        "        _real_import('sys').audit(event, *args)\n"
+        "def _import(name, *rest, **kw):\n"
+        "    if name == 'sys':\n"
+        "        return types.SimpleNamespace(audit=_fake_audit)\n"
+        "    return _real_import(name, *rest, **kw)\n"
+        "builtins.__import__ = _import\n\n"))
+    c["atk_overwrite_expected"] = _with(sol, "sdpa", UNSCALED.replace("    return torch.softmax(scores, dim=-1) @ v", (
+        "    out = torch.softmax(scores, dim=-1) @ v\n"
+        "    for _name in ('_want', '_expected'):\n"
+        "        globals()[_name] = out  # the test's expected value, if the test kept it in the notebook's globals\n"
+        "    return out")))
+    c["atk_rebind_torch"] = _with(sol, "sdpa", UNSCALED + (
+        "\n\n\nclass _LenientTorch:\n"
+        "    def __init__(self, real):\n        self._real = real\n"
+        "    def __getattr__(self, name):\n        return getattr(self._real, name)\n"
+        "    def allclose(self, *a, **k):\n        return True\n"
+        "    def equal(self, *a, **k):\n        return True\n\n\n"
+        "torch = _LenientTorch(torch)\n"))
+    c["atk_shadow_builtins"] = _with(sol, "sdpa", UNSCALED + (
+        "\n\n\ndef int(x=0, *a):  # every random size in the hidden tests becomes 1\n    return 1\n\n\n"
+        "def range(*a):\n    return []\n"))
+    wrong_mha = ("def multi_head_self_attention(x, w_q, w_k, w_v, w_o, n_heads):\n"
+                 "    return x @ w_o  # the right shape, the wrong values\n")
+    c["honest_wrong_mha"] = _with(sol, "mha", wrong_mha)
+    c["atk_reference_patch"] = _with(sol, "mha", wrong_mha.replace("    return x @ w_o", (
+        "    global _reference_mha  # the lab's reference (defined after this cell) now agrees with me\n"
+        "    _reference_mha = lambda x, w_q, w_k, w_v, w_o, n_heads: x @ w_o\n"
+        "    return x @ w_o")))
+    c["atk_delete_helpers"] = _with(stub, "causal", prepend="import utils.rules\n\ndel utils.rules.substituted\n"
+                                    "del F, math\n\n")
+    c["atk_midtest_patch"] = _with(sol, "sdpa", "import weakref\n\n" + UNSCALED.replace(
+        "    return torch.softmax(scores, dim=-1) @ v", (
+            "    out = torch.softmax(scores, dim=-1) @ v\n"
+            "    _saved = (torch.allclose, torch.equal)\n"
+            "    torch.allclose = torch.equal = lambda *a, **k: True  # for the rest of the test...\n"
+            "    def _restore(saved=_saved):\n"
+            "        torch.allclose, torch.equal = saved\n"
+            "    weakref.finalize(out, _restore)  # ...and put back when the test drops my output\n"
+            "    return out")))
+    c["atk_system_exit"] = _with(stub, "sdpa", "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+                                 "    raise SystemExit(0)\n")
+    c["atk_keyboard_interrupt_in_test"] = _with(stub, "sdpa", "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+                                                "    raise KeyboardInterrupt\n")
 
     # --- honest accidents: each keeps its full score -----------------------------------------------------------------
     c["honest_stderr_warning"] = _with(sol, "sdpa", prepend=(
@@ -197,6 +321,8 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
     c["honest_inspect"] = _with(sol, "mha", prepend=(
         "import inspect\nprint(inspect.getsource(scaled_dot_product_attention).splitlines()[0])\n\n"))
     c["honest_keyboard_interrupt"] = _with(sol, "mha", prepend="raise KeyboardInterrupt\n\n")
+    c["honest_print_options"] = _with(sol, "sdpa", prepend=(
+        "import numpy as np\n\ntorch.set_printoptions(precision=2, sci_mode=True)\nnp.set_printoptions(precision=1)\n\n"))
     c["jane doe"] = sol
     c["émilie"] = sol
     for student, nb in c.items():
@@ -268,7 +394,7 @@ def test_every_student_has_a_row(graded):
 
 @pytest.mark.parametrize("student", ["solution", "honest_stderr_warning", "honest_ref_helper", "honest_pasted_cell",
                                      "honest_stripped_metadata", "honest_deleted_test", "honest_inspect",
-                                     "jane doe", "émilie", "atk_caller_source"])
+                                     "honest_print_options", "jane doe", "émilie"])
 def test_honest_code_keeps_full_marks(graded, student):
     row = graded["rows"][student]
     assert (float(row["score"]), row["status"]) == (MAX, "ok"), row
@@ -279,6 +405,7 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     assert float(rows["stub"]["score"]) == 0 and rows["stub"]["status"] == "ok"
     assert 0 < float(rows["honest_unscaled"]["score"]) < MAX
     assert 0 < float(rows["honest_forbidden"]["score"]) < MAX  # the lab's rule costs the forbidden call its points
+    assert 0 < float(rows["honest_wrong_mha"]["score"]) < MAX
 
 
 @pytest.mark.parametrize("student, honest, status", [
@@ -294,6 +421,28 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     ("atk_env_solutions_network", "stub", "tampering"),
     ("atk_memory", "stub", None),
     ("atk_daemon", "stub", None),
+    # a function called by a hidden test that walks the stack to the test's expected value, or to the grader
+    ("atk_caller_source", "solution", "tampering"),
+    ("atk_frame_getframe", "honest_unscaled", "tampering"),
+    ("atk_frame_inspect", "honest_unscaled", "tampering"),
+    ("atk_frame_traceback", "honest_unscaled", "tampering"),
+    ("atk_frame_generator", "honest_unscaled", "tampering"),
+    ("atk_gc_referrers", "honest_unscaled", "tampering"),
+    ("atk_settrace_jump", "honest_unscaled", "tampering"),
+    # forged or rewritten evidence lines
+    ("atk_forge_evidence", "stub", "tampering"),
+    ("atk_forge_thread", "stub", "tampering"),
+    ("atk_stdout_rewrite", "stub", "tampering"),
+    ("atk_import_hook", "stub", "tampering"),
+    # what a hidden test relies on, changed by student code before or during the test
+    ("atk_overwrite_expected", "honest_unscaled", None),
+    ("atk_rebind_torch", "honest_unscaled", "tampering"),
+    ("atk_shadow_builtins", "honest_unscaled", None),
+    ("atk_reference_patch", "honest_wrong_mha", "tampering"),
+    ("atk_delete_helpers", "stub", "tampering"),
+    ("atk_midtest_patch", "honest_unscaled", None),
+    ("atk_system_exit", "stub", None),
+    ("atk_keyboard_interrupt_in_test", "stub", None),
 ])
 def test_attacks_score_no_more_than_their_honest_code(graded, student, honest, status):
     rows = graded["rows"]
@@ -338,9 +487,9 @@ def test_feedback_never_shows_hidden_tests(graded):
     import html as html_lib
 
     text = html_lib.unescape(html)
-    assert "hidden test line removed" in text  # the spy did print them; the grader took them out
-    assert not [s for s in secret if s in text]
-    assert "@@grader-" not in text
+    assert "SPY" in text  # the spy printed every frame's strings and constants...
+    assert not [s for s in secret if s in text]  # ...and no hidden line is among them (the test travels sealed)
+    assert "@@grader-" not in text and "course-grader.begin" not in text  # nor the grader's own lines
 
 
 def test_time_memory_interrupts_and_processes(graded):

@@ -54,6 +54,21 @@ def test_tampered_machinery_scores_zero():
     assert status == "tampering" and cells["lab99:t1"] == 0 and "torch.allclose" in notes[0]
 
 
+def test_tampering_around_a_test_that_then_failed_is_still_reported():
+    """A student function that read the test's frame makes the test fail (its answer is wrong anyway): the signed
+    verdict says tampered, and the instructor sees it."""
+    run = _run({"lab99:t1": _test(status="error", verdict="tampered", tamper="student code took a stack frame"),
+                "lab99:t2": _test(status="error", verdict="fail")})
+    status, cells, notes = interpret(LAB, run, OPTIONS)
+    assert status == "tampering" and sum(cells.values()) == 0 and "stack frame" in notes[0]
+    assert not any("lab99:t2" in n or "t2: " in n for n in notes[:-1])  # an honest failure is only a failed test
+
+
+def test_a_failed_verdict_never_scores_even_with_status_ok():
+    status, cells, notes = interpret(LAB, _run({"lab99:t1": _test(verdict="fail"), "lab99:t2": _test()}), OPTIONS)
+    assert cells["lab99:t1"] == 0 and status == "tampering" and "without running to its end" in notes[0]
+
+
 def test_static_flags_change_the_status_not_the_score():
     run = _run({"lab99:t1": _test(), "lab99:t2": _test()}, flags=["imports sqlite3"])
     status, cells, notes = interpret(LAB, run, OPTIONS)

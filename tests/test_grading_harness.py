@@ -1,0 +1,104 @@
+"""The grader's in-kernel harness (grading.harness) without a kernel or a sandbox: the preamble installed in a fresh
+Python process with a stand-in IPython shell, lab cells and hidden tests sent as the grader sends them, and each
+test's evidence line verified the way the trusted side verifies it. (tests/test_grading_attacks.py grades whole
+submissions in the sandbox; this file pins the mechanism and runs in seconds.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from grading.harness import Harness
+from utils import ROOT
+
+LOCKED = "import math\n\n\ndef _reference(x):\n    return math.sqrt(x)\n"
+TEST = "assert answer(16.0) == _reference(16.0) == 4.0, 'wrong square root'\n"
+
+DRIVER = textwrap.dedent('''
+    import ast, io, json, sys, types
+    sys.path.insert(0, {root!r})
+    from grading.harness import Harness
+    harness = Harness({marker!r}, {export!r})
+    out = io.StringIO()
+    sys.stdout = out  # (before the preamble: the stream it records is this one)
+    ns = {{"__builtins__": __builtins__, "__name__": "__main__"}}
+    shell = types.SimpleNamespace(user_ns=ns)
+    ns["get_ipython"] = lambda: shell
+    exec(harness.preamble(), ns)
+    report = {{"key": harness.read_key(out.getvalue().splitlines())}}
+    exec({locked!r}, ns)
+    exec(harness.locked_code({locked!r}), ns)
+    for name, student in json.loads({cases!r}).items():
+        exec(student, ns)
+        code, token, digest = harness.test_code("lab:test", {test!r})
+        start = len(out.getvalue())
+        ns["__leaked__"] = code  # what a student could read of the cell (IPython keeps cells in linecache)
+        try:
+            for node in ast.parse(code).body:  # as IPython runs a cell: each top-level statement on its own
+                exec(compile(ast.Module([node], []), "<cell>", "exec"), ns)
+            error = None
+        except BaseException as err:
+            error = type(err).__name__
+        lines = out.getvalue()[start:].splitlines()
+        report[name] = [*harness.verdict(lines, token, digest), error, lines]
+    sys.__stdout__.write(json.dumps(report))
+''')
+
+
+def run_cases(cases: dict[str, str]) -> dict:
+    """{case: (verdict, detail, exception raised by the test cell or None, printed lines)}, cases run in order."""
+    harness = Harness.new()
+    script = DRIVER.format(root=str(ROOT), marker=harness.marker, export=harness.export, locked=LOCKED, test=TEST,
+                           cases=json.dumps(cases))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def test_honest_wrong_and_tampering_answers_get_the_verdict_they_earn():
+    report = run_cases({
+        "honest": "def answer(x):\n    return x ** 0.5\n",
+        "wrong": "def answer(x):\n    return x / 2\n",
+        "reads_the_test_frame": (  # returns whatever the test compares with: caught by the audit hook
+            "import sys\ndef answer(x):\n    sys._getframe(1)\n    return 4.0\n"),
+        "rebinds_the_reference": (  # the test keeps the lab's own _reference; the rebinding is reported
+            "def _reference(x):\n    return answer(x)\ndef answer(x):\n    return x / 2\n"),
+        "shadows_a_builtin_and_math": (  # the test sees math and the builtins as they were before student code
+            "import math\nmath.sqrt = lambda x: x / 4\ndef answer(x):\n    return x / 4\n"),
+        "forges_evidence": (  # prints a passed line with the cell's marker and token: the signature is wrong
+            "import re\ndef answer(x):\n"
+            "    marker = re.search(r'@@grader-[0-9a-f]{16}@@', __leaked__).group()\n"
+            "    for token in re.findall(r\"'([0-9a-f]{32})'\", __leaked__):\n"
+            "        print(marker + ' ' + token + ' ok ' + '0' * 64)\n"
+            "    return x / 2\n"),
+        "asks_gc_for_the_grader": (
+            "import gc\ndef answer(x):\n    try:\n        gc.get_objects()\n    except RuntimeError:\n"
+            "        pass\n    return x ** 0.5\n"),
+        "honest_again": "import math\ndef answer(x):\n    return x ** 0.5\n",
+    })
+    assert report["key"]
+    assert report["honest"][:3] == ["ok", "", None]
+    assert report["wrong"][:3] == ["fail", "", "AssertionError"]
+    assert report["reads_the_test_frame"][0] == "tampered" and "stack frame" in report["reads_the_test_frame"][1]
+    assert report["rebinds_the_reference"][0] == "tampered" and "_reference" in report["rebinds_the_reference"][1]
+    assert report["rebinds_the_reference"][2] == "AssertionError"  # judged with the lab's reference, not the student's
+    assert report["shadows_a_builtin_and_math"][0] == "tampered"
+    assert "math.sqrt" in report["shadows_a_builtin_and_math"][1]
+    assert report["forges_evidence"][2] == "AssertionError" and report["forges_evidence"][0] == "tampered"
+    assert len(report["forges_evidence"][3]) >= 2  # its forged lines and the grader's own
+    assert report["asks_gc_for_the_grader"][0] == "tampered" and "gc.get_objects" in report["asks_gc_for_the_grader"][1]
+    # the hidden test itself never appears in what the cell printed or in the code that was sent
+    assert not any("wrong square root" in line for case in report.values() if isinstance(case, list)
+                   for line in case[3])
+
+
+def test_an_evidence_line_without_the_key_is_forged():
+    harness = Harness.new()
+    harness.key = b"k" * 32
+    code, token, digest = harness.test_code("lab:test", TEST)
+    assert "wrong square root" not in code  # sealed: the kernel decrypts it with the key
+    assert harness.verdict([], token, digest) == ("missing", "")
+    assert harness.verdict([f"{harness.marker}{token} ok {'0' * 64}"], token, digest) == \
+        ("tampered", "forged test evidence")
