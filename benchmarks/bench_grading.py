@@ -2,10 +2,14 @@
 
 A class of 30 is built from the lab's own versions (the solution, the released stub, every plausible-but-wrong answer
 in solutions/<lab>/wrong_answers.py, in turn), in nbgrader's layout, and graded the way `make grade` does it
-(`grading.grade_all`, the CLI's default number of parallel workers, feedback HTML included).
-Targets (issue 7): median ≤ 20 s per submission, ≤ 10 min for the class, on 2 cores.
+(`grading.grade_all`: each student's kernel in the bubblewrap sandbox, the notebook built from the lab source, scored
+by the grader from the signed evidence of each test; the CLI's default number of parallel workers, feedback HTML
+included; nbgrader only releases the lab once). Then one student of each kind is graded again with and without the
+sandbox, alternately, for the sandbox's cost per student.
+Targets (issue 7): median ≤ 20 s per submission, ≤ 10 min for the class, on 2 cores (issue 14: with the sandbox on).
 
     python benchmarks/bench_grading.py [--quick]     BENCH_LAB=lab04_attention picks another lab
+    BENCH_GRADING_SANDBOX=0 python benchmarks/bench_grading.py    the class as --unsafe-no-sandbox grades it
 """
 
 from __future__ import annotations
@@ -38,11 +42,21 @@ def pick_lab(quick: bool) -> str:
 def main(quick: bool) -> list[dict]:
     import nbformat
 
-    from grading import Submission, grade_all, load_lab, make_course, student_versions
+    from grading import (
+        GradingOptions,
+        Submission,
+        grade_all,
+        grade_student,
+        load_lab,
+        make_course,
+        student_versions,
+    )
 
     name = pick_lab(quick)
     n_students = 1 if quick else CLASS_SIZE
-    workers = max(1, min(4, (os.cpu_count() or 2) // 2))  # the CLI's default (python -m grading)
+    workers = max(1, min(8, os.cpu_count() or 1))  # the CLI's default (python -m grading)
+    sandbox = os.environ.get("BENCH_GRADING_SANDBOX", "1") != "0"
+    options = GradingOptions(sandbox=sandbox)
     lab = load_lab(name)
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
@@ -61,24 +75,40 @@ def main(quick: bool) -> list[dict]:
             subs.append(Submission(student, sorted(folder.glob("*.ipynb"))))
             kind_of[student] = kind
         start = time.perf_counter()
-        results = grade_all(lab, subs, tmp / "out", workers=workers, progress=False)
+        results = grade_all(lab, subs, tmp / "out", workers=workers, options=options, progress=False)
         class_seconds = time.perf_counter() - start
+        paired: dict[bool, list[float]] = {True: [], False: []}
+        if not quick:  # one student of each kind, with and without the sandbox, alternately (A B, B A, ...)
+            for k, sub in enumerate(subs[:len(kinds)]):
+                for on in ((True, False) if k % 2 == 0 else (False, True)):
+                    start = time.perf_counter()
+                    grade_student(lab, sub, None, GradingOptions(sandbox=on, feedback=False))
+                    paired[on].append(time.perf_counter() - start)
     per = [r.seconds for r in results]
     by_kind = {kind: median([r.seconds for r in results if kind_of[r.student] == kind]) for kind in kinds
                if any(kind_of[r.student] == kind for r in results)}
     full_marks = sum(r.score == r.max_score for r in results if kind_of[r.student] == "solution")
     n_solutions = sum(kind == "solution" for kind in kind_of.values())
     kinds_text = ", ".join(f"{k} {v:.1f} s" for k, v in by_kind.items())
-    setup = (f"{name}, {n_students} submissions ({', '.join(kinds)} in turn), {workers} worker(s), feedback HTML on; "
+    setup = (f"{name}, {n_students} submissions ({', '.join(kinds)} in turn), {workers} worker(s), feedback HTML on, "
+             f"{'sandbox on' if sandbox else 'NO sandbox (--unsafe-no-sandbox)'}; "
              f"{full_marks}/{n_solutions} solutions got full marks")
-    return [
-        row(FIGURE, "seconds per autograded submission (median)", median(per), "s", ("<=", 20.0), "cpu",
+    suffix = "" if sandbox else " (--unsafe-no-sandbox)"
+    rows = [
+        row(FIGURE, f"seconds per autograded submission (median){suffix}", median(per), "s", ("<=", 20.0), "cpu",
             f"{setup}; median by kind: {kinds_text} — the stub runs almost no code, so its time is the fixed cost "
-            f"per student (kernel start, nbgrader, gradebook); on this machine"),
-        row(FIGURE, f"seconds for a class of {n_students}", class_seconds, "s",
+            f"per student (sandbox and kernel start, the grader's preamble, feedback HTML); on this machine"),
+        row(FIGURE, f"seconds for a class of {n_students}{suffix}", class_seconds, "s",
             ("<=", 600.0 if n_students == CLASS_SIZE else 20.0 * n_students), "cpu",
             f"{setup}; plus {release_seconds:.1f} s to release the lab once; on this machine"),
     ]
+    if paired[True]:
+        overhead = median(paired[True]) - median(paired[False])
+        rows.append(row(FIGURE, "sandbox overhead per student (median with − without)", overhead, "s", None, "cpu",
+                        f"{len(paired[True])} students ({', '.join(kinds)}) graded one at a time with and without "
+                        f"bubblewrap, alternately, no feedback: median {median(paired[True]):.1f} s vs "
+                        f"{median(paired[False]):.1f} s; on this machine"))
+    return rows
 
 
 if __name__ == "__main__":
