@@ -40,8 +40,8 @@ lint: $(STAMP)  ## ruff
 # Lab solutions are executed by tests/test_labs.py, which autogrades each one to full marks.
 TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 MPLBACKEND=Agg
 # One pytest-xdist worker per CPU core (at most 4), each with its share of the BLAS threads (conftest.py). A
-# worker runs a whole notebook, a whole lab or a whole test file (--dist loadgroup). XDIST= runs in one process.
-XDIST ?= -n logical --maxprocesses=4 --dist loadgroup
+# worker runs a whole notebook, a whole lab or a whole test file (--dist loadscope). XDIST= runs in one process.
+XDIST ?= -n logical --maxprocesses=4 --dist loadscope
 test: $(STAMP)  ## everything: ruff, tests, every lesson under nbval, every lab proven gradable
 	@start=$$(date +%s); $(BIN)/ruff check . && echo "ruff: $$(( $$(date +%s) - start )) s"
 	$(TEST_ENV) $(BIN)/python -m pytest tests notebooks $(XDIST) --nbval-lax --nbval-cell-timeout=300 \

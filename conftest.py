@@ -1,13 +1,14 @@
-"""Root pytest plugin: how `make test` is shared out between pytest-xdist workers, and the wall time of each part
-(tests/, notebooks/, solutions/) at the end."""
+"""Root pytest plugin: the BLAS threads of each pytest-xdist worker, and the wall time of each part of `make test`
+(tests/, notebooks/, solutions/) at the end.
+
+`make test` runs `--dist loadscope`: a notebook (its cells share one kernel), a test module (its module fixtures
+are built once) or a class (tests/test_labs.py has one per lab) runs whole on one worker."""
 
 from __future__ import annotations
 
 import os
 from collections import defaultdict
 from pathlib import Path
-
-import pytest
 
 _seconds: dict[str, float] = defaultdict(float)
 _counts: dict[str, int] = defaultdict(int)
@@ -32,25 +33,12 @@ def pytest_configure(config) -> None:
             os.environ.setdefault(name, threads)
 
 
-def _xdist_group(item) -> str:
-    """The unit one xdist worker runs from start to end (`--dist loadgroup`): a notebook (its cells share one
-    kernel), one lab of tests/test_labs.py (its tests share one grading of the lab), otherwise a test file (its
-    module-scoped fixtures are built once)."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    if item.path.name == "test_labs.py" and "check" in getattr(item, "fixturenames", ()):
-        return f"lab:{params['lab']}"
-    return str(item.path.relative_to(_ROOT)) if item.path.is_relative_to(_ROOT) else str(item.path)
-
-
 def pytest_collection_modifyitems(items) -> None:
-    """nbval: never compare stderr (transformers and PEFT write warnings there that name local paths). Every item
-    gets its xdist group (used by `-n ... --dist loadgroup`, harmless without xdist)."""
+    """nbval: never compare stderr. transformers and PEFT write warnings there that name local paths."""
     for item in items:
         notebook = item.parent
         if hasattr(notebook, "skip_compare") and "stderr" not in notebook.skip_compare:
             notebook.skip_compare = (*notebook.skip_compare, "stderr")
-        if not any(mark.name == "xdist_group" for mark in item.iter_markers()):
-            item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
 
 
 def pytest_runtest_logreport(report) -> None:

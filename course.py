@@ -30,7 +30,7 @@ STAMP = VENV / ".installed"  # the Makefile's stamp too: either tool sees the ot
 PINS = (ROOT / "requirements.txt", ROOT / "pyproject.toml")
 TEST_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
             "MPLBACKEND": "Agg"}
-DEFAULTS = {"XDIST": "-n logical --maxprocesses=4 --dist loadgroup",  # the Makefile's defaults
+DEFAULTS = {"XDIST": "-n logical --maxprocesses=4 --dist loadscope",  # the Makefile's defaults
             "FAST_LESSON": "notebooks/04_attention.ipynb", "FAST_LAB": "lab04_attention"}
 ROOMS = {"lab": ROOT / "workshop" / "jupyter" / "student", "lab-instructor": ROOT / "workshop" / "jupyter" / "instructor"}
 MIN_PYTHON = (3, 10)

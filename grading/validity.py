@@ -6,7 +6,9 @@ grading.grade, the same harness as a class).
 from __future__ import annotations
 
 import json
+import keyword
 import os
+import re
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -100,7 +102,13 @@ def secret_lines(lab: LabSource) -> set[str]:
                     secret.add(line.strip())
                 else:
                     public.add(line.strip())
-    return {s for s in secret - public if len(s) >= 8 and not s.startswith("#")}
+    return {s for s in secret - public if len(s) >= 8 and not s.startswith("#") and not _keywords_only(s)}
+
+
+def _keywords_only(line: str) -> bool:
+    """A line of Python keywords alone (`continue`, `return None`, `else:`) tells nothing about a solution."""
+    words = re.findall(r"\w+", line)
+    return bool(words) and all(keyword.iskeyword(w) for w in words) and re.fullmatch(r"[\w\s:]*", line) is not None
 
 
 def leaked_lines(lab: LabSource, labs_dir: Path = LABS) -> list[str]:

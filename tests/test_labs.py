@@ -30,8 +30,8 @@ _checks: dict = {}
 def released(request, tmp_path_factory) -> Path:
     """The labs this run selected, released once: the first xdist worker to get here releases them, the others
     wait for it and reuse the folder (pytest's base temporary folder is shared by the workers of one run)."""
-    names = sorted({item.callspec.params["lab"] for item in request.session.items
-                    if "check" in getattr(item, "fixturenames", ()) and "lab" in item.callspec.params})
+    names = sorted({item.cls.lab for item in request.session.items
+                    if getattr(item, "cls", None) is not None and issubclass(item.cls, LabProof)})
     shared = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         shared = shared.parent
@@ -42,15 +42,6 @@ def released(request, tmp_path_factory) -> Path:
             release_labs(names, folder / "course")
             (folder / "done").touch()
     return folder / "course" / "labs"
-
-
-@pytest.fixture
-def check(lab: str, released: Path):
-    if lab not in _checks:
-        _checks[lab] = check_lab(lab, workers=WORKERS, released=released)
-        print(f"\n{lab}: validity check {_checks[lab].seconds:.0f} s "
-              f"({', '.join(f'{s} {r.seconds:.0f} s' for s, r in _checks[lab].results.items())})")
-    return _checks[lab]
 
 
 def test_there_are_labs():
@@ -82,42 +73,49 @@ def test_lab_metadata(lab):
     assert (LABS / lab).is_dir(), "run `make release` and commit labs/"
 
 
-@pytest.mark.parametrize("lab", LAB_NAMES)
-def test_release_is_fresh(check):
-    assert check.release_problems == []
+class LabProof:
+    """The proof for one lab. Each lab gets its subclass below, so `-k lab04` selects one lab and pytest-xdist
+    (`--dist loadscope`) gives each lab whole to one worker, which grades its versions once."""
+
+    lab: str = ""
+
+    @pytest.fixture
+    def check(self, released: Path):
+        if self.lab not in _checks:
+            _checks[self.lab] = check_lab(self.lab, workers=WORKERS, released=released)
+            print(f"\n{self.lab}: validity check {_checks[self.lab].seconds:.0f} s "
+                  f"({', '.join(f'{s} {r.seconds:.0f} s' for s, r in _checks[self.lab].results.items())})")
+        return _checks[self.lab]
+
+    def test_release_is_fresh(self, check):
+        assert check.release_problems == []
+
+    def test_no_hidden_test_or_solution_line_in_labs(self, check):
+        assert check.leaks == []
+
+    def test_solution_gets_full_marks(self, check):
+        r = check.results["solution"]
+        assert r.status == "ok" and r.score == r.max_score > 0, f"{r.score}/{r.max_score} {r.cells} {r.notes}"
+
+    def test_released_stub_gets_zero_on_every_cell(self, check):
+        r = check.results["stub"]
+        assert r.status == "ok", r.notes
+        assert all(points == 0 for points in r.cells.values()), r.cells
+
+    def test_wrong_answers_get_partial_marks(self, check):
+        for student, name in check.wrong_names.items():
+            r = check.results[student]
+            assert r.status == "ok", f"{name}: {r.notes}"
+            assert 0 < r.score < r.max_score, f"wrong answer '{name}': {r.score}/{r.max_score} {r.cells}"
+
+    def test_every_graded_cell_can_fail(self, check):
+        """Each graded cell is failed (scores below its points) by at least one wrong answer: a test that no
+        plausible mistake fails measures nothing (issue 15)."""
+        wrong = [check.results[student] for student in check.wrong_names]
+        never_failed = [check.lab.column(key) for key, points in check.lab.points.items()
+                        if not any(r.cells.get(key, 0.0) < points for r in wrong)]
+        assert never_failed == [], f"graded cells no wrong answer fails: {never_failed}"
 
 
-@pytest.mark.parametrize("lab", LAB_NAMES)
-def test_no_hidden_test_or_solution_line_in_labs(check):
-    assert check.leaks == []
-
-
-@pytest.mark.parametrize("lab", LAB_NAMES)
-def test_solution_gets_full_marks(check):
-    r = check.results["solution"]
-    assert r.status == "ok" and r.score == r.max_score > 0, f"{r.score}/{r.max_score} {r.cells} {r.notes}"
-
-
-@pytest.mark.parametrize("lab", LAB_NAMES)
-def test_released_stub_gets_zero_on_every_cell(check):
-    r = check.results["stub"]
-    assert r.status == "ok", r.notes
-    assert all(points == 0 for points in r.cells.values()), r.cells
-
-
-@pytest.mark.parametrize("lab", LAB_NAMES)
-def test_wrong_answers_get_partial_marks(check):
-    for student, name in check.wrong_names.items():
-        r = check.results[student]
-        assert r.status == "ok", f"{name}: {r.notes}"
-        assert 0 < r.score < r.max_score, f"wrong answer '{name}': {r.score}/{r.max_score} {r.cells}"
-
-
-@pytest.mark.parametrize("lab", LAB_NAMES)
-def test_every_graded_cell_can_fail(check):
-    """Each graded cell is failed (scores below its points) by at least one wrong answer: a test that no plausible
-    mistake fails measures nothing (issue 15)."""
-    wrong = [check.results[student] for student in check.wrong_names]
-    never_failed = [check.lab.column(key) for key, points in check.lab.points.items()
-                    if not any(r.cells.get(key, 0.0) < points for r in wrong)]
-    assert never_failed == [], f"graded cells no wrong answer fails: {never_failed}"
+for _name in LAB_NAMES:  # Test_lab00_setup, Test_lab01_tokens, ...
+    globals()[f"Test_{_name}"] = type(f"Test_{_name}", (LabProof,), {"lab": _name})
