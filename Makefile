@@ -70,7 +70,8 @@ NUMERIC_LESSONS := notebooks/02_embeddings.ipynb notebooks/03_positional_encodin
 test-numerics: $(STAMP)  ## float-sensitive tests and lessons again: 1 thread, other CPU kernels (about 3 min)
 	@$(NUMERIC_SETTING) $(BIN)/python -c "import torch; print('numeric setting: ATen', \
 	  torch.backends.cpu.get_cpu_capability(), 'kernels,', torch.get_num_threads(), 'thread')"
-	$(NUMERIC_SETTING) $(TEST_ENV) $(BIN)/python -m pytest $(NUMERIC_TESTS) $(NUMERIC_LESSONS) --nbval-lax --nbval-cell-timeout=300 -p no:cacheprovider
+	$(NUMERIC_SETTING) $(TEST_ENV) $(BIN)/python -m pytest $(NUMERIC_TESTS) $(NUMERIC_LESSONS) $(XDIST) --nbval-lax \
+	  --nbval-cell-timeout=300 -p no:cacheprovider
 
 # Re-execute notebooks in place so their committed outputs are current: make outputs [NB=notebooks/03_x.ipynb]
 NB ?= notebooks/*.ipynb
