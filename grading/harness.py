@@ -708,10 +708,13 @@ def hidden_lines(sources: list[str]) -> set[str]:
     return {s for s in secret - public if len(s) >= 8}
 
 
+GRADER_TEXT = ("@@grader-", "course-grader.")  # in every marker and in the grader's own cell code
+
+
 def scrub_text(text: str, secret: set[str], marker: str) -> str:
     kept = []
     for line in text.split("\n"):
-        if marker.strip() in line:
+        if marker.strip() in line or any(t in line for t in GRADER_TEXT):
             continue
         kept.append("[hidden test line removed]" if any(s in line for s in secret) else line)
     return "\n".join(kept)
@@ -720,8 +723,15 @@ def scrub_text(text: str, secret: set[str], marker: str) -> str:
 def scrub_outputs(outputs: list[dict], secret: set[str], marker: str, test_cell: bool) -> list[dict]:
     """Outputs safe to show the student. A test cell's error keeps only `ename: evalue` (its traceback quotes
     the failing line, possibly a hidden one)."""
-    clean = []
+    merged: list[dict] = []  # a line printed in several stream messages is scrubbed whole
     for out in outputs:
+        if merged and out["output_type"] == "stream" and merged[-1]["output_type"] == "stream" \
+                and merged[-1].get("name") == out.get("name"):
+            merged[-1] = dict(merged[-1], text=merged[-1]["text"] + out["text"])
+        else:
+            merged.append(out)
+    clean = []
+    for out in merged:
         out = dict(out)
         if out["output_type"] == "stream":
             out["text"] = scrub_text(out["text"], secret, marker)

@@ -102,3 +102,15 @@ def test_an_evidence_line_without_the_key_is_forged():
     assert harness.verdict([], token, digest) == ("missing", "")
     assert harness.verdict([f"{harness.marker}{token} ok {'0' * 64}"], token, digest) == \
         ("tampered", "forged test evidence")
+
+
+def test_feedback_scrubbing_sees_lines_split_across_stream_messages():
+    from grading.harness import scrub_outputs
+
+    marker = Harness.new().marker
+    outputs = [{"output_type": "stream", "name": "stdout", "text": "kept line\nstolen: " + marker[:12]},
+               {"output_type": "stream", "name": "stdout", "text": marker[12:] + " token ok\n"},
+               {"output_type": "stream", "name": "stdout", "text": "['course-grader.begin', 'abc']\nsecret: _g = 1\n"}]
+    clean = scrub_outputs(outputs, {"_g = 1"}, marker, test_cell=False)
+    text = "".join(o["text"] for o in clean)
+    assert text == "kept line\n[hidden test line removed]\n"
