@@ -3,24 +3,31 @@
 #
 # Your team can afford a fixed number of trainable parameters (memory, adapter file size, or a storage quota for
 # many adapters). You choose the target modules; the code picks the largest rank that fits and builds the PEFT
-# configuration — for GPT-2 (`Conv1D`) and for Llama-style models (`nn.Linear`, grouped-query attention).
+# configuration — for GPT-2 (`Conv1D`) and for Llama-style models (`nn.Linear`, grouped-query attention). Then you
+# use an adapter the way a project does: train it for a few steps, save it, load it back *to keep training*, merge
+# it, and measure what the steps bought.
 #
 # - Write your code between the lines marked `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - Test cells show some checks; hidden checks use fresh models, targets and budgets.
 # - Before you submit: *Kernel → Restart & Run All*.
 #
-# Time: about 25 minutes. 10 points.
+# Time: about 50 minutes. 18 points.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import copy
+import tempfile
 import warnings
+from pathlib import Path
 
 import torch
-from peft import LoraConfig, get_peft_model
+from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 from transformers.pytorch_utils import Conv1D
 
 from utils.models import load_model
+from utils.numerics import assert_close, close, forward_reduction
+from utils.qa import QACollator, build_examples
 
 warnings.filterwarnings("ignore", message=".*fan_in_fan_out.*")
 warnings.filterwarnings("ignore", category=FutureWarning)  # transformers deprecation notes inside PEFT
@@ -30,7 +37,8 @@ model, tokenizer = load_model(device="cpu")      # the bundled GPT-2: 4 layers, 
 def tiny_gpt2(n_embd: int = 32, n_layer: int = 2) -> GPT2LMHeadModel:
     torch.manual_seed(0)
     return GPT2LMHeadModel(GPT2Config(vocab_size=60, n_positions=16, n_embd=n_embd, n_layer=n_layer, n_head=2,
-                                      bos_token_id=0, eos_token_id=0))
+                                      bos_token_id=0, eos_token_id=0, resid_pdrop=0.0, embd_pdrop=0.0,
+                                      attn_pdrop=0.0))  # no dropout, like the bundled model
 
 
 def tiny_llama(hidden: int = 32, heads: int = 4, kv_heads: int = 2, layers: int = 2) -> LlamaForCausalLM:
@@ -42,8 +50,25 @@ def tiny_llama(hidden: int = 32, heads: int = 4, kv_heads: int = 2, layers: int 
 
 def peft_trainable(model: nn.Module, config: LoraConfig) -> int:
     # What PEFT itself counts for this config (on a throw-away copy of the model).
-    import copy
     return get_peft_model(copy.deepcopy(model), copy.deepcopy(config)).get_nb_trainable_parameters()[0]
+
+
+# Four question/answer pairs in lesson 13's format, one padded batch: labels are -100 on the prompts and the padding.
+QA_PAIRS = [("What is the capital of France?", "Paris"), ("What is the chemical symbol of iron?", "Fe"),
+            ("What is the capital of Peru?", "Lima"), ("What is the chemical symbol of gold?", "Au")]
+qa_batch = QACollator(tokenizer)(build_examples(tokenizer, [q for q, _ in QA_PAIRS], [a for _, a in QA_PAIRS]))
+demo_config = LoraConfig(r=4, lora_alpha=16, lora_dropout=0.0, target_modules=["c_attn"], fan_in_fan_out=True)
+K = forward_reduction(model.config)                   # terms summed along the bundled model's forward pass
+
+
+def demo_adapter(seed: int = 0) -> PeftModel:
+    # An adapter on a copy of the bundled model whose B is random instead of zero, as if it had been trained.
+    torch.manual_seed(seed)
+    demo = get_peft_model(copy.deepcopy(model), copy.deepcopy(demo_config))
+    for name, parameter in demo.named_parameters():
+        if "lora_B" in name:
+            nn.init.normal_(parameter, std=0.02)
+    return demo.eval()
 
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -54,6 +79,10 @@ def peft_trainable(model: nn.Module, config: LoraConfig) -> int:
 # a target or ends with `"." + target`. Each targeted layer with `in` inputs and `out` outputs adds `r · (in + out)`.
 # Careful: `nn.Linear.weight` is `(out, in)`, GPT-2's `Conv1D.weight` is `(in, out)`, and in a Llama with
 # grouped-query attention `k_proj`/`v_proj` are not square.
+#
+# Allowed: `model.named_modules()`, `isinstance`, a weight's `.shape`. Not allowed: PEFT (`get_peft_model`,
+# `PeftModel`, this notebook's `peft_trainable`) and `utils.lora` (it holds the reference): the hidden tests make
+# them raise.
 
 # %% nbgrader={"grade": false, "grade_id": "count", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def lora_parameter_count_for(model: nn.Module, target_modules: list[str], r: int) -> int:
@@ -78,6 +107,7 @@ assert lora_parameter_count_for(model, ["attn.c_proj"], 4) == 4 * 4 * (256 + 256
 ### BEGIN HIDDEN TESTS
 from utils.lora import lora_parameter_count as _ref_count  # checked against PEFT in tests/test_lora.py
 from utils.lora import target_shapes as _ref_shapes
+from utils.rules import forbidden as _hidden_forbidden
 
 _gen = torch.Generator().manual_seed(80801)
 for _targets in (["c_proj"], ["mlp.c_proj"], ["c_fc", "attn.c_proj"], ["c_attn", "c_proj", "c_fc"], ["fc", "c_attn"],
@@ -85,7 +115,9 @@ for _targets in (["c_proj"], ["mlp.c_proj"], ["c_fc", "attn.c_proj"], ["c_attn",
     _r = int(torch.randint(1, 17, (1,), generator=_gen))
     _m = tiny_gpt2(n_embd=16 * int(torch.randint(1, 4, (1,), generator=_gen)), n_layer=3)
     _expected = _ref_count(_ref_shapes(_m, _targets), _r)
-    assert lora_parameter_count_for(_m, _targets, _r) == _expected, f"wrong count for {_targets}, r={_r}"
+    with _hidden_forbidden("peft.get_peft_model", "peft.PeftModel", modules=("peft", "utils.lora")):
+        _got = lora_parameter_count_for(_m, _targets, _r)
+    assert _got == _expected, f"wrong count for {_targets}, r={_r}"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_count_llama", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -95,13 +127,16 @@ assert lora_parameter_count_for(_llama, ["q_proj", "v_proj"], 4) == 2 * 4 * ((32
 ### BEGIN HIDDEN TESTS
 from utils.lora import lora_parameter_count as _ref_count  # checked against PEFT in tests/test_lora.py
 from utils.lora import target_shapes as _ref_shapes
+from utils.rules import forbidden as _hidden_forbidden
 
 _gen = torch.Generator().manual_seed(80802)
 for _targets in (["q_proj", "v_proj"], ["k_proj", "o_proj"], ["gate_proj", "up_proj", "down_proj"], ["proj"]):
     _r = int(torch.randint(1, 9, (1,), generator=_gen))
     _m = tiny_llama(hidden=48, heads=6, kv_heads=int([1, 2, 3][int(torch.randint(0, 3, (1,), generator=_gen))]))
     _expected = _ref_count(_ref_shapes(_m, _targets), _r)
-    assert lora_parameter_count_for(_m, _targets, _r) == _expected, f"wrong count for {_targets}, r={_r}"
+    with _hidden_forbidden("peft.get_peft_model", "peft.PeftModel", modules=("peft", "utils.lora")):
+        _got = lora_parameter_count_for(_m, _targets, _r)
+    assert _got == _expected, f"wrong count for {_targets}, r={_r}"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -160,7 +195,8 @@ for _ in range(6):
 #   keeps working whatever rank the budget allows. Careful: `lora_alpha` is α itself, not the scale α/r — PEFT
 #   divides by `r` for you.)
 # - `lora_dropout=0.0`, `target_modules` as given,
-# - `fan_in_fan_out=True` exactly when the targeted modules are `Conv1D` (GPT-2), `False` for `nn.Linear` models.
+# - `fan_in_fan_out=True` exactly when the targeted modules are `Conv1D` (GPT-2's projections), `False` when they are
+#   `nn.Linear` (a Llama's projections, or GPT-2's `lm_head`).
 
 # %% nbgrader={"grade": false, "grade_id": "config", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def budget_config(model: nn.Module, target_modules: list[str], budget: int, alpha: float = 16.0) -> LoraConfig:
@@ -258,12 +294,313 @@ def _hidden_rank(model, target_modules, budget):
 with _hidden_substituted(lora_parameter_count_for=_hidden_count, largest_rank=_hidden_rank):
     assert budget_config(tiny_llama(), ["q_proj", "v_proj"], 5_000).fan_in_fan_out is False
     assert budget_config(tiny_gpt2(), ["mlp.c_proj"], 5_000).fan_in_fan_out is True
+    assert budget_config(tiny_gpt2(), ["lm_head"], 5_000).fan_in_fan_out is False, \
+        "GPT-2's lm_head is an nn.Linear: the flag follows the targeted modules, not the model's type"
     _c = budget_config(tiny_gpt2(), ["mlp.c_proj", "c_attn"], 5_000)
 assert set(_c.target_modules) == {"mlp.c_proj", "c_attn"}
 ### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 4 — train an adapter for a few steps (2 points)
+#
+# `train_adapter(model, config, batch, steps, lr, seed=0)` returns a trained `PeftModel`:
+# - it wraps a **copy** of `model`: `get_peft_model` changes the model it wraps, and `model` must come back
+#   unchanged (other exercises, and your next experiment, still need the bare base model);
+# - call `torch.manual_seed(seed)` just before `get_peft_model` (PEFT draws each `A` from the random generator);
+# - train with `torch.optim.AdamW(<the parameters that require grad>, lr=lr, weight_decay=0.0)`: `steps` optimizer
+#   steps, each on the whole `batch` (a dict with `input_ids`, `attention_mask` and `labels`), with the loss the model
+#   returns (`.loss`); zero the gradients between steps; no schedule, no clipping;
+# - return it in eval mode.
+#
+# Allowed: `copy.deepcopy`, `get_peft_model`, `torch.optim.AdamW`, the model's forward. Not `utils.qa.train_loop`:
+# it decays the learning rate to 0 and clips gradients, a different run. The hidden tests train fresh small models
+# on fresh batches and compare your final loss with the reference run's (relative difference below 1e-3); they also
+# check that `model` is untouched and that the base weights inside your adapter model never moved.
+
+# %% nbgrader={"grade": false, "grade_id": "train_adapter", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def train_adapter(model: nn.Module, config: LoraConfig, batch: dict[str, torch.Tensor], steps: int, lr: float,
+                  seed: int = 0) -> PeftModel:
+    """A copy of `model` with LoRA from `config`, trained `steps` AdamW steps on `batch`; `model` is left as it was."""
+    ### BEGIN SOLUTION
+    torch.manual_seed(seed)
+    adapter = get_peft_model(copy.deepcopy(model), copy.deepcopy(config))
+    optimizer = torch.optim.AdamW([p for p in adapter.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    adapter.train()
+    for _ in range(steps):
+        adapter(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return adapter.eval()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_train_adapter", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""train_adapter trains only A and B, on a copy, exactly the specified run (2 points)"""
+_trained = train_adapter(model, demo_config, qa_batch, steps=3, lr=3e-3)
+with torch.no_grad():
+    _losses = model(**qa_batch).loss.item(), _trained(**qa_batch).loss.item()
+print(f"loss on qa_batch: base model {_losses[0]:.2f}, after 3 steps {_losses[1]:.2f}")
+assert isinstance(_trained, PeftModel) and _losses[1] < _losses[0]
+assert not any("lora_" in _n for _n, _ in model.named_parameters()), "model itself must stay without LoRA"
+### BEGIN HIDDEN TESTS
+def _hidden_train(model, config, batch, steps, lr, seed=0):
+    torch.manual_seed(seed)
+    adapter = get_peft_model(copy.deepcopy(model), copy.deepcopy(config))
+    optimizer = torch.optim.AdamW([p for p in adapter.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    adapter.train()
+    for _ in range(steps):
+        adapter(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return adapter.eval()
+
+
+_gen = torch.Generator().manual_seed(80805)
+for _m, _cfg in ((tiny_gpt2(n_embd=32), LoraConfig(r=3, lora_alpha=8, target_modules=["c_attn", "mlp.c_fc"],
+                                                   fan_in_fan_out=True)),
+                 (tiny_llama(), LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj", "down_proj"]))):
+    _ids = torch.randint(1, 60, (3, 12), generator=_gen)
+    _b = {"input_ids": _ids, "attention_mask": torch.ones_like(_ids), "labels": _ids.masked_fill(_ids < 20, -100)}
+    _steps, _seed = int(torch.randint(2, 5, (1,), generator=_gen)), int(torch.randint(0, 1000, (1,), generator=_gen))
+    _before = {_n: _p.detach().clone() for _n, _p in _m.state_dict().items()}
+    _ref = _hidden_train(_m, _cfg, _b, _steps, 1e-2, _seed)
+    _got = train_adapter(_m, _cfg, _b, _steps, 1e-2, seed=_seed)
+    assert isinstance(_got, PeftModel), "return the PeftModel"
+    _after = _m.state_dict()
+    assert _before.keys() == _after.keys() and all(torch.equal(_before[_n], _after[_n]) for _n in _before), \
+        "the model passed in was changed: wrap a copy"
+    assert not _got.training, "return the adapter in eval mode"
+    _trainable = sorted(_n for _n, _p in _got.named_parameters() if _p.requires_grad)
+    assert _trainable == sorted(_n for _n, _p in _ref.named_parameters() if _p.requires_grad), "only A and B train"
+    for _n, _p in _got.get_base_model().state_dict().items():
+        if "lora_" not in _n:
+            assert torch.equal(_p, _before[_n.replace(".base_layer", "")]), f"base weight {_n} moved"
+    with torch.no_grad():
+        _want, _have = _ref(**_b).loss.item(), _got(**_b).loss.item()
+    assert abs(_have - _want) <= 1e-3 * abs(_want), f"loss after {_steps} steps: {_have:.4f}, reference {_want:.4f}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 5 — load an adapter to keep training (2 points)
+#
+# Lesson 08 loaded an adapter with `PeftModel.from_pretrained(base, directory)`: ready for inference, nothing
+# trainable. Write `reload_trainable(base, adapter_dir)`: the adapter saved in `adapter_dir` (by `save_pretrained`)
+# on top of `base`, **ready to train on**: its `A` and `B` require grad, every other parameter is frozen, and it
+# computes the same logits as the model that was saved (within `utils.numerics`' tolerance).
+#
+# Allowed: anything in PEFT; read `help(PeftModel.from_pretrained)`. The hidden tests save fresh trained adapters of
+# small GPT-2 and Llama models and check the logits, which parameters train, and that a training step moves them.
+
+# %% nbgrader={"grade": false, "grade_id": "reload_trainable", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def reload_trainable(base: nn.Module, adapter_dir: str | Path) -> PeftModel:
+    """The adapter in `adapter_dir` on `base`, with its LoRA parameters trainable and the rest frozen."""
+    ### BEGIN SOLUTION
+    return PeftModel.from_pretrained(base, adapter_dir, is_trainable=True)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_reload_trainable", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""reload_trainable: same logits as the saved adapter, A and B trainable, the rest frozen (2 points)"""
+_saved = demo_adapter()
+with tempfile.TemporaryDirectory() as _dir:
+    _saved.save_pretrained(_dir)
+    _loaded = reload_trainable(load_model(device="cpu")[0], _dir)
+with torch.no_grad():
+    assert_close(_loaded(**qa_batch).logits, _saved(**qa_batch).logits, reduction=K, what="reloaded logits")
+print("trainable after reloading:", _loaded.get_nb_trainable_parameters()[0])
+assert _loaded.get_nb_trainable_parameters()[0] == _saved.get_nb_trainable_parameters()[0]
+### BEGIN HIDDEN TESTS
+def _hidden_train(model, config, batch, steps, lr, seed=0):
+    torch.manual_seed(seed)
+    adapter = get_peft_model(copy.deepcopy(model), copy.deepcopy(config))
+    optimizer = torch.optim.AdamW([p for p in adapter.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    adapter.train()
+    for _ in range(steps):
+        adapter(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return adapter.eval()
+
+
+_gen = torch.Generator().manual_seed(80806)
+for _make, _cfg in ((tiny_gpt2, LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn", "c_proj"], fan_in_fan_out=True)),
+                    (tiny_llama, LoraConfig(r=2, lora_alpha=8, target_modules=["k_proj", "o_proj", "up_proj"]))):
+    _ids = torch.randint(1, 60, (2, 10), generator=_gen)
+    _b = {"input_ids": _ids, "attention_mask": torch.ones_like(_ids), "labels": _ids}
+    _ref = _hidden_train(_make(), _cfg, _b, 3, 1e-2)
+    with tempfile.TemporaryDirectory() as _dir:
+        _ref.save_pretrained(_dir)
+        _got = reload_trainable(_make(), _dir)
+    assert isinstance(_got, PeftModel), "return the PeftModel"
+    with torch.no_grad():
+        assert_close(_got(**_b).logits, _ref(**_b).logits, reduction=forward_reduction(_ref.config),
+                     what="logits of the reloaded adapter")
+    _want = sorted(_n for _n, _p in _ref.named_parameters() if _p.requires_grad)
+    assert _want, "the reference adapter has trainable parameters"
+    assert sorted(_n for _n, _p in _got.named_parameters() if _p.requires_grad) == _want, \
+        "exactly the LoRA A and B must require grad"
+    _B = {_n: _p.detach().clone() for _n, _p in _got.named_parameters() if "lora_B" in _n}
+    _got.train()
+    _got(**_b).loss.backward()
+    torch.optim.SGD([_p for _p in _got.parameters() if _p.requires_grad], lr=0.1).step()
+    assert any(not torch.equal(_p, _B[_n]) for _n, _p in _got.named_parameters() if _n in _B), \
+        "a training step must move B"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex6_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 6 — merge, and keep the adapter (2 points)
+#
+# `merge_and_unload()` bakes the adapter into the base weights, but it does so in the model it is called on: the
+# `PeftModel` loses its separate `A` and `B`. Write `merged_copy(adapter)`: a plain transformers model (not a
+# `PeftModel`, no LoRA layer left) whose weights include the update, so its logits equal the adapter's within
+# `utils.numerics`' tolerance — while `adapter` itself stays an unmerged adapter model: same trainable `A` and `B`,
+# same base weights, same logits.
+#
+# Allowed: `copy.deepcopy`, PEFT's merge methods.
+
+# %% nbgrader={"grade": false, "grade_id": "merged_copy", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def merged_copy(adapter: PeftModel) -> nn.Module:
+    """A plain model with `adapter`'s update merged into its weights; `adapter` is left unmerged."""
+    ### BEGIN SOLUTION
+    return copy.deepcopy(adapter).merge_and_unload()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_merged_copy", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""merged_copy: a plain model with the adapter's logits; the adapter itself unchanged (2 points)"""
+_adapter = demo_adapter()
+_merged = merged_copy(_adapter)
+print("merged model:", type(_merged).__name__)
+assert not isinstance(_merged, PeftModel)
+with torch.no_grad():
+    assert_close(_merged(**qa_batch).logits, _adapter(**qa_batch).logits, reduction=K, what="merged logits")
+assert _adapter.get_nb_trainable_parameters()[0] > 0, "the adapter keeps its A and B"
+### BEGIN HIDDEN TESTS
+from peft.tuners.lora import LoraLayer as _HiddenLoraLayer
+
+
+def _hidden_train(model, config, batch, steps, lr, seed=0):
+    torch.manual_seed(seed)
+    adapter = get_peft_model(copy.deepcopy(model), copy.deepcopy(config))
+    optimizer = torch.optim.AdamW([p for p in adapter.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    adapter.train()
+    for _ in range(steps):
+        adapter(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return adapter.eval()
+
+
+_gen = torch.Generator().manual_seed(80807)
+for _make, _cfg in ((tiny_gpt2, LoraConfig(r=4, lora_alpha=16, target_modules=["c_attn", "c_fc"], fan_in_fan_out=True)),
+                    (tiny_llama, LoraConfig(r=3, lora_alpha=6, target_modules=["q_proj", "v_proj", "gate_proj"]))):
+    _ids = torch.randint(1, 60, (2, 10), generator=_gen)
+    _b = {"input_ids": _ids, "attention_mask": torch.ones_like(_ids), "labels": _ids}
+    _ref = _hidden_train(_make(), _cfg, _b, 3, 1e-2)
+    _state = {_n: _p.detach().clone() for _n, _p in _ref.state_dict().items()}
+    _trainable = _ref.get_nb_trainable_parameters()[0]
+    with torch.no_grad():
+        _want = _ref(**_b).logits
+    _got = merged_copy(_ref)
+    _K = forward_reduction(_ref.config)
+    assert type(_got) is type(_make()), f"a plain {type(_make()).__name__}, not {type(_got).__name__}"
+    assert not any(isinstance(_mod, _HiddenLoraLayer) for _mod in _got.modules()), "no LoRA layer may remain"
+    with torch.no_grad():
+        assert_close(_got(**_b).logits, _want, reduction=_K, what="merged logits")
+        _base = _make()(**_b).logits
+    assert not close(_got(**_b).logits, _base, reduction=_K), "the merged model must carry the update"
+    assert _ref.get_nb_trainable_parameters()[0] == _trainable, "the adapter lost its trainable A and B"
+    _now = _ref.state_dict()
+    assert _now.keys() == _state.keys() and all(torch.equal(_now[_n], _state[_n]) for _n in _state), \
+        "the adapter's weights changed: merge a copy"
+    with torch.no_grad():
+        assert_close(_ref(**_b).logits, _want, reduction=_K, what="the adapter's logits after merging a copy")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex7_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 7 — experiment: what did the steps buy? (2 points)
+#
+# `adapter_losses(adapter, batch)` measures, on `batch`, the loss of the **base model alone** (the adapter switched
+# off) and the loss **with the adapter**, and returns them as a tuple of two Python `float`s `(base, adapted)`.
+# Measure without building a graph (`torch.no_grad()`), in eval mode, and leave the adapter switched on when you
+# return. Careful: `adapter.get_base_model()` returns the wrapped model *with* its LoRA layers in it.
+#
+# Allowed: the `PeftModel`'s own methods (lesson 08, section 6, switched an adapter off). Graded on freshly trained
+# adapters of small models: each loss must match the reference within `utils.numerics`' tolerance
+# (`reduction = forward_reduction(config) + number of tokens`), and the adapter must give its own loss afterwards.
+
+# %% nbgrader={"grade": false, "grade_id": "adapter_losses", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def adapter_losses(adapter: PeftModel, batch: dict[str, torch.Tensor]) -> tuple[float, float]:
+    """(loss of the base model with the adapter off, loss with the adapter on) on `batch`, as Python floats."""
+    ### BEGIN SOLUTION
+    adapter.eval()
+    with torch.no_grad():
+        with adapter.disable_adapter():
+            base = adapter(**batch).loss.item()
+        adapted = adapter(**batch).loss.item()
+    return base, adapted
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_adapter_losses", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""adapter_losses: the base model's loss and the adapter's, as floats, adapter on afterwards (2 points)"""
+_base_loss, _adapted_loss = adapter_losses(demo_adapter(), qa_batch)
+print(f"demo adapter (random B): base {_base_loss:.2f}, adapted {_adapted_loss:.2f}")
+assert isinstance(_base_loss, float) and isinstance(_adapted_loss, float)
+assert _base_loss != _adapted_loss
+### BEGIN HIDDEN TESTS
+def _hidden_train(model, config, batch, steps, lr, seed=0):
+    torch.manual_seed(seed)
+    adapter = get_peft_model(copy.deepcopy(model), copy.deepcopy(config))
+    optimizer = torch.optim.AdamW([p for p in adapter.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    adapter.train()
+    for _ in range(steps):
+        adapter(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return adapter.eval()
+
+
+_gen = torch.Generator().manual_seed(80808)
+for _make, _cfg in ((tiny_gpt2, LoraConfig(r=2, lora_alpha=8, target_modules=["c_attn"], fan_in_fan_out=True)),
+                    (tiny_llama, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "o_proj"]))):
+    _ids = torch.randint(1, 60, (3, 9), generator=_gen)
+    _b = {"input_ids": _ids, "attention_mask": torch.ones_like(_ids), "labels": _ids.masked_fill(_ids > 45, -100)}
+    _ref = _hidden_train(_make(), _cfg, _b, int(torch.randint(2, 5, (1,), generator=_gen)), 1e-2)
+    with torch.no_grad():
+        _want = (_make()(**_b).loss.item(), _ref(**_b).loss.item())
+    _got = adapter_losses(_ref, _b)
+    assert isinstance(_got, tuple) and len(_got) == 2, "return a tuple (base, adapted)"
+    assert all(type(_v) is float for _v in _got), "return Python floats (.item())"
+    assert_close(torch.tensor(_got, dtype=torch.float64), torch.tensor(_want, dtype=torch.float64),
+                 reduction=forward_reduction(_ref.config) + _ids.numel(), what="(base, adapted) losses")
+    with torch.no_grad():
+        assert_close(_ref(**_b).loss, torch.tensor(_want[1]), reduction=forward_reduction(_ref.config) + _ids.numel(),
+                     what="the adapter's loss after adapter_losses (is it switched on again?)")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex8_round_trip", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## All together: a project's round trip (no points)
+#
+# Your four functions, on the bundled model and `qa_batch`: train a few steps, save, load back ready to train,
+# check that the logits survived the trip, merge a copy, and read what the steps bought.
+
+# %% nbgrader={"grade": false, "grade_id": "round_trip", "locked": true, "schema_version": 3, "solution": false, "task": false}
+trained = train_adapter(model, demo_config, qa_batch, steps=3, lr=3e-3)
+with tempfile.TemporaryDirectory() as adapter_dir:
+    trained.save_pretrained(adapter_dir)
+    reloaded = reload_trainable(load_model(device="cpu")[0], adapter_dir)
+with torch.no_grad():
+    trained_logits = trained(**qa_batch).logits
+    print("logits survive save + reload:", close(reloaded(**qa_batch).logits, trained_logits, reduction=K))
+    print("merged copy == adapter:", close(merged_copy(reloaded)(**qa_batch).logits, trained_logits, reduction=K))
+print("still trainable after merging a copy:", reloaded.get_nb_trainable_parameters()[0])
+base_loss, adapted_loss = adapter_losses(reloaded, qa_batch)
+print(f"3 steps moved the loss on these 4 answers from {base_loss:.2f} to {adapted_loss:.2f}")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Done
 #
 # With your `budget_config`, `get_peft_model(model, budget_config(model, targets, budget))` gives the most expressive
-# adapter your budget allows. Restart & Run All, then submit.
+# adapter your budget allows; with exercises 4-7 you can train it, ship it as a small file, pick the training up
+# again, and merge it for inference. Restart & Run All, then submit.

@@ -86,3 +86,138 @@ def budget_config(model: nn.Module, target_modules: list[str], budget: int, alph
                     if n and any(n == t or n.endswith("." + t) for t in target_modules))
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=list(target_modules),
                       fan_in_fan_out=is_conv1d)
+
+
+# %% [config] fan_in_fan_out read off the model's type (GPT-2 or not), not off the targeted modules
+def budget_config(model: nn.Module, target_modules: list[str], budget: int, alpha: float = 16.0) -> LoraConfig:
+    r = largest_rank(model, target_modules, budget)
+    if r < 1:
+        raise ValueError(f"a budget of {budget} does not fit rank 1 on {target_modules}")
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=list(target_modules),
+                      fan_in_fan_out=isinstance(model, GPT2LMHeadModel))
+
+
+# %% [count] lets PEFT count (the notebook's peft_trainable)
+def lora_parameter_count_for(model: nn.Module, target_modules: list[str], r: int) -> int:
+    return peft_trainable(model, LoraConfig(r=r, target_modules=list(target_modules)))
+
+
+# %% [count] imports the course's reference from utils.lora
+def lora_parameter_count_for(model: nn.Module, target_modules: list[str], r: int) -> int:
+    from utils.lora import lora_parameter_count, target_shapes
+    return lora_parameter_count(target_shapes(model, target_modules), r)
+
+
+# %% [train_adapter] wraps the model itself, not a copy (get_peft_model changes it)
+def train_adapter(model: nn.Module, config: LoraConfig, batch: dict[str, torch.Tensor], steps: int, lr: float,
+                  seed: int = 0) -> PeftModel:
+    torch.manual_seed(seed)
+    adapter = get_peft_model(model, copy.deepcopy(config))
+    optimizer = torch.optim.AdamW([p for p in adapter.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    adapter.train()
+    for _ in range(steps):
+        adapter(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return adapter.eval()
+
+
+# %% [train_adapter] never zeroes the gradients (they pile up step after step)
+def train_adapter(model: nn.Module, config: LoraConfig, batch: dict[str, torch.Tensor], steps: int, lr: float,
+                  seed: int = 0) -> PeftModel:
+    torch.manual_seed(seed)
+    adapter = get_peft_model(copy.deepcopy(model), copy.deepcopy(config))
+    optimizer = torch.optim.AdamW([p for p in adapter.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    adapter.train()
+    for _ in range(steps):
+        adapter(**batch).loss.backward()
+        optimizer.step()
+    return adapter.eval()
+
+
+# %% [train_adapter] one step too few (range(1, steps))
+def train_adapter(model: nn.Module, config: LoraConfig, batch: dict[str, torch.Tensor], steps: int, lr: float,
+                  seed: int = 0) -> PeftModel:
+    torch.manual_seed(seed)
+    adapter = get_peft_model(copy.deepcopy(model), copy.deepcopy(config))
+    optimizer = torch.optim.AdamW([p for p in adapter.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    adapter.train()
+    for _ in range(1, steps):
+        adapter(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return adapter.eval()
+
+
+# %% [train_adapter] calls utils.qa.train_loop on a one-batch list (one step, decaying learning rate)
+def train_adapter(model: nn.Module, config: LoraConfig, batch: dict[str, torch.Tensor], steps: int, lr: float,
+                  seed: int = 0) -> PeftModel:
+    from utils.qa import train_loop
+    torch.manual_seed(seed)
+    adapter = get_peft_model(copy.deepcopy(model), copy.deepcopy(config))
+    train_loop(adapter, [batch], max_steps=steps, lr=lr, progress=False)
+    return adapter
+
+
+# %% [reload_trainable] loads for inference, as the lesson did (nothing trainable)
+def reload_trainable(base: nn.Module, adapter_dir: str | Path) -> PeftModel:
+    return PeftModel.from_pretrained(base, adapter_dir)
+
+
+# %% [reload_trainable] builds a fresh adapter from the saved config (the trained A and B never loaded)
+def reload_trainable(base: nn.Module, adapter_dir: str | Path) -> PeftModel:
+    return get_peft_model(base, LoraConfig.from_pretrained(adapter_dir))
+
+
+# %% [reload_trainable] loads, then unfreezes every parameter
+def reload_trainable(base: nn.Module, adapter_dir: str | Path) -> PeftModel:
+    loaded = PeftModel.from_pretrained(base, adapter_dir)
+    for parameter in loaded.parameters():
+        parameter.requires_grad_(True)
+    return loaded
+
+
+# %% [merged_copy] merges the adapter itself (merge_and_unload without a copy)
+def merged_copy(adapter: PeftModel) -> nn.Module:
+    return adapter.merge_and_unload()
+
+
+# %% [merged_copy] merges into a copy but returns the PeftModel (merge_adapter)
+def merged_copy(adapter: PeftModel) -> nn.Module:
+    copied = copy.deepcopy(adapter)
+    copied.merge_adapter()
+    return copied
+
+
+# %% [merged_copy] unloads the copy without merging (drops the update)
+def merged_copy(adapter: PeftModel) -> nn.Module:
+    return copy.deepcopy(adapter).unload()
+
+
+# %% [adapter_losses] "base" loss through get_base_model(), which still holds the LoRA layers
+def adapter_losses(adapter: PeftModel, batch: dict[str, torch.Tensor]) -> tuple[float, float]:
+    adapter.eval()
+    with torch.no_grad():
+        base = adapter.get_base_model()(**batch).loss.item()
+        adapted = adapter(**batch).loss.item()
+    return base, adapted
+
+
+# %% [adapter_losses] returns the loss tensors, not Python floats
+def adapter_losses(adapter: PeftModel, batch: dict[str, torch.Tensor]) -> tuple[float, float]:
+    adapter.eval()
+    with torch.no_grad():
+        with adapter.disable_adapter():
+            base = adapter(**batch).loss
+        adapted = adapter(**batch).loss
+    return base, adapted
+
+
+# %% [adapter_losses] switches the adapter layers off and leaves them off
+def adapter_losses(adapter: PeftModel, batch: dict[str, torch.Tensor]) -> tuple[float, float]:
+    adapter.eval()
+    with torch.no_grad():
+        adapted = adapter(**batch).loss.item()
+        adapter.base_model.disable_adapter_layers()
+        base = adapter(**batch).loss.item()
+    return base, adapted
