@@ -2,17 +2,22 @@
 # # Lab 05 — the transformer block
 #
 # You will write LayerNorm, GPT-2's GELU, the forward pass of a GPT-2 block, and a parameter count from a config,
-# and check each against PyTorch and Hugging Face.
+# and check each against PyTorch and Hugging Face. Then you assemble the whole model from your block (the lesson only
+# did it with the course's block) and measure which of the bundled model's blocks its predictions need most.
 #
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - The test cell under each exercise shows some of the checks. More (hidden) checks run when the lab is graded,
 #   on fresh random inputs, shapes and configurations.
 # - Do **not** call `torch.nn.functional.layer_norm` or `torch.nn.functional.gelu` (nor `nn.LayerNorm`, `nn.GELU`,
 #   which call them) in your answers: the tests use them as the reference, and they raise while the hidden tests call
-#   your functions. Elementwise arithmetic, `mean`, `var`, `sqrt`, `torch.tanh` are all fine.
+#   your functions. Nor the course's own answers in `utils.transformer` (`layer_norm`, `gelu`, `GPT2BlockByHand`,
+#   `parameter_census`): that module cannot be imported while the hidden tests run.
+# - **Allowed**: elementwise arithmetic, `mean`, `var`, `sqrt`, `torch.tanh`, `@`, `torch.arange`, indexing; calling
+#   a block's submodules (`ln_1`, `attn`, `mlp`, `ln_2`) and the model's `wte`, `wpe`, `ln_f`, `lm_head`; your own
+#   functions from earlier exercises. Each exercise says what else it forbids.
 # - Before you submit: *Kernel → Restart & Run All*, and check that no cell fails.
 #
-# Time: about 30 minutes. Runs in a few seconds on a 2-core laptop.
+# Time: about 50 minutes. 17 points. Runs in a few seconds on a 2-core laptop.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
@@ -22,8 +27,12 @@ import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 from transformers.utils import logging
 
+from utils.models import load_model
+from utils.numerics import assert_close, forward_reduction
+
 torch.manual_seed(0)
 logging.set_verbosity_error()   # nbgrader counts any stderr output of a test cell as a failure
+model, tokenizer = load_model(device="cpu")   # the bundled GPT-2: 4 layers, d_model 256 (exercises 5 and 6)
 
 
 def random_block(d_model: int = 32, n_heads: int = 4, seed: int = 0):
@@ -36,6 +45,15 @@ def random_block(d_model: int = 32, n_heads: int = 4, seed: int = 0):
         for p in (block.ln_1.weight, block.ln_1.bias, block.ln_2.weight, block.ln_2.bias):
             p.add_(0.5 * torch.randn_like(p))
     return block
+
+
+def random_gpt2(n_layer: int = 2, d_model: int = 32, n_heads: int = 4, seed: int = 0, **config_kwargs):
+    # a small GPT-2 with random weights, larger than GPT-2's init (std 0.2) so that every block matters
+    torch.manual_seed(seed)
+    settings = dict(vocab_size=50, n_positions=16, initializer_range=0.2, bos_token_id=0, eos_token_id=0,
+                    resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0)
+    config = GPT2Config(n_embd=d_model, n_layer=n_layer, n_head=n_heads, **{**settings, **config_kwargs})
+    return GPT2LMHeadModel(config).eval()
 
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -89,7 +107,8 @@ for _shape in [(1, 3), (2, 5, 7), (3, 1, 2, 16)]:
     _x, _w, _b = (torch.randn(*_shape, generator=_g), torch.randn(_d, generator=_g),
                   torch.randn(_d, generator=_g))
     _want, _want_eps = F.layer_norm(_x, (_d,), _w, _b), F.layer_norm(_x, (_d,), _w, _b, eps=0.5)
-    with _hidden_forbidden("torch.nn.functional.layer_norm", "torch.layer_norm", "torch.native_layer_norm"):
+    with _hidden_forbidden("torch.nn.functional.layer_norm", "torch.layer_norm", "torch.native_layer_norm",
+                           modules=("utils.transformer",)):
         _got, _got_eps = layer_norm(_x, _w, _b), layer_norm(_x, _w, _b, eps=0.5)
     assert torch.allclose(_got, _want, atol=1e-4), f"wrong values for shape {_shape}"
     assert torch.allclose(_got_eps, _want_eps, atol=1e-4), "eps belongs inside the square root"
@@ -120,7 +139,7 @@ from utils.rules import forbidden as _hidden_forbidden
 
 _x = 3 * torch.randn(5, 7, generator=torch.Generator().manual_seed(503))
 _want = F.gelu(_x, approximate="tanh")
-with _hidden_forbidden("torch.nn.functional.gelu"):
+with _hidden_forbidden("torch.nn.functional.gelu", modules=("utils.transformer",)):
     _got = gelu(_x)
 assert _got.shape == (5, 7)
 assert torch.allclose(_got, _want, atol=1e-6), "not GPT-2's tanh approximation (the exact erf GELU differs by up to 5e-4)"
@@ -188,7 +207,8 @@ with torch.no_grad():
         _blk = random_block(_d, _h, seed=_seed)
         _x = 3 * torch.randn(2, 11, _d, generator=torch.Generator().manual_seed(_seed))
         _want = _blk(_x)
-        with _hidden_forbidden("transformers.models.gpt2.modeling_gpt2.GPT2Block.forward"):
+        with _hidden_forbidden("transformers.models.gpt2.modeling_gpt2.GPT2Block.forward",
+                               modules=("utils.transformer",)):
             _got = block_forward(_x, _blk)
         assert torch.allclose(_got, _want, atol=1e-4), f"wrong for d_model={_d}"
 ### END HIDDEN TESTS
@@ -238,10 +258,222 @@ for _kwargs in [dict(vocab_size=37, n_positions=11, n_embd=20, n_layer=1, n_head
     _config = GPT2Config(**_kwargs)
     _want = _numel(_config)
     with _hidden_forbidden("transformers.models.gpt2.modeling_gpt2.GPT2Model.__init__",
-                           "transformers.models.gpt2.modeling_gpt2.GPT2Block.__init__"):
+                           "transformers.models.gpt2.modeling_gpt2.GPT2Block.__init__",
+                           modules=("utils.transformer",)):
         _got = gpt2_parameter_count(_config)
     assert _got == _want, f"wrong count for {_kwargs}"
     assert type(_got) is int, "return an int"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 5 — the whole model from your block (4 points)
+#
+# Write `gpt2_forward(model, ids)`: the logits of a `GPT2LMHeadModel` for token ids of shape `(batch, seq)`,
+# assembled by hand — the token embedding `model.transformer.wte` plus the position embedding `model.transformer.wpe`
+# of positions `0 … seq−1`, then every block of `model.transformer.h` in order **through your `block_forward`**, the
+# final LayerNorm `model.transformer.ln_f`, and the output layer (GPT-2 ties it to the token embedding:
+# `logits = h @ wte.weightᵀ`). Return a tensor of shape `(batch, seq, vocab)`.
+#
+# - Raise a `ValueError` when `seq` is longer than the model's `config.n_positions` (there is no position embedding
+#   for it).
+# - Do **not** call the model, `model.transformer` or a block (`model(ids)`, `model.transformer(ids)`, `block(h)`):
+#   `GPT2LMHeadModel.forward`, `GPT2Model.forward` and `GPT2Block.forward` raise while the hidden tests call your
+#   function. Calling `wte`, `wpe`, `ln_f`, `lm_head` and your `block_forward` is what this exercise is about.
+#
+# The test compares your logits with the model's own, on the bundled model and on random ones, with the course's
+# float tolerance (`utils.numerics.assert_close`, `reduction=forward_reduction(config)`: the terms summed along the
+# longest path from ids to logits).
+
+# %% nbgrader={"grade": false, "grade_id": "gpt2_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def gpt2_forward(model: GPT2LMHeadModel, ids: torch.Tensor) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    seq = ids.shape[-1]
+    if seq > model.config.n_positions:
+        raise ValueError(f"{seq} tokens, but the model has only {model.config.n_positions} positions")
+    t = model.transformer
+    h = t.wte(ids) + t.wpe(torch.arange(seq, device=ids.device))  # (batch, seq, d_model)
+    for block in t.h:
+        h = block_forward(h, block)  # (batch, seq, d_model)
+    return t.ln_f(h) @ t.wte.weight.T  # (batch, seq, vocab)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_forward_shape", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""one logit vector per position, and a ValueError past the last position (1 point)"""
+_m = random_gpt2()
+with torch.no_grad():
+    assert gpt2_forward(_m, torch.randint(50, (2, 7))).shape == (2, 7, 50), "logits are (batch, seq, vocab)"
+try:
+    gpt2_forward(_m, torch.randint(50, (1, 17)))   # n_positions is 16
+except ValueError:
+    pass
+else:
+    raise AssertionError("17 tokens do not fit a model with 16 positions: raise a ValueError")
+### BEGIN HIDDEN TESTS
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_block_forward(x, block):
+    _h = x + block.attn(block.ln_1(x))[0]
+    return _h + block.mlp(block.ln_2(_h))
+
+
+_m = random_gpt2(n_layer=3, d_model=24, n_heads=3, seed=507, vocab_size=37, n_positions=9)
+with torch.no_grad(), _hidden_substituted(block_forward=_hidden_block_forward):  # judged with the reference block
+    for _b, _s in [(1, 1), (3, 9), (2, 4)]:
+        assert gpt2_forward(_m, torch.randint(37, (_b, _s))).shape == (_b, _s, 37), f"wrong shape for {(_b, _s)}"
+    for _s in (10, 30):
+        _raised = False
+        try:
+            gpt2_forward(_m, torch.randint(37, (2, _s)))
+        except ValueError:
+            _raised = True
+        assert _raised, f"{_s} tokens with n_positions=9: raise a ValueError"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_forward_values", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""equals the model's own logits: the bundled model, and random ones (3 points)"""
+_ids = tokenizer("The capital of France is Paris.", return_tensors="pt").input_ids
+with torch.no_grad():
+    _ours, _theirs = gpt2_forward(model, _ids), model(_ids).logits
+assert_close(_ours, _theirs, reduction=forward_reduction(model.config),
+             what="logits (position embeddings? every block? ln_f? the tied output layer?)")
+### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_block_forward(x, block):
+    _h = x + block.attn(block.ln_1(x))[0]
+    return _h + block.mlp(block.ln_2(_h))
+
+
+_HIDDEN_RULES = ("transformers.models.gpt2.modeling_gpt2.GPT2LMHeadModel.forward",
+                 "transformers.models.gpt2.modeling_gpt2.GPT2Model.forward",
+                 "transformers.models.gpt2.modeling_gpt2.GPT2Block.forward")
+_g = torch.Generator().manual_seed(508)
+_cases = [(model, torch.randint(1, 4000, (2, 40), generator=_g))]
+for _seed, _kwargs in [(509, dict(n_layer=3, d_model=24, n_heads=3, vocab_size=37, n_positions=12)),
+                       (510, dict(n_layer=1, d_model=40, n_heads=5, n_inner=56))]:
+    _m = random_gpt2(seed=_seed, **_kwargs)
+    with torch.no_grad():
+        for _blk in _m.transformer.h:   # LayerNorm gains and biases that are not 1 and 0
+            for _p in (_blk.ln_1.weight, _blk.ln_1.bias, _blk.ln_2.weight, _blk.ln_2.bias):
+                _p.add_(0.5 * torch.randn(_p.shape, generator=_g))
+        _m.transformer.ln_f.weight.add_(0.5 * torch.randn(_m.transformer.ln_f.weight.shape, generator=_g))
+        _m.transformer.ln_f.bias.add_(0.5 * torch.randn(_m.transformer.ln_f.bias.shape, generator=_g))
+    _cases.append((_m, torch.randint(1, _m.config.vocab_size, (3, _m.config.n_positions), generator=_g)))
+for _m, _ids in _cases:
+    with torch.no_grad():
+        _want = _m(_ids).logits
+        with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.transformer",)), \
+                _hidden_substituted(block_forward=_hidden_block_forward):  # judged with the reference block
+            _got = gpt2_forward(_m, _ids)
+    assert_close(_got, _want, reduction=forward_reduction(_m.config), what=f"logits of {_m.config.n_layer} layers")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex6_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 6 — experiment: which block do the predictions need? (3 points)
+#
+# Skip one block — its input passes unchanged to the next block, the residual stream without that block's two
+# updates — and count how often the model still predicts the same next token.
+#
+# 1. Write `agreement_without_block(model, ids, k)`: the fraction (a Python `float` in `[0, 1]`) of all positions
+#    (batch × seq) at which the most likely next token — the `argmax` of the logits — is the same with block `k`
+#    skipped as with every block. Anything is allowed here (the model's own forward for the full logits, your
+#    `block_forward` for the rest). The hidden test runs it on fresh random models and ids; it must agree with the
+#    reference to within **0.01**.
+# 2. Run it on the bundled `model` and the sentence `sentence_ids` below for every block: store the list
+#    `agreements` (one float per block, in order) and `most_needed_block`, the index (an `int`) of the block whose
+#    removal changes the most predictions. Graded against the reference: each agreement within **0.01**, the index
+#    exactly.
+
+# %% nbgrader={"grade": false, "grade_id": "experiment_setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+sentence_ids = tokenizer("Gold is a chemical element. Its symbol is Au and its atomic number is 79.",
+                         return_tensors="pt").input_ids   # (1, seq)
+
+# %% nbgrader={"grade": false, "grade_id": "agreement_without_block", "locked": false, "schema_version": 3, "solution": true, "task": false}
+@torch.no_grad()
+def agreement_without_block(model: GPT2LMHeadModel, ids: torch.Tensor, k: int) -> float:
+    ### BEGIN SOLUTION
+    full = model(ids).logits.argmax(-1)  # (batch, seq)
+    t = model.transformer
+    h = t.wte(ids) + t.wpe(torch.arange(ids.shape[-1]))  # (batch, seq, d_model)
+    for i, block in enumerate(t.h):
+        if i != k:
+            h = block_forward(h, block)
+    skipped = (t.ln_f(h) @ t.wte.weight.T).argmax(-1)  # (batch, seq)
+    return (skipped == full).float().mean().item()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": false, "grade_id": "block_ablation", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+agreements = [agreement_without_block(model, sentence_ids, k) for k in range(model.config.n_layer)]
+most_needed_block = min(range(len(agreements)), key=agreements.__getitem__)
+### END SOLUTION
+print("agreement with each block skipped:", [f"{a:.2f}" for a in agreements])
+print("the predictions need block", most_needed_block, "most")
+
+# %% nbgrader={"grade": true, "grade_id": "test_agreement", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""agreement_without_block measures the fraction of unchanged argmax predictions (2 points)"""
+_m = random_gpt2(n_layer=2)
+_ids = torch.randint(50, (2, 10))
+_a = agreement_without_block(_m, _ids, 0)
+assert isinstance(_a, float) and 0 <= _a <= 1, "return a Python float in [0, 1]"
+### BEGIN HIDDEN TESTS
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_block_forward(x, block):
+    _h = x + block.attn(block.ln_1(x))[0]
+    return _h + block.mlp(block.ln_2(_h))
+
+
+@torch.no_grad()
+def _hidden_agreement(m, ids, k):
+    _full = m(ids).logits.argmax(-1)
+    _h = m.transformer.wte(ids) + m.transformer.wpe(torch.arange(ids.shape[-1]))
+    for _i, _blk in enumerate(m.transformer.h):
+        if _i != k:
+            _out = _blk(_h)
+            _h = _out[0] if isinstance(_out, tuple) else _out
+    return (m.lm_head(m.transformer.ln_f(_h)).argmax(-1) == _full).float().mean().item()
+
+
+_g = torch.Generator().manual_seed(511)
+_seen = set()
+for _seed in (512, 513, 514):
+    _m = random_gpt2(n_layer=3, seed=_seed)
+    _ids = torch.randint(50, (3, 16), generator=_g)
+    for _k in range(3):
+        _want = _hidden_agreement(_m, _ids, _k)
+        _seen.add(round(_want, 3))
+        with _hidden_substituted(block_forward=_hidden_block_forward):  # judged with the reference block
+            _got = agreement_without_block(_m, _ids, _k)
+        assert isinstance(_got, float), "return a Python float (Tensor.item())"
+        assert abs(_got - _want) <= 0.01, f"block {_k} skipped: got {_got:.3f}, expected {_want:.3f}"
+assert len(_seen) > 3, "the hidden test's cases should not all agree equally"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_block_ablation", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""the measured agreements on the bundled model, and the block they need most (1 point)"""
+assert len(agreements) == model.config.n_layer, "one agreement per block"
+assert isinstance(most_needed_block, int) and 0 <= most_needed_block < model.config.n_layer
+### BEGIN HIDDEN TESTS
+with torch.no_grad():
+    _full = model(sentence_ids).logits.argmax(-1)
+    _want = []
+    for _k in range(model.config.n_layer):
+        _h = model.transformer.wte(sentence_ids) + model.transformer.wpe(torch.arange(sentence_ids.shape[-1]))
+        for _i, _blk in enumerate(model.transformer.h):
+            if _i != _k:
+                _out = _blk(_h)
+                _h = _out[0] if isinstance(_out, tuple) else _out
+        _want.append((model.lm_head(model.transformer.ln_f(_h)).argmax(-1) == _full).float().mean().item())
+assert all(abs(float(_a) - _w) <= 0.01 for _a, _w in zip(agreements, _want, strict=True)), \
+    f"agreements {[round(float(_a), 3) for _a in agreements]}, expected {[round(_w, 3) for _w in _want]}"
+assert most_needed_block == min(range(len(_want)), key=_want.__getitem__), "the block with the LOWEST agreement"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
