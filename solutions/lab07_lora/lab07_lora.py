@@ -2,14 +2,19 @@
 # # Lab 07 — LoRA by hand
 #
 # You implement the LoRA layer of lesson 07 yourself, for both `nn.Linear` and GPT-2's `Conv1D`, then inject it into
-# a model and count what trains.
+# a model and count what trains. Then you carry LoRA over to a layer the lesson did not: the token embedding; and you
+# measure how low a rank a given weight change needs.
 #
 # - Write your code between the lines marked `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - Test cells show some checks. More (hidden) checks run when the lab is graded, on fresh random shapes and layers —
 #   make your code correct, not just the visible examples.
+# - Do **not** use the course's own answers in `utils.lora` (`LoRALinear`, `add_lora`, `count_parameters`; nor
+#   subclass them): that module cannot be imported while the hidden tests run. Exercise 3 also forbids `F.one_hot`.
+# - **Allowed**: `torch` and `torch.nn` (`nn.Parameter`, `nn.init`, `@`, indexing, `F.linear`, `F.embedding`),
+#   `model.named_modules()`, `get_submodule`, `setattr`, `torch.linalg` in exercise 4.
 # - Before you submit: *Kernel → Restart & Run All*, and check that no cell fails.
 #
-# Time: about 30 minutes. 15 points.
+# Time: about 50 minutes. 24 points.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import copy
@@ -19,6 +24,8 @@ import torch
 from torch import nn
 from transformers import GPT2Config, GPT2LMHeadModel
 from transformers.pytorch_utils import Conv1D
+
+from utils.numerics import assert_close
 
 torch.manual_seed(0)
 
@@ -98,26 +105,30 @@ assert not _layer.base.weight.requires_grad, "the base weight must be frozen"
 _conv = LoRALinear(Conv1D(20, 12), r=3, alpha=6)     # Conv1D(nf=out, nx=in): weight (12, 20)
 assert tuple(_conv.lora_A.shape) == (3, 12) and tuple(_conv.lora_B.shape) == (20, 3), "Conv1D stores (in, out)"
 ### BEGIN HIDDEN TESTS
-_gen = torch.Generator().manual_seed(70701)
-for _ in range(4):
-    _i, _o, _r = (int(v) for v in torch.randint(2, 40, (3,), generator=_gen))
-    for _base in (nn.Linear(_i, _o), Conv1D(_o, _i)):
-        _l = LoRALinear(_base, r=_r, alpha=2 * _r + 1)
-        assert tuple(_l.lora_A.shape) == (_r, _i) and tuple(_l.lora_B.shape) == (_o, _r), "wrong A/B shapes"
-        assert torch.count_nonzero(_l.lora_B) == 0, "B must start at zero"
-        assert torch.count_nonzero(_l.lora_A) > 0, "A must start random, not zero"
-        assert _l.lora_A.abs().max() <= 1 / math.sqrt(_i) + 1e-6, "A: kaiming_uniform_(a=sqrt(5))"
-        assert math.isclose(_l.scaling, (2 * _r + 1) / _r), "scaling is alpha / r"
-        assert all(not p.requires_grad for p in _l.base.parameters()), "the base layer must be frozen"
-        assert _l.lora_A.requires_grad and _l.lora_B.requires_grad, "A and B must train"
-torch.manual_seed(70707)
-for _base in (nn.Linear(64, 48), Conv1D(48, 64)):  # in_features 64: A is uniform on [-1/8, 1/8]
-    _A = LoRALinear(_base, r=16, alpha=16).lora_A.detach()
-    assert torch.linalg.matrix_rank(_A) == 16, "A must start random (full rank), not constant"
-    _bound = 1 / math.sqrt(64)
-    assert _A.abs().max() > 0.9 * _bound, "A: kaiming_uniform_(a=sqrt(5)) fills [-1/sqrt(in), 1/sqrt(in)]"
-    assert abs(_A.std().item() - _bound / math.sqrt(3)) < 0.1 * _bound / math.sqrt(3), \
-        "A: kaiming_uniform_(a=sqrt(5)) (uniform, std = bound / sqrt(3)), not a small Gaussian"
+from utils.rules import forbidden as _hidden_forbidden
+
+assert all(_c.__module__ != "utils.lora" for _c in LoRALinear.__mro__), "write LoRALinear yourself"
+with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers cannot be imported
+    _gen = torch.Generator().manual_seed(70701)
+    for _ in range(4):
+        _i, _o, _r = (int(v) for v in torch.randint(2, 40, (3,), generator=_gen))
+        for _base in (nn.Linear(_i, _o), Conv1D(_o, _i)):
+            _l = LoRALinear(_base, r=_r, alpha=2 * _r + 1)
+            assert tuple(_l.lora_A.shape) == (_r, _i) and tuple(_l.lora_B.shape) == (_o, _r), "wrong A/B shapes"
+            assert torch.count_nonzero(_l.lora_B) == 0, "B must start at zero"
+            assert torch.count_nonzero(_l.lora_A) > 0, "A must start random, not zero"
+            assert _l.lora_A.abs().max() <= 1 / math.sqrt(_i) + 1e-6, "A: kaiming_uniform_(a=sqrt(5))"
+            assert math.isclose(_l.scaling, (2 * _r + 1) / _r), "scaling is alpha / r"
+            assert all(not p.requires_grad for p in _l.base.parameters()), "the base layer must be frozen"
+            assert _l.lora_A.requires_grad and _l.lora_B.requires_grad, "A and B must train"
+    torch.manual_seed(70707)
+    for _base in (nn.Linear(64, 48), Conv1D(48, 64)):  # in_features 64: A is uniform on [-1/8, 1/8]
+        _A = LoRALinear(_base, r=16, alpha=16).lora_A.detach()
+        assert torch.linalg.matrix_rank(_A) == 16, "A must start random (full rank), not constant"
+        _bound = 1 / math.sqrt(64)
+        assert _A.abs().max() > 0.9 * _bound, "A: kaiming_uniform_(a=sqrt(5)) fills [-1/sqrt(in), 1/sqrt(in)]"
+        assert abs(_A.std().item() - _bound / math.sqrt(3)) < 0.1 * _bound / math.sqrt(3), \
+            "A: kaiming_uniform_(a=sqrt(5)) (uniform, std = bound / sqrt(3)), not a small Gaussian"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_init_identity", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -126,12 +137,16 @@ _base = nn.Linear(8, 5)
 _x = torch.randn(4, 8)
 assert torch.allclose(LoRALinear(_base, r=2, alpha=4)(_x), _base(_x)), "B = 0 at init: output == base(x)"
 ### BEGIN HIDDEN TESTS
-_gen = torch.Generator().manual_seed(70702)
-for _ in range(3):
-    _i, _o = (int(v) for v in torch.randint(2, 30, (2,), generator=_gen))
-    for _base in (nn.Linear(_i, _o), Conv1D(_o, _i)):
-        _x = torch.randn(2, 3, _i, generator=_gen)
-        assert torch.allclose(LoRALinear(_base, r=4, alpha=8)(_x), _base(_x), atol=1e-6), "output != base at init"
+from utils.rules import forbidden as _hidden_forbidden
+
+assert all(_c.__module__ != "utils.lora" for _c in LoRALinear.__mro__), "write LoRALinear yourself"
+with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers cannot be imported
+    _gen = torch.Generator().manual_seed(70702)
+    for _ in range(3):
+        _i, _o = (int(v) for v in torch.randint(2, 30, (2,), generator=_gen))
+        for _base in (nn.Linear(_i, _o), Conv1D(_o, _i)):
+            _x = torch.randn(2, 3, _i, generator=_gen)
+            assert torch.allclose(LoRALinear(_base, r=4, alpha=8)(_x), _base(_x), atol=1e-6), "output != base at init"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_forward_linear", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -144,16 +159,20 @@ _x = torch.randn(3, 6)
 _expected = _layer.base(_x) + 4.0 * _x @ _layer.lora_A.T @ _layer.lora_B.T
 assert torch.allclose(_layer(_x), _expected, atol=1e-5), "forward must add (alpha / r) * x A^T B^T"
 ### BEGIN HIDDEN TESTS
-_gen = torch.Generator().manual_seed(70703)
-for _ in range(4):
-    _i, _o, _r = (int(v) for v in torch.randint(2, 33, (3,), generator=_gen))
-    _alpha = float(torch.randint(1, 64, (1,), generator=_gen))
-    _l = LoRALinear(nn.Linear(_i, _o), r=_r, alpha=_alpha)
-    with torch.no_grad():
-        _l.lora_B.copy_(torch.randn(_o, _r, generator=_gen))
-    _x = torch.randn(2, 5, _i, generator=_gen)
-    _ref = _l.base(_x) + (_alpha / _r) * _x @ _l.lora_A.T @ _l.lora_B.T
-    assert torch.allclose(_l(_x), _ref, atol=1e-4), "wrong forward for nn.Linear"
+from utils.rules import forbidden as _hidden_forbidden
+
+assert all(_c.__module__ != "utils.lora" for _c in LoRALinear.__mro__), "write LoRALinear yourself"
+with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers cannot be imported
+    _gen = torch.Generator().manual_seed(70703)
+    for _ in range(4):
+        _i, _o, _r = (int(v) for v in torch.randint(2, 33, (3,), generator=_gen))
+        _alpha = float(torch.randint(1, 64, (1,), generator=_gen))
+        _l = LoRALinear(nn.Linear(_i, _o), r=_r, alpha=_alpha)
+        with torch.no_grad():
+            _l.lora_B.copy_(torch.randn(_o, _r, generator=_gen))
+        _x = torch.randn(2, 5, _i, generator=_gen)
+        _ref = _l.base(_x) + (_alpha / _r) * _x @ _l.lora_A.T @ _l.lora_B.T
+        assert torch.allclose(_l(_x), _ref, atol=1e-4), "wrong forward for nn.Linear"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_forward_conv1d", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -166,16 +185,20 @@ _x = torch.randn(3, 6)
 _expected = _layer.base(_x) + _x @ _layer.lora_A.T @ _layer.lora_B.T
 assert torch.allclose(_layer(_x), _expected, atol=1e-5), "forward must work on a Conv1D"
 ### BEGIN HIDDEN TESTS
-_gen = torch.Generator().manual_seed(70704)
-for _ in range(4):
-    _i, _o, _r = (int(v) for v in torch.randint(2, 33, (3,), generator=_gen))
-    _alpha = float(torch.randint(1, 64, (1,), generator=_gen))
-    _l = LoRALinear(Conv1D(_o, _i), r=_r, alpha=_alpha)
-    with torch.no_grad():
-        _l.lora_B.copy_(torch.randn(_o, _r, generator=_gen))
-    _x = torch.randn(2, 5, _i, generator=_gen)
-    _ref = _l.base(_x) + (_alpha / _r) * _x @ _l.lora_A.T @ _l.lora_B.T
-    assert torch.allclose(_l(_x), _ref, atol=1e-4), "wrong forward for Conv1D"
+from utils.rules import forbidden as _hidden_forbidden
+
+assert all(_c.__module__ != "utils.lora" for _c in LoRALinear.__mro__), "write LoRALinear yourself"
+with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers cannot be imported
+    _gen = torch.Generator().manual_seed(70704)
+    for _ in range(4):
+        _i, _o, _r = (int(v) for v in torch.randint(2, 33, (3,), generator=_gen))
+        _alpha = float(torch.randint(1, 64, (1,), generator=_gen))
+        _l = LoRALinear(Conv1D(_o, _i), r=_r, alpha=_alpha)
+        with torch.no_grad():
+            _l.lora_B.copy_(torch.randn(_o, _r, generator=_gen))
+        _x = torch.randn(2, 5, _i, generator=_gen)
+        _ref = _l.base(_x) + (_alpha / _r) * _x @ _l.lora_A.T @ _l.lora_B.T
+        assert torch.allclose(_l(_x), _ref, atol=1e-4), "wrong forward for Conv1D"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_merge", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
@@ -190,25 +213,29 @@ _layer.merge()
 assert torch.allclose(_layer(_x), _before, atol=1e-5), "merging must not change the outputs"
 assert torch.allclose(_layer.base(_x), _before, atol=1e-5), "after merge the base layer alone carries the update"
 ### BEGIN HIDDEN TESTS
-_gen = torch.Generator().manual_seed(70705)
-for _square in (True, False, False):
-    _i = int(torch.randint(2, 30, (1,), generator=_gen))
-    _o = _i if _square else int(torch.randint(2, 30, (1,), generator=_gen))
-    for _base in (nn.Linear(_i, _o), Conv1D(_o, _i)):
-        _w0 = _base.weight.detach().clone()
-        _l = LoRALinear(_base, r=3, alpha=5)
-        with torch.no_grad():
-            _l.lora_B.copy_(torch.randn(_o, 3, generator=_gen))
-        _x = torch.randn(4, _i, generator=_gen)
-        _before = _l(_x)
-        _delta = (5 / 3) * _l.lora_B @ _l.lora_A
-        _l.merge()
-        _expected = _w0 + (_delta.T if isinstance(_base, Conv1D) else _delta)
-        assert torch.allclose(_base.weight, _expected, atol=1e-5), "merged weight is wrong (Conv1D needs .T)"
-        assert not _base.weight.requires_grad, "the merged base weight must stay frozen (update it in place)"
-        assert torch.allclose(_l(_x), _before, atol=1e-4), "outputs changed after merge"
-        _l.merge()
-        assert torch.allclose(_l(_x), _before, atol=1e-4), "a second merge must not add the update again"
+from utils.rules import forbidden as _hidden_forbidden
+
+assert all(_c.__module__ != "utils.lora" for _c in LoRALinear.__mro__), "write LoRALinear yourself"
+with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers cannot be imported
+    _gen = torch.Generator().manual_seed(70705)
+    for _square in (True, False, False):
+        _i = int(torch.randint(2, 30, (1,), generator=_gen))
+        _o = _i if _square else int(torch.randint(2, 30, (1,), generator=_gen))
+        for _base in (nn.Linear(_i, _o), Conv1D(_o, _i)):
+            _w0 = _base.weight.detach().clone()
+            _l = LoRALinear(_base, r=3, alpha=5)
+            with torch.no_grad():
+                _l.lora_B.copy_(torch.randn(_o, 3, generator=_gen))
+            _x = torch.randn(4, _i, generator=_gen)
+            _before = _l(_x)
+            _delta = (5 / 3) * _l.lora_B @ _l.lora_A
+            _l.merge()
+            _expected = _w0 + (_delta.T if isinstance(_base, Conv1D) else _delta)
+            assert torch.allclose(_base.weight, _expected, atol=1e-5), "merged weight is wrong (Conv1D needs .T)"
+            assert not _base.weight.requires_grad, "the merged base weight must stay frozen (update it in place)"
+            assert torch.allclose(_l(_x), _before, atol=1e-4), "outputs changed after merge"
+            _l.merge()
+            assert torch.allclose(_l(_x), _before, atol=1e-4), "a second merge must not add the update again"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -251,15 +278,30 @@ _model = add_lora(tiny_gpt2(0), ["c_attn"], r=2, alpha=4)
 assert isinstance(_model.transformer.h[0].attn.c_attn, LoRALinear), "c_attn should be wrapped"
 assert not isinstance(_model.transformer.h[0].attn.c_proj, LoRALinear), "c_proj was not a target"
 ### BEGIN HIDDEN TESTS
-from utils.lora import LoRALinear as _hidden_LoRALinear
+from utils.rules import forbidden as _hidden_forbidden
 from utils.rules import substituted as _hidden_substituted
+
+class _hidden_LoRALinear(nn.Module):  # the reference layer (utils.lora cannot be imported during this test)
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        self.base, self.scaling, self.merged = base, alpha / r, False
+        _in, _out = base.weight.shape if isinstance(base, Conv1D) else base.weight.shape[::-1]
+        for _p in base.parameters():
+            _p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(r, _in))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.lora_B = nn.Parameter(torch.zeros(_out, r))
+
+    def forward(self, x):
+        return self.base(x) + self.scaling * x @ self.lora_A.T @ self.lora_B.T
+
 
 # PEFT's rule: "fc" and "_attn" are no module's name nor a dotted suffix, so they match nothing
 for _seed, _targets in enumerate([["c_proj"], ["attn.c_proj"], ["mlp.c_proj", "c_fc"], ["c_attn", "c_proj", "c_fc"],
                                   ["fc", "c_attn"], ["_attn"]]):
     _m = tiny_gpt2(100 + _seed, n_layer=3)
     _expected = {n for n, _ in _m.named_modules() if n and any(n.endswith("." + t) for t in _targets)}
-    with _hidden_substituted(LoRALinear=_hidden_LoRALinear):  # judged with the reference layer
+    with _hidden_substituted(LoRALinear=_hidden_LoRALinear), _hidden_forbidden(modules=("utils.lora",)):
         _m = add_lora(_m, _targets, r=2, alpha=4)
     assert _m is not None, "return the model"
     _wrapped = {n for n, mod in _m.named_modules() if isinstance(mod, _hidden_LoRALinear)}
@@ -273,13 +315,28 @@ _trainable = [n for n, p in _model.named_parameters() if p.requires_grad]
 assert all("lora_" in n for n in _trainable), f"base weights left trainable: {[n for n in _trainable if 'lora_' not in n][:3]}"
 assert sum(p.numel() for p in _model.parameters() if p.requires_grad) == 2 * 2 * (32 + 96)
 ### BEGIN HIDDEN TESTS
-from utils.lora import LoRALinear as _hidden_LoRALinear
+from utils.rules import forbidden as _hidden_forbidden
 from utils.rules import substituted as _hidden_substituted
+
+class _hidden_LoRALinear(nn.Module):  # the reference layer (utils.lora cannot be imported during this test)
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        self.base, self.scaling, self.merged = base, alpha / r, False
+        _in, _out = base.weight.shape if isinstance(base, Conv1D) else base.weight.shape[::-1]
+        for _p in base.parameters():
+            _p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(r, _in))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.lora_B = nn.Parameter(torch.zeros(_out, r))
+
+    def forward(self, x):
+        return self.base(x) + self.scaling * x @ self.lora_A.T @ self.lora_B.T
+
 
 _gen = torch.Generator().manual_seed(70706)
 for _seed in range(3):
     _r = int(torch.randint(1, 9, (1,), generator=_gen))
-    with _hidden_substituted(LoRALinear=_hidden_LoRALinear):  # judged with the reference layer
+    with _hidden_substituted(LoRALinear=_hidden_LoRALinear), _hidden_forbidden(modules=("utils.lora",)):
         _m = add_lora(tiny_gpt2(200 + _seed, n_layer=2), ["c_fc", "attn.c_proj"], r=_r, alpha=2 * _r)
     _names = [n for n, p in _m.named_parameters() if p.requires_grad]
     assert _names and all("lora_" in n for n in _names), "only lora_A / lora_B may be trainable"
@@ -296,15 +353,249 @@ _model = tiny_gpt2(2)
 _total = sum(p.numel() for p in _model.parameters())
 assert count_parameters(_model) == (_total, _total), "a fresh model trains everything"
 ### BEGIN HIDDEN TESTS
-_m = tiny_gpt2(3)
-for _p in _m.transformer.h[0].parameters():
-    _p.requires_grad_(False)
-_frozen = sum(p.numel() for p in _m.transformer.h[0].parameters())
-_all = sum(p.numel() for p in _m.parameters())
-assert tuple(count_parameters(_m)) == (_all - _frozen, _all), "count requires_grad parameters"
-_lin = nn.Sequential(nn.Linear(7, 3), nn.Linear(3, 2))
-_lin[1].weight.requires_grad_(False)
-assert tuple(count_parameters(_lin)) == (7 * 3 + 3 + 2, 7 * 3 + 3 + 6 + 2)
+from utils.rules import forbidden as _hidden_forbidden
+
+with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers cannot be imported
+    _m = tiny_gpt2(3)
+    for _p in _m.transformer.h[0].parameters():
+        _p.requires_grad_(False)
+    _frozen = sum(p.numel() for p in _m.transformer.h[0].parameters())
+    _all = sum(p.numel() for p in _m.parameters())
+    assert tuple(count_parameters(_m)) == (_all - _frozen, _all), "count requires_grad parameters"
+    _lin = nn.Sequential(nn.Linear(7, 3), nn.Linear(3, 2))
+    _lin[1].weight.requires_grad_(False)
+    assert tuple(count_parameters(_lin)) == (7 * 3 + 3 + 2, 7 * 3 + 3 + 6 + 2)
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 3 — LoRA on an embedding (6 points)
+#
+# LoRA can adapt the token embedding too (PEFT does it for `nn.Embedding` targets). Lesson 02 showed that an
+# embedding is `onehot(ids) @ W` with `W` of shape `(num_embeddings, embedding_dim)` = `(vocab, d)`: a linear layer
+# whose input is a one-hot vector of size `vocab`. Its low-rank update is `ΔW = scaling · (B A)ᵀ`, shape `(vocab, d)`.
+#
+# Complete `LoRAEmbedding(base, r, alpha)` for an `nn.Embedding` `base`:
+#
+# - Freeze `base`. `self.lora_A`: an `nn.Parameter` of shape `(r, num_embeddings)`, initialised from a standard
+#   normal (`nn.init.normal_`, mean 0, std 1: its input is one-hot, so no `1/√fan_in` here). `self.lora_B`: shape
+#   `(embedding_dim, r)`, **zeros**, so the layer starts out computing exactly `base(ids)`. `self.scaling`: α/r.
+#   (PEFT stores the mirror image — A zeros, B normal — for embeddings; we keep this lab's convention: B starts at 0.)
+# - `forward(ids)` for integer ids of any shape `(...)`: `base(ids) + scaling · A[:, ids]ᵀ Bᵀ`, shape
+#   `(..., embedding_dim)`. Look the columns of `A` up by index: **never build the one-hot matrix**
+#   (`F.one_hot` raises while the hidden tests call your layer; for GPT-2's vocabulary it would be 50,257 floats per
+#   token). Once merged, just `base(ids)`.
+# - `merge()`: add `ΔW` into `base.weight` (in place, so it stays the same frozen parameter), set
+#   `self.merged = True`; a second call adds nothing.
+#
+# **Allowed**: indexing (`self.lora_A.T[ids]`), `F.embedding`, `@`, arithmetic. Not `utils.lora` (it cannot be
+# imported while the hidden tests run).
+
+# %% nbgrader={"grade": false, "grade_id": "lora_embedding", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class LoRAEmbedding(nn.Module):
+    """A frozen nn.Embedding plus a trainable low-rank update (alpha / r) * (B @ A)^T of its weight."""
+
+    def __init__(self, base: nn.Embedding, r: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.r, self.alpha = r, alpha
+        ### BEGIN SOLUTION
+        num_embeddings, embedding_dim = base.weight.shape
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(r, num_embeddings))
+        nn.init.normal_(self.lora_A)
+        self.lora_B = nn.Parameter(torch.zeros(embedding_dim, r))
+        self.scaling = alpha / r
+        ### END SOLUTION
+        self.merged = False
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        result = self.base(ids)  # (..., embedding_dim)
+        if self.merged:
+            return result
+        rows = self.lora_A.T[ids]  # (..., r): column ids of A, looked up
+        return result + (rows @ self.lora_B.T) * self.scaling  # (..., embedding_dim)
+        ### END SOLUTION
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        ### BEGIN SOLUTION
+        if self.merged:
+            return
+        self.base.weight += (self.lora_B @ self.lora_A).T * self.scaling  # (num_embeddings, embedding_dim)
+        self.merged = True  # forward() now returns base(ids) alone
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_emb_init", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""A is (r, vocab) and random, B is (d, r) and zero, only A and B train, and the layer starts equal to base (2 points)"""
+_emb = nn.Embedding(30, 8)
+_layer = LoRAEmbedding(_emb, r=4, alpha=8)
+assert tuple(_layer.lora_A.shape) == (4, 30) and tuple(_layer.lora_B.shape) == (8, 4), "A (r, vocab), B (d, r)"
+assert torch.count_nonzero(_layer.lora_B) == 0 and _layer.scaling == 2.0
+assert not _emb.weight.requires_grad and _layer.lora_A.requires_grad and _layer.lora_B.requires_grad
+_ids = torch.randint(30, (3, 5))
+assert torch.equal(_layer(_ids), _emb(_ids)), "B = 0: the output is exactly base(ids)"
+### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_gen = torch.Generator().manual_seed(70708)
+with _hidden_forbidden("torch.nn.functional.one_hot", modules=("utils.lora",)):
+    for _ in range(3):
+        _v, _d, _r = (int(v) for v in torch.randint(2, 40, (3,), generator=_gen))
+        _emb = nn.Embedding(_v, _d)
+        _l = LoRAEmbedding(_emb, r=_r, alpha=2 * _r + 1)
+        assert tuple(_l.lora_A.shape) == (_r, _v) and tuple(_l.lora_B.shape) == (_d, _r), "wrong A/B shapes"
+        assert torch.count_nonzero(_l.lora_B) == 0, "B must start at zero"
+        assert math.isclose(_l.scaling, (2 * _r + 1) / _r), "scaling is alpha / r"
+        assert all(not p.requires_grad for p in _emb.parameters()), "the embedding must be frozen"
+        _ids = torch.randint(_v, (2, 3, 4), generator=_gen)
+        assert torch.equal(_l(_ids), _emb(_ids)), "at init the output is exactly base(ids)"
+    torch.manual_seed(70709)
+    _A = LoRAEmbedding(nn.Embedding(400, 16), r=16, alpha=16).lora_A.detach()
+    assert torch.linalg.matrix_rank(_A) == 16, "A must start random (full rank)"
+    assert abs(_A.mean().item()) < 0.05 and abs(_A.std().item() - 1) < 0.05, "A: a standard normal (std 1)"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_emb_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""forward = base(ids) + scaling · A[:, ids]ᵀ Bᵀ, for ids of any shape, without a one-hot matrix (2 points)"""
+torch.manual_seed(4)
+_layer = LoRAEmbedding(nn.Embedding(10, 6), r=2, alpha=6)
+with torch.no_grad():
+    _layer.lora_B.normal_()
+_ids = torch.tensor([[0, 3, 9], [3, 3, 1]])
+_expected = _layer.base(_ids) + 3.0 * (_layer.lora_B @ _layer.lora_A).T[_ids]
+assert _layer(_ids).shape == (2, 3, 6)
+assert torch.allclose(_layer(_ids), _expected, atol=1e-5), "forward must add scaling * A[:, ids]^T B^T"
+### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_gen = torch.Generator().manual_seed(70710)
+for _shape in [(7,), (2, 5), (3, 1, 4)]:
+    _v, _d, _r = (int(v) for v in torch.randint(2, 33, (3,), generator=_gen))
+    _alpha = float(torch.randint(1, 64, (1,), generator=_gen))
+    with _hidden_forbidden("torch.nn.functional.one_hot", modules=("utils.lora",)):
+        _l = LoRAEmbedding(nn.Embedding(_v, _d), r=_r, alpha=_alpha)
+    with torch.no_grad():
+        _l.lora_A.copy_(torch.randn(_r, _v, generator=_gen))
+        _l.lora_B.copy_(torch.randn(_d, _r, generator=_gen))
+    _ids = torch.randint(_v, _shape, generator=_gen)
+    _ref = _l.base(_ids) + (_alpha / _r) * (_l.lora_B @ _l.lora_A).T[_ids]
+    with _hidden_forbidden("torch.nn.functional.one_hot", modules=("utils.lora",)):
+        _got = _l(_ids)
+    assert _got.shape == (*_shape, _d), f"shape {tuple(_got.shape)} for ids {_shape}"
+    assert_close(_got, _ref, reduction=_r, what="LoRA embedding output")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_emb_merge", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""merge adds ΔW = scaling · (B A)ᵀ into the frozen embedding, once; outputs stay the same (2 points)"""
+torch.manual_seed(5)
+_layer = LoRAEmbedding(nn.Embedding(12, 5), r=3, alpha=3)
+with torch.no_grad():
+    _layer.lora_B.normal_()
+_ids = torch.randint(12, (4,))
+_before = _layer(_ids)
+_layer.merge()
+assert torch.allclose(_layer(_ids), _before, atol=1e-5), "merging must not change the outputs"
+assert torch.allclose(_layer.base(_ids), _before, atol=1e-5), "after merge the embedding alone carries the update"
+### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_gen = torch.Generator().manual_seed(70711)
+for _square in (True, False, False):
+    _v = int(torch.randint(2, 30, (1,), generator=_gen))
+    _d = _v if _square else int(torch.randint(2, 30, (1,), generator=_gen))
+    _emb = nn.Embedding(_v, _d)
+    _weight, _w0 = _emb.weight, _emb.weight.detach().clone()
+    _l = LoRAEmbedding(_emb, r=3, alpha=5)
+    with torch.no_grad():
+        _l.lora_B.copy_(torch.randn(_d, 3, generator=_gen))
+    _ids = torch.randint(_v, (2, 6), generator=_gen)
+    _before = _l(_ids).detach()
+    _delta = ((5 / 3) * _l.lora_B @ _l.lora_A).T.detach()
+    with _hidden_forbidden("torch.nn.functional.one_hot", modules=("utils.lora",)):
+        _l.merge()
+        _after = _l(_ids)
+        _l.merge()
+        _twice = _l(_ids)
+    assert _emb.weight is _weight and not _weight.requires_grad, "update the frozen weight in place"
+    assert_close(_emb.weight, _w0 + _delta, reduction=3, what="merged embedding weight (transposed?)")
+    assert_close(_after, _before, reduction=3, what="output after merge")
+    assert_close(_twice, _before, reduction=3, what="output after a second merge (added twice?)")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 4 — experiment: what rank does an update need? (3 points)
+#
+# LoRA bets that the change fine-tuning makes to a weight has low rank. The best a rank-`r` update can do is known
+# exactly (Eckart–Young): with the singular values `σ₁ ≥ σ₂ ≥ …` of the wanted change `Δ`, the best rank-`r`
+# approximation keeps the first `r` of them, and its error is
+#
+# $$\frac{\lVert \Delta - \Delta_r \rVert_F}{\lVert \Delta \rVert_F} = \sqrt{\frac{\sum_{i>r} \sigma_i^2}{\sum_i \sigma_i^2}}$$
+#
+# 1. Write `rank_r_error(delta, r)`: that relative error, a Python `float`, for a 2-D tensor `delta` and an integer
+#    `r ≥ 0` (`r = 0` keeps nothing: error 1; `r ≥ min(delta.shape)` keeps everything: error 0). Graded on fresh
+#    matrices and ranks against the reference to within **1e-4**. Allowed: `torch.linalg.svdvals`,
+#    `torch.linalg.svd`, `torch.linalg.matrix_norm`, arithmetic.
+# 2. `update` below is a weight change of shape `(64, 48)`. Store `errors`, the list of `rank_r_error(update, r)`
+#    for `r = 1 … 16` (in that order), and `smallest_rank`: the smallest `r` (an `int`) whose error is **below 0.1**.
+#    Graded: each error within 1e-4 of the reference, the rank exactly.
+
+# %% nbgrader={"grade": false, "grade_id": "experiment_setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+_gen = torch.Generator().manual_seed(7)
+update = (torch.randn(64, 8, generator=_gen) * torch.tensor([3.0, 2.5, 2.0, 1.5, 1.0, 0.6, 0.3, 0.15])) \
+    @ torch.randn(8, 48, generator=_gen) / 8 + 0.02 * torch.randn(64, 48, generator=_gen)   # (64, 48)
+
+# %% nbgrader={"grade": false, "grade_id": "rank_r_error", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rank_r_error(delta: torch.Tensor, r: int) -> float:
+    ### BEGIN SOLUTION
+    energy = torch.linalg.svdvals(delta) ** 2  # (min(out, in),), largest first
+    return (energy[r:].sum() / energy.sum()).sqrt().item()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": false, "grade_id": "rank_sweep", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+errors = [rank_r_error(update, r) for r in range(1, 17)]
+smallest_rank = next(r for r, e in enumerate(errors, start=1) if e < 0.1)
+### END SOLUTION
+print("relative error of the best rank-r update:", [f"{e:.3f}" for e in errors])
+print("smallest rank with error below 0.1:", smallest_rank)
+
+# %% nbgrader={"grade": true, "grade_id": "test_rank_r_error", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""rank_r_error is the relative Frobenius error of the best rank-r approximation (2 points)"""
+_d = torch.diag(torch.tensor([4.0, 3.0, 0.0]))
+assert isinstance(rank_r_error(_d, 1), float), "return a Python float"
+assert abs(rank_r_error(_d, 1) - 0.6) < 1e-5, "sqrt(3² / (4² + 3²)) = 0.6"
+assert abs(rank_r_error(_d, 0) - 1.0) < 1e-5 and abs(rank_r_error(_d, 2)) < 1e-5
+### BEGIN HIDDEN TESTS
+def _hidden_rank_r_error(delta, r):
+    _s = torch.linalg.svdvals(delta.double())
+    return float(((_s[r:] ** 2).sum() / (_s ** 2).sum()).sqrt())
+
+
+_gen = torch.Generator().manual_seed(70712)
+for _o, _i, _r in [(20, 9, 3), (7, 30, 1), (16, 16, 15), (12, 5, 5), (33, 17, 0), (10, 4, 9)]:
+    _delta = torch.randn(_o, 3, generator=_gen) @ torch.randn(3, _i, generator=_gen) \
+        + 0.3 * torch.randn(_o, _i, generator=_gen)
+    _want = _hidden_rank_r_error(_delta, _r)
+    _got = rank_r_error(_delta, _r)
+    assert isinstance(_got, float), "return a Python float"
+    assert abs(_got - _want) <= 1e-4, f"shape {(_o, _i)}, r={_r}: got {_got:.5f}, expected {_want:.5f}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_rank_sweep", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""the errors of ranks 1 … 16 on `update`, and the smallest rank below 0.1 (1 point)"""
+assert len(errors) == 16, "one error per rank r = 1 … 16"
+assert isinstance(smallest_rank, int) and 1 <= smallest_rank <= 16
+### BEGIN HIDDEN TESTS
+_s = torch.linalg.svdvals(update.double()) ** 2
+_want = [float((_s[_r:].sum() / _s.sum()).sqrt()) for _r in range(1, 17)]
+assert all(abs(float(_e) - _w) <= 1e-4 for _e, _w in zip(errors, _want, strict=True)), \
+    f"errors {[round(float(_e), 4) for _e in errors]}, expected {[round(_w, 4) for _w in _want]}"
+assert smallest_rank == next(_r for _r, _w in enumerate(_want, start=1) if _w < 0.1), \
+    "the smallest r (counted from 1) whose error is below 0.1"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}

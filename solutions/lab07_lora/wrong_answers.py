@@ -341,3 +341,221 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     trainable = sum(p.numel() for n, p in model.named_parameters() if "lora_" in n)
     total = sum(p.numel() for p in model.parameters())
     return trainable, total
+
+
+# %% [lora_linear] subclasses the course's own LoRALinear, which the lab forbids
+from utils.lora import LoRALinear as CourseLoRALinear
+
+
+class LoRALinear(CourseLoRALinear):
+    """A frozen nn.Linear or GPT-2 Conv1D plus a trainable low-rank update (alpha / r) * B @ A."""
+
+
+# %% [inject] count_parameters from utils.lora, which the lab forbids
+def add_lora(model: nn.Module, target_modules: list[str], r: int, alpha: float) -> nn.Module:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    names = [n for n, _ in model.named_modules()
+             if n and any(n == t or n.endswith("." + t) for t in target_modules)]
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        setattr(parent, child, LoRALinear(getattr(parent, child), r, alpha))
+    return model
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    from utils.lora import count_parameters as course_count
+
+    return course_count(model)
+
+
+# %% [inject] add_lora from utils.lora, which the lab forbids
+def add_lora(model: nn.Module, target_modules: list[str], r: int, alpha: float) -> nn.Module:
+    import utils.lora
+
+    return utils.lora.add_lora(model, target_modules, r, alpha)
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    return (sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()))
+
+
+# %% [lora_embedding] PEFT's mirror image: A zeros, B normal
+class LoRAEmbedding(nn.Module):
+    def __init__(self, base: nn.Embedding, r: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.r, self.alpha = r, alpha
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.zeros(r, base.weight.shape[0]))
+        self.lora_B = nn.Parameter(torch.randn(base.weight.shape[1], r))
+        self.scaling = alpha / r
+        self.merged = False
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.merged:
+            return self.base(ids)
+        return self.base(ids) + self.lora_A.T[ids] @ self.lora_B.T * self.scaling
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        if not self.merged:
+            self.base.weight += (self.lora_B @ self.lora_A).T * self.scaling
+            self.merged = True
+
+
+# %% [lora_embedding] A Kaiming-uniform like LoRALinear's (std 1/sqrt(3 vocab), not 1)
+class LoRAEmbedding(nn.Module):
+    def __init__(self, base: nn.Embedding, r: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.r, self.alpha = r, alpha
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(r, base.weight.shape[0]))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.lora_B = nn.Parameter(torch.zeros(base.weight.shape[1], r))
+        self.scaling = alpha / r
+        self.merged = False
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.merged:
+            return self.base(ids)
+        return self.base(ids) + self.lora_A.T[ids] @ self.lora_B.T * self.scaling
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        if not self.merged:
+            self.base.weight += (self.lora_B @ self.lora_A).T * self.scaling
+            self.merged = True
+
+
+# %% [lora_embedding] builds the one-hot matrix (F.one_hot), which the exercise forbids
+class LoRAEmbedding(nn.Module):
+    def __init__(self, base: nn.Embedding, r: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.r, self.alpha = r, alpha
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.randn(r, base.weight.shape[0]))
+        self.lora_B = nn.Parameter(torch.zeros(base.weight.shape[1], r))
+        self.scaling = alpha / r
+        self.merged = False
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.merged:
+            return self.base(ids)
+        one_hot = torch.nn.functional.one_hot(ids, self.lora_A.shape[1]).float()
+        return self.base(ids) + one_hot @ self.lora_A.T @ self.lora_B.T * self.scaling
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        if not self.merged:
+            self.base.weight += (self.lora_B @ self.lora_A).T * self.scaling
+            self.merged = True
+
+
+# %% [lora_embedding] merges B A without the transpose (right only when vocab == d, and then wrong)
+class LoRAEmbedding(nn.Module):
+    def __init__(self, base: nn.Embedding, r: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.r, self.alpha = r, alpha
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.randn(r, base.weight.shape[0]))
+        self.lora_B = nn.Parameter(torch.zeros(base.weight.shape[1], r))
+        self.scaling = alpha / r
+        self.merged = False
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.merged:
+            return self.base(ids)
+        return self.base(ids) + self.lora_A.T[ids] @ self.lora_B.T * self.scaling
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        if not self.merged:
+            self.base.weight += (self.lora_B @ self.lora_A).reshape(self.base.weight.shape) * self.scaling
+            self.merged = True
+
+
+# %% [lora_embedding] merge adds the update again on every call
+class LoRAEmbedding(nn.Module):
+    def __init__(self, base: nn.Embedding, r: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.r, self.alpha = r, alpha
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.randn(r, base.weight.shape[0]))
+        self.lora_B = nn.Parameter(torch.zeros(base.weight.shape[1], r))
+        self.scaling = alpha / r
+        self.merged = False
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.merged:
+            return self.base(ids)
+        return self.base(ids) + self.lora_A.T[ids] @ self.lora_B.T * self.scaling
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        self.base.weight += (self.lora_B @ self.lora_A).T * self.scaling
+        self.merged = True
+
+
+# %% [lora_embedding] forgets the scaling alpha / r in forward
+class LoRAEmbedding(nn.Module):
+    def __init__(self, base: nn.Embedding, r: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.r, self.alpha = r, alpha
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.randn(r, base.weight.shape[0]))
+        self.lora_B = nn.Parameter(torch.zeros(base.weight.shape[1], r))
+        self.scaling = alpha / r
+        self.merged = False
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.merged:
+            return self.base(ids)
+        return self.base(ids) + self.lora_A.T[ids] @ self.lora_B.T
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        if not self.merged:
+            self.base.weight += (self.lora_B @ self.lora_A).T * self.scaling
+            self.merged = True
+
+
+# %% [rank_r_error] the ratio of singular values, not of their squares
+def rank_r_error(delta: torch.Tensor, r: int) -> float:
+    s = torch.linalg.svdvals(delta)
+    return (s[r:].sum() / s.sum()).item()
+
+
+# %% [rank_r_error] the absolute error, not relative to the norm of delta
+def rank_r_error(delta: torch.Tensor, r: int) -> float:
+    s = torch.linalg.svdvals(delta)
+    return (s[r:] ** 2).sum().sqrt().item()
+
+
+# %% [rank_r_error] keeps one singular value too many (s[r + 1:])
+def rank_r_error(delta: torch.Tensor, r: int) -> float:
+    energy = torch.linalg.svdvals(delta) ** 2
+    return (energy[r + 1:].sum() / energy.sum()).sqrt().item()
+
+
+# %% [rank_r_error] returns a 0-d tensor, not a float
+def rank_r_error(delta: torch.Tensor, r: int) -> float:
+    energy = torch.linalg.svdvals(delta) ** 2
+    return (energy[r:].sum() / energy.sum()).sqrt()
+
+
+# %% [rank_sweep] the list index (counted from 0) instead of the rank
+errors = [rank_r_error(update, r) for r in range(1, 17)]
+smallest_rank = next(i for i, e in enumerate(errors) if e < 0.1)
