@@ -2,17 +2,22 @@
 # # Lab 06 — the training loop
 #
 # You will write the cross-entropy loss by hand, the shifted language-model loss, and one training step, and check
-# them against PyTorch and Hugging Face.
+# them against PyTorch and Hugging Face. Then you derive what `backward()` computes for the loss — its gradient with
+# respect to the logits — and measure what the learning rate does to a short training run.
 #
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - The test cell under each exercise shows some of the checks. More (hidden) checks run when the lab is graded,
 #   on fresh random inputs, shapes and models.
 # - Do **not** call `torch.nn.functional.cross_entropy`, `log_softmax` (`F.`, `torch.` or the tensor method) or
-#   `torch.nn.CrossEntropyLoss` in exercises 1–2: the tests use them as the reference, and they raise while the hidden
-#   tests call your functions. `torch.logsumexp`, `gather`, indexing, `mean` are all fine; exercise 3 may use anything.
+#   `torch.nn.CrossEntropyLoss` in exercises 1, 2 and 4: the tests use them as the reference, and they raise while the
+#   hidden tests call your functions. Exercise 4 also may not use autograd. Nor the course's own answers in
+#   `utils.training` (`cross_entropy_by_hand`, `next_token_loss`, `train_step`) anywhere: that module cannot be
+#   imported while the hidden tests run.
+# - **Allowed**: `torch.logsumexp`, `torch.softmax`, `gather`, indexing, `mean`, `F.one_hot`, arithmetic; your own
+#   functions from earlier exercises. Exercises 3 and 5 may use anything else (the model's own `.loss`, `backward()`).
 # - Before you submit: *Kernel → Restart & Run All*, and check that no cell fails.
 #
-# Time: about 30 minutes. Runs in a few seconds on a 2-core laptop.
+# Time: about 50 minutes. 18 points. Runs in a few seconds on a 2-core laptop.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
@@ -21,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 from transformers.utils import logging
+
+from utils.numerics import assert_close
 
 torch.manual_seed(0)
 logging.set_verbosity_error()   # nbgrader counts any stderr output of a test cell as a failure
@@ -82,7 +89,7 @@ for _shape, _vocab in [((1,), 3), ((7,), 13), ((2, 5), 31), ((3, 2, 4), 101)]:
     _logits = 3 * torch.randn(*_shape, _vocab, generator=_g)
     _targets = torch.randint(_vocab, _shape, generator=_g)
     _want = F.cross_entropy(_logits.reshape(-1, _vocab), _targets.reshape(-1))
-    with _hidden_forbidden(*_HIDDEN_RULES):
+    with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.training",)):
         _got = cross_entropy_by_hand(_logits, _targets)
     assert torch.allclose(_got, _want, atol=1e-5), f"wrong loss for shape {_shape}, vocab {_vocab}"
 ### END HIDDEN TESTS
@@ -100,7 +107,7 @@ _HIDDEN_RULES = ("torch.nn.functional.cross_entropy", "torch.nn.functional.log_s
                  "torch.Tensor.log_softmax", "torch.nn.CrossEntropyLoss")
 _logits = torch.tensor([[500.0, -500.0, 0.0, 80.0]] * 3)
 _want = F.cross_entropy(_logits, torch.tensor([0, 1, 3]))
-with _hidden_forbidden(*_HIDDEN_RULES):
+with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.training",)):
     _got = cross_entropy_by_hand(_logits, torch.tensor([0, 1, 3]))
 assert torch.allclose(_got, _want), "use logsumexp: exp(500) overflows"
 ### END HIDDEN TESTS
@@ -147,7 +154,8 @@ for _vocab, _b, _s in [(23, 1, 2), (50, 3, 13), (97, 2, 31)]:
     _ids = torch.randint(_vocab, (_b, _s), generator=_g)
     with torch.no_grad():
         _out = _model(_ids, labels=_ids)
-    with _hidden_forbidden(*_HIDDEN_RULES), _hidden_substituted(cross_entropy_by_hand=_hidden_ce):  # your cross_entropy_by_hand swapped out
+    with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.training",)), \
+            _hidden_substituted(cross_entropy_by_hand=_hidden_ce):  # your cross_entropy_by_hand swapped out
         _got = next_token_loss(_out.logits, _ids)
     assert torch.allclose(_got, _out.loss, atol=1e-5), f"wrong for seq={_s}"
 ### END HIDDEN TESTS
@@ -205,6 +213,7 @@ _loss = train_step(_model, _batch, torch.optim.SGD(_model.parameters(), lr=0.5))
 assert isinstance(_loss, float), "return the loss as a Python float (Tensor.item())"
 assert abs(_loss - _before) < 1e-4, "return the loss computed in the forward pass of this step"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
 from utils.rules import substituted as _hidden_substituted
 
 
@@ -216,7 +225,8 @@ _batch = torch.randint(31, (3, 17), generator=torch.Generator().manual_seed(604)
 _model = tiny_gpt2(31, seed=4)
 with torch.no_grad():
     _before = _model(_batch, labels=_batch).loss.item()
-with _hidden_substituted(next_token_loss=_hidden_next_token_loss):  # judged with the reference loss
+with _hidden_forbidden(modules=("utils.training",)), \
+        _hidden_substituted(next_token_loss=_hidden_next_token_loss):  # judged with the reference loss
     _loss = train_step(_model, _batch, torch.optim.SGD(_model.parameters(), lr=0.1))
 assert isinstance(_loss, float) and abs(_loss - _before) < 1e-4
 ### END HIDDEN TESTS
@@ -228,6 +238,7 @@ _ours, _ = _student_steps([_batch])
 _ref, _ = _reference_steps([_batch])
 assert _same_weights(_ours, _ref), "after one step the weights differ from forward → backward → step"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
 from utils.rules import substituted as _hidden_substituted
 
 
@@ -236,7 +247,8 @@ def _hidden_next_token_loss(logits, input_ids):
 
 
 _batch = torch.randint(37, (5, 11), generator=torch.Generator().manual_seed(605))
-with _hidden_substituted(next_token_loss=_hidden_next_token_loss):  # judged with the reference loss
+with _hidden_forbidden(modules=("utils.training",)), \
+        _hidden_substituted(next_token_loss=_hidden_next_token_loss):  # judged with the reference loss
     _ours, _ = _student_steps([_batch], lr=0.3, seed=5, vocab=37)
 _ref, _ = _reference_steps([_batch], lr=0.3, seed=5, vocab=37)
 assert _same_weights(_ours, _ref), "after one step the weights differ from the reference"
@@ -249,6 +261,7 @@ _ours, _our_losses = _student_steps(_batches)
 _ref, _ref_losses = _reference_steps(_batches)
 assert _same_weights(_ours, _ref), "after 3 steps the weights differ: are old gradients cleared every step?"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
 from utils.rules import substituted as _hidden_substituted
 
 
@@ -258,11 +271,223 @@ def _hidden_next_token_loss(logits, input_ids):
 
 _g = torch.Generator().manual_seed(606)
 _batch = torch.randint(29, (4, 9), generator=_g)
-with _hidden_substituted(next_token_loss=_hidden_next_token_loss):  # judged with the reference loss
+with _hidden_forbidden(modules=("utils.training",)), \
+        _hidden_substituted(next_token_loss=_hidden_next_token_loss):  # judged with the reference loss
     _ours, _our_losses = _student_steps([_batch] * 6, lr=0.5, seed=6, vocab=29)
 _ref, _ref_losses = _reference_steps([_batch] * 6, lr=0.5, seed=6, vocab=29)
 assert all(abs(a - b) < 1e-4 for a, b in zip(_our_losses, _ref_losses, strict=True)), "loss curve differs"
 assert _our_losses[-1] < _our_losses[0], "training on one batch should lower its loss"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 4 — the gradient of the loss, by hand (4 points)
+#
+# `loss.backward()` in exercise 3 computed, among everything else, the gradient of the loss with respect to the
+# logits. It has a closed form. For one position with probabilities `p = softmax(z)` and target `t`,
+# `∂(−log p_t)/∂z_j = p_j − [j = t]`; the loss of exercise 1 is the **mean** over `N` positions, so each position's
+# gradient is divided by `N`:
+#
+# $$\frac{\partial\,\text{loss}}{\partial z} = \frac{\operatorname{softmax}(z) - \operatorname{onehot}(t)}{N}$$
+#
+# Write `cross_entropy_grad(logits, targets)`: that gradient, a tensor of the shape of `logits` (`(..., vocab)`,
+# any number of leading dimensions; `N` counts all positions). It must stay finite for huge logits.
+#
+# - Do **not** use autograd (`.backward()`, `torch.autograd.grad`, `torch.autograd.backward`, `torch.func`) nor
+#   `F.cross_entropy`, `log_softmax` or `CrossEntropyLoss`: they raise while the hidden tests call your function,
+#   which is compared with what autograd computes.
+# - **Allowed**: `torch.softmax` (it subtracts the max for you), `torch.exp`, `torch.logsumexp`,
+#   `F.one_hot`, `scatter`, indexing, arithmetic.
+
+# %% nbgrader={"grade": false, "grade_id": "cross_entropy_grad", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def cross_entropy_grad(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    probs = torch.softmax(logits, dim=-1)  # (..., vocab)
+    one_hot = F.one_hot(targets, logits.shape[-1]).to(logits.dtype)  # (..., vocab)
+    return (probs - one_hot) / targets.numel()  # (..., vocab)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": false, "grade_id": "grad_reference", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def autograd_grad(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    # what loss.backward() puts in logits.grad: the reference your function is compared with
+    z = logits.detach().clone().requires_grad_(True)
+    F.cross_entropy(z.reshape(-1, z.shape[-1]), targets.reshape(-1)).backward()
+    return z.grad
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_grad_rows", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""the gradient has the logits' shape and each position's gradient sums to 0 (1 point)"""
+_logits, _targets = torch.randn(5, 7), torch.randint(7, (5,))
+_grad = cross_entropy_grad(_logits, _targets)
+assert _grad.shape == _logits.shape, "one gradient entry per logit"
+assert torch.allclose(_grad.sum(-1), torch.zeros(5), atol=1e-6), "probabilities sum to 1, the one-hot too: rows sum to 0"
+assert (_grad.gather(-1, _targets.unsqueeze(-1)) < 0).all(), "raising the target's logit lowers the loss"
+### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("torch.Tensor.backward", "torch.autograd.backward", "torch.autograd.grad", "torch.func.grad",
+                 "torch.func.vjp", "torch.func.jacrev", "torch.nn.functional.cross_entropy",
+                 "torch.nn.functional.log_softmax", "torch.log_softmax", "torch.Tensor.log_softmax",
+                 "torch.nn.CrossEntropyLoss")
+_g = torch.Generator().manual_seed(607)
+for _shape, _vocab in [((1,), 2), ((3, 4), 9), ((2, 1, 3), 17)]:
+    _logits = 2 * torch.randn(*_shape, _vocab, generator=_g)
+    _targets = torch.randint(_vocab, _shape, generator=_g)
+    with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.training",)):
+        _grad = cross_entropy_grad(_logits, _targets)
+    assert _grad.shape == _logits.shape, f"shape {tuple(_grad.shape)} for logits {tuple(_logits.shape)}"
+    assert _grad.dtype == _logits.dtype, "the gradient has the logits' dtype"
+    assert torch.allclose(_grad.sum(-1), torch.zeros(_shape), atol=1e-6), "each position's gradient sums to 0"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_grad_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""equals autograd's gradient of the mean cross-entropy (2 points)"""
+_logits, _targets = torch.randn(4, 6), torch.randint(6, (4,))
+assert_close(cross_entropy_grad(_logits, _targets), autograd_grad(_logits, _targets), reduction=6,
+             what="gradient (softmax − one-hot, divided by the number of positions)")
+### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("torch.Tensor.backward", "torch.autograd.backward", "torch.autograd.grad", "torch.func.grad",
+                 "torch.func.vjp", "torch.func.jacrev", "torch.nn.functional.cross_entropy",
+                 "torch.nn.functional.log_softmax", "torch.log_softmax", "torch.Tensor.log_softmax",
+                 "torch.nn.CrossEntropyLoss")
+_g = torch.Generator().manual_seed(608)
+for _shape, _vocab in [((1,), 3), ((7,), 13), ((2, 5), 31), ((3, 2, 4), 101)]:
+    _logits = 3 * torch.randn(*_shape, _vocab, generator=_g)
+    _targets = torch.randint(_vocab, _shape, generator=_g)
+    _want = autograd_grad(_logits, _targets)
+    with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.training",)):
+        _got = cross_entropy_grad(_logits, _targets)
+    assert_close(_got, _want, reduction=_vocab, what=f"gradient for shape {_shape}, vocab {_vocab}")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_grad_stable", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""huge logits: the gradient stays finite and right (1 point)"""
+_logits = torch.tensor([[1000.0, 0.0, -1000.0], [0.0, 200.0, 100.0]])
+_grad = cross_entropy_grad(_logits, torch.tensor([0, 2]))
+assert torch.isfinite(_grad).all(), "exp(1000) overflows: softmax must subtract the max first"
+assert torch.allclose(_grad, torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.5, -0.5]]), atol=1e-6)
+### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("torch.Tensor.backward", "torch.autograd.backward", "torch.autograd.grad", "torch.func.grad",
+                 "torch.func.vjp", "torch.func.jacrev", "torch.nn.functional.cross_entropy",
+                 "torch.nn.functional.log_softmax", "torch.log_softmax", "torch.Tensor.log_softmax",
+                 "torch.nn.CrossEntropyLoss")
+_logits = torch.tensor([[500.0, -500.0, 0.0, 80.0]] * 3)
+_targets = torch.tensor([0, 1, 3])
+_want = autograd_grad(_logits, _targets)
+with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.training",)):
+    _got = cross_entropy_grad(_logits, _targets)
+assert torch.isfinite(_got).all() and torch.allclose(_got, _want, atol=1e-6), "exp(500) overflows"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 5 — experiment: the learning rate (3 points)
+#
+# 1. Write `loss_after_training(batch, lr, steps)`: build a fresh `tiny_gpt2()` (vocabulary 50, seed 0), an optimizer
+#    `torch.optim.SGD(model.parameters(), lr=lr)`, run `steps` training steps on `batch` (your `train_step` does one),
+#    then return the language-model loss of `batch` under the trained model, as a Python `float` (computed without
+#    gradients). The hidden test calls it with fresh batches, learning rates and step counts: it must agree with the
+#    reference to a relative **1e-3** (a loss that is `nan` or infinite must be returned as it is).
+# 2. Run it on `experiment_batch` for 20 steps at every learning rate of `learning_rates` below: store the dict
+#    `losses` (learning rate → loss) and `best_lr`, the learning rate with the lowest **finite** loss. (One of them
+#    diverges: its loss is `nan`, and `nan < x` is `False` for every `x`, so a plain `min` can pick it.)
+#    Graded: each loss within a relative 1e-3 of the reference, `best_lr` exactly.
+
+# %% nbgrader={"grade": false, "grade_id": "experiment_setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+experiment_batch = torch.randint(50, (8, 16), generator=torch.Generator().manual_seed(6))   # (batch, seq)
+learning_rates = (10.0, 0.01, 0.1, 1.0)
+
+# %% nbgrader={"grade": false, "grade_id": "loss_after_training", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def loss_after_training(batch: torch.Tensor, lr: float, steps: int) -> float:
+    ### BEGIN SOLUTION
+    fresh = tiny_gpt2()  # seed 0: every call starts from the same weights
+    optimizer = torch.optim.SGD(fresh.parameters(), lr=lr)
+    for _ in range(steps):
+        train_step(fresh, batch, optimizer)
+    with torch.no_grad():
+        return next_token_loss(fresh(batch).logits, batch).item()  # measured after the last update
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": false, "grade_id": "lr_sweep", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+losses = {lr: loss_after_training(experiment_batch, lr, 20) for lr in learning_rates}
+best_lr = min((lr for lr in losses if math.isfinite(losses[lr])), key=losses.__getitem__)
+### END SOLUTION
+for _lr, _loss in sorted(losses.items()):
+    print(f"lr {_lr:>5}: loss after 20 steps {_loss:.3f}")
+print("best learning rate:", best_lr)
+
+# %% nbgrader={"grade": true, "grade_id": "test_loss_after_training", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""loss_after_training trains a fresh model and measures the loss afterwards (2 points)"""
+_loss0 = loss_after_training(experiment_batch, 0.5, 0)
+assert isinstance(_loss0, float), "return a Python float"
+with torch.no_grad():
+    _fresh = tiny_gpt2()(experiment_batch, labels=experiment_batch).loss.item()
+assert abs(_loss0 - _fresh) < 1e-4, "0 steps: the loss of the fresh tiny_gpt2() (seed 0)"
+### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_train_step(model, batch, optimizer):
+    optimizer.zero_grad()
+    _loss = model(batch, labels=batch).loss
+    _loss.backward()
+    optimizer.step()
+    return _loss.item()
+
+
+def _hidden_next_token_loss(logits, input_ids):
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), input_ids[:, 1:].reshape(-1))
+
+
+def _hidden_loss_after(batch, lr, steps):
+    _m = tiny_gpt2()
+    _opt = torch.optim.SGD(_m.parameters(), lr=lr)
+    for _ in range(steps):
+        _hidden_train_step(_m, batch, _opt)
+    with torch.no_grad():
+        return _m(batch, labels=batch).loss.item()
+
+
+_g = torch.Generator().manual_seed(609)
+for _shape, _lr, _steps in [((3, 9), 0.7, 4), ((5, 12), 2.0, 3), ((2, 20), 0.05, 6)]:
+    _batch = torch.randint(50, _shape, generator=_g)
+    _want = _hidden_loss_after(_batch, _lr, _steps)
+    with _hidden_forbidden(modules=("utils.training",)), \
+            _hidden_substituted(train_step=_hidden_train_step, next_token_loss=_hidden_next_token_loss):
+        _got = loss_after_training(_batch, _lr, _steps)
+    assert isinstance(_got, float), "return a Python float"
+    assert abs(_got - _want) <= 1e-3 * _want, f"lr={_lr}, {_steps} steps: got {_got:.4f}, expected {_want:.4f}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_lr_sweep", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""the measured losses, and the best learning rate among them (1 point)"""
+assert set(losses) == set(learning_rates), "one loss per learning rate"
+assert best_lr in learning_rates and math.isfinite(losses[best_lr])
+### BEGIN HIDDEN TESTS
+def _hidden_sweep_loss(lr):
+    _m = tiny_gpt2()
+    _opt = torch.optim.SGD(_m.parameters(), lr=lr)
+    for _ in range(20):
+        _opt.zero_grad()
+        _m(experiment_batch, labels=experiment_batch).loss.backward()
+        _opt.step()
+    with torch.no_grad():
+        return _m(experiment_batch, labels=experiment_batch).loss.item()
+
+
+_want = {_lr: _hidden_sweep_loss(_lr) for _lr in learning_rates}
+for _lr, _w in _want.items():
+    _l = float(losses[_lr])
+    assert (math.isfinite(_w) == math.isfinite(_l)) and (not math.isfinite(_w) or abs(_l - _w) <= 1e-3 * _w), \
+        f"lr={_lr}: got {_l:.4f}, expected {_w:.4f}"
+assert best_lr == min((_lr for _lr in _want if math.isfinite(_want[_lr])), key=_want.__getitem__), \
+    "the learning rate with the lowest finite loss"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -54,3 +54,102 @@ def train_step(model, batch: torch.Tensor, optimizer: torch.optim.Optimizer) -> 
 def cross_entropy_by_hand(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     log_probs = logits - logits.max(dim=-1, keepdim=True).values
     return -log_probs.gather(-1, targets.unsqueeze(-1)).mean()
+
+
+# %% [cross_entropy_by_hand] the course's own cross_entropy_by_hand from utils.training, which the lab forbids
+from utils.training import cross_entropy_by_hand
+
+
+# %% [next_token_loss] the course's own next_token_loss, which the lab forbids
+def next_token_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    import utils.training
+
+    return utils.training.next_token_loss(logits, input_ids)
+
+
+# %% [train_step] the course's own train_step, which the lab forbids
+def train_step(model, batch: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
+    from utils.training import train_step as course_train_step
+
+    return course_train_step(model, batch, optimizer)
+
+
+# %% [cross_entropy_grad] forgets to divide by the number of positions (the gradient of the summed loss)
+def cross_entropy_grad(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(logits, dim=-1) - F.one_hot(targets, logits.shape[-1]).float()
+
+
+# %% [cross_entropy_grad] one-hot minus softmax (the sign of the gradient flipped)
+def cross_entropy_grad(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return (F.one_hot(targets, logits.shape[-1]).float() - torch.softmax(logits, dim=-1)) / targets.numel()
+
+
+# %% [cross_entropy_grad] divides by the batch size (first dimension) instead of all positions
+def cross_entropy_grad(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return (torch.softmax(logits, dim=-1) - F.one_hot(targets, logits.shape[-1]).float()) / logits.shape[0]
+
+
+# %% [cross_entropy_grad] asks autograd, through cross_entropy_by_hand, which the exercise forbids
+def cross_entropy_grad(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    z = logits.detach().clone().requires_grad_(True)
+    cross_entropy_by_hand(z, targets).backward()
+    return z.grad
+
+
+# %% [cross_entropy_grad] torch.autograd.grad of the hand-written loss, which the exercise forbids
+def cross_entropy_grad(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    z = logits.detach().requires_grad_(True)
+    return torch.autograd.grad(cross_entropy_by_hand(z, targets), z)[0]
+
+
+# %% [cross_entropy_grad] softmax as exp / sum without subtracting the max (overflows)
+def cross_entropy_grad(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    e = torch.exp(logits)
+    probs = e / e.sum(dim=-1, keepdim=True)
+    return (probs - F.one_hot(targets, logits.shape[-1]).float()) / targets.numel()
+
+
+# %% [cross_entropy_grad] softmax over the wrong dimension (the positions, not the vocabulary)
+def cross_entropy_grad(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    probs = torch.softmax(logits, dim=0)
+    return (probs - F.one_hot(targets, logits.shape[-1]).float()) / targets.numel()
+
+
+# %% [loss_after_training] returns the loss of the last step, measured before its update
+def loss_after_training(batch: torch.Tensor, lr: float, steps: int) -> float:
+    model = tiny_gpt2()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    loss = next_token_loss(model(batch).logits, batch).item()
+    for _ in range(steps):
+        loss = train_step(model, batch, optimizer)
+    return loss
+
+
+# %% [loss_after_training] returns the measured loss as a tensor, not a float
+def loss_after_training(batch: torch.Tensor, lr: float, steps: int) -> float:
+    model = tiny_gpt2()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(steps):
+        train_step(model, batch, optimizer)
+    with torch.no_grad():
+        return next_token_loss(model(batch).logits, batch)
+
+
+# %% [loss_after_training] runs one step too many (range(steps + 1))
+def loss_after_training(batch: torch.Tensor, lr: float, steps: int) -> float:
+    model = tiny_gpt2()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(steps + 1):
+        train_step(model, batch, optimizer)
+    with torch.no_grad():
+        return next_token_loss(model(batch).logits, batch).item()
+
+
+# %% [lr_sweep] a plain min over the losses, which keeps the diverged (nan) learning rate
+losses = {lr: loss_after_training(experiment_batch, lr, 20) for lr in learning_rates}
+best_lr = min(losses, key=losses.get)
+
+
+# %% [lr_sweep] numbers typed in instead of measured
+losses = {10.0: float("nan"), 0.01: 3.9, 0.1: 3.6, 1.0: 3.4}
+best_lr = 1.0
