@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAB ?=
 
-.PHONY: help setup lab test test-fast test-numerics lint sync release outputs grade doctor slides bench test-browser
+.PHONY: help setup lab test test-fast test-numerics lint sync release outputs grade doctor slides bench test-browser \
+  student-edition
 
 help:  ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 22
@@ -97,6 +98,11 @@ SUBMISSIONS ?= submitted
 grade: $(STAMP)  ## autograde a class: LAB=lab04_attention [SUBMISSIONS=submitted]
 	@test -n "$(LAB)" || { echo "usage: make grade LAB=<lab name, e.g. lab03_positional>"; exit 2; }
 	HF_HUB_OFFLINE=1 $(BIN)/python -m grading --lab "$(LAB)" --submissions "$(SUBMISSIONS)"
+
+# The repository students clone: lessons, released labs, data, utils/; no solutions/, hidden tests or grading tools.
+student-edition: $(STAMP)  ## the students' repository, without answers: DEST=../course-students
+	@test -n "$(DEST)" || { echo "usage: make student-edition DEST=<an empty folder>"; exit 2; }
+	$(BIN)/python -m grading.student_edition "$(DEST)"
 
 # Is this laptop ready for the course? Offline, about 10 seconds.
 doctor: $(STAMP)  ## is this laptop ready? offline, about 10 s
