@@ -94,10 +94,12 @@ release: $(STAMP)  ## regenerate labs/ from solutions/ (never edit labs/ by hand
 	    --CourseDirectory.db_url="sqlite:///$$db/gradebook.db" || exit 1; echo "released $$name"; done
 
 # Autograde every submission of one lab: make grade LAB=lab03_positional [SUBMISSIONS=submitted]
+# [LMS=canvas|moodle ROSTER=export.csv] also writes grading/<lab>_<lms>.csv, the LMS's gradebook import.
 SUBMISSIONS ?= submitted
-grade: $(STAMP)  ## autograde a class: LAB=lab04_attention [SUBMISSIONS=submitted]
+grade: $(STAMP)  ## autograde a class: LAB=lab04_attention [SUBMISSIONS=submitted] [LMS=canvas ROSTER=x.csv]
 	@test -n "$(LAB)" || { echo "usage: make grade LAB=<lab name, e.g. lab03_positional>"; exit 2; }
-	HF_HUB_OFFLINE=1 $(BIN)/python -m grading --lab "$(LAB)" --submissions "$(SUBMISSIONS)"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m grading --lab "$(LAB)" --submissions "$(SUBMISSIONS)" \
+	  $(if $(LMS),--lms "$(LMS)" --roster "$(ROSTER)")
 
 # The repository students clone: lessons, released labs, data, utils/; no solutions/, hidden tests or grading tools.
 student-edition: $(STAMP)  ## the students' repository, without answers: DEST=../course-students

@@ -19,6 +19,8 @@ skips the students already graded):
     feedback/<student>/<lab>/grading_notes.html   score, status and what the grader noticed (every student)
     autograded/<student>/<lab>/<notebook>.ipynb   the executed notebook, hidden tests included (for you)
     logs/<lab>/<student>.log                   the kernel's own log for that student
+    <lab>_canvas.csv, <lab>_moodle.csv         with --lms canvas|moodle --roster EXPORT.csv: the LMS's gradebook
+                                               import, keyed by the roster's ids (grading.lms)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from grading import lms
 from grading.grade import (
     DEFAULT_CELL_TIMEOUT,
     DEFAULT_MEMORY_GB,
@@ -68,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unsafe-no-sandbox", action="store_true",
                         help="grade even where bubblewrap cannot run: student code then runs as you, can read "
                              "your files (solutions, grades) and reach the network. Only for trusted notebooks.")
+    lms.add_arguments(parser)
     args = parser.parse_args(argv)
+    if bool(args.lms) != bool(args.roster):
+        parser.error("--lms and --roster go together")
 
     lab = load_lab(args.lab)
     subs = find_submissions(args.submissions, args.lab)
@@ -88,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         subs = [s for s in subs if s.student not in done]
         print(f"--resume: {len(done)} already graded, {len(subs)} to go")
         if not subs:
-            return 0
+            return lms.run(args.lms, args.lab, out / "grades.csv", args.roster, args.assignment) if args.lms else 0
     probe = TreeLimits(f"course-grading-{os.getpid()}-probe", args.memory_gb or None)
     probe.remove()
     print(f"limits on each student's processes: {limits_note(probe)}", file=sys.stderr)
@@ -109,4 +115,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(results)} students in {time.monotonic() - start:.0f} s (median {times[len(times) // 2]:.0f} s per "
           f"student, {args.workers} at a time)")
     print(f"grades: {out / 'grades.csv'}   feedback: {out / 'feedback'}")
+    if args.lms:
+        return lms.run(args.lms, args.lab, out / "grades.csv", args.roster, args.assignment)
     return 0
