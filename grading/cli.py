@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if bool(args.lms) != bool(args.roster):
         parser.error("--lms and --roster go together")
+    if args.roster and not args.roster.is_file():
+        parser.error(f"no roster {args.roster}: export the gradebook from the LMS first")  # before, not after, grading
 
     lab = load_lab(args.lab)
     subs = find_submissions(args.submissions, args.lab)

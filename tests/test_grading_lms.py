@@ -116,3 +116,10 @@ def test_grading_cli_writes_the_import_after_grading(tmp_path):
                      "--lms", "canvas", "--roster", str(roster)]) == 0
     rows = _read(out / "lab00_setup_canvas.csv")
     assert [r["lab00_setup"] for r in rows] == ["", "3", ""]
+
+
+def test_grading_cli_checks_the_roster_before_grading(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--lab", "lab00_setup", "--submissions", str(tmp_path), "--lms", "moodle",
+                  "--roster", str(tmp_path / "missing.csv")])
+    assert exit_.value.code == 2 and "no roster" in capsys.readouterr().err
