@@ -8,10 +8,14 @@
 # - Visible tests show some checks; hidden checks run at grading time on fresh random tensors.
 # - Do not import `utils.quant` — that would be the lesson's answer, not yours — and do not call bitsandbytes'
 #   `get_4bit_type`, `quantize_4bit`, `dequantize_4bit` or `quantize_nf4`: the tests compare with them. All of them
-#   raise while the hidden tests call your functions. Plain torch (`round`, `amax`, `argmin`, `icdf`, …) is fine.
+#   raise while the hidden tests call your functions.
+# - Allowed: plain torch (`round`, `amax`, `argmin`, `reshape`, `Normal(…).icdf`, the bit operators `<<`, `>>`, `|`,
+#   `&`, …), Python's `math`, and your own functions from earlier exercises. A hidden test that calls an earlier
+#   exercise swaps in a correct version, so each exercise is graded on its own.
+# - Exercise 5 asks for the bytes bitsandbytes stores, exercise 6 for a measurement and what it says.
 # - Before you submit: *Kernel → Restart & Run All*.
 #
-# Time: about 60 minutes. Points: 16.
+# Time: about 80 minutes. Points: 22.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
@@ -253,6 +257,7 @@ _g = torch.Generator().manual_seed(1105)
 for _shape, _bs in [((64, 192), 64), ((33, 128), 64), ((16, 512), 128), ((5, 256), 256)]:
     _w = torch.randn(*_shape, generator=_g) * 0.02
     _w.view(-1)[7] = 0.5
+    _w.view(-1)[_bs:2 * _bs] = 0.0  # a block of zeros stays zeros: every code is NF4's 0 (index 7), as in bitsandbytes
     _packed, _state = bnbf.quantize_4bit(_w, blocksize=_bs, quant_type="nf4")
     with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.quant",)):
         _codes, _absmax = quantize_nf4(_w, _book, blocksize=_bs)
@@ -354,4 +359,230 @@ for _n, _bs2 in ((1024, 256), (768, 128)):
     _want = (_absmax - _absmax.mean()).reshape(-1, _bs2).abs().amax(dim=1) / 127
     assert torch.allclose(_scales, _want, rtol=1e-5), "scales are not absmax / 127 per block"
     assert torch.all(_q.abs().amax(dim=1) == 127)
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 5 — two codes per byte, as bitsandbytes stores them (3 points)
+#
+# Your `quantize_nf4` returns one uint8 per weight, but a 4-bit code only needs half a byte. bitsandbytes'
+# `quantize_4bit` stores **two codes per byte**; the lesson (and the test under exercise 3) only *unpacked* its
+# bytes. Now write the other direction.
+#
+# `pack_nf4(codes)` takes a 1-D tensor of codes (any integer dtype, values 0 … 15, in row-major order) and returns
+# exactly the tensor bitsandbytes stores: **uint8, shape `(n // 2, 1)`**, byte `i` holding code `2i` in its high
+# nibble (the upper 4 bits) and code `2i + 1` in its low nibble. Raise `ValueError` when the number of codes is odd
+# or when a code does not fit in 4 bits (below 0 or above 15) — such a code would spill into its neighbour's nibble.
+#
+# Work it out on paper first: codes `[1, 2]` become the byte `0x12` = 18.
+
+# %% nbgrader={"grade": false, "grade_id": "pack_nf4", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def pack_nf4(codes: torch.Tensor) -> torch.Tensor:
+    """Two 4-bit codes per byte, high nibble first: (n,) codes -> uint8 (n // 2, 1), bitsandbytes' layout."""
+    ### BEGIN SOLUTION
+    codes = codes.reshape(-1)
+    if codes.numel() % 2:
+        raise ValueError(f"an odd number of codes ({codes.numel()}) cannot fill whole bytes")
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) > 15):
+        raise ValueError("a 4-bit code must lie in 0 ... 15")
+    codes = codes.to(torch.uint8)
+    return ((codes[0::2] << 4) | codes[1::2]).reshape(-1, 1)  # (n // 2, 1)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_pack_bytes", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""the bytes equal what bitsandbytes' quantize_4bit stores (2 points)"""
+assert pack_nf4(torch.tensor([1, 2, 15, 0])).flatten().tolist() == [0x12, 0xF0], "code 2i in the high nibble"
+_w = torch.randn(8, 64, generator=torch.Generator().manual_seed(5))
+_packed, _state = bnbf.quantize_4bit(_w, blocksize=64, quant_type="nf4")
+_codes = torch.stack([_packed.flatten() >> 4, _packed.flatten() & 15], dim=1).flatten()  # unpacked as in exercise 3
+_mine = pack_nf4(_codes)  # packed back: the same bytes?
+print(f"{_w.numel()} weights -> {_mine.numel()} bytes; bitsandbytes stores {_packed.numel()} bytes; "
+      f"first byte: yours {_mine.flatten()[0].item():#04x}, theirs {_packed.flatten()[0].item():#04x}")
+assert torch.equal(_mine.flatten(), _packed.flatten()), "your bytes differ from bitsandbytes'"
+### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
+                 "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
+                 "bitsandbytes.functional.dequantize_nf4")
+_g = torch.Generator().manual_seed(1108)
+for _shape, _bs in [((48, 128), 64), ((7, 256), 128), ((3, 64), 64)]:
+    _w = torch.randn(*_shape, generator=_g)
+    _packed, _state = bnbf.quantize_4bit(_w, blocksize=_bs, quant_type="nf4")  # the reference bytes
+    _codes = torch.stack([_packed.flatten() >> 4, _packed.flatten() & 0xF], 1).flatten()  # the codes they hold
+    for _dtype in (torch.uint8, torch.int64):
+        with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.quant",)):
+            _mine = pack_nf4(_codes.to(_dtype))
+        assert torch.equal(_mine.flatten().to(torch.int64), _packed.flatten().to(torch.int64)), \
+            f"{_shape}, {_dtype} codes: bytes differ from bitsandbytes'"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_pack_checks", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""uint8 of shape (n // 2, 1) like bitsandbytes; ValueError for an odd count or a code above 15 (1 point)"""
+_mine = pack_nf4(torch.tensor([3, 4, 5, 6, 7, 8], dtype=torch.uint8))
+assert _mine.dtype == torch.uint8 and tuple(_mine.shape) == (3, 1), "uint8, shape (n // 2, 1) as bitsandbytes stores"
+try:
+    pack_nf4(torch.tensor([1, 2, 3]))
+except ValueError:
+    pass
+else:
+    raise AssertionError("3 codes do not fill whole bytes: raise ValueError")
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(1109)
+_codes = torch.randint(0, 16, (2 * 37,), generator=_g)
+_bytes = pack_nf4(_codes)
+assert _bytes.dtype == torch.uint8 and tuple(_bytes.shape) == (37, 1), "uint8 (n // 2, 1) for int64 codes too"
+for _bad in (torch.tensor([16, 0]), torch.tensor([3, -1]), torch.tensor([0, 1, 2, 3, 4])):
+    try:
+        pack_nf4(_bad)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"pack_nf4({_bad.tolist()}) must raise ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex6_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 6 — experiment: when does NF4 beat INT4? (3 points)
+#
+# NF4 places its levels where normally distributed weights are dense. Measure what that buys, and when it does not.
+#
+# `nf4_int4_error_ratio(w, blocksize=64)` returns `(ratio, better)`:
+#
+# - quantize `w` twice, both blockwise with one absmax per block of `blocksize` consecutive values (row-major):
+#   **NF4** with the levels of `nf4_codebook()`, and **INT4**: absmax with 4 bits, levels −7 … 7, i.e. each value
+#   rounded to the nearest multiple of `block absmax / 7`;
+# - dequantize both; `ratio` = mean |error| of NF4 / mean |error| of INT4, a Python `float` (mean absolute error,
+#   not squared);
+# - `better` = `"NF4"` if `ratio < 1`, otherwise `"INT4"`.
+#
+# You may reuse your exercises 1–3. The hidden tests grade `ratio` against a reference to a relative **0.1 %**
+# (`math.isclose(ratio, reference, rel_tol=1e-3)`), on fresh tensors drawn from different distributions, so the
+# right reading depends on the tensor. Try a uniform tensor too: which wins, and why?
+
+# %% nbgrader={"grade": false, "grade_id": "error_ratio", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def nf4_int4_error_ratio(w: torch.Tensor, blocksize: int = 64) -> tuple[float, str]:
+    """(mean |error| NF4 / mean |error| INT4, "NF4" or "INT4": the one with the lower error)."""
+    ### BEGIN SOLUTION
+    nf4_levels = nf4_codebook()
+    codes, absmax = quantize_nf4(w, nf4_levels, blocksize)
+    nf4_error = (dequantize_nf4(codes, absmax, nf4_levels, w.shape, blocksize) - w).abs().mean()
+    int4_book = torch.arange(-7, 8, dtype=torch.float32) / 7  # absmax INT4: the multiples of absmax / 7
+    codes, absmax = quantize_nf4(w, int4_book, blocksize)
+    int4_error = (dequantize_nf4(codes, absmax, int4_book, w.shape, blocksize) - w).abs().mean()
+    ratio = float(nf4_error / int4_error)
+    return ratio, "NF4" if ratio < 1 else "INT4"
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_ratio_value", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""the error ratio, measured: NF4 / INT4 mean |error| within 0.1 % of the reference (2 points)"""
+import utils.quant as _lesson  # the lesson's exercises 1-3 stand in for yours, so this test checks exercise 6 alone
+from utils.rules import substituted
+
+_LESSON = dict(nf4_codebook=_lesson.nf4_codebook, quantize_nf4=_lesson.quantize_blockwise_codebook,
+               dequantize_nf4=_lesson.dequantize_blockwise_codebook, absmax_quantize=_lesson.absmax_quantize,
+               absmax_dequantize=_lesson.absmax_dequantize)
+_w = torch.randn(64, 256, generator=torch.Generator().manual_seed(6))
+with substituted(**_LESSON):
+    _ratio, _better = nf4_int4_error_ratio(_w)
+print(f"normal weights: NF4 / INT4 mean |error| = {_ratio:.3f} -> {_better} is better")
+assert isinstance(_ratio, float), "ratio: a Python float (float(...) of a 0-d tensor)"
+assert 0.75 < _ratio < 0.85, "on normal weights NF4's error is about 0.8 of INT4's"
+### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+from utils.rules import substituted as _hidden_substituted
+
+_HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
+                 "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
+                 "bitsandbytes.functional.dequantize_nf4")
+_HIDDEN_NF4 = bnbf.get_4bit_type("nf4", device="cpu").float()
+
+
+def _hidden_codebook() -> torch.Tensor:
+    return _HIDDEN_NF4.clone()
+
+
+def _hidden_quantize(w, codebook, blocksize=64):
+    blocks = w.reshape(-1, blocksize).float()
+    absmax = blocks.abs().amax(dim=1)
+    scaled = blocks / torch.where(absmax > 0, absmax, torch.ones_like(absmax))[:, None]
+    return (scaled.reshape(-1, 1) - codebook[None, :]).abs().argmin(dim=1).to(torch.uint8), absmax
+
+
+def _hidden_dequantize(codes, absmax, codebook, shape, blocksize=64):
+    return (codebook[codes.long()].reshape(-1, blocksize) * absmax[:, None]).reshape(shape)
+
+
+def _hidden_absmax_quantize(x, bits=8):
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.abs().max().float() / qmax
+    return torch.round(x.float() / scale).clamp(-qmax, qmax).to(torch.int8), scale
+
+
+def _hidden_ratio(w, blocksize):
+    blocks = w.reshape(-1, blocksize).double()
+    absmax = blocks.abs().amax(dim=1, keepdim=True)
+    nf4 = _HIDDEN_NF4.double()
+    nf4_back = nf4[(blocks / absmax).unsqueeze(-1).sub(nf4).abs().argmin(dim=-1)] * absmax
+    int4_back = torch.round(blocks / (absmax / 7)) * (absmax / 7)
+    return ((nf4_back - blocks).abs().mean() / (int4_back - blocks).abs().mean()).item()
+
+
+_HIDDEN_REFS = dict(nf4_codebook=_hidden_codebook, quantize_nf4=_hidden_quantize, dequantize_nf4=_hidden_dequantize,
+                    absmax_quantize=_hidden_absmax_quantize, absmax_dequantize=lambda q, scale: q.float() * scale)
+_g = torch.Generator().manual_seed(1110)
+_cases = [(torch.randn(96, 128, generator=_g) * 0.05, 64), (torch.rand(64, 192, generator=_g) * 2 - 1, 64),
+          (torch.randn(32, 512, generator=_g) ** 3, 128), (torch.rand(40, 256, generator=_g) - 0.3, 256)]
+for _w, _bs in _cases:
+    _want = _hidden_ratio(_w, _bs)
+    with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.quant",)), _hidden_substituted(**_HIDDEN_REFS):
+        _ratio, _better = nf4_int4_error_ratio(_w.clone(), blocksize=_bs)
+    assert isinstance(_ratio, float), "ratio: a Python float"
+    assert math.isclose(_ratio, _want, rel_tol=1e-3), f"blocksize {_bs}: ratio {_ratio:.4f}, expected {_want:.4f}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_ratio_reading", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""the reading: "NF4" or "INT4", whichever has the lower error on this tensor (1 point)"""
+import utils.quant as _lesson  # the lesson's exercises 1-3 stand in for yours, so this test checks exercise 6 alone
+from utils.rules import substituted
+
+_LESSON = dict(nf4_codebook=_lesson.nf4_codebook, quantize_nf4=_lesson.quantize_blockwise_codebook,
+               dequantize_nf4=_lesson.dequantize_blockwise_codebook, absmax_quantize=_lesson.absmax_quantize,
+               absmax_dequantize=_lesson.absmax_dequantize)
+with substituted(**_LESSON):
+    _ratio, _better = nf4_int4_error_ratio(torch.randn(32, 64, generator=torch.Generator().manual_seed(7)))
+assert _better in ("NF4", "INT4"), 'better: the string "NF4" or "INT4"'
+assert _better == "NF4", "normal weights: NF4 has the lower error"
+### BEGIN HIDDEN TESTS
+from utils.rules import substituted as _hidden_substituted
+
+_HIDDEN_NF4 = bnbf.get_4bit_type("nf4", device="cpu").float()
+
+
+def _hidden_reading_quantize(w, codebook, blocksize=64):
+    blocks = w.reshape(-1, blocksize).float()
+    absmax = blocks.abs().amax(dim=1)
+    scaled = blocks / torch.where(absmax > 0, absmax, torch.ones_like(absmax))[:, None]
+    return (scaled.reshape(-1, 1) - codebook[None, :]).abs().argmin(dim=1).to(torch.uint8), absmax
+
+
+def _hidden_reading_dequantize(codes, absmax, codebook, shape, blocksize=64):
+    return (codebook[codes.long()].reshape(-1, blocksize) * absmax[:, None]).reshape(shape)
+
+
+def _hidden_reading_absmax(x, bits=8):
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.abs().max().float() / qmax
+    return torch.round(x.float() / scale).clamp(-qmax, qmax).to(torch.int8), scale
+
+
+_HIDDEN_REFS = dict(nf4_codebook=lambda: _HIDDEN_NF4.clone(), quantize_nf4=_hidden_reading_quantize,
+                    dequantize_nf4=_hidden_reading_dequantize, absmax_quantize=_hidden_reading_absmax,
+                    absmax_dequantize=lambda q, scale: q.float() * scale)
+_g = torch.Generator().manual_seed(1111)
+for _w, _want in ((torch.rand(48, 128, generator=_g) * 2 - 1, "INT4"), (torch.randn(48, 128, generator=_g), "NF4"),
+                  (torch.rand(16, 256, generator=_g) * 4 - 2, "INT4")):
+    with _hidden_substituted(**_HIDDEN_REFS):
+        _ratio, _better = nf4_int4_error_ratio(_w)
+    assert _better == _want, f"this tensor: {_want} has the lower error, not {_better}"
 ### END HIDDEN TESTS

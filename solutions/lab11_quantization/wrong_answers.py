@@ -164,3 +164,152 @@ def double_quantize(absmax: torch.Tensor, blocksize2: int = 256) -> tuple[torch.
 def double_dequantize(q: torch.Tensor, scales: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     """The approximate absmax, float32 (n,)."""
     return (q.float() * scales[:, None]).reshape(-1) + offset
+
+
+# %% [blockwise_nf4] divides each block by its absmax unguarded: a block of zeros becomes NaN and gets code 0, not 7
+def quantize_nf4(w: torch.Tensor, codebook: torch.Tensor, blocksize: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codes uint8 (w.numel(),), absmax float32 (w.numel() // blocksize,))."""
+    if w.numel() % blocksize:
+        raise ValueError(f"{w.numel()} elements is not a multiple of blocksize={blocksize}")
+    blocks = w.reshape(-1, blocksize).float()
+    absmax = blocks.abs().amax(dim=1)
+    scaled = blocks / absmax[:, None]
+    codes = (scaled.reshape(-1, 1) - codebook[None, :]).abs().argmin(dim=1)
+    return codes.to(torch.uint8), absmax
+
+
+def dequantize_nf4(codes: torch.Tensor, absmax: torch.Tensor, codebook: torch.Tensor, shape, blocksize: int = 64) -> torch.Tensor:
+    """float32 tensor of `shape`: codebook[codes] * absmax of each block."""
+    return (codebook[codes.long()].reshape(-1, blocksize) * absmax[:, None]).reshape(shape)
+
+
+# %% [pack_nf4] low nibble first (the little-endian guess)
+def pack_nf4(codes: torch.Tensor) -> torch.Tensor:
+    codes = codes.reshape(-1)
+    if codes.numel() % 2:
+        raise ValueError("odd number of codes")
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) > 15):
+        raise ValueError("a 4-bit code must lie in 0 ... 15")
+    codes = codes.to(torch.uint8)
+    return ((codes[1::2] << 4) | codes[0::2]).reshape(-1, 1)
+
+
+# %% [pack_nf4] pairs the first half with the second half instead of neighbours
+def pack_nf4(codes: torch.Tensor) -> torch.Tensor:
+    codes = codes.reshape(-1)
+    if codes.numel() % 2:
+        raise ValueError("odd number of codes")
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) > 15):
+        raise ValueError("a 4-bit code must lie in 0 ... 15")
+    half = codes.numel() // 2
+    codes = codes.to(torch.uint8)
+    return ((codes[:half] << 4) | codes[half:]).reshape(-1, 1)
+
+
+# %% [pack_nf4] never casts: int64 codes give int64 "bytes", not the uint8 bitsandbytes stores
+def pack_nf4(codes: torch.Tensor) -> torch.Tensor:
+    codes = codes.reshape(-1)
+    if codes.numel() % 2:
+        raise ValueError("odd number of codes")
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) > 15):
+        raise ValueError("a 4-bit code must lie in 0 ... 15")
+    return ((codes[0::2] << 4) + codes[1::2]).reshape(-1, 1)
+
+
+# %% [pack_nf4] no range check: code 16 silently spills into the neighbour's nibble
+def pack_nf4(codes: torch.Tensor) -> torch.Tensor:
+    codes = codes.reshape(-1)
+    if codes.numel() % 2:
+        raise ValueError("odd number of codes")
+    codes = codes.to(torch.uint8)
+    return ((codes[0::2] << 4) | codes[1::2]).reshape(-1, 1)
+
+
+# %% [pack_nf4] flat (n // 2,) bytes, not the (n // 2, 1) tensor bitsandbytes stores
+def pack_nf4(codes: torch.Tensor) -> torch.Tensor:
+    codes = codes.reshape(-1)
+    if codes.numel() % 2:
+        raise ValueError("odd number of codes")
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) > 15):
+        raise ValueError("a 4-bit code must lie in 0 ... 15")
+    codes = codes.to(torch.uint8)
+    return (codes[0::2] << 4) | codes[1::2]
+
+
+# %% [pack_nf4] calls the lesson's pack_4bit from utils.quant
+def pack_nf4(codes: torch.Tensor) -> torch.Tensor:
+    from utils.quant import pack_4bit
+
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) > 15):
+        raise ValueError("a 4-bit code must lie in 0 ... 15")
+    return pack_4bit(codes).reshape(-1, 1)
+
+
+# %% [error_ratio] squared error (MSE) instead of mean absolute error
+def nf4_int4_error_ratio(w: torch.Tensor, blocksize: int = 64) -> tuple[float, str]:
+    book = nf4_codebook()
+    codes, absmax = quantize_nf4(w, book, blocksize)
+    nf4_error = (dequantize_nf4(codes, absmax, book, w.shape, blocksize) - w).pow(2).mean()
+    int4_book = torch.arange(-7, 8, dtype=torch.float32) / 7
+    codes, absmax = quantize_nf4(w, int4_book, blocksize)
+    int4_error = (dequantize_nf4(codes, absmax, int4_book, w.shape, blocksize) - w).pow(2).mean()
+    ratio = float(nf4_error / int4_error)
+    return ratio, "NF4" if ratio < 1 else "INT4"
+
+
+# %% [error_ratio] INT4 with one scale for the whole tensor (exercise 1 as is), not one per block
+def nf4_int4_error_ratio(w: torch.Tensor, blocksize: int = 64) -> tuple[float, str]:
+    book = nf4_codebook()
+    codes, absmax = quantize_nf4(w, book, blocksize)
+    nf4_error = (dequantize_nf4(codes, absmax, book, w.shape, blocksize) - w).abs().mean()
+    q, scale = absmax_quantize(w, bits=4)
+    int4_error = (absmax_dequantize(q, scale) - w).abs().mean()
+    ratio = float(nf4_error / int4_error)
+    return ratio, "NF4" if ratio < 1 else "INT4"
+
+
+# %% [error_ratio] INT4 as 16 evenly spaced levels from -1 to 1 (no level at 0)
+def nf4_int4_error_ratio(w: torch.Tensor, blocksize: int = 64) -> tuple[float, str]:
+    book = nf4_codebook()
+    codes, absmax = quantize_nf4(w, book, blocksize)
+    nf4_error = (dequantize_nf4(codes, absmax, book, w.shape, blocksize) - w).abs().mean()
+    int4_book = torch.linspace(-1, 1, 16)
+    codes, absmax = quantize_nf4(w, int4_book, blocksize)
+    int4_error = (dequantize_nf4(codes, absmax, int4_book, w.shape, blocksize) - w).abs().mean()
+    ratio = float(nf4_error / int4_error)
+    return ratio, "NF4" if ratio < 1 else "INT4"
+
+
+# %% [error_ratio] measures with the default blocksize of 64 whatever blocksize is asked
+def nf4_int4_error_ratio(w: torch.Tensor, blocksize: int = 64) -> tuple[float, str]:
+    book = nf4_codebook()
+    codes, absmax = quantize_nf4(w, book)
+    nf4_error = (dequantize_nf4(codes, absmax, book, w.shape) - w).abs().mean()
+    int4_book = torch.arange(-7, 8, dtype=torch.float32) / 7
+    codes, absmax = quantize_nf4(w, int4_book)
+    int4_error = (dequantize_nf4(codes, absmax, int4_book, w.shape) - w).abs().mean()
+    ratio = float(nf4_error / int4_error)
+    return ratio, "NF4" if ratio < 1 else "INT4"
+
+
+# %% [error_ratio] measures honestly but always reads "NF4" (the lesson's answer, hard-coded)
+def nf4_int4_error_ratio(w: torch.Tensor, blocksize: int = 64) -> tuple[float, str]:
+    book = nf4_codebook()
+    codes, absmax = quantize_nf4(w, book, blocksize)
+    nf4_error = (dequantize_nf4(codes, absmax, book, w.shape, blocksize) - w).abs().mean()
+    int4_book = torch.arange(-7, 8, dtype=torch.float32) / 7
+    codes, absmax = quantize_nf4(w, int4_book, blocksize)
+    int4_error = (dequantize_nf4(codes, absmax, int4_book, w.shape, blocksize) - w).abs().mean()
+    return float(nf4_error / int4_error), "NF4"
+
+
+# %% [error_ratio] returns the ratio as a 0-d tensor, not a float
+def nf4_int4_error_ratio(w: torch.Tensor, blocksize: int = 64) -> tuple[float, str]:
+    book = nf4_codebook()
+    codes, absmax = quantize_nf4(w, book, blocksize)
+    nf4_error = (dequantize_nf4(codes, absmax, book, w.shape, blocksize) - w).abs().mean()
+    int4_book = torch.arange(-7, 8, dtype=torch.float32) / 7
+    codes, absmax = quantize_nf4(w, int4_book, blocksize)
+    int4_error = (dequantize_nf4(codes, absmax, int4_book, w.shape, blocksize) - w).abs().mean()
+    ratio = nf4_error / int4_error
+    return ratio, "NF4" if ratio < 1 else "INT4"
