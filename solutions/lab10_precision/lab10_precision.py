@@ -1,13 +1,18 @@
 # %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # # Lab 10 — precision and the memory budget
 #
-# Lesson 10 counted the bytes of a model and of its training. Here you write the arithmetic yourself.
+# Lesson 10 counted the bytes of a model and of its training, and showed what fp16 and bf16 round away. Here you
+# write the arithmetic yourself, then go one step past the lesson: choose a loss scale, and measure which 16-bit
+# format rounds a given tensor better.
 #
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
-# - Visible tests show some checks; hidden checks run at grading time on fresh random sizes.
+# - Visible tests show some checks; hidden checks run at grading time on fresh random sizes and tensors.
+# - Allowed: everything in Python, `math` and `torch` (`.to(dtype)`, `torch.finfo`, loops over candidate values, …).
+#   Nothing is forbidden here, but the hidden tests judge your functions on inputs you have not seen, so a number
+#   copied from a printed output earns nothing.
 # - Before you submit: *Kernel → Restart & Run All*.
 #
-# Time: about 30 minutes. Points: 11.
+# Time: about 50 minutes. Points: 17.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
@@ -168,7 +173,7 @@ _fp16 = accumulate(1e-4, 20_000, torch.float16)
 print("float16:", _fp16)
 assert _fp16 < 1.0, "in float16 the sum stalls far below 2.0"
 ### BEGIN HIDDEN TESTS
-def _reference(increment, steps, dtype):
+def _hidden_accumulate(increment, steps, dtype):
     _t, _s = torch.tensor(0.0, dtype=dtype), torch.tensor(increment, dtype=dtype)
     for _ in range(steps):
         _t = _t + _s
@@ -178,5 +183,156 @@ _rng = random.Random(1007)
 for _dtype in (torch.float16, torch.bfloat16):
     for _ in range(2):
         _inc, _steps = _rng.uniform(1e-4, 1e-3), _rng.randint(2000, 6000)
-        assert accumulate(_inc, _steps, _dtype) == _reference(_inc, _steps, _dtype), f"{_dtype} running sum"
+        assert accumulate(_inc, _steps, _dtype) == _hidden_accumulate(_inc, _steps, _dtype), f"{_dtype} running sum"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 4 — the smallest loss scale (3 points)
+#
+# The lesson multiplied one tiny fp16 gradient by a loss scale `S = 2¹⁴` so that it did not underflow to 0. Which
+# `S` is enough? Write `smallest_loss_scale(grads)`:
+#
+# - `grads` is a float32 tensor of exact gradient values (any shape);
+# - try `S = 2**k` for `k = 0, 1, 2, …` and return the **smallest** `S` (a Python float) for which **every non-zero**
+#   gradient, multiplied by `S` (in float32) and then cast to float16, is still non-zero; zeros stay zeros and do not
+#   count. (A power of two only moves the exponent, so multiplying by `S` in float32 rounds nothing.)
+# - if, at that smallest `S`, some scaled gradient overflows (casts to `inf`), no power of two can save this tensor
+#   in fp16: raise `ValueError`. Also raise `ValueError` if `k = 64` is still not enough.
+#
+# Careful: float16's smallest number is the subnormal 2⁻²⁴ ≈ 6 × 10⁻⁸, and a value just *above half* of it rounds
+# *up* to it instead of to 0. Casting (`.to(torch.float16)`) is the judge, not a formula on paper.
+
+# %% nbgrader={"grade": false, "grade_id": "loss_scale", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def smallest_loss_scale(grads: torch.Tensor) -> float:
+    """The smallest S = 2**k (k = 0 ... 64) with every non-zero gradient * S non-zero in float16."""
+    ### BEGIN SOLUTION
+    nonzero = grads.float().reshape(-1)
+    nonzero = nonzero[nonzero != 0]
+    for k in range(65):
+        scaled = (nonzero * 2.0 ** k).to(torch.float16)
+        if torch.all(scaled != 0):
+            if torch.isinf(scaled).any():
+                raise ValueError(f"at S = 2**{k} the small gradients survive but the large ones overflow fp16")
+            return 2.0 ** k
+    raise ValueError("even S = 2**64 leaves a gradient at 0 in fp16")
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_loss_scale", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""the smallest power of two that keeps every non-zero gradient non-zero in fp16 (2 points)"""
+assert smallest_loss_scale(torch.tensor([0.5, -1e-3, 0.0])) == 1.0, "nothing underflows: S = 1"
+_s = smallest_loss_scale(torch.tensor([1e-8, 0.25]))
+print(f"1e-8 needs S = {_s:g}; in fp16: {torch.tensor(1e-8 * _s).half().item():.3e}, "
+      f"with S / 2: {torch.tensor(1e-8 * _s / 2).half().item():.3e}")
+assert _s == 4.0, "1e-8 * 2 rounds to 0 in fp16, 1e-8 * 4 does not"
+assert isinstance(_s, float)
+### BEGIN HIDDEN TESTS
+def _hidden_scale(grads):
+    _v = grads.double().reshape(-1)
+    _v = _v[_v != 0]
+    for _k in range(65):
+        _h = (_v * 2.0 ** _k).float().half()
+        if bool((_h != 0).all()):
+            return 2.0 ** _k
+
+
+_g = torch.Generator().manual_seed(1008)
+for _lo, _hi in ((-34, -20), (-40, -6), (-27, -25), (-60, -45), (-12, -3), (-30, -24)):
+    _x = torch.exp2(torch.empty(300).uniform_(_lo, _hi, generator=_g)) * torch.randn(300, generator=_g).sign()
+    _x[::17] = 0.0
+    _want = _hidden_scale(_x)
+    _got = smallest_loss_scale(_x.clone())
+    assert isinstance(_got, float) and _got == _want, f"gradients between 2**{_lo} and 2**{_hi}: S = {_want:g}, not {_got}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_loss_scale_overflow", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""ValueError when the scale that rescues the small gradients overflows the large ones (1 point)"""
+try:
+    smallest_loss_scale(torch.tensor([1e-9, 4000.0]))
+except ValueError:
+    pass
+else:
+    raise AssertionError("1e-9 needs S = 32, which sends 4000 to 128,000: above fp16's 65,504, so raise ValueError")
+assert smallest_loss_scale(torch.tensor([1e-9, 1000.0])) == 32.0, "1000 * 32 = 32,000 still fits in fp16"
+
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(1009)
+for _ in range(3):
+    _x = torch.exp2(torch.empty(200).uniform_(-36, 14, generator=_g))
+    try:
+        smallest_loss_scale(_x)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("gradients from 2**-36 to 2**14: the rescuing scale overflows the large ones")
+_x = torch.tensor([2.0 ** -30, 16.0, -3.0])  # 2**-30 * 2**5 is half of fp16's smallest step (rounds to 0): S = 2**6
+assert smallest_loss_scale(_x) == 2.0 ** 6, "16 * 2**6 = 1024 stays finite: no reason for ValueError"
+assert smallest_loss_scale(torch.zeros(5)) == 1.0, "all zeros: nothing to rescue, S = 1"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 5 — experiment: fp16 or bf16 for this tensor? (3 points)
+#
+# fp16 has 3 more mantissa bits than bf16, bf16 has fp16's 3 missing exponent bits. Which matters depends on the
+# numbers. Measure it: `rounding_errors(x)` returns `(fp16_error, bf16_error, better)`:
+#
+# - `x` is a float32 tensor without zeros; store it in each format (`x.to(dtype)`) and compare with `x`;
+# - each error is the **mean relative error** `mean(|stored − x| / |x|)`, computed in **float64**, as a Python
+#   `float` (a value that overflows to `inf` has an infinite error, so the mean is `inf`);
+# - `better` is `"float16"` or `"bfloat16"`, whichever error is strictly smaller, and `"tie"` when they are equal.
+#
+# The hidden tests grade both errors against a reference to a relative **10⁻⁶** (`math.isclose(..., rel_tol=1e-6)`)
+# and the reading on fresh tensors of different sizes of numbers. Before you run it: which format wins for
+# weights near 1, for gradients near 10⁻⁶, for activations near 10⁵?
+
+# %% nbgrader={"grade": false, "grade_id": "rounding_errors", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rounding_errors(x: torch.Tensor) -> tuple[float, float, str]:
+    """(mean relative error of x in fp16, the same in bf16, "float16" | "bfloat16" | "tie")."""
+    ### BEGIN SOLUTION
+    exact = x.double()
+    fp16_error = ((x.to(torch.float16).double() - exact).abs() / exact.abs()).mean().item()
+    bf16_error = ((x.to(torch.bfloat16).double() - exact).abs() / exact.abs()).mean().item()
+    if fp16_error == bf16_error:
+        return fp16_error, bf16_error, "tie"
+    return fp16_error, bf16_error, "float16" if fp16_error < bf16_error else "bfloat16"
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_rounding_errors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""the two mean relative errors, measured in float64, within 1e-6 of the reference (2 points)"""
+_fp16, _bf16, _better = rounding_errors(torch.randn(10_000, generator=torch.Generator().manual_seed(10)))
+print(f"x ~ N(0, 1): fp16 {_fp16:.2e}, bf16 {_bf16:.2e} -> {_better}")
+assert isinstance(_fp16, float) and isinstance(_bf16, float), "Python floats (.item())"
+assert 1e-4 < _fp16 < 3e-4 and 1e-3 < _bf16 < 2e-3, "near 1 the mean relative error is about eps / 6: fp16 2e-4, bf16 1.4e-3"
+### BEGIN HIDDEN TESTS
+def _hidden_errors(x):
+    _exact = x.double()
+    return tuple(((x.to(_d).double() - _exact).abs() / _exact.abs()).mean().item()
+                 for _d in (torch.float16, torch.bfloat16))
+
+
+_g = torch.Generator().manual_seed(1010)
+for _x in (torch.randn(3000, generator=_g) * 0.02, torch.randn(64, 48, generator=_g) * 3e-6,
+           torch.rand(2000, generator=_g) * 9e4 + 1e4, torch.exp2(torch.randint(-20, 20, (500,), generator=_g).float())):
+    _x = torch.where(_x == 0, torch.ones_like(_x), _x)
+    _want = _hidden_errors(_x)
+    _got = rounding_errors(_x.clone())
+    assert all(isinstance(_v, float) for _v in _got[:2]), "errors: Python floats"
+    for _name, _a, _b in zip(("fp16", "bf16"), _got[:2], _want):
+        assert _a == _b or math.isclose(_a, _b, rel_tol=1e-6), f"{_name} error {_a:.6e}, expected {_b:.6e}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_rounding_reading", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""the reading: the format with the strictly smaller error, or "tie" (1 point)"""
+_fp16, _bf16, _better = rounding_errors(torch.tensor([0.1, 0.3, -2.7]))
+assert _better in ("float16", "bfloat16", "tie")
+assert _better == "float16", "near 1, fp16's 10 mantissa bits beat bf16's 7"
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(1011)
+for _x, _want in ((torch.rand(500, generator=_g) * 1e-6 + 1e-7, "bfloat16"),  # fp16 subnormals: few digits left
+                  (torch.rand(500, generator=_g) + 0.5, "float16"),
+                  (torch.rand(500, generator=_g) * 1e5 + 7e4, "bfloat16"),  # above 65,504: fp16 overflows
+                  (torch.tensor([0.5, -4.0, 2.0 ** -10, 1024.0]), "tie")):  # powers of two: both store them exactly
+    _got = rounding_errors(_x)
+    assert _got[2] == _want, f"this tensor: {_want}, not {_got[2]}"
 ### END HIDDEN TESTS

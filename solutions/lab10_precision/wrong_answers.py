@@ -69,3 +69,127 @@ def accumulate(increment: float, steps: int, dtype: torch.dtype) -> float:
     for _ in range(steps):
         total = total + step
     return total.item()
+
+
+# %% [accumulate] cumsum of a 16-bit tensor: fast, but the running sum is not rounded to dtype after every addition
+def accumulate(increment: float, steps: int, dtype: torch.dtype) -> float:
+    return torch.full((steps,), increment, dtype=dtype).cumsum(0)[-1].item()
+
+
+# %% [loss_scale] a formula on paper: the S that lifts the smallest gradient to 2**-24, missing that fp16 rounds up to it
+def smallest_loss_scale(grads: torch.Tensor) -> float:
+    nonzero = grads.float().reshape(-1)
+    nonzero = nonzero[nonzero != 0]
+    if nonzero.numel() == 0:
+        return 1.0
+    k = max(0, math.ceil(-24 - math.log2(nonzero.abs().min().item())))
+    if torch.isinf((nonzero * 2.0 ** k).to(torch.float16)).any():
+        raise ValueError("the large gradients overflow")
+    return 2.0 ** k
+
+
+# %% [loss_scale] asks for fp16's smallest *normal* number (finfo.tiny) instead of any non-zero value
+def smallest_loss_scale(grads: torch.Tensor) -> float:
+    nonzero = grads.float().reshape(-1)
+    nonzero = nonzero[nonzero != 0]
+    tiny = torch.finfo(torch.float16).tiny
+    for k in range(65):
+        scaled = (nonzero * 2.0 ** k).to(torch.float16)
+        if torch.all(scaled.abs() >= tiny):
+            if torch.isinf(scaled).any():
+                raise ValueError("the large gradients overflow")
+            return 2.0 ** k
+    raise ValueError("no scale is enough")
+
+
+# %% [loss_scale] never checks for overflow: returns a scale that turns the large gradients into inf
+def smallest_loss_scale(grads: torch.Tensor) -> float:
+    nonzero = grads.float().reshape(-1)
+    nonzero = nonzero[nonzero != 0]
+    for k in range(65):
+        if torch.all((nonzero * 2.0 ** k).to(torch.float16) != 0):
+            return 2.0 ** k
+    raise ValueError("no scale is enough")
+
+
+# %% [loss_scale] forgets that zeros stay zeros: a zero gradient is never rescued, so it raises
+def smallest_loss_scale(grads: torch.Tensor) -> float:
+    values = grads.float().reshape(-1)
+    for k in range(65):
+        scaled = (values * 2.0 ** k).to(torch.float16)
+        if torch.all(scaled != 0):
+            if torch.isinf(scaled).any():
+                raise ValueError("the large gradients overflow")
+            return 2.0 ** k
+    raise ValueError("no scale is enough")
+
+
+# %% [loss_scale] returns the exponent k (an int), not the scale 2**k
+def smallest_loss_scale(grads: torch.Tensor) -> float:
+    nonzero = grads.float().reshape(-1)
+    nonzero = nonzero[nonzero != 0]
+    for k in range(65):
+        scaled = (nonzero * 2.0 ** k).to(torch.float16)
+        if torch.all(scaled != 0):
+            if torch.isinf(scaled).any():
+                raise ValueError("the large gradients overflow")
+            return k
+    raise ValueError("no scale is enough")
+
+
+# %% [rounding_errors] absolute error |stored - x| instead of the relative error
+def rounding_errors(x: torch.Tensor) -> tuple[float, float, str]:
+    exact = x.double()
+    fp16_error = (x.to(torch.float16).double() - exact).abs().mean().item()
+    bf16_error = (x.to(torch.bfloat16).double() - exact).abs().mean().item()
+    if fp16_error == bf16_error:
+        return fp16_error, bf16_error, "tie"
+    return fp16_error, bf16_error, "float16" if fp16_error < bf16_error else "bfloat16"
+
+
+# %% [rounding_errors] divides by the stored value instead of the exact one
+def rounding_errors(x: torch.Tensor) -> tuple[float, float, str]:
+    exact = x.double()
+    fp16 = x.to(torch.float16).double()
+    bf16 = x.to(torch.bfloat16).double()
+    fp16_error = ((fp16 - exact).abs() / fp16.abs()).mean().item()
+    bf16_error = ((bf16 - exact).abs() / bf16.abs()).mean().item()
+    if fp16_error == bf16_error:
+        return fp16_error, bf16_error, "tie"
+    return fp16_error, bf16_error, "float16" if fp16_error < bf16_error else "bfloat16"
+
+
+# %% [rounding_errors] the largest relative error instead of the mean
+def rounding_errors(x: torch.Tensor) -> tuple[float, float, str]:
+    exact = x.double()
+    fp16_error = ((x.to(torch.float16).double() - exact).abs() / exact.abs()).max().item()
+    bf16_error = ((x.to(torch.bfloat16).double() - exact).abs() / exact.abs()).max().item()
+    if fp16_error == bf16_error:
+        return fp16_error, bf16_error, "tie"
+    return fp16_error, bf16_error, "float16" if fp16_error < bf16_error else "bfloat16"
+
+
+# %% [rounding_errors] no tie: equal errors read as "bfloat16"
+def rounding_errors(x: torch.Tensor) -> tuple[float, float, str]:
+    exact = x.double()
+    fp16_error = ((x.to(torch.float16).double() - exact).abs() / exact.abs()).mean().item()
+    bf16_error = ((x.to(torch.bfloat16).double() - exact).abs() / exact.abs()).mean().item()
+    return fp16_error, bf16_error, "float16" if fp16_error < bf16_error else "bfloat16"
+
+
+# %% [rounding_errors] measures, then reads "float16" whatever the numbers say (more mantissa bits must win)
+def rounding_errors(x: torch.Tensor) -> tuple[float, float, str]:
+    exact = x.double()
+    fp16_error = ((x.to(torch.float16).double() - exact).abs() / exact.abs()).mean().item()
+    bf16_error = ((x.to(torch.bfloat16).double() - exact).abs() / exact.abs()).mean().item()
+    return fp16_error, bf16_error, "float16"
+
+
+# %% [rounding_errors] returns 0-d tensors, not floats
+def rounding_errors(x: torch.Tensor) -> tuple[float, float, str]:
+    exact = x.double()
+    fp16_error = ((x.to(torch.float16).double() - exact).abs() / exact.abs()).mean()
+    bf16_error = ((x.to(torch.bfloat16).double() - exact).abs() / exact.abs()).mean()
+    if fp16_error == bf16_error:
+        return fp16_error, bf16_error, "tie"
+    return fp16_error, bf16_error, "float16" if fp16_error < bf16_error else "bfloat16"
