@@ -169,6 +169,12 @@ for _ in range(10):
     _r = int(torch.randint(1, 129, (1,), generator=_g))
     _a = float(torch.randint(1, 257, (1,), generator=_g))
     assert abs(lora_scale(_r, _a) - _a / _r) < 1e-12, "the scale is alpha / r"
+for _bad in (0, -4):
+    try:
+        lora_scale(_bad, 16)
+        raise AssertionError(f"lora_scale(r={_bad}) must raise ValueError")
+    except ValueError as _expected_error:
+        pass
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_alpha_for_rank", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}

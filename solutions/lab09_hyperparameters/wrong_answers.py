@@ -102,3 +102,14 @@ def diagnose(train_loss: list[float], val_loss: list[float]) -> str:
     if val[-1] > val.min():
         return "overfitting"
     return "healthy"
+
+
+# %% [alpha] right formulas, but lora_scale returns a negative or infinite scale for a rank below 1 (no ValueError)
+def lora_scale(r: int, alpha: float) -> float:
+    return alpha / r if r else float("inf")
+
+
+def alpha_for_rank(r: int, reference_r: int, reference_alpha: float) -> float:
+    if r < 1 or reference_r < 1:
+        raise ValueError("ranks must be positive")
+    return reference_alpha
