@@ -7,9 +7,14 @@
 #
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - Visible tests show some checks; hidden checks run at grading time on fresh random matrices and shapes.
+# - Allowed everywhere: indexing, matrix products, `torch.zeros`, `Tensor.norm`, `topk`, `torch.cdist`,
+#   `Tensor.index_add_`, the course's `one_hot`, and your own functions from earlier exercises. Exercise 4 is about
+#   the gradient, so autograd (`Tensor.backward`, `torch.autograd.grad`, `torch.func`) raises while the hidden tests
+#   call your answer there. A test of a later exercise runs your earlier functions' references, so one mistake
+#   costs points once.
 # - Before you submit: *Kernel → Restart & Run All*.
 #
-# Time: about 30 minutes. Points: 10.
+# Time: about 50 minutes. Points: 17.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import random
@@ -77,7 +82,8 @@ for _shape in [(4, 7), (2, 3, 5), (1, 1)]:
 # long rows would win just for being long.)
 #
 # `nearest_tokens(E, token_id, k)` returns the `k` ids with the highest cosine similarity to `token_id`, **most similar
-# first**, and never `token_id` itself.
+# first**, and never `token_id` itself, as a list of Python `int`s. `k` may be as large as `vocab − 1` (every other
+# token).
 
 # %% nbgrader={"grade": false, "grade_id": "cosine_similarities", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def cosine_similarities(E: torch.Tensor, token_id: int) -> torch.Tensor:
@@ -133,17 +139,32 @@ _near = nearest_tokens(E_model, _france, 5)
 print("nearest to ' France':", [tokenizer.decode([i]) for i in _near])
 assert len(_near) == 5 and _france not in _near
 ### BEGIN HIDDEN TESTS
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_cosine(E, token_id):
+    _unit = E.double() / E.double().norm(dim=1, keepdim=True)
+    return (_unit @ _unit[token_id]).to(E.dtype)
+
+
 _g = torch.Generator().manual_seed(503)
-for _ in range(5):
-    _E = torch.randn(100, 8, generator=_g)
-    _t, _k = int(torch.randint(0, 100, (), generator=_g)), int(torch.randint(1, 10, (), generator=_g))
-    _near = list(nearest_tokens(_E, _t, _k))
-    assert len(_near) == _k and _t not in _near and len(set(_near)) == _k, "k different ids, not the token itself"
-for _t, _j in [(3, 40), (40, 3), (0, 99), (99, 0)]:
-    _E = torch.randn(100, 8, generator=_g)
-    _E[_j] = 2 * _E[_t]  # parallel to the token: cosine 1, exactly as the token's own
-    _near = list(nearest_tokens(_E, _t, 3))
-    assert _t not in _near and _near[0] == _j, "a row parallel to the token comes first; the token itself never"
+with _hidden_substituted(cosine_similarities=_hidden_cosine):  # judged with the reference cosine
+    for _ in range(5):
+        _E = torch.randn(100, 8, generator=_g)
+        _t, _k = int(torch.randint(0, 100, (), generator=_g)), int(torch.randint(1, 10, (), generator=_g))
+        _near = nearest_tokens(_E, _t, _k)
+        assert isinstance(_near, list) and all(type(_i) is int for _i in _near), "return a list of Python ints"
+        assert len(_near) == _k and _t not in _near and len(set(_near)) == _k, "k different ids, not the token itself"
+    for _t, _j in [(3, 40), (40, 3), (0, 99), (99, 0)]:
+        _E = torch.randn(100, 8, generator=_g)
+        _E[_j] = 2 * _E[_t]  # parallel to the token: cosine 1, exactly as the token's own
+        _near = list(nearest_tokens(_E, _t, 3))
+        assert _t not in _near and _near[0] == _j, "a row parallel to the token comes first; the token itself never"
+    for _v in (2, 7, 30):  # k = vocab - 1: every other token, even those pointing away (negative cosine)
+        _E = torch.randn(_v, 5, generator=_g)
+        _t = int(torch.randint(0, _v, (), generator=_g))
+        _near = list(nearest_tokens(_E, _t, _v - 1))
+        assert sorted(_near) == [_i for _i in range(_v) if _i != _t], "k = vocab - 1 returns every other token"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_nearest_order", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -151,14 +172,24 @@ for _t, _j in [(3, 40), (40, 3), (0, 99), (99, 0)]:
 _E = torch.tensor([[1.0, 0.0], [0.0, 1.0], [100.0, 60.0], [1.0, 0.1], [-1.0, 0.0]])
 assert list(nearest_tokens(_E, 0, 2)) == [3, 2], "cosine: row 3 points almost the same way as row 0, row 2 is longer but further off"
 ### BEGIN HIDDEN TESTS
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_cosine(E, token_id):
+    _unit = E / E.norm(dim=1, keepdim=True)
+    return _unit @ _unit[token_id]
+
+
 _g = torch.Generator().manual_seed(504)
 for _ in range(6):
     _v, _d = int(torch.randint(10, 300, (), generator=_g)), int(torch.randint(2, 24, (), generator=_g))
     _E = torch.randn(_v, _d, generator=_g) * torch.rand(_v, 1, generator=_g) * 5
     _t, _k = int(torch.randint(0, _v, (), generator=_g)), int(torch.randint(1, 8, (), generator=_g))
-    _s = torch.nn.functional.cosine_similarity(_E, _E[_t].expand_as(_E), dim=1)
+    _s = _hidden_cosine(_E, _t)
     _s[_t] = -float("inf")
-    assert list(nearest_tokens(_E, _t, _k)) == _s.topk(_k).indices.tolist(), "wrong neighbours or wrong order"
+    with _hidden_substituted(cosine_similarities=_hidden_cosine):  # judged with the reference cosine
+        _near = list(nearest_tokens(_E, _t, _k))
+    assert _near == _s.topk(_k).indices.tolist(), "wrong neighbours or wrong order"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -199,6 +230,203 @@ _E[7] = _E[3]
 assert min_row_distance(_E) < 1e-3, "two equal rows: distance 0"
 assert type(min_row_distance(_E)) is float, "return a Python float (.item()), not a tensor"
 ### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 4 — the gradient that reaches `E` (3 points)
+#
+# Lesson 06 trains `E`. In the backward pass the lookup `out = E[ids]` receives `grad_out` = ∂L/∂out (the shape of
+# `out`, `(..., d_model)`) and must hand back ∂L/∂E, shape `(vocab, d_model)`. Flatten the ids to `(N,)` and the
+# gradient to `(N, d_model)`: since `out = one_hot(ids) @ E`,
+#
+# $$\frac{\partial L}{\partial E} = \mathrm{one\_hot}(\mathrm{ids})^{\top}\, \frac{\partial L}{\partial\,\mathrm{out}},$$
+#
+# so row `v` of ∂L/∂E is the **sum** of `grad_out` over every position where `ids == v` (a token that occurs twice
+# gets both contributions), and zero for a token that does not occur.
+#
+# Write `embedding_grad(ids, grad_out, vocab)` for `ids` of any shape `(...)` and `grad_out` of shape
+# `(..., d_model)`. Return a tensor of `grad_out`'s dtype (the hidden tests use float32 and float64).
+# **Not allowed**: autograd (`Tensor.backward`, `torch.autograd.grad`, `torch.autograd.backward`, `torch.func.vjp`,
+# `torch.func.grad`): the test computes its reference with it, and these raise while the hidden tests call your
+# function. Allowed: `torch.zeros`, `Tensor.index_add_`, `one_hot` (then mind its float32 dtype), `reshape`, matmul.
+
+# %% nbgrader={"grade": false, "grade_id": "embedding_grad", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def embedding_grad(ids: torch.Tensor, grad_out: torch.Tensor, vocab: int) -> torch.Tensor:
+    """dL/dE (vocab, d_model) of out = E[ids], given ids (...,) and grad_out = dL/dout (..., d_model)."""
+    ### BEGIN SOLUTION
+    d_model = grad_out.shape[-1]
+    grad = torch.zeros(vocab, d_model, dtype=grad_out.dtype)
+    return grad.index_add_(0, ids.reshape(-1), grad_out.reshape(-1, d_model))  # (vocab, d_model)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_embedding_grad_shape", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""embedding_grad has E's shape, (vocab, d_model), for ids of any shape (1 point)"""
+assert embedding_grad(torch.tensor([[1, 2], [2, 3]]), torch.ones(2, 2, 4), 5).shape == (5, 4), "one row per token"
+_ids = torch.tensor(tokenizer.encode("The capital of France is Paris."))
+_grad = embedding_grad(_ids, torch.randn(len(_ids), E_model.shape[1]), E_model.shape[0])
+print(f"rows of E_model that this sentence moves: {int((_grad.abs().sum(1) > 0).sum())} of {E_model.shape[0]}")
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(701)
+for _shape in [(1,), (9,), (3, 4), (2, 3, 2)]:
+    _v, _d = int(torch.randint(2, 50, (), generator=_g)), int(torch.randint(1, 9, (), generator=_g))
+    _ids = torch.randint(0, _v, _shape, generator=_g)
+    _out = embedding_grad(_ids, torch.randn(*_shape, _d, generator=_g), _v)
+    assert _out.shape == (_v, _d), f"ids of shape {_shape}, vocab {_v}, d_model {_d}: expected {(_v, _d)}"
+    _absent = torch.ones(_v, dtype=torch.bool)
+    _absent[_ids.reshape(-1)] = False
+    assert torch.all(_out[_absent] == 0), "a token that does not occur gets a zero gradient row"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_embedding_grad_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""embedding_grad equals autograd's gradient; repeated ids add up (2 points)"""
+_ids = torch.tensor([2, 0, 2])
+_grad_out = torch.tensor([[1.0, 0.0], [0.0, 1.0], [10.0, 10.0]])
+print(embedding_grad(_ids, _grad_out, 3))
+assert torch.equal(embedding_grad(_ids, _grad_out, 3), torch.tensor([[0.0, 1.0], [0.0, 0.0], [11.0, 10.0]])), \
+    "token 2 occurs twice: its row is the sum of both gradient rows"
+### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("torch.autograd.grad", "torch.autograd.backward", "torch.Tensor.backward", "torch.func.vjp",
+                 "torch.func.grad")
+_g = torch.Generator().manual_seed(702)
+for _shape, _dtype in [((12,), torch.float32), ((4, 6), torch.float64), ((2, 3, 5), torch.float32),
+                       ((30,), torch.float64)]:
+    _v, _d = int(torch.randint(2, 12, (), generator=_g)), int(torch.randint(1, 9, (), generator=_g))
+    _ids = torch.randint(0, _v, _shape, generator=_g)  # few tokens, many positions: repeats are certain
+    _grad_out = torch.randn(*_shape, _d, generator=_g, dtype=_dtype)
+    _E = torch.randn(_v, _d, generator=_g, dtype=_dtype, requires_grad=True)
+    (_want,) = torch.autograd.grad(_E[_ids], _E, grad_outputs=_grad_out)
+    with _hidden_forbidden(*_HIDDEN_RULES):
+        _got = embedding_grad(_ids, _grad_out, _v)
+    assert _got.dtype == _dtype, f"grad_out is {_dtype}: return the same dtype, got {_got.dtype}"
+    assert torch.allclose(_got, _want, atol=1e-5), f"wrong gradient for ids of shape {_shape}: do repeats add up?"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 5 — experiment: does the metric change the neighbours? (4 points)
+#
+# Lesson 02 ranked neighbours by cosine similarity. The other natural choice is the Euclidean distance
+# `|E[v] − E[t]|`, smallest first. Do the two agree?
+#
+# Write `neighbour_overlap(E, token_ids, k)`: for each `t` in `token_ids`, take its `k` cosine neighbours (your
+# `nearest_tokens`) and its `k` Euclidean neighbours (`t` itself excluded from both lists), count the ids the two
+# lists share and divide by `k`; return the **mean over `token_ids`**, a Python `float` in `[0, 1]`.
+#
+# Then measure, for the `probe_ids` below and `k = 10`:
+# - `overlap_raw`: the overlap on the bundled model's rows `E_model`;
+# - `overlap_unit`: the overlap on the same rows scaled to length 1.
+#
+# Graded: your function on fresh random matrices, and both numbers, each within **0.02** of the reference (float
+# rounding may swap two neighbours that are tied to the last digit; a real mistake moves the mean by far more).
+# Afterwards, explain `overlap_unit` to yourself: expand `|a − b|²` for unit vectors `a`, `b`.
+
+# %% nbgrader={"grade": false, "grade_id": "probe", "locked": true, "schema_version": 3, "solution": false, "task": false}
+probe_words = ["France", "Germany", "Spain", "Italy", "Japan", "China", "Paris", "Berlin", "Madrid", "Rome", "Tokyo",
+               "Hydrogen", "Oxygen", "Carbon", "Iron", "Gold", "English", "French", "Spanish", "German", "Africa",
+               "Europe", "Asia", "capital", "currency", "language"]
+probe_ids = [tokenizer.encode(" " + w)[0] for w in probe_words]  # each word is one token
+E_unit = E_model / E_model.norm(dim=1, keepdim=True)  # the same rows, length 1
+
+
+# %% nbgrader={"grade": false, "grade_id": "neighbour_overlap", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def neighbour_overlap(E: torch.Tensor, token_ids: list[int], k: int) -> float:
+    """Mean over token_ids of |cosine top-k ∩ Euclidean top-k| / k, the token itself excluded from both lists."""
+    ### BEGIN SOLUTION
+    shares = []
+    for t in token_ids:
+        by_cosine = set(nearest_tokens(E, t, k))
+        dist = (E - E[t]).norm(dim=1)  # (vocab,)
+        dist[t] = float("inf")
+        by_distance = set((-dist).topk(k).indices.tolist())
+        shares.append(len(by_cosine & by_distance) / k)
+    return sum(shares) / len(shares)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": false, "grade_id": "measure_overlap", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+overlap_raw = neighbour_overlap(E_model, probe_ids, 10)
+overlap_unit = neighbour_overlap(E_unit, probe_ids, 10)
+### END SOLUTION
+print(f"cosine and Euclidean neighbours shared: {overlap_raw:.2f} on the raw rows, {overlap_unit:.2f} on unit rows")
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_overlap_function", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""neighbour_overlap matches the definition on random matrices (2 points)"""
+_E = torch.tensor([[1.0, 0.0], [0.1, 0.0], [10.0, 1.0], [-1.0, 0.0]])
+# row 0: cosine neighbour row 1 (same direction), Euclidean neighbour row 1 too (0.9 away): overlap 1
+assert abs(neighbour_overlap(_E, [0], 1) - 1.0) < 1e-6
+# row 3 = (-1, 0): cosine neighbour row 2 (the least opposite direction), Euclidean neighbour the short row 1
+assert abs(neighbour_overlap(_E, [3], 1) - 0.0) < 1e-6, "row 3: cosine picks row 2, distance picks row 1"
+assert type(neighbour_overlap(_E, [0, 3], 1)) is float, "return a Python float"
+### BEGIN HIDDEN TESTS
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_overlap(E, token_ids, k):
+    _E = E.double()
+    _unit = _E / _E.norm(dim=1, keepdim=True)
+    _shares = []
+    for _t in token_ids:
+        _cos = _unit @ _unit[_t]
+        _cos[_t] = -float("inf")
+        _dist = torch.cdist(_E[_t][None], _E)[0]
+        _dist[_t] = float("inf")
+        _shared = set(_cos.topk(k).indices.tolist()) & set((-_dist).topk(k).indices.tolist())
+        _shares.append(len(_shared) / k)
+    return sum(_shares) / len(_shares)
+
+
+def _hidden_cosine(E, token_id):
+    _unit = E / E.norm(dim=1, keepdim=True)
+    return _unit @ _unit[token_id]
+
+
+def _hidden_nearest(E, token_id, k):
+    _sims = _hidden_cosine(E, token_id)
+    _sims[token_id] = -float("inf")
+    return _sims.topk(k).indices.tolist()
+
+
+_g = torch.Generator().manual_seed(801)
+for _ in range(4):
+    _v, _d = int(torch.randint(30, 200, (), generator=_g)), int(torch.randint(3, 16, (), generator=_g))
+    _E = torch.randn(_v, _d, generator=_g) * (0.2 + 3 * torch.rand(_v, 1, generator=_g))  # lengths vary 15x
+    _ids = torch.randperm(_v, generator=_g)[:12].tolist()
+    _k = int(torch.randint(2, 9, (), generator=_g))
+    _want = _hidden_overlap(_E, _ids, _k)
+    with _hidden_substituted(nearest_tokens=_hidden_nearest, cosine_similarities=_hidden_cosine):
+        _got = neighbour_overlap(_E, _ids, _k)
+    assert type(_got) is float, "return a Python float"
+    assert abs(_got - _want) <= 0.02, f"overlap {_got:.3f}, expected {_want:.3f} (vocab {_v}, k {_k})"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_overlap_measured", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""overlap_raw and overlap_unit measured on the bundled model, within 0.02 (2 points)"""
+assert 0 <= overlap_raw <= 1 and 0 <= overlap_unit <= 1, "overlaps are fractions"
+### BEGIN HIDDEN TESTS
+def _hidden_overlap(E, token_ids, k):
+    _E = E.double()
+    _unit = _E / _E.norm(dim=1, keepdim=True)
+    _shares = []
+    for _t in token_ids:
+        _cos = _unit @ _unit[_t]
+        _cos[_t] = -float("inf")
+        _dist = torch.cdist(_E[_t][None], _E)[0]
+        _dist[_t] = float("inf")
+        _shared = set(_cos.topk(k).indices.tolist()) & set((-_dist).topk(k).indices.tolist())
+        _shares.append(len(_shared) / k)
+    return sum(_shares) / len(_shares)
+
+
+_E = model.transformer.wte.weight.detach()
+_ids = [tokenizer.encode(" " + _w)[0] for _w in probe_words]
+_raw, _unit_rows = _hidden_overlap(_E, _ids, 10), _hidden_overlap(_E / _E.norm(dim=1, keepdim=True), _ids, 10)
+assert abs(float(overlap_raw) - _raw) <= 0.02, f"overlap_raw {float(overlap_raw):.3f}, expected {_raw:.3f}"
+assert abs(float(overlap_unit) - _unit_rows) <= 0.02, f"overlap_unit {float(overlap_unit):.3f}, expected {_unit_rows:.3f}"
+### END HIDDEN TESTS
+
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Done
