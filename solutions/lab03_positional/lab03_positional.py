@@ -2,13 +2,17 @@
 # # Lab 03 — sinusoidal positional encoding
 #
 # Lesson 03 built the sine/cosine position table and showed that moving `k` positions is one fixed rotation. Here you
-# implement both.
+# implement both, then go one step past the lesson: rotary position embedding (RoPE), and a measurement of what a
+# learned position table knows beyond the length it was trained on.
 #
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - Visible tests show some checks; hidden checks run at grading time on fresh random sizes and offsets.
+# - Allowed: any torch function (`torch.arange`, `torch.sin`, `torch.cos`, slicing, `torch.stack`, matmul, `norm`)
+#   and `math`. Not allowed: the course's `utils.positional` module, which holds the lesson's reference table and
+#   rotation; it cannot be imported while the hidden tests call your functions.
 # - Before you submit: *Kernel → Restart & Run All*.
 #
-# Time: about 30 minutes. Points: 10.
+# Time: about 55 minutes. Points: 18.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
@@ -88,10 +92,14 @@ def _hidden_reference_pe(seq_len, d_model):
             _pe[_p, 2 * _i], _pe[_p, 2 * _i + 1] = math.sin(_a), math.cos(_a)
     return _pe
 
+from utils.rules import forbidden as _hidden_forbidden
+
 _rng = random.Random(703)
 for _ in range(8):
     _s, _d = _rng.randint(1, 70), 2 * _rng.randint(1, 48)
-    assert torch.allclose(sinusoidal_encoding(_s, _d).double(), _hidden_reference_pe(_s, _d), atol=1e-5), (
+    with _hidden_forbidden(modules=("utils.positional",)):
+        _got = sinusoidal_encoding(_s, _d)
+    assert torch.allclose(_got.double(), _hidden_reference_pe(_s, _d), atol=1e-5), (
         f"values differ from the formula for seq_len={_s}, d_model={_d}")
 ### END HIDDEN TESTS
 
@@ -168,14 +176,237 @@ def _hidden_reference_pe(seq_len, d_model):
             _pe[_p, 2 * _i], _pe[_p, 2 * _i + 1] = math.sin(_a), math.cos(_a)
     return _pe
 
+from utils.rules import forbidden as _hidden_forbidden
+
 _rng = random.Random(802)
 for _ in range(8):
     _d, _k = 2 * _rng.randint(1, 32), _rng.randint(-20, 20)
     _pe = _hidden_reference_pe(60, _d)
     _ps = torch.arange(max(0, -_k), min(60, 60 - _k))
-    _R = rotation_matrix(_k, _d).double()
+    with _hidden_forbidden(modules=("utils.positional",)):
+        _R = rotation_matrix(_k, _d).double()
     assert torch.allclose(_pe[_ps] @ _R.T, _pe[_ps + _k], atol=1e-4), f"R_k @ PE[p] != PE[p + k] for d={_d}, k={_k}"
 ### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 3 — rotate the queries and keys instead: RoPE (4 points)
+#
+# The lesson ended with a remark: newer models (Llama among them) add no position vector at all. They **rotate** each
+# query and key by an angle proportional to its position (rotary position embedding, RoPE). For a vector `x` of even
+# length `d` at position `p`, with `ω_i = 10000^{−2i/d}` as before, every pair of columns `(2i, 2i+1)` turns by the
+# angle `θ = p·ω_i`:
+#
+# $$x'_{2i} = x_{2i}\cos\theta - x_{2i+1}\sin\theta, \qquad x'_{2i+1} = x_{2i}\sin\theta + x_{2i+1}\cos\theta.$$
+#
+# Write `rope(x, positions)` for `x` of shape `(..., seq, d)` (any number of batch dimensions, also none) and an
+# integer tensor `positions` of shape `(seq,)` (not necessarily `0 … seq − 1`): row `j` of every batch entry turns by
+# its own `positions[j]`. Return a tensor of `x`'s shape and dtype. Raise `ValueError` if `d` is odd.
+#
+# Why bother: rotations keep lengths, and the dot product of a query turned by `p·ω` with a key turned by `s·ω`
+# depends only on `p − s`. Attention scores then see **relative** positions, whatever the absolute ones are.
+# Allowed: any torch function (`torch.cos`, `torch.sin`, `torch.stack`, slicing `x[..., 0::2]`, complex numbers).
+
+# %% nbgrader={"grade": false, "grade_id": "rope", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding: x (..., seq, d) with pair (2i, 2i+1) of row j turned by positions[j] * w_i."""
+    ### BEGIN SOLUTION
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError(f"rope needs an even last dimension, got {d}")
+    i = torch.arange(d // 2, dtype=torch.float64)
+    theta = positions.double()[:, None] / 10000 ** (2 * i / d)  # (seq, d/2)
+    cos, sin = torch.cos(theta).to(x.dtype), torch.sin(theta).to(x.dtype)
+    even, odd = x[..., 0::2], x[..., 1::2]  # (..., seq, d/2) each
+    out = torch.empty_like(x)
+    out[..., 0::2] = even * cos - odd * sin
+    out[..., 1::2] = even * sin + odd * cos
+    return out
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_rope_basics", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""rope keeps shape, dtype and lengths, leaves position 0 alone, and rejects an odd d (1 point)"""
+_x = torch.randn(2, 5, 8)
+_out = rope(_x, torch.arange(5))
+assert _out.shape == _x.shape and _out.dtype == _x.dtype, "same shape and dtype as x"
+assert torch.allclose(_out[:, 0], _x[:, 0]), "position 0: angle 0, nothing turns"
+assert torch.allclose(_out.norm(dim=-1), _x.norm(dim=-1), atol=1e-5), "a rotation keeps every row's length"
+try:
+    rope(torch.randn(3, 5), torch.arange(3))
+except ValueError:
+    pass
+else:
+    raise AssertionError("d = 5 has no pairs to turn: raise ValueError")
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(901)
+for _shape, _dtype in [((7, 6), torch.float32), ((3, 4, 10), torch.float64), ((1, 1, 2, 2), torch.float32)]:
+    _x = torch.randn(*_shape, generator=_g, dtype=_dtype)
+    _out = rope(_x, torch.randint(0, 500, (_shape[-2],), generator=_g))
+    assert _out.shape == _x.shape and _out.dtype == _dtype, f"shape/dtype for x {_shape} {_dtype}"
+    assert torch.allclose(_out.norm(dim=-1), _x.norm(dim=-1), atol=1e-4), "lengths must not change"
+for _d in (1, 3, 9):
+    try:
+        rope(torch.randn(2, _d, generator=_g), torch.arange(2))
+    except ValueError:
+        continue
+    raise AssertionError(f"d = {_d}: raise ValueError")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_rope_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""rope turns each pair by the formula's angle (2 points)"""
+_x = torch.tensor([[1.0, 0.0, 1.0, 0.0]])  # one row, d = 4: w_0 = 1, w_1 = 1/100
+_out = rope(_x, torch.tensor([3]))
+print(_out)
+assert torch.allclose(_out, torch.tensor([[math.cos(3), math.sin(3), math.cos(0.03), math.sin(0.03)]]), atol=1e-6), \
+    "pair i turns by p * w_i, counter-clockwise: (1, 0) -> (cos, sin)"
+### BEGIN HIDDEN TESTS
+def _hidden_rope(x, positions):
+    _d = x.shape[-1]
+    _w = 10000.0 ** (-torch.arange(0, _d, 2, dtype=torch.float64) / _d)
+    _theta = positions.double()[:, None] * _w  # (seq, d/2)
+    _pairs = x.double().reshape(*x.shape[:-1], _d // 2, 2)
+    _c, _s = torch.cos(_theta), torch.sin(_theta)
+    _turned = torch.stack([_pairs[..., 0] * _c - _pairs[..., 1] * _s, _pairs[..., 0] * _s + _pairs[..., 1] * _c], -1)
+    return _turned.reshape(x.shape)
+
+
+_g = torch.Generator().manual_seed(902)
+for _shape in [(9, 2), (4, 12), (2, 6, 16), (2, 3, 5, 8)]:
+    _x = torch.randn(*_shape, generator=_g)
+    _pos = torch.randint(0, 200, (_shape[-2],), generator=_g)  # any positions, in any order
+    assert torch.allclose(rope(_x, _pos).double(), _hidden_rope(_x, _pos), atol=1e-4), (
+        f"wrong values for x of shape {_shape}: pair (2i, 2i+1), angle positions[j] * 10000^(-2i/d)")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_rope_relative", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""with RoPE, a query-key score depends only on the distance p - s (1 point)"""
+_q, _k = torch.randn(1, 16), torch.randn(1, 16)
+
+
+def _score(p: int, s: int) -> float:
+    return (rope(_q, torch.tensor([p])) @ rope(_k, torch.tensor([s])).T).item()
+
+
+print(f"score(7, 3) = {_score(7, 3):.4f}, score(57, 53) = {_score(57, 53):.4f}, score(3, 7) = {_score(3, 7):.4f}")
+assert abs(_score(7, 3) - _score(57, 53)) < 1e-4, "same distance 4, same score"
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(903)
+for _ in range(5):
+    _d = 2 * int(torch.randint(1, 20, (), generator=_g))
+    _q, _k = torch.randn(6, _d, generator=_g, dtype=torch.float64), torch.randn(6, _d, generator=_g, dtype=torch.float64)
+    _p, _s = torch.randint(0, 100, (6,), generator=_g), torch.randint(0, 100, (6,), generator=_g)
+    _shift = int(torch.randint(1, 1000, (), generator=_g))
+    _scores = (rope(_q, _p) * rope(_k, _s)).sum(-1)
+    _shifted = (rope(_q, _p + _shift) * rope(_k, _s + _shift)).sum(-1)
+    assert torch.allclose(_scores, _shifted, atol=1e-6), "moving both positions by the same amount changes a score"
+    assert not torch.allclose(_scores, (_q * _k).sum(-1), atol=1e-3), "the score must depend on the distance p - s"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 4 — experiment: what does each table know beyond its training length? (4 points)
+#
+# Section 7 of the lesson: the bundled model learned its position table `W` (`wpe`, `128 × 256`) on blocks of only
+# `block = 64` tokens. Measure what that means for neighbouring positions, which should look alike.
+#
+# Write `neighbour_cosine_means(table, block)` for a table of shape `(n, d)` and `0 < block < n − 1`. It returns
+# a tuple of two Python floats:
+# 1. the mean cosine similarity between rows `p` and `p + 1` for every pair **inside** the block (both `< block`:
+#    `p = 0 … block − 2`);
+# 2. the same mean for every pair **beyond** it (both `≥ block`: `p = block … n − 2`).
+#
+# The cell after it measures both tables with your function: `learned` for `W`, `sinusoidal` for your sine table
+# `PE` of the same shape. Read the numbers and set `extrapolates` to the **one word** `"learned"` or `"sinusoidal"`:
+# the table whose neighbouring positions still look alike beyond the training length.
+#
+# Graded: your function on fresh random tables, and your numbers within **0.01** of the reference, plus the word.
+
+# %% nbgrader={"grade": false, "grade_id": "setup_model", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import json
+from pathlib import Path
+
+from utils.models import load_model, resolve_model_path
+
+model, tokenizer = load_model(device="cpu")
+W = model.transformer.wpe.weight.detach()  # the learned position table (n_positions, d_model)
+_log = Path(resolve_model_path()) / "training_log.json"
+block = json.loads(_log.read_text())["block"] if _log.is_file() else W.shape[0] // 2  # pretraining block length
+print(f"wpe: {tuple(W.shape)}; pretraining block length: {block}")
+
+
+# %% nbgrader={"grade": false, "grade_id": "neighbour_cosine_means", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def neighbour_cosine_means(table: torch.Tensor, block: int) -> tuple[float, float]:
+    """(mean cos(table[p], table[p+1]) over pairs inside [0, block), the same over pairs inside [block, n))."""
+    ### BEGIN SOLUTION
+    unit = table / table.norm(dim=1, keepdim=True)
+    neighbours = (unit[:-1] * unit[1:]).sum(dim=1)  # (n - 1,): pair p = (p, p + 1)
+    return neighbours[: block - 1].mean().item(), neighbours[block:].mean().item()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": false, "grade_id": "measure_extrapolation", "locked": false, "schema_version": 3, "solution": true, "task": false}
+PE = sinusoidal_encoding(*W.shape)  # your sine table, the same shape as W
+learned = neighbour_cosine_means(W, block)
+sinusoidal = neighbour_cosine_means(PE, block)
+### BEGIN SOLUTION
+extrapolates = "sinusoidal"
+### END SOLUTION
+print(f"learned wpe: {learned[0]:.3f} inside the block, {learned[1]:.3f} beyond it")
+print(f"sinusoidal:  {sinusoidal[0]:.3f} inside the block, {sinusoidal[1]:.3f} beyond it -> {extrapolates}")
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_neighbour_cosine_means", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""neighbour_cosine_means splits the neighbouring pairs at the block (2 points)"""
+_t = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 2.0], [0.0, -1.0]])
+# pairs: (0,1) cos 1 | (1,2) crosses the block: counted nowhere | (2,3) cos 1, (3,4) cos -1
+assert torch.allclose(torch.tensor(neighbour_cosine_means(_t, 2)), torch.tensor([1.0, 0.0])), "inside 1, beyond 0"
+assert all(type(_m) is float for _m in neighbour_cosine_means(_t, 2)), "return two Python floats"
+### BEGIN HIDDEN TESTS
+def _hidden_means(table, block):
+    _u = table.double() / table.double().norm(dim=1, keepdim=True)
+    _c = [float(_u[_p] @ _u[_p + 1]) for _p in range(table.shape[0] - 1)]
+    _inside, _beyond = _c[: block - 1], _c[block:]
+    return sum(_inside) / len(_inside), sum(_beyond) / len(_beyond)
+
+
+_g = torch.Generator().manual_seed(904)
+for _ in range(5):
+    _n, _d = int(torch.randint(6, 60, (), generator=_g)), int(torch.randint(2, 20, (), generator=_g))
+    _table = torch.randn(_n, _d, generator=_g) * (0.1 + torch.rand(_n, 1, generator=_g))
+    _table[: _n // 2] += 3 * torch.randn(_d, generator=_g)  # the first half shares a direction: the halves differ
+    _b = int(torch.randint(2, _n - 2, (), generator=_g))
+    _want, _got = _hidden_means(_table, _b), neighbour_cosine_means(_table, _b)
+    assert len(_got) == 2 and all(type(_m) is float for _m in _got), "return a tuple of two Python floats"
+    assert abs(_got[0] - _want[0]) < 1e-4 and abs(_got[1] - _want[1]) < 1e-4, (
+        f"n={_n}, block={_b}: got ({_got[0]:.4f}, {_got[1]:.4f}), expected ({_want[0]:.4f}, {_want[1]:.4f})")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_extrapolation_measured", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""the four means of the bundled model's wpe and the sine table, within 0.01, and the word (2 points)"""
+assert extrapolates in ("learned", "sinusoidal"), "one word: 'learned' or 'sinusoidal'"
+### BEGIN HIDDEN TESTS
+def _hidden_means(table, block):
+    _u = table.double() / table.double().norm(dim=1, keepdim=True)
+    _c = [float(_u[_p] @ _u[_p + 1]) for _p in range(table.shape[0] - 1)]
+    _inside, _beyond = _c[: block - 1], _c[block:]
+    return sum(_inside) / len(_inside), sum(_beyond) / len(_beyond)
+
+
+def _hidden_pe(seq_len, d_model):
+    _angles = torch.arange(seq_len, dtype=torch.float64)[:, None] / 10000 ** (
+        torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    return torch.stack([torch.sin(_angles), torch.cos(_angles)], -1).reshape(seq_len, d_model)
+
+
+_W = model.transformer.wpe.weight.detach()
+for _name, _table, _got in (("learned", _W, learned), ("sinusoidal", _hidden_pe(*_W.shape), sinusoidal)):
+    _want = _hidden_means(_table, block)
+    assert all(abs(float(_got[_j]) - _want[_j]) <= 0.01 for _j in (0, 1)), (
+        f"{_name}: got ({float(_got[0]):.3f}, {float(_got[1]):.3f}), expected ({_want[0]:.3f}, {_want[1]:.3f})")
+_beyond = {_name: _hidden_means(_table, block)[1] for _name, _table in (("learned", _W),
+                                                                        ("sinusoidal", _hidden_pe(*_W.shape)))}
+assert extrapolates == max(_beyond, key=_beyond.get), "which table's neighbours still look alike beyond the block?"
+### END HIDDEN TESTS
+
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Done

@@ -115,3 +115,119 @@ def sinusoidal_encoding(seq_len: int, d_model: int) -> torch.Tensor:
     pe[:, 0::2] = torch.sin(angles)
     pe[:, 1::2] = torch.cos(angles)
     return pe
+
+
+# %% [sinusoidal_encoding] imports the lesson's table from utils.positional, which the lab forbids
+def sinusoidal_encoding(seq_len: int, d_model: int) -> torch.Tensor:
+    """Sinusoidal positional encoding, float32 (seq_len, d_model)."""
+    from utils.positional import sinusoidal_encoding as lesson_table
+
+    return lesson_table(seq_len, d_model).float()
+
+
+# %% [rotation_matrix] imports the lesson's rotation from utils.positional, which the lab forbids
+def rotation_matrix(k: int, d_model: int) -> torch.Tensor:
+    """The (d_model, d_model) matrix R_k with PE[p + k] = R_k @ PE[p] for every position p (float32)."""
+    from utils.positional import rotation_matrix as lesson_rotation
+
+    return lesson_rotation(k, d_model).float()
+
+
+# %% [rope] turns every row by its index in the sequence, ignoring the positions given
+def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding."""
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError("odd d")
+    theta = torch.arange(x.shape[-2], dtype=torch.float64)[:, None] / 10000 ** (torch.arange(0, d, 2) / d)
+    cos, sin = torch.cos(theta).to(x.dtype), torch.sin(theta).to(x.dtype)
+    out = torch.empty_like(x)
+    out[..., 0::2] = x[..., 0::2] * cos - x[..., 1::2] * sin
+    out[..., 1::2] = x[..., 0::2] * sin + x[..., 1::2] * cos
+    return out
+
+
+# %% [rope] pairs column i with column i + d/2 (the "rotate half" layout), not 2i with 2i + 1
+def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding."""
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError("odd d")
+    theta = positions.double()[:, None] / 10000 ** (torch.arange(0, d, 2) / d)
+    cos, sin = torch.cos(theta).to(x.dtype), torch.sin(theta).to(x.dtype)
+    first, second = x[..., : d // 2], x[..., d // 2:]
+    return torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
+
+
+# %% [rope] turns clockwise (the sign of sin swapped)
+def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding."""
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError("odd d")
+    theta = positions.double()[:, None] / 10000 ** (torch.arange(0, d, 2) / d)
+    cos, sin = torch.cos(theta).to(x.dtype), torch.sin(theta).to(x.dtype)
+    out = torch.empty_like(x)
+    out[..., 0::2] = x[..., 0::2] * cos + x[..., 1::2] * sin
+    out[..., 1::2] = -x[..., 0::2] * sin + x[..., 1::2] * cos
+    return out
+
+
+# %% [rope] adds the sine table instead of rotating (absolute positions, lengths change)
+def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding."""
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError("odd d")
+    theta = positions.double()[:, None] / 10000 ** (torch.arange(0, d, 2) / d)
+    table = torch.stack([torch.sin(theta), torch.cos(theta)], -1).reshape(len(positions), d)
+    return x + table.to(x.dtype)
+
+
+# %% [rope] no ValueError for an odd d (the last column is left as it is)
+def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding."""
+    d = x.shape[-1] // 2 * 2
+    theta = positions.double()[:, None] / 10000 ** (torch.arange(0, d, 2) / d)
+    cos, sin = torch.cos(theta).to(x.dtype), torch.sin(theta).to(x.dtype)
+    out = x.clone()
+    out[..., 0:d:2] = x[..., 0:d:2] * cos - x[..., 1:d:2] * sin
+    out[..., 1:d:2] = x[..., 0:d:2] * sin + x[..., 1:d:2] * cos
+    return out
+
+
+# %% [neighbour_cosine_means] counts the pair (block - 1, block) that crosses the boundary as beyond
+def neighbour_cosine_means(table: torch.Tensor, block: int) -> tuple[float, float]:
+    """Mean neighbour cosine inside and beyond the block."""
+    unit = table / table.norm(dim=1, keepdim=True)
+    neighbours = (unit[:-1] * unit[1:]).sum(dim=1)
+    return neighbours[: block - 1].mean().item(), neighbours[block - 1:].mean().item()
+
+
+# %% [neighbour_cosine_means] dot products of neighbouring rows, not cosines
+def neighbour_cosine_means(table: torch.Tensor, block: int) -> tuple[float, float]:
+    """Mean neighbour cosine inside and beyond the block."""
+    neighbours = (table[:-1] * table[1:]).sum(dim=1)
+    return neighbours[: block - 1].mean().item(), neighbours[block:].mean().item()
+
+
+# %% [neighbour_cosine_means] returns 0-d tensors, not floats
+def neighbour_cosine_means(table: torch.Tensor, block: int) -> tuple[float, float]:
+    """Mean neighbour cosine inside and beyond the block."""
+    unit = table / table.norm(dim=1, keepdim=True)
+    neighbours = (unit[:-1] * unit[1:]).sum(dim=1)
+    return neighbours[: block - 1].mean(), neighbours[block:].mean()
+
+
+# %% [measure_extrapolation] reads the learned table as the one that extrapolates
+PE = sinusoidal_encoding(*W.shape)
+learned = neighbour_cosine_means(W, block)
+sinusoidal = neighbour_cosine_means(PE, block)
+extrapolates = "learned"
+
+
+# %% [measure_extrapolation] measures the learned table twice (W for both)
+PE = sinusoidal_encoding(*W.shape)
+learned = neighbour_cosine_means(W, block)
+sinusoidal = neighbour_cosine_means(W, block)
+extrapolates = "sinusoidal"
