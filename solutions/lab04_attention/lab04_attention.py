@@ -10,11 +10,13 @@
 #   just the visible examples.
 # - Do **not** call `torch.nn.functional.scaled_dot_product_attention` or `torch.nn.MultiheadAttention` (nor
 #   `F.multi_head_attention_forward`) in your answers: the tests use them as the reference, and they raise while the
-#   hidden tests call your functions. Matrix products, `torch.softmax`, `masked_fill`, `reshape`/`transpose`, and your
-#   own functions from earlier exercises are all fine.
+#   hidden tests call your functions. Matrix products, `torch.softmax`, `masked_fill`, `reshape`/`transpose`,
+#   `torch.cat`, `tril`, comparisons, and your own functions from earlier exercises are all fine (a test of a later
+#   exercise runs references of the earlier ones, so one mistake costs points once).
+# - Exercises 4 and 5 go past the lesson (padding, a KV cache); exercise 6 is a small measurement.
 # - Before you submit: *Kernel → Restart & Run All*, and check that no cell fails.
 #
-# Time: about 30 minutes. Runs in a few seconds on a 2-core laptop.
+# Time: about 60 minutes. Points: 21. Runs in a few seconds on a 2-core laptop.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
@@ -316,6 +318,291 @@ for _b, _s, _d, _h in [(1, 1, 8, 2), (3, 7, 15, 5), (2, 11, 24, 4), (4, 3, 18, 6
         _got = multi_head_self_attention(_x, *_ws, n_heads=_h)
     assert torch.allclose(_got, _want, atol=1e-4), f"wrong values for batch={_b}, seq={_s}, d_model={_d}, heads={_h}"
 ### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 4 — a batch of sequences of different lengths: the padding mask (3 points)
+#
+# A batch holds prompts of different lengths. For generation they are **left**-padded to a common `seq`: sequence
+# `b` has `lengths[b]` real tokens at positions `seq − lengths[b] … seq − 1`, filler before them, so that every
+# prompt ends at the last position, where the next token is predicted. The filler must change nothing: a real token
+# may attend only to real tokens of its own sequence, and only to the past. (The causal mask alone does not do
+# that here: the filler lies in every real token's past.)
+#
+# Write `padding_causal_mask(lengths, seq)`: for an integer tensor `lengths` of shape `(batch,)` (each between 1 and
+# `seq`), the **boolean** tensor of shape `(batch, seq, seq)` that is `True` where query `i` of sequence `b` may
+# attend to key `j`: `j <= i` **and** key `j` is real (`j >= seq − lengths[b]`). A filler query would then see
+# nothing at all (a row of `-inf`, a softmax of NaN); let it see **itself only** (`j == i`) instead.
+#
+# Then write `padded_causal_attention(q, k, v, lengths)` for `q`, `k`, `v` of shape `(batch, seq, d)`: attention
+# with that mask. The outputs at the real positions must equal causal attention on the sequence without its
+# padding, whatever the filler rows hold. Comparisons and broadcasting (`torch.arange(seq)[None, :] >= ...`),
+# `torch.eye`, your `causal_mask` and `scaled_dot_product_attention` are all fine.
+
+# %% nbgrader={"grade": false, "grade_id": "padding", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def padding_causal_mask(lengths: torch.Tensor, seq: int) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    real_keys = torch.arange(seq)[None, :] >= seq - lengths[:, None]  # (batch, seq): key j is not filler
+    itself = torch.eye(seq, dtype=torch.bool)[None, :, :]  # (1, seq, seq): a filler query keeps its own key
+    return causal_mask(seq, seq)[None, :, :] & (real_keys[:, None, :] | itself)  # (batch, seq, seq)
+    ### END SOLUTION
+
+
+def padded_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    return scaled_dot_product_attention(q, k, v, mask=padding_causal_mask(lengths, q.shape[-2]))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_padding_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""padding_causal_mask: causal, no real token looks at filler, a filler query sees itself (1 point)"""
+_m = padding_causal_mask(torch.tensor([3, 1]), 3)
+assert _m.dtype == torch.bool and _m.shape == (2, 3, 3), "a boolean (batch, seq, seq) mask"
+assert _m[0].tolist() == [[True, False, False], [True, True, False], [True, True, True]], "length 3: plain causal"
+assert _m[1].tolist() == [[True, False, False], [False, True, False], [False, False, True]], \
+    "length 1: the real token (position 2) sees only itself; filler positions 0 and 1 see themselves"
+### BEGIN HIDDEN TESTS
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_causal_mask(seq_q, seq_k):
+    return torch.ones(seq_q, seq_k, dtype=torch.bool).tril()
+
+
+_g = torch.Generator().manual_seed(407)
+for _b, _s in [(1, 1), (4, 6), (3, 11), (5, 2)]:
+    _lengths = torch.randint(1, _s + 1, (_b,), generator=_g)
+    _ref = torch.tensor([[[_j <= _i and (_j >= _s - int(_lengths[_n]) or _j == _i) for _j in range(_s)]
+                          for _i in range(_s)] for _n in range(_b)])
+    with _hidden_substituted(causal_mask=_hidden_causal_mask):
+        _got = padding_causal_mask(_lengths, _s)
+    assert _got.dtype == torch.bool and torch.equal(_got, _ref), f"wrong mask for lengths {_lengths.tolist()}, seq {_s}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_padded_attention", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""padded_causal_attention: real positions equal attention on the unpadded sequence (2 points)"""
+_q, _k, _v = torch.randn(2, 5, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 3)
+_out = padded_causal_attention(_q, _k, _v, torch.tensor([5, 2]))
+assert torch.allclose(_out[1, 3:], causal_attention(_q[1, 3:], _k[1, 3:], _v[1, 3:]), atol=1e-5), \
+    "sequence 1 has 2 real tokens (positions 3, 4): their outputs must not see the 3 filler positions"
+assert not _out.isnan().any(), "no NaN anywhere: a filler query sees itself"
+### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_sdpa(q, k, v, mask=None):
+    _scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        _scores = _scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(_scores, dim=-1) @ v
+
+
+def _hidden_causal_mask(seq_q, seq_k):
+    return torch.ones(seq_q, seq_k, dtype=torch.bool).tril()
+
+
+def _hidden_padding_mask(lengths, seq):
+    _real = (torch.arange(seq)[None, :] >= seq - lengths[:, None])[:, None, :]
+    return _hidden_causal_mask(seq, seq)[None] & (_real | torch.eye(seq, dtype=torch.bool)[None])
+
+
+_HIDDEN_RULES = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
+                 "torch.nn.functional.multi_head_attention_forward")
+_HIDDEN_REFS = dict(scaled_dot_product_attention=_hidden_sdpa, causal_mask=_hidden_causal_mask,
+                    padding_causal_mask=_hidden_padding_mask)
+_g = torch.Generator().manual_seed(408)
+for _b, _s, _d in [(3, 7, 5), (4, 10, 8), (1, 4, 3)]:
+    _q, _k, _v = (torch.randn(_b, _s, _d, generator=_g) for _ in range(3))
+    _lengths = torch.randint(1, _s + 1, (_b,), generator=_g)
+    _lengths[0] = 1 if _b > 1 else _lengths[0]
+    _k2, _v2 = _k.clone(), _v.clone()
+    for _n in range(_b):  # other filler content: the real outputs must not move
+        _k2[_n, : _s - int(_lengths[_n])] = 100 * torch.randn(_s - int(_lengths[_n]), _d, generator=_g)
+        _v2[_n, : _s - int(_lengths[_n])] = 100 * torch.randn(_s - int(_lengths[_n]), _d, generator=_g)
+    with _hidden_forbidden(*_HIDDEN_RULES), _hidden_substituted(**_HIDDEN_REFS):
+        _got, _got2 = padded_causal_attention(_q, _k, _v, _lengths), padded_causal_attention(_q, _k2, _v2, _lengths)
+    assert not _got.isnan().any(), "NaN in the output: a filler query must see itself"
+    for _n in range(_b):
+        _r = slice(_s - int(_lengths[_n]), _s)  # the real positions
+        _want = F.scaled_dot_product_attention(_q[_n, _r], _k[_n, _r], _v[_n, _r], is_causal=True)
+        assert torch.allclose(_got[_n, _r], _want, atol=1e-5), f"{_r.stop - _r.start} real tokens in {_s}: wrong values"
+        assert torch.allclose(_got2[_n, _r], _want, atol=1e-5), "the filler's content changed a real output"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 5 — generating one token at a time: the KV cache (3 points)
+#
+# When a model generates, it adds one token per step. Recomputing attention over the whole prefix every step
+# repeats work: the keys and values of earlier tokens never change. A **KV cache** keeps them.
+#
+# Write `attend_with_cache(q_new, k_new, v_new, cache=None)`:
+# - `q_new`, `k_new` `(..., n, d_k)` and `v_new` `(..., n, d_v)` belong to the `n` newest tokens (`n = 1` when
+#   generating; a longer chunk when the prompt is read);
+# - `cache` is `None` (nothing seen yet) or the pair `(k_past, v_past)` of the `t` earlier tokens, `(..., t, d_k)` and
+#   `(..., t, d_v)`;
+# - return `(out, (k_all, v_all))`: `k_all`, `v_all` are past and new concatenated along the sequence axis (past
+#   first), and `out` `(..., n, d_v)` is causal attention of the new queries over **all** keys. New query `j` sits at
+#   position `t + j`, so it may see keys `0 … t + j`.
+#
+# Feeding a sequence through the cache in any chunks must give exactly what `causal_attention` gives on the whole
+# sequence. Careful: `causal_mask(n, t + n)` is aligned top-left (query 0 sees key 0 only): that is not the mask
+# here. `torch.cat`, `Tensor.tril` (with its `diagonal` argument), and your earlier functions are fine.
+
+# %% nbgrader={"grade": false, "grade_id": "kv_cache", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def attend_with_cache(q_new: torch.Tensor, k_new: torch.Tensor, v_new: torch.Tensor,
+                      cache: tuple[torch.Tensor, torch.Tensor] | None = None
+                      ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    ### BEGIN SOLUTION
+    if cache is not None:
+        k_new = torch.cat([cache[0], k_new], dim=-2)  # (..., t + n, d_k)
+        v_new = torch.cat([cache[1], v_new], dim=-2)  # (..., t + n, d_v)
+    n, total = q_new.shape[-2], k_new.shape[-2]
+    mask = torch.ones(n, total, dtype=torch.bool).tril(total - n)  # query j sees keys 0 ... t + j
+    return scaled_dot_product_attention(q_new, k_new, v_new, mask=mask), (k_new, v_new)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_kv_cache_grows", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""the cache holds every key and value seen so far, past first (1 point)"""
+_k, _v = torch.randn(4, 6), torch.randn(4, 3)
+_out, _cache = attend_with_cache(torch.randn(2, 6), _k[:2], _v[:2])
+_out, _cache = attend_with_cache(torch.randn(2, 6), _k[2:], _v[2:], _cache)
+assert torch.equal(_cache[0], _k) and torch.equal(_cache[1], _v), "after two chunks the cache holds all 4 tokens"
+assert _out.shape == (2, 3), "one output row per new query"
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(409)
+for _batch in [(), (2,), (2, 3)]:
+    _k, _v = torch.randn(*_batch, 9, 4, generator=_g), torch.randn(*_batch, 9, 5, generator=_g)
+    _cache, _start = None, 0
+    for _n in (3, 1, 1, 4):
+        _out, _cache = attend_with_cache(torch.randn(*_batch, _n, 4, generator=_g), _k[..., _start:_start + _n, :],
+                                         _v[..., _start:_start + _n, :], _cache)
+        _start += _n
+        assert _out.shape == (*_batch, _n, 5), f"out has shape (..., n, d_v): batch {_batch}, n {_n}"
+        assert torch.equal(_cache[0], _k[..., :_start, :]) and torch.equal(_cache[1], _v[..., :_start, :]), \
+            "the cache is past and new keys/values, concatenated along the sequence axis"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_kv_cache_equals_full", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""attention through the cache, in any chunks, equals full causal attention (2 points)"""
+_q, _k, _v = torch.randn(6, 8), torch.randn(6, 8), torch.randn(6, 8)
+_cache, _rows = None, []
+for _t in range(6):  # one token at a time, as in generation
+    _out, _cache = attend_with_cache(_q[_t:_t + 1], _k[_t:_t + 1], _v[_t:_t + 1], _cache)
+    _rows.append(_out)
+assert torch.allclose(torch.cat(_rows), causal_attention(_q, _k, _v), atol=1e-5), "token by token != full attention"
+### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_sdpa(q, k, v, mask=None):
+    _scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        _scores = _scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(_scores, dim=-1) @ v
+
+
+def _hidden_causal_mask(seq_q, seq_k):
+    return torch.ones(seq_q, seq_k, dtype=torch.bool).tril()
+
+
+def _hidden_causal_attention(q, k, v):
+    return _hidden_sdpa(q, k, v, mask=_hidden_causal_mask(q.shape[-2], k.shape[-2]))
+
+
+_HIDDEN_RULES = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
+                 "torch.nn.functional.multi_head_attention_forward")
+_HIDDEN_REFS = dict(scaled_dot_product_attention=_hidden_sdpa, causal_mask=_hidden_causal_mask,
+                    causal_attention=_hidden_causal_attention)
+_g = torch.Generator().manual_seed(410)
+for _batch, _chunks in [((), (1, 1, 1, 1, 1)), ((2,), (4, 1, 1, 3)), ((2, 3), (2, 5, 1)), ((3,), (7,))]:
+    _s = sum(_chunks)
+    _q, _k, _v = (torch.randn(*_batch, _s, 6, generator=_g) for _ in range(3))
+    _want = F.scaled_dot_product_attention(_q, _k, _v, is_causal=True)
+    _cache, _start, _rows = None, 0, []
+    with _hidden_forbidden(*_HIDDEN_RULES), _hidden_substituted(**_HIDDEN_REFS):
+        for _n in _chunks:
+            _part = slice(_start, _start + _n)
+            _out, _cache = attend_with_cache(_q[..., _part, :], _k[..., _part, :], _v[..., _part, :], _cache)
+            _rows.append(_out)
+            _start += _n
+    assert torch.allclose(torch.cat(_rows, dim=-2), _want, atol=1e-5), \
+        f"chunks {_chunks}, batch {_batch}: cached attention differs from full causal attention"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex6_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 6 — experiment: how much work does the cache save? (2 points)
+#
+# Count the attention **score entries** (one entry = one query-key dot product, masked or not) computed while
+# generating `n` tokens one at a time, starting from nothing:
+# - **without a cache**, step `t` (1, 2, …, n) recomputes causal attention over the whole prefix of `t` tokens;
+# - **with the cache**, step `t` computes one new query against `t` keys.
+#
+# Write `cache_savings(n)`: run both loops on random `q`, `k`, `v` of shape `(n, 8)` with your `causal_attention` and
+# `attend_with_cache`, count the entries each computes (the score matrix of a call has `seq_q × seq_k` entries:
+# read them off the shapes of what you pass in), and return `(entries without cache) / (entries with cache)` as a
+# Python `float`. The cell then measures `savings_256`, the ratio for 256 tokens.
+#
+# Graded: `cache_savings` on fresh `n`, within **1e-6** relative of the reference, and `savings_256`.
+
+# %% nbgrader={"grade": false, "grade_id": "savings", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def cache_savings(n: int) -> float:
+    ### BEGIN SOLUTION
+    q, k, v = torch.randn(n, 8), torch.randn(n, 8), torch.randn(n, 8)
+    without, with_cache, cache = 0, 0, None
+    for t in range(1, n + 1):
+        causal_attention(q[:t], k[:t], v[:t])
+        without += t * t
+        _, cache = attend_with_cache(q[t - 1:t], k[t - 1:t], v[t - 1:t], cache)
+        with_cache += 1 * cache[0].shape[-2]
+    return without / with_cache
+    ### END SOLUTION
+
+
+savings_256 = cache_savings(256)
+print(f"generating 256 tokens: the cache computes {savings_256:.1f}x fewer score entries")
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_cache_savings", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""cache_savings counts the score entries of both loops (2 points)"""
+assert abs(cache_savings(1) - 1.0) < 1e-9, "one token: both compute one entry"
+assert type(savings_256) is float, "a Python float"
+### BEGIN HIDDEN TESTS
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_sdpa(q, k, v, mask=None):
+    _scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        _scores = _scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(_scores, dim=-1) @ v
+
+
+def _hidden_causal_attention(q, k, v):
+    return _hidden_sdpa(q, k, v, mask=torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril())
+
+
+def _hidden_attend_with_cache(q_new, k_new, v_new, cache=None):
+    if cache is not None:
+        k_new, v_new = torch.cat([cache[0], k_new], dim=-2), torch.cat([cache[1], v_new], dim=-2)
+    _mask = torch.ones(q_new.shape[-2], k_new.shape[-2], dtype=torch.bool).tril(k_new.shape[-2] - q_new.shape[-2])
+    return _hidden_sdpa(q_new, k_new, v_new, mask=_mask), (k_new, v_new)
+
+
+def _hidden_savings(n):
+    return sum(_t * _t for _t in range(1, n + 1)) / sum(range(1, n + 1))
+
+
+assert abs(savings_256 - _hidden_savings(256)) <= 1e-6 * _hidden_savings(256), f"savings_256: {savings_256}"
+_g = torch.Generator().manual_seed(411)
+for _n in torch.randint(2, 60, (3,), generator=_g).tolist():
+    with _hidden_substituted(causal_attention=_hidden_causal_attention, attend_with_cache=_hidden_attend_with_cache):
+        _got = cache_savings(_n)
+    assert type(_got) is float, "return a Python float"
+    assert abs(_got - _hidden_savings(_n)) <= 1e-6 * _hidden_savings(_n), f"n = {_n}: got {_got}"
+### END HIDDEN TESTS
+
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Done

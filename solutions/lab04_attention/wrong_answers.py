@@ -100,3 +100,111 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     return torch.softmax(scores, dim=-1) @ v
+
+
+# %% [padding] treats the filler as if it were on the right (j < lengths)
+def padding_causal_mask(lengths: torch.Tensor, seq: int) -> torch.Tensor:
+    real_keys = torch.arange(seq)[None, :] < lengths[:, None]
+    return causal_mask(seq, seq)[None, :, :] & (real_keys[:, None, :] | torch.eye(seq, dtype=torch.bool)[None])
+
+
+def padded_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return scaled_dot_product_attention(q, k, v, mask=padding_causal_mask(lengths, q.shape[-2]))
+
+
+# %% [padding] off by one: the first real token is treated as filler (j > seq - lengths)
+def padding_causal_mask(lengths: torch.Tensor, seq: int) -> torch.Tensor:
+    real_keys = torch.arange(seq)[None, :] > seq - lengths[:, None]
+    return causal_mask(seq, seq)[None, :, :] & (real_keys[:, None, :] | torch.eye(seq, dtype=torch.bool)[None])
+
+
+def padded_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return scaled_dot_product_attention(q, k, v, mask=padding_causal_mask(lengths, q.shape[-2]))
+
+
+# %% [padding] filler queries see nothing (rows of -inf: NaN in the output)
+def padding_causal_mask(lengths: torch.Tensor, seq: int) -> torch.Tensor:
+    real_keys = torch.arange(seq)[None, :] >= seq - lengths[:, None]
+    return causal_mask(seq, seq)[None, :, :] & real_keys[:, None, :]
+
+
+def padded_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return scaled_dot_product_attention(q, k, v, mask=padding_causal_mask(lengths, q.shape[-2]))
+
+
+# %% [padding] padding mask only: forgets that attention must stay causal
+def padding_causal_mask(lengths: torch.Tensor, seq: int) -> torch.Tensor:
+    real_keys = torch.arange(seq)[None, :] >= seq - lengths[:, None]
+    return real_keys[:, None, :] | torch.eye(seq, dtype=torch.bool)[None]
+
+
+def padded_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return scaled_dot_product_attention(q, k, v, mask=padding_causal_mask(lengths, q.shape[-2]))
+
+
+# %% [padding] right mask, but the attention ignores it (plain causal attention sees the filler)
+def padding_causal_mask(lengths: torch.Tensor, seq: int) -> torch.Tensor:
+    real_keys = torch.arange(seq)[None, :] >= seq - lengths[:, None]
+    return causal_mask(seq, seq)[None, :, :] & (real_keys[:, None, :] | torch.eye(seq, dtype=torch.bool)[None])
+
+
+def padded_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return causal_attention(q, k, v)
+
+
+# %% [kv_cache] reuses causal_mask(n, t + n), aligned top-left: new queries cannot see the past
+def attend_with_cache(q_new, k_new, v_new, cache=None):
+    if cache is not None:
+        k_new, v_new = torch.cat([cache[0], k_new], dim=-2), torch.cat([cache[1], v_new], dim=-2)
+    return scaled_dot_product_attention(q_new, k_new, v_new, mask=causal_mask(q_new.shape[-2], k_new.shape[-2])), \
+        (k_new, v_new)
+
+
+# %% [kv_cache] no mask at all: right one token at a time, wrong for a chunk
+def attend_with_cache(q_new, k_new, v_new, cache=None):
+    if cache is not None:
+        k_new, v_new = torch.cat([cache[0], k_new], dim=-2), torch.cat([cache[1], v_new], dim=-2)
+    return scaled_dot_product_attention(q_new, k_new, v_new), (k_new, v_new)
+
+
+# %% [kv_cache] puts the new keys before the past ones
+def attend_with_cache(q_new, k_new, v_new, cache=None):
+    if cache is not None:
+        k_new, v_new = torch.cat([k_new, cache[0]], dim=-2), torch.cat([v_new, cache[1]], dim=-2)
+    n, total = q_new.shape[-2], k_new.shape[-2]
+    mask = torch.ones(n, total, dtype=torch.bool).tril(total - n)
+    return scaled_dot_product_attention(q_new, k_new, v_new, mask=mask), (k_new, v_new)
+
+
+# %% [kv_cache] attends over the cache but returns the old cache (never grows)
+def attend_with_cache(q_new, k_new, v_new, cache=None):
+    k_all, v_all = k_new, v_new
+    if cache is not None:
+        k_all, v_all = torch.cat([cache[0], k_new], dim=-2), torch.cat([cache[1], v_new], dim=-2)
+    n, total = q_new.shape[-2], k_all.shape[-2]
+    mask = torch.ones(n, total, dtype=torch.bool).tril(total - n)
+    return scaled_dot_product_attention(q_new, k_all, v_all, mask=mask), (k_new, v_new) if cache is None else cache
+
+
+# %% [savings] counts only the unmasked entries of the full recomputation (t(t+1)/2 per step)
+def cache_savings(n: int) -> float:
+    return sum(t * (t + 1) / 2 for t in range(1, n + 1)) / sum(range(1, n + 1))
+
+
+savings_256 = cache_savings(256)
+
+
+# %% [savings] the inverse ratio: entries with the cache over entries without
+def cache_savings(n: int) -> float:
+    return sum(range(1, n + 1)) / sum(t * t for t in range(1, n + 1))
+
+
+savings_256 = cache_savings(256)
+
+
+# %% [savings] hard-codes the printed number
+def cache_savings(n: int) -> float:
+    return 171.0
+
+
+savings_256 = 171.0
