@@ -1,29 +1,48 @@
 # %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # # Lab 12 — QLoRA: what is quantized, and what the memory budget is
 #
-# Lesson 12 loaded the course model in 4-bit NF4 and trained LoRA on top. Here you inspect a 4-bit model and write
-# the memory budget of a model for full fine-tuning, LoRA and QLoRA.
+# Lesson 12 loaded the course model in 4-bit NF4 and trained LoRA on top. Here you inspect a 4-bit model, write
+# the memory budget of a model for full fine-tuning, LoRA and QLoRA, then train LoRA on the 4-bit model yourself and
+# prove that training never wrote one byte of the 4-bit weights, and measure what 4 bits cost the logits.
 #
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - Visible tests show some checks; hidden checks run at grading time on fresh random sizes.
 # - Before you submit: *Kernel → Restart & Run All*.
 #
-# Time: about 40 minutes. Points: 11.
+# Time: about 70 minutes. Points: 20.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
 import random
+import warnings
 
 import bitsandbytes as bnb
 import torch
+from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from transformers import BitsAndBytesConfig
 
 from utils.models import load_model
+from utils.qa import QACollator, build_examples
 
+warnings.filterwarnings("ignore", category=FutureWarning)  # transformers deprecation notes inside PEFT
 bnb_config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                 bnb_4bit_compute_dtype=torch.float32)
 model4, tokenizer = load_model(quantization_config=bnb_config, device_map="cpu")
+model32, _ = load_model(device="cpu")                  # the same weights in float32
 print(model4.transformer.h[0])
+
+# Four question/answer pairs in lesson 13's format, one padded batch: labels are -100 on the prompts and the padding.
+QA_PAIRS = [("What is the capital of France?", "Paris"), ("What is the chemical symbol of iron?", "Fe"),
+            ("What is the capital of Peru?", "Lima"), ("What is the chemical symbol of gold?", "Au")]
+qa_batch = QACollator(tokenizer)(build_examples(tokenizer, [q for q, _ in QA_PAIRS], [a for _, a in QA_PAIRS]))
+lora_config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["c_attn", "c_proj", "c_fc"])
+
+
+def qlora_model(seed: int = 0) -> torch.nn.Module:
+    # A fresh 4-bit course model with LoRA on every projection, as in lesson 12 (section 3).
+    fresh, _ = load_model(quantization_config=bnb_config, device_map="cpu")
+    torch.manual_seed(seed)
+    return get_peft_model(prepare_model_for_kbit_training(fresh, use_gradient_checkpointing=False), lora_config)
 
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -172,4 +191,265 @@ for _m in ("", "FULL", "int8"):
     except ValueError:
         continue
     raise AssertionError(f"{_m!r}: raise ValueError")
+### END HIDDEN TESTS
+
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 4 — a snapshot of every 4-bit weight (2 points)
+#
+# Lesson 12 probed one layer's 4-bit weight before and after training. Here you watch all of them.
+# `snapshot_4bit(model)` returns a dict with one entry for every `bnb.nn.Linear4bit` module of `model`, keyed by its
+# name in `model.named_modules()`, whose value is a tuple `(weight, address, saved)`:
+# - `weight`: the module's weight parameter itself (`module.weight`, not a copy);
+# - `address`: where its bytes live, `module.weight.data.untyped_storage().data_ptr()` (an `int`);
+# - `saved`: a copy of its bytes **in memory of its own** (`.clone()`), so that writing into the weight later
+#   cannot change the copy.
+#
+# Allowed: `named_modules`, `isinstance`, `untyped_storage().data_ptr()`, `clone`. Other modules (a plain
+# `nn.Linear`, a LayerNorm) are not in the dict.
+
+# %% nbgrader={"grade": false, "grade_id": "snapshot_4bit", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def snapshot_4bit(model: torch.nn.Module) -> dict[str, tuple[torch.nn.Parameter, int, torch.Tensor]]:
+    """{name of each Linear4bit: (its weight parameter, the address of its storage, a copy of its bytes)}."""
+    ### BEGIN SOLUTION
+    return {name: (module.weight, module.weight.data.untyped_storage().data_ptr(), module.weight.data.clone())
+            for name, module in model.named_modules() if isinstance(module, bnb.nn.Linear4bit)}
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_snapshot_4bit", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""snapshot_4bit: every Linear4bit, its weight object, its address, a copy of its own (2 points)"""
+_snap = snapshot_4bit(model4)
+print(f"{len(_snap)} 4-bit layers, e.g. {next(iter(_snap))}")
+assert len(_snap) == 4 * model4.config.n_layer, "c_attn, attn.c_proj, c_fc and mlp.c_proj of every block"
+_w, _address, _saved = _snap["transformer.h.0.attn.c_attn"]
+assert _w is model4.transformer.h[0].attn.c_attn.weight and torch.equal(_saved, _w.data)
+### BEGIN HIDDEN TESTS
+def _hidden_tiny4(seed):
+    # Linear4bit layers (quantized when moved to the CPU) with a plain Linear and a ReLU between them.
+    torch.manual_seed(seed)
+    layers = torch.nn.Sequential(bnb.nn.Linear4bit(64, 32, compute_dtype=torch.float32, quant_type="nf4"),
+                                 torch.nn.ReLU(), torch.nn.Linear(32, 32),
+                                 bnb.nn.Linear4bit(32, 64, bias=False, compute_dtype=torch.float32, quant_type="nf4"))
+    return layers.to("cpu")
+
+
+for _seed in (1204, 1205):
+    _m = _hidden_tiny4(_seed)
+    _got = snapshot_4bit(_m)
+    assert isinstance(_got, dict) and sorted(_got) == ["0", "3"], f"keys: the Linear4bit names, got {sorted(_got)}"
+    for _name, _module in _m.named_modules():
+        if _name in _got:
+            _w, _address, _saved = _got[_name]
+            assert _w is _module.weight, "the weight parameter itself"
+            assert type(_address) is int and _address == _module.weight.data.untyped_storage().data_ptr(), \
+                "address: weight.data.untyped_storage().data_ptr()"
+            assert torch.equal(_saved, _module.weight.data), "saved: the same bytes"
+            assert _saved.untyped_storage().data_ptr() != _address, "saved: a copy in memory of its own"
+            _module.weight.data[0] ^= 1                      # write into the weight: the copy must not follow
+            assert not torch.equal(_saved, _module.weight.data), "saved must not change when the weight does"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 5 — untouched? (3 points)
+#
+# `four_bit_untouched(model, snapshot)` returns `True` only when `model`'s `Linear4bit` modules have exactly the
+# names in `snapshot` and, for each of them, all three hold:
+# 1. its weight is the **same object** as the snapshot's (`is`),
+# 2. its bytes live at the **same address**,
+# 3. its bytes **equal** the saved ones (`torch.equal`).
+#
+# Otherwise `False` (a layer missing or replaced included). Why all three: equal bytes cannot tell "never written"
+# from "re-quantized to the same codes" (lesson 12, section 4); the same parameter object can have been given new
+# `.data`; and the same storage can have been written in place. The hidden tests try each of these on fresh layers.
+#
+# Allowed: as in exercise 4, and `torch.equal`.
+
+# %% nbgrader={"grade": false, "grade_id": "four_bit_untouched", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def four_bit_untouched(model: torch.nn.Module, snapshot: dict[str, tuple[torch.nn.Parameter, int, torch.Tensor]]) -> bool:
+    """True when every Linear4bit weight is the snapshot's object, at its address, with its bytes."""
+    ### BEGIN SOLUTION
+    layers = {name: module for name, module in model.named_modules() if isinstance(module, bnb.nn.Linear4bit)}
+    if layers.keys() != snapshot.keys():
+        return False
+    for name, (weight, address, saved) in snapshot.items():
+        now = layers[name].weight
+        if now is not weight or now.data.untyped_storage().data_ptr() != address or not torch.equal(now.data, saved):
+            return False
+    return True
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_four_bit_untouched", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""four_bit_untouched: the same object, the same address and the same bytes, for every 4-bit layer (3 points)"""
+_snap = snapshot_4bit(model4)
+assert four_bit_untouched(model4, _snap) is True
+_changed = {**_snap, "transformer.h.0.attn.c_attn": (_snap["transformer.h.0.attn.c_attn"][0], 0,
+                                                     _snap["transformer.h.0.attn.c_attn"][2])}
+assert four_bit_untouched(model4, _changed) is False, "another address"
+### BEGIN HIDDEN TESTS
+import copy as _hidden_copy
+
+
+def _hidden_tiny4(seed):
+    torch.manual_seed(seed)
+    layers = torch.nn.Sequential(bnb.nn.Linear4bit(64, 32, compute_dtype=torch.float32, quant_type="nf4"),
+                                 torch.nn.ReLU(), torch.nn.Linear(32, 32),
+                                 bnb.nn.Linear4bit(32, 64, bias=False, compute_dtype=torch.float32, quant_type="nf4"))
+    return layers.to("cpu")
+
+
+def _hidden_snapshot(model):
+    return {name: (module.weight, module.weight.data.untyped_storage().data_ptr(), module.weight.data.clone())
+            for name, module in model.named_modules() if isinstance(module, bnb.nn.Linear4bit)}
+
+
+def _hidden_flip_byte(m):
+    m[3].weight.data[5] ^= 0x21          # written in place: same object, same address, other bytes
+
+
+def _hidden_new_data(m):
+    m[0].weight.data = m[0].weight.data.clone()          # same object, same bytes, new storage
+
+
+def _hidden_new_object(m):
+    m[3].weight = _hidden_copy.deepcopy(m[3].weight)     # "re-quantized": equal bytes in a new parameter
+
+
+def _hidden_dequantized(m):
+    m[0] = torch.nn.Linear(64, 32)                       # a 4-bit layer replaced by a full-precision one
+
+
+def _hidden_renamed(m):
+    m.insert(0, torch.nn.Identity())                     # the 4-bit layers now have other names
+
+
+for _seed, _tamper, _want in ((1211, None, True), (1212, _hidden_flip_byte, False), (1213, _hidden_new_data, False),
+                              (1214, _hidden_new_object, False), (1215, _hidden_dequantized, False),
+                              (1216, _hidden_renamed, False)):
+    _m = _hidden_tiny4(_seed)
+    _snap = _hidden_snapshot(_m)
+    if _tamper is not None:
+        _tamper(_m)
+    _got = four_bit_untouched(_m, _snap)
+    assert _got is _want, f"{_tamper.__name__.removeprefix('_hidden_') if _tamper else 'untouched'}: {_got}, want {_want}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex6_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 6 — train the adapters on the 4-bit model (2 points)
+#
+# `train_steps(model, batch, steps, lr)` trains `model` (a `PeftModel`, here on a 4-bit base) in place and returns
+# the list of its `steps` training losses as Python `float`s, the loss of each step measured before that step's
+# update: `torch.optim.AdamW(<the parameters that require grad>, lr=lr, weight_decay=0.0)`, each step on the whole
+# `batch` with the loss the model returns (`.loss`), gradients zeroed between steps, train mode, no schedule, no
+# clipping. Allowed: `torch.optim.AdamW`, the model's forward. Graded on fresh 4-bit models: each of your losses
+# within a relative 1e-3 of the reference run's, and the 4-bit weights never written.
+
+# %% nbgrader={"grade": false, "grade_id": "train_steps", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def train_steps(model: torch.nn.Module, batch: dict[str, torch.Tensor], steps: int, lr: float) -> list[float]:
+    """`steps` AdamW steps on `batch` of the parameters that require grad; the loss of each step, as floats."""
+    ### BEGIN SOLUTION
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    model.train()
+    history = []
+    for _ in range(steps):
+        step_loss = model(**batch).loss
+        step_loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        history.append(step_loss.item())
+    return history
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_train_steps", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""train_steps: the specified AdamW run, losses as floats (2 points)"""
+_qlora = qlora_model()
+_losses = train_steps(_qlora, qa_batch, steps=3, lr=2e-3)
+print("losses:", [round(_v, 2) for _v in _losses])
+assert len(_losses) == 3 and all(type(_v) is float for _v in _losses) and _losses[-1] < _losses[0]
+### BEGIN HIDDEN TESTS
+def _hidden_train_steps(model, batch, steps, lr):
+    adam = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    model.train()
+    seen = []
+    for _ in range(steps):
+        value = model(**batch).loss
+        value.backward()
+        adam.step()
+        adam.zero_grad()
+        seen.append(value.item())
+    return seen
+
+
+_gen = torch.Generator().manual_seed(1221)
+_ids = torch.randint(1, tokenizer.vocab_size, (3, 12), generator=_gen)
+_b = {"input_ids": _ids, "attention_mask": torch.ones_like(_ids), "labels": _ids}
+_steps, _seed = int(torch.randint(3, 5, (1,), generator=_gen)), int(torch.randint(0, 1000, (1,), generator=_gen))
+_want = _hidden_train_steps(qlora_model(_seed), _b, _steps, 3e-3)
+_m = qlora_model(_seed)
+_weights = [(_mod, _mod.weight, _mod.weight.data.untyped_storage().data_ptr(), _mod.weight.data.clone())
+            for _mod in _m.modules() if isinstance(_mod, bnb.nn.Linear4bit)]
+_got = train_steps(_m, _b, _steps, 3e-3)
+assert isinstance(_got, list) and all(type(_v) is float for _v in _got), "a list of Python floats"
+assert len(_got) == _steps, f"{_steps} steps, {len(_got)} losses"
+for _v, _w in zip(_got, _want):
+    assert abs(_v - _w) <= 1e-3 * abs(_w), f"losses {[round(v, 4) for v in _got]}, reference {[round(v, 4) for v in _want]}"
+assert all(_mod.weight is _w and _mod.weight.data.untyped_storage().data_ptr() == _a and torch.equal(_mod.weight.data, _s)
+           for _mod, _w, _a, _s in _weights), "the 4-bit weights must never be written"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "proof_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## The proof (no points)
+#
+# A fresh 4-bit model with LoRA, a snapshot, three training steps: the adapters moved, the 4-bit weights did not.
+
+# %% nbgrader={"grade": false, "grade_id": "proof", "locked": true, "schema_version": 3, "solution": false, "task": false}
+qlora = qlora_model()
+before = snapshot_4bit(qlora)                        # after get_peft_model: PEFT renames the layers it wraps
+adapters = {n: p.detach().clone() for n, p in qlora.named_parameters() if p.requires_grad}
+losses = train_steps(qlora, qa_batch, steps=3, lr=2e-3)
+moved = sum(not torch.equal(p, adapters[n]) for n, p in qlora.named_parameters() if n in adapters)
+print(f"loss {losses[0]:.2f} -> {losses[-1]:.2f}; adapter tensors that moved: {moved} of {len(adapters)}")
+print(f"{len(before)} 4-bit weights: same objects, same storage, same bytes:", four_bit_untouched(qlora, before))
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex7_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 7 — experiment: what do 4 bits cost the logits? (2 points)
+#
+# `nf4_logit_error(model32, model4, batch)`: run both models on `batch` (without gradients) and return, as a Python
+# `float`, the largest absolute difference between their logits divided by the largest absolute logit of the
+# float32 model, over every position of the batch: `max |logits4 − logits32| / max |logits32|`. A forward pass without
+# gradients reads
+#
+#     with torch.no_grad():
+#         logits = model(**batch).logits        # (batch, seq, vocab)
+#
+# Allowed: the models' forward, tensor arithmetic. Graded on fresh batches: within a relative 1e-3 of the reference.
+
+# %% nbgrader={"grade": false, "grade_id": "nf4_logit_error", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def nf4_logit_error(model32: torch.nn.Module, model4: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:
+    """max |logits of model4 - logits of model32| / max |logits of model32| on `batch`."""
+    ### BEGIN SOLUTION
+    with torch.no_grad():
+        logits32 = model32(**batch).logits
+        logits4 = model4(**batch).logits
+    return ((logits4 - logits32).abs().max() / logits32.abs().max()).item()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_nf4_logit_error", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""nf4_logit_error: the 4-bit model's largest logit error relative to the largest logit (2 points)"""
+_error = nf4_logit_error(model32, model4, {"input_ids": qa_batch["input_ids"]})
+print(f"4-bit logits differ from float32 by up to {_error:.1%} of the largest logit")
+assert type(_error) is float and 0 < _error < 1
+### BEGIN HIDDEN TESTS
+_gen = torch.Generator().manual_seed(1231)
+for _shape in ((2, 9), (3, 17)):
+    _b = {"input_ids": torch.randint(0, tokenizer.vocab_size, _shape, generator=_gen)}
+    with torch.no_grad():
+        _l32, _l4 = model32(**_b).logits, model4(**_b).logits
+    _want = ((_l4 - _l32).abs().max() / _l32.abs().max()).item()
+    _got = nf4_logit_error(model32, model4, _b)
+    assert type(_got) is float, "a Python float (.item())"
+    assert abs(_got - _want) <= 1e-3 * _want, f"{_got:.5f}, reference {_want:.5f}"
 ### END HIDDEN TESTS

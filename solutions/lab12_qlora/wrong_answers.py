@@ -65,3 +65,117 @@ def memory_budget_gb(n_linear: float, n_other: float, n_adapter: float, method: 
     if method == "lora":
         return ((n_linear + n_other) * 2 + n_adapter * 16) / 1e9
     return (n_linear * 4.127 / 8 + n_other * 2 + n_adapter * 16) / 1e9
+
+
+# %% [snapshot_4bit] keeps a view of the bytes, not a copy (it changes with the weight)
+def snapshot_4bit(model: torch.nn.Module) -> dict[str, tuple[torch.nn.Parameter, int, torch.Tensor]]:
+    return {name: (module.weight, module.weight.data.untyped_storage().data_ptr(), module.weight.data)
+            for name, module in model.named_modules() if isinstance(module, bnb.nn.Linear4bit)}
+
+
+# %% [snapshot_4bit] also snapshots every plain nn.Linear
+def snapshot_4bit(model: torch.nn.Module) -> dict[str, tuple[torch.nn.Parameter, int, torch.Tensor]]:
+    return {name: (module.weight, module.weight.data.untyped_storage().data_ptr(), module.weight.data.clone())
+            for name, module in model.named_modules() if isinstance(module, torch.nn.Linear | bnb.nn.Linear4bit)}
+
+
+# %% [four_bit_untouched] compares the bytes only (a re-quantization to the same codes passes)
+def four_bit_untouched(model: torch.nn.Module, snapshot: dict[str, tuple[torch.nn.Parameter, int, torch.Tensor]]) -> bool:
+    layers = {name: module for name, module in model.named_modules() if isinstance(module, bnb.nn.Linear4bit)}
+    if layers.keys() != snapshot.keys():
+        return False
+    return all(torch.equal(layers[name].weight.data, saved) for name, (_, _, saved) in snapshot.items())
+
+
+# %% [four_bit_untouched] same object and same bytes, but never looks at the address (new .data passes)
+def four_bit_untouched(model: torch.nn.Module, snapshot: dict[str, tuple[torch.nn.Parameter, int, torch.Tensor]]) -> bool:
+    layers = {name: module for name, module in model.named_modules() if isinstance(module, bnb.nn.Linear4bit)}
+    if layers.keys() != snapshot.keys():
+        return False
+    return all(layers[name].weight is weight and torch.equal(layers[name].weight.data, saved)
+               for name, (weight, _, saved) in snapshot.items())
+
+
+# %% [four_bit_untouched] same object at the same address, bytes never compared (in-place writes pass)
+def four_bit_untouched(model: torch.nn.Module, snapshot: dict[str, tuple[torch.nn.Parameter, int, torch.Tensor]]) -> bool:
+    layers = {name: module for name, module in model.named_modules() if isinstance(module, bnb.nn.Linear4bit)}
+    if layers.keys() != snapshot.keys():
+        return False
+    return all(layers[name].weight is weight and layers[name].weight.data.untyped_storage().data_ptr() == address
+               for name, (weight, address, _) in snapshot.items())
+
+
+# %% [four_bit_untouched] checks only the 4-bit layers still in the model (a replaced layer goes unseen)
+def four_bit_untouched(model: torch.nn.Module, snapshot: dict[str, tuple[torch.nn.Parameter, int, torch.Tensor]]) -> bool:
+    for name, module in model.named_modules():
+        if isinstance(module, bnb.nn.Linear4bit) and name in snapshot:
+            weight, address, saved = snapshot[name]
+            if (module.weight is not weight or module.weight.data.untyped_storage().data_ptr() != address
+                    or not torch.equal(module.weight.data, saved)):
+                return False
+    return True
+
+
+# %% [train_steps] never zeroes the gradients (they pile up step after step)
+def train_steps(model: torch.nn.Module, batch: dict[str, torch.Tensor], steps: int, lr: float) -> list[float]:
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+# %% [train_steps] records the loss after the update (one step late)
+def train_steps(model: torch.nn.Module, batch: dict[str, torch.Tensor], steps: int, lr: float) -> list[float]:
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        with torch.no_grad():
+            losses.append(model(**batch).loss.item())
+    return losses
+
+
+# %% [train_steps] keeps the loss tensors (not Python floats)
+def train_steps(model: torch.nn.Module, batch: dict[str, torch.Tensor], steps: int, lr: float) -> list[float]:
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.detach())
+    return losses
+
+
+# %% [nf4_logit_error] the absolute error, not divided by the largest logit
+def nf4_logit_error(model32: torch.nn.Module, model4: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:
+    with torch.no_grad():
+        logits32 = model32(**batch).logits
+        logits4 = model4(**batch).logits
+    return (logits4 - logits32).abs().max().item()
+
+
+# %% [nf4_logit_error] the mean error instead of the largest
+def nf4_logit_error(model32: torch.nn.Module, model4: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:
+    with torch.no_grad():
+        logits32 = model32(**batch).logits
+        logits4 = model4(**batch).logits
+    return ((logits4 - logits32).abs().mean() / logits32.abs().max()).item()
+
+
+# %% [nf4_logit_error] returns a 0-d tensor, not a float
+def nf4_logit_error(model32: torch.nn.Module, model4: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:
+    with torch.no_grad():
+        logits32 = model32(**batch).logits
+        logits4 = model4(**batch).logits
+    return (logits4 - logits32).abs().max() / logits32.abs().max()
