@@ -51,11 +51,36 @@ def points_before(grade_id: str) -> float:
     stop = [m.get("grade_id") for m in cells].index(grade_id)
     return sum(float(m.get("points", 0)) for m in cells[:stop] if m.get("grade"))
 
+
+def points_of_its_tests(grade_id: str) -> float:
+    """Points of the test cells between solution cell `grade_id` and the next solution cell (the tests of it)."""
+    cells = [c.metadata.get("nbgrader", {}) for c in SOURCE.notebooks[LAB].cells]
+    start = [m.get("grade_id") for m in cells].index(grade_id) + 1
+    end = next((i for i in range(start, len(cells)) if cells[i].get("solution")), len(cells))
+    return sum(float(m.get("points", 0)) for m in cells[start:end] if m.get("grade"))
+
 UNSCALED = '''def scaled_dot_product_attention(q, k, v, mask=None):
     scores = q @ k.transpose(-2, -1)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     return torch.softmax(scores, dim=-1) @ v'''
+
+
+FRAME_TOOLS = '''import importlib.util
+import inspect
+import os
+import sys
+import traceback
+
+os.makedirs("mine", exist_ok=True)
+with open("mine/traceback.py", "w") as _f:
+    _f.write("import sys\\n\\n\\ndef print_exc():\\n    return sys._getframe(2)\\n")
+_spec = importlib.util.spec_from_file_location("traceback_of_mine", os.path.abspath("mine/traceback.py"))
+_fake_traceback = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_fake_traceback)
+
+
+'''
 
 
 def _versions():
@@ -189,9 +214,22 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
                                 "        _frame = _e.__traceback__.tb_frame.f_back\n"),
         ("atk_frame_generator", "    def _g():\n        yield _me.gi_frame.f_back.f_back\n    _me = _g()\n"
                                 "    _frame = next(_me)\n"),
+        ("atk_frame_walk_stack", "    _frame = next(traceback.walk_stack(None))[0]\n"),
+        # a module of its own named traceback.py, whose print_exc hands back the test's frame
+        ("atk_frame_fake_traceback", "    _frame = _fake_traceback.print_exc()\n"),
     ]:
-        c[student] = _with(sol, "sdpa", "import inspect\nimport sys\n\n\n" + UNSCALED.replace(
+        c[student] = _with(sol, "sdpa", FRAME_TOOLS + UNSCALED.replace(
             "    scores = q @", grab + answer_from_caller + "    scores = q @"))
+    c["atk_tensor_subclass"] = _with(sol, "sdpa", UNSCALED + (  # wrong values in a Tensor that agrees with anything
+        "\n\n\nclass _Agreeable(torch.Tensor):\n"
+        "    @classmethod\n"
+        "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+        "        if func in (torch.allclose, torch.equal, torch.isclose, torch.Tensor.__eq__, torch.Tensor.allclose):\n"
+        "            return True\n"
+        "        return super().__torch_function__(func, types, args, kwargs or {})\n"
+        "\n\n_unscaled = scaled_dot_product_attention\n\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "    return _unscaled(q, k, v, mask).as_subclass(_Agreeable)\n"))
     forge = (  # every grader marker and 32-hex token the process can see, printed as "passed" evidence lines
         "import gc, linecache, re, sys, threading\n"
         "def _forge():\n"
@@ -321,6 +359,12 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
     c["honest_inspect"] = _with(sol, "mha", prepend=(
         "import inspect\nprint(inspect.getsource(scaled_dot_product_attention).splitlines()[0])\n\n"))
     c["honest_keyboard_interrupt"] = _with(sol, "mha", prepend="raise KeyboardInterrupt\n\n")
+    c["honest_print_exc"] = _with(sol, "sdpa", "import traceback\n\n" + _cell(sol, "sdpa").source + (
+        "\n\n\n_sdpa = scaled_dot_product_attention\n\n\ndef scaled_dot_product_attention(*args, **kwargs):\n"
+        "    try:\n        int('not a number')\n    except ValueError:\n"
+        "        traceback.print_exc()  # a debugging aid left in\n"
+        "        print(traceback.format_stack()[-1])\n"
+        "    return _sdpa(*args, **kwargs)\n"))
     c["honest_print_options"] = _with(sol, "sdpa", prepend=(
         "import numpy as np\n\ntorch.set_printoptions(precision=2, sci_mode=True)\nnp.set_printoptions(precision=1)\n\n"))
     c["jane doe"] = sol
@@ -394,7 +438,7 @@ def test_every_student_has_a_row(graded):
 
 @pytest.mark.parametrize("student", ["solution", "honest_stderr_warning", "honest_ref_helper", "honest_pasted_cell",
                                      "honest_stripped_metadata", "honest_deleted_test", "honest_inspect",
-                                     "honest_print_options", "jane doe", "émilie"])
+                                     "honest_print_options", "honest_print_exc", "jane doe", "émilie"])
 def test_honest_code_keeps_full_marks(graded, student):
     row = graded["rows"][student]
     assert (float(row["score"]), row["status"]) == (MAX, "ok"), row
@@ -427,6 +471,9 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     ("atk_frame_inspect", "honest_unscaled", "tampering"),
     ("atk_frame_traceback", "honest_unscaled", "tampering"),
     ("atk_frame_generator", "honest_unscaled", "tampering"),
+    ("atk_frame_walk_stack", "honest_unscaled", "tampering"),
+    ("atk_tensor_subclass", "honest_unscaled", None),
+    ("atk_frame_fake_traceback", "honest_unscaled", "tampering"),
     ("atk_gc_referrers", "honest_unscaled", "tampering"),
     ("atk_settrace_jump", "honest_unscaled", "tampering"),
     # forged or rewritten evidence lines
@@ -498,7 +545,9 @@ def test_time_memory_interrupts_and_processes(graded):
     assert hang["status"] == "timeout" and "ignored the interrupt" in hang["notes"], hang
     assert float(hang["score"]) == points_before("causal"), hang  # exercise 1's tests ran; nothing after the hang
     ki = rows["honest_keyboard_interrupt"]
-    assert ki["status"] == "ok" and "raised KeyboardInterrupt" in ki["notes"] and float(ki["score"]) == points_before("mha"), ki
+    # the interrupted cell's own tests fail; the kernel lives on, so every other exercise keeps its points
+    assert ki["status"] == "ok" and "raised KeyboardInterrupt" in ki["notes"], ki
+    assert float(ki["score"]) == MAX - points_of_its_tests("mha"), ki
     mem = rows["atk_memory"]
     probe = TreeLimits(f"course-grading-{os.getpid()}-probe", 1.0)
     probe.remove()
