@@ -3,13 +3,14 @@
 #
 # In lesson 13 a LoRA adapter turned the base model into a Q&A chatbot. Two small functions decide whether that
 # works: the **collate function** that builds labels (which tokens the loss may look at) and the **evaluator** that
-# says whether an answer is right. You write both, then use them for a short fine-tune.
+# says whether an answer is right. You write both, then use them for a short fine-tune. Then you write the loop
+# that produces an answer — greedy decoding with its stop rules — and measure how often a model stops by itself.
 #
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - The test cell under each exercise shows some checks; hidden checks run on fresh random examples when graded.
 # - Before you submit: *Kernel → Restart & Run All*.
 #
-# Time: under a minute on a 2-core laptop.
+# Time: about 60 minutes. 18 points. (Restart & Run All takes about a minute on a 2-core laptop.)
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import random
@@ -18,6 +19,7 @@ import string
 import torch
 
 from utils.data import format_prompt, load_qa
+from utils.generation import stop_token_ids
 from utils.models import load_model
 from utils.notebook import setup
 
@@ -25,6 +27,7 @@ setup(seed=0)
 model, tokenizer = load_model(device="cpu")
 qa = load_qa()
 EOS = tokenizer.eos_token_id
+STOP_IDS = stop_token_ids(tokenizer)                  # EOS and every token whose text holds a line break
 print(f"pad id = EOS id = {tokenizer.pad_token_id} = {EOS}")
 print(repr(format_prompt("What is the capital of Peru?") + " Lima" + tokenizer.eos_token))
 
@@ -165,7 +168,11 @@ for _hseed in range(3):
 # - `normalize(text)`: lowercase; remove every character of `string.punctuation`; remove the words `a`, `an`, `the`;
 #   collapse runs of whitespace into single spaces and strip the ends (SQuAD's rule);
 # - `exact_match(predictions, references)`: the share (a float from 0 to 1) of pairs whose normalized forms are
-#   equal; `0.0` for empty lists.
+#   equal — equal, not one containing the other: "Paris" does not match "Paris, Texas"; `0.0` for empty lists.
+#
+# Allowed: `str` methods, `string.punctuation`, `re`. Not allowed: `utils.qa` (its `normalize_answer` and
+# `exact_match` are the reference; the hidden tests make them raise). The test of `exact_match` runs it with the
+# reference `normalize`, so each function is graded on its own.
 
 # %% nbgrader={"grade": false, "grade_id": "evaluator", "locked": false, "schema_version": 3, "solution": true, "task": false}
 import re
@@ -196,11 +203,16 @@ assert normalize("Latin America and the Caribbean") == "latin america and caribb
 assert normalize("Theodore") == "theodore", "remove the word 'the', not the letters"
 ### BEGIN HIDDEN TESTS
 from utils.qa import normalize_answer as _normalize_reference
+from utils.rules import forbidden as _hidden_forbidden
+
 _hrng = random.Random(5150)
 _pieces = ["The", "the", "A", "an", "An", "Paris", "SANA'A", "e.g.", "Côte", "  ", "\t", "Theme", "apple,", "x-y", "!!", "Map"]
-for _ in range(200):
-    _htext = " ".join(_hrng.choices(_pieces, k=_hrng.randint(0, 7)))
-    assert normalize(_htext) == _normalize_reference(_htext), repr(_htext)
+_htexts = [" ".join(_hrng.choices(_pieces, k=_hrng.randint(0, 7))) for _ in range(200)]
+_hwant = [_normalize_reference(_htext) for _htext in _htexts]
+with _hidden_forbidden("utils.qa.normalize_answer", "utils.qa.exact_match", modules=("utils.qa",)):
+    _hgot = [normalize(_htext) for _htext in _htexts]
+for _htext, _hg, _hw in zip(_htexts, _hgot, _hwant):
+    assert _hg == _hw, repr(_htext)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_exact_match", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -208,18 +220,248 @@ for _ in range(200):
 assert exact_match(["Paris", "the euro.", "Lima"], ["paris", "Euro", "Quito"]) == 2 / 3
 assert exact_match([], []) == 0.0
 ### BEGIN HIDDEN TESTS
+import re as _hidden_re
+
 from utils.qa import exact_match as _em_reference
+from utils.rules import forbidden as _hidden_forbidden
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_normalize(text):
+    text = "".join(c for c in str(text).lower() if c not in string.punctuation)
+    return " ".join(_hidden_re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
 _hrng = random.Random(77)
-_hanswers = ["Paris", "paris", "The Euro", "euro!", "Lima", "LIMA.", "Quito", "an Apple"]
+_hanswers = ["Paris", "paris", "The Euro", "euro!", "Lima", "LIMA.", "Quito", "an Apple", "Paris, Texas", "Lima Peru",
+             "euro zone", "Apple"]  # a prediction that contains its reference, or is contained in it, is no match
+_hcases = []
 for _ in range(50):
     _hn = _hrng.randint(1, 12)
     _hp, _r = _hrng.choices(_hanswers, k=_hn), _hrng.choices(_hanswers, k=_hn)
-    assert abs(exact_match(_hp, _r) - _em_reference(_hp, _r)) < 1e-12
-assert isinstance(exact_match(["A"], ["a"]), float)
+    _hcases.append((_hp, _r, _em_reference(_hp, _r)))
+_hcases.append((["Paris, Texas", "Lima"], ["Paris", "Lima Peru"], 0.0))
+with _hidden_forbidden("utils.qa.normalize_answer", "utils.qa.exact_match", modules=("utils.qa",)), \
+        _hidden_substituted(normalize=_hidden_normalize):  # judged with the reference normalize
+    for _hp, _r, _hwant in _hcases:
+        assert abs(exact_match(_hp, _r) - _hwant) < 1e-12, f"{_hp} vs {_r}: want {_hwant}"
+    assert type(exact_match(["A"], ["a"])) is float
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 4 — greedy generation with stop rules (4 points)
+#
+# `greedy_continue(model, input_ids, max_new_tokens, stop_ids)` writes the loop that produces an answer. `input_ids`
+# is one prompt as a list of token ids (no padding). Repeat:
+# 1. run the model on all the ids so far and take the id with the largest logit at the **last** position
+#    (`torch.argmax`; on a tie it returns the smallest id, as `generate` does);
+# 2. append it;
+# 3. stop right after appending an id that is in `stop_ids` (that id is part of the result), or once
+#    `max_new_tokens` ids have been added.
+#
+# Return only the new ids, as a list of Python `int`s. Raise `ValueError` when `max_new_tokens < 1`.
+# This is what `model.generate(..., do_sample=False, max_new_tokens=n, eos_token_id=stop_ids)` computes; lesson 13's
+# `generate_answers` passes `STOP_IDS` (EOS and every token with a line break), so an answer ends at EOS or at a
+# newline, whichever comes first, or after `n` tokens.
+#
+# Allowed: the model's forward, `torch.argmax`, `torch.no_grad()`:
+#
+#     with torch.no_grad():
+#         logits = model(torch.tensor([ids])).logits        # (1, len(ids), vocab)
+#
+# Not allowed: `model.generate` and `utils.generation`: the hidden tests compare with them and make
+# them raise. They run fresh small models and prompts, with stop ids that are met at the first new token, in the
+# middle, at the last allowed one, or never.
+
+# %% nbgrader={"grade": false, "grade_id": "greedy_continue", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def greedy_continue(model: torch.nn.Module, input_ids: list[int], max_new_tokens: int, stop_ids: list[int]) -> list[int]:
+    """The greedy continuation of `input_ids`: new ids only, ending with the first stop id or after max_new_tokens."""
+    ### BEGIN SOLUTION
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    ids, new = list(input_ids), []
+    with torch.no_grad():
+        while len(new) < max_new_tokens:
+            logits = model(torch.tensor([ids])).logits          # (1, len(ids), vocab)
+            token = int(torch.argmax(logits[0, -1]))
+            ids.append(token)
+            new.append(token)
+            if token in stop_ids:
+                break
+    return new
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": false, "grade_id": "greedy_helpers", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def tiny_gpt2(seed: int, vocab: int = 50):
+    # A small random GPT-2, no dropout; large initial weights make its greedy continuations varied, handy for tests.
+    from transformers import GPT2Config, GPT2LMHeadModel
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=48, n_embd=32, n_layer=2, n_head=2,
+                                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, initializer_range=1.0,
+                                      bos_token_id=0, eos_token_id=0)).eval()
+
+
+peru_ids = tokenizer(format_prompt("What is the capital of Peru?"))["input_ids"]
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_greedy_length", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""greedy_continue without a stop: max_new_tokens ids, the argmax at each step (2 points)"""
+_new = greedy_continue(model, peru_ids, 6, [])
+print(repr(tokenizer.decode(_new)))
+assert isinstance(_new, list) and len(_new) == 6 and all(type(_t) is int for _t in _new)
+_first = int(model(torch.tensor([peru_ids])).logits[0, -1].argmax())
+assert _new[0] == _first, "the first new id is the argmax of the last position's logits"
+### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+
+def _hidden_greedy(model, ids, n, stops):
+    ids, new = list(ids), []
+    with torch.no_grad():
+        while len(new) < n:
+            token = int(model(torch.tensor([ids])).logits[0, -1].argmax())
+            ids.append(token)
+            new.append(token)
+            if token in stops:
+                break
+    return new
+
+
+_hgen = torch.Generator().manual_seed(1313)
+for _hseed in (1, 2, 3):
+    _hm = tiny_gpt2(_hseed)
+    _hprompt = torch.randint(0, 50, (int(torch.randint(1, 12, (1,), generator=_hgen)),), generator=_hgen).tolist()
+    _hn = int(torch.randint(2, 20, (1,), generator=_hgen))
+    _hwant = _hidden_greedy(_hm, _hprompt, _hn, [])
+    with _hidden_forbidden("transformers.GenerationMixin.generate", modules=("utils.generation",)):
+        _hgot = greedy_continue(_hm, _hprompt, _hn, [])
+    assert _hgot == _hwant, f"prompt {_hprompt}, {_hn} tokens: {_hgot}, want {_hwant}"
+    assert all(type(_t) is int for _t in _hgot), "Python ints"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_greedy_stops", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""greedy_continue stops right after a stop id (kept), agrees with generate, rejects max_new_tokens < 1 (2 points)"""
+_x = torch.tensor([peru_ids])
+_reference = model.generate(_x, attention_mask=torch.ones_like(_x), max_new_tokens=24, do_sample=False,
+                            eos_token_id=STOP_IDS, pad_token_id=EOS)[0, len(peru_ids):].tolist()
+assert greedy_continue(model, peru_ids, 24, STOP_IDS) == _reference, "the same ids as model.generate"
+_third = _reference[2]
+assert greedy_continue(model, peru_ids, 24, [_third]) == _reference[:3], "stop right after the first stop id"
+### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+
+def _hidden_greedy(model, ids, n, stops):
+    ids, new = list(ids), []
+    with torch.no_grad():
+        while len(new) < n:
+            token = int(model(torch.tensor([ids])).logits[0, -1].argmax())
+            ids.append(token)
+            new.append(token)
+            if token in stops:
+                break
+    return new
+
+
+_hgen = torch.Generator().manual_seed(1314)
+for _hseed in (4, 5, 6):
+    _hm = tiny_gpt2(_hseed)
+    _hprompt = torch.randint(0, 50, (int(torch.randint(1, 10, (1,), generator=_hgen)),), generator=_hgen).tolist()
+    _hfree = _hidden_greedy(_hm, _hprompt, 16, [])
+    _hfresh = [_i for _i, _t in enumerate(_hfree) if _t not in _hfree[:_i]]   # where a token appears first
+    assert len(_hfresh) >= 3, "the hidden case must be informative"
+    # stop at the first new token, at a middle one, and at the last allowed one (max_new_tokens = k + 1)
+    for _hk, _hn in ((0, 16), (_hfresh[len(_hfresh) // 2], 16), (_hfresh[-1], _hfresh[-1] + 1)):
+        _hstops = [_hfree[_hk]]
+        _hwant = _hidden_greedy(_hm, _hprompt, _hn, _hstops)
+        assert _hwant == _hfree[:_hk + 1]
+        with _hidden_forbidden("transformers.GenerationMixin.generate", modules=("utils.generation",)):
+            _hgot = greedy_continue(_hm, _hprompt, _hn, _hstops)
+        assert _hgot == _hwant, f"stop ids {_hstops}, max_new_tokens {_hn}: {_hgot}, want {_hwant}"
+    _hq = format_prompt(qa["validation"][_hseed]["question"])
+    _hids = tokenizer(_hq)["input_ids"]
+    _hx = torch.tensor([_hids])
+    _hwant = model.generate(_hx, attention_mask=torch.ones_like(_hx), max_new_tokens=10, do_sample=False,
+                            eos_token_id=STOP_IDS, pad_token_id=EOS)[0, len(_hids):].tolist()
+    with _hidden_forbidden("transformers.GenerationMixin.generate", modules=("utils.generation",)):
+        _hgot = greedy_continue(model, _hids, 10, STOP_IDS)
+    assert _hgot == _hwant, f"{_hq!r}: {_hgot}, generate gives {_hwant}"
+for _hbad in (0, -3):
+    try:
+        greedy_continue(tiny_gpt2(7), [1, 2], _hbad, [])
+    except ValueError as _hidden_expected:
+        continue
+    raise AssertionError(f"max_new_tokens={_hbad}: raise ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 5 — experiment: how often does a model stop by itself? (2 points)
+#
+# `stop_rate(model, prompts, max_new_tokens, stop_ids)`: the share (a Python `float` from 0 to 1) of `prompts` (lists
+# of token ids) whose greedy continuation (your `greedy_continue`) ends **with a stop id** — the model stopped by
+# itself — rather than being cut off after `max_new_tokens` ids. A stop id that comes exactly as the last allowed
+# token counts as a stop. `0.0` for no prompts.
+#
+# Graded on fresh small models and prompts against the reference (exactly: it is a count), with the reference
+# `greedy_continue`. After the fine-tune below, a cell uses it to compare the model before and after.
+
+# %% nbgrader={"grade": false, "grade_id": "stop_rate", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def stop_rate(model: torch.nn.Module, prompts: list[list[int]], max_new_tokens: int, stop_ids: list[int]) -> float:
+    """Share of prompts whose greedy continuation ends with a stop id within max_new_tokens."""
+    ### BEGIN SOLUTION
+    if not prompts:
+        return 0.0
+    stopped = 0
+    for ids in prompts:
+        new = greedy_continue(model, ids, max_new_tokens, stop_ids)
+        stopped += new[-1] in stop_ids
+    return stopped / len(prompts)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_stop_rate", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""stop_rate: the share of continuations that end with a stop id (2 points)"""
+_rate = stop_rate(model, [peru_ids], 24, STOP_IDS)
+print(f"the base model stops by itself on the Peru question within 24 tokens: {_rate:.0%}")
+assert type(_rate) is float and 0.0 <= _rate <= 1.0
+assert stop_rate(model, [], 8, STOP_IDS) == 0.0
+### BEGIN HIDDEN TESTS
+from utils.rules import substituted as _hidden_substituted
+
+
+def _hidden_greedy(model, ids, n, stops):
+    ids, new = list(ids), []
+    with torch.no_grad():
+        while len(new) < n:
+            token = int(model(torch.tensor([ids])).logits[0, -1].argmax())
+            ids.append(token)
+            new.append(token)
+            if token in stops:
+                break
+    return new
+
+
+_hgen = torch.Generator().manual_seed(1315)
+_hm = tiny_gpt2(8)
+_hprompts = [torch.randint(0, 50, (int(torch.randint(1, 8, (1,), generator=_hgen)),), generator=_hgen).tolist()
+             for _ in range(9)]
+_hn = 6
+_hfree = [_hidden_greedy(_hm, _p, _hn, []) for _p in _hprompts]
+_hlast = next(_i for _i, _f in enumerate(_hfree) if _f[-1] not in _f[:-1])   # its last new token comes only last
+_hstops = [_hfree[_hlast][-1]] + [_f[2] for _f in _hfree if _f[2] not in _hfree[_hlast]][:1]
+_hwant = sum(_hidden_greedy(_hm, _p, _hn, _hstops)[-1] in _hstops for _p in _hprompts) / len(_hprompts)
+assert 0 < _hwant < 1, "the hidden case must be informative"
+with _hidden_substituted(greedy_continue=_hidden_greedy):  # judged with the reference greedy loop
+    _hgot = stop_rate(_hm, _hprompts, _hn, _hstops)
+    _hgot_last = stop_rate(_hm, [_hprompts[_hlast]], _hn, _hstops)
+assert type(_hgot) is float, "a Python float"
+assert _hgot_last == 1.0, "a stop id that comes as the last allowed token counts as a stop"
+assert _hgot == _hwant, f"stop rate {_hgot}, want {_hwant}"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## Exercise 3 — a short fine-tune with your functions (1 point)
+# ## Exercise 6 — a short fine-tune with your functions (1 point)
 #
 # Nothing to write: run the cells. A LoRA adapter (rank 8 on every linear layer) trains for 60 steps on batches built
 # by **your** `collate`, then **your** `exact_match` scores greedy answers to 64 held-out test questions — facts the
@@ -246,6 +488,14 @@ print(f"loss {sum(losses[:10]) / 10:.2f} -> {sum(losses[-10:]) / 10:.2f}; exact 
 """the loss falls and held-out exact match rises (1 point)"""
 assert sum(losses[-10:]) < sum(losses[:10]), "the loss should fall"
 assert after > before, "exact match should rise after fine-tuning"
+
+# %% nbgrader={"grade": false, "grade_id": "stop_reading", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Your stop_rate, read: how often does the model end its answer by itself, before and after the fine-tune?
+_prompts = [tokenizer(format_prompt(q))["input_ids"] for q in _test["question"][:16]]
+with peft_model.disable_adapter():
+    _rate_before = stop_rate(peft_model, _prompts, 6, STOP_IDS)
+_rate_after = stop_rate(peft_model, _prompts, 6, STOP_IDS)
+print(f"answers that end by themselves within 6 tokens: {_rate_before:.0%} before, {_rate_after:.0%} after")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Done

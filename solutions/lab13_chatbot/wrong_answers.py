@@ -115,3 +115,115 @@ def collate(pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
     labels = [labs + [-100] * (width - len(labs)) for _, labs in rows]
     return {name: torch.tensor(value, dtype=torch.long) for name, value in
             [("input_ids", input_ids), ("attention_mask", attention_mask), ("labels", labels)]}
+
+
+# %% [evaluator] exact match implemented as "contains" (the reference inside the prediction)
+import re
+
+
+def normalize(text: str) -> str:
+    text = "".join(c for c in text.lower() if c not in string.punctuation)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(predictions: list[str], references: list[str]) -> float:
+    if not predictions:
+        return 0.0
+    return sum(normalize(r) in normalize(p) for p, r in zip(predictions, references)) / len(predictions)
+
+
+# %% [evaluator] normalize hands the work to utils.qa.normalize_answer (the reference)
+def normalize(text: str) -> str:
+    from utils.qa import normalize_answer
+    return normalize_answer(text)
+
+
+def exact_match(predictions: list[str], references: list[str]) -> float:
+    if not predictions:
+        return 0.0
+    return sum(normalize(p) == normalize(r) for p, r in zip(predictions, references)) / len(predictions)
+
+
+# %% [greedy_continue] stops before appending the stop id (it is left out)
+def greedy_continue(model: torch.nn.Module, input_ids: list[int], max_new_tokens: int, stop_ids: list[int]) -> list[int]:
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    ids, new = list(input_ids), []
+    with torch.no_grad():
+        while len(new) < max_new_tokens:
+            token = int(torch.argmax(model(torch.tensor([ids])).logits[0, -1]))
+            if token in stop_ids:
+                break
+            ids.append(token)
+            new.append(token)
+    return new
+
+
+# %% [greedy_continue] takes the argmax at the first position, not the last
+def greedy_continue(model: torch.nn.Module, input_ids: list[int], max_new_tokens: int, stop_ids: list[int]) -> list[int]:
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    ids, new = list(input_ids), []
+    with torch.no_grad():
+        while len(new) < max_new_tokens:
+            token = int(torch.argmax(model(torch.tensor([ids])).logits[0, 0]))
+            ids.append(token)
+            new.append(token)
+            if token in stop_ids:
+                break
+    return new
+
+
+# %% [greedy_continue] calls model.generate (the forbidden reference)
+def greedy_continue(model: torch.nn.Module, input_ids: list[int], max_new_tokens: int, stop_ids: list[int]) -> list[int]:
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    x = torch.tensor([input_ids])
+    out = model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=max_new_tokens, do_sample=False,
+                         eos_token_id=list(stop_ids) or None, pad_token_id=0)
+    return out[0, len(input_ids):].tolist()
+
+
+# %% [greedy_continue] no ValueError: max_new_tokens < 1 returns an empty list
+def greedy_continue(model: torch.nn.Module, input_ids: list[int], max_new_tokens: int, stop_ids: list[int]) -> list[int]:
+    ids, new = list(input_ids), []
+    with torch.no_grad():
+        while len(new) < max_new_tokens:
+            token = int(torch.argmax(model(torch.tensor([ids])).logits[0, -1]))
+            ids.append(token)
+            new.append(token)
+            if token in stop_ids:
+                break
+    return new
+
+
+# %% [greedy_continue] keeps the ids as 0-d tensors, not Python ints
+def greedy_continue(model: torch.nn.Module, input_ids: list[int], max_new_tokens: int, stop_ids: list[int]) -> list[int]:
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    ids, new = list(input_ids), []
+    with torch.no_grad():
+        while len(new) < max_new_tokens:
+            token = torch.argmax(model(torch.tensor([ids])).logits[0, -1])
+            ids.append(int(token))
+            new.append(token)
+            if int(token) in stop_ids:
+                break
+    return new
+
+
+# %% [stop_rate] "stopped" = fewer than max_new_tokens ids (misses a stop at the last allowed token)
+def stop_rate(model: torch.nn.Module, prompts: list[list[int]], max_new_tokens: int, stop_ids: list[int]) -> float:
+    if not prompts:
+        return 0.0
+    stopped = sum(len(greedy_continue(model, ids, max_new_tokens, stop_ids)) < max_new_tokens for ids in prompts)
+    return stopped / len(prompts)
+
+
+# %% [stop_rate] a percentage, not a share
+def stop_rate(model: torch.nn.Module, prompts: list[list[int]], max_new_tokens: int, stop_ids: list[int]) -> float:
+    if not prompts:
+        return 0.0
+    stopped = sum(greedy_continue(model, ids, max_new_tokens, stop_ids)[-1] in stop_ids for ids in prompts)
+    return 100.0 * stopped / len(prompts)
