@@ -243,6 +243,9 @@ def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: Tr
                  "--uid", "65534", "--gid", "65534", "--hostname", "grading"]
         for key, value in env.items():
             inner += ["--setenv", key, value]
+        # /tmp first: a repository checked out under /tmp (CI, a quick clone) is bound into the tmpfs below, not
+        # hidden by it (the kernel died at start when the tmpfs came after the binds)
+        inner += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for path in SYSTEM:
             if Path(path).is_symlink():
                 inner += ["--symlink", os.readlink(path), path]
@@ -251,8 +254,7 @@ def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: Tr
         for path in [Path(sys.base_prefix), *VISIBLE]:
             if path.exists() and not str(path).startswith("/usr/"):
                 inner += ["--ro-bind", str(path), str(path)]
-        inner += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", str(scratch), str(scratch),
-                  "--remount-ro", "/", "--chdir", str(scratch / "work"), *argv]
+        inner += ["--bind", str(scratch), str(scratch), "--remount-ro", "/", "--chdir", str(scratch / "work"), *argv]
     else:  # --unsafe-no-sandbox, or our own code (check_lab): same command and environment, no isolation
         inner = ["env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv]
     return ["/bin/sh", "-c", prefix + ulimits + 'exec "$@"', "sh", *inner]
