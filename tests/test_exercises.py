@@ -1,0 +1,279 @@
+"""Your-turn exercises (issue 17; `utils.exercises`, docs/CONTRIBUTING.md "Your-turn exercises").
+
+Without executing any lesson, for every exercise found in `notebooks/NN_*.py` (a `your-turn` cell, its
+`your-turn-check` cell, the python block of the `<details>` below): the starting cell FAILS its check with "not yet"
+and the worked answer PASSES, each in a fresh namespace holding only PRELUDE (plus the imports the worked answer
+declares); the plausible wrong answers of WRONG_ANSWERS fail with the check's own message (not the "fill in" one),
+so no check passes everything. Plus the bookkeeping: >= 2 exercises per lesson 01-13, ids "NN.k" of their lesson,
+each registered id used by exactly one check cell, no later cell using an exercise's names, and the committed
+notebook showing "not yet" under every check cell. And the checker itself: never raises, deterministic output,
+leaves the notebook's random stream where it was.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import json
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import jupytext
+import pytest
+import torch
+
+import utils.exercises as exercises
+from utils import ROOT
+from utils.exercises import TODO, all_exercises, check, exercise
+
+LESSONS_WITH_EXERCISES = range(1, 14)
+MIN_PER_LESSON = 2
+PRELUDE = "import math, torch, numpy as np\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+_CHECK_CALL = re.compile(r'^check\("(\d\d\.\d+)"')
+_DETAILS_CODE = re.compile(r"<details>.*?```python\n(.*?)```", re.S)
+
+# Plausible wrong answers, each code that replaces the starting cell; each must fail its check with the check's own
+# message. Every exercise needs at least one. Lessons 00-06 (helper EX-A) -----------------------------------------
+WRONG_ANSWERS: dict[str, list[str]] = {}
+# Lessons 07-13 (helper EX-B) -----------------------------------------------------------------------------------
+WRONG_ANSWERS.update({})
+
+
+@dataclass(frozen=True)
+class Exercise:
+    lesson: int
+    id: str
+    start: str      # the your-turn cell, as the student meets it
+    check: str      # the your-turn-check cell
+    answer: str     # the worked answer's python block
+    cell: int       # index of the your-turn cell in the lesson
+
+
+def _lesson_files() -> list[Path]:
+    return sorted(p for p in ROOT.glob("notebooks/[0-9][0-9]_*.py"))
+
+
+def _cells(path: Path):
+    return jupytext.read(path).cells
+
+
+def _exercises_of(path: Path) -> list[Exercise]:
+    lesson = int(path.name[:2])
+    cells = _cells(path)
+    found = []
+    for k, cell in enumerate(cells):
+        if "your-turn" not in cell.metadata.get("tags", []):
+            continue
+        assert cell.cell_type == "code", f"{path.name} cell {k}: a your-turn cell must be code"
+        check_cell = cells[k + 1] if k + 1 < len(cells) else None
+        assert check_cell is not None and "your-turn-check" in check_cell.metadata.get("tags", []), \
+            f"{path.name} cell {k}: the cell after a your-turn cell must be its your-turn-check cell"
+        match = _CHECK_CALL.match(check_cell.source.strip())
+        assert match and len(ast.parse(check_cell.source).body) == 1, \
+            f'{path.name} cell {k + 1}: a check cell is one call, check("NN.k", answer, ...)'
+        details = cells[k + 2] if k + 2 < len(cells) else None
+        code = _DETAILS_CODE.search(details.source) if details is not None and details.cell_type == "markdown" else None
+        assert code, f"{path.name} cell {k + 2}: a check cell is followed by a markdown <details> with a ```python block"
+        found.append(Exercise(lesson, match.group(1), cell.source, check_cell.source, code.group(1), k))
+    return found
+
+
+ALL = [ex for path in _lesson_files() for ex in _exercises_of(path)]
+BY_ID = {ex.id: ex for ex in ALL}
+
+
+def _imports(code: str) -> str:
+    """The top-level import statements of `code` (the worked answer may declare imports the prelude lacks)."""
+    tree = ast.parse(code)
+    return "\n".join(ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)))
+
+
+def _run(ex: Exercise, code: str) -> tuple[list[bool], str]:
+    """Exec PRELUDE, the answer's imports, `code` and the check cell in a fresh namespace: (check results, stdout)."""
+    results: list[bool] = []
+
+    def recording_check(*args):
+        results.append(check(*args))
+        return results[-1]
+
+    namespace: dict = {}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(PRELUDE + _imports(ex.answer), f"<prelude {ex.id}>", "exec"), namespace)
+        exec(compile(code, f"<exercise {ex.id}>", "exec"), namespace)
+        namespace["check"] = recording_check
+        exec(compile(ex.check, f"<check {ex.id}>", "exec"), namespace)
+    assert len(results) == 1, f"{ex.id}: the check cell should call check once"
+    return results, out.getvalue()
+
+
+# ---- every exercise: empty fails, worked answer passes, wrong answers fail -------------------------------------
+
+@pytest.mark.parametrize("ex", ALL, ids=lambda ex: ex.id)
+def test_starting_cell_fails_with_not_yet(ex):
+    results, out = _run(ex, ex.start)
+    assert results == [False], f"{ex.id}: the empty starting cell passes its check:\n{out}"
+    assert f"✗ {ex.id} not yet" in out and "Traceback" not in out, out
+
+
+@pytest.mark.parametrize("ex", ALL, ids=lambda ex: ex.id)
+def test_worked_answer_passes(ex):
+    results, out = _run(ex, ex.answer)
+    assert results == [True], f"{ex.id}: the worked answer fails its check:\n{out}"
+    assert out.startswith(f"✓ {ex.id} "), out
+
+
+@pytest.mark.parametrize("ex", ALL, ids=lambda ex: ex.id)
+def test_every_exercise_has_a_wrong_answer(ex):
+    assert WRONG_ANSWERS.get(ex.id), f"{ex.id}: add 1-2 plausible wrong answers to WRONG_ANSWERS"
+
+
+@pytest.mark.parametrize("exercise_id, k", [(i, k) for i, codes in WRONG_ANSWERS.items() for k in range(len(codes))],
+                         ids=lambda v: str(v))
+def test_wrong_answer_fails(exercise_id, k):
+    ex = BY_ID.get(exercise_id)
+    assert ex is not None, f"WRONG_ANSWERS names {exercise_id}, which no lesson has"
+    results, out = _run(ex, WRONG_ANSWERS[exercise_id][k])
+    assert results == [False], f"{exercise_id}: wrong answer {k} passes:\n{WRONG_ANSWERS[exercise_id][k]}\n{out}"
+    assert TODO not in out, f"{exercise_id}: wrong answer {k} reads as the untouched cell, so its check never ran"
+    assert "hint:" in out, out
+
+
+# ---- bookkeeping ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lesson", LESSONS_WITH_EXERCISES, ids=lambda n: f"{n:02d}")
+def test_each_lesson_has_enough_exercises(lesson):
+    ids = [ex.id for ex in ALL if ex.lesson == lesson]
+    assert len(ids) >= MIN_PER_LESSON, f"lesson {lesson:02d} has {len(ids)} your-turn exercises: {ids}"
+
+
+def test_ids_are_unique_of_their_lesson_and_registered():
+    ids = [ex.id for ex in ALL]
+    assert len(ids) == len(set(ids)), f"an exercise id is used twice: {sorted(ids)}"
+    for ex in ALL:
+        assert ex.id.startswith(f"{ex.lesson:02d}."), f"{ex.id} sits in lesson {ex.lesson:02d}"
+    registered = set(all_exercises())
+    assert set(ids) == registered, (f"used but not registered: {sorted(set(ids) - registered)}; "
+                                    f"registered but used by no lesson: {sorted(registered - set(ids))}")
+
+
+def _bound_names(code: str) -> set[str]:
+    names = set()
+    for node in ast.parse(code).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+def _used_names(code: str) -> set[str]:
+    code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+    return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+
+
+@pytest.mark.parametrize("path", _lesson_files(), ids=lambda p: p.stem)
+def test_later_cells_never_use_an_exercise_name(path):
+    cells = _cells(path)
+    for ex in _exercises_of(path):
+        names = _bound_names(ex.start)
+        assert names, f"{ex.id}: the starting cell binds no name for the check to judge"
+        for k, cell in enumerate(cells[ex.cell + 2:], start=ex.cell + 2):
+            if cell.cell_type == "code":
+                used = names & _used_names(cell.source)
+                assert not used, f"{path.name} cell {k} uses {sorted(used)}, the student's answer to {ex.id}"
+
+
+@pytest.mark.parametrize("path", [p for p in _lesson_files() if _exercises_of(p)], ids=lambda p: p.stem)
+def test_committed_notebook_shows_not_yet(path):
+    cells = json.loads(path.with_suffix(".ipynb").read_text(encoding="utf-8"))["cells"]
+    checks = [c for c in cells if "your-turn-check" in c.get("metadata", {}).get("tags", [])]
+    assert len(checks) == len(_exercises_of(path))
+    for cell in checks:
+        source = "".join(cell["source"])
+        exercise_id = _CHECK_CALL.match(source.strip()).group(1)
+        text = "".join("".join(o.get("text", "")) for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        assert f"✗ {exercise_id} not yet" in text and not errors, \
+            f"{path.name}: the committed output of check {exercise_id} is {text!r}: refresh it with `make outputs`"
+
+
+# ---- the checker itself ----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def toy():
+    """A throwaway exercise 99.1 (a cumulative sum), removed from the registry afterwards."""
+    @exercise("99.1", hint="torch.cumsum along dim 0", done="your sums match")
+    def _(fn):
+        for n in (1, 4, 7):
+            x = torch.randn(n)
+            torch.testing.assert_close(fn(x), torch.cumsum(x, 0), msg=f"wrong for a tensor of length {n}")
+    yield "99.1"
+    exercises._REGISTRY.pop("99.1")
+
+
+def _verdict(*args) -> tuple[bool, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result = check(*args)
+    return result, out.getvalue()
+
+
+def _empty(x): ...
+
+
+def _not_implemented(x):
+    raise NotImplementedError
+
+
+def _documented_empty(x):
+    """Return the running sum."""
+    pass
+
+
+def test_placeholders_read_as_not_yet(toy):
+    for answer in (None, ..., _empty, _not_implemented, _documented_empty):
+        assert _verdict(toy, answer) == (False, f"✗ 99.1 not yet: {TODO}\n")
+
+
+def test_verdicts_are_plain_deterministic_lines(toy):
+    assert _verdict(toy, lambda x: torch.cumsum(x, 0)) == (True, "✓ 99.1 your sums match\n")
+    ok, out = _verdict(toy, lambda x: x)
+    assert not ok and out.startswith("✗ 99.1 not yet: ") and out.endswith("  hint: torch.cumsum along dim 0\n")
+
+    def raising(x):
+        raise ValueError(f"cannot sum {object()}")
+    ok, out = _verdict(toy, raising)
+    assert not ok and out.startswith("✗ 99.1 your code raised ValueError: cannot sum <object object at 0x…>")
+    assert _verdict("99.9", 1)[1] == "✗ 99.9 is not a known exercise id (look for a typo in the check cell)\n"
+    assert _verdict("four", 1)[0] is False
+
+
+def test_a_check_leaves_the_random_streams_where_they_were(toy):
+    torch.manual_seed(3)
+    random.seed(3)
+    _verdict(toy, lambda x: torch.cumsum(x, 0) + 0 * torch.randn(()) + 0 * random.random())
+    after_check = (torch.rand(3), random.random())
+    torch.manual_seed(3)
+    random.seed(3)
+    assert torch.equal(after_check[0], torch.rand(3)) and after_check[1] == random.random()
+
+
+def test_placeholder_values_and_ids_are_checked():
+    @exercise("99.2", hint="count them", placeholders=(0,))
+    def _(guess):
+        assert guess == 3, "not the count"
+    try:
+        assert _verdict("99.2", 0) == (False, f"✗ 99.2 not yet: {TODO}\n")
+        assert _verdict("99.2", 0.0)[1].startswith("✗ 99.2 not yet: not the count")  # 0.0 is an answer, not 0
+        assert _verdict("99.2", 3)[0]
+        with pytest.raises(ValueError):
+            exercise("99.2", hint="")(lambda: None)
+        with pytest.raises(ValueError):
+            exercise("4.1", hint="")
+    finally:
+        exercises._REGISTRY.pop("99.2")
