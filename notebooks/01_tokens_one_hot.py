@@ -22,10 +22,11 @@ import matplotlib.pyplot as plt
 import torch
 
 from utils.data import load_corpus
+from utils.exercises import check
 from utils.models import load_tokenizer, resolve_model_path
 from utils.notebook import setup
 from utils.plotting import heatmap
-from utils.tokenization import chars_per_token, format_bytes, one_hot, one_hot_memory_bytes
+from utils.tokenization import chars_per_token, format_bytes, one_hot, one_hot_memory_bytes, train_bpe_merges
 
 device = setup(seed=0)
 tokenizer = load_tokenizer()  # the bundled course tokenizer (or $COURSE_MODEL's)
@@ -63,6 +64,33 @@ print("ids   :", ids)
 print(repr(tokenizer.decode(ids)))
 print("round trip exact:", tokenizer.decode(ids) == sentence)
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 01.1 · decoding is a vocabulary lookup
+#
+# The tokenizer's vocabulary is a dictionary `{token string: id}` (`tokenizer.get_vocab()`). Write
+# `decode_by_hand(ids, vocab)` that turns a list of ids back into text using only that dictionary: look up each id's
+# string, join them, and show each `Ġ` as the space it stands for. The check uses its own small vocabulary.
+
+# %% tags=["your-turn"]
+def decode_by_hand(ids: list[int], vocab: dict[str, int]) -> str:
+    ...  # your code here: the text the ids spell
+
+# %% tags=["your-turn-check"]
+check("01.1", decode_by_hand)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def decode_by_hand(ids: list[int], vocab: dict[str, int]) -> str:
+#     token_of = {i: token for token, i in vocab.items()}   # the dictionary, inverted: id -> string
+#     return "".join(token_of[i] for i in ids).replace("Ġ", " ")
+# ```
+# The space is part of the token, so the pieces are joined with nothing between them. (The real tokenizer maps
+# every one of the 256 bytes to a printable character, `Ġ` for the space byte, and decodes the bytes back; for
+# ASCII text that is the replacement above.)
+# </details>
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. How BPE builds its vocabulary
 #
@@ -77,6 +105,75 @@ print(f"256 byte symbols + 1 special token (EOS) + {len(merges):,} merges = {256
 print("the first ten merges:")
 for rank, (a, b) in enumerate(merges[:10]):
     print(f"  {rank:2d}: {a!r:>6} + {b!r:<6} -> {a + b!r}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Where the merges come from
+#
+# Training is a counting loop. Split the corpus into words (a leading space stays with its word, shown as `Ġ`),
+# spell each word as a list of characters, then repeat: count every pair of adjacent symbols over all words (a word
+# that occurs 5 times counts 5 times), record the most frequent pair as the next merge, and join that pair
+# everywhere before counting again. On `low low lower` the first round counts `(l, o)` and `(o, w)` 3 times each.
+#
+# ### Your turn 01.2 · train a few merges
+#
+# Write `train_merges_by_hand(words, n_merges)`: `words` is a list of strings, one entry per occurrence; return the
+# first `n_merges` merges as a list of `(left, right)` pairs, in the order learned. Break ties by taking the pair
+# that sorts first (`min` over `(-count, pair)`), and stop early if no word has two symbols left.
+
+# %% tags=["your-turn"]
+def train_merges_by_hand(words: list[str], n_merges: int) -> list[tuple[str, str]]:
+    ...  # your code here: count pairs, pick the best, merge it in every word, repeat
+
+# %% tags=["your-turn-check"]
+check("01.2", train_merges_by_hand)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# from collections import Counter
+#
+# def train_merges_by_hand(words: list[str], n_merges: int) -> list[tuple[str, str]]:
+#     counts = Counter(words)                          # each distinct word once, with how often it occurs
+#     spelled = {word: list(word) for word in counts}  # its current symbols
+#     merges = []
+#     for _ in range(n_merges):
+#         pairs = Counter()
+#         for word, symbols in spelled.items():
+#             for pair in zip(symbols[:-1], symbols[1:]):
+#                 pairs[pair] += counts[word]
+#         if not pairs:
+#             break
+#         best = min(pairs, key=lambda pair: (-pairs[pair], pair))
+#         merges.append(best)
+#         for word, symbols in spelled.items():          # join every occurrence of the pair, left to right
+#             out, i = [], 0
+#             while i < len(symbols):
+#                 if symbols[i:i + 2] == list(best):
+#                     out.append(symbols[i] + symbols[i + 1])
+#                     i += 2
+#                 else:
+#                     out.append(symbols[i])
+#                     i += 1
+#             spelled[word] = out
+#     return merges
+# ```
+# Counting each distinct word once, weighted by its frequency, is what makes it fast: a corpus repeats its words
+# many times (counted below). The course keeps this loop as
+# `utils.tokenization.train_bpe_merges`.
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# Does this loop explain *our* tokenizer? Split the corpus into words with the tokenizer's own pre-tokenizer, train
+# 20 merges with `utils.tokenization.train_bpe_merges`, and compare with the first 20 merges in `tokenizer.json`:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+pre_tokenize = tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str   # text -> [(word, (start, end)), ...]
+corpus_words = [word for line in corpus for word, _ in pre_tokenize(line)]
+learned = train_bpe_merges(corpus_words, 20)
+print(f"{len(corpus_words):,} words, {len(set(corpus_words)):,} distinct")
+print("learned:", [a + b for a, b in learned[:8]], "...")
+print(f"the same as the tokenizer's first 20 merges, in the same order: {learned == merges[:20]}")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # To encode a word, apply the merges again: start from its characters and, while some adjacent pair is in the merge
@@ -145,6 +242,33 @@ print("by hand == utils.one_hot:", torch.equal(X_by_hand, X))
 print("== torch.nn.functional.one_hot:", torch.equal(X, torch.nn.functional.one_hot(torch.tensor(ids), V).float()))
 print("ones per row:", X.sum(dim=1).tolist())
 print("argmax of each row gives the ids back:", X.argmax(dim=1).tolist() == ids)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 01.3 · the one-hot matrix without a loop
+#
+# The loop above sets one entry per token. Write `one_hot_by_hand(ids, vocab_size)` that builds the same float32
+# `(len(ids), vocab_size)` matrix with a single indexing step: a tensor of row numbers and the tensor of ids select
+# the entries to set to 1. (No `one_hot` function from `torch` or `utils`: the point is the indexing.)
+
+# %% tags=["your-turn"]
+def one_hot_by_hand(ids: list[int], vocab_size: int) -> torch.Tensor:
+    ...  # your code here: a float32 tensor of shape (len(ids), vocab_size)
+
+# %% tags=["your-turn-check"]
+check("01.3", one_hot_by_hand)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def one_hot_by_hand(ids: list[int], vocab_size: int) -> torch.Tensor:
+#     X = torch.zeros(len(ids), vocab_size)
+#     X[torch.arange(len(ids)), torch.tensor(ids)] = 1.0   # entry (t, ids[t]) for every t at once
+#     return X
+# ```
+# Two index tensors of the same length pick the pairs `(0, ids[0]), (1, ids[1]), …`. `X[ids] = 1` would instead
+# fill whole *rows* numbered by the ids.
+# </details>
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The picture: all 4,000 columns (left — almost everything is white), and only the columns this sentence uses

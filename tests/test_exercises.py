@@ -37,7 +37,34 @@ _DETAILS_CODE = re.compile(r"<details>.*?```python\n(.*?)```", re.S)
 
 # Plausible wrong answers, each code that replaces the starting cell; each must fail its check with the check's own
 # message. Every exercise needs at least one. Lessons 00-06 (helper EX-A) -----------------------------------------
-WRONG_ANSWERS: dict[str, list[str]] = {}
+WRONG_ANSWERS: dict[str, list[str]] = {
+    "01.1": [  # joined with spaces; the Ġ left in
+        "def decode_by_hand(ids, vocab):\n    inv = {i: t for t, i in vocab.items()}\n"
+        "    return ' '.join(inv[i] for i in ids).replace('Ġ', '')",
+        "def decode_by_hand(ids, vocab):\n    inv = {i: t for t, i in vocab.items()}\n    return ''.join(inv[i] for i in ids)",
+    ],
+    "01.2": [  # counts each distinct word once; merges only the first occurrence in a word
+        "from collections import Counter\n"
+        "def train_merges_by_hand(words, n):\n    sp = {w: list(w) for w in set(words)}\n    out = []\n"
+        "    for _ in range(n):\n        c = Counter(p for s in sp.values() for p in zip(s, s[1:]))\n"
+        "        if not c: break\n        b = min(c, key=lambda p: (-c[p], p)); out.append(b)\n"
+        "        for w, s in sp.items():\n            i = 0\n            while i < len(s) - 1:\n"
+        "                if (s[i], s[i + 1]) == b: s[i:i + 2] = [s[i] + s[i + 1]]\n                i += 1\n"
+        "    return out",
+        "from collections import Counter\n"
+        "def train_merges_by_hand(words, n):\n    sp = [list(w) for w in words]\n    out = []\n"
+        "    for _ in range(n):\n        c = Counter(p for s in sp for p in zip(s, s[1:]))\n"
+        "        if not c: break\n        b = min(c, key=lambda p: (-c[p], p)); out.append(b)\n"
+        "        for s in sp:\n            for i in range(len(s) - 1):\n"
+        "                if (s[i], s[i + 1]) == b: s[i:i + 2] = [s[i] + s[i + 1]]; break\n"
+        "    return out",
+    ],
+    "01.3": [  # whole rows set; the transposed (vocab, seq) matrix; integer dtype
+        "def one_hot_by_hand(ids, V):\n    X = torch.zeros(len(ids), V)\n    X[ids] = 1.0\n    return X",
+        "def one_hot_by_hand(ids, V):\n    X = torch.zeros(V, len(ids))\n    X[torch.tensor(ids), torch.arange(len(ids))] = 1\n    return X",
+        "def one_hot_by_hand(ids, V):\n    return F.one_hot(torch.tensor(ids), V)",
+    ],
+}
 # Lessons 07-13 (helper EX-B) -----------------------------------------------------------------------------------
 WRONG_ANSWERS.update({})
 

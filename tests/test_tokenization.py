@@ -7,7 +7,7 @@ import torch
 
 from utils.data import load_corpus
 from utils.models import load_tokenizer
-from utils.tokenization import chars_per_token, format_bytes, one_hot, one_hot_memory_bytes
+from utils.tokenization import chars_per_token, format_bytes, one_hot, one_hot_memory_bytes, train_bpe_merges
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +77,28 @@ def test_bundled_tokenizer_round_trips_corpus_lines(tokenizer):
         ids = tokenizer.encode(line)
         assert all(0 <= i < len(tokenizer) for i in ids)
         assert tokenizer.decode(ids) == line
+
+
+def test_train_bpe_merges_by_hand_example():
+    # (a, n) occurs 6 times (twice in banana and bandana, once per ban); then (b, an) 4 times; then (an, a) twice
+    assert train_bpe_merges(["banana", "bandana", "ban", "ban"], 4) == [("a", "n"), ("b", "an"), ("an", "a"),
+                                                                        ("ban", "ana")]
+    assert train_bpe_merges(["aaaa"], 5) == [("a", "a"), ("aa", "aa")]   # left to right, then stops: one symbol left
+    assert train_bpe_merges([], 3) == []
+
+
+def test_train_bpe_merges_equals_the_tokenizers_library_trainer():
+    """The same merges, in the same order, as Hugging Face's BpeTrainer on 400 corpus lines (byte-level words)."""
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    lines = load_corpus()[:400]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(vocab_size=256 + 40, min_frequency=1, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(lines, trainer)
+    theirs = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in json.loads(tok.to_str())["model"]["merges"]]
+    words = [word for line in lines for word, _ in tok.pre_tokenizer.pre_tokenize_str(line)]
+    assert train_bpe_merges(words, 40) == theirs[:40]

@@ -65,3 +65,39 @@ def format_bytes(n_bytes: float) -> str:
         n_bytes /= 1000
         power += 1
     return f"{n_bytes:.0f} B" if power == 0 else f"{n_bytes:.2f} {units[power]}"
+
+
+def train_bpe_merges(words: Iterable[str], n_merges: int) -> list[tuple[str, str]]:
+    """The first `n_merges` merges BPE training learns from `words` (one entry per occurrence, pre-split).
+
+    Each word starts as its list of characters. Each round counts every pair of adjacent symbols over all words
+    (a word that occurs 5 times counts 5 times), takes the most frequent pair (ties: the pair that sorts first),
+    records it and replaces every occurrence of it, left to right, by the joined symbol. Stops early when no word
+    has two symbols left. On the course corpus, pre-split by the tokenizer's own pre-tokenizer, this reproduces the
+    bundled tokenizer's first merges (lesson 01 prints how many of them).
+    """
+    counts: dict[str, int] = {}
+    for word in words:
+        counts[word] = counts.get(word, 0) + 1
+    spelled = {word: list(word) for word in counts}
+    merges: list[tuple[str, str]] = []
+    for _ in range(n_merges):
+        pairs: dict[tuple[str, str], int] = {}
+        for word, symbols in spelled.items():
+            for pair in zip(symbols[:-1], symbols[1:], strict=True):
+                pairs[pair] = pairs.get(pair, 0) + counts[word]
+        if not pairs:
+            break
+        best = min(pairs, key=lambda pair: (-pairs[pair], pair))
+        merges.append(best)
+        for word, symbols in spelled.items():
+            merged, i = [], 0
+            while i < len(symbols):
+                if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
+                    merged.append(symbols[i] + symbols[i + 1])
+                    i += 2
+                else:
+                    merged.append(symbols[i])
+                    i += 1
+            spelled[word] = merged
+    return merges
