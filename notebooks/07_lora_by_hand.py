@@ -27,6 +27,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausa
 from transformers.pytorch_utils import Conv1D
 
 from utils.data import load_qa
+from utils.exercises import check
 from utils.lora import (
     LoRALinear,
     add_lora,
@@ -91,6 +92,33 @@ print("seed 003: A", tuple(A_003.shape), "@ B", tuple(B_003.shape), "->", tuple(
       "- W's shape: the paper's B·A with the names swapped")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 07.1 · the LoRA forward pass
+#
+# Write the layer's output for a batch of row vectors `x` `(batch, k)`: the frozen path `x Wᵀ` plus the scaled
+# low-rank path, with `W` `(d, k)`, `A` `(r, k)`, `B` `(d, r)`. The result is `(batch, d)`. The check runs it on its
+# own random shapes, square and not, with `B ≠ 0`.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def lora_forward_by_hand(x: torch.Tensor, W: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+                         alpha: float, r: int) -> torch.Tensor:
+    ...  # your code here: h = x W^T + (alpha / r) x A^T B^T, shape (batch, d)
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("07.1", lora_forward_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def lora_forward_by_hand(x, W, A, B, alpha, r):
+#     return x @ W.T + (alpha / r) * (x @ A.T) @ B.T   # (batch, k) -> (batch, r) -> (batch, d)
+# ```
+# `h = W x + (α/r)·B·A·x` for one column vector becomes `x Wᵀ + (α/r)·x Aᵀ Bᵀ` for a batch of rows. Computing
+# `(x Aᵀ)` first keeps the low-rank path cheap: it never forms the `d × k` matrix `B·A`.
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### How many numbers?
 #
 # `B` has `d·r` entries and `A` has `r·k`, so a LoRA layer trains `r·(d + k)` numbers instead of `d·k`. Seed 001's
@@ -118,6 +146,30 @@ ax.set_xticks(ranks, [str(r) for r in ranks])
 ax.legend()
 plt.show()
 
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 07.2 · count an adapter
+#
+# Return the number of numbers a rank-`r` LoRA adapter trains on one `d × k` weight (an `int`), without
+# `utils.lora`. The check compares it with `lora_parameter_count` on five layers, from 3 × 7 to 4096 × 1024.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def lora_params_by_hand(d: int, k: int, r: int) -> int:
+    ...  # your code here: the entries of B (d x r) and A (r x k)
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("07.2", lora_params_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def lora_params_by_hand(d, k, r):
+#     return d * r + r * k          # B is d x r, A is r x k: r (d + k)
+# ```
+# Linear in `r`, and far below `d·k` as long as `r ≪ min(d, k)`.
+# </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Initialisation: start exactly at the pretrained model
@@ -404,6 +456,33 @@ print("and it differs from the base model:", not close(merged_logits, base_logit
 for name, other in [("merge one layer", merged_then), ("merge_lora", merged_logits), ("base model", base_logits)]:
     print(f"{name:16s} max |difference| {(other - adapted_logits).abs().max():.1e}"
           f" = {(other - adapted_logits).abs().max() / tolerance(scale, K):.3f} x the tolerance")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 07.3 · merge into a Conv1D weight
+#
+# `weight` is a GPT-2 `Conv1D` weight, stored `(in, out)` = `(k, d)`; `A` is `(r, k)` and `B` `(d, r)`. Return the
+# merged weight, also `(in, out)`, that makes the plain `Conv1D` compute what the adapted layer computes. The check
+# uses square layers too, where a missing transpose raises no error.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def merge_conv1d_by_hand(weight: torch.Tensor, A: torch.Tensor, B: torch.Tensor, alpha: float,
+                         r: int) -> torch.Tensor:
+    ...  # your code here: the (in, out) weight plus the scaled update, laid out like the weight
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("07.3", merge_conv1d_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def merge_conv1d_by_hand(weight, A, B, alpha, r):
+#     return weight + (alpha / r) * (B @ A).T     # (out, in) update -> (in, out), the Conv1D layout
+# ```
+# `B @ A` has `nn.Linear`'s layout `(out, in)`; a `Conv1D` computes `x @ weight`, so the update goes in transposed
+# — what `LoRALinear.merge` does when `fan_in_fan_out` is set.
+# </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. The seeds' figures at full scale
