@@ -8,19 +8,24 @@ STAMP := $(VENV)/.installed
 LAB ?=
 
 .PHONY: help setup lab test test-fast test-numerics lint sync release outputs grade doctor slides bench test-browser \
-  student-edition
+  student-edition wheelhouse
 
 help:  ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 22
 
-setup: $(STAMP)  ## create .venv and install the pinned packages (only when the pins change)
+setup: $(STAMP)  ## create .venv and install the pinned packages (only when the pins change) [WHEELHOUSE=dir]
 
-# Re-installs only when the pins change; torch==2.13.0 is the CPU build (a looser pin pulls a CUDA build).
+# Re-installs only when the pins change. course.py does the work (one implementation for make and for Windows):
+# on Linux torch comes alone from PyTorch's CPU index first (the usual index's Linux torch is the CUDA build, GBs),
+# falling back to the usual index with a one-line message; WHEELHOUSE=dir installs from `make wheelhouse`'s folder.
+WHEELHOUSE ?=
 $(STAMP): requirements.txt pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	@touch $(STAMP)
+	$(PYTHON) course.py setup --force $(if $(WHEELHOUSE),--wheelhouse "$(WHEELHOUSE)")
+
+# Wheels for a room without internet: make wheelhouse [PLATFORMS=linux,macos,windows] [DEST=wheelhouse]
+PLATFORMS ?= linux,macos,windows
+wheelhouse:  ## wheels for an offline room: Linux x86-64, macOS arm64, Windows x86-64 [PLATFORMS=linux]
+	$(PYTHON) course.py wheelhouse --platforms "$(PLATFORMS)" $(if $(DEST),--dest "$(DEST)")
 
 # Jupyter refuses to start as root unless told; containers and CI often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
