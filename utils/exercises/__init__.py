@@ -42,7 +42,8 @@ import torch
 
 from utils.numerics import tolerance
 
-__all__ = ["check", "exercise", "Exercise", "all_exercises", "expect_tensor", "expect_close", "is_placeholder"]
+__all__ = ["check", "exercise", "Exercise", "all_exercises", "as_number", "expect_tensor", "expect_close",
+           "is_placeholder"]
 
 TODO = "fill in the cell above (replace the `...` with your code), run it, then run this cell again"
 NO_MESSAGE = "the answer does not do what the task asks yet"
@@ -179,6 +180,19 @@ def check(exercise_id: str, *answers: Any) -> bool:
 
 
 # ---- small helpers for the lesson modules' checks (student-worded AssertionErrors) ---------------------------------
+
+def as_number(value: Any, what: str) -> float:
+    """A prediction as a float: ints, floats, numpy and 0-d torch numbers are accepted; strings and bools are not."""
+    if isinstance(value, (str, bytes, bool)):
+        raise AssertionError(f"assign {what}, got {type(value).__name__} {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise AssertionError(f"assign {what}, got {type(value).__name__}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise AssertionError(f"assign {what}, got {number}")
+    return number
+
 
 def expect_tensor(value: Any, what: str, shape: tuple[int, ...] | None = None,
                   dtype: torch.dtype | None = None) -> torch.Tensor:
