@@ -5,11 +5,12 @@
     python course.py lab-instructor  JupyterLab with nbgrader's instructor panels too
     python course.py test            everything: ruff, tests, every lesson under nbval, every lab proven gradable
     python course.py test-fast       unit tests, one lesson and one lab
+    python course.py doctor          is this laptop ready? offline, about 10 s
     python course.py test --dry-run  print the commands instead of running them
     python course.py wheelhouse      a folder of wheels for a room without internet (Linux, macOS, Windows)
     python course.py setup --wheelhouse DIR   install from that folder, with no network
 
-On Linux, setup installs torch alone first from PyTorch's CPU wheel index (a 190 MB wheel instead of the CUDA
+On Linux, setup installs torch alone first from PyTorch's CPU wheel index (a 192 MB wheel instead of the CUDA
 build's several GB), then everything else from the usual index; where that index does not answer it says so in
 one line and takes torch from the usual index. TORCH_INDEX=URL picks another torch index, TORCH_INDEX= none.
 macOS and Windows use the usual index only: torch's wheels there are CPU builds.
@@ -137,6 +138,11 @@ def lab_command(python: Path, target: str, root: bool) -> tuple[dict[str, str], 
     if target == "lab":
         args.append("notebooks/00_setup.ipynb")
     return {"JUPYTER_CONFIG_PATH": str(ROOMS[target])}, args
+
+
+def doctor_command(python: Path) -> tuple[dict[str, str], list[str]]:
+    """(environment, command) of `make doctor`."""
+    return {"HF_HUB_OFFLINE": "1"}, [str(python), "-m", "workshop.doctor"]
 
 
 def test_commands(python: Path, target: str) -> list[tuple[dict[str, str], list[str]]]:
@@ -307,7 +313,8 @@ def wheelhouse(dest: Path, platforms: Sequence[str], dry_run: bool) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python course.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["setup", "lab", "lab-instructor", "test", "test-fast", "wheelhouse"])
+    parser.add_argument("command", choices=["setup", "lab", "lab-instructor", "test", "test-fast", "doctor",
+                                                "wheelhouse"])
     parser.add_argument("--dry-run", action="store_true", help="print the commands instead of running them")
     parser.add_argument("--wheelhouse", type=Path, metavar="DIR",
                         help="setup: install from this folder of wheels (or its folder for this OS), no network")
@@ -325,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (code := setup(args.dry_run, args.wheelhouse, args.force)) or args.command == "setup":
         return code
     python = venv_python()
+    if args.command == "doctor":
+        return run(*doctor_command(python), args.dry_run)
     if args.command in ROOMS:
         return run(*lab_command(python, args.command, is_root()), args.dry_run)
     (ruff_env, ruff), pytest = test_commands(python, args.command)

@@ -83,7 +83,8 @@ def test_help_names_every_command(capsys):
         course.main(["--help"])
     assert stopped.value.code == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in ("setup", "lab", "lab-instructor", "test", "test-fast", "--dry-run"))
+    assert all(name in out for name in ("setup", "lab", "lab-instructor", "test", "test-fast", "doctor", "wheelhouse",
+                                        "--dry-run", "--wheelhouse", "--platforms"))
 
 
 def test_setup_installs_only_when_a_pin_file_is_newer_than_the_stamp(tmp_path):
@@ -268,6 +269,12 @@ def test_lab_commands_run_what_make_runs(target):
     env, ours = course.lab_command(Path("python"), target, course.is_root())
     assert assignments(make) == env
     assert after(make, (next(t for t in make if t.endswith("/jupyter")), "lab")) == after(ours, ("jupyter", "lab"))
+
+
+def test_doctor_runs_what_make_runs():
+    make = next(line for line in make_dry_run("doctor") if "workshop.doctor" in line)
+    env, ours = course.doctor_command(Path("python"))
+    assert assignments(make) == env and after(make, ("-m",)) == after(ours, ("-m",))
 
 
 @pytest.mark.parametrize("target", ["test", "test-fast"])
