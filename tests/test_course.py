@@ -200,47 +200,79 @@ def fake_wheel(folder: Path, name: str, version: str, requires: Sequence[str] = 
     return wheel
 
 
-def test_the_fallback_with_real_pip_and_no_network(tmp_path, monkeypatch, capsys):
-    """The path CI takes: the CPU index does not answer (a closed local port stands in for it), pip gives up
-    within seconds, and torch comes from the usual index (a folder index with a stand-in torch wheel), with
-    pip's own configuration of this machine (its local wheel folders) out of the way."""
-    index = tmp_path / "simple"
-    (index / "torch").mkdir(parents=True)
-    wheel = fake_wheel(tmp_path, "torch", "2.13.0")
-    (index / "torch" / "index.html").write_text(f'<a href="{wheel.as_uri()}">{wheel.name}</a>')
+def folder_index(root: Path, *wheels: Path) -> str:
+    """A PEP 503 simple index in a folder (file:// URL), one page per project."""
+    for wheel in wheels:
+        page = root / wheel.name.split("-")[0].replace("_", "-") / "index.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        with page.open("a") as out:
+            out.write(f'<a href="{wheel.as_uri()}">{wheel.name}</a>\n')
+    return root.as_uri() + "/"
+
+
+@pytest.fixture
+def real_pip(tmp_path, monkeypatch):
+    """course.setup() with real pip into a fresh venv in tmp_path, for a course whose requirements.txt is its torch
+    pin and one more package; folder indexes stand in for the indexes, and this machine's pip configuration (its
+    local wheel folders) is out of the way. Only the course's own `pip install -e .` is not run. Returns a function
+    that runs the setup and answers {distribution: version} of what the venv then holds, and the printed text."""
     project = tmp_path / "course"
     project.mkdir()
-    (project / "requirements.txt").write_text(course.torch_pin() + "\n")
+    (project / "requirements.txt").write_text(f"{course.torch_pin()}\nlessons==1.0\n")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
     python = course.venv_python(venv)
-    monkeypatch.setattr(course, "ROOT", project)
-    monkeypatch.setattr(course, "VENV", venv)
-    monkeypatch.setattr(course, "STAMP", venv / ".installed")
-    monkeypatch.setattr(course, "PINS", (project / "requirements.txt",))
-    monkeypatch.setattr(course, "venv_python", lambda: python)
-    monkeypatch.setattr(course, "TORCH_INDEX_TIMEOUT", 2)
+    for name, value in [("ROOT", project), ("VENV", venv), ("STAMP", venv / ".installed"),
+                        ("PINS", (project / "requirements.txt",)), ("venv_python", lambda: python),
+                        ("TORCH_INDEX_TIMEOUT", 2), ("this_platform", lambda: "linux")]:
+        monkeypatch.setattr(course, name, value)
     for name in [k for k in os.environ if k.startswith("PIP_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("PIP_INDEX_URL", index.as_uri())
-    monkeypatch.setenv("TORCH_INDEX", "http://127.0.0.1:9/simple/")
-    real_run, ran = subprocess.run, []
+    real_run = subprocess.run
 
-    def run(args, cwd, env):  # pip for real, but the course itself (-e .) is not installed
-        ran.append(args)
+    def run(args, cwd, env):
         return subprocess.CompletedProcess(args, 0) if args[-1] == "." else real_run(args, cwd=cwd, env=env)
 
-    monkeypatch.setattr(subprocess, "run", run)
-    start = time.monotonic()
-    assert course.setup(dry_run=False, force=True) == 0
-    assert time.monotonic() - start < 60
-    assert "--index-url" in ran[0] and len(ran) == 3
-    assert course.torch_fallback_message("http://127.0.0.1:9/simple/") in capsys.readouterr().out
-    installed = real_run([str(python), "-c", "import importlib.metadata as m, torch; "
-                          "print(m.version('torch'), torch.__file__)"], capture_output=True, text=True, check=True)
-    version, where = installed.stdout.split()
-    assert version == "2.13.0" and Path(where).is_relative_to(venv)
+    def setup(capsys) -> tuple[dict[str, str], str]:
+        monkeypatch.setattr(subprocess, "run", run)
+        start = time.monotonic()
+        assert course.setup(dry_run=False, force=True) == 0
+        assert time.monotonic() - start < 60
+        monkeypatch.setattr(subprocess, "run", real_run)
+        listing = real_run([str(python), "-c", "import importlib.metadata as m, sys; print(*(f'{d.name}=={d.version}'"
+                            " for d in m.distributions(path=[p for p in sys.path if p.startswith(sys.prefix)])))"],
+                           capture_output=True, text=True, check=True).stdout.split()
+        return dict(line.split("==") for line in listing), capsys.readouterr().out
+
+    return setup
+
+
+def test_linux_setup_takes_torch_alone_from_the_cpu_index_and_the_rest_from_the_usual_index(real_pip, tmp_path,
+                                                                                         monkeypatch, capsys):
+    """The CPU index's torch (2.13.0+cpu) is installed without its dependencies; they, and everything else, come
+    from the usual index, whose own torch (the stand-in for PyPI's CUDA build, which needs `cuda-libs`) is not
+    taken: the installed 2.13.0+cpu satisfies the pin."""
+    cpu = fake_wheel(tmp_path, "torch", "2.13.0+cpu", ["filelock"])
+    cuda = fake_wheel(tmp_path, "torch", "2.13.0", ["filelock", "cuda-libs"])
+    others = [fake_wheel(tmp_path, name, "1.0") for name in ("filelock", "cuda-libs", "lessons")]
+    monkeypatch.setenv("TORCH_INDEX", folder_index(tmp_path / "cpu-index", cpu))
+    monkeypatch.setenv("PIP_INDEX_URL", folder_index(tmp_path / "usual-index", cuda, *others))
+    installed, out = real_pip(capsys)
+    assert installed == {"torch": "2.13.0+cpu", "filelock": "1.0", "lessons": "1.0"}
+    assert "could not be taken" not in out
+
+
+def test_the_fallback_with_real_pip_and_no_network(real_pip, tmp_path, monkeypatch, capsys):
+    """The path CI takes: the CPU index does not answer (a closed local port stands in for it), pip gives up
+    within seconds, says so in one line, and torch comes from the usual index with everything else."""
+    wheels = [fake_wheel(tmp_path, "torch", "2.13.0", ["filelock"]),
+              *(fake_wheel(tmp_path, name, "1.0") for name in ("filelock", "lessons"))]
+    monkeypatch.setenv("TORCH_INDEX", "http://127.0.0.1:9/simple/")
+    monkeypatch.setenv("PIP_INDEX_URL", folder_index(tmp_path / "usual-index", *wheels))
+    installed, out = real_pip(capsys)
+    assert installed == {"torch": "2.13.0", "filelock": "1.0", "lessons": "1.0"}
+    assert course.torch_fallback_message("http://127.0.0.1:9/simple/") in out.splitlines()
 
 
 def test_setup_from_a_wheelhouse_installs_with_no_index_from_this_platforms_folder(fresh_venv, tmp_path,
