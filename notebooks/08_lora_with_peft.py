@@ -28,6 +28,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from utils.data import load_qa
+from utils.exercises import check
 from utils.lora import add_lora, copy_lora_to_peft, count_parameters, find_targets, lora_layers, merge_lora
 from utils.models import load_model, resolve_model_path
 from utils.numerics import close, forward_reduction
@@ -119,6 +120,55 @@ print("fan_in_fan_out in the config now:", forgot.peft_config["default"].fan_in_
 # projection (1024 → 256). A target matches every module whose name *ends with* it after a dot, so `"c_proj"`
 # wraps both; `"attn.c_proj"` wraps only the attention one. `"all-linear"` wraps every linear layer except the output
 # head.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 08.1 · the target rule
+#
+# Write PEFT's rule: does the module called `name` (a full dotted name such as `"transformer.h.0.attn.c_proj"`)
+# match the target string `target`? Return `True` or `False`, without `utils.lora`. The check tries 99 name/target
+# pairs, such as `"proj"`, `"attn"` and `"1.attn.c_proj"`, that a plain substring or suffix test gets wrong.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def matches_by_hand(name: str, target: str) -> bool:
+    ...  # your code here
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("08.1", matches_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def matches_by_hand(name, target):
+#     return name == target or name.endswith("." + target)
+# ```
+# The dot is what makes it a rule about *names*: `"proj"` is a suffix of `"c_proj"` but not a module name in it,
+# and `"1.attn.c_proj"` must not match block 11's `"h.11.attn.c_proj"`.
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 08.2 · predict a count
+#
+# Before the next cell runs: how many parameters does LoRA with `r = 8` train on this lesson's model with
+# `target_modules=["c_proj"]`? Work it out from the rule above and the shapes of a block's layers (lesson 07,
+# section 4 printed them; `print(model)` shows them too). Assign a number.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+my_guess_c_proj = None  # trainable parameters for target_modules=["c_proj"], r = 8
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("08.2", my_guess_c_proj)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# my_guess_c_proj = 4 * 8 * ((256 + 256) + (1024 + 256))   # 4 blocks x r x (attn.c_proj + mlp.c_proj)
+# ```
+# `"c_proj"` matches two modules per block: the attention output projection (256 → 256) and the MLP's down
+# projection (1024 → 256), each `r·(in + out)`. The next cell prints it (57,344).
+# </details>
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 for targets in [["c_proj"], ["attn.c_proj"], ["mlp.c_proj"], ["c_attn", "attn.c_proj"], "all-linear"]:
