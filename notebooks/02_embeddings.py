@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from utils.data import load_corpus, load_facts
+from utils.exercises import check
 from utils.models import load_model
 from utils.notebook import setup
 from utils.numerics import close
@@ -108,7 +109,33 @@ print("one-hot(France) and one-hot(France) + x embed to the same vector:",
 # So a linear map *can* lose information. Why doesn't this one lose anything we care about? Because it is only ever
 # applied to one-hot vectors, and on those it is a lookup: token `a` and token `b` stay distinguishable exactly when
 # rows `E[a]` and `E[b]` differ. That is a property of the **rows**, learned in training, not of linearity.
-# Measure it: the smallest distance between any two of the 4,000 rows.
+#
+# ### Your turn 02.2 · the closest pair of rows
+#
+# Write `closest_pair_by_hand(E)`: the two different token ids `(a, b)` whose rows of `E` (shape `(V, d)`) are
+# closest in Euclidean distance. The check plants a near-duplicate pair in random matrices of its own.
+
+# %% tags=["your-turn"]
+def closest_pair_by_hand(E: torch.Tensor) -> tuple[int, int]:
+    ...  # your code here: (a, b), two different row indices
+
+# %% tags=["your-turn-check"]
+check("02.2", closest_pair_by_hand)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def closest_pair_by_hand(E: torch.Tensor) -> tuple[int, int]:
+#     dist = torch.cdist(E, E)                 # (V, V): every pairwise distance
+#     dist.fill_diagonal_(float("inf"))        # a row is at distance 0 from itself: not a pair
+#     return divmod(dist.argmin().item(), len(E))
+# ```
+# `argmin` of the flattened `(V, V)` matrix is `a · V + b`; `divmod` turns it back into a row and a column.
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# Now on the course model: the smallest distance between any two of the 4,000 rows.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 dist = torch.cdist(E, E)
@@ -153,6 +180,36 @@ print("France and Germany identical after embedding with the broken E:", torch.e
 # $$\cos(a, b) = \frac{E_a \cdot E_b}{\lVert E_a \rVert\, \lVert E_b \rVert} \in [-1, 1]$$
 #
 # and list the most similar rows (excluding the token itself).
+#
+# ### Your turn 02.1 · nearest neighbours by cosine
+#
+# Write `nearest_by_hand(E, token_id, k)`: the ids of the `k` rows of `E` with the largest cosine similarity to row
+# `token_id`, most similar first, the token itself left out. The check's matrices have rows of very different
+# lengths, so a plain dot product ranks them differently.
+
+# %% tags=["your-turn"]
+def nearest_by_hand(E: torch.Tensor, token_id: int, k: int) -> list[int]:
+    ...  # your code here: k token ids, most similar first
+
+# %% tags=["your-turn-check"]
+check("02.1", nearest_by_hand)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def nearest_by_hand(E: torch.Tensor, token_id: int, k: int) -> list[int]:
+#     unit = E / E.norm(dim=1, keepdim=True)   # every row scaled to length 1
+#     sims = unit @ unit[token_id]             # (V,): the cosine with every row
+#     sims[token_id] = -float("inf")           # never its own neighbour
+#     return sims.topk(k).indices.tolist()
+# ```
+# After dividing each row by its length, a dot product *is* the cosine. The next cell does the same on the course
+# model's `E`, with the tokens decoded.
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# The course model's neighbours:
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 E_unit = E / E.norm(dim=1, keepdim=True)

@@ -27,7 +27,7 @@ import torch
 
 import utils.exercises as exercises
 from utils import ROOT
-from utils.exercises import TODO, all_exercises, check, exercise
+from utils.exercises import TODO, all_exercises, as_number, check, exercise
 
 LESSONS_WITH_EXERCISES = range(1, 14)
 MIN_PER_LESSON = 2
@@ -64,9 +64,18 @@ WRONG_ANSWERS: dict[str, list[str]] = {
         "def one_hot_by_hand(ids, V):\n    X = torch.zeros(V, len(ids))\n    X[torch.tensor(ids), torch.arange(len(ids))] = 1\n    return X",
         "def one_hot_by_hand(ids, V):\n    return F.one_hot(torch.tensor(ids), V)",
     ],
+    "02.1": [  # a plain dot product (row lengths ignored); the token counted as its own neighbour
+        "def nearest_by_hand(E, t, k):\n    s = E @ E[t]\n    s[t] = -float('inf')\n    return s.topk(k).indices.tolist()",
+        "def nearest_by_hand(E, t, k):\n    u = E / E.norm(dim=1, keepdim=True)\n    return (u @ u[t]).topk(k).indices.tolist()",
+    ],
+    "02.2": [  # the diagonal left in (a row with itself); cosine instead of distance
+        "def closest_pair_by_hand(E):\n    return divmod(torch.cdist(E, E).argmin().item(), len(E))",
+        "def closest_pair_by_hand(E):\n    u = E / E.norm(dim=1, keepdim=True)\n    s = u @ u.T\n"
+        "    s.fill_diagonal_(-2)\n    return divmod(s.argmax().item(), len(E))",
+    ],
 }
-# Lessons 07-13 (helper EX-B) -----------------------------------------------------------------------------------
-WRONG_ANSWERS.update({})
+# Lessons 07-13 keep theirs in tests/wrong_answers_07_13.py, run by tests/test_exercises_lessons07_13.py.
+WRONG_ANSWERS_HERE = range(0, 7)
 
 
 @dataclass(frozen=True)
@@ -153,7 +162,7 @@ def test_worked_answer_passes(ex):
     assert out.startswith(f"✓ {ex.id} "), out
 
 
-@pytest.mark.parametrize("ex", ALL, ids=lambda ex: ex.id)
+@pytest.mark.parametrize("ex", [ex for ex in ALL if ex.lesson in WRONG_ANSWERS_HERE], ids=lambda ex: ex.id)
 def test_every_exercise_has_a_wrong_answer(ex):
     assert WRONG_ANSWERS.get(ex.id), f"{ex.id}: add 1-2 plausible wrong answers to WRONG_ANSWERS"
 
@@ -207,12 +216,12 @@ def _used_names(code: str) -> set[str]:
 def test_later_cells_never_use_an_exercise_name(path):
     cells = _cells(path)
     for ex in _exercises_of(path):
-        names = _bound_names(ex.start)
-        assert names, f"{ex.id}: the starting cell binds no name for the check to judge"
+        assert _bound_names(ex.start), f"{ex.id}: the starting cell binds no name for the check to judge"
+        names = _bound_names(ex.start) | _bound_names(ex.answer)   # a student may paste the worked answer
         for k, cell in enumerate(cells[ex.cell + 2:], start=ex.cell + 2):
             if cell.cell_type == "code":
                 used = names & _used_names(cell.source)
-                assert not used, f"{path.name} cell {k} uses {sorted(used)}, the student's answer to {ex.id}"
+                assert not used, f"{path.name} cell {k} uses {sorted(used)}, bound by the answer to {ex.id}"
 
 
 @pytest.mark.parametrize("path", [p for p in _lesson_files() if _exercises_of(p)], ids=lambda p: p.stem)
@@ -304,3 +313,12 @@ def test_placeholder_values_and_ids_are_checked():
             exercise("4.1", hint="")
     finally:
         exercises._REGISTRY.pop("99.2")
+
+
+def test_as_number_takes_numbers_and_refuses_the_rest():
+    import numpy as np
+
+    assert as_number(np.int64(3), "x") == 3.0 and as_number(torch.tensor(2.5), "x") == 2.5 and as_number(7, "x") == 7
+    for bad in ("3", True, None, float("nan"), torch.ones(2)):
+        with pytest.raises(AssertionError):
+            as_number(bad, "x")
