@@ -18,7 +18,7 @@ macOS and Windows use the usual index only: torch's wheels there are CPU builds.
 Each command runs what the Makefile target of the same name runs, with the same environment; like make, it reads
 XDIST, FAST_LESSON and FAST_LAB from the environment (`XDIST= python course.py test` runs in one process).
 Use the Python you want the course to run on (3.10 or newer) to run this file; it makes `.venv` with it.
-Only the standard library is used: this file runs before anything is installed.
+Only the standard library is used (and pip, for the wheelhouse): this file runs before anything is installed.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ WHEEL_PYTHON = "3.11"  # the Python the course is tested with; the wheelhouse se
 # would bring Linux's cuda-bindings, a Windows laptop would miss pywinpty): each platform carries the marker values
 # its laptops have, pip runs with them (PIP_WITH_MARKERS), and missing_requirements() checks the folder with them.
 WHEEL_PLATFORMS = {
-    # pip before 23.3 does not widen manylinux_2_28 to older glibc tags by itself: each is named
+    # pip 23.2 does not widen manylinux_2_28 to the older glibc tags by itself: each is named
     "linux": ([f"manylinux_2_{minor}_x86_64" for minor in range(28, 4, -1)]
               + ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"],
               {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64"}),
