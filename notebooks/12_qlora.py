@@ -34,6 +34,7 @@ from transformers import AutoModelForCausalLM, BitsAndBytesConfig, Gemma2Config,
 
 from utils.data import load_qa
 from utils.device import training_dtype
+from utils.exercises import check
 from utils.lora import lora_parameter_count
 from utils.memory import model_memory_gb, training_memory
 from utils.models import load_model
@@ -244,6 +245,36 @@ print(f"mean |ΔW| (the adapter's update)          {delta.abs().mean():.6f}")
 print(f"mean |merged into 4-bit − (W_deq + ΔW)|   {(W_merged4 - exact).abs().mean():.6f}")
 print(f"mean |merged into fp32 − (W_deq + ΔW)|    {(W_merged32 - exact).abs().mean():.6f}")
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 12.1 · what a merge into the 4-bit base stores
+#
+# Given a full-precision weight `W` `(out, in)` and an adapter's update `delta` of the same shape, return the weight
+# the 4-bit model computes with after `merge_and_unload`: the base as QLoRA stores it (NF4 in blocks of 64, lesson
+# 11's `quantize_nf4` / `dequantize_nf4`), plus `delta`, stored again. The check builds three layers whose `delta` is
+# smaller than one NF4 step, like the adapter's above.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def merged_4bit_weight_by_hand(W: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    ...  # your code here: a float32 tensor of W's shape
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("12.1", merged_4bit_weight_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# from utils.quant import dequantize_nf4, quantize_nf4
+#
+# def merged_4bit_weight_by_hand(W, delta):
+#     base = dequantize_nf4(*quantize_nf4(W, 64), W.shape, 64)          # what the 4-bit base computes with
+#     return dequantize_nf4(*quantize_nf4(base + delta, 64), W.shape, 64)   # the sum, rounded to NF4 again
+# ```
+# The last line is where the adapter's work goes: `base + delta` lands between NF4 levels and is rounded back, by
+# as much as `delta` itself. Returning `base + delta` is what merging into a 16-bit copy keeps instead.
+# </details>
+
 # %% slideshow={"slide_type": "fragment"}
 print(f"validation loss, base model (no adapter)       {loss_base:.3f}")
 print(f"validation loss, QLoRA adapter, not merged     {loss_unmerged:.3f}")
@@ -285,6 +316,33 @@ for name, cfg in configs.items():
     census[name] = dict(total=total, linear=n_linear, other=total - n_linear, layers=cfg.num_hidden_layers, shapes=linear)
     print(f"{name}: {total / 1e9:.3f} B parameters, {cfg.num_hidden_layers} layers; linear {n_linear / 1e9:.3f} B, "
           f"embeddings + norms {(total - n_linear) / 1e9:.3f} B")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 12.2 · the storage of a QLoRA model
+#
+# Before the next cell prints the tables: return the bytes a QLoRA model occupies, given `n_linear` weights of
+# linear layers (stored in NF4 with double quantization: 4-bit codes, an 8-bit scale per block of 64, a 32-bit
+# scale per 256 such blocks), `n_other` embedding and norm parameters (kept in bf16), and `n_adapter` LoRA
+# parameters (fp32). The check compares four models, without `utils.quant`'s help.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def qlora_bytes_by_hand(n_linear: float, n_other: float, n_adapter: float) -> float:
+    ...  # your code here: bits per weight of each kind, times the counts, in bytes
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("12.2", qlora_bytes_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def qlora_bytes_by_hand(n_linear, n_other, n_adapter):
+#     nf4_bits = 4 + 8 / 64 + 32 / (64 * 256)      # 4.127 bits: code + scale + second-level scale
+#     return (n_linear * nf4_bits + n_other * 16 + n_adapter * 32) / 8
+# ```
+# The naive "4 bits × every parameter" misses the 0.127 bit of scales and, above all, the 16-bit embeddings.
+# </details>
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 nf4_bits = bits_per_param(4, 64, double_quant=True)
