@@ -46,6 +46,12 @@ corpus = load_corpus()        # the pretraining corpus: one statement of a fact 
 #
 # Byte-pair encoding sits in between: frequent words become one token, rare words are spelled from smaller pieces.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
+# notebook runs in 4.9 s. 90-minute path: block 2 (15 minutes for 01, 02, 03) runs §1 (ids) live. Half-day path:
+# block 2 (25 minutes for 01 and 02, both whole, with lab01 in the room for 10 minutes). Section timing: see
+# docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 print("vocabulary size:", len(tokenizer))
 sentence = corpus[3]
@@ -97,6 +103,10 @@ check("01.1", decode_by_hand)
 # Training a BPE tokenizer starts from the 256 possible bytes and repeats one step: find the most frequent pair of
 # adjacent symbols in the corpus and add their concatenation to the vocabulary as a new symbol. The list of merges,
 # in the order they were learned, *is* the tokenizer. Ours learned its first merges from the course corpus:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** BPE starts from 256 bytes and repeats one merge; the list of merges is the tokenizer. Show
+# the first merges, not the code. Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 tokenizer_json = json.loads((Path(resolve_model_path()) / "tokenizer.json").read_text(encoding="utf-8"))
@@ -230,6 +240,10 @@ for text in ["The capital of France is Paris.", "Zürich", "Ouagadougou", "🙂"
 # Row `t` is token `t`. (The seed text draws the same matrix transposed, `V × T`, one column per token; it holds the
 # same information. We use rows because PyTorch puts the sequence axis first.)
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** An id is not a quantity, so each becomes a one-hot row of length V. Section timing: see
+# docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 V = len(tokenizer)
 X_by_hand = torch.zeros(len(ids), V)
@@ -299,6 +313,10 @@ plt.show()
 # First measure the exchange rate on our own corpus, encoding each statement the way the model reads it during
 # pretraining:
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** 90-minute path: show this memory arithmetic from the slides (docs/workshops.md, block 2).
+# The 2 GB figure hangs on the characters per token, measured here. Section timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 n_chars = sum(len(line) for line in corpus)
 cpt = chars_per_token(corpus, tokenizer)
@@ -364,6 +382,10 @@ plt.show()
 #
 # (The seed also says the embedding "compresses" the one-hot matrix and saves memory. Nothing is saved, because
 # the big matrix never existed; what the embedding gives is a *learned, dense* vector per token.)
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** `one_hot(ids) @ E` selects rows, so nobody builds the matrix; lesson 02 proves it. Section
+# timing: see docs/workshops.md.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Check yourself

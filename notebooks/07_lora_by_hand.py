@@ -77,6 +77,12 @@ qa = load_qa()
 # order of `nn.Linear(in_features, out_features)`'s arguments, whatever the storage. Every printed shape below says
 # which order it uses.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
+# notebook runs in 7.6 s. 90-minute path: block 5 (20 minutes for 07 and 08) runs §3–4 live and shows §5.
+# Half-day path: block 5 (30 minutes, 07 whole, with lab07 in the room for 15 minutes). Section timing: see
+# docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 d, k, r = 6, 4, 2
 B = torch.randn(d, r)
@@ -188,6 +194,10 @@ check("07.2", lora_params_by_hand)
 # the first step, and `A` starts to learn from the second. The mirror choice, `A = 0` and `B` random, also starts at
 # the pretrained model, with `A` learning first (third line below).
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** B = 0 at the start, so the adapted model is the pretrained model before the first step.
+# Section timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 def first_step_grads(A_init: torch.Tensor, B_init: torch.Tensor) -> tuple[float, float]:
     # One forward/backward of h = W x + B A x on a random batch; the size of each gradient.
@@ -234,6 +244,10 @@ for name, A0, B0 in [("A = 0, B = 0", torch.zeros(2, 5), torch.zeros(8, 2)),
 # The smallest version: hold a frozen `nn.Linear`, add `A` and `B` as parameters, and add the low-rank path in the
 # forward pass. `F.linear(x, A)` computes `x @ A.T`, so `F.linear(F.linear(x, A), B)` is `x Aᵀ Bᵀ = (B A x)ᵀ` for a
 # batch of row vectors.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on the 90-minute path (docs/workshops.md, block 5): the LoRA layer by hand.
+# Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 class TinyLoRA(nn.Module):
@@ -321,6 +335,10 @@ print("TinyLoRA == LoRALinear (same A, B):", close(tiny(x), ours(x), reduction=5
 # `LoRALinear` wrapping it, and freeze every other parameter. Like PEFT, a target matches every module whose name
 # *ends with* it: `"c_attn"` matches `transformer.h.0.attn.c_attn`, `transformer.h.1.attn.c_attn`, …
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on the 90-minute path: inject by name suffix, freeze the rest, count. Section
+# timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 for name, module in model.named_modules():
     if isinstance(module, (nn.Linear, Conv1D)) and (name.startswith("transformer.h.0.") or "h." not in name):
@@ -398,6 +416,10 @@ print("first example:", repr(tokenizer.decode(first["input_ids"][0][first["atten
 # Merged and unmerged compute the same function, but not the same arithmetic: `x·(W + ΔW)` instead of `x·W + x·ΔW`.
 # A float32 number keeps 24 significant bits, so every addition rounds, by at most a relative `u = 2⁻²⁴`; and
 # rounding depends on the order of the additions:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Show on the 90-minute path (docs/workshops.md, block 5): merge adds (α/r)·B·A once; unmerge
+# takes it out. Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 a, b, c = torch.tensor([0.1, 0.2, 1.0])                     # float32
@@ -492,6 +514,10 @@ check("07.3", merge_conv1d_by_hand)
 #
 # **GPT-2 124M, `r = 4` on `c_attn`** — seed 000's "147K trainable parameters, 99.8 % fewer":
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The seeds' published counts, recomputed on the meta device. Section timing: see
+# docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 with torch.device("meta"):
     gpt2 = GPT2LMHeadModel(GPT2Config())           # the real GPT-2 small architecture
@@ -536,6 +562,10 @@ print(f"seed 003 says 8,388,608; 32 layers x 16 x 2 x (4096 + 4096) = "
 # weight of the bundled model a rank-`r` matrix can express, next to what the adapter costs. (LoRA's bet is about the
 # *change* `ΔW`, not about `W` itself: lesson 09 computes the singular values of a `ΔW` learned on our task. `α` has
 # no slider here: it does not change what a rank-`r` adapter can express, only how large its steps are.)
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The deck shows the plot at the slider's default rank; drag r in JupyterLab. Section timing:
+# see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"}
 W = model.transformer.h[1].mlp.c_fc.weight.detach().T        # (out, in) = (1024, 256)

@@ -47,6 +47,12 @@ workdir = Path(tempfile.mkdtemp(prefix="lesson08_"))  # adapters are saved here
 # wrap (`target_modules`). `get_peft_model` wraps the model in place, freezes everything else and returns a
 # `PeftModel`.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
+# notebook runs in 21.7 s. 90-minute path: block 5 runs §1 live (two PEFT calls, `print_trainable_parameters`)
+# and shows §4. Half-day path: block 6 (25 minutes for 08 and 09, 08 whole). Section timing: see
+# docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["c_attn"], fan_in_fan_out=True)
 peft_model = get_peft_model(copy.deepcopy(model), config)
@@ -71,6 +77,10 @@ print("B starts at zero:", torch.count_nonzero(layer.lora_B["default"].weight).i
 #
 # Train the hand-built adapter of lesson 07 for a few steps (so `B ≠ 0` and the comparison means something), copy
 # its `A` and `B` into the PEFT model with `utils.lora.copy_lora_to_peft`, and compare the logits on real prompts.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Same A and B as lesson 07's layer give the same logits. Section timing: see
+# docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 torch.manual_seed(0)
@@ -105,6 +115,10 @@ print(f"max |hand - PEFT| over {hand_logits.numel():,} logits: {(hand_logits - p
 #
 # GPT-2's projections are `Conv1D` layers with weights stored `(in, out)` (lesson 07). PEFT needs to know that
 # *only for merging*, and it detects it: if you forget `fan_in_fan_out=True`, it warns and sets it for you.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** GPT-2's Conv1D stores weights (in, out); PEFT detects it for merging. Section timing: see
+# docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 with warnings.catch_warnings(record=True) as caught:
@@ -187,6 +201,10 @@ for targets in [["c_proj"], ["attn.c_proj"], ["mlp.c_proj"], ["c_attn", "attn.c_
 # `save_pretrained` writes **only the adapter**: its config and the `A`/`B` tensors. The base model is not copied;
 # whoever loads the adapter needs the same base model.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Show the adapter's size on the 90-minute path (docs/workshops.md, block 5): only A, B and a
+# config are saved. Section timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"}
 adapter_dir = workdir / "qa_c_attn_r8"
 peft_model.save_pretrained(adapter_dir)
@@ -219,6 +237,10 @@ print("loaded for inference, nothing trainable:", loaded.get_nb_trainable_parame
 # `fan_in_fan_out=True`), removes the LoRA layers and returns a plain `GPT2LMHeadModel` — no extra matmul at inference,
 # and no way back to the separate adapter. It should agree with lesson 07's `merge_lora`:
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** `merge_and_unload` gives a plain GPT-2, equal to lesson 07's merge. Section timing: see
+# docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 merged = loaded.merge_and_unload()
 merged_by_hand = merge_lora(copy.deepcopy(hand))
@@ -236,6 +258,10 @@ print("PEFT merge == utils.lora merge:",                   # weights: W + (α/r)
 #
 # Adapters are small, so one base model can carry several and switch between them. Train two, each on one kind of
 # question — capitals of countries and symbols of chemical elements — and save them.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Two small adapters on one base model, switched by name. Section timing: see
+# docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"}
 STEPS = 300 if full_run() else 60

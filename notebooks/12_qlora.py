@@ -62,12 +62,21 @@ STEPS = 300 if FULL else 30
 # Seed 004 describes the forward pass as "dequantize → compute → quantize". There is no re-quantization: the 4-bit
 # weights are read, never written. Section 4 checks this on the bytes.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
+# notebook runs in 18.8 s. Half-day path: block 7 (30 minutes for 10, 11, 12) runs §2–3 live. Section timing:
+# see docs/workshops.md.
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Loading the course model in 4 bits
 #
 # Since transformers 5 the only way to ask for 4 bits is a `quantization_config`. `device_map={"": device}` tells
 # transformers where the quantized weights live, and the compute dtype follows the device: float32 on a CPU, bf16 on
 # a GPU that has it (`utils.device.training_dtype`). On a GPU the same cells use bitsandbytes' CUDA kernels.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on the half-day path (docs/workshops.md, block 7): the course model in 4 bits.
+# Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 bnb_config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
@@ -140,6 +149,10 @@ print("codes identical to utils.quant.quantize_nf4:", torch.equal(unpack_4bit(la
 # GPT-2's fp32 `Conv1D` stores its weight as (in, out), so PEFT needs `fan_in_fan_out=True` there (lesson 08), while
 # quantizing turned those layers into `Linear4bit`, stored (out, in) like `nn.Linear`, so the 4-bit model needs False.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on the half-day path: LoRA on top of the frozen 4-bit weights. Section timing: see
+# docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 lora_config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["c_attn", "c_proj", "c_fc"],
                          task_type="CAUSAL_LM")
@@ -154,6 +167,10 @@ lora.print_trainable_parameters()
 # ## 4. A short Q&A run: QLoRA vs plain LoRA
 #
 # Same questions, same order, same seed, same learning rate. The only difference is the base: NF4 or float32.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Same questions, order, seed and learning rate; only the base differs (NF4 or float32).
+# Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "subslide"}
 qa = load_qa()
@@ -219,6 +236,10 @@ print("re-quantizing a dequantized NF4 weight gives the same codes:", torch.equa
 # than one NF4 step. The alternative is to merge into a full-precision (fp32 or bf16) copy of the base.
 #
 # We measure both, on the first adapted layer and on the validation loss.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Merging into a 4-bit base re-rounds the weight to the NF4 grid. Section timing: see
+# docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"}
 def val_loss(model) -> float:
@@ -297,6 +318,10 @@ print(f"validation loss, merged into an fp32 copy      {val_loss(merged32):.3f}"
 # Seed 003 gives Llama 3.2 3B as 13 / 6.5 / 3.25 / 1.6 GB in fp32 / fp16 / int8 / int4; seed 004 gives a 27B model
 # as 108 GB for a full fp16 fine-tune, 54 GB (+ 500 MB adapters) for LoRA and 14 GB for QLoRA. We build both
 # architectures from their configs on the `meta` device (shapes only, no memory, no download) and count.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The seeds' memory tables, recomputed on the meta device. Section timing: see
+# docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 configs = {
