@@ -28,6 +28,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
+from utils.exercises import check
 from utils.models import load_model, resolve_model_path
 from utils.notebook import setup
 from utils.numerics import close
@@ -59,7 +60,8 @@ def as_bag(vectors: torch.Tensor) -> list:
 
 print("bags of embeddings equal:", as_bag(E[a]) == as_bag(E[b]))
 pe = sinusoidal_encoding(len(a), D)
-print("bags equal after adding positions:", as_bag(E[a] + pe) == as_bag(E[b] + pe))
+bag_gap = (torch.tensor(as_bag(E[a] + pe)) - torch.tensor(as_bag(E[b] + pe))).abs().max().item()
+print(f"after adding positions, the two sorted bags differ by up to {bag_gap:.2f} (order is now visible)")
 
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -91,6 +93,37 @@ def pe_by_hand(seq_len: int, d_model: int) -> torch.Tensor:
 small = pe_by_hand(4, 8)
 print(small)
 print("equals utils.positional.sinusoidal_encoding:", close(small, sinusoidal_encoding(4, 8), reduction=1))
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 03.1 · the table without loops
+#
+# Two nested Python loops are slow for `128 × 256` entries. Write `pe_table_by_hand(seq_len, d_model)` that builds
+# the same float32 `(seq_len, d_model)` table with tensor operations only: all the angles `p · ω_i` at once as a
+# `(seq_len, d_model / 2)` matrix, then the sines into the even columns and the cosines into the odd ones.
+
+# %% tags=["your-turn"]
+def pe_table_by_hand(seq_len: int, d_model: int) -> torch.Tensor:
+    ...  # your code here: a (seq_len, d_model) tensor, no Python loop
+
+# %% tags=["your-turn-check"]
+check("03.1", pe_table_by_hand)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def pe_table_by_hand(seq_len: int, d_model: int) -> torch.Tensor:
+#     i = torch.arange(d_model // 2)                              # pair index 0 ... d/2 - 1
+#     omega = 10000.0 ** (-2 * i / d_model)                       # (d/2,)
+#     angles = torch.arange(seq_len)[:, None] * omega[None, :]    # (seq, d/2): every p · ω_i
+#     pe = torch.zeros(seq_len, d_model)
+#     pe[:, 0::2] = torch.sin(angles)                             # columns 0, 2, 4, ...
+#     pe[:, 1::2] = torch.cos(angles)                             # columns 1, 3, 5, ...
+#     return pe
+# ```
+# Broadcasting a column of positions against a row of frequencies is the loop, done by the tensor library.
+# `utils.positional.sinusoidal_encoding` is this function.
+# </details>
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -142,6 +175,28 @@ for name, table, exponents in [
 # The correct table also has slow pairs that hardly move within 128 positions — they are there for contexts of
 # thousands of tokens. The column-index version wastes more than half of its columns on frequencies no context ever
 # reaches.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 03.2 · predict a wavelength
+#
+# Before the next section prints them: how many positions does pair `i = 64` take to make one full turn when
+# `d_model = 256`? Work it out from the formula (a calculator is fine) and assign it; within 1% counts.
+
+# %% tags=["your-turn"]
+my_wavelength = None  # the wavelength 2π / ω_64, in positions, for d_model = 256
+
+# %% tags=["your-turn-check"]
+check("03.2", my_wavelength)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# my_wavelength = 2 * math.pi * 10000 ** (2 * 64 / 256)   # ω_64 = 10000^(-1/2) = 1/100, so 200π ≈ 628.3
+# ```
+# Pair 64 is halfway through the 128 pairs, so its exponent is `1/2`: `ω = 1/100`, one turn every `2π · 100`
+# positions. The slowest pair, `i = 127`, is just under `2π · 10000`.
+# </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. What the table looks like
@@ -232,6 +287,38 @@ predicted = PE[p] @ R.T  # row form of R_k · PE(p)
 print(f"R_5 · PE(p) == PE(p + 5) for all {len(p)} positions:", close(predicted, PE[p + k], reduction=D))
 print("R_5 is orthogonal (a pure rotation, lengths kept):", close(R @ R.T, torch.eye(D), reduction=D))
 print("R_2 · R_3 == R_5:", close(rotation_matrix(2, D) @ rotation_matrix(3, D), R, reduction=D))
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 03.3 · move a position vector by k, without knowing where it is
+#
+# Write `shift_by_hand(pe_row, k)`: given one row `PE(p)` of the table (shape `(d_model,)`; `p` is *not* given) and a
+# shift `k`, return `PE(p + k)`. Apply each pair's 2×2 rotation from the formula above directly to its `(sin, cos)`
+# entries; no `d × d` matrix needed.
+
+# %% tags=["your-turn"]
+def shift_by_hand(pe_row: torch.Tensor, k: int) -> torch.Tensor:
+    ...  # your code here: PE(p + k), shape (d_model,)
+
+# %% tags=["your-turn-check"]
+check("03.3", shift_by_hand)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def shift_by_hand(pe_row: torch.Tensor, k: int) -> torch.Tensor:
+#     d_model = pe_row.shape[0]
+#     omega = 10000.0 ** (-2 * torch.arange(d_model // 2) / d_model)
+#     s, c = pe_row[0::2], pe_row[1::2]                    # sin(pω), cos(pω) of every pair
+#     cos_k, sin_k = torch.cos(k * omega), torch.sin(k * omega)
+#     out = torch.empty_like(pe_row)
+#     out[0::2] = s * cos_k + c * sin_k                    # sin((p + k)ω)
+#     out[1::2] = c * cos_k - s * sin_k                    # cos((p + k)ω)
+#     return out
+# ```
+# These are the angle-addition formulas, one pair at a time: the block-diagonal `R_k` without its zeros. RoPE (used by
+# Llama) applies exactly this rotation to queries and keys.
+# </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. The dot product depends only on the distance

@@ -73,6 +73,26 @@ WRONG_ANSWERS: dict[str, list[str]] = {
         "def closest_pair_by_hand(E):\n    u = E / E.norm(dim=1, keepdim=True)\n    s = u @ u.T\n"
         "    s.fill_diagonal_(-2)\n    return divmod(s.argmax().item(), len(E))",
     ],
+    "03.1": [  # the column index j in the exponent; sine and cosine swapped
+        "def pe_table_by_hand(n, d):\n    j = torch.arange(d)\n    a = torch.arange(n)[:, None] / 10000 ** (2 * j / d)\n"
+        "    return torch.where(j % 2 == 0, torch.sin(a), torch.cos(a)).float()",
+        "def pe_table_by_hand(n, d):\n    w = 10000.0 ** (-2 * torch.arange(d // 2) / d)\n    a = torch.arange(n)[:, None] * w\n"
+        "    pe = torch.zeros(n, d)\n    pe[:, 0::2], pe[:, 1::2] = torch.cos(a), torch.sin(a)\n    return pe",
+    ],
+    "03.2": [  # the 2π forgotten; i/d in the exponent instead of 2i/d
+        "my_wavelength = 10000 ** (2 * 64 / 256)",
+        "my_wavelength = 2 * math.pi * 10000 ** (64 / 256)",
+    ],
+    "03.3": [  # rotated the wrong way (the transposed block); the pair read as (cos, sin)
+        "def shift_by_hand(r, k):\n    d = r.shape[0]\n    w = 10000.0 ** (-2 * torch.arange(d // 2) / d)\n"
+        "    s, c = r[0::2], r[1::2]\n    out = torch.empty_like(r)\n"
+        "    out[0::2] = s * torch.cos(k * w) - c * torch.sin(k * w)\n    out[1::2] = c * torch.cos(k * w) + s * torch.sin(k * w)\n"
+        "    return out",
+        "def shift_by_hand(r, k):\n    d = r.shape[0]\n    w = 10000.0 ** (-2 * torch.arange(d // 2) / d)\n"
+        "    c, s = r[0::2], r[1::2]\n    out = torch.empty_like(r)\n"
+        "    out[0::2] = s * torch.cos(k * w) + c * torch.sin(k * w)\n    out[1::2] = c * torch.cos(k * w) - s * torch.sin(k * w)\n"
+        "    return out",
+    ],
 }
 # Lessons 07-13 keep theirs in tests/wrong_answers_07_13.py, run by tests/test_exercises_lessons07_13.py.
 WRONG_ANSWERS_HERE = range(0, 7)
