@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -29,6 +30,7 @@ from grading.harness import Harness, assemble, hidden_lines, scan, scrub_outputs
 from grading.labsource import COURSE_CONFIG, LABS, NEVER_RELEASED, LabSource
 from grading.sandbox import clean_stale, new_scratch, sandbox_problem
 from grading.submissions import Submission, inspect_notebook, pick_files, read_notebook
+from grading.zygote import ForkedKernel
 
 DEFAULT_CELL_TIMEOUT = 120
 DEFAULT_MEMORY_GB = 6.0
@@ -53,6 +55,7 @@ class GradingOptions:
     threads: int = 1
     feedback: bool = True
     sandbox: bool = True
+    zygote: Any = None  # a grading.zygote.Zygote: kernels forked from it (our own answers only, never a class)
 
 
 @dataclass
@@ -190,8 +193,12 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
             shutil.copy2(extra, scratch / "work" / extra.name)
     n_code = sum(p.cell_type == "code" and p.kind != "markdown" for p in plan)
     budget = options.cell_timeout * (n_code + 2) + 120
-    kernel = SandboxedKernel(scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget), threads=options.threads,
-                             sandbox=options.sandbox, marker=harness.marker, log=log)
+    if options.zygote is not None:
+        kernel = ForkedKernel(options.zygote, scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget),
+                              threads=options.threads, marker=harness.marker, log=log)
+    else:
+        kernel = SandboxedKernel(scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget),
+                                 threads=options.threads, sandbox=options.sandbox, marker=harness.marker, log=log)
     start = time.monotonic()
     try:
         try:

@@ -31,6 +31,8 @@ from grading.labsource import (
 )
 from grading.sandbox import clean_stale, sandbox_problem
 from grading.submissions import Submission
+from grading.zygote import Zygote, preload_lines
+from grading.zygote import enabled as zygote_enabled
 
 
 def student_versions(lab: LabSource, released: Path) -> dict[str, dict[str, nbformat.NotebookNode]]:
@@ -154,7 +156,9 @@ def check_lab(name: str, workers: int = 2, cell_timeout: int = DEFAULT_CELL_TIME
     already released this lab (several labs released in one process are much cheaper); None releases it here.
 
     These are our own answers, not students': where bubblewrap is missing they run without the sandbox (the same
-    harness, limits and scoring otherwise), so the proof also runs on machines without it."""
+    harness, limits and scoring otherwise), so the proof also runs on machines without it; and their kernels are
+    forked from one pre-imported process per lab (`grading.zygote`; COURSE_GRADING_ZYGOTE=0: a fresh kernel each,
+    as a class gets), which saves the ~7 s of imports per kernel."""
     start = time.monotonic()
     lab = load_lab(name)
     wrong = load_wrong_answers(lab)
@@ -172,9 +176,15 @@ def check_lab(name: str, workers: int = 2, cell_timeout: int = DEFAULT_CELL_TIME
                 nbformat.write(nb, folder / f"{stem}.ipynb")
             subs.append(Submission(student, sorted(folder.glob("*.ipynb"))))
         workers = max(1, min(workers, len(subs)))
-        options = GradingOptions(cell_timeout=cell_timeout, threads=max(1, (os.cpu_count() or 1) // workers),
-                                 feedback=False, sandbox=sandbox_problem() is None)
-        with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(lambda s: grade_student(lab, s, None, options), subs))
+        threads, sandbox = max(1, (os.cpu_count() or 1) // workers), sandbox_problem() is None
+        zygote = Zygote(preload_lines(lab), threads, sandbox) if zygote_enabled() else None
+        options = GradingOptions(cell_timeout=cell_timeout, threads=threads, feedback=False, sandbox=sandbox,
+                                 zygote=zygote)
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                results = list(pool.map(lambda s: grade_student(lab, s, None, options), subs))
+        finally:
+            if zygote is not None:
+                zygote.close()
     return LabCheck(lab, problems, leaked_lines(lab), {r.student: r for r in results},
                     {f"wrong{k}": e.name for k, e in enumerate(wrong)}, time.monotonic() - start)

@@ -7,7 +7,8 @@
 
 One lab: `pytest tests/test_labs.py -k lab03`. The selected labs are released once per test run, in one nbgrader
 process shared by all pytest-xdist workers; each lab's versions are graded COURSE_GRADING_WORKERS at a time
-(default: the CPU cores, at most 4), each in its own fresh kernel; the first test of a lab pays for them.
+(default: the CPU cores, at most 4), each in its own kernel, forked from one process that imported the lab's
+libraries once (grading.zygote; COURSE_GRADING_ZYGOTE=0 starts a fresh kernel each); the first test of a lab pays.
 """
 
 from __future__ import annotations

@@ -1,0 +1,203 @@
+"""Kernels forked from a pre-imported process: the lab proofs' way to start ~300 kernels without paying for
+`import torch` (and peft, transformers, bitsandbytes) in each.
+
+A fresh kernel spends about 7 s of CPU importing what a lab imports (torch, transformers) before the first graded
+line runs; a kernel forked from a process that already imported them spends about 0.3 s. Measured on 2 cores while
+other work ran: lab04's proof (24 versions, 2 at a time) took 52 s through a zygote and 135 s with fresh kernels,
+with the same points in every cell.
+The zygote runs inside the same sandbox as a kernel (`grading.sandbox.wrap_command`: no network, read-only views of
+the interpreter, the virtualenv, `utils/` and `data/`, a clean environment), imports the lab's import lines once,
+and forks one kernel per graded version on request. Each forked kernel gets its own scratch folder, environment,
+CPU limit and cgroup (or address-space limit), and runs the same harness as a fresh kernel: only how its process
+started differs.
+
+Who uses it: `grading.validity.check_lab`, which grades *our own* answers (solution, stub, wrong answers). The
+kernels of one zygote share its sandbox, so they could see each other's scratch folders and processes; that is
+acceptable for our own answers and not for students, so `make grade` keeps one fresh sandbox per student.
+COURSE_GRADING_ZYGOTE=0 turns it off (every version then gets a fresh kernel, as a class does).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psutil
+from jupyter_client import BlockingKernelClient
+from jupyter_client.connect import write_connection_file
+
+from grading.execute import SandboxedKernel
+from grading.labsource import LabSource
+from grading.sandbox import TreeLimits, kernel_env, new_scratch, wrap_command
+from utils import ROOT
+
+MAIN = Path(__file__).with_name("_zygote_main.py")
+# Packages whose import a forked kernel may inherit: third-party libraries only. Never `utils` (a lab's rules watch
+# how the course's own modules are reached) and never anything that reads per-kernel settings at import
+# (matplotlib takes MPLCONFIGDIR then).
+PRELOADABLE = frozenset({"torch", "numpy", "transformers", "peft", "bitsandbytes", "safetensors", "tokenizers"})
+ZYGOTE_CPU_SECONDS = 24 * 3600  # the zygote's own limit; each kernel sets its own, lower one
+
+
+def enabled() -> bool:
+    return os.environ.get("COURSE_GRADING_ZYGOTE", "1") != "0"
+
+
+# transformers imports its model code lazily, at the first from_pretrained: the course's model is a GPT-2
+LAZY_TRANSFORMERS = ["import transformers.models.gpt2.modeling_gpt2", "import transformers.models.gpt2.tokenization_gpt2"]
+ALWAYS = ["import torch", "import torch.testing", "import numpy", "import numpy.testing"]  # the harness's own
+
+
+def preload_lines(lab: LabSource) -> list[str]:
+    """What a kernel of `lab` imports from PRELOADABLE packages, as import statements in order: the harness's own
+    imports, the lab's top-level imports (from its non-solution cells), and those of the course modules it imports
+    (followed through `utils`, which itself is never preloaded)."""
+    lines = list(ALWAYS)
+    seen: set[str] = set()
+
+    def visit(source: str) -> None:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] == "utils" and name not in seen:
+                    seen.add(name)
+                    path = ROOT / (name.replace(".", "/") + ".py")
+                    if path.is_file():
+                        visit(path.read_text())
+            if {name.split(".")[0] for name in names} <= PRELOADABLE and ast.unparse(node) not in lines:
+                lines.append(ast.unparse(node))
+
+    for nb in lab.notebooks.values():
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and not meta.get("solution") and not meta.get("grade"):
+                visit(cell.source)
+    if any(line.split()[1].startswith("transformers") for line in lines):
+        lines += LAZY_TRANSFORMERS
+    return lines
+
+
+class Zygote:
+    """One pre-imported process in its own sandbox; `fork()` asks it for a kernel and returns its pid."""
+
+    def __init__(self, preloads: list[str], threads: int, sandbox: bool, start_timeout: float = 300):
+        self.home = new_scratch("zygote-")
+        self.root = self.home.parent  # the batch folder: every scratch folder of this grading process is under it
+        (self.root / "work").mkdir(exist_ok=True)
+        self.socket_path = str(self.home / "zygote.sock")
+        self.threads = threads
+        self.limits = TreeLimits(f"course-grading-{os.getpid()}-{self.home.name}", None)
+        env = kernel_env(threads, self.home / "work")
+        argv = [sys.executable, "-c", MAIN.read_text(), self.socket_path, *preloads]
+        self.proc = subprocess.Popen(wrap_command(argv, self.root, env, self.limits, ZYGOTE_CPU_SECONDS, None,
+                                                  sandbox),
+                                     stdout=subprocess.PIPE, stderr=open(self.home / "zygote.log", "ab"),
+                                     text=True, start_new_session=True)
+        ready: list[str] = []
+        reader = threading.Thread(target=lambda: ready.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(start_timeout)
+        if not ready or ready[0].strip() != "ready":
+            log = (self.home / "zygote.log").read_text(errors="replace")[-2000:]
+            self.close()
+            raise RuntimeError(f"the grading zygote did not start: {log}")
+        self.pid = next(p.pid for p in [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(True)]
+                        if p.name().startswith("python"))
+        self._lock = threading.Lock()
+
+    def fork(self, request: dict) -> int:
+        """A new kernel for `request` (see grading/_zygote_main.py); its pid as this machine sees it."""
+        with self._lock:  # one fork at a time, so the new child is the one pid that was not there before
+            before = {c.pid for c in psutil.Process(self.pid).children()}
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(60)
+                conn.connect(self.socket_path)
+                conn.sendall((json.dumps(request) + "\n").encode())
+                if conn.makefile("r").readline().strip() != "forked":
+                    raise RuntimeError("the grading zygote did not fork")
+            new = [c.pid for c in psutil.Process(self.pid).children() if c.pid not in before]
+        if len(new) != 1:
+            raise RuntimeError(f"cannot tell the forked kernel among {new}")
+        return new[0]
+
+    def close(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.limits.remove()
+        self.proc.wait()
+
+
+class ForkedKernel(SandboxedKernel):
+    """A SandboxedKernel whose process is forked by a Zygote instead of started fresh (same harness, same
+    cell runner, same limits: CPU seconds, and memory through its own cgroup or the address space)."""
+
+    def __init__(self, zygote: Zygote, scratch: Path, name: str, memory_gb: float | None, cpu_seconds: int,
+                 threads: int, marker: str, log: Path | None = None):
+        self.zygote, self.scratch, self.marker, self.cpu_seconds = zygote, scratch, marker, cpu_seconds
+        self.limits = TreeLimits(f"course-grading-{os.getpid()}-{name}", memory_gb)
+        self.memory_bytes = int(memory_gb * 2**30) if memory_gb and not self.limits.available else 0
+        self.env = kernel_env(threads, scratch / "work")
+        self.log_path = log
+        self.pid: int | None = None
+        self.kc = None
+
+    def start(self, timeout: float) -> None:
+        connection_file = str(self.scratch / "kernel.json")
+        write_connection_file(connection_file, ip=str(self.scratch / "kernel"), transport="ipc")
+        self.pid = self.zygote.fork({"connection_file": connection_file, "cwd": str(self.scratch / "work"),
+                                     "env": self.env, "cpu_seconds": self.cpu_seconds,
+                                     "memory_bytes": self.memory_bytes, "log": str(self.scratch / "kernel.log")})
+        for d in self.limits.dirs:  # into this kernel's own cgroup before any code is sent to it
+            (d / "cgroup.procs").write_text(str(self.pid))
+        self.kc = BlockingKernelClient()
+        self.kc.load_connection_file(connection_file)
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=timeout)
+
+    def alive(self) -> bool:
+        try:
+            return self.pid is not None and psutil.Process(self.pid).status() not in (psutil.STATUS_ZOMBIE,
+                                                                                       psutil.STATUS_DEAD)
+        except psutil.NoSuchProcess:
+            return False
+
+    def interrupt(self) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+
+    def close(self) -> bool:
+        oom = self.limits.out_of_memory()
+        if self.kc is not None:
+            self.kc.stop_channels()
+        if self.pid is not None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)  # the kernel and whatever it started (its own session)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self.limits.remove()
+        log = self.scratch / "kernel.log"
+        if self.log_path and log.is_file():
+            with open(self.log_path, "ab") as out:
+                out.write(log.read_bytes())
+        return oom
