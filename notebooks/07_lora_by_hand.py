@@ -6,7 +6,7 @@
 # our bundled GPT-2, and checks every number the seed texts quote about it.
 #
 # **After this lesson you can**
-# - write the LoRA update `W' = W + (α/r)·B·A` with the right shapes, and say why `B` starts at zero;
+# - write the LoRA update $W' = W + \frac{\alpha}{r} BA$ with the right shapes, and say why `B` starts at zero;
 # - count LoRA's trainable parameters for any layer, model and rank, and check a published figure;
 # - wrap both `nn.Linear` and GPT-2's `Conv1D` (whose weight is stored transposed) and merge the update back;
 # - inject LoRA into a model by module name, freeze the rest, and prove that nothing changes before training.
@@ -52,8 +52,9 @@ qa = load_qa()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. The idea: learn the change, not the weights
 #
-# Full fine-tuning updates a weight matrix `W` (`d × k`, `d` outputs and `k` inputs) to `W + ΔW`, and `ΔW` has
-# `d·k` free numbers — as many as `W` itself. The LoRA paper's bet is that the change needed to adapt a pretrained
+# Full fine-tuning updates a weight matrix $W$ ($d \times k$, $d$ outputs and $k$ inputs) to $W + \Delta W$, and
+# $\Delta W$ has $dk$ free numbers — as many as `W` itself. The LoRA paper's bet is that the change needed to
+# adapt a pretrained
 # model to one task is **low-rank**: it moves the layer's outputs along a few directions only. A rank-`r` matrix can
 # be written as a product
 #
@@ -78,10 +79,10 @@ qa = load_qa()
 # which order it uses.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
-# notebook runs in 7.6 s. 90-minute path: block 5 (20 minutes for 07 and 08) runs §3–4 live and shows §5.
-# Half-day path: block 5 (30 minutes, 07 whole, with lab07 in the room for 15 minutes). Section timing: see
-# docs/workshops.md.
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the
+# whole notebook runs in 7.6 s. 90-minute path: block 5 (20 minutes for 07 and 08) runs §3–4 live and shows
+# §5. Half-day path: block 5 (30 minutes, 07 whole, with lab07 in the room for 15 minutes). Section timing:
+# see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 d, k, r = 6, 4, 2
@@ -120,14 +121,14 @@ check("07.1", lora_forward_by_hand)
 # def lora_forward_by_hand(x, W, A, B, alpha, r):
 #     return x @ W.T + (alpha / r) * (x @ A.T) @ B.T   # (batch, k) -> (batch, r) -> (batch, d)
 # ```
-# `h = W x + (α/r)·B·A·x` for one column vector becomes `x Wᵀ + (α/r)·x Aᵀ Bᵀ` for a batch of rows. Computing
-# `(x Aᵀ)` first keeps the low-rank path cheap: it never forms the `d × k` matrix `B·A`.
+# $h = Wx + \frac{\alpha}{r} BAx$ for one column vector becomes $xW^\top + \frac{\alpha}{r} xA^\top B^\top$ for a
+# batch of rows. Computing $xA^\top$ first keeps the low-rank path cheap: it never forms the $d \times k$ matrix $BA$.
 # </details>
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### How many numbers?
 #
-# `B` has `d·r` entries and `A` has `r·k`, so a LoRA layer trains `r·(d + k)` numbers instead of `d·k`. Seed 001's
+# $B$ has $dr$ entries and $A$ has $rk$, so a LoRA layer trains $r(d + k)$ numbers instead of $dk$. Seed 001's
 # example is a 1000 × 1000 layer at `r = 16`, and a 4096 × 4096 layer (one attention projection of a 7B model) is the
 # usual second example. `utils.lora.lora_parameter_count` does this arithmetic for a list of `(d, k)` shapes:
 
@@ -174,14 +175,15 @@ check("07.2", lora_params_by_hand)
 # def lora_params_by_hand(d, k, r):
 #     return d * r + r * k          # B is d x r, A is r x k: r (d + k)
 # ```
-# Linear in `r`, and far below `d·k` as long as `r ≪ min(d, k)`.
+# Linear in $r$, and far below $dk$ as long as $r \ll \min(d, k)$.
 # </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Initialisation: start exactly at the pretrained model
 #
 # LoRA initialises **`B = 0`** and `A` at random. The paper draws `A` from a random Gaussian; PEFT, and this course
-# after it, use the Kaiming-uniform rule `nn.Linear` uses for its own weights (bound `1/√k`) — an implementation's
+# after it, use the Kaiming-uniform rule `nn.Linear` uses for its own weights (bound $1/\sqrt{k}$) — an
+# implementation's
 # choice, not the paper's. Either way `B·A = 0`: before the first step the adapted model *is* the pretrained model,
 # and training starts from what the model already knows instead of from a random perturbation of it.
 #
@@ -418,8 +420,8 @@ print("first example:", repr(tokenizer.decode(first["input_ids"][0][first["atten
 # rounding depends on the order of the additions:
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# **Speaker notes.** Show on the 90-minute path (docs/workshops.md, block 5): merge adds (α/r)·B·A once; unmerge
-# takes it out. Section timing: see docs/workshops.md.
+# **Speaker notes.** Show on the 90-minute path (docs/workshops.md, block 5): merge adds (α/r)·B·A once;
+# unmerge takes it out. Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 a, b, c = torch.tensor([0.1, 0.2, 1.0])                     # float32
@@ -558,14 +560,15 @@ print(f"seed 003 says 8,388,608; 32 layers x 16 x 2 x (4096 + 4096) = "
 # ## 7. Explorer: how much of a real weight does rank r hold?
 #
 # The best rank-`r` approximation of a matrix is its SVD truncated to the `r` largest singular values
-# (Eckart–Young), and its relative error is `sqrt(Σ_{i>r} σᵢ²) / sqrt(Σ σᵢ²)`. Drag `r` to see how much of a real
+# (Eckart–Young), and its relative error is $\sqrt{\sum_{i>r} \sigma_i^2} \big/ \sqrt{\sum_i \sigma_i^2}$.
+# Drag `r` to see how much of a real
 # weight of the bundled model a rank-`r` matrix can express, next to what the adapter costs. (LoRA's bet is about the
 # *change* `ΔW`, not about `W` itself: lesson 09 computes the singular values of a `ΔW` learned on our task. `α` has
 # no slider here: it does not change what a rank-`r` adapter can express, only how large its steps are.)
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# **Speaker notes.** The deck shows the plot at the slider's default rank; drag r in JupyterLab. Section timing:
-# see docs/workshops.md.
+# **Speaker notes.** The deck shows the plot at the slider's default rank; drag r in JupyterLab. Section
+# timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"}
 W = model.transformer.h[1].mlp.c_fc.weight.detach().T        # (out, in) = (1024, 256)
