@@ -8,13 +8,14 @@
 # Explicit position is still what both kinds of model use: it is added to the embeddings. The original
 # Transformer adds a fixed table of sines and cosines; GPT-2 learns its table instead.
 # This lesson builds the first, checks its key property, and looks at the second inside the bundled model.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **After this lesson you can**
-# - write `PE[p, 2i] = sin(p / 10000^{2i/d})`, `PE[p, 2i+1] = cos(p / 10000^{2i/d})` with the right index range
-#   (`i = 0 … d/2 − 1`) and implement it;
+# - write $\mathrm{PE}[p, 2i] = \sin(p / 10000^{2i/d})$, $\mathrm{PE}[p, 2i+1] = \cos(p / 10000^{2i/d})$ with the
+#   right index range ($i = 0, \dots, d/2 - 1$) and implement it;
 # - read the heatmap and the waves: fast pairs for nearby positions, slow pairs for far ones;
-# - show that moving by `k` positions is the *same rotation* for every position, and that `PE(p)·PE(q)` depends only
-#   on `p − q`;
+# - show that moving by $k$ positions is the *same rotation* for every position, and that
+#   $\mathrm{PE}(p) \cdot \mathrm{PE}(q)$ depends only on $p - q$;
 # - compare with GPT-2's learned position embeddings, including the positions our model never trained.
 #
 # *Run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md`. Lab: `labs/lab03_positional`.*
@@ -46,6 +47,11 @@ SEQ, D = model.config.n_positions, model.config.n_embd  # 128 positions, 256 dim
 # and without a mask) cannot tell *"Paris is the capital of France"* from *"France is the capital of Paris"*:
 # same tokens, same bag of vectors. Adding a position vector to each token makes the two bags different.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
+# notebook runs in 4.9 s. 90-minute path: block 2 shows the heatmap and the waves from the slides. Half-day
+# path: block 3 (30 minutes for 03 and 04) runs §2 and §5 live. Section timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 E = model.transformer.wte.weight.detach()
 a = torch.tensor(tokenizer.encode(" Paris is the capital of France"))
@@ -67,17 +73,22 @@ print(f"after adding positions, the two sorted bags differ by up to {bag_gap:.2f
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The formula
 #
-# For position `p = 0, 1, …` and **pair index** `i = 0, 1, …, d/2 − 1`:
+# For position $p = 0, 1, \dots$ and **pair index** $i = 0, 1, \dots, d/2 - 1$:
 #
 # $$\mathrm{PE}[p, 2i] = \sin(p\,\omega_i), \qquad \mathrm{PE}[p, 2i+1] = \cos(p\,\omega_i), \qquad
 # \omega_i = \frac{1}{10000^{2i/d}}.$$
 #
-# The `d` columns come in `d/2` pairs; pair `i` is one sine and one cosine of the *same* frequency `ω_i`.
-# The frequencies fall geometrically from `ω_0 = 1` radian per position (a wavelength of `2π ≈ 6.3` positions) to
-# `ω_{d/2−1} = 10000^{−(d−2)/d}`, just above `1/10000` (a wavelength a little under `2π · 10000`; section 5
+# The $d$ columns come in $d/2$ pairs; pair $i$ is one sine and one cosine of the *same* frequency $\omega_i$.
+# The frequencies fall geometrically from $\omega_0 = 1$ radian per position (a wavelength of $2\pi \approx 6.3$
+# positions) to $\omega_{d/2-1} = 10000^{-(d-2)/d}$, just above $1/10000$ (a wavelength a little under
+# $2\pi \cdot 10000$; section 5
 # prints the exact one).
 #
 # By hand, with loops, for a small table:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on the half-day path (docs/workshops.md, block 3). The pair index runs to d/2 − 1,
+# not d − 1: the seed's reading overruns the table. Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 def pe_by_hand(seq_len: int, d_model: int) -> torch.Tensor:
@@ -204,6 +215,10 @@ check("03.2", my_wavelength)
 # Rows are positions, columns are dimensions. On the left, every pair rotates fast; on the right, slowly. Each row is
 # a different pattern: a fingerprint of its position, made of `d/2` clock hands turning at different speeds.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Fast pairs on the left, slow ones on the right: each row is a fingerprint of its position.
+# Section timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"}
 PE = sinusoidal_encoding(SEQ, D)
 fig, ax = plt.subplots(figsize=(10, 4))
@@ -232,6 +247,10 @@ for i in (0, 1, 4, 16, 48, 64, D // 2 - 1):
 # Pick a pair `i` and a position `p`. Left: the pair's sine and cosine along the positions. Right: the same pair as a
 # point `(sin, cos)` on the unit circle — moving one position turns it by `ω_i` radians. Drag `i` up and the hand
 # barely moves; this is how the table keeps far-apart positions distinct.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The deck shows the plot at the sliders' defaults; move the sliders in JupyterLab. Section
+# timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"}
 def show_pair(i: int = 2, p: int = 10) -> None:
@@ -276,6 +295,10 @@ widgets.interact(show_pair, i=widgets.IntSlider(2, 0, D // 2 - 1, description="p
 # The matrix contains `k` and `ω` but **not `p`**. Stack one such 2×2 block per pair into a block-diagonal
 # `R_k` (`d × d`, `utils.positional.rotation_matrix`) and `PE(p + k) = R_k · PE(p)` for every position. A layer that
 # wants "the token 3 places back" can use one fixed linear map, wherever in the text it is.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on the half-day path (docs/workshops.md, block 3): moving by k positions is the
+# same rotation for every position. Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 k = 5
@@ -331,6 +354,10 @@ check("03.3", shift_by_hand)
 # a function of `p − q` alone: the same for every starting position, symmetric in `±(p − q)`, largest (`= d/2`) at
 # distance 0 and falling (not monotonically) as the distance grows.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The dot product depends only on p − q: that is what attention can use. Section timing: see
+# docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"}
 gram = PE @ PE.T
 offsets = torch.arange(-40, 41)
@@ -359,6 +386,10 @@ plt.show()
 # random and trained like any weight; the input to the first block is `wte[ids] + wpe[positions]`. The bundled model
 # has 128 positions, but it was pretrained on blocks of fewer tokens, so the rows for later positions never received a
 # gradient:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** GPT-2 learns its table; positions beyond the 64-token training blocks stay near their
+# random start. Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 W = model.transformer.wpe.weight.detach()
@@ -417,9 +448,10 @@ plt.show()
 #
 # - Attention without a mask is blind to order (a causal mask leaks some: each token sees only its predecessors);
 #   a position vector is added to each token's embedding.
-# - Sinusoidal PE: `PE[p, 2i] = sin(p ω_i)`, `PE[p, 2i+1] = cos(p ω_i)`, `ω_i = 10000^{−2i/d}`, `i = 0 … d/2 − 1` —
-#   not `0 … d − 1` as the seed says (that reading overruns the table, or, patched, fills half of it with constants).
-# - Each pair is a clock hand; `PE(p + k) = R_k PE(p)` with a rotation `R_k` that does not depend on `p` (verified for
-#   every position), and `PE(p)·PE(q)` depends only on `p − q`.
+# - Sinusoidal PE: $\mathrm{PE}[p, 2i] = \sin(p\,\omega_i)$, $\mathrm{PE}[p, 2i+1] = \cos(p\,\omega_i)$,
+#   $\omega_i = 10000^{-2i/d}$, $i = 0, \dots, d/2 - 1$ — not $0, \dots, d - 1$ as the seed says
+#   (that reading overruns the table, or, patched, fills half of it with constants).
+# - Each pair is a clock hand; $\mathrm{PE}(p + k) = R_k\, \mathrm{PE}(p)$ with a rotation $R_k$ that does not depend on
+#   $p$ (verified for every position), and $\mathrm{PE}(p) \cdot \mathrm{PE}(q)$ depends only on $p - q$.
 # - GPT-2 learns `wpe` instead; in the bundled model the positions beyond its 64-token training blocks are still at
 #   their random initialization.
