@@ -4,7 +4,8 @@
 # **LoRA from first principles** builds a language-model fine-tune from the ground up: tokens, embeddings,
 # positions, attention, the transformer block and the training loop; then LoRA by hand and with PEFT,
 # quantization and QLoRA; and finally a question-answering chatbot trained on your laptop's CPU.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **In this notebook you will**
 # - check that your environment is ready (versions, device, the bundled model and data);
 # - meet `course-gpt2`, the small GPT-2 that ships with the course, and see what it knows;
@@ -12,6 +13,12 @@
 # - learn how to switch to the real GPT-2 or to a GPU.
 #
 # *Runs offline; run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md`.*
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
+# notebook runs in 5.2 s. The half-day path gives this lesson 15 minutes (block 1, setup and the problem, with
+# `make doctor` on every laptop); the 90-minute path 10 minutes (block 1, §3–4 live). No section is timed on its
+# own: see docs/workshops.md.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## How the course works
@@ -78,6 +85,10 @@ print("device:", device.type)
 # The pins live in `requirements.txt`. torch is the CPU build (`torch==2.13.0`); everything the course
 # does also runs on a GPU when one is present, but nothing needs one.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Ask everyone to run this cell, or `make doctor`, now: a red line comes with one sentence of
+# advice (docs/workshops.md, "When a laptop is not ready"). Versions only; nothing here needs a GPU.
+
 # %% slideshow={"slide_type": "fragment"}
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -102,6 +113,11 @@ for package in ["torch", "transformers", "peft", "bitsandbytes", "datasets", "nb
 # Both load through the same code a student would use for the real GPT-2: `from_pretrained` and
 # `datasets.load_dataset`.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Nothing downloads: the model and the Q&A data are in `data/`. Stress that the model is a real
+# `GPT2LMHeadModel` (about 4 M parameters instead of 124 M) loaded by the same `from_pretrained` code as GPT-2, and
+# that the Q&A split is by fact (Check yourself, question 3). Section timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"}
 from utils.data import load_qa
 from utils.models import load_model
@@ -109,7 +125,7 @@ from utils.models import load_model
 model, tokenizer = load_model()  # course-gpt2, or whatever COURSE_MODEL names
 qa = load_qa()
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 n_params = sum(p.numel() for p in model.parameters())
 config = model.config
 print(f"{type(model).__name__}: {config.n_layer} layers, d_model {config.n_embd}, {config.n_head} heads")
@@ -129,6 +145,10 @@ print({split: qa[split].num_rows for split in qa})
 # sentence and it completes it. `complete` (from `utils.generation`) asks for the single most likely next token,
 # eight times (greedy decoding).
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on both paths (docs/workshops.md: 90-minute block 1 runs §3–4). Greedy decoding, eight
+# tokens: the model completes statements of facts it saw in pretraining.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 from utils.generation import complete
 
@@ -141,6 +161,10 @@ for prompt in ["The capital of France is", "The chemical symbol of Gold is", "Mo
 # It has never seen a question. Ask one in the format the chatbot will use, and it does not answer:
 # the knowledge is there, the behaviour is not. Teaching that behaviour with a small LoRA adapter, a few percent of
 # the model's parameters (lesson 13 counts them), is the course's final project.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The course's promise in one slide: the knowledge is there, the behaviour is not. Lesson 13 adds
+# the behaviour with a LoRA adapter; keep this output in mind for its before/after comparison.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 from utils.data import format_prompt
@@ -160,6 +184,10 @@ print(format_prompt(question) + complete(model, tokenizer, format_prompt(questio
 #
 # The same `from_pretrained` call then fetches the real 124M-parameter GPT-2. Offline, you get one clear
 # sentence telling you what to do instead of a page of HTTP errors:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Mention only: `COURSE_MODEL=gpt2` needs the Hub or a warm cache; offline the error is one
+# sentence. A GPU is optional everywhere (docs/colab_gpu.md for Colab). Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 from utils.models import ModelNotAvailableError
