@@ -10,18 +10,26 @@ The decks come from the lessons themselves, with their committed outputs (nothin
 
 The output folder is self-contained and works with no network: the JavaScript a deck needs (jQuery, require.js,
 reveal.js 4, MathJax 2.7 for the formulas) is copied from `vendor/slides/` into `OUT/assets/`, and every deck
-points there. Copy the whole folder to the presenting laptop. Saved widgets are the one thing left online (their
-renderer is a 3.6 MB bundle, and a slider in a deck has no kernel behind it anyway): show those from JupyterLab.
+points there. Copy the whole folder to the presenting laptop.
+
+A slider has no kernel behind it in a deck, and the renderer of saved widgets is a 3.6 MB online bundle, so the
+decks never load it: each saved widget is replaced by its static fallback (`widget_fallbacks`): the images its
+saved output holds (an `interact` plot at its default values), or else the text its labels show (a progress bar's
+last state). Move the sliders in JupyterLab. `slide_type: notes` cells become reveal.js speaker notes: press `s`
+in a deck for the speaker view.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import html
 import json
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from utils import ROOT
@@ -36,6 +44,20 @@ LOCAL_URLS = {
     "mathjax_url": f"{ASSETS}/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe",
     "reveal_url_prefix": f"{ASSETS}/reveal.js",
 }
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+FALLBACK_CLASS = "widget-fallback"  # the <div> a deck shows in place of a saved widget
+FALLBACK_NOTE = "static view at the default values: move the controls in JupyterLab"
+MAX_OUTPUT_LINES = 14  # a text output longer than this shows its first lines on a slide (the notebook keeps all)
+# Added to every deck: code and text outputs wrap at the slide's edge instead of scrolling sideways, and a plot
+# never grows taller than a slide.
+DECK_CSS = """<style id="course-deck-css">
+.reveal .jp-InputArea pre, .reveal .jp-OutputArea pre {
+  white-space: pre-wrap; overflow-wrap: anywhere; box-sizing: border-box; }
+.reveal .jp-OutputArea-output img { max-height: 560px; width: auto; max-width: 100%; }
+.reveal .widget-fallback img { max-height: 480px; }
+</style>
+"""
 
 
 def lesson_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
@@ -47,6 +69,85 @@ def slide_types(notebook: Path) -> list[str]:
     """Each cell's slide type ('-' where a cell has none, which continues the current slide)."""
     cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
     return [cell.get("metadata", {}).get("slideshow", {}).get("slide_type", "-") for cell in cells]
+
+
+def _widget_models(notebook: dict) -> dict:
+    """The saved widget models of a notebook (model id -> model), empty when none were saved."""
+    return notebook.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+
+
+def _descendants(models: dict, model_id: str) -> list[dict]:
+    """A widget model and every model below it (children, in order), depth first; ids not saved are skipped."""
+    model = models.get(model_id)
+    if model is None:
+        return []
+    found = [model]
+    for child in model.get("state", {}).get("children") or []:
+        found += _descendants(models, str(child).removeprefix("IPY_MODEL_"))
+    return found
+
+
+def widget_fallback(models: dict, model_id: str) -> str:
+    """The HTML a deck shows for one saved widget: its saved images, else its labels' text ('' if neither)."""
+    below = _descendants(models, model_id)
+    images = [output["data"]["image/png"] for model in below if model.get("model_name") == "OutputModel"
+              for output in model["state"].get("outputs", []) if "image/png" in output.get("data", {})]
+    note = FALLBACK_NOTE
+    if images:
+        body = "".join(f'<img src="data:image/png;base64,{"".join(image).strip()}" alt="{FALLBACK_NOTE}">'
+                       for image in images)
+    else:
+        texts = [re.sub(r"<[^>]+>", "", html.unescape(str(model["state"].get("value", "")))).strip()
+                 for model in below if model.get("model_name") in ("HTMLModel", "LabelModel")]
+        texts = [text for text in texts if text]
+        if not texts:
+            return ""
+        body, note = f"<pre>{html.escape(' '.join(texts))}</pre>", "the widget's last saved state"
+    return f'<div class="{FALLBACK_CLASS}">{body}<p><em>{note}</em></p></div>'
+
+
+def widget_fallbacks(notebook: dict) -> dict:
+    """A copy of a notebook (nbformat JSON) for a deck: every saved widget output replaced by its static fallback.
+
+    The copy drops the saved widget state, so the deck never tries to load the online widget renderer. A widget
+    with neither images nor label text in its saved state becomes a one-line note.
+    """
+    notebook = copy.deepcopy(notebook)
+    models = _widget_models(notebook)
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view is None:
+                continue
+            fallback = widget_fallback(models, view.get("model_id", "")) or (
+                f'<div class="{FALLBACK_CLASS}"><p><em>an interactive widget: open the lesson in JupyterLab'
+                "</em></p></div>")
+            output["data"] = {"text/html": fallback}
+    notebook.get("metadata", {}).pop("widgets", None)
+    return notebook
+
+
+def cap_outputs(notebook: dict, max_lines: int = MAX_OUTPUT_LINES) -> dict:
+    """A notebook whose long text outputs (streams, plain-text results) keep their first lines and say how many
+    more the notebook holds: a slide shows at most `max_lines` lines of one output."""
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                holder, key = output, "text"
+            elif "text/plain" in output.get("data", {}) and len(output["data"]) == 1:
+                holder, key = output["data"], "text/plain"
+            else:
+                continue
+            lines = "".join(holder[key]).splitlines()
+            if len(lines) > max_lines:
+                kept = lines[:max_lines - 1]
+                holder[key] = "\n".join([*kept, f"… {len(lines) - len(kept)} more lines in the notebook"]) + "\n"
+    return notebook
+
+
+def deck_copy(notebook: dict) -> dict:
+    """The notebook as its deck shows it: widgets made static (widget_fallbacks), long outputs capped."""
+    return cap_outputs(widget_fallbacks(notebook))
 
 
 def deck_path(notebook: Path, out_dir: Path) -> Path:
@@ -96,10 +197,20 @@ def export(notebooks: list[Path], out_dir: Path, cdn: bool = False) -> list[Path
     if not cdn:
         copy_assets(out_dir)
         command += [f"--SlidesExporter.{option}={url}" for option, url in LOCAL_URLS.items()]
-    run = subprocess.run([*command, *map(str, notebooks)], capture_output=True, text=True)
+    with tempfile.TemporaryDirectory(prefix="decks-") as scratch:  # the lessons with their widgets made static
+        copies = []
+        for notebook in notebooks:
+            copies.append(Path(scratch) / notebook.name)
+            static = deck_copy(json.loads(notebook.read_text(encoding="utf-8")))
+            copies[-1].write_text(json.dumps(static, ensure_ascii=False), encoding="utf-8")
+        run = subprocess.run([*command, *map(str, copies)], capture_output=True, text=True)
     if run.returncode != 0:
         raise RuntimeError(f"jupyter nbconvert --to slides failed:\n{run.stderr.strip()}")
-    return [deck_path(p, out_dir) for p in notebooks]
+    decks = [deck_path(p, out_dir) for p in notebooks]
+    for deck in decks:
+        page = deck.read_text(encoding="utf-8")
+        deck.write_text(page.replace("</head>", DECK_CSS + "</head>", 1), encoding="utf-8")
+    return decks
 
 
 def write_index(decks: list[Path], out_dir: Path) -> Path:

@@ -1,0 +1,141 @@
+"""Measure every cell of a lesson's deck in headless Chromium and say where a new subslide must start.
+
+    python scripts/fit_slides.py notebooks/03_positional_encoding.ipynb            # report only
+    python scripts/fit_slides.py --apply notebooks/03_positional_encoding.ipynb    # rewrite the .py twin's metadata
+
+The deck is exported as `make slides` does (workshop.slides), opened at 1280 x 720 with every section laid out, and
+each cell's rendered height is read. Walking the cells in order, a cell that would push its slide past the slide's
+height (reveal.js's 960 x 700) starts a subslide instead of continuing the slide ("fragment" or no type become
+"subslide"). `--apply` writes that into the jupytext twin (`NN_x.py`, the cell headers' slideshow metadata only);
+then `jupytext --sync` carries it to the .ipynb with its outputs. Cells taller than a slide on their own are listed:
+those need a human (split the text, move detail to notes, shorten the output). tests/browser/test_decks.py is the
+judge; this only proposes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from workshop import slides  # noqa: E402
+
+BUDGET_PX = 660  # of reveal.js's 700: room for the section's padding and the gaps between cells
+GAP_PX = 12
+HEADER = re.compile(r"^# %%(.*)$")
+
+LAYOUT_ALL = """
+() => {
+  for (const s of document.querySelectorAll('.reveal .slides section')) {
+    s.style.setProperty('display', 'block', 'important'); s.hidden = false; }
+  const heights = {};
+  for (const cell of document.querySelectorAll('.jp-Cell')) {
+    const id = (cell.id || '').replace('cell-id=', '');
+    if (id) heights[id] = Math.ceil(cell.getBoundingClientRect().height / (window.__scale || 1));
+  }
+  return heights;
+}
+"""
+
+
+def measure(deck: Path, chromium: str) -> dict[str, int]:
+    """Each cell's rendered height in slide pixels, by cell id."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless"])
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page.route(re.compile(r"^https?://"), lambda route: route.abort())
+        page.goto(deck.as_uri())
+        page.wait_for_selector(".reveal.ready", state="attached", timeout=60_000)
+        page.wait_for_function("() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0",
+                               timeout=60_000)
+        # reveal.js scales the 960 x 700 slide onto the window: measure in the slide's own pixels
+        page.evaluate("() => { const s = document.querySelector('.reveal .slides');"
+                      " window.__scale = s.getBoundingClientRect().width / s.offsetWidth; }")
+        heights = page.evaluate(LAYOUT_ALL)
+        browser.close()
+    return heights
+
+
+def plan(cells: list[dict], heights: dict[str, int], budget: int = BUDGET_PX) -> tuple[dict[int, str], list[int]]:
+    """New slide types by cell index, and the cells taller than a slide on their own."""
+    changes, too_tall, used = {}, [], 0
+    for index, cell in enumerate(cells):
+        kind = cell.get("metadata", {}).get("slideshow", {}).get("slide_type", "-")
+        if kind in ("skip", "notes"):
+            continue
+        height = heights.get(cell.get("id", ""), 0) + GAP_PX
+        if height > budget:
+            too_tall.append(index)
+        if kind in ("slide", "subslide"):
+            used = height
+        elif used + height > budget and used > 0:
+            changes[index] = "subslide"
+            used = height
+        else:
+            used += height
+    return changes, too_tall
+
+
+def apply(py: Path, changes: dict[int, str]) -> int:
+    """Rewrite the slide_type of the given cells (by index) in a jupytext percent file; returns cells changed."""
+    lines = py.read_text(encoding="utf-8").split("\n")
+    headers = [n for n, line in enumerate(lines) if HEADER.match(line)]
+    done = 0
+    for index, kind in changes.items():
+        n = headers[index]
+        new, count = re.subn(r'"slide_type": "[^"]*"', f'"slide_type": "{kind}"', lines[n])
+        if not count:
+            new = lines[n] + f' slideshow={{"slide_type": "{kind}"}}'
+        lines[n], done = new, done + 1
+    py.write_text("\n".join(lines), encoding="utf-8")
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--apply", action="store_true", help="write the new slide types into the .py twins")
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--heights", type=Path, help="a folder for the measured heights (NN_x.json): written "
+                        "after measuring, or read instead of measuring with --reuse")
+    parser.add_argument("--reuse", action="store_true", help="plan from the heights saved in --heights (no browser)")
+    args = parser.parse_args(argv)
+    status = 0
+    with tempfile.TemporaryDirectory() as out:
+        decks = ([slides.deck_path(n, Path(out)) for n in args.notebooks] if args.reuse
+                 else slides.export(args.notebooks, Path(out)))
+        for notebook, deck in zip(args.notebooks, decks, strict=True):
+            cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+            saved = args.heights / f"{notebook.stem}.json" if args.heights else None
+            if args.reuse:
+                heights = json.loads(saved.read_text(encoding="utf-8"))
+            else:
+                heights = measure(deck, args.chromium)
+                if saved:
+                    saved.parent.mkdir(parents=True, exist_ok=True)
+                    saved.write_text(json.dumps(heights), encoding="utf-8")
+            changes, too_tall = plan(cells, heights)
+            py = notebook.with_suffix(".py")
+            headers = sum(bool(HEADER.match(line)) for line in py.read_text(encoding="utf-8").split("\n"))
+            if headers != len(cells):
+                print(f"{notebook.name}: the .py has {headers} cells, the .ipynb {len(cells)}: run jupytext --sync")
+                status = 1
+                continue
+            print(f"{notebook.name}: {len(changes)} cells should start a subslide: {sorted(changes)}")
+            for index in too_tall:
+                first = "".join(cells[index]["source"]).strip().split("\n")[0][:70]
+                print(f"  cell {index} alone is {heights.get(cells[index].get('id', ''), 0)} px tall: {first!r}")
+            if args.apply and changes:
+                print(f"  {py}: {apply(py, changes)} cell headers rewritten")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
