@@ -181,7 +181,7 @@ check("08.2", my_guess_c_proj)
 # my_guess_c_proj = 4 * 8 * ((256 + 256) + (1024 + 256))   # 4 blocks x r x (attn.c_proj + mlp.c_proj)
 # ```
 # `"c_proj"` matches two modules per block: the attention output projection (256 → 256) and the MLP's down
-# projection (1024 → 256), each `r·(in + out)`. The next cell prints it (57,344).
+# projection (1024 → 256), each $r(\text{in} + \text{out})$. The next cell prints it (57,344).
 # </details>
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
@@ -233,7 +233,7 @@ print("loaded for inference, nothing trainable:", loaded.get_nb_trainable_parame
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Merge and unload
 #
-# `merge_and_unload()` adds `(α/r)·B·A` into each base weight (transposed for `Conv1D`, because the config says
+# `merge_and_unload()` adds $\frac{\alpha}{r} BA$ into each base weight (transposed for `Conv1D`, because the config says
 # `fan_in_fan_out=True`), removes the LoRA layers and returns a plain `GPT2LMHeadModel` — no extra matmul at inference,
 # and no way back to the separate adapter. It should agree with lesson 07's `merge_lora`:
 

@@ -231,8 +231,9 @@ print("re-quantizing a dequantized NF4 weight gives the same codes:", torch.equa
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Merging: into the 4-bit base, or into a full-precision copy?
 #
-# After training, `merge_and_unload` folds `ΔW = (α/r)·B·A` into the base weight. With a 4-bit base that means:
-# dequantize, add ΔW, **quantize again** — the new weight is rounded to the NF4 grid, and ΔW is usually *smaller*
+# After training, `merge_and_unload` folds $\Delta W = \frac{\alpha}{r} BA$ into the base weight. With a 4-bit base that
+# means: dequantize, add $\Delta W$, **quantize again** — the new weight is rounded to the NF4 grid, and $\Delta W$ is
+# usually *smaller*
 # than one NF4 step. The alternative is to merge into a full-precision (fp32 or bf16) copy of the base.
 #
 # We measure both, on the first adapted layer and on the validation loss.
@@ -303,10 +304,10 @@ print(f"validation loss, merged into the 4-bit base    {val_loss(merged4):.3f}")
 print(f"validation loss, merged into an fp32 copy      {val_loss(merged32):.3f}")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# Read the two error lines with care. Merging into the fp32 copy is *not* closer to `W_deq + ΔW` in weight space:
+# Read the two error lines with care. Merging into the fp32 copy is *not* closer to $W_\text{deq} + \Delta W$ in weight space:
 # it differs by the base's own quantization error (the original weights instead of their NF4 version), which is as
 # large as any rounding here. But that error is the one the base model always had, and the model is not sensitive to
-# it. Re-quantizing after the merge rounds `W + ΔW` onto the NF4 grid, and the rounding is of the same order as ΔW:
+# it. Re-quantizing after the merge rounds $W + \Delta W$ onto the NF4 grid, and the rounding is of the same order as $\Delta W$:
 # part of what the adapter learned is lost. The validation losses above are what decides, and they show it: the fp32
 # merge keeps the adapter's loss, the 4-bit merge does not. The usual practice is
 # therefore: train with QLoRA, keep the small adapter, and merge into a 16-bit copy of the base for deployment —
