@@ -4,8 +4,10 @@ The course repository holds every answer: `solutions/` (solutions, hidden tests,
 writes, into DEST, a copy a class can be given (push it to GitHub Classroom, a private repository, a zip): the
 lessons, the released labs, the data and the bundled model, the course package `utils/` (lessons import it; the
 hidden tests that grade a lab refuse the reference they grade, so shipping it gives no points away), the capstone's
-programs, the pinned requirements, a `pyproject.toml` that installs only those packages, and a student README and
-Makefile (`make lab`, `make check LAB=...`). Nothing from `solutions/`, `grading/`, `tests/`, `benchmarks/` or
+programs, `labcheck/` (`python -m labcheck check`: a lab's visible tests, per test cell, exit 1 on a failure), the
+pinned requirements, a `pyproject.toml` that installs only those packages, a student README and Makefile (`make lab`,
+`make check LAB=...`), and GitHub Classroom's autograding workflow (`.github/workflows/classroom.yml`: labcheck per
+lab, worth the lab's points). Nothing from `solutions/`, `grading/`, `tests/`, `benchmarks/` or
 `scripts/` is copied; `tests/test_student_edition.py` builds the edition and scans every file of it for solution
 and hidden-test text.
 
@@ -21,10 +23,12 @@ import shutil
 import sys
 from pathlib import Path
 
+from grading.labsource import list_labs, load_lab
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # What students get, relative to the course root. Folders are copied whole, minus SKIP.
-INCLUDE = ("notebooks", "labs", "data", "utils", "chatbot", "requirements.txt", "LICENSE", "LICENSES",
+INCLUDE = ("notebooks", "labs", "data", "utils", "chatbot", "labcheck", "requirements.txt", "LICENSE", "LICENSES",
            "CITATION.cff")
 # Build litter, and the dated aliases of commands whose packages stay with the instructor (utils/_moved.py).
 SKIP_NAMES = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".ruff_cache"}
@@ -58,14 +62,11 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP)  ## open the course in JupyterLab (sets up the first time)
 \tJUPYTER_CONFIG_PATH=$(abspath jupyter) $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_setup.ipynb
 
-# Runs a copy of the lab top to bottom, offline; stops at the first failing cell (an unanswered question, a failed
-# visible check) and exits non-zero. Your notebook is not changed.
-check: $(STAMP)  ## run a lab's visible checks from a terminal: LAB=lab04_attention
+# Runs a copy of the lab top to bottom, offline, every cell even after an error; prints PASS or FAIL and the
+# message of each visible test and exits non-zero when one fails (python -m labcheck). Your notebook is not changed.
+check: $(STAMP)  ## run a lab's visible tests from a terminal: LAB=lab04_attention
 \t@test -n "$(LAB)" || { echo "usage: make check LAB=<lab name, e.g. lab04_attention>"; exit 2; }
-\t@out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \\
-\tHF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 MPLBACKEND=Agg $(BIN)/jupyter nbconvert --to notebook --execute \\
-\t  --ExecutePreprocessor.timeout=600 --output-dir "$$out" labs/$(LAB)/$(LAB).ipynb \\
-\t  && echo "$(LAB): every cell ran and every visible check passed"
+\t$(BIN)/python -m labcheck check labs/$(LAB)/$(LAB).ipynb
 """
 
 README = """\
@@ -80,7 +81,7 @@ You need Python 3.11 (3.10+ works), `make`, and about 2 GB of disk.
 
 ```bash
 make lab                         # first run: creates .venv and installs the pinned packages; then opens JupyterLab
-make check LAB=lab04_attention   # runs a lab's visible checks from a terminal; exits non-zero if one fails
+make check LAB=lab04_attention   # runs a lab's visible tests from a terminal; exits non-zero if one fails
 ```
 
 Start with `notebooks/00_setup.ipynb`. `make help` lists every command.
@@ -97,9 +98,13 @@ Start with `notebooks/00_setup.ipynb`. `make help` lists every command.
 
 - In JupyterLab: Kernel → Restart Kernel and Run All Cells, then look for red errors; or use the *Validate*
   button in the notebook's toolbar.
-- From a terminal (or VS Code, or any editor): `make check LAB=lab04_attention` runs a copy of the lab from top to
-  bottom; it stops at the first cell that fails (an unanswered question or a failed check), prints the error, and
-  exits non-zero. Your notebook is not changed.
+- From a terminal (or VS Code, Colab, any editor): `make check LAB=lab04_attention`, or without make
+  `python -m labcheck check labs/lab04_attention/lab04_attention.ipynb`, runs a copy of the lab from top to bottom
+  (every cell, even after an error) and prints one line per test cell: PASS or FAIL, its points and, for a
+  failure, the check's message. It lists unanswered cells and edited locked cells, and exits non-zero unless every
+  visible test passed. Your notebook is not changed.
+- On GitHub Classroom, every push runs the same command for each lab (`.github/workflows/classroom.yml`); a lab's
+  points there mean its visible tests pass. Your grade comes from the graded run, which adds hidden checks.
 
 Hand in the notebook file itself, `labs/<lab>/<lab>.ipynb`, as your instructor asks.
 
@@ -111,7 +116,9 @@ labs/        the labs you hand in
 data/        the Q&A data, a text corpus, the tokenizer and the bundled model (data/models/course-gpt2/)
 utils/       the course's code, which lessons and labs import
 chatbot/     the capstone as programs: python -m chatbot.qa_finetune, python -m chatbot.chat
+labcheck/    `python -m labcheck check`: a lab's visible tests from a terminal
 jupyter/     the JupyterLab settings `make lab` uses
+.github/     GitHub Classroom's autograding workflow (runs labcheck for each lab)
 ```
 
 ## Without make, with a GPU, on Colab
@@ -145,7 +152,57 @@ def student_pyproject(root: Path = ROOT) -> str:
         f'description = "{project["description"]} (student edition)"\n'
         f'requires-python = "{project["requires-python"]}"\nreadme = "README.md"\n'
         'license = { text = "MIT" }\n\n'
-        '[tool.setuptools]\npackages = ["utils", "chatbot"]\n'
+        '[tool.setuptools]\npackages = ["utils", "chatbot", "labcheck"]\n'
+    )
+
+
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"  # as course.py's setup: torch's CPU build on Linux
+CLASSROOM_WORKFLOW = ".github/workflows/classroom.yml"
+CHECK_COMMAND = "python -m labcheck check labs/{lab}/{lab}.ipynb"
+CHECK_TIMEOUT_MINUTES = 15
+
+
+def torch_requirement(root: Path = ROOT) -> str:
+    """requirements.txt's torch pin (`torch==X`): installed first from TORCH_CPU_INDEX, as course.py's setup does."""
+    return next(line.split("#")[0].strip() for line in (root / "requirements.txt").read_text().splitlines()
+                if line.startswith("torch=="))
+
+
+def classroom_workflow(root: Path = ROOT) -> str:
+    """GitHub Classroom's autograding workflow: set up the pinned packages once, then one command-grader step per
+    lab running its visible tests (`python -m labcheck check`), worth the lab's points, and the reporter that sends
+    the total to Classroom (it reads each step's result from `<STEP ID>_RESULTS`)."""
+    torch = torch_requirement(root)
+    labs = [(lab, load_lab(lab, root / "solutions").max_score) for lab in list_labs(root / "solutions")]
+    steps = "".join(
+        f"      - name: {lab}\n        id: {lab}\n        uses: classroom-resources/autograding-command-grader@v1\n"
+        f"        with:\n          test-name: {lab}\n          command: {CHECK_COMMAND.format(lab=lab)}\n"
+        f"          timeout: {CHECK_TIMEOUT_MINUTES}\n          max-score: {points:g}\n"
+        for lab, points in labs)
+    env = "".join(f"          {lab.upper()}_RESULTS: \"${{{{ steps.{lab}.outputs.result }}}}\"\n" for lab, _ in labs)
+    return (
+        "# GitHub Classroom autograding: every push runs each lab's visible tests (python -m labcheck check).\n"
+        "# A lab's points here mean its visible tests pass; the course's grade comes from the hidden tests\n"
+        "# (the instructor's make grade or Gradescope). Written by the course's student edition: do not edit.\n"
+        "name: Autograding Tests\n"
+        "\"on\":\n  - push\n  - workflow_dispatch\n  - repository_dispatch\n"
+        "permissions:\n  checks: write\n  actions: read\n  contents: read\n"
+        "jobs:\n  run-autograding-tests:\n    runs-on: ubuntu-latest\n"
+        "    if: github.actor != 'github-classroom[bot]'\n"
+        "    steps:\n"
+        "      - name: Checkout code\n        uses: actions/checkout@v4\n"
+        "      - name: Set up Python\n        uses: actions/setup-python@v5\n        with:\n"
+        "          python-version: \"3.11\"\n"
+        "      - name: Install the course's pinned packages\n"
+        "        run: |\n"
+        f"          python -m pip install --quiet --disable-pip-version-check --no-deps --index-url {TORCH_CPU_INDEX} "
+        f"{torch}\n"
+        "          python -m pip install --quiet --disable-pip-version-check -r requirements.txt\n"
+        "          python -m pip install --quiet --disable-pip-version-check --no-deps -e .\n"
+        f"{steps}"
+        "      - name: Autograding Reporter\n        uses: classroom-resources/autograding-grading-reporter@v1\n"
+        f"        env:\n{env}"
+        f"        with:\n          runners: {','.join(lab for lab, _ in labs)}\n"
     )
 
 
@@ -173,7 +230,8 @@ def build(dest: Path, root: Path = ROOT, force: bool = False) -> int:
     count = sum(_copy(root / rel, dest / rel, rel) for rel in INCLUDE)
     count += _copy(root / STUDENT_ROOM, dest / "jupyter", STUDENT_ROOM)
     for name, text in (("README.md", README), ("Makefile", MAKEFILE), (".gitignore", GITIGNORE),
-                       ("pyproject.toml", student_pyproject(root))):
+                       ("pyproject.toml", student_pyproject(root)), (CLASSROOM_WORKFLOW, classroom_workflow(root))):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
         (dest / name).write_text(text, encoding="utf-8")
         count += 1
     return count

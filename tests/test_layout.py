@@ -12,7 +12,7 @@ import pytest
 from grading.labsource import parse_wrong_answers
 from utils import ROOT
 
-TOOLING = ("grading", "workshop", "chatbot", "benchmarks", "scripts", "tests")
+TOOLING = ("grading", "workshop", "chatbot", "labcheck", "benchmarks", "scripts", "tests")
 DEPRECATED_ALIASES = {"chat", "qa_finetune", "grading", "doctor", "slides", "_moved"}  # utils/_moved.py
 
 

@@ -114,15 +114,17 @@ def secrets() -> dict[str, str]:
 def test_edition_has_what_students_need(edition):
     for rel in ("README.md", "Makefile", "pyproject.toml", "requirements.txt", "LICENSE", ".gitignore",
                 "notebooks/00_setup.ipynb", "notebooks/jupytext.toml", "utils/models.py", "chatbot/chat.py",
-                "data/qa", "data/models/course-gpt2/config.json", "jupyter/jupyter_server_config.json"):
+                "data/qa", "data/models/course-gpt2/config.json", "jupyter/jupyter_server_config.json",
+                "labcheck/__init__.py", "labcheck/__main__.py", ".github/workflows/classroom.yml"):
         assert (edition / rel).exists(), rel
     for lab in list_labs():
         assert (edition / "labs" / lab / f"{lab}.ipynb").is_file(), lab
     lessons = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
     assert sorted(p.name for p in (edition / "notebooks").glob("*.ipynb")) == lessons
     readme = (edition / "README.md").read_text(encoding="utf-8")
-    assert "make lab" in readme and "make check LAB=" in readme
-    assert "packages = [\"utils\", \"chatbot\"]" in (edition / "pyproject.toml").read_text(encoding="utf-8")
+    assert "make lab" in readme and "make check LAB=" in readme and "python -m labcheck check" in readme
+    assert "python -m labcheck check labs/$(LAB)/$(LAB).ipynb" in (edition / "Makefile").read_text(encoding="utf-8")
+    assert "packages = [\"utils\", \"chatbot\", \"labcheck\"]" in (edition / "pyproject.toml").read_text(encoding="utf-8")
 
 
 def test_edition_has_no_instructor_side(edition):

@@ -1,0 +1,5 @@
+import sys
+
+from labcheck import main
+
+sys.exit(main())
