@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from utils.data import load_qa
+from utils.exercises import check
 from utils.lora import add_lora, count_parameters, lora_parameter_count, target_shapes
 from utils.models import load_model
 from utils.notebook import full_run, setup
@@ -129,6 +130,60 @@ plt.show()
 # update, although it was allowed 64, puts nearly all of its energy in very few. That is LoRA's premise seen
 # directly, on one layer of one short run: 20 steps that mostly teach the answer format. How many directions a
 # longer run would use is a separate measurement (`COURSE_FULL=1` reruns this cell after 200 steps).
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 09.1 · the energy share
+#
+# The cell above printed "energy in the top k directions". Write it: for a matrix `(m, n)` and a `k`, return the
+# share of the total energy `Σ σᵢ²` held by the `k` largest singular values, a number in `[0, 1]`. The check
+# compares it with an independent computation on four matrices, for `k = 1` up to the full rank.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def energy_share_by_hand(matrix: torch.Tensor, k: int) -> float:
+    ...  # your code here: sigma_1^2 + ... + sigma_k^2 over the sum of all sigma_i^2
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("09.1", energy_share_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def energy_share_by_hand(matrix, k):
+#     energy = torch.linalg.svdvals(matrix).pow(2)     # (min(m, n),), largest first
+#     return (energy[:k].sum() / energy.sum()).item()
+# ```
+# `Σ σᵢ²` is the squared Frobenius norm, `‖M‖²`, so the share says how much of the matrix the best rank-`k`
+# approximation keeps (Eckart–Young, lesson 07's explorer).
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 09.2 · predict before you read section 2
+#
+# A LoRA layer is tuned at `r = 8`, `α = 16`. Training starts with `B = 0` and `A` random, and one **Adam** step moves
+# `B`; the layer's output changes by `Δh = (α/r)·ΔB·A·x`. Now you switch to `r = 32`. How many times larger is `|Δh|`
+# after that first step (a) if you keep `α = 16`, (b) if you follow "α = 2r" (`α = 64`)? The check simulates the step
+# on 400 random layers and accepts a ratio within 20 %.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+my_ratio_alpha_fixed = None  # |dh| at r = 32, alpha = 16, divided by |dh| at r = 8, alpha = 16
+my_ratio_alpha_2r = None     # |dh| at r = 32, alpha = 64, divided by |dh| at r = 8, alpha = 16
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("09.2", my_ratio_alpha_fixed, my_ratio_alpha_2r)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# my_ratio_alpha_fixed = 1.0   # (16 / 32) x 32 entries = (16 / 8) x 8 entries: the same step
+# my_ratio_alpha_2r = 4.0      # (64 / 32) x 32 = 64, four times (16 / 8) x 8 = 16
+# ```
+# Adam moves each entry of `B` by about the learning rate, whatever its gradient, and `ΔB·(A x)` sums `r` such
+# entries: `|Δh|` grows like `(α/r)·r = α`. The scale `α/r` alone (0.5 vs 2) would predict 1/4 for (a); it misses
+# that a larger `r` also sums more entries. Section 2 measures the same thing on real training curves.
+# </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. α and r: what the learning rate sees
