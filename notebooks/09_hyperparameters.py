@@ -72,6 +72,12 @@ print(f"validation loss of the model without any adapter: {val_loss(model):.3f}"
 # Sweep `r` over 1, 4, 16, 64 on all projections with `α = 16` fixed (section 2 explains why α, and not α/r, is
 # the thing to hold fixed). The parameter count grows linearly with `r` — 64× from `r = 1` to `r = 64`:
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
+# notebook runs in 55.4 s, the longest lesson: start it before you talk about it. 90-minute path: block 7 shows
+# the failure-mode table (5 minutes with 14). Half-day path: block 6 runs §1 and §4. Section timing: see
+# docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 RANKS = [1, 4, 16, 64]
 for r in RANKS:
@@ -197,6 +203,10 @@ check("09.2", my_ratio_alpha_fixed, my_ratio_alpha_2r)
 # The popular rule "α = 2r" (seed 004) keeps `α/r` fixed instead, so raising `r` raises the effective step. Measure
 # both at `r = 1` and `r = 64`:
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** α/r keeps the output's change comparable across ranks: hold α fixed, not α/r. Section
+# timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"}
 alpha_2r = {r: run(r=r, alpha=2 * r) for r in [1, 64]}
 fig, ax = plt.subplots(figsize=(7.5, 3.8))
@@ -224,6 +234,10 @@ for r in [1, 64]:
 # With plenty of data there is little to overfit in a short run. With **32** training questions, trained over and
 # over, the adapter can memorise them. `lora_dropout` zeroes a random part of the adapter's input during training.
 # Compare training and validation loss with and without it:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** 32 questions, trained over and over: dropout against memorising. Section timing: see
+# docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"}
 tiny = qa["train"].select(range(32))
@@ -262,6 +276,10 @@ plt.show()
 # adapts the attention projections `W_q`, `W_v`; PEFT's default for GPT-2 is `c_attn`; seed 004's table suggests all
 # linear layers. Measure it: same rank `r = 16`, same α = 16, same steps, three choices of targets.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run on the half-day path (docs/workshops.md, block 6): attention vs MLP vs all, measured.
+# Section timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 TARGETS = {"attention only": ["c_attn", "attn.c_proj"], "MLP only": ["c_fc", "mlp.c_proj"], "all projections": ALL}
 for name, targets in TARGETS.items():
@@ -297,6 +315,10 @@ print(f"lowest validation loss: {best}")
 # ## 5. A learning rate that is too high
 #
 # Everything above used 3e-3. Try 10× and 100× that:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** 10× and 100× the learning rate of the runs above: read what it does to the loss. Section timing: see
+# docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"}
 by_lr = {3e-3: by_rank[16], 3e-2: run(lr=3e-2), 3e-1: run(lr=3e-1)}
