@@ -111,6 +111,11 @@ student-edition: $(STAMP)  ## the students' repository, without answers: DEST=..
 	@test -n "$(DEST)" || { echo "usage: make student-edition DEST=<an empty folder>"; exit 2; }
 	$(BIN)/python -m grading.student_edition "$(DEST)"
 
+# Gradescope's autograder for one lab (setup.sh, run_autograder, hidden tests, the bundled model): upload the zip.
+gradescope: $(STAMP)  ## Gradescope autograder zip of a lab: LAB=lab04_attention [OUT=grading/gradescope_<lab>.zip]
+	@test -n "$(LAB)" || { echo "usage: make gradescope LAB=<lab name, e.g. lab04_attention>"; exit 2; }
+	$(BIN)/python -m grading.gradescope build --lab "$(LAB)" $(if $(OUT),--out "$(OUT)")
+
 # Is this laptop ready for the course? Offline, about 10 seconds.
 doctor: $(STAMP)  ## is this laptop ready? offline, about 10 s
 	HF_HUB_OFFLINE=1 $(BIN)/python -m workshop.doctor
@@ -124,5 +129,5 @@ bench: $(STAMP)  ## every performance figure, into benchmarks/RESULTS.md (about 
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run_all.py
 
 # JupyterLab in headless Chromium: open the setup notebook and the chat box, screenshot them
-test-browser: $(STAMP)  ## JupyterLab, the chat box and a deck in headless Chromium
+test-browser: $(STAMP)  ## JupyterLab, the chat box and every deck (1280x720; contact sheets: build/decks/) in headless Chromium
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider

@@ -1,0 +1,136 @@
+"""The Gradescope autograder (grading.gradescope, `make gradescope LAB=...`): its zip follows Gradescope's
+specification, and run_autograder, unpacked into a temporary root laid out as /autograder ($AUTOGRADER_ROOT),
+grades a solution, a stub, a wrong answer and a broken notebook into results.json; a daemon left by student code
+can neither outlive grading nor rewrite results.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grading.gradescope import build_zip
+from grading.labsource import HIDDEN_BEGIN, LABS, SOLUTION_BEGIN, load_lab
+from grading.validity import student_versions
+from utils import ROOT
+
+LAB = "lab04_attention"
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return load_lab(LAB)
+
+
+@pytest.fixture(scope="module")
+def versions(lab):
+    return {k: v[LAB] for k, v in student_versions(lab, LABS / LAB).items()}
+
+
+def _unpack(zip_path: Path, root: Path) -> Path:
+    """Gradescope's layout: the zip in source/, run_autograder copied to the root, submission/ and results/."""
+    source = root / "source"
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(source)
+        for info in zf.infolist():
+            mode = info.external_attr >> 16
+            if mode:
+                os.chmod(source / info.filename, mode & 0o777)
+    shutil.copy2(source / "run_autograder", root / "run_autograder")
+    (source / ".venv").symlink_to(ROOT / ".venv")  # what setup.sh installs there
+    (root / "submission").mkdir()
+    (root / "results").mkdir()
+    return root
+
+
+def _grade(root: Path, files: dict[str, str]) -> dict:
+    shutil.rmtree(root / "submission")
+    (root / "submission").mkdir()
+    for name, text in files.items():
+        (root / "submission" / name).write_text(text, encoding="utf-8")
+    (root / "results" / "results.json").unlink(missing_ok=True)
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root)}
+    env.pop("PYTHONPATH", None)
+    run = subprocess.run([str(root / "run_autograder")], cwd="/", env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    return json.loads((root / "results" / "results.json").read_text())
+
+
+def _check_shape(results: dict, lab) -> None:
+    tests = results["tests"]
+    assert [t["name"].split(":")[0] for t in tests] == [lab.column(k) for k in lab.points]
+    assert [t["max_score"] for t in tests] == list(lab.points.values())
+    assert abs(sum(t["score"] for t in tests) - results["score"]) < 1e-9
+    for t in tests:
+        assert t["visibility"] == "visible" and t["status"] in ("passed", "failed")
+        assert (t["status"] == "passed") == (t["score"] == t["max_score"])
+        assert HIDDEN_BEGIN not in t["output"] and HIDDEN_BEGIN not in t["name"]
+
+
+def test_zip_follows_the_specification_and_carries_no_solution(tmp_path, lab):
+    zip_path = tmp_path / "autograder.zip"
+    build_zip(LAB, zip_path)
+    with zipfile.ZipFile(zip_path) as zf:
+        names = set(zf.namelist())
+        for script in ("setup.sh", "run_autograder"):
+            assert script in names and (zf.getinfo(script).external_attr >> 16) & 0o111, script
+            assert zf.read(script).startswith(b"#!/usr/bin/env bash\n")
+        assert f"solutions/{LAB}/{LAB}.ipynb" in names and f"labs/{LAB}/{LAB}.ipynb" in names
+        assert "data/models/course-gpt2/config.json" in names and "grading/grade.py" in names
+        assert not [n for n in names if "wrong_answers" in n or n.endswith(f"{LAB}.py") or "tests/" in n]
+        assert not [n for n in names if n.startswith("grading/") and not n.endswith(".py")]
+        source = zf.read(f"solutions/{LAB}/{LAB}.ipynb").decode()
+        assert HIDDEN_BEGIN in source and SOLUTION_BEGIN not in source
+        run = zf.read("run_autograder").decode()
+        assert f"--lab {LAB}" in run and "/autograder" in run and "AUTOGRADER_ROOT" in run
+
+
+@pytest.mark.slow  # four submissions graded by run_autograder, three of them kernels: about 60 s on 2 cores
+def test_run_autograder_grades_solution_stub_wrong_and_broken(tmp_path, lab, versions):
+    zip_path = tmp_path / "autograder.zip"
+    build_zip(LAB, zip_path)
+    root = _unpack(zip_path, tmp_path / "autograder")
+
+    solution = _grade(root, {f"{LAB}.ipynb": nbformat.writes(versions["solution"])})
+    _check_shape(solution, lab)
+    assert solution["score"] == lab.max_score and "(ok)" in solution["output"], solution["output"]
+    assert all(t["status"] == "passed" for t in solution["tests"])
+
+    stub = _grade(root, {"my_lab.ipynb": nbformat.writes(versions["stub"])})  # any name: one notebook is taken
+    _check_shape(stub, lab)
+    assert stub["score"] == 0 and all(t["output"].startswith("failed") for t in stub["tests"])
+
+    wrong_name = next(k for k in versions if k.startswith("wrong"))
+    wrong = _grade(root, {f"{LAB}.ipynb": nbformat.writes(versions[wrong_name])})
+    _check_shape(wrong, lab)
+    assert 0 < wrong["score"] < lab.max_score, (wrong_name, wrong["output"])
+
+    broken = _grade(root, {f"{LAB}.ipynb": '{"cells": [ this is not json'})
+    _check_shape(broken, lab)
+    assert broken["score"] == 0 and "not a readable notebook" in broken["output"], broken["output"]
+
+
+@pytest.mark.slow  # one kernel, graded without bubblewrap as in a container that refuses namespaces
+def test_without_the_sandbox_a_daemon_cannot_outlive_grading_or_rewrite_results(tmp_path, lab, versions):
+    zip_path = tmp_path / "autograder.zip"
+    build_zip(LAB, zip_path, sandbox="off")
+    root = _unpack(zip_path, tmp_path / "autograder")
+    results = root / "results" / "results.json"
+    forged = json.dumps({"score": 999, "tests": []})
+    nb = nbformat.from_dict(json.loads(nbformat.writes(versions["stub"])))
+    cell = next(c for c in nb.cells if c.metadata["nbgrader"]["grade_id"] == "sdpa")
+    cell.source += (  # a double fork: the grandchild is orphaned, sleeps past grading, then writes results.json
+        "\nimport os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(8)\n"
+        f"        open({str(results)!r}, 'w').write({forged!r})\n    os._exit(0)\n")
+    data = _grade(root, {f"{LAB}.ipynb": nbformat.writes(nb)})
+    assert "graded without bubblewrap" in data["output"] and "killed" in data["output"], data["output"]
+    time.sleep(10)
+    assert json.loads(results.read_text()) == data and data["score"] == 0
