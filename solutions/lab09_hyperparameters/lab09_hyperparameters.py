@@ -3,13 +3,13 @@
 #
 # Lesson 09 showed what LoRA's hyperparameters do to the loss curves. Here you turn that into a tool: given the
 # training and validation curves of a run, say what went wrong. Then you keep a tuned run's behaviour when you
-# change its rank.
+# change its rank, and measure which scale keeps the first step steady across ranks under SGD and under Adam.
 #
 # - Write your code between the lines marked `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - Test cells show some checks; hidden checks use fresh random curves of each kind.
 # - Before you submit: *Kernel → Restart & Run All*.
 #
-# Time: about 25 minutes. 10 points.
+# Time: about 45 minutes. 18 points.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
@@ -194,6 +194,167 @@ except ValueError as _expected_error:
     pass
 ### END HIDDEN TESTS
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 3 — the rank-stabilised scale (2 points)
+#
+# Lesson 09's argument for `α/r` assumed Adam: every entry of `B` moves by about the learning rate, whatever its
+# gradient. Plain SGD moves each entry by `lr × gradient`, and the gradient of `B` is itself multiplied by the scale,
+# so under SGD the first step's effect grows like `scale² × r`. *rsLoRA* (Kalajdzievski, 2023; PEFT's
+# `use_rslora=True`) therefore scales by `α/√r` instead of `α/r`.
+#
+# Write `rslora_scale(r, alpha)`: the rank-stabilised factor `α/√r` as a Python `float`; `ValueError` for a rank
+# below 1. (`math` is allowed.)
+
+# %% nbgrader={"grade": false, "grade_id": "rslora", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rslora_scale(r: int, alpha: float) -> float:
+    """rsLoRA's factor alpha / sqrt(r) for B @ A."""
+    ### BEGIN SOLUTION
+    if r < 1:
+        raise ValueError("the rank must be positive")
+    return alpha / math.sqrt(r)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_rslora", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""rslora_scale is alpha / sqrt(r), a float, ValueError below rank 1 (2 points)"""
+assert abs(rslora_scale(16, 8) - 2.0) < 1e-12
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(90903)
+for _ in range(10):
+    _r = int(torch.randint(2, 129, (1,), generator=_g))
+    _a = float(torch.randint(1, 257, (1,), generator=_g))
+    _got = rslora_scale(_r, _a)
+    assert isinstance(_got, float), "a Python float"
+    assert abs(_got - _a / math.sqrt(_r)) < 1e-9 * _a, f"r = {_r}, alpha = {_a}: the scale is alpha / sqrt(r)"
+for _bad in (0, -9):
+    try:
+        rslora_scale(_bad, 16)
+        raise AssertionError(f"rslora_scale(r={_bad}) must raise ValueError")
+    except ValueError as _expected_error:
+        pass
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Exercise 4 — experiment: which scale keeps the first step steady across ranks? (4 points)
+#
+# A toy layer, no model: `make_problem(seed)` gives inputs `X` (512, 128) and targets `Y` (512, 128) of a random
+# linear map; `init_adapter(r, seed)` gives LoRA's `A` (r, 128, random) and `B` (128, r, zeros) for that problem.
+# The layer's output is `X @ (scale · B @ A)ᵀ` and the loss is the mean squared error `((output − Y)²).mean()`.
+#
+# 1. `first_step_gain(r, scale, optimizer, seed=0)`: make the problem and the adapter, make **both** `A` and `B`
+#    trainable, take **one** step of `torch.optim.SGD(..., lr=5.0)` (`optimizer="sgd"`) or
+#    `torch.optim.Adam(..., lr=0.02)` (`optimizer="adam"`), and return the **relative** loss drop
+#    `(loss_before − loss_after) / loss_before` as a Python `float` (float32 is fine; graded to a relative 10⁻³).
+# 2. `GAIN_RATIOS`: a dict with the keys `("sgd", "alpha/r")`, `("sgd", "alpha/sqrt(r)")`, `("adam", "alpha/r")`,
+#    `("adam", "alpha/sqrt(r)")`, each the gain at `r = 64` divided by the gain at `r = 4`, with `α = 4` and the
+#    scale named in the key (`lora_scale` or `rslora_scale`), seed 0 (graded to a relative 10⁻³).
+# 3. `STEADY`: a dict `{"sgd": ..., "adam": ...}` naming, for each optimizer, the scale (`"alpha/r"` or
+#    `"alpha/sqrt(r)"`) whose ratio is closer to 1 — the one that lets you change `r` without retuning.
+#
+# Before you run it: which scale does each optimizer want?
+
+# %% nbgrader={"grade": false, "grade_id": "setup_gain", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def make_problem(seed: int, n: int = 512, width: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    # Inputs (n, width) and the targets (n, width) of a random linear map: what the adapter should learn.
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, width, generator=g)
+    w_true = torch.randn(width, width, generator=g) / math.sqrt(width)
+    return x, x @ w_true.T  # (n, width)
+
+
+def init_adapter(r: int, seed: int, width: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    # LoRA's start: A (r, width) random with rows of norm about 1, B (width, r) zeros, so B @ A = 0.
+    g = torch.Generator().manual_seed(seed + 1)
+    return torch.randn(r, width, generator=g) / math.sqrt(width), torch.zeros(width, r)
+
+
+# %% nbgrader={"grade": false, "grade_id": "gain", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def first_step_gain(r: int, scale: float, optimizer: str, seed: int = 0) -> float:
+    """Relative drop of the toy layer's MSE after one SGD (lr 5) or Adam (lr 0.02) step on A and B."""
+    ### BEGIN SOLUTION
+    x, y = make_problem(seed)
+    a, b = init_adapter(r, seed)
+    a.requires_grad_(True)
+    b.requires_grad_(True)
+    if optimizer == "sgd":
+        adapter_opt = torch.optim.SGD([a, b], lr=5.0)
+    elif optimizer == "adam":
+        adapter_opt = torch.optim.Adam([a, b], lr=0.02)
+    else:
+        raise ValueError(f"unknown optimizer {optimizer!r}")
+
+    def loss() -> torch.Tensor:
+        return ((x @ (scale * b @ a).T - y) ** 2).mean()  # (n, width) -> ()
+
+    before = loss()
+    adapter_opt.zero_grad()
+    before.backward()
+    adapter_opt.step()
+    after = loss().item()
+    return (before.item() - after) / before.item()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_gain", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""first_step_gain: one SGD or Adam step on A and B, the relative loss drop, within 1e-3 of the reference (2 points)"""
+### BEGIN HIDDEN TESTS
+def _hidden_gain(r, scale, optimizer, seed):
+    _x, _y = make_problem(seed)
+    _x, _y = _x.double(), _y.double()
+    _a, _b = (t.double().requires_grad_(True) for t in init_adapter(r, seed))
+    _opt = (torch.optim.SGD([_a, _b], lr=5.0) if optimizer == "sgd" else torch.optim.Adam([_a, _b], lr=0.02))
+    _before = ((_x @ (scale * _b @ _a).T - _y) ** 2).mean()
+    _opt.zero_grad()
+    _before.backward()
+    _opt.step()
+    _after = ((_x @ (scale * _b @ _a).T - _y) ** 2).mean().detach()
+    return float((_before.detach() - _after) / _before.detach())
+### END HIDDEN TESTS
+
+
+_gain = first_step_gain(4, 1.0, "sgd")
+print(f"r = 4, scale 1, one SGD step: the loss drops by {_gain:.2%}")
+assert isinstance(_gain, float) and 0 < _gain < 1, "a relative drop: a float between 0 and 1"
+### BEGIN HIDDEN TESTS
+for _r, _scale, _opt_name, _seed in ((8, 0.5, "sgd", 31), (32, 4 / math.sqrt(32), "sgd", 32), (2, 1.5, "adam", 33),
+                                     (16, 0.25, "adam", 34), (64, 4 / 64, "adam", 35)):
+    _want = _hidden_gain(_r, _scale, _opt_name, _seed)
+    _got = first_step_gain(_r, _scale, _opt_name, seed=_seed)
+    assert isinstance(_got, float), "a Python float"
+    assert math.isclose(_got, _want, rel_tol=1e-3), \
+        f"r = {_r}, scale {_scale:.3g}, {_opt_name}, seed {_seed}: gain {_want:.5f}, not {_got:.5f}"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": false, "grade_id": "gain_ratios", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+GAIN_RATIOS = {}
+for _optimizer in ("sgd", "adam"):
+    for _name, _scale_of in (("alpha/r", lora_scale), ("alpha/sqrt(r)", rslora_scale)):
+        GAIN_RATIOS[(_optimizer, _name)] = (first_step_gain(64, _scale_of(64, 4), _optimizer)
+                                            / first_step_gain(4, _scale_of(4, 4), _optimizer))
+STEADY = {_optimizer: min(("alpha/r", "alpha/sqrt(r)"),
+                          key=lambda name: abs(GAIN_RATIOS[(_optimizer, name)] - 1))
+          for _optimizer in ("sgd", "adam")}
+### END SOLUTION
+for _key, _ratio in GAIN_RATIOS.items():
+    print(f"{_key[0]:4s} with {_key[1]:13s}: gain at r = 64 / gain at r = 4 = {_ratio:.3f}")
+print("steady across ranks:", STEADY)
+
+# %% nbgrader={"grade": true, "grade_id": "test_gain_ratios", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""the four ratios within 1e-3 of the reference, and which scale keeps each optimizer steady (2 points)"""
+assert set(GAIN_RATIOS) == {(o, s) for o in ("sgd", "adam") for s in ("alpha/r", "alpha/sqrt(r)")}, "four keys"
+assert set(STEADY) == {"sgd", "adam"} and set(STEADY.values()) <= {"alpha/r", "alpha/sqrt(r)"}
+### BEGIN HIDDEN TESTS
+_want_ratios = {(_o, _n): _hidden_gain(64, _f(64), _o, 0) / _hidden_gain(4, _f(4), _o, 0)
+                for _o in ("sgd", "adam")
+                for _n, _f in (("alpha/r", lambda r: 4 / r), ("alpha/sqrt(r)", lambda r: 4 / math.sqrt(r)))}
+for _key, _want in _want_ratios.items():
+    assert math.isclose(float(GAIN_RATIOS[_key]), _want, rel_tol=1e-3), f"{_key}: ratio {_want:.4f}, not {GAIN_RATIOS[_key]}"
+for _o in ("sgd", "adam"):
+    _steady = min(("alpha/r", "alpha/sqrt(r)"), key=lambda name: abs(_want_ratios[(_o, name)] - 1))
+    assert STEADY[_o] == _steady, f"{_o}: the ratio closer to 1 belongs to {_steady}"
+### END HIDDEN TESTS
+
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Done
 #
@@ -202,4 +363,8 @@ except ValueError as _expected_error:
 # started (the lesson prints the last losses), so the rule "ends higher than it started" calls them healthy. A
 # learning rate can be too high without diverging; what gives it away is the comparison with the good run. Nor can
 # the tiny-data runs come out `"overfitting"`: the lesson measured their validation loss once, at the end, and the
-# rule needs several evaluations to see the validation loss turn up. Restart & Run All, then submit.
+# rule needs several evaluations to see the validation loss turn up.
+#
+# Exercise 4 is the reason PEFT offers both scales: the rule "keep α fixed when you change `r`" is an Adam rule.
+# Under SGD the same rule shrinks the first step as `r` grows, and rsLoRA's `α/√r` is the one that holds it steady.
+# (Try more steps, or `r = 1`, and see how far one step's picture carries.) Restart & Run All, then submit.

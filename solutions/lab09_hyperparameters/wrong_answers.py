@@ -113,3 +113,88 @@ def alpha_for_rank(r: int, reference_r: int, reference_alpha: float) -> float:
     if r < 1 or reference_r < 1:
         raise ValueError("ranks must be positive")
     return reference_alpha
+
+
+# %% [rslora] alpha / r again (rsLoRA read as the usual scale)
+def rslora_scale(r: int, alpha: float) -> float:
+    if r < 1:
+        raise ValueError("the rank must be positive")
+    return alpha / r
+
+
+# %% [rslora] right value, but no ValueError below rank 1 (r = 0 gives a ZeroDivisionError)
+def rslora_scale(r: int, alpha: float) -> float:
+    return alpha / r ** 0.5
+
+
+# %% [rslora] returns a tensor, not a float
+def rslora_scale(r: int, alpha: float) -> float:
+    if r < 1:
+        raise ValueError("the rank must be positive")
+    return alpha / torch.sqrt(torch.tensor(float(r)))
+
+
+# %% [gain] trains B only (one step cannot tell) but with Adam whatever the optimizer argument says
+def first_step_gain(r: int, scale: float, optimizer: str, seed: int = 0) -> float:
+    x, y = make_problem(seed)
+    a, b = init_adapter(r, seed)
+    b.requires_grad_(True)
+    opt = torch.optim.Adam([b], lr=0.02)
+    before = ((x @ (scale * b @ a).T - y) ** 2).mean()
+    opt.zero_grad()
+    before.backward()
+    opt.step()
+    with torch.no_grad():
+        after = ((x @ (scale * b @ a).T - y) ** 2).mean()
+    return (before - after).item() / before.item()
+
+
+# %% [gain] the absolute loss drop, not the relative one
+def first_step_gain(r: int, scale: float, optimizer: str, seed: int = 0) -> float:
+    x, y = make_problem(seed)
+    a, b = init_adapter(r, seed)
+    a.requires_grad_(True)
+    b.requires_grad_(True)
+    opt = torch.optim.SGD([a, b], lr=5.0) if optimizer == "sgd" else torch.optim.Adam([a, b], lr=0.02)
+    before = ((x @ (scale * b @ a).T - y) ** 2).mean()
+    opt.zero_grad()
+    before.backward()
+    opt.step()
+    with torch.no_grad():
+        after = ((x @ (scale * b @ a).T - y) ** 2).mean()
+    return (before - after).item()
+
+
+# %% [gain] leaves the scale out of the forward (the scale then cannot matter)
+def first_step_gain(r: int, scale: float, optimizer: str, seed: int = 0) -> float:
+    x, y = make_problem(seed)
+    a, b = init_adapter(r, seed)
+    a.requires_grad_(True)
+    b.requires_grad_(True)
+    opt = torch.optim.SGD([a, b], lr=5.0) if optimizer == "sgd" else torch.optim.Adam([a, b], lr=0.02)
+    before = ((x @ (b @ a).T - y) ** 2).mean()
+    opt.zero_grad()
+    before.backward()
+    opt.step()
+    with torch.no_grad():
+        after = ((x @ (b @ a).T - y) ** 2).mean()
+    return (before - after).item() / before.item()
+
+
+# %% [gain_ratios] gain at r = 4 over gain at r = 64 (the ratio upside down)
+GAIN_RATIOS = {}
+for _optimizer in ("sgd", "adam"):
+    for _name, _scale_of in (("alpha/r", lora_scale), ("alpha/sqrt(r)", rslora_scale)):
+        GAIN_RATIOS[(_optimizer, _name)] = (first_step_gain(4, _scale_of(4, 4), _optimizer)
+                                            / first_step_gain(64, _scale_of(64, 4), _optimizer))
+STEADY = {_optimizer: min(("alpha/r", "alpha/sqrt(r)"), key=lambda name: abs(GAIN_RATIOS[(_optimizer, name)] - 1))
+          for _optimizer in ("sgd", "adam")}
+
+
+# %% [gain_ratios] right ratios, but the lesson's rule read for both optimizers (alpha / r steady everywhere)
+GAIN_RATIOS = {}
+for _optimizer in ("sgd", "adam"):
+    for _name, _scale_of in (("alpha/r", lora_scale), ("alpha/sqrt(r)", rslora_scale)):
+        GAIN_RATIOS[(_optimizer, _name)] = (first_step_gain(64, _scale_of(64, 4), _optimizer)
+                                            / first_step_gain(4, _scale_of(4, 4), _optimizer))
+STEADY = {"sgd": "alpha/r", "adam": "alpha/r"}
