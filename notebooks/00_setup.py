@@ -89,7 +89,7 @@ print("device:", device.type)
 # **Speaker notes.** Ask everyone to run this cell, or `make doctor`, now: a red line comes with one sentence of
 # advice (docs/workshops.md, "When a laptop is not ready"). Versions only; nothing here needs a GPU.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
@@ -118,7 +118,7 @@ for package in ["torch", "transformers", "peft", "bitsandbytes", "datasets", "nb
 # `GPT2LMHeadModel` (about 4 M parameters instead of 124 M) loaded by the same `from_pretrained` code as GPT-2, and
 # that the Q&A split is by fact (Check yourself, question 3). Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 from utils.data import load_qa
 from utils.models import load_model
 
@@ -189,7 +189,7 @@ print(format_prompt(question) + complete(model, tokenizer, format_prompt(questio
 # **Speaker notes.** Mention only: `COURSE_MODEL=gpt2` needs the Hub or a warm cache; offline the error is one
 # sentence. A GPU is optional everywhere (docs/colab_gpu.md for Colab). Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 from utils.models import ModelNotAvailableError
 
 try:

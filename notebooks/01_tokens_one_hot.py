@@ -4,7 +4,8 @@
 # A language model never sees letters. It sees a list of integers, one per *token*, and the first thing it does
 # with each integer is pick a row of a matrix. This lesson follows a sentence from the corpus all the way to that
 # point.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **After this lesson you can**
 # - split text into tokens with the course's byte-level BPE tokenizer and map them to ids and back;
 # - explain how BPE builds its vocabulary from merges, and why it never needs an "unknown" token;
@@ -52,7 +53,7 @@ corpus = load_corpus()        # the pretraining corpus: one statement of a fact 
 # block 2 (25 minutes for 01 and 02, both whole, with lab01 in the room for 10 minutes). Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 print("vocabulary size:", len(tokenizer))
 sentence = corpus[3]
 ids = tokenizer.encode(sentence)
@@ -84,7 +85,7 @@ def decode_by_hand(ids: list[int], vocab: dict[str, int]) -> str:
 # %% tags=["your-turn-check"]
 check("01.1", decode_by_hand)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -108,7 +109,7 @@ check("01.1", decode_by_hand)
 # **Speaker notes.** BPE starts from 256 bytes and repeats one merge; the list of merges is the tokenizer. Show
 # the first merges, not the code. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 tokenizer_json = json.loads((Path(resolve_model_path()) / "tokenizer.json").read_text(encoding="utf-8"))
 merges = [tuple(m) for m in tokenizer_json["model"]["merges"]]
 print(f"256 byte symbols + 1 special token (EOS) + {len(merges):,} merges = {256 + 1 + len(merges):,} tokens")
@@ -130,14 +131,14 @@ for rank, (a, b) in enumerate(merges[:10]):
 # first `n_merges` merges as a list of `(left, right)` pairs, in the order learned. Break ties by taking the pair
 # that sorts first (`min` over `(-count, pair)`), and stop early if no word has two symbols left.
 
-# %% tags=["your-turn"]
+# %% slideshow={"slide_type": "subslide"} tags=["your-turn"]
 def train_merges_by_hand(words: list[str], n_merges: int) -> list[tuple[str, str]]:
     ...  # your code here: count pairs, pick the best, merge it in every word, repeat
 
 # %% tags=["your-turn-check"]
 check("01.2", train_merges_by_hand)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -173,7 +174,7 @@ check("01.2", train_merges_by_hand)
 # `utils.tokenization.train_bpe_merges`.
 # </details>
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Does this loop explain *our* tokenizer? Split the corpus into words with the tokenizer's own pre-tokenizer, train
 # 20 merges with `utils.tokenization.train_bpe_merges`, and compare with the first 20 merges in `tokenizer.json`:
 
@@ -190,7 +191,7 @@ print(f"the same as the tokenizer's first 20 merges, in the same order: {learned
 # list, merge the pair that was learned *earliest*. Here is that loop by hand — a dozen lines — next to the real
 # tokenizer.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 merge_rank = {pair: rank for rank, pair in enumerate(merges)}
 
 
@@ -211,7 +212,7 @@ word = " Madagascar"
 print("by hand  :", bpe_by_hand(word))
 print("tokenizer:", tokenizer.tokenize(word))
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # (The real tokenizer first splits text into words and punctuation with a regular expression, then runs this loop
 # on each piece, merging every occurrence of the best pair at once; for a single word the result is the same.)
 #
@@ -224,7 +225,7 @@ for text in ["The capital of France is Paris.", "Zürich", "Ouagadougou", "🙂"
     print(f"{text!r:34} {len(pieces)} token(s): {pieces}")
     assert tokenizer.decode(tokenizer.encode(text)) == text
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # `Zürich` and the emoji are not in the corpus: their UTF-8 bytes show up as odd-looking single-byte symbols
 # (`Ã`, `¼`, …) — the byte-level alphabet at work. A frequent corpus word like `Paris` is one token.
 
@@ -244,7 +245,7 @@ for text in ["The capital of France is Paris.", "Zürich", "Ouagadougou", "🙂"
 # **Speaker notes.** An id is not a quantity, so each becomes a one-hot row of length V. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 V = len(tokenizer)
 X_by_hand = torch.zeros(len(ids), V)
 for t, token_id in enumerate(ids):
@@ -271,7 +272,7 @@ def one_hot_by_hand(ids: list[int], vocab_size: int) -> torch.Tensor:
 # %% tags=["your-turn-check"]
 check("01.3", one_hot_by_hand)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -288,7 +289,7 @@ check("01.3", one_hot_by_hand)
 # The picture: all 4,000 columns (left — almost everything is white), and only the columns this sentence uses
 # (right). Each row has exactly one lit cell.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only"]
 fig, (ax_full, ax_used) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [2, 1]})
 rows, cols = X.nonzero(as_tuple=True)
 ax_full.scatter(cols, rows, marker="s", s=18, color="black")
@@ -317,7 +318,7 @@ plt.show()
 # **Speaker notes.** 90-minute path: show this memory arithmetic from the slides (docs/workshops.md, block 2).
 # The 2 GB figure hangs on the characters per token, measured here. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 n_chars = sum(len(line) for line in corpus)
 cpt = chars_per_token(corpus, tokenizer)
 print(f"corpus: {len(corpus):,} lines, {n_chars:,} characters, {round(n_chars / cpt):,} tokens")
@@ -331,7 +332,7 @@ for label, ratio in [("measured on our corpus", cpt), ("4 chars/token (what '2 G
     print(f"{label:38s}: {n_tokens:7,} tokens -> {format_bytes(size)} of fp32 one-hot "
           f"({size / text_bytes:,.0f}x the text)")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # So the claim holds in order of magnitude: with our tokenizer (about 5 characters per statement token) 0.5 MB of
 # text is about 1.6 GB of one-hot fp32; the round "2 GB" corresponds to exactly 4 characters per token. The ratio is `V × 4 / chars-per-token`: every character
 # of text turns into thousands of bytes, almost all of them zeros.
@@ -363,7 +364,7 @@ sizes = {
 for name, size in sizes.items():
     print(f"{name:30s} {format_bytes(size):>10}")
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 fig, ax = plt.subplots(figsize=(8, 3.2))
 ax.barh(list(sizes), list(sizes.values()), color=["grey", "tab:blue", "tab:green", "tab:red", "darkred"])
 ax.set_xscale("log")
@@ -404,7 +405,7 @@ plt.show()
 # 4. Its alphabet starts from all 256 bytes, so any UTF-8 string is a sequence of known symbols; merges only shorten it.
 # </details>
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 # Try it: question 2, computed.
 print(format_bytes(one_hot_memory_bytes(1_000_000 // 4, 50_257)))
 

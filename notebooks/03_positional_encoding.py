@@ -52,7 +52,7 @@ SEQ, D = model.config.n_positions, model.config.n_embd  # 128 positions, 256 dim
 # notebook runs in 4.9 s. 90-minute path: block 2 shows the heatmap and the waves from the slides. Half-day
 # path: block 3 (30 minutes for 03 and 04) runs §2 and §5 live. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 E = model.transformer.wte.weight.detach()
 a = torch.tensor(tokenizer.encode(" Paris is the capital of France"))
 b = torch.tensor(tokenizer.encode(" France is the capital of Paris"))
@@ -90,7 +90,7 @@ print(f"after adding positions, the two sorted bags differ by up to {bag_gap:.2f
 # **Speaker notes.** Run live on the half-day path (docs/workshops.md, block 3). The pair index runs to d/2 − 1,
 # not d − 1: the seed's reading overruns the table. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 def pe_by_hand(seq_len: int, d_model: int) -> torch.Tensor:
     pe = torch.zeros(seq_len, d_model)
     for p in range(seq_len):
@@ -119,7 +119,7 @@ def pe_table_by_hand(seq_len: int, d_model: int) -> torch.Tensor:
 # %% tags=["your-turn-check"]
 check("03.1", pe_table_by_hand)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -143,7 +143,7 @@ check("03.1", pe_table_by_hand)
 # The seed text states the same two formulas but lets `i` range over `0, 1, …, d_model − 1`. Taken literally, the
 # loop writes to columns `2i` and `2i + 1` up to `2·d_model − 1`, which do not exist:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 def pe_seed_literal(seq_len: int, d_model: int) -> torch.Tensor:
     pe = torch.zeros(seq_len, d_model)
     for p in range(seq_len):
@@ -160,13 +160,13 @@ except IndexError as err:
     print("IndexError:", err)
 
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The tempting "fix" — use the column index `j` itself in the exponent, sine for even `j`, cosine for odd `j` — runs,
 # but it is a different table: the exponent `2j/d` now climbs to almost 2, so the slowest wavelengths reach
 # `2π·10000² ≈ 6 × 10⁸` positions, and the sine and cosine of a pair no longer share a frequency (which section 5
 # needs). Count the columns that stay (almost) constant over a 128-token context and so carry no position there:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 def pe_column_index(seq_len: int, d_model: int) -> torch.Tensor:
     j = torch.arange(d_model, dtype=torch.float64)
     angles = torch.arange(seq_len, dtype=torch.float64)[:, None] / 10000 ** (2 * j / d_model)
@@ -182,7 +182,7 @@ for name, table, exponents in [
     print(f"{name:28s} longest wavelength {longest:12,.0f} positions; "
           f"columns that change < 0.01 over {SEQ} positions: {flat}/{D}")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The correct table also has slow pairs that hardly move within 128 positions — they are there for contexts of
 # thousands of tokens. The column-index version wastes more than half of its columns on frequencies no context ever
 # reaches.
@@ -199,7 +199,7 @@ my_wavelength = None  # the wavelength 2π / ω_64, in positions, for d_model = 
 # %% tags=["your-turn-check"]
 check("03.2", my_wavelength)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -219,7 +219,7 @@ check("03.2", my_wavelength)
 # **Speaker notes.** Fast pairs on the left, slow ones on the right: each row is a fingerprint of its position.
 # Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 PE = sinusoidal_encoding(SEQ, D)
 fig, ax = plt.subplots(figsize=(10, 4))
 heatmap(PE, ax=ax, cmap="RdBu", vmin=-1, vmax=1, interpolation="nearest", xlabel="dimension (2i = sin, 2i+1 = cos)", ylabel="position p",
@@ -235,7 +235,7 @@ ax = plot_curves(curves, x=positions, xlabel="position p", ylabel="PE[p, 2i] = s
 ax.legend(fontsize=8, loc="lower left", framealpha=0.95)
 plt.show()
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 print("wavelength 2*pi/w_i of pair i, in positions:")
 for i in (0, 1, 4, 16, 48, 64, D // 2 - 1):
     print(f"  i = {i:3d}: {2 * math.pi / pe_frequencies(D)[i].item():12,.1f}")
@@ -252,7 +252,7 @@ for i in (0, 1, 4, 16, 48, 64, D // 2 - 1):
 # **Speaker notes.** The deck shows the plot at the sliders' defaults; move the sliders in JupyterLab. Section
 # timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 def show_pair(i: int = 2, p: int = 10) -> None:
     w = pe_frequencies(D)[i].item()
     xs = torch.linspace(0, SEQ - 1, 800)
@@ -279,7 +279,7 @@ show_pair(i=2, p=10)  # the default view (also what the slides show)
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # Now drag the sliders (the plot redraws as you move them):
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 widgets.interact(show_pair, i=widgets.IntSlider(2, 0, D // 2 - 1, description="pair i"),
                  p=widgets.IntSlider(10, 0, SEQ - 1, description="position p"));
 
@@ -300,7 +300,7 @@ widgets.interact(show_pair, i=widgets.IntSlider(2, 0, D // 2 - 1, description="p
 # **Speaker notes.** Run live on the half-day path (docs/workshops.md, block 3): moving by k positions is the
 # same rotation for every position. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 k = 5
 R = rotation_matrix(k, D)
 print("the block of pair i=0 for k=5:\n", R[:2, :2])
@@ -325,7 +325,7 @@ def shift_by_hand(pe_row: torch.Tensor, k: int) -> torch.Tensor:
 # %% tags=["your-turn-check"]
 check("03.3", shift_by_hand)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -358,7 +358,7 @@ check("03.3", shift_by_hand)
 # **Speaker notes.** The dot product depends only on p − q: that is what attention can use. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 gram = PE @ PE.T
 offsets = torch.arange(-40, 41)
 curves = {}
@@ -368,13 +368,13 @@ plot_curves(curves, x=offsets, xlabel="offset q - p (positions)", ylabel="dot pr
             title="the curves for three starting positions lie on top of each other")
 plt.show()
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 formula = torch.cos(offsets[:, None].double() * pe_frequencies(D)[None, :]).sum(1)
 print("all three equal to sum_i cos(offset * w_i):",                # float32 dot products of D terms
       all(close(c, formula, reduction=D) for c in curves.values()))
 print(f"at offset 0: {gram[64, 64]:.2f} (= d/2 = {D // 2});  at offset 1: {gram[64, 65]:.2f};  at 40: {gram[64, 104]:.2f}")
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 fig, ax = plt.subplots(figsize=(5.5, 4.5))
 heatmap(gram, ax=ax, interpolation="nearest", xlabel="position q", ylabel="position p", title="PE(p) · PE(q): constant along diagonals")
 plt.show()
@@ -391,7 +391,7 @@ plt.show()
 # **Speaker notes.** GPT-2 learns its table; positions beyond the 64-token training blocks stay near their
 # random start. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 W = model.transformer.wpe.weight.detach()
 log_path = Path(resolve_model_path()) / "training_log.json"
 block = json.loads(log_path.read_text())["block"] if log_path.is_file() else W.shape[0]
@@ -403,7 +403,7 @@ if block < W.shape[0]:
           f"(untouched init: std {W[block:].std():.4f} vs initializer_range {init_std})")
 
 
-# %% slideshow={"slide_type": "subslide"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 def cosine_matrix(table: torch.Tensor) -> torch.Tensor:
     unit = table / table.norm(dim=1, keepdim=True)
     return unit @ unit.T
@@ -417,7 +417,7 @@ heatmap(cosine_matrix(W), ax=axes[1], cmap="RdBu", vmin=-1, vmax=1, interpolatio
 plt.tight_layout()
 plt.show()
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Both show the same idea — nearby positions have similar vectors, similarity decays with distance — but the learned
 # table has it only where training reached: beyond the pretraining block length it is still random noise (near-zero
 # similarity to every other position). A sinusoidal table is defined for any position and behaves the same everywhere;

@@ -84,7 +84,7 @@ qa = load_qa()
 # §5. Half-day path: block 5 (30 minutes, 07 whole, with lab07 in the room for 15 minutes). Section timing:
 # see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 d, k, r = 6, 4, 2
 B = torch.randn(d, r)
 A = torch.randn(r, k)
@@ -114,7 +114,7 @@ def lora_forward_by_hand(x: torch.Tensor, W: torch.Tensor, A: torch.Tensor, B: t
 # %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
 check("07.1", lora_forward_by_hand)
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -138,11 +138,11 @@ for shape in [(1000, 1000), (4096, 4096)]:
     print(f"{shape[0]} x {shape[1]}, r = 16: LoRA {lora:,} vs full {full:,} "
           f"-> {100 * lora / full:.1f} % of the parameters, {100 * (1 - lora / full):.1f} % fewer")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Both of the seeds' figures check out: 32,000 is 3.2 % of a million, and 131,072 is 99.2 % fewer than 16.8 million.
 # The count grows *linearly* in `r`, while the full matrix is fixed:
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only"]
 ranks = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 fig, ax = plt.subplots(figsize=(7, 3.6))
 ax.plot(ranks, [lora_parameter_count([(4096, 4096)], r) for r in ranks], "o-", label="LoRA: r (d + k)")
@@ -168,7 +168,7 @@ def lora_params_by_hand(d: int, k: int, r: int) -> int:
 # %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
 check("07.2", lora_params_by_hand)
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -200,7 +200,7 @@ check("07.2", lora_params_by_hand)
 # **Speaker notes.** B = 0 at the start, so the adapted model is the pretrained model before the first step.
 # Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 def first_step_grads(A_init: torch.Tensor, B_init: torch.Tensor) -> tuple[float, float]:
     # One forward/backward of h = W x + B A x on a random batch; the size of each gradient.
     W = torch.randn(8, 5)
@@ -251,7 +251,7 @@ for name, A0, B0 in [("A = 0, B = 0", torch.zeros(2, 5), torch.zeros(8, 2)),
 # **Speaker notes.** Run live on the 90-minute path (docs/workshops.md, block 5): the LoRA layer by hand.
 # Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 class TinyLoRA(nn.Module):
     def __init__(self, base: nn.Linear, r: int, alpha: float):
         super().__init__()
@@ -280,7 +280,7 @@ print("trainable:", [n for n, p in tiny.named_parameters() if p.requires_grad])
 # `x @ W + b` with `W` stored as **(in, out)** — the transpose of `nn.Linear`'s (out, in). The name is historical: it
 # is a plain linear layer. PEFT calls this layout `fan_in_fan_out=True`.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 c_attn = model.transformer.h[0].attn.c_attn
 print("c_attn:", type(c_attn).__name__, "weight", tuple(c_attn.weight.shape), "(in, out)")
 x = torch.randn(2, 256)
@@ -290,13 +290,13 @@ as_linear.weight.data, as_linear.bias.data = c_attn.weight.T.clone(), c_attn.bia
 print("same as nn.Linear with weight.T:", close(c_attn(x), as_linear(x), reduction=256))
 print("layer_shape, (in_features, out_features):", layer_shape(c_attn), "for both:", layer_shape(as_linear))
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # For the *forward* pass the layout does not matter: `A` and `B` are our own matrices, shaped `(r, in)` and
 # `(out, r)` whatever the base layer is. It matters the moment we **merge** (section 5): the update `B·A` has shape
 # `(out, in)`, and adding it to a Conv1D weight needs a transpose. That is the *fan_in_fan_out trap*, and it has a
 # nasty form: on a square layer such as `attn.c_proj` (256 × 256) the wrong addition raises no error at all.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 torch.manual_seed(0)
 c_proj = copy.deepcopy(model.transformer.h[0].attn.c_proj)        # Conv1D 256 -> 256: square
 lora = LoRALinear(c_proj, r=4, alpha=8)
@@ -318,7 +318,7 @@ print(f"with   .T : equal up to rounding: {close(right(x), wanted, reduction=256
 # `(out, r)`, so weights copy across — lesson 08), applies optional dropout to the input of the low-rank path, and can
 # `merge()` and `unmerge()`. Its forward pass:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 print(inspect.getsource(LoRALinear.forward))
 torch.manual_seed(0)
 ours = LoRALinear(layer, r=2, alpha=4)
@@ -341,7 +341,7 @@ print("TinyLoRA == LoRALinear (same A, B):", close(tiny(x), ours(x), reduction=5
 # **Speaker notes.** Run live on the 90-minute path: inject by name suffix, freeze the rest, count. Section
 # timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 for name, module in model.named_modules():
     if isinstance(module, (nn.Linear, Conv1D)) and (name.startswith("transformer.h.0.") or "h." not in name):
         in_features, out_features = layer_shape(module)
@@ -349,7 +349,7 @@ for name, module in model.named_modules():
 print("... the same four projections in blocks 1-3")
 print('targets "c_attn":', find_targets(model, ["c_attn"]))
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 lora_model = add_lora(copy.deepcopy(model), ["c_attn"], r=8, alpha=16)
 print(lora_model.transformer.h[0].attn.c_attn)
 trainable, total = count_parameters(lora_model)
@@ -359,7 +359,7 @@ print("= 4 layers x r (in + out) =", lora_parameter_count(target_shapes(model, [
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # Because `B = 0`, the wrapped model computes **exactly** what the pretrained model computes — bit for bit:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 batch = tokenizer(["Question: What is the capital of France?\nAnswer:", "Iron has the chemical symbol"],
                   return_tensors="pt", padding=True)
 with torch.no_grad():
@@ -381,7 +381,7 @@ changed = [n for n, p in lora_model.named_parameters() if not torch.equal(p, bef
 print(f"{len(changed)} tensors changed, all LoRA:", all(".lora_" in n for n in changed))
 print(f"loss: first step {losses[0]:.2f}, last step {losses[-1]:.2f}")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The first step's loss is *above* `ln V`, the loss of a model that spreads its probability evenly over the `V`
 # tokens of the vocabulary. That is not a bug. At the first step the adapter is zero, so the loss is the base
 # model's, and the base model is not uncertain but confidently wrong: it was trained on statements, so after
@@ -389,7 +389,7 @@ print(f"loss: first step {losses[0]:.2f}, last step {losses[-1]:.2f}")
 # every answer ends with. A confident wrong guess costs more than an even one. The cell measures it on the same first
 # batch (`qa_dataloader`'s order depends only on its seed).
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only"]
 first = next(iter(qa_dataloader(tokenizer, qa["train"], batch_size=16, max_examples=320)))  # train_loop's batch 1
 with torch.no_grad():
     log_p = model(input_ids=first["input_ids"], attention_mask=first["attention_mask"]).logits[:, :-1].log_softmax(-1)
@@ -423,7 +423,7 @@ print("first example:", repr(tokenizer.decode(first["input_ids"][0][first["atten
 # **Speaker notes.** Show on the 90-minute path (docs/workshops.md, block 5): merge adds (α/r)·B·A once;
 # unmerge takes it out. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 a, b, c = torch.tensor([0.1, 0.2, 1.0])                     # float32
 print(f"(a + b) + c = {((a + b) + c).item():.9f}")
 print(f"a + (b + c) = {(a + (b + c)).item():.9f}")
@@ -445,7 +445,7 @@ print(f"unit roundoff u = 2**-24 = {unit_roundoff():.2e}")
 # `close(a, b, reduction=K)` compares `max |a − b|` with it. It is far below the effect of any real bug:
 # `tests/test_numerics.py` shows that a 1 % error in the LoRA scale already exceeds it fifty-fold.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 K = forward_reduction(model.config)
 with torch.no_grad():
     adapted_logits = lora_model(**batch).logits
@@ -457,7 +457,7 @@ print(f"largest |logit| {scale:.0f}: tolerance = 4 x sqrt(K) x u x {scale:.0f} =
 # Now the merge. The checked cells print the verdict, not the difference itself: the difference changes from machine
 # to machine, the verdict does not. The last cell of this section prints this machine's differences.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 with torch.no_grad():
     layer0 = lora_model.transformer.h[0].attn.c_attn
     w0 = layer0.base.weight.detach().clone()
@@ -475,7 +475,7 @@ print("after merge_lora:", type(merged_model.transformer.h[0].attn.c_attn).__nam
 print("merged model == adapted model:", close(merged_logits, adapted_logits, reduction=K))
 print("and it differs from the base model:", not close(merged_logits, base_logits, reduction=K))
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 # Not a checked cell: these differences depend on the CPU, the BLAS kernel and the number of threads.
 for name, other in [("merge one layer", merged_then), ("merge_lora", merged_logits), ("base model", base_logits)]:
     print(f"{name:16s} max |difference| {(other - adapted_logits).abs().max():.1e}"
@@ -497,7 +497,7 @@ def merge_conv1d_by_hand(weight: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
 # %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
 check("07.3", merge_conv1d_by_hand)
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -520,7 +520,7 @@ check("07.3", merge_conv1d_by_hand)
 # **Speaker notes.** The seeds' published counts, recomputed on the meta device. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 with torch.device("meta"):
     gpt2 = GPT2LMHeadModel(GPT2Config())           # the real GPT-2 small architecture
 shapes = target_shapes(gpt2, ["c_attn"])
@@ -536,7 +536,7 @@ print("counted on the wrapped model:", f"{count_parameters(gpt2)[0]:,}")
 # hidden size 3072, 28 layers, 24 query heads and **8** key/value heads of dimension 128 (grouped-query attention).
 # So `q_proj` maps 3072 → 24 × 128 = 3072, but `v_proj` maps 3072 → 8 × 128 = **1024**.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 hidden, layers, heads, kv_heads, head_dim = 3072, 28, 24, 8, 128
 q_proj, v_proj = (heads * head_dim, hidden), (kv_heads * head_dim, hidden)
 by_hand = layers * lora_parameter_count([q_proj, v_proj], r=16)
@@ -552,7 +552,7 @@ print(f"from the model: {lora_parameter_count(target_shapes(llama, ['q_proj', 'v
 print(f"seed 003 says 8,388,608; 32 layers x 16 x 2 x (4096 + 4096) = "
       f"{32 * lora_parameter_count([(4096, 4096)] * 2, r=16):,}")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The right count for Llama 3.2 3B is **4,587,520**. The seed's 8,388,608 is exactly the figure for a 32-layer,
 # 4096-wide model *without* grouped-query attention (Llama 2 7B) — most likely pasted from another run.
 
@@ -570,7 +570,7 @@ print(f"seed 003 says 8,388,608; 32 layers x 16 x 2 x (4096 + 4096) = "
 # **Speaker notes.** The deck shows the plot at the slider's default rank; drag r in JupyterLab. Section
 # timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 W = model.transformer.h[1].mlp.c_fc.weight.detach().T        # (out, in) = (1024, 256)
 sigma = torch.linalg.svdvals(W)
 energy = sigma.pow(2)
@@ -603,7 +603,7 @@ interact(show, r=IntSlider(8, 1, 256, 1));
 for r in [1, 4, 16, 64, 256]:
     print(f"r = {r:3d}: relative error of the best rank-r approximation {rel_error[r - 1].item():.3f}")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # A pretrained weight is *not* low-rank: its singular values decay slowly, and a rank-16 matrix keeps only part of
 # it. That is not a problem for LoRA, which never replaces `W` — it only adds a low-rank *correction* to it.
 
@@ -633,7 +633,7 @@ for r in [1, 4, 16, 64, 256]:
 # 5. Computed below.
 # </details>
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 # Question 5, computed on the meta-device GPT-2 from section 6 (its c_attn already carries LoRA, so rebuild it).
 with torch.device("meta"):
     gpt2 = GPT2LMHeadModel(GPT2Config())

@@ -5,7 +5,8 @@
 # for hundreds of architectures and adds saving, loading, merging and switching adapters. This lesson shows that
 # PEFT computes *exactly* what our hand-built version computes, then walks through the workflow you will use in the
 # capstone.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **After this lesson you can**
 # - configure LoRA with `LoraConfig` and wrap a model with `get_peft_model`;
 # - show that PEFT's LoRA and `utils.lora` give the same logits (to 1e-5) when they hold the same `A` and `B`;
@@ -59,12 +60,12 @@ peft_model = get_peft_model(copy.deepcopy(model), config)
 peft_model.print_trainable_parameters()
 print("utils.lora on the same targets:", count_parameters(add_lora(copy.deepcopy(model), ["c_attn"], 8, 16)))
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Same counts as lesson 07: 4 layers × 8 × (256 + 768) = 32,768. Inside, PEFT's layer has the same parts as our
 # `LoRALinear` — the frozen `base_layer`, `lora_A` and `lora_B` (as `nn.Linear`s inside a dictionary keyed by adapter
 # name, here `"default"`), a dropout, and a `scaling` of α/r:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 layer = peft_model.base_model.model.transformer.h[0].attn.c_attn
 print(layer)
 print("lora_A.weight", tuple(layer.lora_A["default"].weight.shape), "= (r, in);",
@@ -82,7 +83,7 @@ print("B starts at zero:", torch.count_nonzero(layer.lora_B["default"].weight).i
 # **Speaker notes.** Same A and B as lesson 07's layer give the same logits. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 torch.manual_seed(0)
 hand = add_lora(copy.deepcopy(model), ["c_attn"], r=8, alpha=16)
 loader = qa_dataloader(tokenizer, qa["train"], batch_size=16, max_examples=320)
@@ -99,7 +100,7 @@ K = forward_reduction(model.config)                 # tolerance 4·√K·u·max|
 print("hand-built == PEFT (up to float32 rounding):", close(hand_logits, peft_logits, reduction=K))
 print("and both differ from the base model:", not close(peft_logits, base_logits, reduction=K))
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 # Not a checked cell: the difference depends on the CPU, the BLAS kernel and the number of threads.
 print(f"max |hand - PEFT| over {hand_logits.numel():,} logits: {(hand_logits - peft_logits).abs().max():.1e}")
 
@@ -120,7 +121,7 @@ print(f"max |hand - PEFT| over {hand_logits.numel():,} logits: {(hand_logits - p
 # **Speaker notes.** GPT-2's Conv1D stores weights (in, out); PEFT detects it for merging. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     forgot = get_peft_model(copy.deepcopy(model), LoraConfig(r=8, lora_alpha=16, target_modules=["c_attn"]))
@@ -150,7 +151,7 @@ def matches_by_hand(name: str, target: str) -> bool:
 # %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
 check("08.1", matches_by_hand)
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -174,7 +175,7 @@ my_guess_c_proj = None  # trainable parameters for target_modules=["c_proj"], r 
 # %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
 check("08.2", my_guess_c_proj)
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -184,7 +185,7 @@ check("08.2", my_guess_c_proj)
 # projection (1024 → 256), each $r(\text{in} + \text{out})$. The next cell prints it (57,344).
 # </details>
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 for targets in [["c_proj"], ["attn.c_proj"], ["mlp.c_proj"], ["c_attn", "attn.c_proj"], "all-linear"]:
     pm = get_peft_model(copy.deepcopy(model), LoraConfig(r=8, lora_alpha=16, target_modules=targets,
                                                          fan_in_fan_out=True))
@@ -205,7 +206,7 @@ for targets in [["c_proj"], ["attn.c_proj"], ["mlp.c_proj"], ["c_attn", "attn.c_
 # **Speaker notes.** Show the adapter's size on the 90-minute path (docs/workshops.md, block 5): only A, B and a
 # config are saved. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 adapter_dir = workdir / "qa_c_attn_r8"
 peft_model.save_pretrained(adapter_dir)
 for f in sorted(adapter_dir.iterdir()):
@@ -216,7 +217,7 @@ print(f"{n_adapter:,} parameters x 4 bytes = {4 * n_adapter:,} bytes of fp32 (+ 
 print(f"the base model's model.safetensors: {base_bytes:,} bytes "
       f"({base_bytes / (adapter_dir / 'adapter_model.safetensors').stat().st_size:.0f}x larger)")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # So an adapter's size is simply `4 bytes × trainable parameters` in fp32. For seed 000's GPT-2 adapter (147,456
 # parameters, `r = 4` on `c_attn`) that is 0.59 MB, against about 500 MB for GPT-2 124M itself.
 #
@@ -241,7 +242,7 @@ print("loaded for inference, nothing trainable:", loaded.get_nb_trainable_parame
 # **Speaker notes.** `merge_and_unload` gives a plain GPT-2, equal to lesson 07's merge. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 merged = loaded.merge_and_unload()
 merged_by_hand = merge_lora(copy.deepcopy(hand))
 with torch.no_grad():
@@ -263,7 +264,7 @@ print("PEFT merge == utils.lora merge:",                   # weights: W + (α/r)
 # **Speaker notes.** Two small adapters on one base model, switched by name. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 STEPS = 300 if full_run() else 60
 task_config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["c_attn", "c_proj", "c_fc"],
                          fan_in_fan_out=True)
@@ -278,7 +279,7 @@ for task in ["capital", "symbol"]:
     print(f"{task:8s}: {len(train_split):,} training pairs, loss {task_losses[task][0]:.2f} -> "
           f"{task_losses[task][-1]:.2f} in {STEPS} steps")
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 fig, ax = plt.subplots(figsize=(7, 3.4))
 for task, values in task_losses.items():
     ax.plot(values, label=f"adapter '{task}'")
@@ -291,7 +292,7 @@ plt.show()
 # chooses which one is active; `disable_adapter()` runs the bare base model. Ask held-out questions (the `test`
 # split: facts never seen as Q&A in training) of both kinds, with each setting:
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only"]
 fresh_base, _ = load_model(device=device)
 both = PeftModel.from_pretrained(fresh_base, workdir / "capital", adapter_name="capital")
 both.load_adapter(workdir / "symbol", adapter_name="symbol")
@@ -316,7 +317,7 @@ for setting, row in scores.items():
     print(f"{setting:18s} held-out answer loss: capital questions {row['capital']:.2f}, "
           f"symbol questions {row['symbol']:.2f}")
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 fig, ax = plt.subplots(figsize=(7, 3.4))
 width = 0.38
 for i, task in enumerate(["capital", "symbol"]):
@@ -327,7 +328,7 @@ ax.set(ylabel="loss on held-out answers", title="one base model, switchable adap
 ax.legend()
 plt.show()
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only"]
 picked = [("capital", 1), ("capital", 3), ("symbol", 1), ("symbol", 3)]
 questions = [tests[task][i]["question"] for task, i in picked]
 references = [tests[task][i]["answer"] for task, i in picked]
@@ -342,7 +343,7 @@ for name in ["capital", "symbol"]:
     print(f"adapter '{name}': exact match on the 40 held-out questions: capital {hits['capital']:.0%}, "
           f"symbol {hits['symbol']:.0%}")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Read the answers for what they are. The capital adapter answers a capital question with a capital city — the
 # right *kind* of answer — but for France it says *Monaco*, a wrong one, and it answers element questions with a
 # city name or a fragment. The symbol adapter answers everything, even the capital questions, with something shaped
@@ -380,7 +381,7 @@ for name in ["capital", "symbol"]:
 # 5. When you want to switch adapters on one base model, keep training the adapter, or ship only the small file.
 # </details>
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 # Question 4, computed: the header is small next to the tensors.
 print(f"about {1_179_760 // 4:,} parameters")
 

@@ -4,7 +4,8 @@
 # Lesson 10: with LoRA, the frozen base model is most of the memory bill. Lesson 11: NF4 stores a weight in
 # 4.127 bits. QLoRA (Dettmers et al., 2023) puts the two together: the base model is stored in NF4 with double
 # quantization and never changes; LoRA adapters in full precision are trained on top.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **You will be able to**
 # - load a model in 4-bit NF4 with `BitsAndBytesConfig` and read its memory footprint;
 # - say which layers were quantized and which were not, and check a quantized layer against lesson 11's code;
@@ -89,7 +90,7 @@ print(f"fp32 model: {fp32_bytes / 1e6:.2f} MB   4-bit model: {nf4_bytes / 1e6:.2
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Not the 1/8 you might expect from 32 → 4 bits. Which parameters were quantized?
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 quantized, kept = {}, {}
 for name, module in model4.named_modules():
     if isinstance(module, bnb.nn.Linear4bit):
@@ -123,7 +124,7 @@ print("lm_head:", type(model4.lm_head).__name__, "| tied to the embedding:", mod
 # Quantize the fp32 `c_attn` weight of layer 0 with `utils.quant.quantize_nf4` (transposed to `(out, in)` like
 # `nn.Linear`) and compare with the bytes inside the 4-bit model:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 layer4 = model4.transformer.h[0].attn.c_attn
 W32 = model32.transformer.h[0].attn.c_attn.weight.detach().T.contiguous().cpu()  # Conv1D (in, out) -> Linear (out, in)
 codes, absmax = quantize_nf4(W32, blocksize=layer4.weight.quant_state.blocksize)
@@ -153,7 +154,7 @@ print("codes identical to utils.quant.quantize_nf4:", torch.equal(unpack_4bit(la
 # **Speaker notes.** Run live on the half-day path: LoRA on top of the frozen 4-bit weights. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 lora_config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["c_attn", "c_proj", "c_fc"],
                          task_type="CAUSAL_LM")
 torch.manual_seed(0)
@@ -183,7 +184,7 @@ for name, m in (("QLoRA (NF4 base)", qlora), ("LoRA (fp32 base)", lora)):
     losses[name] = train_loop(m, loader, max_steps=STEPS, lr=2e-3, progress=False)
     print(f"{name}: loss {losses[name][0]:.2f} -> {sum(losses[name][-5:]) / 5:.2f} (mean of the last 5 steps)")
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 plot_curves(losses, xlabel="step", ylabel="training loss", title=f"QLoRA vs LoRA on the course model, {STEPS} steps")
 plt.show()
 after = model4.transformer.h[1].mlp.c_fc.weight
@@ -204,7 +205,7 @@ print("same weight object, same storage:", after is probe_weight,
 # without gradients, on a CPU with AVX512-BF16, bitsandbytes rewrites the weight once into a packed layout for its
 # CPU kernel.)
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 W = torch.randn(768, 256, generator=torch.Generator().manual_seed(0)) * 0.02  # (out, in), a GPT-2-sized layer
 codes, absmax = quantize_nf4(W, 64)
 codes_again, absmax_again = quantize_nf4(dequantize_nf4(codes, absmax, W.shape, 64), 64)
@@ -242,7 +243,7 @@ print("re-quantizing a dequantized NF4 weight gives the same codes:", torch.equa
 # **Speaker notes.** Merging into a 4-bit base re-rounds the weight to the NF4 grid. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only"]
 def val_loss(model) -> float:
     return heldout_loss(model, tokenizer, qa["validation"], max_examples=256)  # per answer token, as in lesson 09
 
@@ -283,7 +284,7 @@ def merged_4bit_weight_by_hand(W: torch.Tensor, delta: torch.Tensor) -> torch.Te
 # %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
 check("12.1", merged_4bit_weight_by_hand)
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -297,7 +298,7 @@ check("12.1", merged_4bit_weight_by_hand)
 # as much as `delta` itself. Returning `base + delta` is what merging into a 16-bit copy keeps instead.
 # </details>
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 print(f"validation loss, base model (no adapter)       {loss_base:.3f}")
 print(f"validation loss, QLoRA adapter, not merged     {loss_unmerged:.3f}")
 print(f"validation loss, merged into the 4-bit base    {val_loss(merged4):.3f}")
@@ -324,7 +325,7 @@ print(f"validation loss, merged into an fp32 copy      {val_loss(merged32):.3f}"
 # **Speaker notes.** The seeds' memory tables, recomputed on the meta device. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 configs = {
     "Llama 3.2 3B": LlamaConfig(vocab_size=128256, hidden_size=3072, intermediate_size=8192, num_hidden_layers=28,
                                 num_attention_heads=24, num_key_value_heads=8, head_dim=128, tie_word_embeddings=True),
@@ -359,7 +360,7 @@ def qlora_bytes_by_hand(n_linear: float, n_other: float, n_adapter: float) -> fl
 # %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
 check("12.2", qlora_bytes_by_hand)
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -370,7 +371,7 @@ check("12.2", qlora_bytes_by_hand)
 # The naive "4 bits × every parameter" misses the 0.127 bit of scales and, above all, the 16-bit embeddings.
 # </details>
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 nf4_bits = bits_per_param(4, 64, double_quant=True)
 for name, c in census.items():
     naive = {d: model_memory_gb(c["total"], d) for d in ("fp32", "fp16", "int8", 4)}
@@ -386,7 +387,7 @@ for name, c in census.items():
 # Now the training bill (Adam, fp32 adapters and states, activations left out because they depend on batch and
 # sequence length). Seed 003 trains r = 16 on `q_proj, v_proj`; seed 004 uses r = 64 on every linear layer.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only", "nbval-check-output"]
 def adapter_size(c, r, modules):
     return c["layers"] * lora_parameter_count([c["shapes"][mod] for mod in modules], r)
 

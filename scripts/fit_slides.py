@@ -7,8 +7,9 @@ The deck is exported as `make slides` does (workshop.slides), opened at 1280 x 7
 each cell's rendered height is read. Walking the cells in order, a cell that would push its slide past the slide's
 height (reveal.js's 960 x 700) starts a subslide instead of continuing the slide ("fragment" or no type become
 "subslide"). `--apply` writes that into the jupytext twin (`NN_x.py`, the cell headers' slideshow metadata only);
-then `jupytext --sync` carries it to the .ipynb with its outputs. Cells taller than a slide on their own are listed:
-those need a human (split the text, move detail to notes, shorten the output). tests/browser/test_decks.py is the
+then `jupytext --sync` carries it to the .ipynb with its outputs. Cells taller than a slide on their own are listed;
+a code cell among them with a plot gets the `slides-output-only` tag (the deck shows the plot, the notebook keeps
+the code); the others need a human (split the text, move detail to notes, shorten the output). tests/browser/test_decks.py is the
 judge; this only proposes.
 """
 
@@ -83,16 +84,25 @@ def plan(cells: list[dict], heights: dict[str, int], budget: int = BUDGET_PX) ->
     return changes, too_tall
 
 
-def apply(py: Path, changes: dict[int, str]) -> int:
-    """Rewrite the slide_type of the given cells (by index) in a jupytext percent file; returns cells changed."""
+def apply(py: Path, changes: dict[int, str], tag: list[int] = ()) -> int:
+    """Rewrite the slide_type of the given cells (by index) in a jupytext percent file, and add the output-only tag
+    to the cells in `tag`; returns the number of cell headers changed."""
     lines = py.read_text(encoding="utf-8").split("\n")
     headers = [n for n, line in enumerate(lines) if HEADER.match(line)]
     done = 0
-    for index, kind in changes.items():
-        n = headers[index]
-        new, count = re.subn(r'"slide_type": "[^"]*"', f'"slide_type": "{kind}"', lines[n])
-        if not count:
-            new = lines[n] + f' slideshow={{"slide_type": "{kind}"}}'
+    for index in sorted(set(changes) | set(tag)):
+        n, new = headers[index], lines[headers[index]]
+        if index in changes:
+            kind = changes[index]
+            new, count = re.subn(r'"slide_type": "[^"]*"', f'"slide_type": "{kind}"', new)
+            if not count:  # jupytext writes slideshow= before tags=
+                head, sep, tail = new.partition(" tags=[")
+                new = f'{head} slideshow={{"slide_type": "{kind}"}}' + (f"{sep}{tail}" if sep else "")
+        if index in tag and slides.OUTPUT_ONLY_TAG not in new:
+            if "tags=[" in new:
+                new = new.replace("tags=[", f'tags=["{slides.OUTPUT_ONLY_TAG}", ', 1)
+            else:
+                new += f' tags=["{slides.OUTPUT_ONLY_TAG}"]'
         lines[n], done = new, done + 1
     py.write_text("\n".join(lines), encoding="utf-8")
     return done
@@ -129,11 +139,14 @@ def main(argv: list[str] | None = None) -> int:
                 status = 1
                 continue
             print(f"{notebook.name}: {len(changes)} cells should start a subslide: {sorted(changes)}")
+            plots = [i for i in too_tall if cells[i]["cell_type"] == "code" and any(
+                "image/png" in o.get("data", {}) for o in cells[i].get("outputs", []))]
             for index in too_tall:
                 first = "".join(cells[index]["source"]).strip().split("\n")[0][:70]
-                print(f"  cell {index} alone is {heights.get(cells[index].get('id', ''), 0)} px tall: {first!r}")
-            if args.apply and changes:
-                print(f"  {py}: {apply(py, changes)} cell headers rewritten")
+                fix = f" -> tag {slides.OUTPUT_ONLY_TAG}" if index in plots else ""
+                print(f"  cell {index} alone is {heights.get(cells[index].get('id', ''), 0)} px tall: {first!r}{fix}")
+            if args.apply and (changes or plots):
+                print(f"  {py}: {apply(py, changes, tag=plots)} cell headers rewritten")
     return status
 
 
