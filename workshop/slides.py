@@ -15,7 +15,8 @@ points there. Copy the whole folder to the presenting laptop.
 A slider has no kernel behind it in a deck, and the renderer of saved widgets is a 3.6 MB online bundle, so the
 decks never load it: each saved widget is replaced by its static fallback (`widget_fallbacks`): the images its
 saved output holds (an `interact` plot at its default values), or else the text its labels show (a progress bar's
-last state). Move the sliders in JupyterLab. `slide_type: notes` cells become reveal.js speaker notes: press `s`
+last state). Move the sliders in JupyterLab. A code cell tagged `slides-output-only` (a plot whose code would not
+fit next to it) shows only its output in a deck. `slide_type: notes` cells become reveal.js speaker notes: press `s`
 in a deck for the speaker view.
 """
 
@@ -48,6 +49,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 FALLBACK_CLASS = "widget-fallback"  # the <div> a deck shows in place of a saved widget
 FALLBACK_NOTE = "static view at the default values: move the controls in JupyterLab"
+OUTPUT_ONLY_TAG = "slides-output-only"  # a code cell tagged so shows only its output in a deck (a plot's long code)
 MAX_OUTPUT_LINES = 14  # a text output longer than this shows its first lines on a slide (the notebook keeps all)
 # Added to every deck: code and text outputs wrap at the slide's edge instead of scrolling sideways, and a plot
 # never grows taller than a slide.
@@ -146,8 +148,13 @@ def cap_outputs(notebook: dict, max_lines: int = MAX_OUTPUT_LINES) -> dict:
 
 
 def deck_copy(notebook: dict) -> dict:
-    """The notebook as its deck shows it: widgets made static (widget_fallbacks), long outputs capped."""
-    return cap_outputs(widget_fallbacks(notebook))
+    """The notebook as its deck shows it: widgets made static (widget_fallbacks), long outputs capped, and the code
+    of cells tagged `slides-output-only` left out (the notebook keeps it; nbconvert honours `remove_source`)."""
+    notebook = cap_outputs(widget_fallbacks(notebook))
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code" and OUTPUT_ONLY_TAG in cell.get("metadata", {}).get("tags", []):
+            cell["metadata"].setdefault("transient", {})["remove_source"] = True
+    return notebook
 
 
 def deck_path(notebook: Path, out_dir: Path) -> Path:
