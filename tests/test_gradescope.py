@@ -9,11 +9,13 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 from grading.gradescope import build_zip
@@ -118,19 +120,49 @@ def test_run_autograder_grades_solution_stub_wrong_and_broken(tmp_path, lab, ver
     assert broken["score"] == 0 and "not a readable notebook" in broken["output"], broken["output"]
 
 
+def test_an_orphaned_daemon_stays_a_descendant_and_is_killed(tmp_path):
+    """The runner is a child subreaper: a double-forked, setsid daemon re-parents to it, not to init, and
+    kill_descendants ends it (where no cgroup ends a student's processes, this is what does)."""
+    pidfile = tmp_path / "daemon.pid"
+    code = ("import os, time, sys\n"
+            "from grading.gradescope import _become_subreaper, kill_descendants\n"
+            "assert _become_subreaper()\n"
+            "if os.fork() == 0:\n"
+            "    os.setsid()\n"
+            "    if os.fork() == 0:\n"
+            f"        open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)\n"
+            "    os._exit(0)\n"
+            f"while not os.path.exists({str(pidfile)!r}) or not open({str(pidfile)!r}).read(): time.sleep(0.05)\n"
+            "print(kill_descendants())\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["1"]
+    assert not _alive(int(pidfile.read_text()))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 @pytest.mark.slow  # one kernel, graded without bubblewrap as in a container that refuses namespaces
 def test_without_the_sandbox_a_daemon_cannot_outlive_grading_or_rewrite_results(tmp_path, lab, versions):
     zip_path = tmp_path / "autograder.zip"
     build_zip(LAB, zip_path, sandbox="off")
     root = _unpack(zip_path, tmp_path / "autograder")
     results = root / "results" / "results.json"
+    pidfile = tmp_path / "daemon.pid"
     forged = json.dumps({"score": 999, "tests": []})
     nb = nbformat.from_dict(json.loads(nbformat.writes(versions["stub"])))
     cell = next(c for c in nb.cells if c.metadata["nbgrader"]["grade_id"] == "sdpa")
     cell.source += (  # a double fork: the grandchild is orphaned, sleeps past grading, then writes results.json
-        "\nimport os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(8)\n"
+        "\nimport os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+        f"        open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n        time.sleep(8)\n"
         f"        open({str(results)!r}, 'w').write({forged!r})\n    os._exit(0)\n")
     data = _grade(root, {f"{LAB}.ipynb": nbformat.writes(nb)})
-    assert "graded without bubblewrap" in data["output"] and "killed" in data["output"], data["output"]
+    assert "graded without bubblewrap" in data["output"], data["output"]
+    assert pidfile.is_file() and not _alive(int(pidfile.read_text()))  # it ran, and is gone
     time.sleep(10)
     assert json.loads(results.read_text()) == data and data["score"] == 0
