@@ -34,18 +34,21 @@ LAYOUT_ALL = """
 () => {
   for (const s of document.querySelectorAll('.reveal .slides section')) {
     s.style.setProperty('display', 'block', 'important'); s.hidden = false; }
-  const heights = {};
-  for (const cell of document.querySelectorAll('.jp-Cell')) {
-    const id = (cell.id || '').replace('cell-id=', '');
-    if (id) heights[id] = Math.ceil(cell.getBoundingClientRect().height / (window.__scale || 1));
-  }
-  return heights;
+  // every shown cell in notebook order (skip cells are not in a deck; notes cells sit in <aside>)
+  return [...document.querySelectorAll('.jp-Cell')].filter(cell => !cell.closest('aside.notes'))
+    .map(cell => Math.ceil(cell.getBoundingClientRect().height / (window.__scale || 1)));
 }
 """
 
 
-def measure(deck: Path, chromium: str) -> dict[str, int]:
-    """Each cell's rendered height in slide pixels, by cell id."""
+def shown(cells: list[dict]) -> list[int]:
+    """Indices of the cells a deck shows, in order (not `skip`, not `notes`)."""
+    return [i for i, c in enumerate(cells)
+            if c.get("metadata", {}).get("slideshow", {}).get("slide_type", "-") not in ("skip", "notes")]
+
+
+def measure(deck: Path, chromium: str, cells: list[dict]) -> dict[int, int]:
+    """Each shown cell's rendered height in slide pixels, by cell index (the deck lists them in notebook order)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -61,17 +64,20 @@ def measure(deck: Path, chromium: str) -> dict[str, int]:
                       " window.__scale = s.getBoundingClientRect().width / s.offsetWidth; }")
         heights = page.evaluate(LAYOUT_ALL)
         browser.close()
-    return heights
+    indices = shown(cells)
+    if len(heights) != len(indices):
+        raise RuntimeError(f"{deck.name}: {len(heights)} cells in the deck, {len(indices)} shown in the notebook")
+    return dict(zip(indices, heights, strict=True))
 
 
-def plan(cells: list[dict], heights: dict[str, int], budget: int = BUDGET_PX) -> tuple[dict[int, str], list[int]]:
+def plan(cells: list[dict], heights: dict[int, int], budget: int = BUDGET_PX) -> tuple[dict[int, str], list[int]]:
     """New slide types by cell index, and the cells taller than a slide on their own."""
     changes, too_tall, used = {}, [], 0
     for index, cell in enumerate(cells):
         kind = cell.get("metadata", {}).get("slideshow", {}).get("slide_type", "-")
         if kind in ("skip", "notes"):
             continue
-        height = heights.get(cell.get("id", ""), 0) + GAP_PX
+        height = heights.get(index, 0) + GAP_PX
         if height > budget:
             too_tall.append(index)
         if kind in ("slide", "subslide"):
@@ -125,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
             cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
             saved = args.heights / f"{notebook.stem}.json" if args.heights else None
             if args.reuse:
-                heights = json.loads(saved.read_text(encoding="utf-8"))
+                heights = {int(i): h for i, h in json.loads(saved.read_text(encoding="utf-8")).items()}
             else:
-                heights = measure(deck, args.chromium)
+                heights = measure(deck, args.chromium, cells)
                 if saved:
                     saved.parent.mkdir(parents=True, exist_ok=True)
                     saved.write_text(json.dumps(heights), encoding="utf-8")
@@ -144,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             for index in too_tall:
                 first = "".join(cells[index]["source"]).strip().split("\n")[0][:70]
                 fix = f" -> tag {slides.OUTPUT_ONLY_TAG}" if index in plots else ""
-                print(f"  cell {index} alone is {heights.get(cells[index].get('id', ''), 0)} px tall: {first!r}{fix}")
+                print(f"  cell {index} alone is {heights.get(index, 0)} px tall: {first!r}{fix}")
             if args.apply and (changes or plots):
                 print(f"  {py}: {apply(py, changes, tag=plots)} cell headers rewritten")
     return status
