@@ -31,6 +31,7 @@ from utils.attention import (
     split_heads,
 )
 from utils.data import load_corpus
+from utils.exercises import check
 from utils.models import load_model
 from utils.notebook import setup
 from utils.numerics import close
@@ -110,6 +111,33 @@ torch_ref = F.scaled_dot_product_attention(q0, k0, v0)
 # "==" up to float32 rounding (utils.numerics; lesson 07 derives it): d_k products per score, seq per softmax and sum
 print("by hand == utils:", close(out, ours, reduction=d_k + 2 * len(tokens)))
 print("utils == torch SDPA:", close(ours, torch_ref, reduction=d_k + 2 * len(tokens)))
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 04.1 · attention for a whole batch
+#
+# The three lines above handle one head of one sentence, `(seq, d_k)`. Write `attention_by_hand(q, k, v)` for
+# tensors with any leading dimensions: `q` is `(..., seq_q, d_k)`, `k` is `(..., seq_k, d_k)`, `v` is
+# `(..., seq_k, d_v)`; return `softmax(QKᵀ/√d_k) V` of shape `(..., seq_q, d_v)`. Careful: on a 3-D tensor `k.T`
+# reverses *all* the dimensions.
+
+# %% tags=["your-turn"]
+def attention_by_hand(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    ...  # your code here: (..., seq_q, d_v)
+
+# %% tags=["your-turn-check"]
+check("04.1", attention_by_hand)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def attention_by_hand(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+#     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])   # (..., seq_q, seq_k)
+#     return torch.softmax(scores, dim=-1) @ v                     # each query's weights over the keys sum to 1
+# ```
+# `@` treats every dimension but the last two as a batch, so the same two lines serve one head, many heads and many
+# sentences; only the transpose has to name its two dimensions.
+# </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Why divide by √d_k?
@@ -197,6 +225,30 @@ same = close(scaled_dot_product_attention(qa, ka, va, causal=True),
              F.scaled_dot_product_attention(qa, ka, va, is_causal=True), reduction=8 + 2 * 5)
 print("causal, seq_q=3, seq_k=5, equal to torch SDPA:", same)
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 04.2 · the causal mask
+#
+# Write `causal_mask_by_hand(seq_q, seq_k)`: a `(seq_q, seq_k)` **bool** tensor, `True` where query `i` may look at
+# key `j`, aligned top-left like PyTorch's `is_causal=True` (query `i` sees keys `0 … i`), for square and non-square
+# shapes.
+
+# %% tags=["your-turn"]
+def causal_mask_by_hand(seq_q: int, seq_k: int) -> torch.Tensor:
+    ...  # your code here: a (seq_q, seq_k) bool tensor
+
+# %% tags=["your-turn-check"]
+check("04.2", causal_mask_by_hand)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def causal_mask_by_hand(seq_q: int, seq_k: int) -> torch.Tensor:
+#     return torch.ones(seq_q, seq_k, dtype=torch.bool).tril()   # keep the diagonal and everything below it
+# ```
+# `tril` keeps entry `(i, j)` when `j ≤ i`. `triu(1)` is the complement: the positions set to `−∞`.
+# </details>
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Many heads
 #
@@ -214,6 +266,32 @@ print("head 0 of the split == the first 64 columns:", torch.equal(qh[0], q0))
 heads_out = scaled_dot_product_attention(qh, kh, vh, causal=True)   # all heads at once: a batch dim
 print("attended:", tuple(heads_out.shape), " merged:", tuple(merge_heads(heads_out).shape))
 print("merge_heads(split_heads(q)) == q:", torch.equal(merge_heads(qh), q))
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 04.3 · split into heads
+#
+# Write `split_heads_by_hand(x, n_heads)`: `x` is `(seq, d_model)`; return `(n_heads, seq, d_k)` with
+# `d_k = d_model / n_heads`, where head `h` holds columns `h·d_k … (h+1)·d_k − 1` of every token. A single `reshape`
+# to the final shape has the right shape and the wrong numbers: the check looks at the numbers.
+
+# %% tags=["your-turn"]
+def split_heads_by_hand(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    ...  # your code here: (n_heads, seq, d_k)
+
+# %% tags=["your-turn-check"]
+check("04.3", split_heads_by_hand)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def split_heads_by_hand(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+#     seq, d_model = x.shape
+#     return x.view(seq, n_heads, d_model // n_heads).transpose(0, 1)   # (seq, h, d_k) -> (h, seq, d_k)
+# ```
+# The `view` cuts each token's row into `n_heads` consecutive blocks; the transpose makes the head the leading (batch)
+# dimension. `x.reshape(n_heads, seq, d_k)` instead reads the memory in order and deals whole tokens out to heads.
+# </details>
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Is this really what the model computes? Ask the model for its own attention weights (`output_attentions=True`)

@@ -26,6 +26,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from utils.attention import merge_heads, scaled_dot_product_attention, split_heads
 from utils.data import load_corpus
+from utils.exercises import check
 from utils.models import load_model
 from utils.notebook import setup
 from utils.numerics import block_reduction, close, forward_reduction
@@ -67,6 +68,33 @@ print("module types in the whole model:", kinds)
 # for one sentence or a thousand. `γ` and `β` are learned, `d` numbers each. The variance uses `1/d`, not
 # `1/(d−1)`.
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 05.1 · LayerNorm
+#
+# Before looking at the course's version: write `layer_norm_by_hand(x, gamma, beta, eps)` for `x` of shape
+# `(..., d)` and `gamma`, `beta` of shape `(d,)`, following the formula above (mean and variance over the last
+# dimension only, the variance with `1/d`, `eps` inside the square root).
+
+# %% tags=["your-turn"]
+def layer_norm_by_hand(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float) -> torch.Tensor:
+    ...  # your code here: same shape as x
+
+# %% tags=["your-turn-check"]
+check("05.1", layer_norm_by_hand)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def layer_norm_by_hand(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float) -> torch.Tensor:
+#     mu = x.mean(dim=-1, keepdim=True)                          # (..., 1): one mean per token
+#     var = x.var(dim=-1, keepdim=True, unbiased=False)          # 1/d, not 1/(d - 1)
+#     return gamma * (x - mu) / torch.sqrt(var + eps) + beta
+# ```
+# `keepdim=True` keeps a size-1 last axis so the subtraction broadcasts per token. Without `unbiased=False`, torch
+# divides by `d − 1`; on a nearly constant row, `eps` decides the result. The course's version follows.
+# </details>
+
 # %% slideshow={"slide_type": "subslide"}
 print(inspect.getsource(layer_norm))
 
@@ -106,6 +134,31 @@ ax.set(xlabel="depth (0 = embeddings, i = after block i; last includes ln_f)", y
        title=f"the residual stream through the course model: '{sentence}'")
 ax.grid(alpha=0.3)
 plt.show()
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 05.2 · the residual wiring
+#
+# Write `pre_norm_block_by_hand(x, attn, mlp, ln_1, ln_2)`: the four arguments after `x` are modules you can call
+# like functions (`attn(t)`, `ln_1(t)`, …), each returning a tensor of the same shape as its input. Wire them as
+# GPT-2 does (the two equations of section 1) and return the block's output.
+
+# %% tags=["your-turn"]
+def pre_norm_block_by_hand(x, attn, mlp, ln_1, ln_2):
+    ...  # your code here: the block's output, same shape as x
+
+# %% tags=["your-turn-check"]
+check("05.2", pre_norm_block_by_hand)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def pre_norm_block_by_hand(x, attn, mlp, ln_1, ln_2):
+#     h = x + attn(ln_1(x))      # attention reads the normalized stream, adds to the raw one
+#     return h + mlp(ln_2(h))    # the MLP reads h (not x), normalized by its own LayerNorm
+# ```
+# The post-norm layout of 2017 would be `LN(x + sublayer(x))`: the normalization sits on the residual path itself.
+# </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. The MLP and its activation
@@ -201,6 +254,35 @@ with torch.no_grad():
     logits = h @ model.transformer.wte.weight.T                       # tied output layer: the embedding matrix
     reference = model(ids).logits
 print("logits:", tuple(logits.shape), " equal to the model's:", close(logits, reference, reduction=forward_reduction(model.config)))
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 05.3 · predict the size of one block
+#
+# Before the next section counts them: how many parameters does **one block** of GPT-2 small hold (`d = 768`)?
+# List its layers from the printout of section 1 (each linear layer has a weight and a bias; each LayerNorm a `γ`
+# and a `β`), add them up, and assign the exact number.
+
+# %% tags=["your-turn"]
+my_block_params = None  # one GPT-2 small block, d = 768: an int
+
+# %% tags=["your-turn-check"]
+check("05.3", my_block_params)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# my_block_params = sum([
+#     768 * 2304 + 2304,   # attn.c_attn: d -> 3d, weight and bias
+#     768 * 768 + 768,     # attn.c_proj: d -> d
+#     768 * 3072 + 3072,   # mlp.c_fc: d -> 4d
+#     3072 * 768 + 768,    # mlp.c_proj: 4d -> d
+#     2 * (768 + 768),     # ln_1 and ln_2: γ and β each
+# ])
+# ```
+# Attention's `c_attn` and `c_proj`, the MLP's `c_fc` and `c_proj`, two LayerNorms: `12·d² + 13·d`. The matrices
+# are almost everything; the biases and LayerNorms add 0.14%.
+# </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Counting GPT-2's parameters

@@ -93,6 +93,36 @@ WRONG_ANSWERS: dict[str, list[str]] = {
         "    out[0::2] = s * torch.cos(k * w) + c * torch.sin(k * w)\n    out[1::2] = c * torch.cos(k * w) - s * torch.sin(k * w)\n"
         "    return out",
     ],
+    "04.1": [  # no 1/√d_k; softmax over the queries; k.T on a batch
+        "def attention_by_hand(q, k, v):\n    return torch.softmax(q @ k.transpose(-2, -1), dim=-1) @ v",
+        "def attention_by_hand(q, k, v):\n    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])\n    return torch.softmax(s, dim=-2) @ v",
+        "def attention_by_hand(q, k, v):\n    return torch.softmax(q @ k.mT / q.shape[-1], dim=-1) @ v",
+    ],
+    "04.2": [  # the future instead of the past; the diagonal left out; bottom-right aligned
+        "def causal_mask_by_hand(sq, sk):\n    return torch.ones(sq, sk, dtype=torch.bool).triu()",
+        "def causal_mask_by_hand(sq, sk):\n    return torch.ones(sq, sk, dtype=torch.bool).tril(-1)",
+        "def causal_mask_by_hand(sq, sk):\n    return torch.ones(sq, sk, dtype=torch.bool).tril(sk - sq)",
+    ],
+    "04.3": [  # one reshape; the view without the transpose moved back by a reshape
+        "def split_heads_by_hand(x, h):\n    return x.reshape(h, x.shape[0], x.shape[1] // h)",
+        "def split_heads_by_hand(x, h):\n    return x.view(x.shape[0], h, -1).reshape(h, x.shape[0], -1)",
+    ],
+    "05.1": [  # the unbiased variance (1/(d-1)); eps forgotten; normalized over the tokens (dim 0)
+        "def layer_norm_by_hand(x, g, b, eps):\n    m = x.mean(-1, keepdim=True)\n"
+        "    return g * (x - m) / torch.sqrt(x.var(-1, keepdim=True) + eps) + b",
+        "def layer_norm_by_hand(x, g, b, eps):\n    m = x.mean(-1, keepdim=True)\n"
+        "    return g * (x - m) / x.std(-1, keepdim=True, unbiased=False) + b",
+        "def layer_norm_by_hand(x, g, b, eps):\n    m = x.mean(0, keepdim=True)\n"
+        "    return g * (x - m) / torch.sqrt(x.var(0, keepdim=True, unbiased=False) + eps) + b",
+    ],
+    "05.2": [  # post-norm; the MLP reading x instead of h
+        "def pre_norm_block_by_hand(x, attn, mlp, ln_1, ln_2):\n    h = ln_1(x + attn(x))\n    return ln_2(h + mlp(h))",
+        "def pre_norm_block_by_hand(x, attn, mlp, ln_1, ln_2):\n    return x + attn(ln_1(x)) + mlp(ln_2(x))",
+    ],
+    "05.3": [  # the weight matrices only; one LayerNorm forgotten
+        "my_block_params = 12 * 768 ** 2",
+        "my_block_params = 12 * 768 ** 2 + 11 * 768",
+    ],
 }
 # Lessons 07-13 keep theirs in tests/wrong_answers_07_13.py, run by tests/test_exercises_lessons07_13.py.
 WRONG_ANSWERS_HERE = range(0, 7)
