@@ -57,6 +57,11 @@ corpus = load_corpus()
 # Nothing in the architecture says "this head detects questions": the projections are learned, and what a head
 # does is whatever lowered the training loss.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
+# notebook runs in 5.7 s. 90-minute path: block 3 (15 minutes for 04 and 05) runs §2 live and shows the §6
+# heatmaps. Half-day path: block 3 (30 minutes for 03 and 04, 04 whole). Section timing: see docs/workshops.md.
+
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Let us take a real sentence from the corpus the course model was trained on, and the model's own first-layer
 # projections. GPT-2 stores `W_Q, W_K, W_V` side by side in one matrix `c_attn` of shape `(d_model, 3·d_model)`
@@ -90,6 +95,10 @@ print("X:", tuple(x.shape), " Q:", tuple(q.shape), " K:", tuple(k.shape), " V:",
 # | `out = weights V` | `(seq_q, d_v)` | each output is a weighted average of the values |
 #
 # The model uses 4 heads of `d_k = 64`; we start with the first head, the first 64 columns.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on the 90-minute path (docs/workshops.md, block 3): our attention equals torch
+# SDPA. Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 d_k = d_model // n_heads
@@ -149,6 +158,10 @@ check("04.1", attention_by_hand)
 # products, so its variance is `d_k` and its standard deviation `√d_k`. Dividing by `√d_k` brings the scores
 # back to standard deviation 1 whatever the head size. Let us measure it:
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Without the scale the scores' spread grows with d_k and the softmax saturates; the widget
+# shows the temperature at its default in the deck. Section timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 g = torch.Generator().manual_seed(0)
 print(" d_k   std(q·k)   std(q·k/√d_k)")
@@ -205,6 +218,10 @@ interact(show_temperature, temperature=FloatSlider(value=math.sqrt(d_k), min=0.5
 # position *t + 1*, it would just copy the answer. So every score above the diagonal is set to `−∞` before the
 # softmax, and its weight becomes exactly 0. Query *i* sees keys `0 … i`.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The causal mask sets every score above the diagonal to −∞ before the softmax. Section
+# timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 print(causal_mask(5, 5).int())
 masked = scores.masked_fill(~causal_mask(len(tokens), len(tokens)), float("-inf"))
@@ -258,6 +275,10 @@ check("04.2", causal_mask_by_hand)
 # The cost is the same as one big head; the gain is several attention patterns per layer.
 #
 # `split_heads` is a reshape plus a transpose: `(seq, d_model) → (seq, n_heads, d_k) → (n_heads, seq, d_k)`.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Heads cut d_model into n_heads blocks of d_k and run in parallel. Section timing: see
+# docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 qh, kh, vh = (split_heads(t, n_heads) for t in (q, k, v))
@@ -324,6 +345,10 @@ print("output:", tuple(mha(xs).shape), f" parameters: {sum(p.numel() for p in mh
 #
 # Each heatmap is one head of one layer: row *i* is the distribution of token *i*'s attention over the tokens it may
 # see (the causal mask leaves the upper triangle empty). Rows sum to 1.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** 90-minute path: show these heatmaps (docs/workshops.md, block 3); rows sum to 1. Section
+# timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"}
 def show_layer(layer=0):

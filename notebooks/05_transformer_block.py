@@ -51,6 +51,11 @@ corpus = load_corpus()
 # (post-norm); GPT-2 moved it. One seed says the normalization step could be "spectral normalization" placed after
 # the feed-forward layer: GPT-2 has no spectral normalization anywhere. The model itself is the evidence:
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
+# notebook runs in 5.1 s. 90-minute path: block 3 shows the §6 census. Half-day path: block 4 (25 minutes for 05
+# and 06) runs §5–6 live. Section timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 print(model.transformer.h[0])
 kinds = sorted({type(m).__name__ for m in model.modules()})
@@ -67,6 +72,10 @@ print("module types in the whole model:", kinds)
 # It averages over the **features** of one token (not over the batch, unlike BatchNorm), so it behaves the same
 # for one sentence or a thousand. `γ` and `β` are learned, `d` numbers each. The variance uses `1/d`, not
 # `1/(d−1)`.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** LayerNorm normalises each token's vector on its own, then scales and shifts. Section
+# timing: see docs/workshops.md.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Your turn 05.1 · LayerNorm
@@ -126,6 +135,10 @@ print("by hand == torch's LayerNorm with the model's γ, β:",
 # The norm of the stream grows as blocks add to it (the plot's last point is after the final LayerNorm, which
 # rescales it); LayerNorm is what keeps each sublayer's *input* at a fixed scale.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Each sublayer adds to its input: the residual stream. Section timing: see
+# docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"}
 norms = [h[0].norm(dim=-1).mean().item() for h in hidden]
 fig, ax = plt.subplots(figsize=(6, 3))
@@ -175,6 +188,10 @@ check("05.2", pre_norm_block_by_hand)
 #
 # Llama and most recent models use **SiLU** (also called swish): `SiLU(x) = x · σ(x) = x / (1 + e^{−x})`.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Without the non-linearity the MLP's two matrices would collapse into one. Section timing:
+# see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"}
 xs = torch.linspace(-4, 4, 401)
 fig, ax = plt.subplots(figsize=(7, 4))
@@ -213,6 +230,10 @@ print("our silu == torch.nn.functional.silu:", close(silu(xs), F.silu(xs), reduc
 # Now everything together, with the course model's weights read directly from its layer 0. Two details of
 # Hugging Face's GPT-2: the three projections `W_Q, W_K, W_V` are fused in one `c_attn`, and its linear layers are
 # `Conv1D` modules whose weight is stored as `(in, out)`, so `y = x @ W + b` (no transpose).
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on the half-day path (docs/workshops.md, block 4): one block by hand equals
+# Hugging Face's. Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "subslide"}
 def block_by_hand(x: torch.Tensor, block) -> torch.Tensor:
@@ -299,6 +320,10 @@ check("05.3", my_block_params)
 # | output layer | | 0: tied to the token embedding |
 #
 # GPT-2 small's config is the default `GPT2Config()`; we never download a weight.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The census of GPT-2 124M: show it on the 90-minute path, run it on the half-day path
+# (docs/workshops.md). Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 config = GPT2Config()
