@@ -74,7 +74,7 @@ tokens = [tokenizer.decode(i) for i in ids[0]]
 print(sentence)
 print(tokens)
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 block = model.transformer.h[0]
 d_model, n_heads = model.config.n_embd, model.config.n_head
 with torch.no_grad():
@@ -100,7 +100,7 @@ print("X:", tuple(x.shape), " Q:", tuple(q.shape), " K:", tuple(k.shape), " V:",
 # **Speaker notes.** Run live on the 90-minute path (docs/workshops.md, block 3): our attention equals torch
 # SDPA. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 d_k = d_model // n_heads
 q0, k0, v0 = q[:, :d_k], k[:, :d_k], v[:, :d_k]   # head 0
 
@@ -136,7 +136,7 @@ def attention_by_hand(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
 # %% tags=["your-turn-check"]
 check("04.1", attention_by_hand)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -162,7 +162,7 @@ check("04.1", attention_by_hand)
 # **Speaker notes.** Without the scale the scores' spread grows with d_k and the softmax saturates; the widget
 # shows the temperature at its default in the deck. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 g = torch.Generator().manual_seed(0)
 print(" d_k   std(q·k)   std(q·k/√d_k)")
 for dk in (4, 16, 64, 256, 1024):
@@ -175,7 +175,7 @@ for dk in (4, 16, 64, 256, 1024):
 # softmax almost vanishes (a near one-hot softmax barely changes when its inputs move), so the head stops learning.
 # Below: one row of 10 random scores with `d_k = 256`, with and without the scale.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only"]
 dk = 256
 qs, ks = torch.randn(1, dk, generator=g), torch.randn(10, dk, generator=g)
 raw = (qs @ ks.T)[0]
@@ -195,7 +195,7 @@ print(f"largest weight without the scale: {torch.softmax(raw, -1).max():.3f}, "
 # the distribution towards the best key, large `T` flattens it towards a plain average. Drag the slider; the bars
 # are head 0's attention weights for the last token of our sentence.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 raw_scores = (q0 @ k0.T)[-1]   # last token's query against every key, unscaled
 
 
@@ -256,7 +256,7 @@ def causal_mask_by_hand(seq_q: int, seq_k: int) -> torch.Tensor:
 # %% tags=["your-turn-check"]
 check("04.2", causal_mask_by_hand)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -280,7 +280,7 @@ check("04.2", causal_mask_by_hand)
 # **Speaker notes.** Heads cut d_model into n_heads blocks of d_k and run in parallel. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 qh, kh, vh = (split_heads(t, n_heads) for t in (q, k, v))
 print("split:", tuple(q.shape), "->", tuple(qh.shape))
 print("head 0 of the split == the first 64 columns:", torch.equal(qh[0], q0))
@@ -302,7 +302,7 @@ def split_heads_by_hand(x: torch.Tensor, n_heads: int) -> torch.Tensor:
 # %% tags=["your-turn-check"]
 check("04.3", split_heads_by_hand)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -350,7 +350,7 @@ print("output:", tuple(mha(xs).shape), f" parameters: {sum(p.numel() for p in mh
 # **Speaker notes.** 90-minute path: show these heatmaps (docs/workshops.md, block 3); rows sum to 1. Section
 # timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 def show_layer(layer=0):
     fig, axes = plt.subplots(1, n_heads, figsize=(4.2 * n_heads, 4))
     for h, ax in enumerate(axes):
@@ -364,14 +364,14 @@ def show_layer(layer=0):
 show_layer(0)  # the static picture (slides, the committed notebook); the slider below redraws it
 interact(show_layer, layer=IntSlider(value=0, min=0, max=len(model_weights) - 1));
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Things to look for (they depend on the checkpoint, so look rather than trust a sentence): heads that put most
 # weight on the token itself (a bright diagonal), heads that look at the previous token (a bright line just below
 # the diagonal), heads that park their weight on the first token when nothing else is useful. And one question
 # with a measurable answer: the token " is" has to predict the capital, so somewhere the country's name must
 # reach it. Which layer and head carries it? (The largest number below is this checkpoint's answer.)
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 before_answer = tokens.index(" is")   # the position that has to predict the capital
 country = before_answer - 1            # the country's token, just before it
 for layer, weights_l in enumerate(model_weights):

@@ -56,7 +56,7 @@ corpus = load_corpus()
 # notebook runs in 5.1 s. 90-minute path: block 3 shows the §6 census. Half-day path: block 4 (25 minutes for 05
 # and 06) runs §5–6 live. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 print(model.transformer.h[0])
 kinds = sorted({type(m).__name__ for m in model.modules()})
 print("module types in the whole model:", kinds)
@@ -91,7 +91,7 @@ def layer_norm_by_hand(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
 # %% tags=["your-turn-check"]
 check("05.1", layer_norm_by_hand)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -107,7 +107,7 @@ check("05.1", layer_norm_by_hand)
 # %% slideshow={"slide_type": "subslide"}
 print(inspect.getsource(layer_norm))
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 sentence = next(line for line in corpus if line.startswith("The capital of"))
 ids = tokenizer(sentence, return_tensors="pt")["input_ids"]
 with torch.no_grad():
@@ -139,7 +139,7 @@ print("by hand == torch's LayerNorm with the model's γ, β:",
 # **Speaker notes.** Each sublayer adds to its input: the residual stream. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 norms = [h[0].norm(dim=-1).mean().item() for h in hidden]
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(range(len(norms)), norms, marker="o")
@@ -162,7 +162,7 @@ def pre_norm_block_by_hand(x, attn, mlp, ln_1, ln_2):
 # %% tags=["your-turn-check"]
 check("05.2", pre_norm_block_by_hand)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -192,7 +192,7 @@ check("05.2", pre_norm_block_by_hand)
 # **Speaker notes.** Without the non-linearity the MLP's two matrices would collapse into one. Section timing:
 # see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 xs = torch.linspace(-4, 4, 401)
 fig, ax = plt.subplots(figsize=(7, 4))
 for name, ys in {"ReLU": F.relu(xs), "GELU (tanh, GPT-2)": gelu(xs), "GELU (exact erf)": F.gelu(xs),
@@ -220,7 +220,7 @@ for x_val, claimed in seed_values.items():
 print("our silu == torch.nn.functional.silu:", close(silu(xs), F.silu(xs), reduction=4))
 
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The seed's values are right. Note the dip: SiLU is not monotonic, its minimum is about −0.278 near x = −1.28,
 # so small negative inputs pass a little negative signal instead of being cut to 0 like ReLU.
 
@@ -250,7 +250,7 @@ def block_by_hand(x: torch.Tensor, block) -> torch.Tensor:
     return x + m @ block.mlp.c_proj.weight + block.mlp.c_proj.bias
 
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 with torch.no_grad():
     ours = block_by_hand(hidden[0][0], model.transformer.h[0])
     theirs = model.transformer.h[0](hidden[0])[0]      # Hugging Face's GPT2Block, same input
@@ -289,7 +289,7 @@ my_block_params = None  # one GPT-2 small block, d = 768: an int
 # %% tags=["your-turn-check"]
 check("05.3", my_block_params)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -325,7 +325,7 @@ check("05.3", my_block_params)
 # **Speaker notes.** The census of GPT-2 124M: show it on the 90-minute path, run it on the half-day path
 # (docs/workshops.md). Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 config = GPT2Config()
 print(f"GPT-2 small: d={config.n_embd}, layers={config.n_layer}, heads={config.n_head}, "
       f"vocab={config.vocab_size:,}, positions={config.n_positions}")
@@ -344,7 +344,7 @@ print(f"sum of numel over GPT2LMHeadModel(GPT2Config()): {sum(p.numel() for p in
 print("lm_head shares the embedding's storage:",
       gpt2_small.lm_head.weight is gpt2_small.transformer.wte.weight)
 
-# %% slideshow={"slide_type": "subslide"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 course = parameter_census(model.config)
 fig, ax = plt.subplots(figsize=(8, 3))
 parts = [p for p in census if p not in ("total", "lm_head")]
@@ -359,7 +359,7 @@ ax.set(xlabel="share of parameters (%)", title="where the parameters are")
 ax.legend(ncols=4, loc="upper center", bbox_to_anchor=(0.5, -0.3))
 plt.show()
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 for part, n in course.items():
     print(f"course model {part:>11}: {n:>10,}")
 print("census == sum of numel of the bundled model:", course["total"] == sum(p.numel() for p in model.parameters()))
