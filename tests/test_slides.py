@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import nbformat
@@ -38,6 +39,17 @@ def test_slide_metadata_becomes_reveal_sections(tmp_path):
     assert 'class="fragment"' in body and "fragment-marker" in body
     assert '<aside class="notes">' in body and "speaker-notes-marker" in body
     assert "plumbing-marker" not in body
+
+
+def test_output_only_cells_keep_their_output_and_drop_their_code(tmp_path):
+    shown = nbformat.v4.new_code_cell("print('code-marker')", metadata={"tags": [slides.OUTPUT_ONLY_TAG]},
+                                      outputs=[nbformat.v4.new_output("stream", text="output-marker\n")])
+    source = tmp_path / "98_demo.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[_cell("md", "# Title", "slide"), shown]), source)
+    (deck,) = slides.export([source], tmp_path / "out")
+    page = deck.read_text(encoding="utf-8")
+    assert "output-marker" in page and "code-marker" not in page
+    assert "code-marker" in source.read_text(encoding="utf-8")  # the lesson itself is untouched
 
 
 @pytest.mark.slow  # make test-fast leaves it out; make test runs it
@@ -81,3 +93,57 @@ def test_cdn_mode_leaves_nbconvert_links(tmp_path):
     lesson = slides.lesson_notebooks()[0]
     (deck,) = slides.export([lesson], tmp_path, cdn=True)
     assert "https://" in deck.read_text(encoding="utf-8") and not (tmp_path / slides.ASSETS).exists()
+
+
+SECTION = re.compile(r"^## (\d+)\.", re.MULTILINE)  # a numbered section of a lesson: "## 3. The formula"
+
+
+def section_notes(notebook) -> dict[str, int]:
+    """For each numbered section of a lesson ('## n.' heading), how many speaker-notes cells it holds."""
+    counts, current = {}, None
+    for cell in notebook.cells:
+        heading = SECTION.search(cell.source) if cell.cell_type == "markdown" else None
+        if heading:
+            current = heading.group(1)
+            counts[current] = 0
+        elif cell.cell_type == "markdown" and re.search(r"^## ", cell.source, re.MULTILINE):
+            current = None  # an unnumbered section (Check yourself, Summary) ends the numbered one
+        if current and cell.get("metadata", {}).get("slideshow", {}).get("slide_type") == "notes":
+            counts[current] += 1
+    return counts
+
+
+def test_section_notes_counts_notes_per_section():
+    notebook = nbformat.v4.new_notebook(cells=[
+        _cell("md", "# Title", "slide"), _cell("md", "## 1. First", "slide"), _cell("md", "say this", "notes"),
+        _cell("md", "## 2. Second", "slide"), _cell("code", "x = 1", "-"),
+        _cell("md", "## Summary", "slide"), _cell("md", "not in section 2", "notes")])
+    assert section_notes(notebook) == {"1": 1, "2": 0}
+
+
+@pytest.mark.parametrize("lesson", slides.lesson_notebooks(), ids=lambda p: p.stem)
+def test_every_section_has_speaker_notes(lesson):
+    """Issue 19 item 5: a presenter finds notes on every section, with the timings docs/workshops.md measured."""
+    notebook = nbformat.read(lesson, as_version=4)
+    counts = section_notes(notebook)
+    assert counts, f"{lesson.name} has no numbered sections"
+    assert not [n for n, k in counts.items() if k == 0], \
+        f"{lesson.name}: sections without a notes cell: {[n for n, k in counts.items() if k == 0]}"
+    notes = [c.source for c in notebook.cells if c.get("metadata", {}).get("slideshow", {}).get("slide_type") == "notes"]
+    assert any("docs/workshops.md" in text for text in notes), f"{lesson.name}: no note points to docs/workshops.md"
+
+
+@pytest.mark.parametrize("lesson", slides.lesson_notebooks(), ids=lambda p: p.stem)
+def test_every_saved_widget_has_a_static_fallback_in_the_deck(lesson):
+    """Issue 19 item 5: a deck has no kernel, so every saved widget shows its saved image (or its label text);
+    the deck keeps no widget view (it would render blank offline) and no widget state (its renderer is online)."""
+    notebook = json.loads(lesson.read_text(encoding="utf-8"))
+    models = slides._widget_models(notebook)
+    views = [o["data"][slides.WIDGET_VIEW]["model_id"] for c in notebook["cells"] for o in c.get("outputs", [])
+             if slides.WIDGET_VIEW in o.get("data", {})]
+    for model_id in views:  # an interact (sliders over a plot) must bring its plot; others at least a note
+        if "widget-interact" in models[model_id]["state"].get("_dom_classes", []):
+            assert "<img" in slides.widget_fallback(models, model_id), f"{lesson.name}: {model_id} has no image"
+    deck = slides.deck_copy(notebook)
+    assert not [o for c in deck["cells"] for o in c.get("outputs", []) if slides.WIDGET_VIEW in o.get("data", {})]
+    assert "widgets" not in deck["metadata"]
