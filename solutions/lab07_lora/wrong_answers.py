@@ -548,3 +548,38 @@ def rank_r_error(delta: torch.Tensor, r: int) -> float:
 # %% [rank_sweep] the list index (counted from 0) instead of the rank
 errors = [rank_r_error(update, r) for r in range(1, 17)]
 smallest_rank = next(i for i, e in enumerate(errors) if e < 0.1)
+
+
+# %% [inject] imports the course's add_lora and count_parameters
+from utils.lora import add_lora, count_parameters  # noqa: F401
+
+
+# %% [inject] calls utils.lora.add_lora through importlib, own count
+import importlib
+
+
+def add_lora(model, target_modules, r, alpha):
+    return importlib.import_module("utils.lora").add_lora(model, target_modules, r, alpha)
+
+
+def count_parameters(model):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters())
+
+
+# %% [inject] utils.lora's matches_target and own wrapping
+import utils.lora as _L
+
+
+def add_lora(model, target_modules, r, alpha):
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for name in [n for n, _ in model.named_modules() if n and _L.matches_target(n, target_modules)]:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        setattr(parent, child, LoRALinear(getattr(parent, child), r, alpha))
+    return model
+
+
+def count_parameters(model):
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
