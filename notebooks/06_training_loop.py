@@ -24,13 +24,15 @@ import tempfile
 
 import matplotlib.pyplot as plt
 import torch
+import torch.nn.functional as F
 from datasets import Dataset
 from ipywidgets import FloatLogSlider, interact
 from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
 
 from utils.data import load_corpus
+from utils.exercises import check
 from utils.models import load_model
-from utils.numerics import close, forward_reduction
+from utils.numerics import close, forward_reduction, tolerance
 from utils.plotting import plot_curves
 from utils.training import (
     cross_entropy_by_hand,
@@ -95,8 +97,35 @@ plt.show()
 # learned nothing guesses uniformly and scores `log(vocab)`, about 8.29 here (10.8 for GPT-2's 50,257 tokens).
 # `exp(loss)` is the *perplexity*: "as unsure as a uniform choice among this many tokens".
 #
-# In practice the loss is computed from logits, as `logit[correct] − logsumexp(logits)`, never by taking the log
+# In practice the loss is computed from logits, as `logsumexp(logits) − logit[correct]`, never by taking the log
 # of a softmax (which underflows to `log 0`):
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 06.1 · the loss from logits
+#
+# Write `my_cross_entropy(logits, targets)`: `logits` is `(N, V)`, `targets` holds `N` token ids; return the mean
+# over the rows of `logsumexp(logits[i]) − logits[i, targets[i]]` as a 0-d tensor. The check includes logits around
+# 1000 (where `exp` overflows) and a correct token whose probability is below `1e-60` (where `log(softmax)` gives
+# `inf`).
+
+# %% tags=["your-turn"]
+def my_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    ...  # your code here: a 0-d tensor, the mean loss
+
+# %% tags=["your-turn-check"]
+check("06.1", my_cross_entropy)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def my_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+#     correct = logits[torch.arange(len(targets)), targets]       # (N,): each row's logit of the right token
+#     return (torch.logsumexp(logits, dim=-1) - correct).mean()
+# ```
+# `logsumexp` subtracts the row's largest logit before exponentiating, so nothing overflows, and the loss never goes
+# through a probability that could round to 0. The course's version, used for the rest of the lesson:
+# </details>
 
 # %% slideshow={"slide_type": "fragment"}
 print(inspect.getsource(cross_entropy_by_hand))
@@ -150,6 +179,112 @@ steppy(ids, labels=ids).loss.backward()       # no zero_grad in between
 # "==" up to float32 rounding (utils.numerics, lesson 07): the gradient runs the whole forward path back
 print("after a second backward, grad == 2 × grad:",
       close(steppy.transformer.wte.weight.grad, 2 * once, reduction=forward_reduction(steppy.config)))
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Backprop you can see: where `backward()` starts
+#
+# The chain rule starts at the loss. For one row with logits `z` and correct token `y`,
+# `L = logsumexp(z) − z_y`. Differentiate each term: `∂ logsumexp(z) / ∂z_j = e^{z_j} / Σ_k e^{z_k} = softmax(z)_j`,
+# and `∂z_y / ∂z_j` is 1 for `j = y`, 0 otherwise. So
+#
+# $$\frac{\partial \mathcal{L}}{\partial z} = \operatorname{softmax}(z) - \operatorname{onehot}(y),$$
+#
+# and the mean over `N` rows divides each row's gradient by `N`. Read it as an instruction: raise the correct token's
+# logit by `1 − p_y`, lower every other logit by its own probability. Every other gradient in the network is this
+# vector carried back through the layers.
+#
+# ### Your turn 06.2 · the gradient of the loss
+#
+# Write `ce_grad_by_hand(logits, targets)`: the gradient of the *mean* cross-entropy of a `(N, V)` batch with respect
+# to its logits, shape `(N, V)`, from the formula (no `backward()`). The check compares it with autograd.
+
+# %% tags=["your-turn"]
+def ce_grad_by_hand(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    ...  # your code here: (N, V)
+
+# %% tags=["your-turn-check"]
+check("06.2", ce_grad_by_hand)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def ce_grad_by_hand(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+#     one_hot = F.one_hot(targets, logits.shape[-1]).to(logits.dtype)
+#     return (torch.softmax(logits, dim=-1) - one_hot) / len(logits)
+# ```
+# Each row sums to 0: the probability pushed onto the correct token is taken from the others.
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# On the course model's logits for the sentence of section 2 (in float64, so that only the formula is on trial):
+# autograd's gradient and `softmax − one-hot`, side by side.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+z = out.logits[0, :-1].double()              # (positions, vocab): the logits that predict tokens 1 ... T-1
+targets = ids[0, 1:]
+leaf = z.clone().requires_grad_(True)
+F.cross_entropy(leaf, targets).backward()    # autograd's answer, now in leaf.grad
+formula = (torch.softmax(z, dim=-1) - F.one_hot(targets, z.shape[-1]).double()) / len(z)
+row_sums = formula.sum(dim=-1)
+print("gradient:", tuple(formula.shape), " every row sums to 0:",
+      close(row_sums, torch.zeros_like(row_sums), reduction=z.shape[-1], scale=1 / len(z)))
+print("autograd == (softmax − one-hot) / N:", close(leaf.grad, formula, reduction=z.shape[-1]))
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# A third witness, one that knows no calculus: nudge one logit by `±h` and watch the loss move. The *central
+# difference* `(L(z + h·e) − L(z − h·e)) / 2h` approaches the derivative with an error of order `h²`.
+#
+# ### Your turn 06.3 · a finite-difference gradient
+#
+# Write `finite_difference_by_hand(f, x, h)`: `f` maps a 1-D float64 tensor to a 0-d tensor; return the central
+# difference estimate of its gradient at `x` (same shape as `x`), one entry at a time.
+
+# %% tags=["your-turn"]
+def finite_difference_by_hand(f, x: torch.Tensor, h: float) -> torch.Tensor:
+    ...  # your code here: one estimate per entry of x
+
+# %% tags=["your-turn-check"]
+check("06.3", finite_difference_by_hand)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def finite_difference_by_hand(f, x: torch.Tensor, h: float) -> torch.Tensor:
+#     grad = torch.zeros_like(x)
+#     for i in range(len(x)):
+#         step = torch.zeros_like(x)
+#         step[i] = h
+#         grad[i] = (f(x + step) - f(x - step)) / (2 * h)
+#     return grad
+# ```
+# The forward difference `(f(x + h·e) − f(x)) / h` is off by about `h·f″/2`; the central one cancels that term. It
+# costs two evaluations per entry, which is why nobody trains this way: autograd gets every entry for about the
+# price of one more pass.
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# On the course model's logits, at the position it found hardest: the correct token's logit and its three best
+# guesses, each derivative estimated from the loss alone.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+h = 1e-5
+hardest = F.cross_entropy(z, targets, reduction="none").argmax().item()
+entries = [targets[hardest].item()] + [t for t in z[hardest].topk(4).indices.tolist() if t != targets[hardest]][:3]
+print(f"position {hardest}: correct next token {tokenizer.decode(targets[hardest])!r}")
+agree = []
+for token in entries:
+    nudge = torch.zeros_like(z)
+    nudge[hardest, token] = h
+    estimate = ((F.cross_entropy(z + nudge, targets) - F.cross_entropy(z - nudge, targets)) / (2 * h)).item()
+    print(f"  logit of {tokenizer.decode(token)!r:>12}: (softmax − one-hot) / N = {formula[hardest, token].item():+.4f}, "
+          f"finite difference = {estimate:+.4f}")
+    # the bound: each float64 loss is off by the rounding of a logsumexp of V terms of size max|z|, and the
+    # difference is divided by 2h; the h² term is at most h²/(6N) (the third derivative is at most 1/N)
+    bound = tolerance(z.abs().max().item(), z.shape[-1], torch.float64) / h + h ** 2 / (6 * len(z))
+    agree.append(abs(estimate - formula[hardest, token].item()) <= bound)
+print("finite differences == formula, within their error bound:", all(agree))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. The loop, by hand

@@ -123,6 +123,21 @@ WRONG_ANSWERS: dict[str, list[str]] = {
         "my_block_params = 12 * 768 ** 2",
         "my_block_params = 12 * 768 ** 2 + 11 * 768",
     ],
+    "06.1": [  # log of a softmax (underflows); the sum instead of the mean; exp by hand (overflows)
+        "def my_cross_entropy(z, t):\n    return -torch.log(torch.softmax(z, -1))[torch.arange(len(t)), t].mean()",
+        "def my_cross_entropy(z, t):\n    return (torch.logsumexp(z, -1) - z[torch.arange(len(t)), t]).sum()",
+        "def my_cross_entropy(z, t):\n    return (torch.log(torch.exp(z).sum(-1)) - z[torch.arange(len(t)), t]).mean()",
+    ],
+    "06.2": [  # the 1/N of the mean forgotten; the sign flipped
+        "def ce_grad_by_hand(z, t):\n    return torch.softmax(z, -1) - F.one_hot(t, z.shape[-1])",
+        "def ce_grad_by_hand(z, t):\n    return (F.one_hot(t, z.shape[-1]) - torch.softmax(z, -1)) / len(z)",
+    ],
+    "06.3": [  # a forward difference; the central difference divided by h instead of 2h
+        "def finite_difference_by_hand(f, x, h):\n    g = torch.zeros_like(x)\n    for i in range(len(x)):\n"
+        "        e = torch.zeros_like(x); e[i] = h\n        g[i] = (f(x + e) - f(x)) / h\n    return g",
+        "def finite_difference_by_hand(f, x, h):\n    g = torch.zeros_like(x)\n    for i in range(len(x)):\n"
+        "        e = torch.zeros_like(x); e[i] = h\n        g[i] = (f(x + e) - f(x - e)) / h\n    return g",
+    ],
 }
 # Lessons 07-13 keep theirs in tests/wrong_answers_07_13.py, run by tests/test_exercises_lessons07_13.py.
 WRONG_ANSWERS_HERE = range(0, 7)
