@@ -55,7 +55,12 @@ STEPS = 600 if FULL else 80   # training steps of the by-hand loop and of the Tr
 # outputs one score (*logit*) per vocabulary entry — 4,000 for the course model — and the softmax turns them into
 # a probability distribution. Picking one token is a separate decision made later (lesson 13 generates text).
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
+# notebook runs in 14.1 s. 90-minute path: block 4 (10 minutes) runs §2 and §4 live and shows §5. Half-day path:
+# block 4 (25 minutes for 05 and 06, 06 whole). Section timing: see docs/workshops.md.
+
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 prompt = "The capital of France is"
 ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
 with torch.no_grad():
@@ -77,7 +82,11 @@ for p, i in zip(top.values, top.indices, strict=True):
 # model. It ignores how the remaining probability is spread over wrong tokens; pushing the right one up pushes
 # the others down, because they sum to 1.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on the 90-minute path (docs/workshops.md, block 4): the loss is −log p of the
+# token that came next. Section timing: see docs/workshops.md.
+
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 print("  p(correct)   loss = −log p")
 for p in (1.0, 0.5, 0.1, 0.01):
     print(f"  {p:10.2f}   {0.0 - math.log(p):.4f}")
@@ -115,7 +124,7 @@ def my_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
 # %% tags=["your-turn-check"]
 check("06.1", my_cross_entropy)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <details><summary>Worked answer</summary>
 #
 # ```python
@@ -127,14 +136,14 @@ check("06.1", my_cross_entropy)
 # through a probability that could round to 0. The course's version, used for the rest of the lesson:
 # </details>
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 print(inspect.getsource(cross_entropy_by_hand))
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # For a language model the targets are the input shifted by one: the logits at position *t* are scored against the
 # token at *t + 1*. Hugging Face does this shift itself when you pass `labels=input_ids`:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 sentence = next(line for line in corpus if line.startswith("The capital of"))
 ids = tokenizer(sentence, return_tensors="pt")["input_ids"]
 with torch.no_grad():
@@ -156,7 +165,11 @@ for t, lp in zip(ids[0, 1:], log_probs, strict=True):
 #
 # with learning rate η. One step by hand on the trained model, to watch the loss on that sentence go down:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** `backward()` fills `.grad`; the optimizer steps against it; `zero_grad` clears it. Section
+# timing: see docs/workshops.md.
+
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 steppy, _ = load_model(device="cpu")          # a copy, so the course model stays untouched
 loss = steppy(ids, labels=ids).loss
 loss.backward()
@@ -198,7 +211,7 @@ print("after a second backward, grad == 2 × grad:",
 # Write `ce_grad_by_hand(logits, targets)`: the gradient of the *mean* cross-entropy of a `(N, V)` batch with respect
 # to its logits, shape `(N, V)`, from the formula (no `backward()`). The check compares it with autograd.
 
-# %% tags=["your-turn"]
+# %% slideshow={"slide_type": "subslide"} tags=["your-turn"]
 def ce_grad_by_hand(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     ...  # your code here: (N, V)
 
@@ -216,7 +229,7 @@ check("06.2", ce_grad_by_hand)
 # Each row sums to 0: the probability pushed onto the correct token is taken from the others.
 # </details>
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # On the course model's logits for the sentence of section 2 (in float64, so that only the formula is on trial):
 # autograd's gradient and `softmax − one-hot`, side by side.
 
@@ -244,7 +257,7 @@ print("autograd == (softmax − one-hot) / N:", close(leaf.grad, formula, reduct
 def finite_difference_by_hand(f, x: torch.Tensor, h: float) -> torch.Tensor:
     ...  # your code here: one estimate per entry of x
 
-# %% tags=["your-turn-check"]
+# %% slideshow={"slide_type": "subslide"} tags=["your-turn-check"]
 check("06.3", finite_difference_by_hand)
 
 # %% [markdown]
@@ -264,11 +277,11 @@ check("06.3", finite_difference_by_hand)
 # price of one more pass.
 # </details>
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # On the course model's logits, at the position it found hardest: the correct token's logit and its three best
 # guesses, each derivative estimated from the loss alone.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 h = 1e-5
 hardest = F.cross_entropy(z, targets, reduction="none").argmax().item()
 entries = [targets[hardest].item()] + [t for t in z[hardest].topk(4).indices.tolist() if t != targets[hardest]][:3]
@@ -294,10 +307,14 @@ print("finite differences == formula, within their error bound:", all(agree))
 # SGD's update scaled per weight by running averages of the gradient and its square, which is what practically
 # every language model is trained with.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run a few steps live on the 90-minute path (docs/workshops.md, block 4); the deck shows the
+# progress bar's last saved state. Section timing: see docs/workshops.md.
+
+# %% slideshow={"slide_type": "subslide"}
 print(inspect.getsource(train_step))
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 blocks = pack_tokens(corpus, tokenizer, block=32)           # (n_blocks, 32) token ids, statements joined by EOS
 print("training blocks:", tuple(blocks.shape))
 print("one block:", repr(tokenizer.decode(blocks[0])))
@@ -321,7 +338,7 @@ by_hand_losses = train(small, random_batches(blocks, batch_size=16, seed=0), opt
 print(f"loss: first step {by_hand_losses[0]:.2f} (log vocab = {math.log(len(tokenizer)):.2f}), "
       f"last 10 steps {sum(by_hand_losses[-10:]) / 10:.2f}")
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 ax = plot_curves({"by hand (AdamW, lr 3e-3)": by_hand_losses}, xlabel="training step",
                  ylabel="cross-entropy loss (nats)", title="a fresh small GPT-2 on the course corpus")
 ax.axhline(math.log(len(tokenizer)), color="gray", linestyle=":", label="uniform guess, log(vocab)")
@@ -336,7 +353,7 @@ plt.show()
 # only, through a 16-dimensional bottleneck) trained for 60 AdamW steps on the same corpus. Too small and the loss
 # barely moves; too large and it jumps around or goes up.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 pairs = torch.stack([blocks[:, :-1].reshape(-1), blocks[:, 1:].reshape(-1)], dim=1)  # (current, next) token pairs
 
 
@@ -381,7 +398,11 @@ for lr in (1e-4, 1e-2, 3.0):
 # precision. The arguments below use the current (transformers 5) names: `eval_strategy` (formerly
 # `evaluation_strategy`), `use_cpu` (formerly `no_cuda`), and `processing_class` (formerly `tokenizer`).
 
-# %% slideshow={"slide_type": "subslide"}
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Show only on the 90-minute path: `Trainer` runs the same loop plus the plumbing. Section
+# timing: see docs/workshops.md.
+
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 split = len(blocks) - 64
 train_ds = Dataset.from_dict({"input_ids": blocks[:split].tolist(), "labels": blocks[:split].tolist()})
 eval_ds = Dataset.from_dict({"input_ids": blocks[split:].tolist(), "labels": blocks[split:].tolist()})
@@ -396,7 +417,7 @@ trainer = Trainer(model=fresh_model(), args=args, train_dataset=train_ds, eval_d
                   processing_class=tokenizer)
 result = trainer.train()
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only"]
 logged = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
 evals = [(e["step"], e["eval_loss"]) for e in trainer.state.log_history if "eval_loss" in e]
 ax = plot_curves({"by hand (every step)": by_hand_losses}, xlabel="training step", ylabel="cross-entropy loss (nats)",
@@ -407,7 +428,7 @@ ax.legend()
 plt.show()
 print(f"Trainer: {result.global_step} steps, final held-out loss {evals[-1][1]:.2f}")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The two curves are not identical, and need not be. `Trainer` shuffles in its own order and logs the mean of 5
 # steps; it also clips gradients to norm 1, exempts biases and LayerNorm weights from weight decay, and trains only on
 # the blocks before the 64 held out (our loop samples from all of them). Yet they fall the same way: same model, same
