@@ -9,7 +9,7 @@
 # - Test cells show some checks; hidden checks use fresh random curves of each kind.
 # - Before you submit: *Kernel → Restart & Run All*.
 #
-# Time: about 45 minutes. 18 points.
+# Time: about 45 minutes. 16 points.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
