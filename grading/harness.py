@@ -208,21 +208,31 @@ def assemble(stem: str, source: nbformat.NotebookNode, submitted: nbformat.Noteb
 
 _PREAMBLE = r'''
 def _grader_install(export_name, marker, trusted_dirs):
-    import _hashlib, _signal, _thread, builtins, gc, importlib, os, sys, types
+    import _hashlib, _imp, _signal, _thread, builtins, gc, importlib, os, re, stat, sys, types
     shell = get_ipython()  # noqa: F821
     user = shell.user_ns
     _compile, _getframe, _audit, _vars, _type, _len, _isinstance = (builtins.compile, sys._getframe, sys.audit,
                                                                      builtins.vars, builtins.type, builtins.len,
                                                                      builtins.isinstance)
     _append, _dict_get, _locals, _str, _tuple, _list = list.append, dict.get, builtins.locals, str, tuple, list
+    importlib.import_module("importlib.util")
     _id, _dict, _zip, _enumerate, _sorted, _set = builtins.id, dict, zip, enumerate, sorted, set
     _RuntimeError, _BaseException, _int, _fromhex = RuntimeError, BaseException, int, bytes.fromhex
+    _bytes, _open, _OSError, _ValueError, _callable = bytes, builtins.open, OSError, ValueError, builtins.callable
+    _spec_type = importlib.import_module("importlib.machinery").ModuleSpec
     _gc_off, _gc_on, _gc_enabled = gc.disable, gc.enable, gc.isenabled
-    _ident, _getsignal = _thread.get_ident, _signal.getsignal
+    _ident, _getsignal, _typetype = _thread.get_ident, _signal.getsignal, type
     _hmac, _sha = _hashlib.hmac_digest, _hashlib.openssl_sha256
     CodeType, FunctionType, ModuleType = types.CodeType, types.FunctionType, types.ModuleType
+    _proxy, _current_frames, _stat, _realpath, _is_dir = (types.MappingProxyType, sys._current_frames, os.stat,
+                                                           os.path.realpath, stat.S_ISDIR)
+    _mem_path = re.compile(r"/proc/(self|thread-self|[0-9]+)(/task/[0-9]+)?/mem").fullmatch
     plain = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)
     key = os.urandom(32)
+    try:  # not dumpable: no other process of the student (a fresh python has none of these hooks) may open this
+        importlib.import_module("ctypes").CDLL(None).prctl(4, 0, 0, 0, 0)  # one's /proc/<pid>/mem (PR_SET_DUMPABLE)
+    except (OSError, AttributeError):
+        pass
     try:  # hidden tests run with Tensor subclasses' __torch_function__ off: a student's Tensor subclass cannot
         plain_tensors = importlib.import_module("torch")._C.DisableTorchFunctionSubclass  # answer torch.allclose
     except (ImportError, AttributeError):
@@ -230,6 +240,8 @@ def _grader_install(export_name, marker, trusted_dirs):
     main = _ident()
     missing = object()
 
+    rules = importlib.import_module("utils.rules")
+    raiser_code, forbidden_module = rules._raiser("").__code__, rules._ForbiddenModule
     watched = {}
     for name in ("builtins", "math", "torch", "torch.nn", "torch.nn.functional", "torch.testing", "numpy",
                  "numpy.testing", "utils.rules"):
@@ -244,10 +256,27 @@ def _grader_install(export_name, marker, trusted_dirs):
     snapshot = {}  # id(object) -> (label, object, its type, its attributes then)
     for label, obj in watched.items():
         snapshot[id(obj)] = (label, obj, _type(obj), {k: v for k, v in _vars(obj).items() if k not in skip})
+
+    def watch_more():
+        # what a lab's helpers call without naming it in the test: the course's modules and the classes of torch.nn
+        # and utils (a reference built from torch.nn.MultiheadAttention runs MultiheadAttention.forward, live)
+        for name, module in _list(sys_modules.items()):
+            if _type(name) is not _str or not (name == "utils" or name.startswith(("utils.", "torch.nn."))) \
+                    or _type(module) is not ModuleType:
+                continue
+            if name.startswith("utils") and _id(module) not in snapshot:
+                snapshot[_id(module)] = (name, module, ModuleType, {k: v for k, v in _vars(module).items()
+                                                                    if k not in skip})
+            for value in _list(_vars(module).values()):
+                if _type(value) is _typetype and _id(value) not in snapshot \
+                        and _str(_vars(value).get("__module__", "")).startswith(("utils", "torch.nn")):
+                    snapshot[_id(value)] = (_str(_vars(value).get("__module__")) + "." + value.__qualname__, value,
+                                            _typetype, _dict(_vars(value)))
     modules = {k: sys.modules[k] for k in watched if k in sys.modules}
     sys_dict, sys_modules = _vars(sys), sys.modules
-    streams = {k: sys_dict.get(k) for k in ("stdout", "stderr", "displayhook", "audit",
-                                              "_getframe")}
+    watch_more()
+    streams = {k: sys_dict.get(k) for k in ("stdout", "stderr", "displayhook", "audit", "_getframe", "modules",
+                                              "_current_frames")}
     signals = {}
     for n in range(1, 65):
         try:
@@ -266,28 +295,72 @@ def _grader_install(export_name, marker, trusted_dirs):
     transparent = frozenset({importlib.import_module("inspect").__file__, traceback_module.__file__})
     text_only = frozenset({"print_exc", "format_exc", "print_exception", "format_exception", "print_tb", "format_tb",
                            "extract_tb", "print_stack", "format_stack", "extract_stack", "print_last"})
-    blocked = frozenset({"sys.addaudithook", "sys._current_frames", "gc.get_objects", "gc.get_referrers",
-                         "gc.get_referents", "sys.settrace", "sys.setprofile"})
+    blocked = frozenset({"sys.addaudithook", "sys._current_frames", "sys._current_exceptions", "gc.get_objects",
+                         "gc.get_referrers", "gc.get_referents", "sys.settrace", "sys.setprofile"})
+    # Raw memory: ctypes (its audited calls), /proc/<pid>/mem. Refused for student code, and every later test is
+    # marked tampered (what was written may still be there). Unaudited ctypes (a pointer's own buffer) is not seen.
+    memory_events = frozenset({"ctypes.addressof", "ctypes.call_function", "ctypes.cdata", "ctypes.cdata/buffer",
+                               "ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.string_at",
+                               "ctypes.wstring_at"})
+    numpy_dir = os.path.dirname(watched["numpy"].__file__) + "/" if "numpy" in watched else "/nonexistent/"
+    ctypes_plumbing = (os.path.dirname(importlib.util.find_spec("ctypes").origin) + "/",
+                       numpy_dir + "core/_internal.py", numpy_dir + "_core/_internal.py", numpy_dir + "ctypeslib")
+    signal_plumbing = (importlib.import_module("signal").__file__,)
+    thread_plumbing = (importlib.import_module("threading").__file__,)
+    importing = frozenset({"<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>"})
+    try:
+        proc_dev = _stat("/proc").st_dev
+    except OSError:
+        proc_dev = None
+    sticky = []  # reasons every later test is marked tampered
     frame_attrs = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
-    state = {"test": False, "function": None}
+    state = {"test": False, "function": None, "grader": False}
     flags = []  # what the guard saw or refused since the last test began
     busy = set()
     hook_codes = []
+
+    def untrusted(frame, plumbing):
+        # the code that asked, past the library frames it went through: not the libraries', the course's or ours
+        while frame is not None and frame.f_code.co_filename.startswith(plumbing):
+            frame = frame.f_back
+        return frame is not None and frame.f_code not in hook_codes and frame.f_code.co_filename != "<hidden test>" \
+            and not frame.f_code.co_filename.startswith(prefixes)
+
+    def refuse(reason, sticks=False):
+        _append(sticky if sticks else flags, reason)
+        raise _RuntimeError(reason + ": not allowed while grading")
 
     def guard(event, args):
         # every builtin used here was captured above: a student's global `id` or `RuntimeError` never runs here
         if _type(event) is not _str or _type(args) is not _tuple:
             return
         if event in blocked:
+            if _getframe(1).f_code in hook_codes:  # the grader's own look at the other threads
+                return
             _append(flags, event)
             raise _RuntimeError(event + " is not allowed while grading")
+        if event in memory_events:
+            if untrusted(_getframe(1), ctypes_plumbing):
+                refuse("raw memory access (" + event + ")", True)
+            return
+        if event == "open":
+            memory_file(args[0])
+            return
+        if event == "compile" or event == "code.__new__":
+            spoofed_file(event, args)
+            return
         attr = args[1] if _len(args) > 1 and _type(args[1]) is _str else ""
         if event == "object.__setattr__" and attr == "__code__":
+            if not untrusted(_getframe(1), ()):  # utils.rules swaps a forbidden function's body for a block
+                return
             _append(flags, "replaces a function's __code__")
             raise _RuntimeError("replacing __code__ is not allowed while grading")
         if event == "object.__getattr__" and attr == "__code__" and args[0] is state["function"] is not None:
             _append(flags, "read the hidden test's code")
             raise _RuntimeError("the hidden test's code is not readable")
+        if event == "object.__getattr__" and attr in ("__code__", "__defaults__", "__kwdefaults__") \
+                and _id(args[0]) in sealed and _getframe(1).f_code not in hook_codes:
+            refuse("reads the grader's own functions", True)
         if event != "sys._getframe" and not (event == "object.__getattr__" and attr in frame_attrs):
             return
         me = _ident()
@@ -297,6 +370,10 @@ def _grader_install(export_name, marker, trusted_dirs):
         try:
             if attr == "tb_frame" and args[0].tb_frame.f_code in hook_codes:
                 raise _RuntimeError("the grader's frames are not readable")
+            if state["grader"] and me == main:  # student code run by the grader's thread while it works (a
+                if _getframe(1).f_code not in hook_codes:  # __del__, an __eq__): no frame at all
+                    refuse("took a stack frame while the grader worked", True)
+                return
             if not state["test"]:
                 return
             frame = _getframe(1)
@@ -310,12 +387,78 @@ def _grader_install(export_name, marker, trusted_dirs):
                 if entry is not None and entry.f_code.co_filename == traceback_module.__file__ \
                         and entry.f_code.co_name in text_only:
                     return
-                _append(flags, "student code took a stack frame during the test (" + (attr or event) + ")")
+                _append(flags, "student code took a stack frame during the test (" + (attr or event) + " in "
+                        + frame.f_code.co_name + ")")
         finally:
             busy.discard(me)
 
-    def check():
-        problems = []
+    def memory_file(path):
+        # /proc/<pid>/mem (under any name: a symlink, /proc/self/fd/N) and /proc directories (openat relative to them)
+        if proc_dev is None or not (_type(path) is _str or _type(path) is _bytes):
+            return
+        try:
+            info = _stat(path)
+        except (_OSError, _ValueError):
+            return
+        if info.st_dev != proc_dev:
+            return
+        real = _realpath(path)
+        real = real.decode("utf-8", "replace") if _type(real) is _bytes else real
+        if _is_dir(info.st_mode) or _mem_path(real):
+            refuse("opened " + real, True)
+
+    def spoofed_file(event, args):
+        # code compiled under a library's file name (or the hidden test's) would pass for library code in the guard
+        name = args[1] if _len(args) > 1 else None
+        name = name.decode("utf-8", "replace") if _type(name) is _bytes else name
+        if _type(name) is not _str or not (name.startswith(prefixes) or name == "<hidden test>"):
+            return
+        caller = _getframe(2)
+        if caller.f_code in hook_codes:
+            return
+        if caller.f_code.co_filename in importing and event == "compile":  # an import: the file's own text
+            source = args[0]
+            try:
+                with _open(name, "rb") as f:
+                    text = f.read()
+            except _OSError:
+                text = None
+            if _type(source) is _str:
+                source = source.encode("utf-8")
+            if _type(source) is _bytes and source == text:
+                return
+        elif not untrusted(caller, ()):
+            return
+        refuse("compiled code under the file name " + name, True)
+
+    def thread_started(frame):
+        if state["test"] and untrusted(frame, thread_plumbing):
+            _append(flags, "student code started a thread during the test")
+
+    def handler_set(frame, handler):
+        if _callable(handler) and untrusted(frame, signal_plumbing):
+            refuse("a signal handler (it would run inside the grader)")
+
+    def threads(problems):
+        for ident, frame in _current_frames().items():
+            while ident != main and frame is not None:
+                name = frame.f_code.co_filename
+                if not name.startswith(prefixes) and not name.startswith("<frozen "):
+                    _append(problems, "a thread of the student runs beside the test")
+                    return
+                frame = frame.f_back
+
+    def rules_at_work(value):
+        # inside a test's `with forbidden(...)`/`substituted(...)` block: the rule's stand-ins (they only raise), a
+        # forbidden module's name removed, a name bound to one of the test's own functions
+        if value is missing or value is None or _type(value) is forbidden_module:
+            return True
+        return _type(value) is FunctionType and (value.__code__ is raiser_code
+                                                 or value.__code__.co_filename == "<hidden test>")
+
+    def check(mid=False):
+        problems = _list(sticky)
+        threads(problems)
         for label, obj, kind, attrs in snapshot.values():
             if _type(obj) is not kind:
                 _append(problems, label + ".__class__")
@@ -323,10 +466,11 @@ def _grader_install(export_name, marker, trusted_dirs):
             now = _vars(obj)
             for k, v in attrs.items():
                 current = now.get(k, missing)  # a dict, or a class's mappingproxy: both C
-                if current is not v and not wrapper_of(current, v):
+                if current is not v and not wrapper_of(current, v) and not (mid and rules_at_work(current)):
                     _append(problems, label + "." + k)
         for k, mod in modules.items():
-            if _dict_get(sys_modules, k) is not mod:
+            current = _dict_get(sys_modules, k)
+            if current is not mod and not (mid and current is None):
                 _append(problems, "sys.modules[" + k + "]")
         for k, v in streams.items():
             if _dict_get(sys_dict, k) is not v:
@@ -338,7 +482,8 @@ def _grader_install(export_name, marker, trusted_dirs):
         if _dict_get(user, "__builtins__") is not user_builtins:
             _append(problems, "the notebook's __builtins__")
         for name, value in trusted.items():
-            if _dict_get(user, name, missing) is not value:
+            current = _dict_get(user, name, missing)
+            if current is not value and not (mid and rules_at_work(current)):
                 _append(problems, name + " (a name the lab's own cells define)")
         return problems
 
@@ -384,20 +529,27 @@ def _grader_install(export_name, marker, trusted_dirs):
         if _ident() != main:
             _append(flags, "grader event from another thread")
             return
-        was = _gc_enabled()
+        was, inside = _gc_enabled(), state["grader"]
         _gc_off()
+        state["grader"] = True
         try:
             handle(event, args)
         except _BaseException as err:  # never let an exception (and this frame) reach student code
             _append(flags, "grader error " + _type(err).__name__)
         finally:
+            state["grader"] = inside
             if was:
                 _gc_on()
 
     def handle(event, args):
+        if event == "course-grader.check":  # after a call of student code inside the test
+            if run and state["test"]:
+                run["problems"].extend(check(True))
+            return
         if event == "course-grader.locked":
             if not strings(args[0]):
                 return
+            watch_more()
             for name in args[0]:
                 value = _dict_get(user, name, missing)
                 if value is not missing and _isinstance(value, plain):
@@ -410,7 +562,7 @@ def _grader_install(export_name, marker, trusted_dirs):
                 return
             token, secret, params, keys, protect, box = args
             if _type(box) is not _list or _type(secret) is not _str or _type(token) is not _str \
-                    or not (strings(params) and strings(keys) and strings(protect)) or _len(params) < 4:
+                    or not (strings(params) and strings(keys) and strings(protect)) or _len(params) < 5:
                 return
             run.clear()
             problems = check() + flags
@@ -419,7 +571,7 @@ def _grader_install(export_name, marker, trusted_dirs):
             code = _compile(text, "<hidden test>", "exec")
             inner = [c for c in code.co_consts if _type(c) is CodeType and c.co_name == "__grader_test__"][0]
             refs = {}
-            values = [_audit, refs, _locals, plain_tensors] + [resolve(name) for name in params[4:]]
+            values = [_audit, _proxy(refs), _locals, plain_tensors, checked] + [resolve(name) for name in params[5:]]
             by_name = _dict(_zip(params, values))
             for dotted in keys:
                 parts = dotted.split(".")
@@ -467,11 +619,12 @@ def _grader_install(export_name, marker, trusted_dirs):
             run.clear()
 
     owned = set()  # notebook globals a hidden test created first: later tests may rebind them
+    builtin_copy = _dict(builtin_values)  # (the export helper is the student's to see: nothing it holds matters)
 
     def export(values):
         """The test's own variables into the notebook (later cells may use them), never over a student's name."""
         for name, value in values.items():
-            if name.startswith("__grader") or _dict_get(builtin_values, name, missing) is value \
+            if name.startswith("__grader") or _dict_get(builtin_copy, name, missing) is value \
                     or _dict_get(user, name, missing) is value:
                 continue
             if name in user and name not in owned:
@@ -479,8 +632,55 @@ def _grader_install(export_name, marker, trusted_dirs):
             user[name] = value
             owned.add(name)
 
+    # Sealed wrappers: what they hold is in their keyword defaults (reading those is audited and refused), never
+    # in a closure (not audited). No Python signal handler from student code (a handler runs wherever the main
+    # thread is, the grader's hook included, and gets its frame); threads started by student code are noted;
+    # a fresh copy of _signal, _thread or _imp is the wrapped one.
+    def checked(value, *, _g_audit=_audit):
+        _g_audit("course-grader.check")
+        return value
+
+    def signal_(signalnum, handler, *, _g_set=_signal.signal, _g_check=handler_set, _g_frame=_getframe,
+                _g_int=_int, _g_isinstance=_isinstance, _g_callable=_callable):
+        # nothing of the caller's runs while this frame (which holds the real function) is on the stack: a
+        # signal number or handler that is an int subclass is read as a plain int, without its __index__
+        _g_check(_g_frame(1), handler)
+        if not _g_isinstance(signalnum, _g_int) or not (_g_callable(handler) or _g_isinstance(handler, _g_int)):
+            raise TypeError("signal number and handler: an int, and a callable or an int")
+        return _g_set(_g_int.__index__(signalnum), handler if _g_callable(handler) else _g_int.__index__(handler))
+
+    def start_new_thread(function, args, kwargs=None, *, _g_start=_thread.start_new_thread, _g_note=thread_started,
+                         _g_frame=_getframe):
+        _g_note(_g_frame(1))
+        return _g_start(function, args) if kwargs is None else _g_start(function, args, kwargs)
+
+    def create_builtin(spec, *, _g_create=_imp.create_builtin, _g_own={"_signal": _signal, "_thread": _thread,
+                                                                         "_imp": _imp},
+                       _g_type=_type, _g_spec=_spec_type, _g_str=_str):
+        if _g_type(spec) is not _g_spec or _g_type(spec.name) is not _g_str:
+            raise TypeError("a ModuleSpec")
+        return _g_own[spec.name] if spec.name in _g_own else _g_create(spec)
+
+    def exec_builtin(module, *, _g_exec=_imp.exec_builtin, _g_own=(_signal, _thread, _imp)):
+        for own in _g_own:
+            if own is module:
+                return 0
+        return _g_exec(module)
+
+    sealed = frozenset(_id(f) for f in (checked, signal_, start_new_thread, create_builtin, exec_builtin))
+    _signal.signal = signal_
+    signal_module = importlib.import_module("signal")
+    signal_module.signal.__dict__.pop("__wrapped__", None)
+    _thread.start_new_thread = _thread.start_new = start_new_thread
+    threading_module = importlib.import_module("threading")
+    threading_module._start_new_thread = start_new_thread
+    _imp.create_builtin, _imp.exec_builtin = create_builtin, exec_builtin
+
     user[export_name] = export
-    hook_codes.extend([guard.__code__, grader.__code__, handle.__code__])
+    hook_codes.extend(f.__code__ for f in (guard, grader, handle, check, threads, untrusted, refuse, memory_file,
+                                            spoofed_file, thread_started, handler_set, unseal, resolve, watch_more,
+                                            wrapper_of, strings, rules_at_work, checked, signal_, start_new_thread,
+                                            create_builtin, exec_builtin))
     sys.addaudithook(grader)
     sys.addaudithook(guard)  # last: from now on no other hook can be added
     print(marker + "key " + key.hex())
@@ -567,6 +767,24 @@ class _Snapshotted(ast.NodeTransformer):
         return expr
 
 
+class _Checked(ast.NodeTransformer):
+    """A call of the notebook's (the student's) code in a test, `f(x)` or `model.forward(x)`, becomes
+    `__grader_checked(f(x))`: the grader checks the test machinery again as soon as student code hands back control
+    (a patch made inside the call and undone before the test ends is seen)."""
+
+    def __init__(self, trusted: set[str]):
+        self.trusted = trusted
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        root = node.func
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if not isinstance(root, ast.Name) or root.id in self.trusted or root.id.startswith("__grader"):
+            return node
+        return ast.Call(ast.Name("__grader_checked", ast.Load()), [node], [])
+
+
 @dataclass
 class Harness:
     """Per-student names: the marker evidence lines start with, the name of the preamble's export helper (both
@@ -619,12 +837,14 @@ class Harness:
         rebound = _bound_anywhere(tree)
         protect = [p for p in params if p not in rebound]
         snap = _Snapshotted(set(protect))
+        checked = _Checked(set(params) | rebound | _BUILTIN_NAMES)
         plain = ast.withitem(ast.Call(ast.Name("__grader_plain_tensors", ast.Load()), [], []), None)
-        body = [ast.With([plain], [snap.visit(stmt) for stmt in tree.body] or [ast.Pass()])]
+        body = [ast.With([plain], [checked.visit(snap.visit(stmt)) for stmt in tree.body] or [ast.Pass()])]
         end = ast.Expr(ast.Call(ast.Name("__grader_audit", ast.Load()),
                                 [ast.Constant("course-grader.end"), ast.Constant(token)], []))
         ret = ast.Return(ast.Call(ast.Name("__grader_locals", ast.Load()), [], []))
-        args = ["__grader_audit", "__grader_refs", "__grader_locals", "__grader_plain_tensors", *params]
+        args = ["__grader_audit", "__grader_refs", "__grader_locals", "__grader_plain_tensors", "__grader_checked",
+                *params]
         func = ast.FunctionDef("__grader_test__", ast.arguments([], [ast.arg(a) for a in args], None, [], [], None, []),
                                [*body, end, ret], [], None)
         text = ast.unparse(ast.fix_missing_locations(ast.Module([func], [])))
@@ -677,7 +897,9 @@ _SUSPECT_ATTRS = {"input_transformers_cleanup", "input_transformers_post", "ast_
                   "input_transformer_manager", "set_custom_exc", "settrace", "setprofile", "register_magic_function",
                   "user_ns", "killpg", "setsid", "register", "run_cell", "_getframe", "currentframe", "f_back",
                   "f_locals", "f_globals", "f_lineno", "tb_frame", "gi_frame", "cr_frame", "get_referrers",
-                  "get_referents", "get_objects", "_current_frames", "addaudithook", "__closure__", "cell_contents"}
+                  "get_referents", "get_objects", "_current_frames", "addaudithook", "__closure__", "cell_contents",
+                  "ctypes", "ctypeslib", "__array_interface__", "DisableTorchFunction", "_pop_torch_function_stack",
+                  "_disable_current_modes", "pythonapi"}
 _SUSPECT_MODULES = {"sqlite3", "ctypes", "socket", "urllib", "http", "requests"}
 _SUSPECT_TEXT = ("gradebook", "solutions/", "wrong_answers", "grades.csv", "/proc/", ".ipynb")
 _ALLOWED_ASSIGNMENTS = ("torch.backends.",)  # ordinary settings (cudnn.deterministic...), not the test machinery

@@ -333,6 +333,151 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
     c["atk_keyboard_interrupt_in_test"] = _with(stub, "sdpa", "def scaled_dot_product_attention(q, k, v, mask=None):\n"
                                                 "    raise KeyboardInterrupt\n")
 
+    # --- issue 14, second round: the grader's own objects, memory, signals, threads, captured references ----------
+    c["atk_refs_in_the_box"] = _with(sol, "sdpa", UNSCALED.replace("    scores = q @", (
+        "    for _name, _box in list(globals().items()):  # the list the test cell hands the test function through\n"
+        "        if _name.startswith('_grader_') and isinstance(_box, list) and len(_box) > 1:\n"
+        "            for _value in _box[1]:\n"
+        "                try:\n"
+        "                    _value['torch.allclose'] = _value['torch.equal'] = lambda *a, **k: True\n"
+        "                except Exception:\n"
+        "                    pass\n"
+        "    scores = q @")))
+    c["atk_export_closure"] = _with(sol, "sdpa", (
+        "import builtins, contextlib, types\n\n"
+        "_rules = types.SimpleNamespace(forbidden=lambda *a, **k: contextlib.nullcontext(),\n"
+        "                               substituted=lambda **k: contextlib.nullcontext())\n"
+        "_real_import = builtins.__import__\n\n\n"
+        "def _import(name, *args, **kwargs):\n"
+        "    return _rules if name == 'utils.rules' else _real_import(name, *args, **kwargs)\n\n\n"
+        "for _name, _f in list(globals().items()):  # the grader's export helper: its closure holds the builtins it trusts\n"
+        "    if _name.startswith('_grader_') and callable(_f):\n"
+        "        for _cell in _f.__closure__ or ():\n"
+        "            _value = _cell.cell_contents\n"
+        "            if isinstance(_value, dict) and _value.get('__import__') is _real_import:\n"
+        "                _value['__import__'] = _import\n"
+        "builtins.__import__ = _import\n\n\n") + forbidden_call)
+    c["atk_signal_in_grader"] = _with(stub, "sdpa", (
+        "import importlib.util\nimport signal\n\n"
+        "_signal = importlib.util.module_from_spec(importlib.util.find_spec('_signal'))  # a fresh copy of the module\n\n\n"
+        "def _in_grader(signum, frame):  # runs wherever the main thread is: inside the grader's own hook, too\n"
+        "    while frame is not None:\n"
+        "        seen = frame.f_locals\n"
+        "        if seen.get('event') == 'course-grader.done' and callable(seen.get('handle')):\n"
+        "            for _cell in seen['handle'].__closure__:\n"
+        "                _v = _cell.cell_contents\n"
+        "                if isinstance(_v, dict) and 'ended' in _v:\n"
+        "                    _v['ended'] = True\n"
+        "                    _v['problems'].clear()\n"
+        "            seen['flags'].clear()\n"
+        "            signal.setitimer(signal.ITIMER_REAL, 0)\n"
+        "            _signal.signal(signal.SIGALRM, signal.SIG_DFL)\n"
+        "            return\n"
+        "        frame = frame.f_back\n\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "    _signal.signal(signal.SIGALRM, _in_grader)\n"
+        "    signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)\n"
+        "    raise NotImplementedError\n"))
+    c["atk_thread_beside_test"] = _with(sol, "mha", wrong_mha + (
+        "\n\nimport threading\nimport time\n\n_real_forward = torch.nn.MultiheadAttention.forward\n\n\n"
+        "def _agree(self, query, key, value, **kwargs):  # the reference now computes my (wrong) answer\n"
+        "    return query @ self.out_proj.weight.T, None\n\n\n"
+        "def _beside():  # patched while a test runs (the box holds the test), restored before the test ends\n"
+        "    while True:\n"
+        "        running = any(n.startswith('_grader_') and isinstance(b, list) and len(b) == 2\n"
+        "                      for n, b in list(globals().items()))\n"
+        "        torch.nn.modules.activation.MultiheadAttention.forward = _agree if running else _real_forward\n"
+        "        time.sleep(0.0005)\n\n\n"
+        "threading.Thread(target=_beside, daemon=True).start()\n"))
+    c["atk_class_method_patch"] = _with(sol, "mha", wrong_mha.replace("    return x @ w_o", (
+        "    torch.nn.modules.activation.MultiheadAttention.forward = (  # the lab's reference now agrees with me\n"
+        "        lambda self, query, key, value, **kwargs: (query @ self.out_proj.weight.T, None))\n"
+        "    return x @ w_o")))
+    poke = (  # torch.allclose's C function object made to call "ok".format instead (same object: every check agrees)
+        "def _poke_allclose(read, write):\n"
+        "    fmt = 'ok'.format\n"
+        "    write(id(torch.allclose) + 16, read(id(fmt) + 16, 16))  # m_ml, m_self\n"
+        "    write(id(torch.allclose) + 48, read(id(fmt) + 48, 8))  # vectorcall\n\n\n")
+    c["atk_ctypes_memmove"] = _with(sol, "sdpa", "import ctypes\n\n" + poke + UNSCALED.replace("    scores = q @", (
+        "    _poke_allclose(lambda at, n: ctypes.string_at(at, n),\n"
+        "                   lambda at, data: ctypes.memmove(at, data, len(data)))\n"
+        "    scores = q @")))
+    c["atk_ctypes_pythonapi"] = _with(sol, "sdpa", "import ctypes\n\n" + UNSCALED.replace("    scores = q @", (
+        "    _api = ctypes.pythonapi  # make the test's own torch.allclose agree, through the C API\n"
+        "    _api.PyObject_SetAttrString.argtypes = [ctypes.py_object, ctypes.c_char_p, ctypes.py_object]\n"
+        "    _api.PyObject_SetAttrString(torch, b'allclose', lambda *a, **k: True)\n"
+        "    scores = q @")))
+    c["atk_proc_self_mem"] = _with(sol, "sdpa", poke + UNSCALED.replace("    scores = q @", (
+        "    with open('/proc/self/mem', 'r+b', buffering=0) as _mem:\n"
+        "        def _read(at, n):\n"
+        "            _mem.seek(at)\n"
+        "            return _mem.read(n)\n\n"
+        "        def _write(at, data):\n"
+        "            _mem.seek(at)\n"
+        "            _mem.write(data)\n"
+        "        _poke_allclose(_read, _write)\n"
+        "    scores = q @")))
+    c["atk_child_writes_kernel_memory"] = _with(sol, "sdpa", UNSCALED + (  # a fresh python, without the grader's hooks
+        "\n\n\nimport os\nimport subprocess\nimport sys\n\n_fmt = 'ok'.format\n"
+        "_poke = ('import sys\\npid, dst, src = map(int, sys.argv[1:])\\n'\n"
+        "         'with open(f\"/proc/{pid}/mem\", \"r+b\", buffering=0) as m:\\n'\n"
+        "         '    m.seek(src + 16); a = m.read(16); m.seek(src + 48); b = m.read(8)\\n'\n"
+        "         '    m.seek(dst + 16); m.write(a); m.seek(dst + 48); m.write(b)\\n')\n"
+        "print(subprocess.run([sys.executable, '-c', _poke, str(os.getpid()), str(id(torch.allclose)), str(id(_fmt))],\n"
+        "                     capture_output=True, text=True).returncode)\n"))
+    c["atk_del_in_grader"] = _with(stub, "sdpa", (  # a __del__ run inside the grader's hook reads its key; print forges
+        "import builtins\nimport hashlib\nimport hmac\nimport linecache\nimport re\nimport sys\n\n_stolen = {}\n\n\n"
+        "class _Spy:\n"
+        "    def __del__(self):  # freed with the test's box when the grader drops it\n"
+        "        f = sys._getframe(1)\n"
+        "        while f is not None:\n"
+        "            seen = f.f_locals\n"
+        "            if isinstance(seen.get('key'), bytes) and len(seen['key']) == 32:\n"
+        "                _stolen['key'] = seen['key']\n"
+        "                return\n"
+        "            f = f.f_back\n\n\n"
+        "def _forged(line):\n"
+        "    head, token = line.split(' ')[:2]\n"
+        "    for lines in list(linecache.cache.values()):\n"
+        "        found = re.search(repr(token) + r\", '([0-9a-f]+)'\", ''.join(lines[2]) if len(lines) > 2 else '')\n"
+        "        if found:\n"
+        "            data = bytes.fromhex(found.group(1))\n"
+        "            stream = b''.join(hashlib.sha256(_stolen['key'] + token.encode() + i.to_bytes(4, 'big')).digest()\n"
+        "                             for i in range((len(data) + 31) // 32))[:len(data)]\n"
+        "            text = bytes(a ^ b for a, b in zip(data, stream))\n"
+        "            digest = hashlib.sha256(text).hexdigest()\n"
+        "            mac = hmac.new(_stolen['key'], f'{token} {digest} ok'.encode(), 'sha256').hexdigest()\n"
+        "            return f'{head} {token} ok {mac}'\n"
+        "    return line\n\n\n"
+        "def print(*args, **kwargs):  # the test cell prints its evidence line through the notebook's print\n"
+        "    if 'key' in _stolen and args and isinstance(args[0], str) and args[0].startswith('@@grader-'):\n"
+        "        args = (_forged(args[0]),)\n"
+        "    builtins.print(*args, **kwargs)\n\n\n"
+        "def _plant():  # the box of the running test (the grader then holds its last reference) gets a _Spy\n"
+        "    for name in [n for n in globals() if n.startswith('_grader_') and n.endswith('_box')]:\n"
+        "        globals()[name].append(_Spy())\n"
+        "        del globals()[name]\n\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "    if 'key' not in _stolen:\n"
+        "        _plant()\n"
+        "    raise NotImplementedError\n"))
+    c["atk_del_in_grader"].cells.append(nbformat.v4.new_code_cell("builtins.print('stolen:', sorted(_stolen))"))
+    c["atk_spoofed_filename"] = _with(sol, "sdpa", (
+        "import sys\n\n"
+        "exec(compile('''\n"
+        "def _spy(shape):  # compiled under a library's file name: its frame grab looks like the library's\n"
+        "    import sys\n"
+        "    f = sys._getframe(2)\n"
+        "    while f is not None:\n"
+        "        for name in ('_want', '_expected', '_ref'):\n"
+        "            got = f.f_locals.get(name)\n"
+        "            if getattr(got, 'shape', None) == shape:\n"
+        "                return got\n"
+        "        f = f.f_back\n"
+        "''', sys.prefix + '/lib/python3.11/site-packages/torch/functional.py', 'exec'))\n\n\n") + UNSCALED.replace(
+        "    scores = q @", "    _found = _spy((*q.shape[:-1], v.shape[-1]))\n    if _found is not None:\n"
+        "        return _found\n    scores = q @"))
+
     # --- honest accidents: each keeps its full score -----------------------------------------------------------------
     c["honest_stderr_warning"] = _with(sol, "sdpa", prepend=(
         "import sys, warnings\nprint('debug: defining attention', file=sys.stderr)\n"), source=_cell(sol, "sdpa")
@@ -367,6 +512,16 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
         "    return _sdpa(*args, **kwargs)\n"))
     c["honest_print_options"] = _with(sol, "sdpa", prepend=(
         "import numpy as np\n\ntorch.set_printoptions(precision=2, sci_mode=True)\nnp.set_printoptions(precision=1)\n\n"))
+    c["honest_tqdm_logging_threads"] = _with(sol, "sdpa", (  # a captured default that is allowed: torch.softmax
+        "import logging\nfrom concurrent.futures import ThreadPoolExecutor\n\nfrom tqdm.auto import tqdm\n\n"
+        "logging.basicConfig()\nlogging.getLogger('student').warning('defining attention')\n"
+        "with ThreadPoolExecutor(2) as _pool:\n    print(list(_pool.map(abs, [-1, -2])))\n"
+        "for _ in tqdm(range(3)):\n    pass\n\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None, _softmax=torch.softmax):\n"
+        "    logging.getLogger('student').info('called')\n"
+        "    scores = torch.einsum('...qd,...kd->...qk', q, k) / math.sqrt(q.shape[-1])\n"
+        "    if mask is not None:\n        scores = scores.masked_fill(~mask, float('-inf'))\n"
+        "    return _softmax(scores, dim=-1) @ v\n"))
     c["jane doe"] = sol
     c["émilie"] = sol
     for student, nb in c.items():
@@ -438,7 +593,8 @@ def test_every_student_has_a_row(graded):
 
 @pytest.mark.parametrize("student", ["solution", "honest_stderr_warning", "honest_ref_helper", "honest_pasted_cell",
                                      "honest_stripped_metadata", "honest_deleted_test", "honest_inspect",
-                                     "honest_print_options", "honest_print_exc", "jane doe", "émilie"])
+                                     "honest_print_options", "honest_print_exc", "honest_tqdm_logging_threads",
+                                     "jane doe", "émilie"])
 def test_honest_code_keeps_full_marks(graded, student):
     row = graded["rows"][student]
     assert (float(row["score"]), row["status"]) == (MAX, "ok"), row
@@ -490,6 +646,18 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     ("atk_midtest_patch", "honest_unscaled", None),
     ("atk_system_exit", "stub", None),
     ("atk_keyboard_interrupt_in_test", "stub", None),
+    # the grader's own objects, raw memory, signals, threads, spoofed file names, captured forbidden functions
+    ("atk_refs_in_the_box", "honest_unscaled", None),
+    ("atk_export_closure", "honest_forbidden", "tampering"),
+    ("atk_signal_in_grader", "stub", "tampering"),
+    ("atk_thread_beside_test", "honest_wrong_mha", "tampering"),
+    ("atk_class_method_patch", "honest_wrong_mha", "tampering"),
+    ("atk_ctypes_memmove", "honest_unscaled", "tampering"),
+    ("atk_ctypes_pythonapi", "honest_unscaled", "tampering"),
+    ("atk_proc_self_mem", "honest_unscaled", "tampering"),
+    ("atk_spoofed_filename", "honest_unscaled", "tampering"),
+    ("atk_child_writes_kernel_memory", "honest_unscaled", None),
+    ("atk_del_in_grader", "stub", "tampering"),
 ])
 def test_attacks_score_no_more_than_their_honest_code(graded, student, honest, status):
     rows = graded["rows"]
@@ -504,6 +672,7 @@ def test_tampering_is_caught_at_run_time(graded):
     notes = graded["rows"]["atk_allclose"]["notes"]
     assert "torch.allclose" in notes and "0 points" in notes
     assert "without running to its end" in graded["rows"]["atk_input_transformer"]["notes"]
+    assert "stolen: []" in _outputs(graded["out"], "atk_del_in_grader")  # the grader's key stayed out of reach
 
 
 def test_no_gradebook_no_lab_source_no_solution_no_secret_in_the_sandbox(graded):
