@@ -37,6 +37,38 @@ def test_forbidden_tensor_method_and_class():
     assert torch.nn.MultiheadAttention(4, 2).embed_dim == 4
 
 
+def _held_elsewhere():
+    """Forbidden functions held where no name lookup sees them: a default argument, a closure, a partial, a dict."""
+    import functools
+
+    held = F.cross_entropy
+    tools = {"log_softmax": torch.Tensor.log_softmax}
+
+    def by_default(x, t, _f=F.one_hot):
+        return _f(t, x.shape[-1])
+
+    def by_closure(x, t):
+        return held(x, t)
+
+    return [by_default, by_closure, lambda x, t: functools.partial(F.cross_entropy)(x, t),
+            lambda x, t: tools["log_softmax"](x, -1)]
+
+
+def test_forbidden_function_held_elsewhere_raises_when_dispatched():
+    """A default argument, a closure, a functools.partial or a container kept the original object before the
+    block began; torch's dispatch (a TorchFunctionMode) still refuses it, also with subclass handling off as in
+    the grading harness, and everything else runs."""
+    x, t = torch.randn(4, 5), torch.tensor([0, 3, 1, 4])
+    names = ("torch.nn.functional.one_hot", "torch.nn.functional.cross_entropy", "torch.Tensor.log_softmax")
+    answers = _held_elsewhere()  # made before the block, as a student's cell runs before the test
+    with torch._C.DisableTorchFunctionSubclass(), forbidden(*names):
+        for answer in answers:
+            with pytest.raises(ForbiddenCall):
+                answer(x, t)
+        assert torch.allclose(torch.softmax(x, -1).sum(-1), torch.ones(4))
+    assert all(answer(x, t) is not None for answer in answers)  # restored
+
+
 def test_restored_when_the_block_raises():
     with pytest.raises(ValueError), forbidden("torch.nn.functional.gelu"):
         raise ValueError

