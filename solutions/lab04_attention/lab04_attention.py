@@ -12,7 +12,9 @@
 #   `F.multi_head_attention_forward`) in your answers: the tests use them as the reference, and they raise while the
 #   hidden tests call your functions. Matrix products, `torch.softmax`, `masked_fill`, `reshape`/`transpose`,
 #   `torch.cat`, `tril`, comparisons, and your own functions from earlier exercises are all fine (a test of a later
-#   exercise runs references of the earlier ones, so one mistake costs points once).
+#   exercise, visible checks included, runs references of the earlier ones, so one mistake costs points once). The
+#   `torch_…` references of the setup are PyTorch's, for those checks: your answers may not call them, nor
+#   `nn.Transformer.generate_square_subsequent_mask`.
 # - Exercises 4 and 5 go past the lesson (padding, a KV cache); exercise 6 is a small measurement.
 # - Before you submit: *Kernel → Restart & Run All*, and check that no cell fails.
 #
@@ -25,6 +27,30 @@ import torch
 import torch.nn.functional as F
 
 torch.manual_seed(0)
+
+
+# %% nbgrader={"grade": false, "grade_id": "torch_references", "locked": true, "schema_version": 3, "solution": false, "task": false}
+from utils.rules import substituted
+
+
+# PyTorch's own attention pieces, for the visible checks: a check of a later exercise runs them in place of your
+# earlier functions (`with substituted(**TORCH_REFERENCES)`), so it judges that exercise alone. Your answers may not
+# call them: they are built on the functions the hidden tests forbid.
+def torch_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def torch_causal_mask(seq_q: int, seq_k: int) -> torch.Tensor:
+    square = torch.nn.Transformer.generate_square_subsequent_mask(max(seq_q, seq_k))  # 0: may attend, -inf: not
+    return (square == 0)[:seq_q, :seq_k]
+
+
+def torch_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
+TORCH_REFERENCES = dict(scaled_dot_product_attention=torch_attention, causal_mask=torch_causal_mask,
+                        causal_attention=torch_causal_attention)
 
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -141,24 +167,37 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
 assert causal_mask(4, 4).dtype == torch.bool, "return a boolean tensor (True = may attend)"
 assert causal_mask(3, 5).shape == (3, 5)
 ### BEGIN HIDDEN TESTS
-for _sq, _sk in [(1, 1), (7, 7), (2, 9), (6, 3)]:
-    assert causal_mask(_sq, _sk).shape == (_sq, _sk) and causal_mask(_sq, _sk).dtype == torch.bool
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_MASK_RULES = ("torch.nn.Transformer.generate_square_subsequent_mask",
+                      "torch.nn.modules.transformer._generate_square_subsequent_mask")
+with _hidden_forbidden(*_HIDDEN_MASK_RULES):  # torch_causal_mask is PyTorch's, not yours
+    for _sq, _sk in [(1, 1), (7, 7), (2, 9), (6, 3)]:
+        assert causal_mask(_sq, _sk).shape == (_sq, _sk) and causal_mask(_sq, _sk).dtype == torch.bool
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_mask_values", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """causal_mask lets query i see keys 0..i, itself included (1 point)"""
 assert causal_mask(3, 3).tolist() == [[True, False, False], [True, True, False], [True, True, True]]
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_MASK_RULES = ("torch.nn.Transformer.generate_square_subsequent_mask",
+                      "torch.nn.modules.transformer._generate_square_subsequent_mask")
 for _sq, _sk in [(1, 1), (5, 5), (2, 6), (7, 4), (11, 11)]:
     _ref = torch.tensor([[_j <= _i for _j in range(_sk)] for _i in range(_sq)])
-    assert torch.equal(causal_mask(_sq, _sk), _ref), f"wrong mask for seq_q={_sq}, seq_k={_sk}"
+    with _hidden_forbidden(*_HIDDEN_MASK_RULES):  # torch_causal_mask is PyTorch's, not yours
+        _got = causal_mask(_sq, _sk)
+    assert torch.equal(_got, _ref), f"wrong mask for seq_q={_sq}, seq_k={_sk}"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_causal_attention", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """causal_attention equals PyTorch's is_causal=True (2 points)"""
 _q, _k, _v = torch.randn(2, 6, 8), torch.randn(2, 6, 8), torch.randn(2, 6, 8)
-assert torch.allclose(causal_attention(_q, _k, _v), F.scaled_dot_product_attention(_q, _k, _v, is_causal=True),
-                      atol=1e-5), "causal attention differs from PyTorch's"
+with substituted(scaled_dot_product_attention=torch_attention, causal_mask=torch_causal_mask):
+    _got = causal_attention(_q, _k, _v)  # built on PyTorch's pieces: this checks causal_attention alone
+assert torch.allclose(_got, F.scaled_dot_product_attention(_q, _k, _v, is_causal=True), atol=1e-5), \
+    "causal attention differs from PyTorch's"
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 from utils.rules import substituted as _hidden_substituted
@@ -234,7 +273,8 @@ def _reference_mha(x, w_q, w_k, w_v, w_o, n_heads):
 """the output has shape (batch, seq, d_model) (1 point)"""
 _x = torch.randn(2, 5, 12)
 _ws = [torch.randn(12, 12) / 12 ** 0.5 for _ in range(4)]
-assert multi_head_self_attention(_x, *_ws, n_heads=3).shape == (2, 5, 12)
+with substituted(**TORCH_REFERENCES):
+    assert multi_head_self_attention(_x, *_ws, n_heads=3).shape == (2, 5, 12)
 ### BEGIN HIDDEN TESTS
 for _b, _s, _d, _h in [(1, 1, 8, 2), (3, 7, 15, 5), (2, 4, 6, 1)]:
     _ws = [torch.randn(_d, _d) for _ in range(4)]
@@ -245,7 +285,9 @@ for _b, _s, _d, _h in [(1, 1, 8, 2), (3, 7, 15, 5), (2, 4, 6, 1)]:
 """with one head it is causal attention with projections (1 point)"""
 _x = torch.randn(2, 6, 8)
 _ws = [torch.randn(8, 8) / 8 ** 0.5 for _ in range(4)]
-assert torch.allclose(multi_head_self_attention(_x, *_ws, n_heads=1), _reference_mha(_x, *_ws, 1), atol=1e-5)
+with substituted(**TORCH_REFERENCES):
+    _got = multi_head_self_attention(_x, *_ws, n_heads=1)
+assert torch.allclose(_got, _reference_mha(_x, *_ws, 1), atol=1e-5)
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 from utils.rules import substituted as _hidden_substituted
@@ -283,7 +325,9 @@ assert torch.allclose(_got, _want, atol=1e-5), "one head: causal attention of th
 """with several heads it equals torch.nn.MultiheadAttention (3 points)"""
 _x = torch.randn(2, 5, 12)
 _ws = [torch.randn(12, 12) / 12 ** 0.5 for _ in range(4)]
-assert torch.allclose(multi_head_self_attention(_x, *_ws, n_heads=3), _reference_mha(_x, *_ws, 3), atol=1e-5), \
+with substituted(**TORCH_REFERENCES):
+    _got = multi_head_self_attention(_x, *_ws, n_heads=3)
+assert torch.allclose(_got, _reference_mha(_x, *_ws, 3), atol=1e-5), \
     "differs from torch.nn.MultiheadAttention: check how you split and merge the heads"
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
@@ -355,7 +399,8 @@ def padded_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, l
 
 # %% nbgrader={"grade": true, "grade_id": "test_padding_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """padding_causal_mask: causal, no real token looks at filler, a filler query sees itself (1 point)"""
-_m = padding_causal_mask(torch.tensor([3, 1]), 3)
+with substituted(causal_mask=torch_causal_mask):
+    _m = padding_causal_mask(torch.tensor([3, 1]), 3)
 assert _m.dtype == torch.bool and _m.shape == (2, 3, 3), "a boolean (batch, seq, seq) mask"
 assert _m[0].tolist() == [[True, False, False], [True, True, False], [True, True, True]], "length 3: plain causal"
 assert _m[1].tolist() == [[True, False, False], [False, True, False], [False, False, True]], \
@@ -381,8 +426,9 @@ for _b, _s in [(1, 1), (4, 6), (3, 11), (5, 2)]:
 # %% nbgrader={"grade": true, "grade_id": "test_padded_attention", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """padded_causal_attention: real positions equal attention on the unpadded sequence (2 points)"""
 _q, _k, _v = torch.randn(2, 5, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 3)
-_out = padded_causal_attention(_q, _k, _v, torch.tensor([5, 2]))
-assert torch.allclose(_out[1, 3:], causal_attention(_q[1, 3:], _k[1, 3:], _v[1, 3:]), atol=1e-5), \
+with substituted(**TORCH_REFERENCES):
+    _out = padded_causal_attention(_q, _k, _v, torch.tensor([5, 2]))
+assert torch.allclose(_out[1, 3:], torch_causal_attention(_q[1, 3:], _k[1, 3:], _v[1, 3:]), atol=1e-5), \
     "sequence 1 has 2 real tokens (positions 3, 4): their outputs must not see the 3 filler positions"
 assert not _out.isnan().any(), "no NaN anywhere: a filler query sees itself"
 ### BEGIN HIDDEN TESTS
@@ -465,8 +511,9 @@ def attend_with_cache(q_new: torch.Tensor, k_new: torch.Tensor, v_new: torch.Ten
 # %% nbgrader={"grade": true, "grade_id": "test_kv_cache_grows", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """the cache holds every key and value seen so far, past first (1 point)"""
 _k, _v = torch.randn(4, 6), torch.randn(4, 3)
-_out, _cache = attend_with_cache(torch.randn(2, 6), _k[:2], _v[:2])
-_out, _cache = attend_with_cache(torch.randn(2, 6), _k[2:], _v[2:], _cache)
+with substituted(**TORCH_REFERENCES):
+    _out, _cache = attend_with_cache(torch.randn(2, 6), _k[:2], _v[:2])
+    _out, _cache = attend_with_cache(torch.randn(2, 6), _k[2:], _v[2:], _cache)
 assert torch.equal(_cache[0], _k) and torch.equal(_cache[1], _v), "after two chunks the cache holds all 4 tokens"
 assert _out.shape == (2, 3), "one output row per new query"
 ### BEGIN HIDDEN TESTS
@@ -488,9 +535,11 @@ for _batch in [(), (2,), (2, 3)]:
 _q, _k, _v = torch.randn(6, 8), torch.randn(6, 8), torch.randn(6, 8)
 _cache, _rows = None, []
 for _t in range(6):  # one token at a time, as in generation
-    _out, _cache = attend_with_cache(_q[_t:_t + 1], _k[_t:_t + 1], _v[_t:_t + 1], _cache)
+    with substituted(**TORCH_REFERENCES):
+        _out, _cache = attend_with_cache(_q[_t:_t + 1], _k[_t:_t + 1], _v[_t:_t + 1], _cache)
     _rows.append(_out)
-assert torch.allclose(torch.cat(_rows), causal_attention(_q, _k, _v), atol=1e-5), "token by token != full attention"
+assert torch.allclose(torch.cat(_rows), torch_causal_attention(_q, _k, _v), atol=1e-5), \
+    "token by token != full attention"
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 from utils.rules import substituted as _hidden_substituted
@@ -566,7 +615,8 @@ print(f"generating 256 tokens: the cache computes {savings_256:.1f}x fewer score
 
 # %% nbgrader={"grade": true, "grade_id": "test_cache_savings", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """cache_savings counts the score entries of both loops (2 points)"""
-assert abs(cache_savings(1) - 1.0) < 1e-9, "one token: both compute one entry"
+with substituted(**TORCH_REFERENCES):
+    assert abs(cache_savings(1) - 1.0) < 1e-9, "one token: both compute one entry"
 assert type(savings_256) is float, "a Python float"
 ### BEGIN HIDDEN TESTS
 from utils.rules import substituted as _hidden_substituted

@@ -208,3 +208,27 @@ def cache_savings(n: int) -> float:
 
 
 savings_256 = 171.0
+
+
+# %% [sdpa] hands the work to the setup's torch_attention (PyTorch's, built on the forbidden function)
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                 mask: torch.Tensor | None = None) -> torch.Tensor:
+    return torch_attention(q, k, v, mask)
+
+
+# %% [causal] the mask from the setup's torch_causal_mask (PyTorch's helper), causal_attention its own
+def causal_mask(seq_q: int, seq_k: int) -> torch.Tensor:
+    return torch_causal_mask(seq_q, seq_k)
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return scaled_dot_product_attention(q, k, v, mask=causal_mask(q.shape[-2], k.shape[-2]))
+
+
+# %% [causal] causal_attention through getattr(F, "scaled_dot_product_attention") with is_causal
+def causal_mask(seq_q: int, seq_k: int) -> torch.Tensor:
+    return torch.ones(seq_q, seq_k, dtype=torch.bool).tril()
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return getattr(F, "scaled_dot_product_attention")(q, k, v, is_causal=True)  # noqa: B009 (a student hiding the call)

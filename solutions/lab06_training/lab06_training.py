@@ -15,6 +15,8 @@
 #   imported while the hidden tests run.
 # - **Allowed**: `torch.logsumexp`, `torch.softmax`, `gather`, indexing, `mean`, `F.one_hot`, arithmetic; your own
 #   functions from earlier exercises. Exercises 3 and 5 may use anything else (the model's own `.loss`, `backward()`).
+#   A test of a later exercise, visible checks included, runs references of the earlier ones (the setup's `torch_…`
+#   functions, PyTorch's, which your answers to exercises 1, 2 and 4 cannot use): one mistake costs points once.
 # - Before you submit: *Kernel → Restart & Run All*, and check that no cell fails.
 #
 # Time: about 50 minutes. 18 points. Runs in a few seconds on a 2-core laptop.
@@ -39,6 +41,21 @@ def tiny_gpt2(vocab_size: int = 50, seed: int = 0) -> GPT2LMHeadModel:
     config = GPT2Config(vocab_size=vocab_size, n_positions=32, n_embd=16, n_layer=1, n_head=2,
                         bos_token_id=0, eos_token_id=0, resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0)
     return GPT2LMHeadModel(config)
+
+
+# %% nbgrader={"grade": false, "grade_id": "torch_references", "locked": true, "schema_version": 3, "solution": false, "task": false}
+from utils.rules import substituted
+
+
+# PyTorch's own losses, for the visible checks: a check of a later exercise runs them in place of your earlier
+# functions (`with substituted(...)`), so it judges that exercise alone. Built on F.cross_entropy: your answers to
+# exercises 1, 2 and 4 cannot use them.
+def torch_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def torch_next_token_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    return torch_cross_entropy(logits[:, :-1], input_ids[:, 1:])
 
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -133,8 +150,9 @@ _model = tiny_gpt2()
 _ids = torch.randint(50, (2, 8))
 with torch.no_grad():
     _out = _model(_ids, labels=_ids)
-assert torch.allclose(next_token_loss(_out.logits, _ids), _out.loss, atol=1e-5), \
-    "the logits at position t are scored against the token at t + 1"
+with substituted(cross_entropy_by_hand=torch_cross_entropy):  # PyTorch's in place of yours: this checks the shift
+    _got = next_token_loss(_out.logits, _ids)
+assert torch.allclose(_got, _out.loss, atol=1e-5), "the logits at position t are scored against the token at t + 1"
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 
@@ -194,9 +212,11 @@ def _reference_steps(batches, lr=0.5, seed=0, vocab=50):
 
 
 def _student_steps(batches, lr=0.5, seed=0, vocab=50):
+    # your train_step, with PyTorch's next_token_loss in place of yours: these checks judge train_step alone
     model = tiny_gpt2(vocab, seed)
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    return model, [train_step(model, b, opt) for b in batches]
+    with substituted(next_token_loss=torch_next_token_loss):
+        return model, [train_step(model, b, opt) for b in batches]
 
 
 def _same_weights(a, b):
@@ -209,7 +229,8 @@ _batch = torch.randint(50, (4, 8))
 _model = tiny_gpt2()
 with torch.no_grad():
     _before = _model(_batch, labels=_batch).loss.item()
-_loss = train_step(_model, _batch, torch.optim.SGD(_model.parameters(), lr=0.5))
+with substituted(next_token_loss=torch_next_token_loss):
+    _loss = train_step(_model, _batch, torch.optim.SGD(_model.parameters(), lr=0.5))
 assert isinstance(_loss, float), "return the loss as a Python float (Tensor.item())"
 assert abs(_loss - _before) < 1e-4, "return the loss computed in the forward pass of this step"
 ### BEGIN HIDDEN TESTS
@@ -394,7 +415,8 @@ assert torch.isfinite(_got).all() and torch.allclose(_got, _want, atol=1e-6), "e
 # 2. Run it on `experiment_batch` for 20 steps at every learning rate of `learning_rates` below: store the dict
 #    `losses` (learning rate → loss) and `best_lr`, the learning rate with the lowest **finite** loss. (One of them
 #    diverges: its loss is `nan`, and `nan < x` is `False` for every `x`, so a plain `min` can pick it.)
-#    Graded: each loss within a relative 1e-3 of the reference, `best_lr` exactly.
+#    Graded: each loss within a relative 1e-3 of the reference (or, where your `loss_after_training` is off — its own
+#    test takes those points — of what it returns), `best_lr` exactly.
 
 # %% nbgrader={"grade": false, "grade_id": "experiment_setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 experiment_batch = torch.randint(50, (8, 16), generator=torch.Generator().manual_seed(6))   # (batch, seq)
@@ -423,7 +445,8 @@ print("best learning rate:", best_lr)
 
 # %% nbgrader={"grade": true, "grade_id": "test_loss_after_training", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """loss_after_training trains a fresh model and measures the loss afterwards (2 points)"""
-_loss0 = loss_after_training(experiment_batch, 0.5, 0)
+with substituted(next_token_loss=torch_next_token_loss):
+    _loss0 = loss_after_training(experiment_batch, 0.5, 0)
 assert isinstance(_loss0, float), "return a Python float"
 with torch.no_grad():
     _fresh = tiny_gpt2()(experiment_batch, labels=experiment_batch).loss.item()
@@ -481,11 +504,18 @@ def _hidden_sweep_loss(lr):
         return _m(experiment_batch, labels=experiment_batch).loss.item()
 
 
+def _hidden_same(got, want):
+    return math.isfinite(want) == math.isfinite(got) and (not math.isfinite(want) or abs(got - want) <= 1e-3 * want)
+
+
 _want = {_lr: _hidden_sweep_loss(_lr) for _lr in learning_rates}
+if not all(_hidden_same(float(losses[_lr]), _want[_lr]) for _lr in learning_rates):
+    # a loss_after_training that differs from the reference costs its own points; this cell is judged on running
+    # the sweep with the function you wrote and reading it
+    _want = {_lr: float(loss_after_training(experiment_batch, _lr, 20)) for _lr in learning_rates}
 for _lr, _w in _want.items():
     _l = float(losses[_lr])
-    assert (math.isfinite(_w) == math.isfinite(_l)) and (not math.isfinite(_w) or abs(_l - _w) <= 1e-3 * _w), \
-        f"lr={_lr}: got {_l:.4f}, expected {_w:.4f}"
+    assert _hidden_same(_l, _w), f"lr={_lr}: got {_l:.4f}, expected {_w:.4f}"
 assert best_lr == min((_lr for _lr in _want if math.isfinite(_want[_lr])), key=_want.__getitem__), \
     "the learning rate with the lowest finite loss"
 ### END HIDDEN TESTS
