@@ -38,6 +38,11 @@ model, tokenizer = load_model(device="cpu")  # the bundled GPT-2 (trained on the
 #
 # In a Hugging Face GPT-2 it is `model.transformer.wte` ("word token embedding"), an `nn.Embedding`.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
+# notebook runs in 5.3 s. 90-minute path: block 2 (15 minutes for 01, 02, 03). Half-day path: block 2 (25
+# minutes for 01 and 02, both whole). Section timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 E = model.transformer.wte.weight.detach()
 V, d_model = E.shape
@@ -60,6 +65,10 @@ print("the output layer reuses the same matrix (tied weights):", model.lm_head.w
 #
 # because `X[t, v]` is 1 for `v = ids[t]` and 0 for every other `v`. Row `t` of the product is row `ids[t]` of `E`.
 # Check it on a sentence, against both the plain index and the model's own `nn.Embedding`:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on the 90-minute path (docs/workshops.md, block 2: 02 §2): `one_hot @ E` equals
+# `E[ids]`. Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 sentence = "The capital of France is Paris."
@@ -87,6 +96,10 @@ print(f"lookup: {T * d_model:,} numbers copied, {T} ids held in memory")
 # "no information is lost". Linearity guarantees nothing of the kind. `x ↦ xE` maps a 4,000-dimensional space into a
 # 256-dimensional one; its rank is at most 256, so it sends a whole 3,744-dimensional subspace of inputs to zero.
 # Here is an input that disappears:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Linearity alone does not keep information; the rank of E decides. Correct the seed here.
+# Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 print("rank of E:", torch.linalg.matrix_rank(E).item(), " -> dimensions sent to zero:", V - torch.linalg.matrix_rank(E).item())
@@ -187,6 +200,10 @@ print("France and Germany identical after embedding with the broken E:", torch.e
 # `token_id`, most similar first, the token itself left out. The check's matrices have rows of very different
 # lengths, so a plain dot product ranks them differently.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Cosine neighbours: tokens that behave alike sit close together. Section timing: see
+# docs/workshops.md.
+
 # %% tags=["your-turn"]
 def nearest_by_hand(E: torch.Tensor, token_id: int, k: int) -> list[int]:
     ...  # your code here: k token ids, most similar first
@@ -241,6 +258,10 @@ for word in [" France", " Paris", " Hydrogen", " Africa", " Spanish", " capital"
 # 256 dimensions cannot be drawn. Principal component analysis (PCA) finds the two directions along which a chosen
 # set of rows varies most and projects onto them. Take a dozen single-token words from five kinds of fact in our
 # corpus:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** PCA of a dozen words from five kinds of fact; let the room guess the clusters first.
+# Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 def single_token_words(relation: str, field: str, n: int = 12) -> list[str]:

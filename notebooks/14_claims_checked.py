@@ -12,7 +12,8 @@
 #
 # Each check points to the lesson that shows the idea properly. The claims are quoted only by their numbers; the
 # wording around them is ours.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Learning goals:** read a parameter count or a memory figure and recompute it in one line; know which popular
 # LoRA "facts" are rounded, which need an unstated assumption, and which are wrong.
 #
@@ -77,7 +78,14 @@ def record(seed: str, claim: str, verdict: str, checked: str, lesson: str) -> No
 # Four seeds quote this arithmetic for square matrices. Rather than trust the formula, wrap real `nn.Linear` layers
 # with the course's `LoRALinear` (lesson 07) and count the parameters that still require a gradient.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the
+# whole appendix runs in 7.1 s. Both workshop paths show only its summary table: the 90-minute path in block 7
+# (5 minutes, with lesson 09), the half-day path in block 9 (10 minutes). Here: $r(d + k)$ counted on real
+# modules; all four figures hold, one is rounded. Section timing: see docs/workshops.md (no section of this
+# appendix is timed on its own).
+
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only", "nbval-check-output"]
 def lora_vs_full(d: int, k: int, r: int) -> tuple[int, int]:
     # (trainable LoRA parameters, parameters of the full weight) for one d x k layer, counted on a real module
     layer = LoRALinear(nn.Linear(k, d, bias=False), r=r, alpha=2 * r)
@@ -112,7 +120,7 @@ record("004", "4096x4096, r=64: 524K, a 97 % reduction", "holds", "524,288 = 96.
 # The LoRA paper (and PEFT, and `utils.lora`) write $\Delta W = BA$: $B$ is $d \times r$, $A$ is $r \times k$.
 # Shapes settle it:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 d, k, r = 1000, 1000, 16
 A_seed, B_seed = torch.zeros(r, d), torch.zeros(d, r)  # seed 001's definitions
 print("seed 001: A (r x d) @ B (d x r) ->", tuple((A_seed @ B_seed).shape))
@@ -132,7 +140,7 @@ record("001", "A is r x d, B is d x r, update A.B", "wrong", "A.B is 16 x 16; th
 # what lets you change $r$ without retuning the learning rate. Ask PEFT and `utils.lora` what they multiply by for
 # $r = 16$, $\alpha = 32$, then check it on an output:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 r, alpha = 16, 32
 peft_layer = get_peft_model(nn.Sequential(nn.Linear(64, 64)), LoraConfig(r=r, lora_alpha=alpha,
                                                                         target_modules=["0"])).base_model.model[0]
@@ -156,7 +164,11 @@ record("003", "output = Wx + alpha (AB) x", "wrong", "the factor is alpha / r (2
 # Seed 000 fine-tunes GPT-2 (124M) and reports about 147K trainable parameters, a 99.8 % reduction and a 2 MB
 # adapter. Build GPT-2 from `GPT2Config()` (the 124M defaults) on the `meta` device, no download, and count.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Which layers make 147,456? Only attention's `c_attn` at r = 4, PEFT's default for GPT-2.
+# Section timing: see docs/workshops.md (no section of this appendix is timed on its own).
+
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 with torch.device("meta"):
     gpt2 = GPT2LMHeadModel(GPT2Config())
 _, gpt2_total = count_parameters(gpt2)
@@ -182,7 +194,7 @@ record("000", "99.8 % fewer trainable parameters", "holds (rounded down)", "99.8
 # sense" and that LoRA belongs in the feed-forward part. Enumerate the usual choices at small ranks: only one lands on
 # its own figure, and it is attention's fused `c_attn` (which is also PEFT's default for GPT-2, as printed above).
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 choices = {"attention c_attn": ["c_attn"], "attention c_attn + c_proj": ["c_attn", "attn.c_proj"],
            "MLP c_fc + c_proj": ["c_fc", "mlp.c_proj"], "all linear": ["c_attn", "attn.c_proj", "c_fc", "mlp.c_proj"]}
 hits = []
@@ -203,7 +215,7 @@ record("000", "LoRA belongs in the feed-forward layers, not attention", "wrong",
 # An adapter file holds the $A$ and $B$ matrices and little else. Save tensors of exactly these shapes with
 # `safetensors`, the format PEFT's `save_pretrained` writes, and measure the file.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 def adapter_bytes(shapes: list[tuple[int, int]], r: int, dtype: torch.dtype) -> int:
     # Size on disk of a safetensors file holding lora_A (r x in) and lora_B (out x r) for every layer
     tensors = {}
@@ -237,7 +249,12 @@ record("000", "a 2 MB adapter (with 147K parameters)", "wrong", f"{size32 / 1e6:
 # the course tokenizer's. The unstated assumption is the number of characters per token, so measure it on the
 # course corpus.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The one-hot size hangs on an assumption the seed does not state, the characters per
+# token: measured here on the course corpus. Lesson 02 §3 takes up "linear, so nothing is lost". Section
+# timing: see docs/workshops.md (no section of this appendix is timed on its own).
+
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 model, tokenizer = load_model(device="cpu")  # CPU on purpose: only its tokenizer and sizes matter
 V = len(tokenizer)
 cpt = chars_per_token(load_corpus(), tokenizer)
@@ -257,7 +274,7 @@ record("000", "0.5 MB of text -> 2 GB of one-hot", "holds (order of magnitude)",
 # when the rows of $E$ differ. Linearity guarantees nothing: below, a perfectly linear $E$ with two equal rows merges
 # two tokens. The trained course model's 4,000 rows are all different.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 E = model.get_input_embeddings().weight.detach()
 ids = torch.tensor(tokenizer.encode("Paris is the capital of France"))
 assert torch.equal(one_hot(ids, V) @ E, E[ids])
@@ -283,7 +300,11 @@ record("000", "embedding loses nothing because matmul is linear", "wrong reason"
 # lets $i$ run up to $d_\text{model} - 1$; then $2i + 1$ would reach $2d_\text{model} - 1$, twice the width of the
 # table. With the seed's $d_\text{model} = 384$:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The pair index runs to d/2 − 1, not d − 1 (lesson 03 §2 shows what the literal reading
+# does). Section timing: see docs/workshops.md (no section of this appendix is timed on its own).
+
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 d_model = 384
 freqs = pe_frequencies(d_model)
 pe = sinusoidal_encoding(16, d_model)
@@ -302,7 +323,12 @@ record("000", "i = 0 ... d_model - 1 in the PE formula", "wrong", "i = 0 ... d_m
 # $d_k$-dimensional vectors has variance $d_k$, so without the $1/\sqrt{d_k}$ the softmax saturates towards one-hot
 # rows and its gradients vanish. PyTorch's `scaled_dot_product_attention` is the reference:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Without $1/\sqrt{d_k}$ the scores' spread grows like $\sqrt{d_k}$ and the softmax
+# saturates; the printed gap from torch SDPA is large on purpose: the seed's formula is a different function,
+# not a failed check. Section timing: see docs/workshops.md (no section of this appendix is timed on its own).
+
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 gen = torch.Generator().manual_seed(0)
 d_k, seq = 64, 32
 q, k, v = (torch.randn(8, seq, d_k, generator=gen) for _ in range(3))
@@ -315,7 +341,9 @@ print(f"average largest attention weight: {without.max(-1).values.mean():.2f} wi
       f"{with_scale.max(-1).values.mean():.2f} with")
 K = d_k + 2 * seq                  # terms summed per output: scores, softmax, weighted values (utils.numerics)
 matches = {"with": close(with_scale @ v, reference, reduction=K), "without": close(without @ v, reference, reduction=K)}
-print(f"matches torch SDPA: with the scale {matches['with']}, without {matches['without']}")
+gap = float((without @ v - reference).abs().max())  # how far the seed's formula lands from SDPA
+print(f"largest difference from torch SDPA without the scale: {gap:.2f} (the seed's formula is another function); "
+      f"with the scale, equal up to float32 rounding: {matches['with']}")
 assert matches["with"] and not matches["without"]
 record("001", "attention = softmax(Q K^T) V", "wrong", "softmax(Q K^T / sqrt(d_k)) V equals torch SDPA", "04")
 
@@ -326,7 +354,12 @@ record("001", "attention = softmax(Q K^T) V", "wrong", "softmax(Q K^T / sqrt(d_k
 # each sublayer (pre-norm): $h = x + \text{Attn}(\text{LN}_1(x))$, then $y = h + \text{MLP}(\text{LN}_2(h))$. Look at
 # the modules, then prove the wiring on a small real block with forward hooks.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** GPT-2 uses LayerNorm before each sublayer (pre-norm), not spectral normalization; the
+# hooks prove the wiring on a real block; SiLU's values are recomputed. Section timing: see docs/workshops.md
+# (no section of this appendix is timed on its own).
+
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 norms = sorted({type(m).__name__ for name, m in gpt2.named_modules() if "ln" in name.split(".")[-1]})
 spectral = [name for name, _ in gpt2.named_parameters() if "weight_orig" in name or "parametrizations" in name]
 print(f"GPT-2's normalization modules: {norms}; spectral-norm parametrizations: {len(spectral)}")
@@ -351,7 +384,7 @@ record("000", "spectral normalization in the block", "wrong", "GPT-2 uses LayerN
 # Seed 003 lists SiLU values at −2 … 2, rounded to two decimals. Compare with `torch.nn.functional.silu` and the
 # course's `utils.transformer.silu`:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 xs = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0])
 claimed = torch.tensor([-0.24, -0.27, 0.0, 0.73, 1.76])
 ours = silu(xs)
@@ -373,7 +406,12 @@ record("003", "SiLU(-2, -1, 0, 1, 2) = -0.24, -0.27, 0, 0.73, 1.76", "holds", "-
 # probability on the correct token of a small distribution and let both PyTorch and the course's
 # `cross_entropy_by_hand` (lesson 06) compute the loss. The logarithm is natural.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The seed's four probabilities (100 %, 50 %, 10 %, 1 %) put on the correct token; PyTorch
+# and `cross_entropy_by_hand` agree; the logarithm is natural. Section timing: see docs/workshops.md (no
+# section of this appendix is timed on its own).
+
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 claimed = {1.0: 0.0, 0.5: 0.69, 0.1: 2.30, 0.01: 4.61}
 for p, c in claimed.items():
     probs = torch.tensor([p, (1 - p) / 2, (1 - p) / 2]).clamp_min(1e-12)
@@ -393,7 +431,11 @@ record("003", "-log p = 0, 0.69, 2.30, 4.61 at p = 1, 0.5, 0.1, 0.01", "holds", 
 # gradients + two optimizer states per parameter: 16 bytes per parameter in fp32, and still 16 with bf16 weights and
 # gradients plus an fp32 master copy.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** `params × 2 / 1024³` is GiB, not GB: both are printed. Adam's bill is 16 bytes per
+# parameter. Section timing: see docs/workshops.md (no section of this appendix is timed on its own).
+
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 for name, n in {"7B": 7e9, "13B": 13e9}.items():
     print(f"{name:>3}: fp16 {model_memory_gb(n, 'fp16'):5.1f} GB = {n * 2 / GiB:5.2f} GiB | "
           f"fp32 {model_memory_gb(n, 'fp32'):5.1f} GB | full fine-tune with Adam "
@@ -410,7 +452,7 @@ record("002", "25-40 GB to fully fine-tune a 7B model", "wrong",
 # base weights under LoRA and about 14 GB under QLoRA. The QLoRA row uses 4-bit NF4 with double quantization, about
 # 4.127 bits per weight (section 10).
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 n27 = 27e9
 qlora_bits = bits_per_param(4, 64, double_quant=True)
 print(f"27B: fp16 weights {model_memory_gb(n27, 'fp16'):.0f} GB; fp16 weights + fp16 gradients "
@@ -429,7 +471,11 @@ record("004", "27B base: ~54 GB (LoRA), ~14 GB (QLoRA)", "holds only if every we
 # layers, 24 query heads and 8 key/value heads of 128 dimensions, vocabulary 128,256, tied embeddings) on the
 # `meta` device; the layer shapes it prints match the seed's own module listing.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Built on the `meta` device from its configuration: shapes, no memory, no download.
+# Section timing: see docs/workshops.md (no section of this appendix is timed on its own).
+
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 llama_config = LlamaConfig(hidden_size=3072, intermediate_size=8192, num_hidden_layers=28, num_attention_heads=24,
                            num_key_value_heads=8, head_dim=128, vocab_size=128_256, tie_word_embeddings=True)
 with torch.device("meta"):
@@ -460,7 +506,7 @@ record("003", "Llama 3.2 3B: 1.6 GB in 4-bit", "holds only for bare 4-bit codes"
 # projections of this model are 3,072 → 1,024 (grouped-query attention), not square, so count with PEFT itself and
 # with `utils.lora`:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 with torch.device("meta"):
     llama_peft = get_peft_model(LlamaForCausalLM(llama_config),
                                 LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "v_proj"]))
@@ -482,7 +528,12 @@ record("003", "r=16 on q_proj, v_proj: 8,388,608 trainable (0.28 %)", "wrong",
 # $8/64 + 32/(64 \cdot 256) \approx 0.127$ bits. Seed 004 says this saves about 0.4 bits per parameter. Compute it
 # with `utils.quant` (lesson 11), then measure it in what bitsandbytes actually stores.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** 0.5 extra bits per weight for the fp32 block scales, about 0.127 with double
+# quantization: computed with `utils.quant`, then measured in what bitsandbytes stores. Section timing: see
+# docs/workshops.md (no section of this appendix is timed on its own).
+
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 plain, double = scale_bits_per_param(64), scale_bits_per_param(64, double_quant=True)
 weights = torch.randn(1024, 1024, generator=gen)
 measured = {}
@@ -506,7 +557,7 @@ record("004", "double quant saves ~0.4 bits/param", "holds (rounded)", "0.373 bi
 # matmul: the 4-bit weights are dequantized on the fly for the product, the result stays in the compute dtype, and
 # the stored codes never change. A bitsandbytes `Linear4bit` on the CPU shows it:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 dense = nn.Linear(256, 128)
 layer4 = bnb.nn.Linear4bit(256, 128, compute_dtype=torch.float32, quant_type="nf4")
 layer4.load_state_dict(dense.state_dict())
@@ -531,7 +582,11 @@ record("004", "QLoRA forward: dequantize -> compute -> quantize", "wrong",
 # Seed 003 also prints Llama 3.2 3B in fp16 and int8 and a PEFT line with its "all params". Compute both from the
 # model built in section 9. PEFT's "all params" is the base model's parameters plus the adapter's.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The remaining figures one by one; show the verdict lines, not the code. Section timing:
+# see docs/workshops.md (no section of this appendix is timed on its own).
+
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 fp16_gb, int8_gb = model_memory_gb(llama_total, "fp16"), model_memory_gb(llama_total, 8)
 print(f"fp16: {fp16_gb:.2f} GB, int8: {int8_gb:.2f} GB (the seed: 6.5 and 3.25)")
 print(f"PEFT's all params: {llama_total:,} base + {peft_trainable:,} adapter = {peft_all:,} (the seed: 3,008,388,608)")
@@ -546,7 +601,7 @@ record("003", "all params: 3,008,388,608", "wrong", f"{peft_all:,} (3,000,000,00
 # Adam states (16 bytes, lesson 10). Its `TrainingArguments(fp16=True)` next to `bnb_4bit_compute_dtype=bfloat16`
 # mixes two 16-bit formats with very different ranges:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 adapter_training_gb = peft_trainable * 16 / GB
 fixed_gb = realistic + adapter_training_gb
 print(f"4-bit weights {realistic:.2f} GB + adapter training {adapter_training_gb:.2f} GB = {fixed_gb:.2f} GB; "
@@ -565,7 +620,7 @@ record("003", "fp16=True with a bf16 compute dtype", "wrong (inconsistent)",
 # (width 4,608, MLP 36,864, 46 layers, 32 query and 16 key/value heads of 128, vocabulary 256,000) on the `meta`
 # device and count.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 from transformers import Gemma2Config, Gemma2ForCausalLM
 
 attention_sketch, mlp_sketch = 4 * 4096 * 4096, 3 * 4096 * 16384
@@ -590,7 +645,7 @@ record("004", "... plus embeddings and norms -> 27B", "wrong",
 # 500K is $64 \times (4096 + 4096)$, a square attention matrix; the three MLP matrices are 4,096 × 16,384. Count the
 # sketch by formula and the real Gemma 2 27B with PEFT:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 seven = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 sketch_per_layer = 4 * 64 * (4096 + 4096) + 3 * 64 * (4096 + 16384)
 with torch.device("meta"):
@@ -609,7 +664,7 @@ record("004", "r=64 on 7 modules: ~112M trainable = 0.4 %", "wrong (MLP adapters
 # exactly on the course model: every tensor autograd saves passes through a hook, and a forward is about a third
 # of a training step's arithmetic (the backward computes two products per forward product).
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 def saved_activation_bytes(checkpointing: bool) -> int:
     # Bytes of the distinct tensors autograd keeps for backward during one forward pass (weights excluded).
     weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
@@ -661,7 +716,12 @@ record("004", "~0.75 words per token", "holds only for a given tokenizer and tex
 # Seed 001 says LoRA usually goes on the query and **key** projections. The LoRA paper adapted $W_q$ and $W_v$
 # (its Table 5 found that pair best for a fixed budget), and PEFT's default targets say the same:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Ask the library where it can be asked: the LoRA paper adapted $W_q$ and $W_v$ (not query
+# and key), and PEFT's defaults agree. Section timing: see docs/workshops.md (no section of this appendix is
+# timed on its own).
+
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_DEFAULT_TARGETS
 
 for family in ("llama", "gemma2", "gpt2"):
@@ -677,7 +737,7 @@ record("001", "LoRA typically goes on W_Q and W_K", "wrong", "q and v (the paper
 # LoRA: $\alpha = 2r$" does not: the LoRA paper sets $\alpha$ to the first $r$ it tries and does not tune it, and
 # PEFT's defaults are $r = 8$, $\alpha = 8$. Lesson 09 measures $\alpha$ and rank on the course model.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
 defaults = LoraConfig()
 print(f"QLoRA's scale alpha/r = 16/64 = {16 / 64}; PEFT's defaults: r = {defaults.r}, alpha = {defaults.lora_alpha}, "
       f"dropout = {defaults.lora_dropout}")
@@ -696,7 +756,7 @@ record("002", "Microsoft LoRA uses alpha = 2r", "wrong attribution",
 # **singular vectors**, and their singular values say how much each direction stretches — the quantity LoRA's
 # low-rank argument is about:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 c_fc = model.transformer.h[0].mlp.c_fc.weight.detach()  # (d_in, d_out): GPT-2's Conv1D stores in x out
 try:
     torch.linalg.eig(c_fc)
@@ -724,7 +784,7 @@ rows += [f"| {c['seed']} | {c['claim']} | **{c['verdict']}** | {c['checked']} | 
          for c in CHECKS]
 display(Markdown("\n".join(rows)))
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 verdicts = [c["verdict"] for c in CHECKS]
 n_wrong = sum(v.startswith("wrong") for v in verdicts)
 n_holds = sum(v.startswith("holds") for v in verdicts)
@@ -732,7 +792,7 @@ print(f"{len(CHECKS)} claims checked: {n_holds} hold (some only rounded or under
       f"{n_wrong} are wrong")
 assert n_holds + n_wrong == len(CHECKS)
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Check yourself
 #
 # 1. A layer is 768 → 2,304 (GPT-2's `c_attn`). How many LoRA parameters does $r = 8$ add, and how many bytes in fp16?
