@@ -152,7 +152,7 @@ def student_pyproject(root: Path = ROOT) -> str:
         f'description = "{project["description"]} (student edition)"\n'
         f'requires-python = "{project["requires-python"]}"\nreadme = "README.md"\n'
         'license = { text = "MIT" }\n\n'
-        '[tool.setuptools]\npackages = ["utils", "chatbot", "labcheck"]\n'
+        '[tool.setuptools]\npackages = ["utils", "utils.exercises", "chatbot", "labcheck"]\n'
     )
 
 

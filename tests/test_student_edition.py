@@ -124,7 +124,10 @@ def test_edition_has_what_students_need(edition):
     readme = (edition / "README.md").read_text(encoding="utf-8")
     assert "make lab" in readme and "make check LAB=" in readme and "python -m labcheck check" in readme
     assert "python -m labcheck check labs/$(LAB)/$(LAB).ipynb" in (edition / "Makefile").read_text(encoding="utf-8")
-    assert "packages = [\"utils\", \"chatbot\", \"labcheck\"]" in (edition / "pyproject.toml").read_text(encoding="utf-8")
+    # every package the edition ships is installed, subpackages included (utils.exercises holds the lessons' checker)
+    listed = re.search(r"^packages = \[(.*)\]", (edition / "pyproject.toml").read_text(encoding="utf-8"), re.M)
+    shipped = {p.parent.relative_to(edition).as_posix().replace("/", ".") for p in edition.glob("*/**/__init__.py")}
+    assert shipped and {name.strip(' "') for name in listed.group(1).split(",")} == shipped
 
 
 def test_edition_has_no_instructor_side(edition):
