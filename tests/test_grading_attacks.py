@@ -7,10 +7,12 @@ tests fail when bubblewrap is missing; elsewhere they are skipped with the reaso
 
 from __future__ import annotations
 
+import ast
 import copy
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -688,7 +690,14 @@ def test_no_gradebook_no_lab_source_no_solution_no_secret_in_the_sandbox(graded)
 
 def test_no_other_student_or_file_harmed(graded):
     rows, out = graded["rows"], graded["out"]
-    assert "written: []" in _outputs(out, "atk_harm_others")
+    # Inside the sandbox /tmp is a private tmpfs: where the repository itself lies under /tmp (a CI checkout, a quick
+    # clone), the folders bwrap makes there for its read-only binds are writable and vanish with the sandbox. Only
+    # such a path may be "written", and nothing written may exist outside (the checks below).
+    written = re.search(r"written: (\[.*?\])", _outputs(out, "atk_harm_others"))
+    assert written, "the attack did not run to its report"
+    hits = ast.literal_eval(written.group(1))
+    assert all(h.startswith("/tmp/") for h in hits), hits
+    assert not [h for h in hits if Path(h).exists() and "HACKED" in Path(h).read_text(errors="replace")], hits
     assert float(rows["solution"]["score"]) == MAX
     assert "HACKED" not in (out / "grades.csv").read_text(encoding="utf-8")
     assert "HACKED" not in (out / "feedback" / "solution" / LAB / f"{LAB}.html").read_text("utf-8")
