@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from transformers import GPT2Config
 
+from utils.exercises import check
 from utils.lora import lora_parameter_count
 from utils.memory import (
     activation_memory_bytes,
@@ -43,6 +44,11 @@ device = setup()
 #
 # bf16 keeps fp32's exponent (same range) and gives up mantissa (fewer digits); fp16 does the opposite.
 # `torch.finfo` tells us what that means in numbers:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
+# notebook runs in 20.7 s. The 90-minute path skips 10–12 (mention them in the wrap-up). Half-day path: block 7
+# (30 minutes for 10, 11, 12) runs §2–3 live. Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 print(f"{'dtype':<10}{'largest':>14}{'smallest normal':>18}{'eps (gap after 1)':>20}{'~digits':>9}")
@@ -138,6 +144,10 @@ plt.show()
 # Seed 002 divides by 1024³ and calls the result GB; that is GiB under the name the GPU world uses for it, and it is
 # the right unit to hold against a card's label. The table prints both.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on the half-day path (docs/workshops.md, block 7): parameters × bits / 8, in GB
+# and GiB. Section timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 print(f"1 GiB = {2**30 / 1e9:.4f} GB")
 print(f"{'model':<11}" + "".join(f"{d:>9}" for d in ("fp32", "fp16", "bf16", "int8", "4-bit")))
@@ -149,6 +159,32 @@ for name, n in (("7B", 7e9), ("13B", 13e9)):
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # A consumer GPU has 8–24 GiB. A 7B model in 16 bits (the table's GiB line) barely *loads* on the larger ones — and
 # loading is the cheap part.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 10.1 · the bytes of the weights
+#
+# Return the memory of `n_params` weights stored in `dtype` (any torch dtype: `torch.float32`, `torch.bfloat16`,
+# `torch.int8`, …) in GB, without `utils.memory`. The check compares five models and dtypes with
+# `model_memory_gb`.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def weights_gb_by_hand(n_params: float, dtype: torch.dtype) -> float:
+    ...  # your code here: parameters x bytes per value, in GB
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("10.1", weights_gb_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def weights_gb_by_hand(n_params, dtype):
+#     bytes_per_value = torch.tensor([], dtype=dtype).element_size()   # 4, 2, 1, ...
+#     return n_params * bytes_per_value / 1e9                          # GB = 10**9 bytes
+# ```
+# Dividing by `1024**3` instead gives GiB, 7 % less: the unit a GPU's memory is sold in, not the one asked here.
+# </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The training bill
@@ -168,6 +204,10 @@ for name, n in (("7B", 7e9), ("13B", 13e9)):
 #
 # **LoRA** freezes the base: its weights are stored once (no gradient, no Adam state), and only the small adapter
 # pays the 16 bytes. `training_memory` writes this bill:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on the half-day path: weights, gradients and two Adam states per trainable
+# parameter. Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 n7 = 7e9
@@ -207,6 +247,34 @@ plt.show()
 # The activation line is an estimate (Korthikanti et al. 2022); it is the one item LoRA does *not* remove, because
 # backward still flows through every layer to reach the adapters.
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 10.2 · write the bill
+#
+# Return the training bill in **bytes** for a model of `n_params` parameters of which `n_trainable` are trained:
+# fp32 weights, fp32 gradients and Adam's two fp32 states, activations left out. `n_trainable == n_params` is a full
+# fine-tune; fewer is LoRA, whose adapter comes on top of the frozen base. The check compares it with
+# `training_memory(n_params, n_trainable).total`.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def training_bytes_by_hand(n_params: float, n_trainable: float) -> float:
+    ...  # your code here
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("10.2", training_bytes_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def training_bytes_by_hand(n_params, n_trainable):
+#     frozen = 0 if n_trainable >= n_params else n_params      # full fine-tune: the model is the trainable part
+#     return 4 * frozen + (4 + 4 + 8) * n_trainable            # frozen weight; weight, gradient, Adam m and v
+# ```
+# A frozen weight costs its 4 bytes once; a trained one 16. Counting the model twice in a full fine-tune (20 bytes
+# per parameter) is the mistake the first line avoids.
+# </details>
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Measured, not assumed: one training step of GPT-2-124M
 #
@@ -219,6 +287,10 @@ plt.show()
 # `/proc/self/status` is the peak resident memory, which we reset just before the model is built. Large
 # allocations are forced to `mmap`, so freed tensors really leave memory. `model_bytes` = peak − memory of the
 # bare interpreter with torch imported.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** On a slow or 4 GB laptop, skip the measured step and show its committed output
+# (docs/workshops.md). Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"}
 measured = {method: measure_training_step(method, batch_size=1, seq_len=64) for method in ("full", "lora")}

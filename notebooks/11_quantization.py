@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from ipywidgets import IntSlider, SelectionSlider, interact
 
+from utils.exercises import check
 from utils.models import load_model
 from utils.quant import (
     absmax_dequantize,
@@ -61,6 +62,11 @@ print("a real weight matrix:", tuple(W.shape), f"{W.numel():,} values")
 # For 8 bits the integers run from −127 to 127, for 4 bits from −7 to 7. We store `q` (1 byte or half a byte) and
 # one float `scale`. Rounding to the *nearest* integer bounds the error by half a step, `scale / 2`.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
+# notebook runs in 6.7 s. Half-day path: block 7 (30 minutes for 10, 11, 12) runs §3–5 live (NF4 by hand).
+# Section timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 x = torch.tensor([0.12, -0.53, 0.97, 0.004, -1.21, 0.66])
 for bits in (8, 4):
@@ -69,6 +75,34 @@ for bits in (8, 4):
     print(f"INT{bits}: scale {scale.item():.5f}  q {q.tolist()}")
     print(f"      back {[round(v, 4) for v in back.tolist()]}  max error {(back - x).abs().max().item():.4f}"
           f" <= scale/2 = {scale.item() / 2:.4f}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 11.1 · absmax INT8 by hand
+#
+# Quantize a tensor `x` (any shape) to INT8 with one absmax scale, following the formula above: return `(q, scale)`,
+# `q` an `int8` tensor of `x`'s shape and `scale` a float. The check compares with `absmax_quantize` on blocks with an
+# outlier and with a negative largest value. (The next cell prints the course's version: try first.)
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def absmax_int8_by_hand(x: torch.Tensor) -> tuple[torch.Tensor, float]:
+    ...  # your code here: scale = max|x| / 127, q = round(x / scale)
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("11.1", absmax_int8_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def absmax_int8_by_hand(x):
+#     scale = x.abs().max().item() / 127                  # the largest magnitude maps to 127
+#     q = torch.round(x / scale).to(torch.int8)           # nearest integer, then stored in one byte
+#     return q, scale
+# ```
+# `x.max()` instead of `x.abs().max()` breaks on a block whose largest value is negative (it lands outside −127…127),
+# and `.to(torch.int8)` without `round` truncates toward zero: up to a full step of error instead of half.
+# </details>
 
 # %% slideshow={"slide_type": "fragment"}
 print(inspect.getsource(absmax_quantize))
@@ -79,6 +113,10 @@ print(inspect.getsource(absmax_quantize))
 # Real weight matrices contain a few values far larger than the rest. With a single scale, the outlier sets the
 # step size for everyone: the ordinary small weights all round to 0. Splitting the tensor into **blocks** of 64
 # consecutive values, each with its own scale, confines the damage to one block.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** One outlier sets the step for everyone; blocks of 64 contain the damage. The deck shows the
+# histogram at the sliders' defaults. Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 w = W.reshape(-1).clone()
@@ -105,6 +143,10 @@ for bits in (8, 4):
 # NF4 chooses the levels so that each one is responsible for the same share of a normal distribution: the levels
 # are **quantiles** of N(0, 1), rescaled to [−1, 1]. Look at the course model's weights, each divided by its
 # block's absmax — that is what a 4-bit code has to represent:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on the half-day path (docs/workshops.md, block 7): NF4 puts its levels where
+# normal weights are. Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"}
 blocks = W.reshape(-1, 64)
@@ -168,6 +210,40 @@ print("equal to bitsandbytes' NF4 table, bit for bit:", torch.equal(levels, bnb_
 # 3. each value gets the code of the **nearest** NF4 level (the boundaries are the midpoints between levels);
 # 4. dequantize: `codebook[code] × absmax`.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on the half-day path: blockwise NF4 by hand, equal to bitsandbytes. Section
+# timing: see docs/workshops.md.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 11.2 · the codebook lookup
+#
+# Steps 1–3 for one block: given a block of 64 weights and a codebook (16 ascending levels in [−1, 1]), return
+# `(codes, absmax)`: `absmax` the block's largest magnitude, `codes` a `(64,)` integer tensor, each the index of the
+# level nearest to `value / absmax`. The check uses NF4 and INT4 codebooks. (The next cell prints the course's
+# version.)
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def nearest_codes_by_hand(block: torch.Tensor, codebook: torch.Tensor) -> tuple[torch.Tensor, float]:
+    ...  # your code here
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("11.2", nearest_codes_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def nearest_codes_by_hand(block, codebook):
+#     absmax = block.abs().max()
+#     scaled = block / absmax                                        # (64,) in [-1, 1]
+#     codes = (scaled[:, None] - codebook[None, :]).abs().argmin(dim=1)   # (64, 16) distances -> (64,)
+#     return codes, absmax.item()
+# ```
+# A table of all distances is the plainest nearest-neighbour search; `utils.quant` uses `torch.bucketize` on the
+# midpoints between levels instead, which gives the same codes without the `(64, 16)` table.
+# </details>
+
 # %% slideshow={"slide_type": "fragment"}
 print(inspect.getsource(quantize_nf4))
 print(inspect.getsource(dequantize_nf4))
@@ -195,6 +271,32 @@ print("absmax identical:", torch.equal(absmax, state.absmax))
 print("dequantized identical:", torch.equal(W_nf4, bnbf.dequantize_4bit(packed, state).reshape(W.shape)))
 print("our packing = theirs:", torch.equal(pack_4bit(codes), packed.reshape(-1)))
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 11.3 · two codes per byte
+#
+# Pack a `(n,)` tensor of 4-bit codes (`uint8`, values 0…15, `n` even) into `(n // 2,)` bytes the way bitsandbytes
+# stores them: the first code of each pair in the **high** nibble. Return a `uint8` tensor; the check compares with
+# `pack_4bit`.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def pack_by_hand(codes: torch.Tensor) -> torch.Tensor:
+    ...  # your code here
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("11.3", pack_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def pack_by_hand(codes):
+#     return (codes[0::2] << 4) | codes[1::2]        # (n // 2,): even positions high, odd positions low
+# ```
+# Shifting by 4 multiplies by 16, so `codes[0::2] * 16 + codes[1::2]` is the same byte. The order is a convention:
+# with the nibbles swapped every weight would be read as its neighbour.
+# </details>
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Double quantization: shrinking the scales
 #
@@ -203,6 +305,10 @@ print("our packing = theirs:", torch.equal(pack_4bit(codes), packed.reshape(-1))
 # **8 bits**, with one float32 second-level scale per block of **256** scales:
 #
 # $$\frac{8}{64} + \frac{32}{64 \cdot 256} \approx 0.127 \text{ bit per weight}$$
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Run live on the half-day path: double quantization shrinks the scales' 0.5 bit per weight.
+# Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 for dq in (False, True):
@@ -239,6 +345,10 @@ print("bitsandbytes with double quant: scales stored as", nested.absmax.dtype, "
 # textbook E2M1 grid ±{0, 0.5, 1, 1.5, 2, 3, 4, 6} / 6. It is **not** bitsandbytes' `fp4` type, whose smallest
 # non-zero level is smaller (the last line prints it), so the FP4 errors below are those of E2M1, not of
 # bitsandbytes' fp4.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** INT4, FP4 and NF4 on the same blocks: only the levels differ. Section timing: see
+# docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 books = {"INT4 (absmax)": int4_codebook(), "FP4 (E2M1)": fp4_codebook(), "NF4": nf4_codebook()}

@@ -9,7 +9,8 @@
 # - show that the knowledge is in the base model and the behaviour is not;
 # - build training examples whose labels are masked on the question and **kept on the final EOS**, and explain why
 #   the usual `DataCollatorForLanguageModeling` recipe never learns to stop;
-# - fine-tune with LoRA, measure held-out exact match before and after, save, reload, chat, merge.
+# - fine-tune with LoRA, measure held-out exact match before and after, save, reload, chat, merge;
+# - write the generation loop by hand: greedy steps, stop rules, temperature, top-k and top-p sampling.
 #
 # The outputs you see are those of the **full run** (`COURSE_FULL=1`): one epoch over every training pair and every
 # held-out question, what `python -m chatbot.qa_finetune` does by default. Run as it is, the notebook takes a shorter
@@ -36,7 +37,8 @@ from utils import ROOT
 from utils.adapters import load_chatbot, save_adapter
 from utils.chatbox import ChatBox
 from utils.data import format_prompt, load_qa
-from utils.generation import complete, context_length, prompt_ids
+from utils.exercises import check
+from utils.generation import complete, context_length, prompt_ids, stop_token_ids
 from utils.models import load_model, model_name
 from utils.plotting import plot_curves
 from utils.qa import (
@@ -65,6 +67,12 @@ print({split: len(rows) for split, rows in qa.items()}, "| full run" if FULL els
 # The test split holds facts that were **never** turned into training questions; the base model saw them only as
 # statements during pretraining. Ask the same fact both ways.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
+# notebook runs in 31.9 s. 90-minute path: block 6 (15 minutes; never cut it) loads the pre-trained adapter from
+# `adapters/qa` and uses the chat box. Half-day path: block 8 (20 minutes), whole, with the pre-trained adapter.
+# Section timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"}
 test = qa["test"]
 facts = [row for row in test if row["relation"] == "capital"][:3] + [row for row in test if row["relation"] == "currency"][:3]
@@ -89,6 +97,9 @@ for fact, reply in zip(facts, as_question, strict=True):
 # on the positions we want the model to *learn to write*: the answer and the final EOS. Every prompt position gets the
 # label `-100` (`utils.qa.IGNORE_INDEX`), which `CrossEntropyLoss` ignores.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The loss only on the answer and the final EOS. Section timing: see docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 example = build_example(tokenizer, "What is the capital of Peru?", "Lima")
 tokens = tokenizer.convert_ids_to_tokens(example["input_ids"])
@@ -100,6 +111,34 @@ print(f"{len(tokens)} tokens, {sum(label != IGNORE_INDEX for label in example['l
 # The last label is the EOS id (0 in the course tokenizer). Predicting EOS after "Lima" is how the model learns
 # to **stop** — generation ends when EOS comes out.
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 13.1 · one example, by hand
+#
+# Build one training example from token ids: the prompt's ids, the answer's ids (the tokens of `" " + answer`) and
+# the EOS id. Return `(input_ids, labels)`, two lists of ints of the same length, as `build_example` makes them. The
+# check uses its own ids, an EOS id of 0 (like the course tokenizer's) and an empty answer.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def example_by_hand(prompt_ids: list[int], answer_ids: list[int], eos_id: int) -> tuple[list[int], list[int]]:
+    ...  # your code here
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("13.1", example_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def example_by_hand(prompt_ids, answer_ids, eos_id):
+#     input_ids = [*prompt_ids, *answer_ids, eos_id]
+#     labels = [-100] * len(prompt_ids) + [*answer_ids, eos_id]   # -100 is utils.qa.IGNORE_INDEX
+#     return input_ids, labels
+# ```
+# Labels line up with the inputs: the model shifts them by one itself (logits at position t score token t + 1),
+# so shifting them here too would train it to predict two tokens ahead.
+# </details>
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Why the common recipe never learns to stop
 #
@@ -110,6 +149,10 @@ print(f"{len(tokens)} tokens, {sum(label != IGNORE_INDEX for label in example['l
 #
 # `QACollator` pads with the same id but masks by *position*: padding positions get `-100` and attention 0; the final
 # EOS of each answer keeps its label.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** pad = eos and the LM collator throw away every EOS label: the model never learns to stop.
+# Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 pairs = [(row["question"], row["answer"]) for row in qa["train"].select(range(4))]
@@ -132,6 +175,10 @@ print("padding positions with a label, QACollator:", int(((ours["attention_mask"
 # `train_loop` is a plain PyTorch loop with a progress bar (`progress=True`, its default). This lesson turns the
 # bar off and prints a summary line instead: a saved notebook keeps a progress bar as it was first drawn, so the
 # committed copy would show a bar frozen at 0 %. Set `progress=True` to watch your own run.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Retrain live only on a fast laptop; otherwise load `adapters/qa` (docs/workshops.md).
+# Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["c_attn", "c_proj", "c_fc"],
@@ -158,6 +205,10 @@ plt.show()
 #
 # Exact match after SQuAD's normalisation (lowercase, no punctuation, no articles): "The euro." equals "Euro".
 # The questions are about facts that never appeared as questions in training.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Before/after exact match on held-out facts: the payoff of the 90-minute path. Section
+# timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"}
 after = generate_answers(peft_model, tokenizer, eval_split["question"])
@@ -196,6 +247,10 @@ print(f"exact match {full_before['value']:.1f} % -> {full_after['value']:.1f} % 
 # and number of steps; only the batches differ: `DataCollatorForLanguageModeling` with pad = EOS (which also puts the
 # question into the loss, as that recipe does). Both adapters then answer the same held-out questions, and we count
 # how many tokens each answer runs before its first EOS, out of a budget of 32.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** What the common recipe costs, measured on a second adapter. Section timing: see
+# docs/workshops.md.
 
 # %% slideshow={"slide_type": "skip"}
 def common_recipe_loader(split, batch_size: int = 32, seed: int = 0) -> DataLoader:
@@ -247,6 +302,10 @@ for name, m in (("QACollator", peft_model), ("common recipe", common_model)):
 #
 # `save_pretrained` on a PEFT model writes only the adapter: A and B of every adapted layer plus a small config.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Only the adapter is saved: A and B plus a small config. Section timing: see
+# docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 adapter_dir = Path(mkdtemp()) / "qa-adapter"
 adapter_bytes = save_adapter(peft_model, adapter_dir, model_name())
@@ -270,6 +329,10 @@ print("reloaded adapter gives identical logits:", same)
 # 64 new tokens, stop at EOS or newline). Each question is labelled with where its fact is in the data: a *training*
 # fact was seen as questions in training, a *validation* or *held-out* fact never was (only as statements in the
 # base model's pretraining), and some inputs are not facts of the data at all.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The deck cannot run the chat box: ask the room's questions in JupyterLab (or `python -m
+# chatbot.chat --adapter adapters/qa`). Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"}
 def words(text: str) -> str:
@@ -299,6 +362,10 @@ for question, reply in box.history:  # the same conversation as plain text (also
 # `merge_and_unload` adds $\frac{\alpha}{r} BA$ into each frozen weight and removes the LoRA layers: the result is a
 # plain GPT-2 with the base model's shapes and no extra matmuls at inference.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Merged: a plain GPT-2 with the base model's shapes, no extra matmuls. Section timing: see
+# docs/workshops.md.
+
 # %% slideshow={"slide_type": "fragment"}
 questions = eval_split["question"][:64]
 start = time.perf_counter()
@@ -310,6 +377,141 @@ merged_answers = generate_answers(merged, tokenizer, questions)
 merged_s = time.perf_counter() - start
 print(f"64 answers: adapter {unmerged_s:.2f} s, merged {merged_s:.2f} s; same answers: {unmerged_answers == merged_answers}")
 print(type(merged).__name__, "with", sum(p.numel() for p in merged.parameters()), "parameters")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 10. Generating text by hand
+#
+# Every answer above came out of one loop, inside `model.generate`: run the model on the tokens so far, take the
+# logits at the **last** position (a score for each token of the vocabulary), choose one token, append it, repeat.
+# *Greedy* decoding chooses the most likely token each time. Without a rule to stop, the loop runs until its budget:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Generation by hand: the loop, the stop rules (exercise 13.2), then sampling (temperature, top-k, top-p; exercise
+# 13.3). Lab 13 asks for the whole greedy loop with its stop rules, so the lesson shows the pieces, not the loop with
+# stops. The chatbot decodes greedily: one right answer per fact.
+
+# %% slideshow={"slide_type": "fragment"}
+@torch.no_grad()
+def next_token_logits(m, ids: list[int]) -> torch.Tensor:
+    """The model's scores for the token that follows `ids`: the logits at the last position, (vocab,)."""
+    input_ids = torch.tensor([ids], device=device)                       # (1, len(ids)); no padding, all seen
+    return m(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).logits[0, -1]  # (vocab,) at the end
+
+
+merged.eval()
+question = eval_split["question"][0]
+ids = prompt_ids(tokenizer, question, context_length(merged))
+start_of_answer = len(ids)
+for _ in range(12):                                                      # greedy, 12 tokens, no stop rule
+    ids.append(int(next_token_logits(merged, ids).argmax()))
+print(f"{question!r} -> {tokenizer.convert_ids_to_tokens(ids[start_of_answer:])}")
+print("the chatbot's answer:", repr(generate_answers(merged, tokenizer, [question], max_new_tokens=12)[0]))
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# The fine-tuned model learned to end its answer with the EOS token (the label section 2 kept; the tokens above show
+# where this one put it), but the loop does not look and writes on. So generation has **stop rules**: stop after a token that is EOS or contains a line break
+# (the prompt format is one line per answer: `utils.generation.stop_token_ids`), or once `max_new_tokens` tokens are
+# written. The chatbot passes those ids to `generate` and cuts the text at the stop token.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 13.2 · one greedy step with its stop rules
+#
+# Write the body of the loop: given the next-token `logits` `(vocab,)` and the list `new_ids` of the tokens written
+# so far, append the greedy choice to `new_ids` and return `True` if generation must stop now, `False` if it goes
+# on. A stop token stays in `new_ids`, as `generate` keeps it (the text is cut at it later).
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def greedy_step_by_hand(logits: torch.Tensor, new_ids: list[int], stop_ids: list[int], max_new_tokens: int) -> bool:
+    ...  # your code here
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("13.2", greedy_step_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def greedy_step_by_hand(logits, new_ids, stop_ids, max_new_tokens):
+#     token = int(logits.argmax())              # greedy: the largest logit (the smallest id on a tie)
+#     new_ids.append(token)
+#     return token in stop_ids or len(new_ids) >= max_new_tokens
+# ```
+# Both rules are checked after the append: a stop token is part of what the model wrote, and the budget counts it.
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Sampling: temperature, top-k, top-p
+#
+# Greedy is deterministic, which is what a quiz answer wants. A chat model that should vary its wording *samples*
+# the next token from `softmax(logits / T)` instead. The **temperature** `T` reshapes the distribution: below 1 it
+# sharpens it toward greedy, above 1 it flattens it. Two filters then cut the tail of unlikely tokens, where most of
+# the nonsense lives: **top-k** keeps the `k` most likely tokens, **top-p** (nucleus sampling) the smallest set of
+# most likely tokens whose probabilities add up to `p`, and both renormalise what they keep. The next token's
+# distribution after one question's prompt:
+
+# %% slideshow={"slide_type": "fragment"}
+logits = next_token_logits(merged, ids[:start_of_answer])                # (vocab,) after "...\nAnswer:"
+for T in (0.5, 1.0, 2.0):
+    probs = torch.softmax(logits / T, dim=-1)                            # (vocab,)
+    top = probs.topk(5)
+    listed = ", ".join(f"{tokenizer.decode([int(i)])!r} {float(p):.2f}" for p, i in zip(top.values, top.indices))
+    print(f"T = {T}: {listed} | the 5 together {float(top.values.sum()):.2f}, "
+          f"tokens with p > 0.01: {int((probs > 0.01).sum())}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 13.3 · the nucleus
+#
+# Write top-p: given probabilities `probs` `(vocab,)` (they sum to 1) and `p`, return the filtered distribution of
+# the same shape: the most likely tokens are kept, largest first, until their total reaches `p` — the token that
+# crosses `p` is kept too — every other token gets 0, and the kept ones are renormalised to sum to 1.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def top_p_by_hand(probs: torch.Tensor, p: float) -> torch.Tensor:
+    ...  # your code here
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("13.3", top_p_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def top_p_by_hand(probs, p):
+#     sorted_probs, order = probs.sort(descending=True)
+#     before = sorted_probs.cumsum(0) - sorted_probs          # the mass of the more likely tokens
+#     keep = torch.zeros_like(probs)
+#     keep[order] = (before < p).to(probs.dtype)              # the crossing token has before < p: kept
+#     filtered = probs * keep
+#     return filtered / filtered.sum()
+# ```
+# Keeping only tokens whose *cumulative* sum stays at or below `p` drops the crossing token, and with a small `p`
+# it drops every token. Top-p adapts to the model's confidence: one token when it is sure, many when it is not.
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# `generate` implements all of it (`do_sample=True, temperature=…, top_k=…, top_p=…`). Three sampled answers per
+# setting, with the chatbot's stop ids, next to the greedy one; the seed makes the cell repeatable:
+
+# %% slideshow={"slide_type": "fragment"}
+stops = stop_token_ids(tokenizer)
+inputs = torch.tensor([ids[:start_of_answer]], device=device)            # (1, prompt_len)
+settings = {"greedy": dict(do_sample=False),
+            "T = 0.7, top-p 0.9": dict(do_sample=True, temperature=0.7, top_p=0.9, top_k=0),
+            "T = 1.5, top-k 50": dict(do_sample=True, temperature=1.5, top_k=50, top_p=1.0)}
+print(repr(question))
+for name, kwargs in settings.items():
+    torch.manual_seed(0)
+    n = 1 if name == "greedy" else 3
+    out = merged.generate(inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=12, eos_token_id=stops,
+                          pad_token_id=tokenizer.eos_token_id, num_return_sequences=n, **kwargs)
+    texts = [tokenizer.decode(row[start_of_answer:], skip_special_tokens=True).strip() for row in out]
+    print(f"{name:20s} {texts}")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# Low temperature with a nucleus stays close to the greedy answer; a high temperature with a loose filter wanders.
+# The chatbot answers facts, where one right answer exists, so it decodes greedily.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Check yourself
@@ -343,5 +545,7 @@ print(type(merged).__name__, "with", sum(p.numel() for p in merged.parameters())
 #   pad = EOS recipe) means the model never learns to stop.
 # - A LoRA adapter trained for one epoch on the training pairs answers most held-out questions (README: full-run
 #   numbers); it is saved in a few hundred KiB, reloads to identical logits, chats, and merges away for inference.
+# - Generation is a loop: logits at the last position, choose a token (greedy: the largest; sampling: from
+#   `softmax(logits / T)` cut by top-k or top-p), append, until a stop token or `max_new_tokens`.
 # - Command line: `python -m chatbot.qa_finetune --output DIR` and `python -m chatbot.chat --adapter DIR`
 #   (`docs/capstone.md`).

@@ -45,6 +45,40 @@ WRONG_ANSWERS_07_13: dict[str, list[str]] = {
         "my_ratio_alpha_fixed = 0.25\nmy_ratio_alpha_2r = 1.0\n",     # the scale alpha / r alone
         "my_ratio_alpha_fixed = 1.0\nmy_ratio_alpha_2r = 1.0\n",      # "alpha = 2r keeps the step"
     ],
+    "10.1": [
+        # GiB (1024**3) where GB (10**9) is asked
+        "def weights_gb_by_hand(n_params, dtype):\n"
+        "    return n_params * torch.tensor([], dtype=dtype).element_size() / 2**30\n",
+        # bits, not bytes
+        "def weights_gb_by_hand(n_params, dtype):\n    return n_params * torch.finfo(dtype).bits / 1e9\n",
+    ],
+    "10.2": [
+        "def training_bytes_by_hand(n_params, n_trainable):\n    return 16 * n_params\n",   # LoRA as full
+        # the model counted twice in a full fine-tune: frozen copy + trainable copy
+        "def training_bytes_by_hand(n_params, n_trainable):\n    return 4 * n_params + 16 * n_trainable\n",
+    ],
+    "11.1": [
+        # truncation toward zero instead of rounding
+        "def absmax_int8_by_hand(x):\n    scale = x.abs().max().item() / 127\n"
+        "    return (x / scale).to(torch.int8), scale\n",
+        # the largest VALUE, not the largest magnitude
+        "def absmax_int8_by_hand(x):\n    scale = x.max().item() / 127\n"
+        "    return torch.round(x / scale).to(torch.int8), scale\n",
+    ],
+    "11.2": [
+        # the block not scaled into [-1, 1] before the lookup
+        "def nearest_codes_by_hand(block, codebook):\n"
+        "    codes = (block[:, None] - codebook[None, :]).abs().argmin(dim=1)\n"
+        "    return codes, block.abs().max().item()\n",
+        # argmin over the wrong axis: one code per level instead of one per value
+        "def nearest_codes_by_hand(block, codebook):\n    absmax = block.abs().max()\n"
+        "    codes = (block[:, None] / absmax - codebook[None, :]).abs().argmin(dim=0)\n"
+        "    return codes, absmax.item()\n",
+    ],
+    "11.3": [
+        "def pack_by_hand(codes):\n    return codes[0::2] | (codes[1::2] << 4)\n",           # nibbles swapped
+        "def pack_by_hand(codes):\n    n = len(codes) // 2\n    return (codes[:n] << 4) | codes[n:]\n",  # halves
+    ],
     "12.1": [
         # no re-quantization: what a merge into a 16-bit copy of the NF4 base would keep
         "def merged_4bit_weight_by_hand(W, delta):\n"
@@ -60,5 +94,32 @@ WRONG_ANSWERS_07_13: dict[str, list[str]] = {
         # the embeddings quantized too
         "def qlora_bytes_by_hand(n_linear, n_other, n_adapter):\n"
         "    return (n_linear + n_other) * (4 + 8 / 64 + 32 / (64 * 256)) / 8 + n_adapter * 4\n",
+    ],
+    "13.1": [
+        # the final EOS masked like padding: the common recipe's mistake
+        "def example_by_hand(prompt_ids, answer_ids, eos_id):\n"
+        "    return [*prompt_ids, *answer_ids, eos_id], [-100] * len(prompt_ids) + [*answer_ids, -100]\n",
+        # labels shifted by hand (the model shifts them itself)
+        "def example_by_hand(prompt_ids, answer_ids, eos_id):\n    ids = [*prompt_ids, *answer_ids, eos_id]\n"
+        "    return ids, [-100] * (len(prompt_ids) - 1) + [*answer_ids, eos_id, -100]\n",
+    ],
+    "13.2": [
+        # the stop token dropped instead of kept
+        "def greedy_step_by_hand(logits, new_ids, stop_ids, max_new_tokens):\n    token = int(logits.argmax())\n"
+        "    if token in stop_ids:\n        return True\n    new_ids.append(token)\n"
+        "    return len(new_ids) >= max_new_tokens\n",
+        # off by one: one token past the budget
+        "def greedy_step_by_hand(logits, new_ids, stop_ids, max_new_tokens):\n    token = int(logits.argmax())\n"
+        "    new_ids.append(token)\n    return token in stop_ids or len(new_ids) > max_new_tokens\n",
+    ],
+    "13.3": [
+        # the crossing token dropped: cumulative sum <= p
+        "def top_p_by_hand(probs, p):\n    sorted_probs, order = probs.sort(descending=True)\n"
+        "    keep = torch.zeros_like(probs)\n    keep[order] = (sorted_probs.cumsum(0) <= p).to(probs.dtype)\n"
+        "    return probs * keep / (probs * keep).sum()\n",
+        # not renormalised
+        "def top_p_by_hand(probs, p):\n    sorted_probs, order = probs.sort(descending=True)\n"
+        "    keep = torch.zeros_like(probs)\n"
+        "    keep[order] = (sorted_probs.cumsum(0) - sorted_probs < p).to(probs.dtype)\n    return probs * keep\n",
     ],
 }
