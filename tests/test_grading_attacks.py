@@ -563,8 +563,15 @@ def _rows(out: Path) -> dict[str, dict[str, str]]:
 
 
 def _outputs(out: Path, student: str) -> str:
+    """What a student's cells showed: each cell's stream text joined (Jupyter may split one print into several
+    stream messages, as the grader's per-call checks now do), then its other outputs as JSON."""
     nb = json.loads((out / "autograded" / student / LAB / f"{LAB}.ipynb").read_text(encoding="utf-8"))
-    return json.dumps([c.get("outputs", []) for c in nb["cells"]])
+    shown = []
+    for cell in nb["cells"]:
+        outputs = cell.get("outputs", [])
+        shown.append("".join("".join(o.get("text", "")) for o in outputs if o.get("output_type") == "stream"))
+        shown.append(json.dumps([o for o in outputs if o.get("output_type") != "stream"]))
+    return "\n".join(shown)
 
 
 @pytest.fixture(scope="module")
