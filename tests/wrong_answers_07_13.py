@@ -1,6 +1,6 @@
 """Plausible wrong answers to the your-turn exercises of lessons 07-13, each code that replaces the starting cell.
 
-Every one must FAIL its check with the check's own message and hint (`tests/test_exercises_lessons07_13.py` runs
+Every one must FAIL its check with the check's own message and hint (`tests/test_exercises.py` runs
 them through `tests/test_exercises.py`'s `_run`). A plain data module, so that `tests/test_exercises.py` can merge it
 into its WRONG_ANSWERS without importing a test module.
 """
