@@ -12,7 +12,7 @@ import re
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -25,6 +25,7 @@ from grading.labsource import (
     SOLUTION_BEGIN,
     SOLUTION_END,
     LabSource,
+    WrongAnswer,
     load_lab,
     load_wrong_answers,
     solution_source,
@@ -35,8 +36,10 @@ from grading.zygote import Zygote, preload_lines
 from grading.zygote import enabled as zygote_enabled
 
 
-def student_versions(lab: LabSource, released: Path) -> dict[str, dict[str, nbformat.NotebookNode]]:
-    """The released stub, the solution, and each wrong answer, as submitted notebooks built from the release."""
+def student_versions(lab: LabSource, released: Path, honest: list[WrongAnswer] = ()
+                     ) -> dict[str, dict[str, nbformat.NotebookNode]]:
+    """The released stub, the solution, each wrong answer (`wrong<k>`) and each of `honest` (`honest<k>`: correct
+    but unusual answers, in the wrong answers' format), as submitted notebooks built from the release."""
     wrong = load_wrong_answers(lab)
     stubs = {stem: nbformat.read(released / f"{stem}.ipynb", as_version=4) for stem in lab.notebooks}
     solution_cells = {c.metadata["nbgrader"]["grade_id"]: solution_source(c.source)
@@ -60,6 +63,8 @@ def student_versions(lab: LabSource, released: Path) -> dict[str, dict[str, nbfo
     versions = {"solution": filled({}), "stub": stubs}
     for k, entry in enumerate(wrong):
         versions[f"wrong{k}"] = filled(entry.replace)
+    for k, entry in enumerate(honest):
+        versions[f"honest{k}"] = filled(entry.replace)
     return versions
 
 
@@ -141,6 +146,7 @@ class LabCheck:
     results: dict[str, Result]
     wrong_names: dict[str, str]
     seconds: float
+    honest_names: dict[str, str] = field(default_factory=dict)
 
 
 def release_labs(names: list[str], workdir: Path, cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> Path:
@@ -150,10 +156,11 @@ def release_labs(names: list[str], workdir: Path, cell_timeout: int = DEFAULT_CE
 
 
 def check_lab(name: str, workers: int = 2, cell_timeout: int = DEFAULT_CELL_TIMEOUT,
-              released: Path | None = None) -> LabCheck:
-    """Compare a fresh release of `name` with labs/, and grade solution, stub and wrong answers, each in its own
-    fresh kernel (`workers` at a time, no state shared between them). `released`: a folder where `release_labs`
-    already released this lab (several labs released in one process are much cheaper); None releases it here.
+              released: Path | None = None, honest: list[WrongAnswer] = ()) -> LabCheck:
+    """Compare a fresh release of `name` with labs/, and grade solution, stub, wrong answers and the `honest`
+    answers (correct but unusual, tests/honest_answers/), each in its own kernel (`workers` at a time, no state
+    shared between them). `released`: a folder where `release_labs` already released this lab (several labs
+    released in one process are much cheaper); None releases it here.
 
     These are our own answers, not students': where bubblewrap is missing they run without the sandbox (the same
     harness, limits and scoring otherwise), so the proof also runs on machines without it; and their kernels are
@@ -167,7 +174,7 @@ def check_lab(name: str, workers: int = 2, cell_timeout: int = DEFAULT_CELL_TIME
         if released is None:
             released = release_labs([name], Path(tmp) / "course", cell_timeout)
         problems = compare_release(released / name, LABS / name)
-        versions = student_versions(lab, released / name)
+        versions = student_versions(lab, released / name, honest)
         subs = []
         for student, nbs in versions.items():
             folder = Path(tmp) / "submitted" / student / name
@@ -187,4 +194,5 @@ def check_lab(name: str, workers: int = 2, cell_timeout: int = DEFAULT_CELL_TIME
             if zygote is not None:
                 zygote.close()
     return LabCheck(lab, problems, leaked_lines(lab), {r.student: r for r in results},
-                    {f"wrong{k}": e.name for k, e in enumerate(wrong)}, time.monotonic() - start)
+                    {f"wrong{k}": e.name for k, e in enumerate(wrong)}, time.monotonic() - start,
+                    {f"honest{k}": e.name for k, e in enumerate(honest)})

@@ -3,7 +3,10 @@
 - labs/<lab> equals a fresh `nbgrader generate_assignment` of solutions/<lab> (checksums aside);
 - no hidden-test line and no solution line appears anywhere in labs/;
 - the solution gets full marks, the released stub 0 on every graded cell, and every plausible-but-wrong answer of
-  wrong_answers.py strictly between; every graded cell is failed by at least one wrong answer.
+  wrong_answers.py strictly between; every graded cell is failed by at least one wrong answer;
+- every correct but unusual answer of tests/honest_answers/<lab>.py (same format as wrong_answers.py, written the way
+  an honest student might: einsum instead of matmul, a loop instead of vectorised code, float64 inside, a class passed
+  as a default argument) gets full marks (issue 15), graded in the same run as the lab's other versions.
 
 One lab: `pytest tests/test_labs.py -k lab03`. The selected labs are released once per test run, in one nbgrader
 process shared by all pytest-xdist workers; each lab's versions are graded COURSE_GRADING_WORKERS at a time
@@ -21,8 +24,10 @@ import pytest
 from filelock import FileLock
 
 from grading import LABS, check_lab, list_labs, load_lab, load_wrong_answers, release_labs
+from grading.labsource import parse_wrong_answers
 
 LAB_NAMES = list_labs()
+HONEST = Path(__file__).parent / "honest_answers"
 WORKERS = int(os.environ.get("COURSE_GRADING_WORKERS", min(4, os.cpu_count() or 1)))
 _checks: dict = {}
 
@@ -74,6 +79,21 @@ def test_lab_metadata(lab):
     assert (LABS / lab).is_dir(), "run `make release` and commit labs/"
 
 
+def honest_answers(lab: str) -> list:
+    path = HONEST / f"{lab}.py"
+    return parse_wrong_answers(path.read_text(encoding="utf-8")) if path.is_file() else []
+
+
+def test_honest_answers_name_labs_and_their_solution_cells():
+    files = sorted(HONEST.glob("lab*.py"))
+    assert files and all(p.stem in LAB_NAMES for p in files)
+    for path in files:
+        source, answers = load_lab(path.stem), honest_answers(path.stem)
+        solution_ids = {c.metadata["nbgrader"]["grade_id"] for nb in source.notebooks.values() for c in nb.cells
+                        if c.metadata.get("nbgrader", {}).get("solution")}
+        assert answers and all(a.replace and set(a.replace) <= solution_ids for a in answers), path.name
+
+
 class LabProof:
     """The proof for one lab. Each lab gets its subclass below, so `-k lab04` selects one lab and pytest-xdist
     (`--dist loadscope`) gives each lab whole to one worker, which grades its versions once."""
@@ -83,7 +103,8 @@ class LabProof:
     @pytest.fixture
     def check(self, released: Path):
         if self.lab not in _checks:
-            _checks[self.lab] = check_lab(self.lab, workers=WORKERS, released=released)
+            _checks[self.lab] = check_lab(self.lab, workers=WORKERS, released=released,
+                                          honest=honest_answers(self.lab))
             print(f"\n{self.lab}: validity check {_checks[self.lab].seconds:.0f} s "
                   f"({', '.join(f'{s} {r.seconds:.0f} s' for s, r in _checks[self.lab].results.items())})")
         return _checks[self.lab]
@@ -108,6 +129,14 @@ class LabProof:
             r = check.results[student]
             assert r.status == "ok", f"{name}: {r.notes}"
             assert 0 < r.score < r.max_score, f"wrong answer '{name}': {r.score}/{r.max_score} {r.cells}"
+
+    def test_honest_answers_get_full_marks(self, check):
+        assert len(check.honest_names) == len(honest_answers(self.lab))
+        failures = [f"'{name}': {r.score}/{r.max_score} {r.status} "
+                    f"{ {k: v for k, v in r.cells.items() if v < check.lab.points[k]} } {r.notes[:2]}"
+                    for student, name in check.honest_names.items()
+                    if not ((r := check.results[student]).status == "ok" and r.score == r.max_score)]
+        assert failures == [], "\n".join(failures)
 
     def test_every_graded_cell_can_fail(self, check):
         """Each graded cell is failed (scores below its points) by at least one wrong answer: a test that no

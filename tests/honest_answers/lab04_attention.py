@@ -1,4 +1,4 @@
-"""Correct but unusual answers to lab04_attention: each must keep full marks (tests/test_labs_honest.py)."""
+"""Correct but unusual answers to lab04_attention: full marks each (tests/test_labs.py)."""
 
 
 # %% [sdpa] einsum, and the mask as a large negative bias built from torch.where

@@ -1,4 +1,4 @@
-"""Correct but unusual answers to lab07_lora: each must keep full marks (tests/test_labs_honest.py)."""
+"""Correct but unusual answers to lab07_lora: full marks each (tests/test_labs.py)."""
 
 
 # %% [inject] LoRALinear passed as a default argument, targets matched with split(".")

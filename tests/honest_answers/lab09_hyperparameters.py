@@ -1,4 +1,4 @@
-"""Correct but unusual answers to lab09_hyperparameters: each must keep full marks (tests/test_labs_honest.py)."""
+"""Correct but unusual answers to lab09_hyperparameters: full marks each (tests/test_labs.py)."""
 
 
 # %% [gain] float64 inside, the optimizer chosen from a dict, the drop as 1 - after / before
