@@ -2,6 +2,8 @@
 
     python -m grading.lms --lab lab04_attention --lms canvas --roster canvas_export.csv   # after make grade
     python -m grading --lab lab04_attention --lms canvas --roster canvas_export.csv       # grade, then write it
+    python -m grading.lms --lab lab04_attention --lms canvas --roster canvas_export.csv \
+        --gradescope lab04_scores.csv                # graded on Gradescope: its "Download Grades" CSV instead
 
 A student in grades.csv is the name of their folder or notebook. Each is looked up in the roster by the ids the
 LMS itself uses (Canvas: ID, SIS User ID, SIS Login ID, Integration ID; Moodle: ID number, Email address,
@@ -14,6 +16,11 @@ grade column:
   which Canvas offers to create;
 - Moodle (Grades → Import → CSV file): First name, Last name, ID number, Email address (those the export has), then
   the grade item; map "Email address" (or "ID number") to Moodle's user field when importing.
+
+With `--gradescope`, the scores come from the assignment's "Download Grades" CSV of Gradescope instead of
+grades.csv: each row's "Total Score", the student named by "SID" (Gradescope's student ID; a roster synced from
+Canvas fills it with the SIS User ID) or, when no row has one, by "Email"; rows without a score (status "Missing")
+are not graded.
 
 Nothing is dropped silently: graded students the roster lacks, and ambiguous matches, are listed (and left out of
 the file, since the LMS could not place them); roster students without a grade keep an empty cell, which both
@@ -82,6 +89,31 @@ def read_scores(grades: Path, lab: str) -> dict[str, str]:
         return {r["student"]: r["score"] for r in csv.DictReader(f) if r.get("lab") == lab}
 
 
+GRADESCOPE_KEYS = ("SID", "Email")  # Gradescope's student ids, in the order they are tried
+
+
+def read_gradescope_scores(path: Path) -> dict[str, str]:
+    """student id -> "Total Score" from Gradescope's grade export of one assignment (SID, else Email)."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        header = list(reader.fieldnames or [])
+        rows = [r for r in reader if (r.get("Total Score") or "").strip()]
+    if "Total Score" not in header or not set(GRADESCOPE_KEYS) & set(header):
+        raise ValueError(f"{path} has no 'Total Score' and SID/Email columns: is it Gradescope's Download Grades "
+                         f"export of one assignment?")
+    key = next((k for k in GRADESCOPE_KEYS if k in header and any((r.get(k) or "").strip() for r in rows)),
+               GRADESCOPE_KEYS[-1])
+    scores: dict[str, str] = {}
+    for i, row in enumerate(rows, start=2):
+        student = (row.get(key) or "").strip()
+        if not student:
+            raise ValueError(f"{path}, line {i}: a score without a {key}")
+        if student in scores:
+            raise ValueError(f"{path}: {key} {student!r} has two rows")
+        scores[student] = row["Total Score"].strip()
+    return scores
+
+
 def grade_column(header: list[str], assignment: str) -> str:
     """The roster's own column for the assignment ("Lab 4 (12345)" for `assignment` "Lab 4"), else `assignment`."""
     for name in header:
@@ -135,9 +167,11 @@ def write_export(path: Path, export: Export) -> None:
 
 
 def export_grades(lms: str, lab: str, grades: Path, roster: Path, out: Path | None = None,
-                  assignment: str | None = None) -> tuple[Path, Export]:
-    """Write `<grades' folder>/<lab>_<lms>.csv` (or `out`); returns its path and what was (not) matched."""
-    export = build_export(lms, read_roster(roster), read_scores(grades, lab), assignment or lab)
+                  assignment: str | None = None, gradescope: bool = False) -> tuple[Path, Export]:
+    """Write `<grades' folder>/<lab>_<lms>.csv` (or `out`); returns its path and what was (not) matched.
+    gradescope: `grades` is Gradescope's grade export of this lab, not make grade's grades.csv."""
+    scores = read_gradescope_scores(grades) if gradescope else read_scores(grades, lab)
+    export = build_export(lms, read_roster(roster), scores, assignment or lab)
     path = out or grades.parent / f"{lab}_{lms}.csv"
     write_export(path, export)
     return path, export
@@ -151,8 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lab", required=True, help="lab name, e.g. lab04_attention")
     parser.add_argument("--grades", type=Path, default=Path("grading/grades.csv"),
                         help="grades.csv of make grade (default: grading/grades.csv)")
+    parser.add_argument("--gradescope", type=Path, metavar="CSV",
+                        help="take the scores from Gradescope's Download Grades CSV of this lab instead of grades.csv")
     parser.add_argument("--output", type=Path, help="the import file (default: <lab>_<lms>.csv next to grades.csv)")
     args = parser.parse_args(argv)
+    if args.gradescope:
+        return run(args.lms, args.lab, args.gradescope, args.roster, args.assignment, args.output, gradescope=True)
     return run(args.lms, args.lab, args.grades, args.roster, args.assignment, args.output)
 
 
@@ -167,10 +205,10 @@ def add_arguments(parser: argparse.ArgumentParser, required: bool = False) -> No
 
 
 def run(lms: str, lab: str, grades: Path, roster: Path, assignment: str | None = None,
-        output: Path | None = None) -> int:
+        output: Path | None = None, gradescope: bool = False) -> int:
     """Write the import file and print what matched; exit status 1 when a graded student is not in it."""
     try:
-        path, export = export_grades(lms, lab, grades, roster, output, assignment)
+        path, export = export_grades(lms, lab, grades, roster, output, assignment, gradescope)
     except (OSError, ValueError, KeyError) as err:
         print(f"cannot write the {lms} import: {err}", file=sys.stderr)
         return 2

@@ -123,3 +123,36 @@ def test_grading_cli_checks_the_roster_before_grading(tmp_path, capsys):
         cli.main(["--lab", "lab00_setup", "--submissions", str(tmp_path), "--lms", "moodle",
                   "--roster", str(tmp_path / "missing.csv")])
     assert exit_.value.code == 2 and "no roster" in capsys.readouterr().err
+
+
+GRADESCOPE_EXPORT = """\
+First Name,Last Name,SID,Email,Sections,Total Score,Max Points,Status,Submission ID,Submission Time,Lateness (H:M:S)
+Ada,Lovelace,S-17,ada@uni.example,Sec A,17.0,21.0,Graded,301,2026-11-29 10:00:00 +0000,00:00:00
+Alan,Turing,S-18,alan@uni.example,Sec A,21.0,21.0,Graded,302,2026-11-29 11:00:00 +0000,00:00:00
+Grace,Hopper,S-19,grace@uni.example,Sec B,,21.0,Missing,,,
+"""
+
+
+def test_gradescope_scores_go_into_the_canvas_import_by_sid(tmp_path, capsys):
+    roster, export = tmp_path / "canvas.csv", tmp_path / "gradescope.csv"
+    roster.write_text(CANVAS_ROSTER, encoding="utf-8")
+    export.write_text(GRADESCOPE_EXPORT, encoding="utf-8")
+    out = tmp_path / "import.csv"
+    assert lms.main(["--lab", "lab04_attention", "--lms", "canvas", "--roster", str(roster), "--gradescope",
+                     str(export), "--assignment", "Lab 4 attention", "--output", str(out)]) == 0
+    rows = _read(out)
+    assert [(r["SIS User ID"], r["Lab 4 attention (4411)"]) for r in rows] == [("S-17", "17.0"), ("S-18", "21.0"),
+                                                                              ("S-19", "")]
+    assert "2 of 3 roster students have a grade" in capsys.readouterr().out
+
+
+def test_gradescope_without_sids_keys_by_email_and_refuses_other_files(tmp_path):
+    path = tmp_path / "gradescope.csv"
+    path.write_text(GRADESCOPE_EXPORT.replace("S-17", "").replace("S-18", "").replace("S-19", ""), encoding="utf-8")
+    assert lms.read_gradescope_scores(path) == {"ada@uni.example": "17.0", "alan@uni.example": "21.0"}
+    path.write_text(GRADESCOPE_EXPORT.replace("Ada,Lovelace,S-17", "Ada,Lovelace,S-18"), encoding="utf-8")
+    with pytest.raises(ValueError, match="two rows"):
+        lms.read_gradescope_scores(path)
+    path.write_text("student,lab,score\n1001,lab04_attention,3\n", encoding="utf-8")  # grades.csv given by mistake
+    with pytest.raises(ValueError, match="Download Grades"):
+        lms.read_gradescope_scores(path)
