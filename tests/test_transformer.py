@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 from transformers.models.gpt2.modeling_gpt2 import GPT2Block
 
-from utils.numerics import assert_close, block_reduction
-from utils.transformer import GPT2BlockByHand, gelu, layer_norm, parameter_census, silu
+from utils.numerics import assert_close, block_reduction, forward_reduction
+from utils.training import next_token_loss
+from utils.transformer import GPT2BlockByHand, GPTByHand, gelu, layer_norm, parameter_census, silu
 
 
 def test_gelu_is_gpt2_tanh_approximation():
@@ -43,6 +44,69 @@ def test_block_matches_hf_gpt2_block(d_model, n_heads, n_inner, seq):
     mine = GPT2BlockByHand.from_hf(hf)
     x = torch.randn(2, seq, d_model)
     assert_close(mine(x), hf(x), reduction=block_reduction(config))
+
+
+def _small_gpt(seed: int, **config) -> GPT2LMHeadModel:
+    torch.manual_seed(seed)
+    config = GPT2Config(**{"n_embd": 32, "n_head": 4, "n_layer": 3, "n_positions": 16, "vocab_size": 50,
+                           "resid_pdrop": 0.0, "attn_pdrop": 0.0, "embd_pdrop": 0.0, **config})
+    model = GPT2LMHeadModel(config)
+    with torch.no_grad():  # non-trivial LayerNorms and position embeddings, so a skipped one would show
+        for name, p in model.named_parameters():
+            if "ln_" in name or "wpe" in name:
+                p.add_(0.3 * torch.randn_like(p))
+    return model.eval()
+
+
+@pytest.mark.parametrize("seed, config, seq", [(0, {}, 16), (1, {"n_inner": 20, "n_layer": 1}, 1),
+                                               (2, {"n_embd": 24, "n_head": 3, "vocab_size": 7}, 5)])
+def test_gpt_by_hand_has_gpt2s_logits_and_parameters(seed, config, seq):
+    model = _small_gpt(seed, **config)
+    mine = GPTByHand.from_hf(model).eval()
+    ids = torch.randint(model.config.vocab_size, (3, seq))
+    assert_close(mine(ids), model(ids).logits, reduction=forward_reduction(model.config))
+    assert sum(p.numel() for p in mine.parameters()) == sum(p.numel() for p in model.parameters())
+    with pytest.raises(ValueError, match="positions"):
+        mine(torch.zeros(1, model.config.n_positions + 1, dtype=torch.long))
+
+
+def test_gpt_by_hand_trains_like_gpt2():
+    """Three AdamW steps on the same batches: the same losses and the same weights as GPT2LMHeadModel."""
+    model = _small_gpt(3)
+    mine = GPTByHand.from_hf(model)
+    batches = torch.randint(50, (3, 4, 12), generator=torch.Generator().manual_seed(0))
+    optimizers = [torch.optim.AdamW(m.parameters(), lr=1e-3) for m in (model, mine)]
+    for batch in batches:
+        losses = []
+        for m, optimizer in zip((model, mine), optimizers, strict=True):
+            m.train()
+            optimizer.zero_grad()
+            out = m(batch)
+            loss = next_token_loss(out.logits if hasattr(out, "logits") else out, batch)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss)
+        assert_close(losses[1], losses[0], reduction=forward_reduction(model.config), what="the loss")
+    # Adam's step is about lr in size whatever the gradient: weights agree to a few lr-sized steps' rounding
+    assert_close(mine.blocks[1].mlp.fc.weight, model.transformer.h[1].mlp.c_fc.weight.T,
+                 reduction=forward_reduction(model.config), scale=1.0)
+
+
+def test_gpt_by_hand_dropout_acts_in_train_mode_only():
+    model = _small_gpt(4)
+    mine = GPTByHand.from_hf(model, dropout=0.5)
+    ids = torch.randint(50, (2, 10))
+    mine.train()
+    assert not torch.equal(mine(ids), mine(ids)), "train mode: a new dropout mask on every call"
+    mine.eval()
+    assert torch.equal(mine(ids), mine(ids))
+    assert_close(mine(ids), model(ids).logits, reduction=forward_reduction(model.config))
+
+
+def test_gpt_by_hand_refuses_an_untied_output_layer():
+    model = _small_gpt(5, tie_word_embeddings=False)
+    with pytest.raises(ValueError, match="ties"):
+        GPTByHand.from_hf(model)
 
 
 def test_block_reproduces_every_layer_of_a_model():

@@ -5,8 +5,9 @@ GPT-2 is *pre-norm*: each sublayer reads a LayerNorm of the residual stream and 
     h = x + Attn(LN_1(x))
     y = h + MLP(LN_2(h)),     MLP(z) = W_2 · GELU(W_1 z + b_1) + b_2
 
-`GPT2BlockByHand.from_hf(block)` copies the weights of a Hugging Face `GPT2Block`; `tests/test_transformer.py`
-checks that both give the same output.
+`GPT2BlockByHand.from_hf(block)` copies the weights of a Hugging Face `GPT2Block`, and `GPTByHand.from_hf(model)` a
+whole `GPT2LMHeadModel` (lesson 06: your own GPT); `tests/test_transformer.py` checks that each gives the same
+output as the original.
 """
 
 from __future__ import annotations
@@ -62,21 +63,26 @@ class MLP(nn.Module):
 
 
 class GPT2BlockByHand(nn.Module):
-    """One GPT-2 block: pre-norm causal self-attention and MLP, each with a residual. `(..., seq, d_model)`."""
+    """One GPT-2 block: pre-norm causal self-attention and MLP, each with a residual. `(..., seq, d_model)`.
 
-    def __init__(self, d_model: int, n_heads: int, d_inner: int | None = None, eps: float = 1e-5):
+    dropout: GPT-2's residual dropout, on each sublayer's output before it is added (active in `train()` mode only).
+    """
+
+    def __init__(self, d_model: int, n_heads: int, d_inner: int | None = None, eps: float = 1e-5,
+                 dropout: float = 0.0):
         super().__init__()
         self.ln_1 = LayerNorm(d_model, eps)
         self.attn = MultiHeadAttention(d_model, n_heads, causal=True)
         self.ln_2 = LayerNorm(d_model, eps)
         self.mlp = MLP(d_model, d_inner or 4 * d_model)
+        self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
+        x = x + self.drop(self.attn(self.ln_1(x)))     # (..., seq, d_model)
+        return x + self.drop(self.mlp(self.ln_2(x)))   # (..., seq, d_model)
 
     @classmethod
-    def from_hf(cls, block: nn.Module) -> GPT2BlockByHand:
+    def from_hf(cls, block: nn.Module, dropout: float = 0.0) -> GPT2BlockByHand:
         """A copy of a Hugging Face `GPT2Block` with the same weights.
 
         HF stores GPT-2's linears as `Conv1D` with weight `(in, out)` (transposed w.r.t. `nn.Linear`), and fuses
@@ -84,7 +90,7 @@ class GPT2BlockByHand(nn.Module):
         """
         d_model = block.ln_1.weight.shape[0]
         d_inner = block.mlp.c_fc.weight.shape[1]
-        mine = cls(d_model, block.attn.num_heads, d_inner, eps=block.ln_1.eps)
+        mine = cls(d_model, block.attn.num_heads, d_inner, eps=block.ln_1.eps, dropout=dropout)
         with torch.no_grad():
             for ln_mine, ln_hf in ((mine.ln_1, block.ln_1), (mine.ln_2, block.ln_2)):
                 ln_mine.weight.copy_(ln_hf.weight)
@@ -99,6 +105,50 @@ class GPT2BlockByHand(nn.Module):
                 proj.weight.copy_(w.T)
                 proj.bias.copy_(b)
         return mine
+
+
+class GPTByHand(nn.Module):
+    """A whole GPT-2 from the course's pieces: token and position embeddings (lessons 02, 03), `n_layer` blocks
+    (05), a final LayerNorm, and an output layer tied to the token embedding. ids `(batch, seq)` → logits
+    `(batch, seq, vocab)`.
+
+    dropout: on the embeddings and on each block's sublayer outputs, as GPT-2's `embd_pdrop` and `resid_pdrop`;
+    active in `train()` mode only. (GPT-2 also drops attention probabilities, `attn_pdrop`; this model does not.)
+    """
+
+    def __init__(self, vocab_size: int, n_positions: int, d_model: int, n_layer: int, n_heads: int,
+                 d_inner: int | None = None, eps: float = 1e-5, dropout: float = 0.0):
+        super().__init__()
+        self.wte = nn.Embedding(vocab_size, d_model)
+        self.wpe = nn.Embedding(n_positions, d_model)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(GPT2BlockByHand(d_model, n_heads, d_inner, eps, dropout) for _ in range(n_layer))
+        self.ln_f = LayerNorm(d_model, eps)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        seq = ids.shape[-1]
+        if seq > self.wpe.num_embeddings:
+            raise ValueError(f"{seq} tokens, but the model knows {self.wpe.num_embeddings} positions")
+        positions = torch.arange(seq, device=ids.device)          # (seq,)
+        h = self.drop(self.wte(ids) + self.wpe(positions))       # (batch, seq, d_model)
+        for block in self.blocks:
+            h = block(h)                                          # (batch, seq, d_model)
+        return self.ln_f(h) @ self.wte.weight.T                   # (batch, seq, vocab): tied output layer
+
+    @classmethod
+    def from_hf(cls, model: nn.Module, dropout: float = 0.0) -> GPTByHand:
+        """A copy of a Hugging Face `GPT2LMHeadModel` (tied output layer) with the same weights."""
+        hf = model.transformer
+        if model.lm_head.weight is not hf.wte.weight:
+            raise ValueError("GPTByHand ties its output layer to the token embedding; this model does not")
+        mine = cls(hf.wte.num_embeddings, hf.wpe.num_embeddings, hf.wte.embedding_dim, len(hf.h),
+                   hf.h[0].attn.num_heads, hf.h[0].mlp.c_fc.weight.shape[1], hf.ln_f.eps, dropout)
+        mine.blocks = nn.ModuleList(GPT2BlockByHand.from_hf(block, dropout) for block in hf.h)
+        with torch.no_grad():
+            for ours, theirs in ((mine.wte, hf.wte), (mine.wpe, hf.wpe), (mine.ln_f, hf.ln_f)):
+                for name, tensor in theirs.named_parameters():
+                    getattr(ours, name).copy_(tensor)
+        return mine.to(hf.wte.weight.device)
 
 
 def parameter_census(config) -> dict[str, int]:
