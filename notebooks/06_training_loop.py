@@ -11,7 +11,9 @@
 # - compute the loss `−log p(correct token)` by hand and say what a loss of 0.69 or 8.3 means;
 # - explain what `backward()` and `optimizer.step()` do, and why `zero_grad()` is needed;
 # - write a training loop with a progress bar and a loss curve, and see what the learning rate does;
-# - run the same training with `Trainer` and `TrainingArguments`.
+# - run the same training with `Trainer` and `TrainingArguments`;
+# - assemble your own GPT from the course's pieces, equal to GPT-2 and trained like it, and say what dropout and
+#   `train()` / `eval()` do.
 #
 # *Run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md` (`COURSE_FULL=1` trains longer).*
 
@@ -41,6 +43,7 @@ from utils.training import (
     train,
     train_step,
 )
+from utils.transformer import GPTByHand
 
 device = setup(seed=0)
 model, tokenizer = load_model(device="cpu")  # CPU on purpose: the models here are tiny
@@ -436,6 +439,110 @@ print(f"Trainer: {result.global_step} steps, final held-out loss {evals[-1][1]:.
 # Nothing in `Trainer` is magic; when something goes wrong in a fine-tuning run, it is one of the four steps.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. Your own GPT
+#
+# Every piece is now yours: token and position embeddings (lessons 02, 03), causal multi-head attention (04), the
+# block (05), the loss and the loop (this lesson). Stacked, they are a whole GPT, with no Hugging Face code in its
+# forward pass:
+#
+# $$h_0 = E[\text{ids}] + P[0, 1, \dots, T-1], \qquad h_{\ell} = \text{block}_{\ell}(h_{\ell-1}), \qquad
+# \text{logits} = \text{LN}_f(h_L)\, E^{\top}$$
+#
+# The output layer is the token embedding $E$ itself, transposed (GPT-2 *ties* them): the logit of token $v$ is
+# the dot product of the last hidden state with $v$'s own embedding. `utils.transformer.GPTByHand` is that model as
+# an `nn.Module`; its forward:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** Optional on every path (docs/workshops.md): a student who built the pieces sees them become
+# one model. Let the room write 06.4 first; then the equality and the two curves on top of each other, then dropout.
+
+# %% slideshow={"slide_type": "subslide"}
+print(inspect.getsource(GPTByHand.forward))
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 06.4 · the forward pass of a whole GPT
+#
+# Write `gpt_logits(ids, wte, wpe, blocks, ln_f)` without looking at the cell above: `ids` is a `(batch, seq)`
+# tensor of token ids, `wte` and `wpe` the token and position embeddings (`nn.Embedding`), `blocks` a list of
+# blocks (each maps `(batch, seq, d)` to the same shape), `ln_f` the final LayerNorm. Return the logits,
+# `(batch, seq, vocab)`. The check builds three small GPT-2s and compares with their own logits.
+
+# %% tags=["your-turn"]
+def gpt_logits(ids: torch.Tensor, wte, wpe, blocks, ln_f) -> torch.Tensor:
+    ...  # your code here: embeddings plus positions, every block in order, ln_f, the tied output layer
+
+# %% slideshow={"slide_type": "subslide"} tags=["your-turn-check"]
+check("06.4", gpt_logits)
+
+# %% [markdown]
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def gpt_logits(ids: torch.Tensor, wte, wpe, blocks, ln_f) -> torch.Tensor:
+#     h = wte(ids) + wpe(torch.arange(ids.shape[1]))   # (batch, seq, d): positions 0 … seq − 1
+#     for block in blocks:
+#         h = block(h)                                  # (batch, seq, d)
+#     return ln_f(h) @ wte.weight.T                     # (batch, seq, vocab)
+# ```
+# Each forgotten piece shows: without `wpe` the model cannot tell "Paris is" from "is Paris"; positions counted from
+# 1 shift every token by one place; without `ln_f` the scale of the logits is wrong.
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Same weights, same model.** Copy the weights of a fresh Hugging Face GPT-2 (the small one of section 4) into
+# `GPTByHand` and compare the logits on four blocks of the corpus:
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+theirs = fresh_model(seed=1).eval()
+mine = GPTByHand.from_hf(theirs).eval()
+sample = blocks[:4]                                          # (4, 32) token ids
+with torch.no_grad():
+    mine_logits, their_logits = mine(sample), theirs(sample).logits   # (4, 32, vocab) each
+print(f"parameters: {sum(p.numel() for p in mine.parameters()):,} (yours), "
+      f"{sum(p.numel() for p in theirs.parameters()):,} (GPT2LMHeadModel)")
+print("logits equal:", close(mine_logits, their_logits, reduction=forward_reduction(theirs.config)))
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **And it trains like one.** The same loop as section 4, the same batches, once for each model, starting from the
+# same weights:
+
+# %% slideshow={"slide_type": "fragment"}
+OWN_STEPS = 40
+own_losses = {}
+for name, net in (("GPT2LMHeadModel", fresh_model(seed=1)), ("GPTByHand", GPTByHand.from_hf(fresh_model(seed=1)))):
+    own_losses[name] = train(net, random_batches(blocks, batch_size=16, seed=1),
+                             torch.optim.AdamW(net.parameters(), lr=3e-3), steps=OWN_STEPS, desc=name)
+gap = max(abs(a - b) for a, b in zip(*own_losses.values(), strict=True))
+print(f"loss {own_losses['GPTByHand'][0]:.2f} -> {own_losses['GPTByHand'][-1]:.2f} in {OWN_STEPS} steps; "
+      f"largest gap between the two curves: {gap:.1e}")
+
+# %% slideshow={"slide_type": "subslide"}
+ax = plot_curves(own_losses, xlabel="training step", ylabel="cross-entropy loss (nats)",
+                 title="your GPT and Hugging Face's, same weights, same batches")
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# The curves lie on top of each other: the gap printed above is float rounding (the two models add the same numbers
+# in a different order), grown a little by 40 optimizer steps, not a difference in the model.
+#
+# **Dropout, and why `train()` and `eval()` exist.** GPT-2 was trained with dropout 0.1: during training, each
+# number of the embeddings and of every sublayer's output is zeroed with probability 0.1 (and the rest scaled by
+# 1/0.9), a fresh random choice at every call, so that no weight can rely on one particular other. `GPTByHand(…,
+# dropout=0.1)` does the same (GPT-2 also drops attention weights; ours does not). `model.train()` switches dropout
+# on, `model.eval()` off; `utils.training.train` calls `train()`, so evaluate after `eval()`.
+
+# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+dropping = GPTByHand.from_hf(theirs, dropout=0.1)
+with torch.no_grad():
+    dropping.train()
+    first, second = dropping(sample), dropping(sample)
+    print("train mode, two calls give equal logits:", torch.equal(first, second))
+    dropping.eval()
+    first, second = dropping(sample), dropping(sample)
+    print("eval mode, two calls give equal logits:", torch.equal(first, second))
+    print("eval mode equals GPT-2's logits:", close(first, their_logits, reduction=forward_reduction(theirs.config)))
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Check yourself
 #
 # 1. The model gives the correct token probability 0.25. What is the loss? And at 0.0001?
@@ -465,5 +572,7 @@ print(f"Trainer: {result.global_step} steps, final held-out loss {evals[-1][1]:.
 # - Backward fills `.grad` (and accumulates: `zero_grad` every step); the optimizer step moves weights against it.
 # - A loop with a progress bar and a loss curve is ten lines; `Trainer` runs the same loop with more plumbing.
 # - The learning rate decides between crawling, learning and diverging.
+# - Your own GPT (embeddings, positions, blocks, `ln_f`, tied output) has GPT-2's logits and trains like it; dropout
+#   acts in `train()` mode only.
 #
 # Next: lesson 07 freezes all of these weights and trains a tiny low-rank update instead — LoRA.

@@ -139,6 +139,16 @@ WRONG_ANSWERS: dict[str, list[str]] = {
         "def finite_difference_by_hand(f, x, h):\n    g = torch.zeros_like(x)\n    for i in range(len(x)):\n"
         "        e = torch.zeros_like(x); e[i] = h\n        g[i] = (f(x + e) - f(x - e)) / h\n    return g",
     ],
+    "06.4": [  # positions forgotten; positions counted from 1; the final LayerNorm skipped; only the first block
+        "def gpt_logits(ids, wte, wpe, blocks, ln_f):\n    h = wte(ids)\n    for b in blocks:\n        h = b(h)\n"
+        "    return ln_f(h) @ wte.weight.T",
+        "def gpt_logits(ids, wte, wpe, blocks, ln_f):\n    h = wte(ids) + wpe(torch.arange(1, ids.shape[1] + 1))\n"
+        "    for b in blocks:\n        h = b(h)\n    return ln_f(h) @ wte.weight.T",
+        "def gpt_logits(ids, wte, wpe, blocks, ln_f):\n    h = wte(ids) + wpe(torch.arange(ids.shape[1]))\n"
+        "    for b in blocks:\n        h = b(h)\n    return h @ wte.weight.T",
+        "def gpt_logits(ids, wte, wpe, blocks, ln_f):\n    h = wte(ids) + wpe(torch.arange(ids.shape[1]))\n"
+        "    for b in blocks[:1]:\n        h = b(h)\n    return ln_f(h) @ wte.weight.T",
+    ],
 }
 # Lessons 07-13 keep theirs in tests/wrong_answers_07_13.py (same form); one test runs them all.
 WRONG_ANSWERS.update(WRONG_ANSWERS_07_13)

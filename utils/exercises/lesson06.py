@@ -1,5 +1,5 @@
 """Your-turn checks of lesson 06 (the training loop): the cross-entropy from logits, its gradient
-softmax − one-hot, a finite-difference gradient."""
+softmax − one-hot, a finite-difference gradient, the forward pass of a whole GPT."""
 
 from __future__ import annotations
 
@@ -69,3 +69,37 @@ def _(finite_difference_by_hand) -> None:
         assert error <= 1e-6 * (1 + leaf.grad.abs().max().item()), (
             f"for f = {name} at {n} points your estimate is off by up to {error:.1e}: a central difference with "
             f"h = {h:g} should be within about 1e-8")
+
+
+def _small_gpt2(seed: int, n_layer: int, vocab: int):
+    """A small random GPT2LMHeadModel in eval mode, with non-trivial LayerNorms and position embeddings (so that a
+    forgotten one shows)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=12, n_embd=24, n_layer=n_layer, n_head=3,
+                                       resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "ln_" in name or "wpe" in name:
+                p.add_(0.5 * torch.randn_like(p))
+    return model.eval()
+
+
+@exercise("06.4", hint="h = wte(ids) + wpe(positions 0 … seq−1); then h = block(h) for every block in order; then "
+          "ln_f(h) @ wte.weight.T (the output layer is the token embedding, transposed)",
+          done="your logits equal GPT2LMHeadModel's on 3 small models (1 to 3 blocks, 1 to 11 tokens)")
+def _(gpt_logits) -> None:
+    from utils.numerics import forward_reduction
+    from utils.transformer import GPTByHand
+
+    g = torch.Generator().manual_seed(14)
+    for seed, (n_layer, vocab, batch, seq) in enumerate([(2, 40, 2, 11), (1, 9, 1, 1), (3, 30, 3, 6)]):
+        model = _small_gpt2(100 + seed, n_layer, vocab)
+        parts = GPTByHand.from_hf(model).eval()
+        ids = torch.randint(vocab, (batch, seq), generator=g)
+        with torch.no_grad():
+            got = gpt_logits(ids.clone(), parts.wte, parts.wpe, list(parts.blocks), parts.ln_f)
+            want = model(ids).logits
+        expect_close(got, want, reduction=forward_reduction(model.config),
+                     what=f"the logits of {batch} sequences of {seq} tokens ({n_layer} blocks, vocabulary {vocab})")
