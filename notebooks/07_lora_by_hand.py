@@ -9,7 +9,8 @@
 # - write the LoRA update $W' = W + \frac{\alpha}{r} BA$ with the right shapes, and say why `B` starts at zero;
 # - count LoRA's trainable parameters for any layer, model and rank, and check a published figure;
 # - wrap both `nn.Linear` and GPT-2's `Conv1D` (whose weight is stored transposed) and merge the update back;
-# - inject LoRA into a model by module name, freeze the rest, and prove that nothing changes before training.
+# - inject LoRA into a model by module name, freeze the rest, and prove that nothing changes before training;
+# - fine-tune the bundled model with your LoRA and measure what it buys: exact match on held-out questions.
 #
 # Run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md`.
 
@@ -43,7 +44,7 @@ from utils.lora import (
 from utils.models import load_model
 from utils.notebook import setup
 from utils.numerics import close, forward_reduction, tolerance, unit_roundoff
-from utils.qa import IGNORE_INDEX, qa_dataloader, train_loop
+from utils.qa import IGNORE_INDEX, evaluate_exact_match, qa_dataloader, train_loop
 
 device = setup(seed=0)
 model, tokenizer = load_model(device="cpu")  # the bundled 4-layer GPT-2; CPU on purpose: small, inspected
@@ -608,6 +609,48 @@ for r in [1, 4, 16, 64, 256]:
 # it. That is not a problem for LoRA, which never replaces `W` — it only adds a low-rank *correction* to it.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 8. The payoff: does the model now answer?
+#
+# Every check so far looked at the adapter from the inside: shapes, counts, equal logits, which tensors move. The
+# question the course is about is simpler: after a short LoRA fine-tune, does the model answer questions it has
+# never been asked? The bundled model knows its facts only as statements ("The capital of Peru is Lima."); it has
+# never seen `Question: … Answer:`.
+#
+# The recipe: `r = 8`, `α = 16` on every projection (`c_attn`, `c_proj`, `c_fc`), 60 AdamW steps on batches of 32
+# training pairs (learning rate `3·10⁻³`, decaying to 0). The score: greedy answers to 64 questions of the *test*
+# split, whose facts were never asked in training, by exact match (`utils.qa.evaluate_exact_match`: the answer
+# equals the reference after lower-casing and removing punctuation).
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The one result to show on every path (docs/workshops.md): exact match before and after, and a
+# few answers side by side. The training took about 25 s on the 2-core test machine; start it, then talk through
+# the recipe while it runs.
+
+# %% slideshow={"slide_type": "subslide"}
+held_out = qa["test"].select(range(64))
+em_before, answers_before = evaluate_exact_match(model, tokenizer, held_out)
+torch.manual_seed(0)
+payoff_model = add_lora(copy.deepcopy(model), ["c_attn", "c_proj", "c_fc"], r=8, alpha=16)
+payoff_losses = train_loop(payoff_model, qa_dataloader(tokenizer, qa["train"], batch_size=32, seed=0), max_steps=60,
+                           lr=3e-3)
+em_after, answers_after = evaluate_exact_match(payoff_model, tokenizer, held_out)
+trainable, total = count_parameters(payoff_model)
+print(f"trained {trainable:,} of {total:,} parameters ({100 * trainable / total:.1f} %) for {len(payoff_losses)} "
+      f"steps; loss {payoff_losses[0]:.2f} -> {payoff_losses[-1]:.2f}")
+print(f"exact match on {len(held_out)} held-out questions: before {em_before:.0%}, after {em_after:.0%}\n")
+for question, before, after, reference in list(zip(held_out["question"], answers_before, answers_after,
+                                                   held_out["answer"], strict=True))[:4]:
+    print(f"{question}\n    before: {before!r}\n    after:  {after!r}    (reference: {reference!r})")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Read the numbers above. Before training, the model continues after "Answer:" with a statement, so no answer
+# matches. After 60 steps that changed 3 % of the parameters, a good share of the held-out questions get exactly
+# the right answer: the facts were already in the frozen weights, as statements, and the small update taught the
+# model to *answer* with them. The misses printed above are short answers built from words of the question
+# ("French", "City State"): the answer format is in place before every fact is. Lesson 13 trains the same adapter
+# for a full epoch; lesson 09 asks how `r`, `α`, the targets and the learning rate change this picture.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Check yourself
 #
 # 1. A layer is 512 × 2048. How many parameters does LoRA with `r = 8` train on it, and what fraction is that?
@@ -651,4 +694,6 @@ print(f"{lora_parameter_count(target_shapes(gpt2, ['c_attn', 'c_proj']), r=8):,}
 #   `merge_lora`. Merged or not, the outputs agree up to float32 rounding: `4·√K·u·max|logit|` (`utils.numerics`).
 # - GPT-2 124M, `r = 4` on `c_attn`: 147,456 trainable (seed 000 is right). Llama 3.2 3B, `r = 16` on
 #   `q_proj, v_proj`: 4,587,520 — not seed 003's 8,388,608.
+# - The payoff: 60 steps of LoRA on every projection (3 % of the parameters) take held-out exact match from 0 to
+#   the figure of section 8.
 # - Next: lesson 08 does the same with PEFT and proves both give the same outputs.
