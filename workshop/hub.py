@@ -1,0 +1,212 @@
+"""JupyterHub for one class (docs/instructors.md, route D): the settings its pieces share and the one-off setup.
+
+Students and instructors are accounts of this machine: nbgrader's exchange files a submission under the
+operating-system user who submits it, so every person needs their own account (JupyterHub's
+`LocalProcessSpawner` starts each person's server as them). Two groups say who is who: members of the students'
+group get nbgrader's student pieces (workshop/jupyter/student/), members of the instructors' group the
+instructor's (workshop/jupyter/instructor/) and are the hub's admins. Everyone's server runs this checkout's
+`.venv`, so the course checkout must be readable by all, except what students must not see (`setup` locks it).
+
+    sudo .venv/bin/python -m workshop.hub setup                       # groups, exchange, state folder, permissions
+    sudo .venv/bin/python -m workshop.hub add-instructor carol        # an account in the instructors' group
+    sudo .venv/bin/python -m workshop.hub add-students alice bob      # accounts in the students' group
+    sudo .venv/bin/jupyterhub -f workshop/jupyterhub/jupyterhub_config.py
+
+Every path and group name has a default (below) that an environment variable of the same name overrides, for the
+hub and for this command alike: COURSE_HUB_EXCHANGE, COURSE_HUB_STATE, COURSE_HUB_STUDENTS,
+COURSE_HUB_INSTRUCTORS, COURSE_HUB_COURSE. tests/test_jupyterhub.py runs the whole cycle through a real hub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import grp
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from utils import ROOT
+
+HERE = ROOT / "workshop" / "jupyterhub"
+VENV_BIN = ROOT / ".venv" / "bin"
+ROOMS = ROOT / "workshop" / "jupyter"
+# What every account may read in the course checkout: what a server, a kernel and a lesson need (the venv, the
+# course package and its data, the lessons and released labs, the rooms and this hub's nbgrader config).
+# Everything else (solutions/ with the hidden tests, grading/, tests/ with their answers, .git with the history of
+# all of them, the gradebook, collected submissions, grades) is closed to other accounts by `setup`.
+PUBLIC = (".venv", "utils", "data", "notebooks", "labs", "chatbot", "labcheck", "workshop", "vendor", "build",
+          "README.md", "LICENSE", "LICENSES", "CITATION.cff", "requirements.txt", "pyproject.toml")
+
+
+@dataclass(frozen=True)
+class Settings:
+    exchange: Path          # nbgrader's exchange: releases go out and submissions come in here (mode 777)
+    state: Path             # the hub's database, cookie secret and proxy pid (root only)
+    students: str           # group of the students' accounts
+    instructors: str        # group of the instructors' accounts (hub admins, Formgrader)
+    course: Path            # the instructors' course folder (their servers open there): this checkout by default
+
+
+DEFAULTS = {"COURSE_HUB_EXCHANGE": "/srv/nbgrader/exchange", "COURSE_HUB_STATE": "/srv/jupyterhub",
+            "COURSE_HUB_STUDENTS": "course-students", "COURSE_HUB_INSTRUCTORS": "course-instructors",
+            "COURSE_HUB_COURSE": str(ROOT)}
+
+
+def settings(env: Mapping[str, str] = os.environ) -> Settings:
+    """The hub's settings: DEFAULTS, each overridden by the environment variable of its name."""
+    get = {key: env.get(key) or default for key, default in DEFAULTS.items()}
+    return Settings(exchange=Path(get["COURSE_HUB_EXCHANGE"]), state=Path(get["COURSE_HUB_STATE"]),
+                    students=get["COURSE_HUB_STUDENTS"], instructors=get["COURSE_HUB_INSTRUCTORS"],
+                    course=Path(get["COURSE_HUB_COURSE"]))
+
+
+def in_group(username: str, group: str) -> bool:
+    """Whether the account `username` belongs to `group` (as its primary group or as a member)."""
+    try:
+        entry = grp.getgrnam(group)
+        return username in entry.gr_mem or pwd.getpwnam(username).pw_gid == entry.gr_gid
+    except KeyError:
+        return False
+
+
+def is_instructor(username: str, s: Settings) -> bool:
+    return in_group(username, s.instructors)
+
+
+def user_environment(username: str, s: Settings) -> dict[str, str]:
+    """The environment of `username`'s server (and of every terminal and kernel it starts).
+
+    JUPYTER_CONFIG_PATH puts the person's room first (which nbgrader pieces they see), then this folder, whose
+    nbgrader_config.py names the course and the exchange for the servers and for nbgrader run in a terminal."""
+    room = ROOMS / ("instructor" if is_instructor(username, s) else "student")
+    return {"JUPYTER_CONFIG_PATH": os.pathsep.join([str(room), str(HERE)]),
+            "COURSE_HUB_EXCHANGE": str(s.exchange),
+            "PATH": os.pathsep.join([str(VENV_BIN), "/usr/local/bin", "/usr/bin", "/bin"]),
+            "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+
+
+def notebook_dir(username: str, s: Settings) -> str:
+    """Where `username`'s server opens: an instructor in the course folder (Formgrader reads its
+    nbgrader_config.py there, `nbgrader collect` fills its submitted/), a student at home."""
+    return str(s.course) if is_instructor(username, s) else pwd.getpwnam(username).pw_dir
+
+
+def copy_lessons(home: Path) -> Path | None:
+    """Give a student their own copy of the lessons (~/notebooks) the first time their server starts.
+
+    Runs as the student (the server's command, `singleuser` below), so it can only write what they may."""
+    dest = home / "notebooks"
+    if dest.exists() or dest.is_symlink():
+        return None
+    shutil.copytree(ROOT / "notebooks", dest, ignore=shutil.ignore_patterns("*.py", ".ipynb_checkpoints"))
+    return dest
+
+
+def singleuser(args: list[str]) -> None:
+    """Every user's server: copy the lessons home (students, once), then become jupyterhub-singleuser."""
+    if not is_instructor(pwd.getpwuid(os.getuid()).pw_name, settings()):
+        copy_lessons(Path.home())
+    command = str(VENV_BIN / "jupyterhub-singleuser")
+    os.execv(command, [command, *args])
+
+
+def _run(command: list[str]) -> None:
+    print("+", " ".join(command))
+    subprocess.run(command, check=True)
+
+
+def ensure_group(name: str) -> None:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        _run(["groupadd", name])
+
+
+def lock_course(course: Path) -> list[Path]:
+    """Close every top-level entry of the course checkout that is not PUBLIC to other accounts (o-rwx)."""
+    closed = []
+    for entry in sorted(course.iterdir()):
+        if entry.name in PUBLIC or entry.is_symlink():
+            continue
+        mode = entry.stat().st_mode
+        if mode & stat.S_IRWXO:
+            os.chmod(entry, mode & ~stat.S_IRWXO)
+            closed.append(entry)
+    return closed
+
+
+def unreachable(path: Path) -> list[Path]:
+    """The folders on the way to `path` (itself included) that other accounts cannot enter (no o+x)."""
+    return [p for p in [*reversed(path.parents), path] if p.is_dir() and not p.stat().st_mode & stat.S_IXOTH]
+
+
+def setup(s: Settings, lock: bool = True) -> None:
+    """Once per machine, as root: the two groups, the exchange (everyone writes, mode 777 as nbgrader documents;
+    nbgrader itself makes each course's inbound folder write-only for students), the hub's own state folder
+    (root only), and the course checkout closed to students except PUBLIC."""
+    ensure_group(s.students)
+    ensure_group(s.instructors)
+    s.exchange.mkdir(parents=True, exist_ok=True)
+    os.chmod(s.exchange, 0o777)
+    print(f"exchange {s.exchange}: mode 777")
+    s.state.mkdir(parents=True, exist_ok=True)
+    os.chmod(s.state, 0o700)
+    print(f"hub state {s.state}: mode 700")
+    for course in dict.fromkeys([ROOT, s.course] if lock else []):  # the checkout the servers run, the instructors' course folder
+        for entry in lock_course(course):
+            print(f"closed to other accounts: {entry}")
+    python = Path(os.path.realpath(VENV_BIN / "python"))  # a venv's python links to the Python it was made with
+    blocked = sorted({p for target in (VENV_BIN, python) for p in unreachable(target)})
+    if blocked:
+        print(f"WARNING: other accounts cannot enter {', '.join(map(str, blocked))}, so no server will start: "
+              f"every server runs {VENV_BIN / 'python'} (= {python}). Make the course's .venv with a Python every "
+              "account can run (`sudo apt-get install python3.11-venv`, then `make setup PYTHON=/usr/bin/python3.11`"
+              " in a fresh checkout) and keep the checkout where all can enter (/srv)", file=sys.stderr)
+
+
+def add_users(names: list[str], group: str, home_base: Path | None = None) -> None:
+    """Create accounts with a home folder in `group` (existing accounts are only added to the group)."""
+    for name in names:
+        try:
+            pwd.getpwnam(name)
+            _run(["usermod", "--append", "--groups", group, name])
+        except KeyError:
+            base = ["--base-dir", str(home_base)] if home_base else []
+            _run(["useradd", "--create-home", *base, "--shell", "/bin/bash", "--groups", group, name])
+    print(f"set each password with `sudo passwd <name>` (the hub checks it with PAM): {' '.join(names)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workshop.hub", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("setup", help="groups, exchange folder, hub state folder, course permissions (as root)")
+    p.add_argument("--keep-permissions", action="store_true",
+                   help="leave the course checkout readable as it is (tests; a machine without students)")
+    for command, what in (("add-students", "students"), ("add-instructor", "instructors")):
+        p = sub.add_parser(command, help=f"create accounts in the {what}' group (as root)")
+        p.add_argument("names", nargs="+")
+        p.add_argument("--home-base", type=Path, help="where their home folders go (useradd's default: /home)")
+    sub.add_parser("singleuser", help="a user's server: the hub's Spawner.cmd, with jupyterhub-singleuser's arguments")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["singleuser"]:
+        singleuser(argv[1:])  # does not return
+    args = parser.parse_args(argv)
+    s = settings()
+    if os.geteuid() != 0:
+        print("run this as root (sudo): it creates groups, accounts and folders", file=sys.stderr)
+        return 1
+    if args.command == "setup":
+        setup(s, lock=not args.keep_permissions)
+    else:
+        add_users(args.names, s.students if args.command == "add-students" else s.instructors, args.home_base)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
