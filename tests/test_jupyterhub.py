@@ -130,14 +130,25 @@ pytestmark = [pytest.mark.skipif(PROBLEM is not None, reason=f"no JupyterHub for
               pytest.mark.slow]
 
 
+START = time.monotonic()
+
+
+def phase(what: str) -> None:
+    """Elapsed time since the module started, per step: shown with -s, and with a failure's captured output."""
+    print(f"[{time.monotonic() - START:6.1f} s, load {os.getloadavg()[0]:.1f}] {what}", flush=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def run(command: list[str], user: str | None = None, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
-    """Run `command` (as the account `user`, through runuser), its output captured; fail with it on error."""
+def run(command: list[str], user: str | None = None, timeout: float = 120, umask: int | None = None,
+        **kwargs) -> subprocess.CompletedProcess:
+    """Run `command` (as the account `user`, through runuser, with `umask`), its output captured; fail with it."""
+    if umask is not None:
+        command = ["sh", "-c", f'umask {umask:03o} && exec "$0" "$@"', *command]
     full = [RUNUSER, "-u", user, "--", *command] if user else command
     proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout, **kwargs)
     assert proc.returncode == 0, f"{' '.join(full)} exited {proc.returncode}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
@@ -157,7 +168,7 @@ class Hub:
         self.token = secrets.token_hex(24)
         self.port, self.hub_port, self.api_port = free_port(), free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.course = tmp / "home" / self.instructor / "course"
+        self.course = tmp / "course"  # where all can enter, as /srv/course
         self.env = {**os.environ, **self.groups, "COURSE_HUB_EXCHANGE": str(tmp / "exchange"),
                     "COURSE_HUB_STATE": str(tmp / "state"), "COURSE_HUB_COURSE": str(self.course)}
         self.settings = hubmod.settings(self.env)
@@ -186,6 +197,12 @@ class Hub:
 
     def server_pid(self, name: str) -> int:
         return self.user_model(name)["servers"][""]["state"]["pid"]
+
+    def in_terminal(self, name: str, command: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+        """Run `command` as a terminal of `name`'s server would: their account, its environment and umask."""
+        status = Path(f"/proc/{self.server_pid(name)}/status").read_text()
+        umask = int(re.search(r"^Umask:\s*(\d+)", status, re.M).group(1), 8)
+        return run(command, user=name, cwd=cwd, env=self.server_environ(name), umask=umask, **kwargs)
 
 
 def write_test_config(h: Hub) -> Path:
@@ -231,6 +248,7 @@ def hub():
     tmp = Path(tempfile.mkdtemp(prefix="course-hub-"))
     os.chmod(tmp, 0o755)  # the accounts' homes live inside
     h = Hub(tmp, secrets.token_hex(3))
+    phase("start")
     try:
         (tmp / "home").mkdir(mode=0o755)
         hub_cmd = [sys.executable, "-m", "workshop.hub"]
@@ -244,6 +262,7 @@ def hub():
         shutil.copy(ROOT / "nbgrader_config.py", h.course)
         shutil.copytree(ROOT / "labs" / LAB, h.course / "labs" / LAB)
         run(["chown", "-R", f"{h.instructor}:", str(h.course)])
+        phase("accounts and folders made")
         config = write_test_config(h)
         gids = [grp.getgrnam(group).gr_gid for group in h.groups.values()]
         with let_groups_enter(blocked_folders(), gids):
@@ -253,6 +272,7 @@ def hub():
                                              start_new_session=True)
             try:
                 wait_for(lambda: hub_answers(h), 90, "the hub to answer", h)
+                phase("hub answers")
                 yield h
             finally:
                 stop(h)
@@ -313,6 +333,7 @@ def servers(h: Hub) -> list[str]:
     for name in people:
         wait_for(lambda name=name: h.user_model(name)["servers"].get("", {}).get("ready"), 240,
                  f"{name}'s server", h)
+    phase("servers ready")
     return people
 
 
@@ -332,15 +353,16 @@ def test_each_server_runs_as_its_account_in_its_room(hub):
     assert (Path(pwd.getpwnam(student).pw_dir) / "notebooks").stat().st_uid == pwd.getpwnam(student).pw_uid
     course = {item["name"] for item in hub.api("GET", f"/user/{instructor}/api/contents/").json()["content"]}
     assert {"labs", "nbgrader_config.py"} <= course
-    assert hub.server_environ(student)["COURSE_HUB_EXCHANGE"] == str(hub.settings.exchange)
+    for name in (student, instructor):
+        assert hubmod.settings(hub.server_environ(name)) == hub.settings  # the hub's settings reach every server
 
 
 def test_release_fetch_submit_collect_grade(hub):
     servers(hub)
     instructor, (alice, bob) = hub.instructor, hub.students
-    terminal = hub.server_environ(instructor)  # what a terminal of the instructor's server has
     nbgrader = str(VENV_BIN / "nbgrader")
-    run([nbgrader, "release_assignment", LAB], user=instructor, cwd=hub.course, env=terminal)
+    hub.in_terminal(instructor, [nbgrader, "release_assignment", LAB], cwd=hub.course)
+    phase("released")
 
     fetched_dir = hub.tmp / "fetched"
     fetched_dir.mkdir()
@@ -363,19 +385,30 @@ def test_release_fetch_submit_collect_grade(hub):
                       data={"course_id": COURSE_ID, "assignment_id": LAB}).json()
         assert out["success"], out["value"]
         assert any(a["assignment_id"] == LAB and a["status"] == "submitted" for a in out["value"]), out
-    # The exchange keeps the students apart: nbgrader's inbound folder is write-only for them
+    phase("fetched and submitted")
+    # Students are kept apart: nbgrader's inbound folder is write-only for them, and homes are their own
     inbound = hub.settings.exchange / COURSE_ID / "inbound"
-    assert subprocess.run([RUNUSER, "-u", bob, "--", "ls", str(inbound)], capture_output=True).returncode != 0
+    alices_answer = Path(pwd.getpwnam(alice).pw_dir) / LAB / f"{LAB}.ipynb"
+    assert alices_answer.exists()
+    for peek in (["ls", str(inbound)], ["cat", str(alices_answer)]):
+        assert subprocess.run([RUNUSER, "-u", bob, "--", *peek], capture_output=True).returncode != 0, peek
     assert {p.name.split("+")[0] for p in inbound.iterdir()} == {alice, bob}
 
-    run([nbgrader, "collect", LAB], user=instructor, cwd=hub.course, env=terminal)
+    hub.in_terminal(instructor, [nbgrader, "collect", LAB], cwd=hub.course)
     submitted = hub.course / "submitted"
+    phase("collected")
     for student in (alice, bob):
         assert (submitted / student / LAB / f"{LAB}.ipynb").exists(), sorted(submitted.rglob("*"))
+    # What the instructor's server creates is theirs alone (umask 027): a student reads no one's collected work
+    for peek in (["ls", str(submitted)], ["cat", str(submitted / alice / LAB / f"{LAB}.ipynb")],
+                 ["cat", str(hub.course / "gradebook.db")]):
+        assert subprocess.run([RUNUSER, "-u", bob, "--", *peek], capture_output=True).returncode != 0, peek
 
     out = hub.course / "grading"
-    run([str(VENV_BIN / "python"), "-m", "grading", "--lab", LAB, "--submissions", str(submitted), "--out", str(out),
-         "--workers", "2", "--no-feedback"], user=instructor, cwd=ROOT, env=terminal, timeout=300)
+    hub.in_terminal(instructor, [str(VENV_BIN / "python"), "-m", "grading", "--lab", LAB, "--submissions",
+                                 str(submitted), "--out", str(out), "--workers", "2", "--no-feedback"],
+                    cwd=ROOT, timeout=300)
+    phase("graded")
     rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open(encoding="utf-8"))}
     assert set(rows) == {alice, bob}
     assert rows[alice]["status"] == "ok" and float(rows[alice]["score"]) == float(rows[alice]["max_score"]) > 0

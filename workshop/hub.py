@@ -52,6 +52,12 @@ class Settings:
     instructors: str        # group of the instructors' accounts (hub admins, Formgrader)
     course: Path            # the instructors' course folder (their servers open there): this checkout by default
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as the environment variables `settings` reads (the hub passes them to every server)."""
+        return {"COURSE_HUB_EXCHANGE": str(self.exchange), "COURSE_HUB_STATE": str(self.state),
+                "COURSE_HUB_STUDENTS": self.students, "COURSE_HUB_INSTRUCTORS": self.instructors,
+                "COURSE_HUB_COURSE": str(self.course)}
+
 
 DEFAULTS = {"COURSE_HUB_EXCHANGE": "/srv/nbgrader/exchange", "COURSE_HUB_STATE": "/srv/jupyterhub",
             "COURSE_HUB_STUDENTS": "course-students", "COURSE_HUB_INSTRUCTORS": "course-instructors",
@@ -83,10 +89,10 @@ def user_environment(username: str, s: Settings) -> dict[str, str]:
     """The environment of `username`'s server (and of every terminal and kernel it starts).
 
     JUPYTER_CONFIG_PATH puts the person's room first (which nbgrader pieces they see), then this folder, whose
-    nbgrader_config.py names the course and the exchange for the servers and for nbgrader run in a terminal."""
+    nbgrader_config.py names the course and the exchange for the servers and for nbgrader run in a terminal; the
+    hub's settings go along (the server's own command, `singleuser`, reads them)."""
     room = ROOMS / ("instructor" if is_instructor(username, s) else "student")
-    return {"JUPYTER_CONFIG_PATH": os.pathsep.join([str(room), str(HERE)]),
-            "COURSE_HUB_EXCHANGE": str(s.exchange),
+    return {"JUPYTER_CONFIG_PATH": os.pathsep.join([str(room), str(HERE)]), **s.as_env(),
             "PATH": os.pathsep.join([str(VENV_BIN), "/usr/local/bin", "/usr/bin", "/bin"]),
             "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
 
@@ -108,9 +114,16 @@ def copy_lessons(home: Path) -> Path | None:
     return dest
 
 
+# What an instructor's server, its terminals and the nbgrader and grading runs there create (submitted/, the
+# gradebook, grades, feedback) is closed to other accounts: setup can only close what exists when it runs.
+INSTRUCTOR_UMASK = 0o027
+
+
 def singleuser(args: list[str]) -> None:
     """Every user's server: copy the lessons home (students, once), then become jupyterhub-singleuser."""
-    if not is_instructor(pwd.getpwuid(os.getuid()).pw_name, settings()):
+    if is_instructor(pwd.getpwuid(os.getuid()).pw_name, settings()):
+        os.umask(INSTRUCTOR_UMASK)
+    else:
         copy_lessons(Path.home())
     command = str(VENV_BIN / "jupyterhub-singleuser")
     os.execv(command, [command, *args])
@@ -171,7 +184,7 @@ def setup(s: Settings, lock: bool = True) -> None:
 
 
 def add_users(names: list[str], group: str, home_base: Path | None = None) -> None:
-    """Create accounts with a home folder in `group` (existing accounts are only added to the group)."""
+    """Create accounts in `group` with a home folder only they can enter (existing accounts: only added to it)."""
     for name in names:
         try:
             pwd.getpwnam(name)
@@ -179,6 +192,8 @@ def add_users(names: list[str], group: str, home_base: Path | None = None) -> No
         except KeyError:
             base = ["--base-dir", str(home_base)] if home_base else []
             _run(["useradd", "--create-home", *base, "--shell", "/bin/bash", "--groups", group, name])
+            # Debian's useradd leaves homes readable by all (umask 022): a student could copy another's answers
+            os.chmod(pwd.getpwnam(name).pw_dir, 0o700)
     print(f"set each password with `sudo passwd <name>` (the hub checks it with PAM): {' '.join(names)}")
 
 
