@@ -7,7 +7,9 @@ one API token. Then, through the hub: PAM logins (a student in, a wrong password
 started through the REST API as its own account with its own room; the instructor releases lab04 with
 `nbgrader release_assignment` in a terminal's environment of their server; each student fetches it, saves an answer
 and submits it through their server's Assignments API (what the Assignments tab does); the instructor collects,
-and `python -m grading`, run as the instructor, gives the solution full marks and the wrong answer less.
+and `python -m grading`, run as the instructor, gives the solution full marks and the wrong answer less. Along the
+way, as the other student: no one reads another's home, the exchange's inbound folder, the collected submissions
+or the gradebook; and `setup` closes a course folder to students but for what their servers need.
 
 Everything lives in one temporary folder; the hub, the proxy, every process of the test accounts, the accounts and
 their groups are removed at the end, also on failure. It needs root (useradd, a hub that starts servers as other
@@ -39,6 +41,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
+import requests
 
 from grading import load_lab
 from grading.sandbox import sandbox_problem
@@ -176,7 +179,6 @@ class Hub:
         self.log = tmp / "jupyterhub.log"
 
     def api(self, method: str, path: str, expect: tuple[int, ...] = (200, 201, 202, 204), **kwargs):
-        import requests
         response = requests.request(method, self.url + path, timeout=60,
                                     headers={"Authorization": f"token {self.token}"}, **kwargs)
         assert response.status_code in expect, (f"{method} {path}: {response.status_code} {response.text[:500]}"
@@ -191,8 +193,7 @@ class Hub:
 
     def server_environ(self, name: str) -> dict[str, str]:
         """The environment the hub gave `name`'s server: what a terminal opened in it has."""
-        pid = self.user_model(name)["servers"][""]["state"]["pid"]
-        raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        raw = Path(f"/proc/{self.server_pid(name)}/environ").read_bytes().split(b"\0")
         return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
 
     def server_pid(self, name: str) -> int:
@@ -286,7 +287,6 @@ def hub():
 
 
 def hub_answers(h: Hub) -> bool:
-    import requests
     if h.process.poll() is not None:
         raise AssertionError(f"jupyterhub exited {h.process.returncode}\n{h.log_tail()}")
     with contextlib.suppress(requests.ConnectionError):
@@ -305,7 +305,6 @@ def wait_for(ready, seconds: float, what: str, h: Hub):
 
 def login(h: Hub, username: str, password: str) -> int:
     """A login through the hub's form (PAM behind it): the status of the POST (302: in, 403: refused)."""
-    import requests
     with requests.Session() as session:
         page = session.get(h.url + "/hub/login", timeout=30)
         xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
