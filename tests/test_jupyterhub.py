@@ -7,7 +7,8 @@ one API token. Then, through the hub: PAM logins (a student in, a wrong password
 started through the REST API as its own account with its own room; the instructor releases lab04 with
 `nbgrader release_assignment` in a terminal's environment of their server; each student fetches it, saves an answer
 and submits it through their server's Assignments API (what the Assignments tab does); the instructor collects,
-and `python -m grading`, run as the instructor, gives the solution full marks and the wrong answer less. Along the
+and `python -m grading`, run as the instructor, gives the solution full marks and the wrong answer less; the
+feedback goes back (`workshop.hub release-feedback`, each student's Fetch Feedback gets their own). Along the
 way, as the other student: no one reads another's home, the exchange's inbound folder, the collected submissions
 or the gradebook; and `setup` closes a course folder to students but for what their servers need.
 
@@ -405,13 +406,25 @@ def test_release_fetch_submit_collect_grade(hub):
 
     out = hub.course / "grading"
     hub.in_terminal(instructor, [str(VENV_BIN / "python"), "-m", "grading", "--lab", LAB, "--submissions",
-                                 str(submitted), "--out", str(out), "--workers", "2", "--no-feedback"],
+                                 str(submitted), "--out", str(out), "--workers", "2"],
                     cwd=ROOT, timeout=300)
     phase("graded")
     rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open(encoding="utf-8"))}
     assert set(rows) == {alice, bob}
     assert rows[alice]["status"] == "ok" and float(rows[alice]["score"]) == float(rows[alice]["max_score"]) > 0
     assert 0 < float(rows[bob]["score"]) < float(rows[bob]["max_score"]), rows[bob]
+
+    # The feedback goes back the same way: released by the instructor, fetched in each student's Assignments tab
+    hub.in_terminal(instructor, [str(VENV_BIN / "python"), "-m", "workshop.hub", "release-feedback", "--lab", LAB,
+                                 "--grading", str(out)], cwd=hub.course)
+    for student in (alice, bob):
+        listed = hub.api("POST", f"/user/{student}/assignments/fetch_feedback",
+                         data={"course_id": COURSE_ID, "assignment_id": LAB}).json()
+        assert listed["success"], listed["value"]
+        html = list((Path(pwd.getpwnam(student).pw_dir) / LAB / "feedback").glob(f"*/{LAB}.html"))
+        assert len(html) == 1, html
+        assert html[0].read_bytes() == (out / "feedback" / student / LAB / f"{LAB}.html").read_bytes()
+    phase("feedback fetched")
 
 
 def test_setup_closes_the_course_to_students_but_what_servers_need(hub):

@@ -11,6 +11,7 @@ instructor's (workshop/jupyter/instructor/) and are the hub's admins. Everyone's
     sudo .venv/bin/python -m workshop.hub add-instructor carol        # an account in the instructors' group
     sudo .venv/bin/python -m workshop.hub add-students alice bob      # accounts in the students' group
     sudo .venv/bin/jupyterhub -f workshop/jupyterhub/jupyterhub_config.py
+    .venv/bin/python -m workshop.hub release-feedback --lab lab04_attention   # after make grade, as the instructor
 
 Every path and group name has a default (below) that an environment variable of the same name overrides, for the
 hub and for this command alike: COURSE_HUB_EXCHANGE, COURSE_HUB_STATE, COURSE_HUB_STUDENTS,
@@ -197,6 +198,42 @@ def add_users(names: list[str], group: str, home_base: Path | None = None) -> No
     print(f"set each password with `sudo passwd <name>` (the hub checks it with PAM): {' '.join(names)}")
 
 
+def stage_feedback(lab: str, course: Path, graded: Path) -> list[str]:
+    """Put `make grade`'s feedback where `nbgrader release_feedback` takes it, for each student it graded.
+
+    nbgrader's exchange returns a notebook's feedback under a hash of the notebook's name and the secret of the
+    submission it grades, and needs the submission's timestamp: both come from `submitted/<student>/<lab>/`, where
+    `nbgrader collect` put them. Copies graded/feedback/<student>/<lab>/*.html (not grading_notes.html, which the
+    exchange has no notebook to match with) into course/feedback/<student>/<lab>/ with those two files."""
+    staged = []
+    for graded_dir in sorted((graded / "feedback").glob(f"*/{lab}")):
+        student = graded_dir.parent.name
+        submission = course / "submitted" / student / lab
+        if not (submission / "submission_secret.txt").is_file():
+            print(f"{student}: not collected from the exchange ({submission} has no submission_secret.txt): skipped")
+            continue
+        dest = course / "feedback" / student / lab
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in ("timestamp.txt", "submission_secret.txt"):
+            shutil.copy(submission / name, dest / name)
+        for html in sorted(graded_dir.glob("*.html")):
+            if html.name != "grading_notes.html":
+                shutil.copy(html, dest / html.name)
+                # release_feedback copies the mode into the exchange, where the student reads it by its hashed
+                # name (the folder lists nothing): readable by all, as nbgrader's own feedback is
+                os.chmod(dest / html.name, 0o644)
+        staged.append(student)
+    return staged
+
+
+def release_feedback(lab: str, course: Path, graded: Path) -> int:
+    """Stage `make grade`'s feedback of `lab`, then `nbgrader release_feedback`: students fetch it in their
+    Assignments tab. Run it in the course folder, as the instructor (the terminal of their hub server)."""
+    staged = stage_feedback(lab, course, graded)
+    print(f"feedback of {lab} for {len(staged)} students: {' '.join(staged)}")
+    return subprocess.run([str(VENV_BIN / "nbgrader"), "release_feedback", lab], cwd=course).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workshop.hub", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -207,12 +244,18 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(command, help=f"create accounts in the {what}' group (as root)")
         p.add_argument("names", nargs="+")
         p.add_argument("--home-base", type=Path, help="where their home folders go (useradd's default: /home)")
+    p = sub.add_parser("release-feedback", help="make grade's feedback of a lab back to students through the "
+                       "exchange (as the instructor, in the course folder)")
+    p.add_argument("--lab", required=True)
+    p.add_argument("--grading", type=Path, default=Path("grading"), help="make grade's --out (default: grading)")
     sub.add_parser("singleuser", help="a user's server: the hub's Spawner.cmd, with jupyterhub-singleuser's arguments")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["singleuser"]:
         singleuser(argv[1:])  # does not return
     args = parser.parse_args(argv)
     s = settings()
+    if args.command == "release-feedback":
+        return release_feedback(args.lab, Path.cwd(), args.grading.resolve())
     if os.geteuid() != 0:
         print("run this as root (sudo): it creates groups, accounts and folders", file=sys.stderr)
         return 1
