@@ -172,7 +172,8 @@ def setup(s: Settings, lock: bool = True) -> None:
     s.state.mkdir(parents=True, exist_ok=True)
     os.chmod(s.state, 0o700)
     print(f"hub state {s.state}: mode 700")
-    for course in dict.fromkeys([ROOT, s.course] if lock else []):  # the checkout the servers run, the instructors' course folder
+    # the checkout every server runs, and the instructors' course folder when it is another one
+    for course in dict.fromkeys([ROOT, s.course] if lock else []):
         for entry in lock_course(course):
             print(f"closed to other accounts: {entry}")
     python = Path(os.path.realpath(VENV_BIN / "python"))  # a venv's python links to the Python it was made with
