@@ -1,3 +1,4 @@
 """Presenters' tooling: `python -m workshop.doctor` (`make doctor`, is this laptop ready?) and
-`python -m workshop.slides` (`make slides`, offline reveal.js decks of every lesson). Depends on `utils`, never the
-reverse."""
+`python -m workshop.slides` (`make slides`, offline reveal.js decks of every lesson); for a class on one server,
+`python -m workshop.hub` and `jupyterhub/` (JupyterHub with nbgrader's exchange, docs/instructors.md route D).
+Depends on `utils`, never the reverse."""
