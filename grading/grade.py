@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,7 @@ class Result:
     status: str
     notes: list[str]
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: kernel start, cells, feedback (benchmarks)
 
     def row(self, lab: LabSource) -> dict[str, str]:
         row = {"student": self.student, "lab": self.lab, "score": fmt(self.score),
@@ -180,7 +181,7 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
     stub = nbformat.read(stub_path, as_version=4) if stub_path.is_file() else None
     plan, notes = assemble(stem, lab.notebooks[stem], submitted, stub)
     harness = Harness.new()
-    run: dict = {"kernel": "ok", "error": "", "cells": {}, "flags": []}
+    run: dict = {"kernel": "ok", "error": "", "cells": {}, "flags": [], "phases": {}}
     for p in plan:
         if p.kind in ("solution", "extra"):
             run["flags"] += scan(p.source)
@@ -219,6 +220,7 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
         except Exception as err:  # noqa: BLE001 - a kernel that cannot start is this student's error row
             run["kernel"], run["error"] = "start_failed", f"{type(err).__name__}: {err}"
         stopped = run["kernel"] != "ok"
+        run["phases"]["start"] = time.monotonic() - start
         for p in plan:
             cell = nbformat.v4.new_code_cell(p.source) if p.cell_type == "code" else \
                 nbformat.v4.new_markdown_cell(p.source)
@@ -255,6 +257,7 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
                 run["kernel"] = "hung" if result.status == "hung" else "died"
                 stopped = True
     finally:
+        run["phases"]["cells"] = time.monotonic() - start - run["phases"].get("start", 0.0)
         if kernel.close() and run["kernel"] == "died":
             run["kernel"] = "memory"
         shutil.rmtree(scratch, ignore_errors=True)
@@ -284,12 +287,16 @@ def grade_student(lab: LabSource, sub: Submission, out: Path | None, options: Gr
             return Result(sub.student, lab.name, 0.0, lab.max_score, zero, status, notes or ["nothing submitted"],
                           time.monotonic() - start)
         runs: dict = {"kernel": "ok", "error": "", "cells": {}, "flags": []}
+        phases: dict[str, float] = {}
         for stem in lab.notebooks:
             log = None
             if out:
                 log = out / "logs" / lab.name / f"{sub.student}.log"
                 log.parent.mkdir(parents=True, exist_ok=True)
             run, executed, feedback, match_notes = run_notebook(stem, lab, submitted.get(stem), options, log)
+            for phase, seconds in run["phases"].items():
+                phases[phase] = phases.get(phase, 0.0) + seconds
+            written = time.monotonic()
             notes += match_notes
             runs["cells"].update(run["cells"])
             runs["flags"] += run["flags"]
@@ -302,9 +309,10 @@ def grade_student(lab: LabSource, sub: Submission, out: Path | None, options: Gr
                 if options.feedback:
                     _write_feedback(out / "feedback" / sub.student / lab.name / f"{stem}.html", feedback, lab,
                                     runs, options)
+            phases["feedback"] = phases.get("feedback", 0.0) + time.monotonic() - written
         status, cells, outcome_notes = interpret(lab, runs, options)
         return Result(sub.student, lab.name, sum(cells.values()), lab.max_score, cells, status,
-                      notes + outcome_notes, time.monotonic() - start)
+                      notes + outcome_notes, time.monotonic() - start, phases)
     except Exception as err:  # noqa: BLE001 - one student's disaster must not stop the batch
         return Result(sub.student, lab.name, 0.0, lab.max_score, zero, "error",
                       notes + [f"grader error: {type(err).__name__}: {err}"], time.monotonic() - start)
@@ -350,7 +358,7 @@ def grade_all(lab: LabSource, subs: list[Submission], out: Path | None = None, w
     workers = max(1, min(workers, len(subs) or 1))
     threads = max(1, (os.cpu_count() or 1) // workers)
     zygote, own = options.zygote, None
-    if zygote is None and subs:
+    if zygote is None and len(subs) > 1:  # (one student: the zygote's own start costs what it saves)
         zygote, how = for_class(lab, threads, options.sandbox)
         own = zygote
         if progress:

@@ -127,16 +127,22 @@ class Zygote:
         # Where bubblewrap covers parts of /proc (run as root), the zygote uncovers them once with CAP_SYS_ADMIN in
         # the sandbox's own user namespace, then drops every capability before importing anything: a nested pid
         # namespace may mount its own /proc only over a procfs that nothing covers.
-        caps = ["CAP_SYS_ADMIN"] if isolate and sandbox else []
-        self.proc = subprocess.Popen(wrap_command(argv, self.root, env, self.limits, ZYGOTE_CPU_SECONDS, None,
-                                                  sandbox, caps=caps),
-                                     stdout=subprocess.PIPE, stderr=open(self.home / "zygote.log", "ab"),
-                                     text=True, start_new_session=True)
-        ready: list[str] = []
-        reader = threading.Thread(target=lambda: ready.append(self.proc.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(start_timeout)
-        if not ready or not ready[0].startswith("ready "):
+        # (A bubblewrap that refuses --cap-add, e.g. a setuid one: once more without; the probe then says why.)
+        for caps in ([["CAP_SYS_ADMIN"], []] if isolate and sandbox else [[]]):
+            self.proc = subprocess.Popen(wrap_command(argv, self.root, env, self.limits, ZYGOTE_CPU_SECONDS, None,
+                                                      sandbox, caps=caps),
+                                         stdout=subprocess.PIPE, stderr=open(self.home / "zygote.log", "ab"),
+                                         text=True, start_new_session=True)
+            ready: list[str] = []
+            reader = threading.Thread(target=lambda out=ready, proc=self.proc: out.append(proc.stdout.readline()),
+                                      daemon=True)
+            reader.start()
+            reader.join(start_timeout)
+            if ready and ready[0].startswith("ready "):
+                break
+            if caps and self.proc.poll() is not None:
+                Path(self.socket_path).unlink(missing_ok=True)
+                continue
             log = (self.home / "zygote.log").read_text(errors="replace")[-2000:]
             self.close()
             raise RuntimeError(f"the grading zygote did not start: {log}")
