@@ -110,6 +110,41 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
     forbidden_call = ("def scaled_dot_product_attention(q, k, v, mask=None):\n"
                       "    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)\n")
     c["honest_forbidden"] = _with(sol, "sdpa", forbidden_call)
+    # the forbidden function kept where the rule's renaming does not reach (grader-hardening's three), or called
+    # where its TorchFunctionMode does not look: the mode popped and pushed back, torch functions off, a thread
+    c["atk_forbidden_default_arg"] = _with(sol, "sdpa", (
+        "def scaled_dot_product_attention(q, k, v, mask=None, _sdpa=F.scaled_dot_product_attention):\n"
+        "    return _sdpa(q, k, v, attn_mask=mask)\n"))
+    c["atk_forbidden_closure"] = _with(sol, "sdpa", (
+        "def _make(impl=[F.scaled_dot_product_attention]):\n"
+        "    def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "        return impl[0](q, k, v, attn_mask=mask)\n"
+        "    return scaled_dot_product_attention\n\n\n"
+        "scaled_dot_product_attention = _make()\n"))
+    c["atk_forbidden_aten"] = _with(sol, "sdpa", (
+        "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "    return torch.ops.aten.scaled_dot_product_attention(q, k, v, mask)\n"))
+    c["atk_forbidden_mode_popped"] = _with(sol, "sdpa", (
+        "_stack = getattr(torch._C, '_len_' + 'torch_function_stack')\n"
+        "_pop = getattr(torch._C, '_pop_' + 'torch_function_stack')\n"
+        "_push = getattr(torch._C, '_push_on_' + 'torch_function_stack')\n\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None, _sdpa=F.scaled_dot_product_attention):\n"
+        "    _modes = []\n"
+        "    while _stack():\n"
+        "        _modes.append(_pop())  # the rule's TorchFunctionMode off torch's stack for the call...\n"
+        "    try:\n"
+        "        return _sdpa(q, k, v, attn_mask=mask)\n"
+        "    finally:\n"
+        "        for _m in reversed(_modes):\n"
+        "            _push(_m)  # ...and back, so that the block ends as it began\n"))
+    c["atk_forbidden_thread"] = _with(sol, "sdpa", (
+        "from concurrent.futures import ThreadPoolExecutor\n\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None, _sdpa=F.scaled_dot_product_attention):\n"
+        "    with ThreadPoolExecutor(1) as _pool:  # torch function modes are per thread\n"
+        "        return _pool.submit(_sdpa, q, k, v, attn_mask=mask).result()\n"))
+    c["atk_forbidden_math_kernel"] = _with(sol, "sdpa", (
+        "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "    return torch.ops.aten._scaled_dot_product_attention_math(q, k, v, mask)[0]\n"))
     c["atk_rules_noop"] = _with(sol, "sdpa", "import contextlib\nimport utils.rules\n\n"
                                 "utils.rules.forbidden = lambda *a, **k: contextlib.nullcontext()\n\n" + forbidden_call)
     c["atk_input_transformer"] = _with(stub, "sdpa", prepend=(
@@ -667,6 +702,13 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     ("atk_spoofed_filename", "honest_unscaled", "tampering"),
     ("atk_child_writes_kernel_memory", "honest_unscaled", None),
     ("atk_del_in_grader", "stub", "tampering"),
+    # a forbidden function kept out of the rule's renaming, or called out of its TorchFunctionMode's reach
+    ("atk_forbidden_default_arg", "honest_forbidden", None),
+    ("atk_forbidden_closure", "honest_forbidden", None),
+    ("atk_forbidden_aten", "honest_forbidden", None),
+    ("atk_forbidden_mode_popped", "honest_forbidden", None),
+    ("atk_forbidden_thread", "honest_forbidden", None),
+    ("atk_forbidden_math_kernel", "honest_forbidden", None),
 ])
 def test_attacks_score_no_more_than_their_honest_code(graded, student, honest, status):
     rows = graded["rows"]
