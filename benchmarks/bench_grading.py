@@ -115,7 +115,8 @@ def main(quick: bool) -> list[dict]:
     if zygote is None:
         suffix += " (fresh kernel per student)"
     where = (f"median per student: kernel start and preamble {phases['start']:.1f} s, cells {phases['cells']:.1f} s, "
-             f"notebook and feedback HTML {phases['feedback']:.1f} s; zygote start {zygote_seconds:.1f} s once")
+             f"notebook and feedback HTML {phases['feedback']:.1f} s"
+             + (f"; zygote start {zygote_seconds:.1f} s once" if zygote is not None else ""))
     rows = [
         row(FIGURE, f"seconds per autograded submission (median){suffix}", median(per), "s", ("<=", 20.0), "cpu",
             f"{setup}; {where}; median by kind: {kinds_text} … (the stub runs almost no code: its time is the fixed "
