@@ -125,10 +125,11 @@ class Zygote:
         argv = [sys.executable, "-c", MAIN.read_text(), self.socket_path, "isolate" if isolate else "shared",
                 *preloads]
         # Where bubblewrap covers parts of /proc (run as root), the zygote uncovers them once with CAP_SYS_ADMIN in
-        # the sandbox's own user namespace, then drops every capability before importing anything: a nested pid
-        # namespace may mount its own /proc only over a procfs that nothing covers.
+        # the sandbox's own user namespace (a nested pid namespace may mount its own /proc only over a procfs that
+        # nothing covers), becomes 65534 in a user namespace of its own (mapping that namespace's uid 0 takes
+        # CAP_SETFCAP), then drops every capability before importing anything.
         # (A bubblewrap that refuses --cap-add, e.g. a setuid one: once more without; the probe then says why.)
-        for caps in ([["CAP_SYS_ADMIN"], []] if isolate and sandbox else [[]]):
+        for caps in ([["CAP_SYS_ADMIN", "CAP_SETFCAP"], []] if isolate and sandbox else [[]]):
             self.proc = subprocess.Popen(wrap_command(argv, self.root, env, self.limits, ZYGOTE_CPU_SECONDS, None,
                                                       sandbox, caps=caps),
                                          stdout=subprocess.PIPE, stderr=open(self.home / "zygote.log", "ab"),
