@@ -254,7 +254,7 @@ def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: Tr
         # hidden by it (the kernel died at start when the tmpfs came after the binds)
         # /proc/sys read-only: bubblewrap leaves it writable where the student's uid is root's outside the sandbox
         # (grading as root), and a written kernel.core_pattern would run a program of the student's as root
-        inner += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--dev", "/dev", "--tmpfs", "/tmp"]
+        inner += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", "/proc/sys", "/proc/sys"]
         for path in SYSTEM:
             if Path(path).is_symlink():
                 inner += ["--symlink", os.readlink(path), path]
