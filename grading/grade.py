@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from grading.harness import Harness, assemble, hidden_lines, scan, scrub_outputs
 from grading.labsource import COURSE_CONFIG, LABS, NEVER_RELEASED, LabSource
 from grading.sandbox import clean_stale, new_scratch, sandbox_problem
 from grading.submissions import Submission, inspect_notebook, pick_files, read_notebook
-from grading.zygote import ForkedKernel
+from grading.zygote import ForkedKernel, for_class
 
 DEFAULT_CELL_TIMEOUT = 120
 DEFAULT_MEMORY_GB = 6.0
@@ -55,7 +55,7 @@ class GradingOptions:
     threads: int = 1
     feedback: bool = True
     sandbox: bool = True
-    zygote: Any = None  # a grading.zygote.Zygote: kernels forked from it (our own answers only, never a class)
+    zygote: Any = None  # a grading.zygote.Zygote: kernels forked from it (isolated from each other where sandboxed)
 
 
 @dataclass
@@ -68,6 +68,7 @@ class Result:
     status: str
     notes: list[str]
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: kernel start, cells, feedback (benchmarks)
 
     def row(self, lab: LabSource) -> dict[str, str]:
         row = {"student": self.student, "lab": self.lab, "score": fmt(self.score),
@@ -172,7 +173,7 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
 
 def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | None, options: GradingOptions,
                  log: Path | None = None) -> tuple[dict, nbformat.NotebookNode, nbformat.NotebookNode, list[str]]:
-    """Run one notebook of a student in a fresh sandboxed kernel.
+    """Run one notebook of a student in its own sandboxed kernel (forked from options.zygote, or fresh).
 
     Returns (run for `interpret`, the executed notebook for the instructor, the feedback notebook for the student
     (no hidden tests, no grader marker), notes on how the submission was matched to the lab)."""
@@ -180,7 +181,7 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
     stub = nbformat.read(stub_path, as_version=4) if stub_path.is_file() else None
     plan, notes = assemble(stem, lab.notebooks[stem], submitted, stub)
     harness = Harness.new()
-    run: dict = {"kernel": "ok", "error": "", "cells": {}, "flags": []}
+    run: dict = {"kernel": "ok", "error": "", "cells": {}, "flags": [], "phases": {}}
     for p in plan:
         if p.kind in ("solution", "extra"):
             run["flags"] += scan(p.source)
@@ -193,16 +194,25 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
             shutil.copy2(extra, scratch / "work" / extra.name)
     n_code = sum(p.cell_type == "code" and p.kind != "markdown" for p in plan)
     budget = options.cell_timeout * (n_code + 2) + 120
-    if options.zygote is not None:
-        kernel = ForkedKernel(options.zygote, scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget),
-                              threads=options.threads, marker=harness.marker, log=log)
-    else:
-        kernel = SandboxedKernel(scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget),
-                                 threads=options.threads, sandbox=options.sandbox, marker=harness.marker, log=log)
+
+    def fresh() -> SandboxedKernel:
+        return SandboxedKernel(scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget),
+                               threads=options.threads, sandbox=options.sandbox, marker=harness.marker, log=log)
+
+    kernel = fresh() if options.zygote is None else \
+        ForkedKernel(options.zygote, scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget),
+                     threads=options.threads, marker=harness.marker, log=log)
     start = time.monotonic()
     try:
         try:
-            kernel.start(KERNEL_START_TIMEOUT)
+            try:
+                kernel.start(KERNEL_START_TIMEOUT)
+            except Exception:
+                if not isinstance(kernel, ForkedKernel):
+                    raise
+                kernel.close()  # no student code ran in it: a fresh kernel instead (the zygote may have died)
+                kernel = fresh()
+                kernel.start(KERNEL_START_TIMEOUT)
             pre = kernel.run(harness.preamble(), KERNEL_START_TIMEOUT, store_history=False)
             if pre.status != "ok" or not harness.read_key(pre.markers):
                 run["kernel"] = "preamble_failed"
@@ -210,6 +220,7 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
         except Exception as err:  # noqa: BLE001 - a kernel that cannot start is this student's error row
             run["kernel"], run["error"] = "start_failed", f"{type(err).__name__}: {err}"
         stopped = run["kernel"] != "ok"
+        run["phases"]["start"] = time.monotonic() - start
         for p in plan:
             cell = nbformat.v4.new_code_cell(p.source) if p.cell_type == "code" else \
                 nbformat.v4.new_markdown_cell(p.source)
@@ -246,6 +257,7 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
                 run["kernel"] = "hung" if result.status == "hung" else "died"
                 stopped = True
     finally:
+        run["phases"]["cells"] = time.monotonic() - start - run["phases"].get("start", 0.0)
         if kernel.close() and run["kernel"] == "died":
             run["kernel"] = "memory"
         shutil.rmtree(scratch, ignore_errors=True)
@@ -275,12 +287,16 @@ def grade_student(lab: LabSource, sub: Submission, out: Path | None, options: Gr
             return Result(sub.student, lab.name, 0.0, lab.max_score, zero, status, notes or ["nothing submitted"],
                           time.monotonic() - start)
         runs: dict = {"kernel": "ok", "error": "", "cells": {}, "flags": []}
+        phases: dict[str, float] = {}
         for stem in lab.notebooks:
             log = None
             if out:
                 log = out / "logs" / lab.name / f"{sub.student}.log"
                 log.parent.mkdir(parents=True, exist_ok=True)
             run, executed, feedback, match_notes = run_notebook(stem, lab, submitted.get(stem), options, log)
+            for phase, seconds in run["phases"].items():
+                phases[phase] = phases.get(phase, 0.0) + seconds
+            written = time.monotonic()
             notes += match_notes
             runs["cells"].update(run["cells"])
             runs["flags"] += run["flags"]
@@ -293,9 +309,10 @@ def grade_student(lab: LabSource, sub: Submission, out: Path | None, options: Gr
                 if options.feedback:
                     _write_feedback(out / "feedback" / sub.student / lab.name / f"{stem}.html", feedback, lab,
                                     runs, options)
+            phases["feedback"] = phases.get("feedback", 0.0) + time.monotonic() - written
         status, cells, outcome_notes = interpret(lab, runs, options)
         return Result(sub.student, lab.name, sum(cells.values()), lab.max_score, cells, status,
-                      notes + outcome_notes, time.monotonic() - start)
+                      notes + outcome_notes, time.monotonic() - start, phases)
     except Exception as err:  # noqa: BLE001 - one student's disaster must not stop the batch
         return Result(sub.student, lab.name, 0.0, lab.max_score, zero, "error",
                       notes + [f"grader error: {type(err).__name__}: {err}"], time.monotonic() - start)
@@ -324,6 +341,11 @@ def grade_all(lab: LabSource, subs: list[Submission], out: Path | None = None, w
 
     options.threads is ignored: the CPU cores are shared out between the workers. Raises SandboxUnavailable when
     options.sandbox is set and bubblewrap cannot run here.
+
+    Kernels are forked from one process that imported the lab's libraries (`grading.zygote.for_class`: about 0.3 s
+    instead of ~7 s of imports per student), each its own sandbox inside the zygote's; a fresh sandboxed kernel per
+    student where that isolation is not available here, or with COURSE_GRADING_ZYGOTE=0. options.zygote: one to
+    use instead (the caller closes it).
     """
     from tqdm.auto import tqdm
 
@@ -334,22 +356,33 @@ def grade_all(lab: LabSource, subs: list[Submission], out: Path | None = None, w
             raise SandboxUnavailable(problem)
     clean_stale()
     workers = max(1, min(workers, len(subs) or 1))
-    options = GradingOptions(options.cell_timeout, options.memory_gb, max(1, (os.cpu_count() or 1) // workers),
-                             options.feedback, options.sandbox)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    zygote, own = options.zygote, None
+    if zygote is None and len(subs) > 1:  # (one student: the zygote's own start costs what it saves)
+        zygote, how = for_class(lab, threads, options.sandbox)
+        own = zygote
+        if progress:
+            print(f"kernels: {how}", file=sys.stderr)
+    options = GradingOptions(options.cell_timeout, options.memory_gb, threads, options.feedback, options.sandbox,
+                             zygote)
     results: dict[str, Result] = {}
     lock = threading.Lock()
-    with ThreadPoolExecutor(workers) as pool, \
-            tqdm(total=len(subs), desc=f"grading {lab.name}", unit="student", disable=not progress) as bar:
-        futures = {pool.submit(grade_student, lab, s, out, options): s for s in subs}
-        for future in as_completed(futures):
-            r = future.result()
-            results[r.student] = r
-            if out:
-                with lock:
-                    write_grades(out / "grades.csv", lab, [r])
-                    write_notes(out / "feedback" / r.student / lab.name / "grading_notes.html", r)
-            bar.set_postfix_str(f"{r.student}: {fmt(r.score)}/{fmt(r.max_score)} {r.status}")
-            bar.update()
+    try:
+        with ThreadPoolExecutor(workers) as pool, \
+                tqdm(total=len(subs), desc=f"grading {lab.name}", unit="student", disable=not progress) as bar:
+            futures = {pool.submit(grade_student, lab, s, out, options): s for s in subs}
+            for future in as_completed(futures):
+                r = future.result()
+                results[r.student] = r
+                if out:
+                    with lock:
+                        write_grades(out / "grades.csv", lab, [r])
+                        write_notes(out / "feedback" / r.student / lab.name / "grading_notes.html", r)
+                bar.set_postfix_str(f"{r.student}: {fmt(r.score)}/{fmt(r.max_score)} {r.status}")
+                bar.update()
+    finally:
+        if own is not None:
+            own.close()
     return [results[s.student] for s in subs]
 
 

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from utils import ROOT
@@ -232,20 +233,28 @@ def _memory_settings(memory_gb: float | None, root: Path | None = None) -> dict[
 
 
 def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: TreeLimits | None, cpu_seconds: int,
-                 memory_gb: float | None, sandbox: bool) -> list[str]:
-    """`argv` run in the sandbox (or, with sandbox=False, only under the limits and the clean environment)."""
+                 memory_gb: float | None, sandbox: bool, caps: Sequence[str] = ()) -> list[str]:
+    """`argv` run in the sandbox (or, with sandbox=False, only under the limits and the clean environment).
+    `caps`: capabilities `argv` keeps in the sandbox's own user namespace, as its uid 0 there (mapped to this user:
+    only bubblewrap's first user namespace owns the mount namespace, one with another uid is nested inside it).
+    The grading zygote's, which drops them before any import; never a student's kernel."""
     prefix = limits.join_command() if limits and limits.available else ""
     ulimits = f"ulimit -t {int(cpu_seconds)} && ulimit -c 0 && "
     if memory_gb and not (limits and limits.available):
         ulimits += f"ulimit -v {int(memory_gb * 2**20)} && "  # per process only: the fallback without a cgroup
     if sandbox:
+        uid = "0" if caps else "65534"
         inner = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-                 "--uid", "65534", "--gid", "65534", "--hostname", "grading"]
+                 "--uid", uid, "--gid", uid, "--hostname", "grading"]
+        for cap in caps:
+            inner += ["--cap-add", cap]
         for key, value in env.items():
             inner += ["--setenv", key, value]
         # /tmp first: a repository checked out under /tmp (CI, a quick clone) is bound into the tmpfs below, not
         # hidden by it (the kernel died at start when the tmpfs came after the binds)
-        inner += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        # /proc/sys read-only: bubblewrap leaves it writable where the student's uid is root's outside the sandbox
+        # (grading as root), and a written kernel.core_pattern would run a program of the student's as root
+        inner += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", "/proc/sys", "/proc/sys"]
         for path in SYSTEM:
             if Path(path).is_symlink():
                 inner += ["--symlink", os.readlink(path), path]

@@ -11,10 +11,19 @@ and forks one kernel per graded version on request. Each forked kernel gets its 
 CPU limit and cgroup (or address-space limit), and runs the same harness as a fresh kernel: only how its process
 started differs.
 
-Who uses it: `grading.validity.check_lab`, which grades *our own* answers (solution, stub, wrong answers). The
-kernels of one zygote share its sandbox, so they could see each other's scratch folders and processes; that is
-acceptable for our own answers and not for students, so `make grade` keeps one fresh sandbox per student.
-COURSE_GRADING_ZYGOTE=0 turns it off (every version then gets a fresh kernel, as a class does).
+Each forked kernel is then a sandbox of its own inside the zygote's (grading/_zygote_main.py, before any student
+code): nested user, mount, pid, network, IPC and UTS namespaces; every inherited mount read-only and its own
+scratch folder, a private /tmp and /dev/shm as its only writable places (no other student's folder is there); its
+own /proc (other students' processes do not exist for it: nothing to see, signal or trace) and loopback; no
+capability, no_new_privs; pid 1 of its namespace, so every process of the student ends with it. What it shares
+with the other kernels of its zygote: the read-only files every sandbox sees, the zygote's memory as it was at the
+fork (the lab's imported libraries, nothing of any student), and the CPU.
+
+Who uses it: `python -m grading` for a class (`for_class`), and `grading.validity.check_lab` for our own answers.
+Where a forked kernel cannot be isolated (no nested user namespaces: user.max_user_namespaces, an AppArmor or
+seccomp policy, bubblewrap's --disable-userns), the zygote's start-up probe says why and a class gets a fresh
+sandboxed kernel per student; lab proofs still fork (their kernels then share the zygote's sandbox, acceptable for
+our own answers). COURSE_GRADING_ZYGOTE=0 turns forking off: every student and version gets a fresh kernel.
 """
 
 from __future__ import annotations
@@ -94,9 +103,18 @@ def preload_lines(lab: LabSource) -> list[str]:
 
 
 class Zygote:
-    """One pre-imported process in its own sandbox; `fork()` asks it for a kernel and returns its pid."""
+    """One pre-imported process in its own sandbox; `fork()` asks it for a kernel and returns its pid.
 
-    def __init__(self, preloads: list[str], threads: int, sandbox: bool, start_timeout: float = 300):
+    `isolated`: whether each kernel it forks becomes its own sandbox inside the zygote's (nested user, mount, pid,
+    network and IPC namespaces, its scratch folder and a private /tmp as its only writable places, no
+    capabilities; see grading/_zygote_main.py). Asked for with `isolate` (default: whenever `sandbox` is on), and
+    checked once at start by a probe child that goes through every step; `problem` says why not where it failed
+    (e.g. nested user namespaces not allowed): the zygote then forks shared kernels, and a class is graded with
+    fresh kernels instead (`for_class`)."""
+
+    def __init__(self, preloads: list[str], threads: int, sandbox: bool, start_timeout: float = 300,
+                 isolate: bool | None = None):
+        isolate = sandbox if isolate is None else isolate
         self.home = new_scratch("zygote-")
         self.root = self.home.parent  # the batch folder: every scratch folder of this grading process is under it
         (self.root / "work").mkdir(exist_ok=True)
@@ -104,36 +122,62 @@ class Zygote:
         self.threads = threads
         self.limits = TreeLimits(f"course-grading-{os.getpid()}-{self.home.name}", None)
         env = kernel_env(threads, self.home / "work")
-        argv = [sys.executable, "-c", MAIN.read_text(), self.socket_path, *preloads]
-        self.proc = subprocess.Popen(wrap_command(argv, self.root, env, self.limits, ZYGOTE_CPU_SECONDS, None,
-                                                  sandbox),
-                                     stdout=subprocess.PIPE, stderr=open(self.home / "zygote.log", "ab"),
-                                     text=True, start_new_session=True)
-        ready: list[str] = []
-        reader = threading.Thread(target=lambda: ready.append(self.proc.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(start_timeout)
-        if not ready or ready[0].strip() != "ready":
+        argv = [sys.executable, "-c", MAIN.read_text(), self.socket_path, "isolate" if isolate else "shared",
+                *preloads]
+        # Where bubblewrap covers parts of /proc (run as root), the zygote uncovers them once with CAP_SYS_ADMIN in
+        # the sandbox's own user namespace (a nested pid namespace may mount its own /proc only over a procfs that
+        # nothing covers), becomes 65534 in a user namespace of its own (mapping that namespace's uid 0 takes
+        # CAP_SETFCAP), then drops every capability before importing anything.
+        # (A bubblewrap that refuses --cap-add, e.g. a setuid one: once more without; the probe then says why.)
+        for caps in ([["CAP_SYS_ADMIN", "CAP_SETFCAP"], []] if isolate and sandbox else [[]]):
+            self.proc = subprocess.Popen(wrap_command(argv, self.root, env, self.limits, ZYGOTE_CPU_SECONDS, None,
+                                                      sandbox, caps=caps),
+                                         stdout=subprocess.PIPE, stderr=open(self.home / "zygote.log", "ab"),
+                                         text=True, start_new_session=True)
+            ready: list[str] = []
+            reader = threading.Thread(target=lambda out=ready, proc=self.proc: out.append(proc.stdout.readline()),
+                                      daemon=True)
+            reader.start()
+            reader.join(start_timeout)
+            if ready and ready[0].startswith("ready "):
+                break
+            if caps and self.proc.poll() is not None:
+                Path(self.socket_path).unlink(missing_ok=True)
+                continue
             log = (self.home / "zygote.log").read_text(errors="replace")[-2000:]
             self.close()
             raise RuntimeError(f"the grading zygote did not start: {log}")
+        self.isolated = ready[0].split()[1] == "isolated"
+        self.problem = None if self.isolated else ready[0].split(None, 2)[-1].strip()
         self.pid = next(p.pid for p in [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(True)]
                         if p.name().startswith("python"))
         self._lock = threading.Lock()
 
-    def fork(self, request: dict) -> int:
-        """A new kernel for `request` (see grading/_zygote_main.py); its pid as this machine sees it."""
+    def fork(self, request: dict, forked=None) -> int:
+        """A new kernel for `request` (see grading/_zygote_main.py); its pid as this machine sees it. `forked(pid)`
+        runs before the child goes on (e.g. to move it into its cgroup before it starts anything)."""
         with self._lock:  # one fork at a time, so the new child is the one pid that was not there before
             before = {c.pid for c in psutil.Process(self.pid).children()}
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
                 conn.settimeout(60)
                 conn.connect(self.socket_path)
                 conn.sendall((json.dumps(request) + "\n").encode())
-                if conn.makefile("r").readline().strip() != "forked":
+                reader = conn.makefile("r")
+                if reader.readline().strip() != "forked":
                     raise RuntimeError("the grading zygote did not fork")
-            new = [c.pid for c in psutil.Process(self.pid).children() if c.pid not in before]
-        if len(new) != 1:
-            raise RuntimeError(f"cannot tell the forked kernel among {new}")
+                new = [c.pid for c in psutil.Process(self.pid).children() if c.pid not in before]
+                if len(new) != 1:
+                    raise RuntimeError(f"cannot tell the forked kernel among {new}")
+                if forked is not None:
+                    forked(new[0])
+                conn.sendall(b"go\n")
+                answer = reader.readline().strip()
+        if answer != ("isolated" if request.get("isolate") else "ready"):
+            try:
+                os.killpg(new[0], signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            raise RuntimeError(f"the forked kernel did not start: {answer or 'no answer'}")
         return new[0]
 
     def close(self) -> None:
@@ -145,6 +189,24 @@ class Zygote:
         self.proc.wait()
 
 
+def for_class(lab: LabSource, threads: int, sandbox: bool) -> tuple[Zygote | None, str]:
+    """The zygote a class of `lab` is graded with, and one sentence on how each student's kernel starts. None
+    (fresh kernels) when COURSE_GRADING_ZYGOTE=0, when the zygote does not start, or when the sandbox is on and its
+    kernels cannot each be isolated here."""
+    fresh = "a fresh sandboxed kernel per student" if sandbox else "a fresh kernel per student"
+    if not enabled():
+        return None, f"{fresh} (COURSE_GRADING_ZYGOTE=0)"
+    try:
+        zygote = Zygote(preload_lines(lab), threads, sandbox)
+    except Exception as err:  # noqa: BLE001 - fresh kernels are slower, not worse
+        return None, f"{fresh}: the zygote did not start ({str(err)[-300:]})"
+    if sandbox and not zygote.isolated:
+        zygote.close()
+        return None, f"{fresh}: forked kernels cannot each be isolated here ({zygote.problem})"
+    how = "each in its own namespaces inside the sandbox" if sandbox else "no sandbox"
+    return zygote, f"kernels forked from one process that imported {lab.name}'s libraries ({how})"
+
+
 class ForkedKernel(SandboxedKernel):
     """A SandboxedKernel whose process is forked by a Zygote instead of started fresh (same harness, same
     cell runner, same limits: CPU seconds, and memory through its own cgroup or the address space)."""
@@ -154,6 +216,7 @@ class ForkedKernel(SandboxedKernel):
         self.zygote, self.scratch, self.marker, self.cpu_seconds = zygote, scratch, marker, cpu_seconds
         self.limits = TreeLimits(f"course-grading-{os.getpid()}-{name}", memory_gb)
         self.memory_bytes = int(memory_gb * 2**30) if memory_gb and not self.limits.available else 0
+        self.tmp_bytes = int(memory_gb * 2**30) if memory_gb else 0  # its private /tmp (memory) never holds more
         self.env = kernel_env(threads, scratch / "work")
         self.log_path = log
         self.pid: int | None = None
@@ -163,14 +226,18 @@ class ForkedKernel(SandboxedKernel):
         connection_file = str(self.scratch / "kernel.json")
         write_connection_file(connection_file, ip=str(self.scratch / "kernel"), transport="ipc")
         self.pid = self.zygote.fork({"connection_file": connection_file, "cwd": str(self.scratch / "work"),
-                                     "env": self.env, "cpu_seconds": self.cpu_seconds,
-                                     "memory_bytes": self.memory_bytes, "log": str(self.scratch / "kernel.log")})
-        for d in self.limits.dirs:  # into this kernel's own cgroup before any code is sent to it
-            (d / "cgroup.procs").write_text(str(self.pid))
+                                     "scratch": str(self.scratch), "env": self.env, "cpu_seconds": self.cpu_seconds,
+                                     "memory_bytes": self.memory_bytes, "tmp_bytes": self.tmp_bytes,
+                                     "log": str(self.scratch / "kernel.log"), "isolate": self.zygote.isolated},
+                                    forked=self._join_cgroup)
         self.kc = BlockingKernelClient()
         self.kc.load_connection_file(connection_file)
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=timeout)
+
+    def _join_cgroup(self, pid: int) -> None:
+        for d in self.limits.dirs:  # into this kernel's own cgroup before it starts anything
+            (d / "cgroup.procs").write_text(str(pid))
 
     def alive(self) -> bool:
         try:

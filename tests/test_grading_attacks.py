@@ -28,8 +28,9 @@ import psutil
 import pytest
 
 from grading import LABS, load_lab, student_versions
-from grading.harness import hidden_lines
-from grading.sandbox import SCRATCH_ROOT, TreeLimits, sandbox_problem
+from grading.execute import SandboxedKernel
+from grading.harness import Harness, hidden_lines
+from grading.sandbox import SCRATCH_ROOT, TreeLimits, new_scratch, sandbox_problem
 from utils import ROOT
 
 LAB = "lab04_attention"
@@ -60,6 +61,16 @@ def points_of_its_tests(grade_id: str) -> float:
     start = [m.get("grade_id") for m in cells].index(grade_id) + 1
     end = next((i for i in range(start, len(cells)) if cells[i].get("solution")), len(cells))
     return sum(float(m.get("points", 0)) for m in cells[start:end] if m.get("grade"))
+
+WRITE_SYSCTL = (  # the same value back (harmless where it works): graded as root, kernel.core_pattern would be root's
+    "_path = '/proc/sys/fs/pipe-max-size'\n"
+    "_value = open(_path).read()\n"
+    "try:\n"
+    "    with open(_path, 'w') as _f:\n"
+    "        _f.write(_value)\n"
+    "    print('sysctl: WROTE')\n"
+    "except OSError as _e:\n"
+    "    print('sysctl:', type(_e).__name__)\n\n")
 
 UNSCALED = '''def scaled_dot_product_attention(q, k, v, mask=None):
     scores = q @ k.transpose(-2, -1)
@@ -110,6 +121,41 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
     forbidden_call = ("def scaled_dot_product_attention(q, k, v, mask=None):\n"
                       "    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)\n")
     c["honest_forbidden"] = _with(sol, "sdpa", forbidden_call)
+    # the forbidden function kept where the rule's renaming does not reach (grader-hardening's three), or called
+    # where its TorchFunctionMode does not look: the mode popped and pushed back, torch functions off, a thread
+    c["atk_forbidden_default_arg"] = _with(sol, "sdpa", (
+        "def scaled_dot_product_attention(q, k, v, mask=None, _sdpa=F.scaled_dot_product_attention):\n"
+        "    return _sdpa(q, k, v, attn_mask=mask)\n"))
+    c["atk_forbidden_closure"] = _with(sol, "sdpa", (
+        "def _make(impl=[F.scaled_dot_product_attention]):\n"
+        "    def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "        return impl[0](q, k, v, attn_mask=mask)\n"
+        "    return scaled_dot_product_attention\n\n\n"
+        "scaled_dot_product_attention = _make()\n"))
+    c["atk_forbidden_aten"] = _with(sol, "sdpa", (
+        "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "    return torch.ops.aten.scaled_dot_product_attention(q, k, v, mask)\n"))
+    c["atk_forbidden_mode_popped"] = _with(sol, "sdpa", (
+        "_stack = getattr(torch._C, '_len_' + 'torch_function_stack')\n"
+        "_pop = getattr(torch._C, '_pop_' + 'torch_function_stack')\n"
+        "_push = getattr(torch._C, '_push_on_' + 'torch_function_stack')\n\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None, _sdpa=F.scaled_dot_product_attention):\n"
+        "    _modes = []\n"
+        "    while _stack():\n"
+        "        _modes.append(_pop())  # the rule's TorchFunctionMode off torch's stack for the call...\n"
+        "    try:\n"
+        "        return _sdpa(q, k, v, attn_mask=mask)\n"
+        "    finally:\n"
+        "        for _m in reversed(_modes):\n"
+        "            _push(_m)  # ...and back, so that the block ends as it began\n"))
+    c["atk_forbidden_thread"] = _with(sol, "sdpa", (
+        "from concurrent.futures import ThreadPoolExecutor\n\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None, _sdpa=F.scaled_dot_product_attention):\n"
+        "    with ThreadPoolExecutor(1) as _pool:  # torch function modes are per thread\n"
+        "        return _pool.submit(_sdpa, q, k, v, attn_mask=mask).result()\n"))
+    c["atk_forbidden_math_kernel"] = _with(sol, "sdpa", (
+        "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "    return torch.ops.aten._scaled_dot_product_attention_math(q, k, v, mask)[0]\n"))
     c["atk_rules_noop"] = _with(sol, "sdpa", "import contextlib\nimport utils.rules\n\n"
                                 "utils.rules.forbidden = lambda *a, **k: contextlib.nullcontext()\n\n" + forbidden_call)
     c["atk_input_transformer"] = _with(stub, "sdpa", prepend=(
@@ -190,6 +236,7 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
         "    print('network: connected')\n"
         "except OSError as _e:\n"
         "    print('network:', type(_e).__name__)\n\n"))
+    c["atk_sysctl"] = _with(stub, "sdpa", prepend=WRITE_SYSCTL)
     c["atk_memory"] = _with(stub, "sdpa", prepend=(
         "import subprocess, sys\n"
         "_kids = [subprocess.Popen([sys.executable, '-c', "
@@ -629,6 +676,7 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     ("atk_kill", "stub", "tampering"),
     ("atk_env_solutions_network", "stub", "tampering"),
     ("atk_memory", "stub", None),
+    ("atk_sysctl", "stub", None),
     ("atk_daemon", "stub", None),
     # a function called by a hidden test that walks the stack to the test's expected value, or to the grader
     ("atk_caller_source", "solution", "tampering"),
@@ -667,6 +715,13 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     ("atk_spoofed_filename", "honest_unscaled", "tampering"),
     ("atk_child_writes_kernel_memory", "honest_unscaled", None),
     ("atk_del_in_grader", "stub", "tampering"),
+    # a forbidden function kept out of the rule's renaming, or called out of its TorchFunctionMode's reach
+    ("atk_forbidden_default_arg", "honest_forbidden", None),
+    ("atk_forbidden_closure", "honest_forbidden", None),
+    ("atk_forbidden_aten", "honest_forbidden", None),
+    ("atk_forbidden_mode_popped", "honest_forbidden", None),
+    ("atk_forbidden_thread", "honest_forbidden", None),
+    ("atk_forbidden_math_kernel", "honest_forbidden", None),
 ])
 def test_attacks_score_no_more_than_their_honest_code(graded, student, honest, status):
     rows = graded["rows"]
@@ -693,6 +748,24 @@ def test_no_gradebook_no_lab_source_no_solution_no_secret_in_the_sandbox(graded)
     assert seen.count("cannot read") == 2 and "BEGIN SOLUTION" not in seen
     assert "network: ConnectionRefusedError" in seen or "network: OSError" in seen
     assert graded["listener"].connections == 0
+    sysctl = _outputs(out, "atk_sysctl")
+    assert "sysctl: " in sysctl and "sysctl: WROTE" not in sysctl, sysctl  # the machine's kernel settings
+
+
+def test_a_fresh_kernel_cannot_change_the_machines_kernel_settings():
+    """The same in a fresh sandboxed kernel (a class's fallback, COURSE_GRADING_ZYGOTE=0, Gradescope): bubblewrap's
+    /proc/sys is writable where the grader runs as root, unless the sandbox makes it read-only."""
+    scratch = new_scratch("sysctl-")
+    kernel = SandboxedKernel(scratch, scratch.name, 1.0, cpu_seconds=120, threads=1, sandbox=True,
+                             marker=Harness.new().marker)
+    try:
+        kernel.start(120)
+        run = kernel.run(WRITE_SYSCTL, 60)
+    finally:
+        kernel.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    said = "".join(o.get("text", "") for o in run.outputs)
+    assert run.status == "ok" and "sysctl: " in said and "sysctl: WROTE" not in said, said
 
 
 def test_no_other_student_or_file_harmed(graded):

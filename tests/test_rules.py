@@ -69,6 +69,64 @@ def test_forbidden_function_held_elsewhere_raises_when_dispatched():
     assert all(answer(x, t) is not None for answer in answers)  # restored
 
 
+def _out_of_the_modes_reach(sdpa=F.scaled_dot_product_attention):
+    """Ways an answer could call a captured forbidden builtin where a TorchFunctionMode does not look."""
+    import threading
+
+    def popped(q):  # the mode taken off torch's stack for the call, then put back
+        modes = []
+        while torch._C._len_torch_function_stack():
+            modes.append(torch._C._pop_torch_function_stack())
+        try:
+            return sdpa(q, q, q)
+        finally:
+            for mode in reversed(modes):
+                torch._C._push_on_torch_function_stack(mode)
+
+    def disabled(q):
+        with torch._C.DisableTorchFunction():
+            return sdpa(q, q, q)
+
+    def in_a_thread(q):
+        out = []
+        thread = threading.Thread(target=lambda: out.append(_caught(lambda: sdpa(q, q, q))))
+        thread.start()
+        thread.join()
+        if out[0] is not None:
+            raise out[0]
+
+    return {"popped": popped, "disabled": disabled, "thread": in_a_thread,
+            "aten": lambda q: torch.ops.aten.scaled_dot_product_attention(q, q, q),
+            "aten overload": lambda q: torch.ops.aten.scaled_dot_product_attention.default(q, q, q),
+            "aten math": lambda q: torch.ops.aten._scaled_dot_product_attention_math(q, q, q)[0],
+            "with grad": lambda q: sdpa(q.clone().requires_grad_(), q, q)}
+
+
+def _caught(call):
+    try:
+        call()
+    except ForbiddenCall as err:
+        return err
+    return None
+
+
+def test_forbidden_builtin_raises_out_of_the_modes_reach_and_comes_back():
+    """A forbidden torch builtin that is an ATen operator raises however it is reached (the mode popped and pushed
+    back, torch function handling disabled, another thread, torch.ops.aten, its private _math implementation);
+    popping the mode for good fails the block; afterwards the operator works again, with the same values."""
+    q = torch.randn(2, 3, 4)
+    before = F.scaled_dot_product_attention(q, q, q)
+    for name, answer in _out_of_the_modes_reach().items():
+        with pytest.raises(ForbiddenCall), forbidden("torch.nn.functional.scaled_dot_product_attention"):
+            answer(q)
+        assert torch.equal(F.scaled_dot_product_attention(q, q, q), before), name
+    with pytest.raises(ForbiddenCall, match="removed"), forbidden("torch.nn.functional.one_hot"):
+        torch._C._pop_torch_function_stack()
+    assert torch._C._len_torch_function_stack() == 0
+    with forbidden("torch.nn.functional.scaled_dot_product_attention"):  # what is allowed still runs
+        assert torch.allclose(torch.softmax(q @ q.transpose(-2, -1) / 2, -1) @ q, before, atol=1e-6)
+
+
 def test_restored_when_the_block_raises():
     with pytest.raises(ValueError), forbidden("torch.nn.functional.gelu"):
         raise ValueError

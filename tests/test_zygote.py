@@ -4,16 +4,24 @@ own `utils`), obeys interrupts and limits like a fresh kernel, ends at close, an
 
 from __future__ import annotations
 
+import json
+import shutil
+import socket
 import time
 
+import nbformat
 import psutil
 import pytest
 
+from grading.grade import GradingOptions, grade_all
 from grading.harness import Harness
-from grading.labsource import load_lab
+from grading.labsource import LABS, load_lab
 from grading.sandbox import new_scratch, sandbox_problem
-from grading.validity import check_lab
-from grading.zygote import ALWAYS, PRELOADABLE, ForkedKernel, Zygote, preload_lines
+from grading.submissions import Submission
+from grading.validity import check_lab, student_versions
+from grading.zygote import ALWAYS, PRELOADABLE, ForkedKernel, Zygote, for_class, preload_lines
+
+ISOLATION = sandbox_problem()
 
 
 def test_preloads_are_the_labs_libraries_never_the_course_modules():
@@ -72,3 +80,177 @@ def test_forked_kernels_grade_exactly_as_fresh_ones(monkeypatch):
         scores[setting] = {s: (r.status, r.cells) for s, r in check.results.items()}
     assert scores["1"] == scores["0"]
     assert scores["1"]["solution"][0] == "ok" and len(scores["1"]) >= 4
+    total = {s: sum(cells.values()) for s, (_, cells) in scores["1"].items()}
+    assert total["stub"] == 0 and total["solution"] == check.lab.max_score
+    assert any(0 < total[s] < check.lab.max_score for s in total if s.startswith("wrong"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lab04_attention", "lab12_qlora"])
+def test_a_class_grades_the_same_forked_and_fresh(name, monkeypatch, tmp_path):
+    """A small class (solution, stub, three wrong answers) graded as `python -m grading` does, once with kernels
+    forked from the zygote, each isolated, and once with a fresh sandboxed kernel each: the same points in every
+    cell; the solution full, the stub 0, a wrong answer between."""
+    if ISOLATION:
+        pytest.skip(f"no grading sandbox here: {ISOLATION}")
+    lab = load_lab(name)
+    versions = student_versions(lab, LABS / name)
+    subs = []
+    for student in ["solution", "stub", "wrong0", "wrong1", "wrong2"]:
+        folder = tmp_path / student / name
+        folder.mkdir(parents=True)
+        for stem, nb in versions[student].items():
+            nbformat.write(nb, folder / f"{stem}.ipynb")
+        subs.append(Submission(student, sorted(folder.glob("*.ipynb"))))
+    zygote, how = for_class(lab, 1, sandbox=True)
+    if zygote is None:
+        pytest.skip(how)
+    graded = {}
+    try:
+        for setting, options in (("forked", GradingOptions(feedback=False, zygote=zygote)),
+                                 ("fresh", GradingOptions(feedback=False))):
+            monkeypatch.setenv("COURSE_GRADING_ZYGOTE", "1" if setting == "forked" else "0")
+            results = grade_all(lab, subs, None, workers=2, options=options, progress=False)
+            graded[setting] = {r.student: (r.status, r.cells) for r in results}
+    finally:
+        zygote.close()
+    assert graded["forked"] == graded["fresh"]
+    total = {s: sum(cells.values()) for s, (_, cells) in graded["forked"].items()}
+    assert total["solution"] == lab.max_score and total["stub"] == 0, total
+    assert any(0 < total[s] < lab.max_score for s in ("wrong0", "wrong1", "wrong2")), total
+
+
+# --- one student's forked kernel against another's (issue 18 item 7: a class graded through the zygote) -----------
+
+
+@pytest.fixture(scope="module")
+def two_students():
+    """Two forked kernels of one isolating zygote, as two students of a class get them, and a listener on the
+    machine's loopback."""
+    if ISOLATION:
+        pytest.skip(f"no grading sandbox here: {ISOLATION}")
+    zygote = Zygote(["import torch"], threads=1, sandbox=True)
+    if not zygote.isolated:
+        zygote.close()
+        pytest.skip(f"forked kernels cannot be isolated here: {zygote.problem}")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    kernels = {}
+    try:
+        for name in ("anna", "ben"):
+            scratch = new_scratch(f"zygote-{name}-")
+            kernel = ForkedKernel(zygote, scratch, scratch.name, memory_gb=2.0, cpu_seconds=300, threads=1,
+                                  marker=Harness.new().marker)
+            kernel.start(60)
+            kernels[name] = (kernel, scratch)
+        yield kernels, listener.getsockname()[1], listener
+    finally:
+        for kernel, scratch in kernels.values():
+            kernel.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+        zygote.close()
+        listener.close()
+
+
+def _said(kernel, code: str, timeout: float = 60) -> str:
+    run = kernel.run(code, timeout)
+    assert run.status == "ok", (run.ename, run.evalue, run.outputs)
+    return "".join(o.get("text", "") for o in run.outputs if o.get("output_type") == "stream")
+
+
+def test_each_forked_kernel_has_its_own_namespaces_and_no_capability(two_students):
+    kernels, _, _ = two_students
+    seen = {}
+    for name, (kernel, scratch) in kernels.items():
+        seen[name] = json.loads(_said(kernel, (
+            "import json, os\n"
+            "status = dict(line.split(':', 1) for line in open('/proc/self/status').read().splitlines())\n"
+            "print(json.dumps({'pid': os.getpid(), 'procs': sorted(int(p) for p in os.listdir('/proc') if p.isdigit()),"
+            " 'caps': [status[k].strip() for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb')],"
+            " 'nnp': status['NoNewPrivs'].strip(), 'cwd': os.getcwd(),"
+            " 'ns': {n: os.readlink('/proc/self/ns/' + n) for n in ('user', 'mnt', 'pid', 'net', 'ipc', 'uts')}}))")))
+        assert seen[name]["pid"] == 1 and seen[name]["procs"] == [1], seen[name]  # alone in its pid namespace
+        assert seen[name]["caps"] == ["0000000000000000"] * 5 and seen[name]["nnp"] == "1", seen[name]
+        assert seen[name]["cwd"] == str(scratch / "work")
+    for ns, anna in seen["anna"]["ns"].items():
+        assert anna != seen["ben"]["ns"][ns], ns
+
+
+def test_a_student_cannot_read_or_write_another_students_files(two_students):
+    kernels, _, _ = two_students
+    (anna, anna_scratch), (ben, ben_scratch) = kernels["anna"], kernels["ben"]
+    _said(anna, "import os\n"
+                "for p in ('secret.txt', '/tmp/secret.txt', '/dev/shm/secret.txt'):\n"
+                "    open(p, 'w').write('anna was here')\n")
+    assert (anna_scratch / "work" / "secret.txt").read_text() == "anna was here"
+    targets = [str(anna_scratch / "work" / "secret.txt"), "/tmp/secret.txt", "/dev/shm/secret.txt",
+               str(anna_scratch / "kernel.json")]
+    out = _said(ben, (
+        "import glob, os\n"
+        f"for p in {targets!r}:\n"
+        "    try:\n        print('READ', p, open(p).read()[:40])\n"
+        "    except OSError as e:\n        print('cannot read', p, type(e).__name__)\n"
+        f"print('others', sorted(glob.glob({str(anna_scratch.parent)!r} + '/*')))\n"
+        f"os.makedirs({str(anna_scratch / 'work')!r}, exist_ok=True)\n"  # only ever in ben's own private /tmp
+        f"open({str(anna_scratch / 'work' / 'from_ben.txt')!r}, 'w').write('ben')\n"
+        "for p in ('/usr/ben.txt', '/etc/ben.txt', '/ben.txt', '/dev/ben.txt'):\n"
+        "    try:\n        open(p, 'w').write('ben')\n        print('WROTE', p)\n"
+        "    except OSError as e:\n        print('cannot write', p, type(e).__name__)\n"))
+    assert "READ" not in out and out.count("cannot read") == len(targets), out
+    assert f"others {[str(ben_scratch)]}" in out, out  # the batch folder holds ben's scratch only
+    assert "WROTE" not in out and out.count("cannot write") == 4, out
+    assert not (anna_scratch / "work" / "from_ben.txt").exists()
+    assert "from_ben.txt" not in _said(anna, "import os\nprint(os.listdir('.'))")
+    assert _said(anna, "print(open('/tmp/secret.txt').read())").strip() == "anna was here"
+
+
+def test_a_student_reaches_no_network_and_no_other_student(two_students):
+    kernels, port, listener = two_students
+    ben = kernels["ben"][0]
+    anna = kernels["anna"][0]
+    _said(anna, "import socket\n"
+                "tcp = socket.socket()\ntcp.bind(('127.0.0.1', 0))\ntcp.listen()\nprint(tcp.getsockname()[1])\n"
+                "unix = socket.socket(socket.AF_UNIX)\nunix.bind('\\0course-anna')\nunix.listen()\n")
+    anna_port = int(_said(anna, "print(tcp.getsockname()[1])"))
+    out = _said(ben, (
+        "import socket\n"
+        f"for port in ({port}, {anna_port}):\n"
+        "    try:\n        socket.create_connection(('127.0.0.1', port), timeout=3)\n        print('CONNECTED', port)\n"
+        "    except OSError as e:\n        print('no network', type(e).__name__)\n"
+        "try:\n    s = socket.socket(socket.AF_UNIX)\n    s.connect('\\0course-anna')\n    print('CONNECTED unix')\n"
+        "except OSError as e:\n    print('no socket', type(e).__name__)\n"
+        "try:\n    socket.create_connection(('192.0.2.1', 80), timeout=3)\n    print('CONNECTED outside')\n"
+        "except OSError as e:\n    print('no route', type(e).__name__)\n"))
+    assert "CONNECTED" not in out and out.count("no network") == 2 and "no socket" in out, out
+    with pytest.raises(TimeoutError):
+        listener.accept()
+
+
+def test_a_student_cannot_see_or_signal_another_students_processes(two_students):  # last: it closes anna
+    kernels, _, _ = two_students
+    (anna, _), (ben, _) = kernels["anna"], kernels["ben"]
+    _said(anna, "import subprocess\nnap = subprocess.Popen(['sleep', '4711.25'])\n")
+    host_view = [p for p in psutil.process_iter(["cmdline"]) if "4711.25" in (p.info["cmdline"] or [])]
+    assert len(host_view) == 1
+    out = _said(ben, (
+        "import os, signal\n"
+        "print('procs', sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))\n"
+        "hit, mine = [], {int(t) for t in os.listdir('/proc/self/task')}  # its own threads: kill(tid) is kill(1)\n"
+        "for pid in sorted(set(range(2, 4096)) - mine):\n"
+        "    try:\n        os.kill(pid, signal.SIGKILL)\n        hit.append(pid)\n"
+        "    except OSError:\n        pass\n"
+        "print('killed', hit)\n"
+        "try:\n    os.kill(-1, signal.SIGKILL)  # every process it may signal but itself: none\n"
+        "except ProcessLookupError:\n    print('none to kill')\n"), timeout=120)
+    assert "procs [1]" in out and "killed []" in out and "none to kill" in out, out
+    assert host_view[0].is_running() and anna.alive()
+    assert _said(anna, "print(nap.poll())").strip() == "None"
+    anna_pid = anna.pid
+    anna.close()  # everything of anna ends with her kernel
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (host_view[0].is_running() or psutil.pid_exists(anna_pid)):
+        time.sleep(0.1)
+    assert not host_view[0].is_running() or host_view[0].status() == psutil.STATUS_ZOMBIE
+    assert ben.alive()

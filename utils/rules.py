@@ -67,6 +67,61 @@ class _Dispatch(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+class _AtenKernels:
+    """The same rule one level lower, for a forbidden torch builtin that is an ATen operator of the same name
+    (`F.scaled_dot_product_attention` is `aten::scaled_dot_product_attention`): for the block, that operator's
+    CPU and CompositeImplicitAutograd kernels raise. The dispatcher is global, so this holds where a
+    TorchFunctionMode is not seen: another thread, `torch._C.DisableTorchFunction`, the mode popped off its stack
+    (`torch._C._pop_torch_function_stack`) and pushed back, `torch.ops.aten.<name>`. The operator's own kernels
+    come back when the block ends."""
+
+    KEYS = ("CPU", "CompositeImplicitAutograd")
+
+    def __init__(self, ops: dict[str, str]) -> None:
+        import warnings
+
+        self.library = None
+        if not ops:
+            return
+        try:
+            with warnings.catch_warnings():  # "overriding a previously registered kernel": that is the point
+                warnings.simplefilter("ignore")
+                library = torch.library.Library("aten", "IMPL")
+                for op, what in ops.items():
+                    for key in self.KEYS:
+                        library.impl(op, _raiser(what), key)
+        except Exception:  # noqa: BLE001 - an operator this torch registers differently: the mode still holds
+            try:
+                library._destroy()
+            except Exception:  # noqa: BLE001
+                pass
+            return
+        self.library = library
+
+    def close(self) -> None:
+        if self.library is not None:
+            library, self.library = self.library, None
+            library._destroy()
+
+
+def _aten_op(original: Any) -> str | None:
+    """The ATen operator a torch builtin (not a Python function or class) is, when it has the builtin's name."""
+    if isinstance(original, (type, types.FunctionType, types.ModuleType)):
+        return None
+    name = getattr(original, "__name__", "")
+    try:
+        packet = getattr(torch.ops.aten, name) if name else None
+    except (AttributeError, RuntimeError):
+        return None
+    return name if isinstance(packet, torch._ops.OpOverloadPacket) else None
+
+
+def _private_variants(op: str) -> list[str]:
+    """ATen's own implementations of `op` under private names: _log_softmax, _scaled_dot_product_attention_math."""
+    names = {n.split("::", 1)[1].split(".")[0] for n in torch._C._dispatch_get_all_op_names() if n.startswith("aten::")}
+    return sorted(n for n in names if n == f"_{op}" or n.startswith(f"_{op}_"))
+
+
 class _ForbiddenModule(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         raise ForbiddenCall(f"this exercise must not use {self.__name__} (the test compares with it)")
@@ -85,6 +140,7 @@ class forbidden:
         self.names, self.modules = names, modules
         self._undo: list[tuple[Any, str, bool, Any]] = []  # (owner, attribute, was it in owner's own dict, value)
         self._mode: _Dispatch | None = None
+        self._kernels: _AtenKernels | None = None
 
     def _set(self, owner: Any, attr: str, value: Any) -> None:
         own = owner if isinstance(owner, dict) else vars(owner)
@@ -94,10 +150,18 @@ class forbidden:
     def __enter__(self) -> forbidden:
         caller = sys._getframe(1).f_globals
         originals: dict[int, str] = {}
+        ops: dict[str, str] = {}
         try:
             for dotted in self.names:
                 owner, attr, original = _resolve(dotted)
                 originals[id(original)] = dotted
+                op = _aten_op(original)
+                if op is not None:  # torch.ops.aten.<op> and its overloads are the same function, and
+                    ops.update(dict.fromkeys(_private_variants(op), dotted))  # _<op>_math its implementation
+                    ops[op] = dotted
+                    packet = getattr(torch.ops.aten, op)
+                    originals.update({id(packet): dotted, **{id(getattr(packet, o)): dotted
+                                                             for o in packet.overloads()}})
                 stand_in = _raiser(dotted)
                 self._set(owner, attr, stand_in)
                 for home in _ALIAS_HOMES:
@@ -122,18 +186,28 @@ class forbidden:
             if originals:  # what torch dispatches: a forbidden function held under a name the loops above never see
                 self._mode = _Dispatch(originals)
                 self._mode.__enter__()
+            self._kernels = _AtenKernels(ops)
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._mode is not None:
+        if self._kernels is not None:
+            kernels, self._kernels = self._kernels, None
+            kernels.close()
+        removed = False
+        if self._mode is not None:  # still the innermost torch function mode, unless the answer popped it
             mode, self._mode = self._mode, None
-            mode.__exit__(None, None, None)
+            depth = torch._C._len_torch_function_stack()
+            removed = depth == 0 or torch._C._get_function_stack_at(depth - 1) is not mode
+            if not removed:
+                mode.__exit__(None, None, None)
         while self._undo:
             owner, attr, existed, value = self._undo.pop()
             _put(owner, attr, value if existed else _DELETE)
+        if removed and exc[0] is None:
+            raise ForbiddenCall("the rule's watch over torch calls was removed while the answer ran")
 
 
 def _put(owner: Any, attr: str, value: Any) -> None:
