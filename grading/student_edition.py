@@ -28,8 +28,11 @@ from grading.labsource import list_labs, load_lab
 ROOT = Path(__file__).resolve().parent.parent
 
 # What students get, relative to the course root. Folders are copied whole, minus SKIP.
-INCLUDE = ("notebooks", "labs", "data", "utils", "chatbot", "labcheck", "requirements.txt", "LICENSE", "LICENSES",
-           "CITATION.cff")
+INCLUDE = ("notebooks", "labs", "data", "utils", "chatbot", "labcheck", "LICENSE", "LICENSES", "CITATION.cff")
+# Pins of tools that run on the instructor's or presenter's side only: the JupyterHub server and its proxy
+# (workshop/jupyterhub/), the browser check of the decks (tests/browser/). The edition's requirements.txt leaves them
+# out, with the comment lines that introduce them.
+INSTRUCTOR_ONLY_PINS = {"jupyterhub", "configurable-http-proxy", "playwright"}
 # Build litter, and the dated aliases of commands whose packages stay with the instructor (utils/_moved.py).
 SKIP_NAMES = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".ruff_cache"}
 SKIP_PATHS = {"utils/grading.py", "utils/doctor.py", "utils/slides.py"}
@@ -141,6 +144,21 @@ adapters/
 """
 
 
+def student_requirements(root: Path = ROOT) -> str:
+    """The course's requirements.txt without INSTRUCTOR_ONLY_PINS (and the comments just above each of them)."""
+    kept: list[str] = []
+    comments: list[str] = []
+    for line in (root / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        if line.lstrip().startswith("#") or not line.strip():
+            comments.append(line)
+            continue
+        name = line.split("#")[0].split("==")[0].split(">=")[0].strip().lower()
+        if name not in INSTRUCTOR_ONLY_PINS:
+            kept += comments + [line]
+        comments = []
+    return "\n".join(kept + comments) + "\n"
+
+
 def student_pyproject(root: Path = ROOT) -> str:
     """The course's pyproject.toml cut to the packages the edition ships (utils, chatbot) and its project fields."""
     text = (root / "pyproject.toml").read_text(encoding="utf-8")
@@ -230,7 +248,7 @@ def build(dest: Path, root: Path = ROOT, force: bool = False) -> int:
     count = sum(_copy(root / rel, dest / rel, rel) for rel in INCLUDE)
     count += _copy(root / STUDENT_ROOM, dest / "jupyter", STUDENT_ROOM)
     for name, text in (("README.md", README), ("Makefile", MAKEFILE), (".gitignore", GITIGNORE),
-                       ("pyproject.toml", student_pyproject(root)), (CLASSROOM_WORKFLOW, classroom_workflow(root))):
+                       ("requirements.txt", student_requirements(root)), ("pyproject.toml", student_pyproject(root)), (CLASSROOM_WORKFLOW, classroom_workflow(root))):
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         (dest / name).write_text(text, encoding="utf-8")
         count += 1

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from grading import student_edition
 from grading.labsource import HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END, list_labs, load_lab
 from grading.student_edition import ROOT, build
 from grading.validity import secret_lines
@@ -128,6 +129,18 @@ def test_edition_has_what_students_need(edition):
     listed = re.search(r"^packages = \[(.*)\]", (edition / "pyproject.toml").read_text(encoding="utf-8"), re.M)
     shipped = {p.parent.relative_to(edition).as_posix().replace("/", ".") for p in edition.glob("*/**/__init__.py")}
     assert shipped and {name.strip(' "') for name in listed.group(1).split(",")} == shipped
+
+
+def test_edition_pins_what_students_run_and_no_instructor_tool(edition):
+    """The course's pins minus the hub, its proxy and the browser driver: every other line kept, in order."""
+    ours = [line for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
+    theirs = [line for line in (edition / "requirements.txt").read_text(encoding="utf-8").splitlines()
+              if line.strip() and not line.startswith("#")]
+    dropped = [line for line in ours if line.split("==")[0] in student_edition.INSTRUCTOR_ONLY_PINS]
+    assert len(dropped) == len(student_edition.INSTRUCTOR_ONLY_PINS)
+    assert theirs == [line for line in ours if line not in dropped]
+    assert "JupyterHub" not in (edition / "requirements.txt").read_text(encoding="utf-8")
 
 
 def test_edition_has_no_instructor_side(edition):
