@@ -310,8 +310,10 @@ check("05.3", my_block_params)
 # ## 6. Counting GPT-2's parameters
 #
 # Everything is a matrix or a vector whose size follows from the config. With $d$ = `n_embd`, $V$ = `vocab_size`,
-# $P$ = `n_positions`, $L$ = `n_layer`:
-#
+# $P$ = `n_positions`, $L$ = `n_layer`, one GPT-2 holds the parameters of the table on the next slide.
+# GPT-2 small's config is the default `GPT2Config()`; we never download a weight.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # | component | per block | once |
 # |---|---|---|
 # | token + position embeddings | | $Vd + Pd$ |
@@ -319,8 +321,6 @@ check("05.3", my_block_params)
 # | MLP: `c_fc` ($d \to 4d$) + `c_proj` ($4d \to d$), with biases | $8d^2 + 5d$ | |
 # | LayerNorms: `ln_1`, `ln_2` ($\gamma$ and $\beta$) | $4d$ | `ln_f`: $2d$ |
 # | output layer | | 0: tied to the token embedding |
-#
-# GPT-2 small's config is the default `GPT2Config()`; we never download a weight.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** The census of GPT-2 124M: show it on the 90-minute path, run it on the half-day path
