@@ -10,7 +10,7 @@ no error (a TeX parse error, a "Math Processing Error", an undefined macro shown
 Every slide of every deck must fit: no deck has an allowance. A contact sheet per lesson (every slide as a
 thumbnail, overflowing ones framed red) is written to build/decks/ (COURSE_DECK_SHEETS to change it; the folder is
 printed): open NN_contact.png to see a whole deck at once. `-k 07_lora` exports and walks that one deck only.
-Cost, measured on the shared 2-core machine (30 Nov 2026, load average 1.5-1.8): 250 s for the 15 decks and their
+Cost, measured on the shared 2-core machine (30 Nov 2026, load average 1.1-1.8): 200-250 s for the 15 decks and their
 473 slides, each walked after its formulas are drawn (the one nbconvert export about 21 s of it).
 """
 
