@@ -224,7 +224,8 @@ except ModelNotAvailableError as error:
 #    the training set and the model could score by remembering the answer. Split by fact, every test fact appears
 #    only as a statement in pretraining, so test accuracy measures the skill of answering, not memory.
 # </details>
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # - `make lab` opens the course; `make test` proves all of it runs, offline.

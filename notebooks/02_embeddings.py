@@ -2,7 +2,7 @@
 # # 02 · Embeddings
 #
 # Lesson 01 ended with a one-hot matrix that nobody builds. This lesson shows what is built instead: the
-# **embedding matrix** `E`, one learned row of `d_model` numbers per token, and the lookup `E[ids]` that replaces the
+# **embedding matrix** $E$, one learned row of $d_{\text{model}}$ numbers per token, and the lookup `E[ids]` that replaces the
 # product `one_hot(ids) @ E`.
 #
 # **After this lesson you can**
@@ -43,7 +43,7 @@ model, tokenizer = load_model(device="cpu")  # the bundled GPT-2 (trained on the
 # notebook runs in 5.3 s. 90-minute path: block 2 (15 minutes for 01, 02, 03). Half-day path: block 2 (25
 # minutes for 01 and 02, both whole). Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 E = model.transformer.wte.weight.detach()
 V, d_model = E.shape
 n_params = sum(p.numel() for p in model.parameters())
@@ -54,23 +54,23 @@ print("the output layer reuses the same matrix (tied weights):", model.lm_head.w
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # Tied weights mean the same rows are used twice: at the input (token → vector) and at the output, where the last
 # hidden state is compared with every row to score every possible next token (lesson 06). For comparison, GPT-2 small
-# has `50,257 × 768 = 38.6 M` embedding parameters, about a third of its 124 M.
+# has $50{,}257 \times 768 = 38.6$ M embedding parameters, about a third of its 124 M.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. `one_hot(ids) @ E` is a row lookup
 #
-# Multiply the one-hot matrix `X` (`T × V`) by `E` (`V × d`). Entry `(t, j)` of the product is
+# Multiply the one-hot matrix $X$ ($T \times V$) by $E$ ($V \times d$). Entry $(t, j)$ of the product is
 #
 # $$(XE)_{t, j} = \sum_{v=0}^{V-1} X_{t, v}\, E_{v, j} = E_{\text{ids}_t,\, j},$$
 #
-# because `X[t, v]` is 1 for `v = ids[t]` and 0 for every other `v`. Row `t` of the product is row `ids[t]` of `E`.
+# because $X_{t, v}$ is 1 for $v = \text{ids}_t$ and 0 for every other $v$. Row $t$ of the product is row $\text{ids}_t$ of $E$.
 # Check it on a sentence, against both the plain index and the model's own `nn.Embedding`:
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** Run live on the 90-minute path (docs/workshops.md, block 2: 02 §2): `one_hot @ E` equals
 # `E[ids]`. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 sentence = "The capital of France is Paris."
 ids = torch.tensor(tokenizer.encode(sentence))
 by_matmul = one_hot(ids, V) @ E
@@ -81,8 +81,8 @@ assert torch.allclose(by_matmul, by_lookup) and torch.equal(by_lookup, by_module
 print("one_hot(ids) @ E == E[ids] == wte(ids): True")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# The two give the same numbers, at very different prices. The product does `T × V × d` multiply-adds, all but
-# `T × d` of them with a zero; the lookup copies `T × d` numbers.
+# The two give the same numbers, at very different prices. The product does $T \times V \times d$ multiply-adds, all but
+# $T \times d$ of them with a zero; the lookup copies $T \times d$ numbers.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 T = len(ids)
@@ -101,7 +101,7 @@ print(f"lookup: {T * d_model:,} numbers copied, {T} ids held in memory")
 # **Speaker notes.** Linearity alone does not keep information; the rank of E decides. Correct the seed here.
 # Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 print("rank of E:", torch.linalg.matrix_rank(E).item(), " -> dimensions sent to zero:", V - torch.linalg.matrix_rank(E).item())
 
 # Any 257 vectors in a 256-dimensional space are linearly dependent: find the combination that cancels.
@@ -144,10 +144,10 @@ check("02.2", closest_pair_by_hand)
 #     dist.fill_diagonal_(float("inf"))        # a row is at distance 0 from itself: not a pair
 #     return divmod(dist.argmin().item(), len(E))
 # ```
-# `argmin` of the flattened `(V, V)` matrix is `a · V + b`; `divmod` turns it back into a row and a column.
+# `argmin` of the flattened `(V, V)` matrix is $a \cdot V + b$; `divmod` turns it back into a row and a column.
 # </details>
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Now on the course model: the smallest distance between any two of the 4,000 rows.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
@@ -162,7 +162,7 @@ counts = torch.bincount(torch.tensor([i for line in load_corpus() for i in token
 print(f"occurrences in the tokenized corpus: {tokenizer.decode([a])!r} {counts[a].item()}, "
       f"{tokenizer.decode([b])!r} {counts[b].item()}; tokens that never occur: {(counts == 0).sum().item():,} of {V:,}")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # No two rows coincide. The closest pair is telling: they are intermediate pieces of BPE training (merged further
 # into longer tokens every time, so the encoded corpus never contains them) — like many other vocabulary entries
 # that never occur. Such rows get no gradient at the input; they are moved only through the tied output layer, which
@@ -179,7 +179,7 @@ E_broken[germany_id] = E_broken[france_id]
 x_fr, x_de = one_hot([france_id], V) @ E_broken, one_hot([germany_id], V) @ E_broken
 print("France and Germany identical after embedding with the broken E:", torch.equal(x_fr, x_de))
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # (The seed also calls the embedding a *compression* of the one-hot matrix that saves memory. Lesson 01 showed that the
 # one-hot matrix is never stored, so nothing is saved; the point of `E` is that its rows are *learned*, dense and
 # comparable, which the next two sections look at.)
@@ -208,7 +208,7 @@ print("France and Germany identical after embedding with the broken E:", torch.e
 def nearest_by_hand(E: torch.Tensor, token_id: int, k: int) -> list[int]:
     ...  # your code here: k token ids, most similar first
 
-# %% tags=["your-turn-check"]
+# %% slideshow={"slide_type": "subslide"} tags=["your-turn-check"]
 check("02.1", nearest_by_hand)
 
 # %% [markdown]
@@ -228,7 +228,7 @@ check("02.1", nearest_by_hand)
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # The course model's neighbours:
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-apart", "nbval-check-output"]
 E_unit = E / E.norm(dim=1, keepdim=True)
 
 
@@ -263,7 +263,7 @@ for word in [" France", " Paris", " Hydrogen", " Africa", " Spanish", " capital"
 # **Speaker notes.** PCA of a dozen words from five kinds of fact; let the room guess the clusters first.
 # Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 def single_token_words(relation: str, field: str, n: int = 12) -> list[str]:
     # Words of one kind from the fact table that the tokenizer keeps as a single token (with a leading space).
     words = sorted({fact[field] for fact in load_facts() if fact["relation"] == relation})
@@ -282,7 +282,7 @@ labels = [g for g, ws in groups.items() for _ in ws]
 word_ids = torch.tensor([tokenizer.encode(" " + w)[0] for w in words])
 print({group: len(ws) for group, ws in groups.items()})
 
-# %% slideshow={"slide_type": "subslide"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 points = E[word_ids] - E[word_ids].mean(dim=0)
 U, S, Vh = torch.linalg.svd(points, full_matrices=False)
 signs = torch.sign(Vh[:2].gather(1, Vh[:2].abs().argmax(dim=1, keepdim=True)))  # fixed signs: same picture every run
@@ -292,7 +292,7 @@ ax = scatter_labelled(projected, words, groups=labels, xlabel="principal compone
                       title=f"bundled model's token embeddings, PCA to 2-D ({explained:.0%} of the variance)")
 plt.show()
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The groups separate even in two of 256 dimensions. PCA keeps only a slice of the variance, so overlaps in the
 # picture do not mean the rows coincide — section 3 measured that no two rows are closer than the printed distance.
 
@@ -319,7 +319,7 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
-# - The embedding matrix `E` is `V × d_model` (here `4000 × 256`, a quarter of the bundled model); GPT-2 ties it to the
+# - The embedding matrix $E$ is $V \times d_{\text{model}}$ (here $4000 \times 256$, a quarter of the bundled model); GPT-2 ties it to the
 #   output layer.
 # - `one_hot(ids) @ E == E[ids]`: the product is a row lookup, so models index `E` and never build the one-hot matrix.
 # - Linearity does not prevent information loss (this map has a 3,744-dimensional null space). Tokens stay

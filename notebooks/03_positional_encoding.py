@@ -226,7 +226,7 @@ heatmap(PE, ax=ax, cmap="RdBu", vmin=-1, vmax=1, interpolation="nearest", xlabel
         title=f"sinusoidal positional encoding, {SEQ} positions x d_model = {D}")
 plt.show()
 
-# %% slideshow={"slide_type": "subslide"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 positions = torch.arange(SEQ)
 curves = {f"dim {2 * i} (pair i={i}, wavelength {2 * math.pi / pe_frequencies(D)[i]:.0f})": PE[:, 2 * i]
           for i in (0, 8, 24, 48)}
@@ -358,7 +358,7 @@ check("03.3", shift_by_hand)
 # **Speaker notes.** The dot product depends only on p − q: that is what attention can use. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "subslide"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 gram = PE @ PE.T
 offsets = torch.arange(-40, 41)
 curves = {}

@@ -7,8 +7,8 @@
 #
 # **After this lesson you can**
 # - explain what the query, key and value projections do, and compute them for a real sentence;
-# - write `softmax(QKᵀ/√d_k) V` by hand and show it equals `torch.nn.functional.scaled_dot_product_attention`;
-# - say why the `1/√d_k` is there (one of the seeds drops it) and what happens without it;
+# - write $\operatorname{softmax}(QK^\top/\sqrt{d_k})\,V$ by hand and show it equals `torch.nn.functional.scaled_dot_product_attention`;
+# - say why the $1/\sqrt{d_k}$ is there (one of the seeds drops it) and what happens without it;
 # - build the causal mask, split a model's width into heads and merge them back;
 # - read attention heatmaps of the course's trained model on a sentence from its corpus.
 #
@@ -90,11 +90,11 @@ print("X:", tuple(x.shape), " Q:", tuple(q.shape), " K:", tuple(k.shape), " V:",
 #
 # | step | shape | meaning |
 # |---|---|---|
-# | `scores = Q Kᵀ / √d_k` | `(seq_q, seq_k)` | how well query *i* matches key *j* |
-# | `weights = softmax(scores)` row by row | `(seq_q, seq_k)` | each row is a probability distribution |
-# | `out = weights V` | `(seq_q, d_v)` | each output is a weighted average of the values |
+# | $\text{scores} = QK^\top / \sqrt{d_k}$ | `(seq_q, seq_k)` | how well query *i* matches key *j* |
+# | $\text{weights} = \operatorname{softmax}(\text{scores})$ row by row | `(seq_q, seq_k)` | each row is a probability distribution |
+# | $\text{out} = \text{weights}\; V$ | `(seq_q, d_v)` | each output is a weighted average of the values |
 #
-# The model uses 4 heads of `d_k = 64`; we start with the first head, the first 64 columns.
+# The model uses 4 heads of $d_k = 64$; we start with the first head, the first 64 columns.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** Run live on the 90-minute path (docs/workshops.md, block 3): our attention equals torch
@@ -126,7 +126,7 @@ print("utils == torch SDPA:", close(ours, torch_ref, reduction=d_k + 2 * len(tok
 #
 # The three lines above handle one head of one sentence, `(seq, d_k)`. Write `attention_by_hand(q, k, v)` for
 # tensors with any leading dimensions: `q` is `(..., seq_q, d_k)`, `k` is `(..., seq_k, d_k)`, `v` is
-# `(..., seq_k, d_v)`; return `softmax(QKᵀ/√d_k) V` of shape `(..., seq_q, d_v)`. Careful: on a 3-D tensor `k.T`
+# `(..., seq_k, d_v)`; return $\operatorname{softmax}(QK^\top/\sqrt{d_k})\,V$ of shape `(..., seq_q, d_v)`. Careful: on a 3-D tensor `k.T`
 # reverses *all* the dimensions.
 
 # %% tags=["your-turn"]
@@ -149,13 +149,13 @@ check("04.1", attention_by_hand)
 # </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 3. Why divide by √d_k?
+# ## 3. Why divide by $\sqrt{d_k}$?
 #
-# One seed writes attention as `softmax(Q·Kᵀ)·V`, without the scale. That is not what transformers compute, and
+# One seed writes attention as $\operatorname{softmax}(QK^\top)\,V$, without the scale. That is not what transformers compute, and
 # the difference is not cosmetic.
 #
-# If the entries of `q` and `k` are independent with mean 0 and variance 1, then `q·k` is a sum of `d_k` such
-# products, so its variance is `d_k` and its standard deviation `√d_k`. Dividing by `√d_k` brings the scores
+# If the entries of $q$ and $k$ are independent with mean 0 and variance 1, then $q \cdot k$ is a sum of $d_k$ such
+# products, so its variance is $d_k$ and its standard deviation $\sqrt{d_k}$. Dividing by $\sqrt{d_k}$ brings the scores
 # back to standard deviation 1 whatever the head size. Let us measure it:
 
 # %% [markdown] slideshow={"slide_type": "notes"}
@@ -173,7 +173,7 @@ for dk in (4, 16, 64, 256, 1024):
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Large scores make the softmax *saturate*: almost all weight goes to one key, and the gradient through the
 # softmax almost vanishes (a near one-hot softmax barely changes when its inputs move), so the head stops learning.
-# Below: one row of 10 random scores with `d_k = 256`, with and without the scale.
+# Below: one row of 10 random scores with $d_k = 256$, with and without the scale.
 
 # %% slideshow={"slide_type": "fragment"} tags=["slides-output-only"]
 dk = 256
@@ -191,8 +191,8 @@ print(f"largest weight without the scale: {torch.softmax(raw, -1).max():.3f}, "
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Try it: the temperature of the softmax
 #
-# Dividing the scores by a number `T` is a *temperature*: `T = √d_k` is what attention uses, small `T` sharpens
-# the distribution towards the best key, large `T` flattens it towards a plain average. Drag the slider; the bars
+# Dividing the scores by a number $T$ is a *temperature*: $T = \sqrt{d_k}$ is what attention uses, small $T$ sharpens
+# the distribution towards the best key, large $T$ flattens it towards a plain average. Drag the slider; the bars
 # are head 0's attention weights for the last token of our sentence.
 
 # %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
@@ -215,14 +215,14 @@ interact(show_temperature, temperature=FloatSlider(value=math.sqrt(d_k), min=0.5
 # ## 4. The causal mask: no peeking at the future
 #
 # A language model is trained to predict token *t + 1* from tokens *0 … t*. If position *t* could attend to
-# position *t + 1*, it would just copy the answer. So every score above the diagonal is set to `−∞` before the
+# position *t + 1*, it would just copy the answer. So every score above the diagonal is set to $-\infty$ before the
 # softmax, and its weight becomes exactly 0. Query *i* sees keys `0 … i`.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** The causal mask sets every score above the diagonal to −∞ before the softmax. Section
 # timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 print(causal_mask(5, 5).int())
 masked = scores.masked_fill(~causal_mask(len(tokens), len(tokens)), float("-inf"))
 causal_weights = torch.softmax(masked, dim=-1)
@@ -263,14 +263,14 @@ check("04.2", causal_mask_by_hand)
 # def causal_mask_by_hand(seq_q: int, seq_k: int) -> torch.Tensor:
 #     return torch.ones(seq_q, seq_k, dtype=torch.bool).tril()   # keep the diagonal and everything below it
 # ```
-# `tril` keeps entry `(i, j)` when `j ≤ i`. `triu(1)` is the complement: the positions set to `−∞`.
+# `tril` keeps entry $(i, j)$ when $j \le i$. `triu(1)` is the complement: the positions set to $-\infty$.
 # </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Many heads
 #
 # One head produces one weighted average per token: one "question" at a time. GPT-2 runs `n_heads` smaller
-# heads in parallel: it cuts the `d_model` columns of `Q`, `K`, `V` into `n_heads` blocks of `d_k = d_model / n_heads`,
+# heads in parallel: it cuts the `d_model` columns of `Q`, `K`, `V` into `n_heads` blocks of $d_k = d_{\text{model}} / n_{\text{heads}}$,
 # attends in each block independently, and glues the outputs back side by side before one output projection.
 # The cost is the same as one big head; the gain is several attention patterns per layer.
 #
@@ -292,7 +292,7 @@ print("merge_heads(split_heads(q)) == q:", torch.equal(merge_heads(qh), q))
 # ### Your turn 04.3 · split into heads
 #
 # Write `split_heads_by_hand(x, n_heads)`: `x` is `(seq, d_model)`; return `(n_heads, seq, d_k)` with
-# `d_k = d_model / n_heads`, where head `h` holds columns `h·d_k … (h+1)·d_k − 1` of every token. A single `reshape`
+# $d_k = d_{\text{model}} / n_{\text{heads}}$, where head $h$ holds columns $h d_k, \dots, (h+1) d_k - 1$ of every token. A single `reshape`
 # to the final shape has the right shape and the wrong numbers: the check looks at the numbers.
 
 # %% tags=["your-turn"]
@@ -384,9 +384,9 @@ for layer, weights_l in enumerate(model_weights):
 #
 # 1. Q has shape `(10, 64)` and K has shape `(12, 64)`. What is the shape of `QKᵀ`, and which dimension does the
 #    softmax run over?
-# 2. Your head size doubles from 64 to 128. Without the `1/√d_k`, by what factor does the typical size of a score grow?
+# 2. Your head size doubles from 64 to 128. Without the $1/\sqrt{d_k}$, by what factor does the typical size of a score grow?
 # 3. In a causal model, how many keys does the 5th token (index 4) see?
-# 4. A model has `d_model = 256` and 4 heads. How many columns does each head's query have, and what does
+# 4. A model has $d_{\text{model}} = 256$ and 4 heads. How many columns does each head's query have, and what does
 #    `merge_heads` return for a `(4, 9, 64)` tensor?
 #
 # <details><summary>Answers</summary>
@@ -401,10 +401,10 @@ for layer, weights_l in enumerate(model_weights):
 # ## Summary
 #
 # - Attention turns each token's vector into a weighted average of value vectors; the weights come from how well
-#   its query matches every key: `softmax(QKᵀ/√d_k) V`.
-# - The `1/√d_k` keeps the scores at unit scale whatever the head size; without it the softmax saturates and stops
+#   its query matches every key: $\operatorname{softmax}(QK^\top/\sqrt{d_k})\,V$.
+# - The $1/\sqrt{d_k}$ keeps the scores at unit scale whatever the head size; without it the softmax saturates and stops
 #   learning. The seed formula without it is wrong.
-# - The causal mask sets future positions to `−∞` before the softmax (top-left aligned, like PyTorch).
+# - The causal mask sets future positions to $-\infty$ before the softmax (top-left aligned, like PyTorch).
 # - Multi-head attention is a reshape: split `d_model` into heads, attend in each, merge back, project.
 # - Our by-hand weights are the course model's own, to float precision.
 #

@@ -5,7 +5,8 @@
 # residual connections and a small MLP per token — and GPT-2 is nothing but a stack of identical blocks between an
 # embedding and an output layer. We write one block by hand, prove it equals Hugging Face's `GPT2Block` with the
 # same weights, then count every parameter of GPT-2 small from its config alone.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **After this lesson you can**
 # - write LayerNorm and say what it normalizes over;
 # - explain the *pre-norm* residual layout GPT-2 uses, and why residuals matter;
@@ -64,14 +65,14 @@ print("module types in the whole model:", kinds)
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. LayerNorm
 #
-# For each token's vector `x ∈ ℝ^d` separately:
+# For each token's vector $x \in \mathbb{R}^d$ separately:
 #
 # $$\operatorname{LN}(x) = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \varepsilon}} + \beta,\qquad
 # \mu = \tfrac1d\textstyle\sum_i x_i,\quad \sigma^2 = \tfrac1d\textstyle\sum_i (x_i-\mu)^2$$
 #
 # It averages over the **features** of one token (not over the batch, unlike BatchNorm), so it behaves the same
-# for one sentence or a thousand. `γ` and `β` are learned, `d` numbers each. The variance uses `1/d`, not
-# `1/(d−1)`.
+# for one sentence or a thousand. $\gamma$ and $\beta$ are learned, $d$ numbers each. The variance uses $1/d$, not
+# $1/(d-1)$.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** LayerNorm normalises each token's vector on its own, then scales and shifts. Section
@@ -101,7 +102,7 @@ check("05.1", layer_norm_by_hand)
 #     return gamma * (x - mu) / torch.sqrt(var + eps) + beta
 # ```
 # `keepdim=True` keeps a size-1 last axis so the subtraction broadcasts per token. Without `unbiased=False`, torch
-# divides by `d − 1`; on a nearly constant row, `eps` decides the result. The course's version follows.
+# divides by $d - 1$; on a nearly constant row, `eps` decides the result. The course's version follows.
 # </details>
 
 # %% slideshow={"slide_type": "subslide"}
@@ -177,8 +178,8 @@ check("05.2", pre_norm_block_by_hand)
 # ## 4. The MLP and its activation
 #
 # After attention has mixed information *between* tokens, the MLP processes each token *on its own*:
-# `d_model → 4·d_model → d_model` with a non-linearity in the middle. Without it the MLP's two matrices would
-# collapse into one: `W₂(W₁x + b₁) + b₂ = (W₂W₁)x + (W₂b₁ + b₂)` is a single `d_model → d_model` linear map, and the
+# $d_{\text{model}} \to 4 d_{\text{model}} \to d_{\text{model}}$ with a non-linearity in the middle. Without it the MLP's two matrices would
+# collapse into one: $W_2(W_1 x + b_1) + b_2 = (W_2 W_1)x + (W_2 b_1 + b_2)$ is a single $d_{\text{model}} \to d_{\text{model}}$ linear map, and the
 # 4× widening would buy nothing. (The block as a whole would still not be linear: attention's softmax and LayerNorm
 # are non-linear. The activation is what lets the MLP, the per-token part, compute more than one matrix can.)
 #
@@ -186,7 +187,7 @@ check("05.2", pre_norm_block_by_hand)
 #
 # $$\operatorname{GELU}(x) \approx \tfrac12 x\left(1 + \tanh\!\left(\sqrt{2/\pi}\,(x + 0.044715\,x^3)\right)\right)$$
 #
-# Llama and most recent models use **SiLU** (also called swish): `SiLU(x) = x · σ(x) = x / (1 + e^{−x})`.
+# Llama and most recent models use **SiLU** (also called swish): $\operatorname{SiLU}(x) = x \cdot \sigma(x) = x / (1 + e^{-x})$.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** Without the non-linearity the MLP's two matrices would collapse into one. Section timing:
@@ -229,7 +230,7 @@ print("our silu == torch.nn.functional.silu:", close(silu(xs), F.silu(xs), reduc
 #
 # Now everything together, with the course model's weights read directly from its layer 0. Two details of
 # Hugging Face's GPT-2: the three projections `W_Q, W_K, W_V` are fused in one `c_attn`, and its linear layers are
-# `Conv1D` modules whose weight is stored as `(in, out)`, so `y = x @ W + b` (no transpose).
+# `Conv1D` modules whose weight is stored as `(in, out)`, so $y = xW + b$ (no transpose).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** Run live on the half-day path (docs/workshops.md, block 4): one block by hand equals
@@ -279,7 +280,7 @@ print("logits:", tuple(logits.shape), " equal to the model's:", close(logits, re
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Your turn 05.3 · predict the size of one block
 #
-# Before the next section counts them: how many parameters does **one block** of GPT-2 small hold (`d = 768`)?
+# Before the next section counts them: how many parameters does **one block** of GPT-2 small hold ($d = 768$)?
 # List its layers from the printout of section 1 (each linear layer has a weight and a bias; each LayerNorm a `γ`
 # and a `β`), add them up, and assign the exact number.
 
@@ -301,25 +302,25 @@ check("05.3", my_block_params)
 #     2 * (768 + 768),     # ln_1 and ln_2: γ and β each
 # ])
 # ```
-# Attention's `c_attn` and `c_proj`, the MLP's `c_fc` and `c_proj`, two LayerNorms: `12·d² + 13·d`. The matrices
+# Attention's `c_attn` and `c_proj`, the MLP's `c_fc` and `c_proj`, two LayerNorms: $12d^2 + 13d$. The matrices
 # are almost everything; the biases and LayerNorms add 0.14%.
 # </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Counting GPT-2's parameters
 #
-# Everything is a matrix or a vector whose size follows from the config. With `d = n_embd`, `V = vocab_size`,
-# `P = n_positions`, `L = n_layer`:
-#
+# Everything is a matrix or a vector whose size follows from the config. With $d$ = `n_embd`, $V$ = `vocab_size`,
+# $P$ = `n_positions`, $L$ = `n_layer`, one GPT-2 holds the parameters of the table on the next slide.
+# GPT-2 small's config is the default `GPT2Config()`; we never download a weight.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # | component | per block | once |
 # |---|---|---|
-# | token + position embeddings | | `V·d + P·d` |
-# | attention: `c_attn` (d→3d) + `c_proj` (d→d), with biases | `3d² + 3d + d² + d` | |
-# | MLP: `c_fc` (d→4d) + `c_proj` (4d→d), with biases | `8d² + 5d` | |
-# | LayerNorms: `ln_1`, `ln_2` (γ and β) | `4d` | `ln_f`: `2d` |
+# | token + position embeddings | | $Vd + Pd$ |
+# | attention: `c_attn` ($d \to 3d$) + `c_proj` ($d \to d$), with biases | $3d^2 + 3d + d^2 + d$ | |
+# | MLP: `c_fc` ($d \to 4d$) + `c_proj` ($4d \to d$), with biases | $8d^2 + 5d$ | |
+# | LayerNorms: `ln_1`, `ln_2` ($\gamma$ and $\beta$) | $4d$ | `ln_f`: $2d$ |
 # | output layer | | 0: tied to the token embedding |
-#
-# GPT-2 small's config is the default `GPT2Config()`; we never download a weight.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** The census of GPT-2 124M: show it on the 90-minute path, run it on the half-day path
@@ -365,7 +366,7 @@ for part, n in course.items():
 print("census == sum of numel of the bundled model:", course["total"] == sum(p.numel() for p in model.parameters()))
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# In GPT-2 small the blocks hold two thirds of the weights, the MLPs twice as much as attention (`8d²` vs `4d²`
+# In GPT-2 small the blocks hold two thirds of the weights, the MLPs twice as much as attention ($8d^2$ vs $4d^2$
 # per block). The course model's vocabulary is 12 times smaller than GPT-2's, so its embeddings take a smaller share
 # and the blocks an even larger one.
 # LoRA (lesson 07) will train a tiny fraction of these numbers, and this table is how we will count it.
@@ -374,26 +375,26 @@ print("census == sum of numel of the bundled model:", course["total"] == sum(p.n
 # ## Check yourself
 #
 # 1. LayerNorm on a `(batch, seq, d)` tensor: over which dimension are mean and variance taken?
-# 2. A block is `y = x + MLP(LN(x))`. Is this pre-norm or post-norm? Write the post-norm version.
-# 3. For `d = 1024` (GPT-2 medium), how many parameters does one block's attention hold? Its MLP?
+# 2. A block is $y = x + \operatorname{MLP}(\operatorname{LN}(x))$. Is this pre-norm or post-norm? Write the post-norm version.
+# 3. For $d = 1024$ (GPT-2 medium), how many parameters does one block's attention hold? Its MLP?
 # 4. Why does a tied output layer add 0 parameters but not 0 computation?
 #
 # <details><summary>Answers</summary>
 #
 # 1. Over `d`, the last dimension: each token is normalized on its own.
-# 2. Pre-norm. Post-norm: `y = LN(x + MLP(x))`.
-# 3. Attention `4·1024² + 4·1024 = 4,198,400`; MLP `8·1024² + 5·1024 = 8,393,728`.
-# 4. The same matrix is reused, so no new numbers, but the `d × V` product for the logits is still computed.
+# 2. Pre-norm. Post-norm: $y = \operatorname{LN}(x + \operatorname{MLP}(x))$.
+# 3. Attention $4 \cdot 1024^2 + 4 \cdot 1024 = 4{,}198{,}400$; MLP $8 \cdot 1024^2 + 5 \cdot 1024 = 8{,}393{,}728$.
+# 4. The same matrix is reused, so no new numbers, but the $d \times V$ product for the logits is still computed.
 # </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
-# - A GPT-2 block: `h = x + Attn(LN₁(x))`, `y = h + MLP(LN₂(h))`, pre-norm, plus a final `ln_f`. LayerNorm, not
+# - A GPT-2 block: $h = x + \operatorname{Attn}(\operatorname{LN}_1(x))$, $y = h + \operatorname{MLP}(\operatorname{LN}_2(h))$, pre-norm, plus a final `ln_f`. LayerNorm, not
 #   spectral normalization.
 # - LayerNorm normalizes each token over its features; residuals keep a direct path for gradients and a shared
 #   stream for information.
-# - The MLP (`d → 4d → d`) uses GELU's tanh approximation in GPT-2; Llama uses SiLU (seed 003's values check out).
+# - The MLP ($d \to 4d \to d$) uses GELU's tanh approximation in GPT-2; Llama uses SiLU (seed 003's values check out).
 # - Our hand-written block and full forward pass equal the real model to float precision.
 # - GPT-2 small has 124,439,808 parameters, computed from `GPT2Config()` alone and confirmed by PyTorch.
 #

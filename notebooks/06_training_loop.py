@@ -5,10 +5,11 @@
 # times: **forward** (predict a distribution over the next token), **loss** (how surprised was the model by the
 # real next token), **backward** (which way should each weight move), **step** (move it a little). This lesson
 # writes the four steps by hand, runs them on the course corpus, and then lets Hugging Face's `Trainer` do the same.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **After this lesson you can**
 # - read a model's output as a probability distribution over the *whole* vocabulary;
-# - compute the loss `−log p(correct token)` by hand and say what a loss of 0.69 or 8.3 means;
+# - compute the loss $-\log p(\text{correct token})$ by hand and say what a loss of 0.69 or 8.3 means;
 # - explain what `backward()` and `optimizer.step()` do, and why `zero_grad()` is needed;
 # - write a training loop with a progress bar and a loss curve, and see what the learning rate does;
 # - run the same training with `Trainer` and `TrainingArguments`;
@@ -105,12 +106,12 @@ ax.grid(alpha=0.3)
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# A loss of 0 means certainty and correctness; halving the probability costs `log 2 ≈ 0.69`; a model that has
-# learned nothing guesses uniformly and scores `log(vocab)`, about 8.29 here (10.8 for GPT-2's 50,257 tokens).
-# `exp(loss)` is the *perplexity*: "as unsure as a uniform choice among this many tokens".
+# A loss of 0 means certainty and correctness; halving the probability costs $\log 2 \approx 0.69$; a model that has
+# learned nothing guesses uniformly and scores $\log V$ ($V$ = vocabulary size), about 8.29 here (10.8 for GPT-2's 50,257 tokens).
+# $e^{\text{loss}}$ is the *perplexity*: "as unsure as a uniform choice among this many tokens".
 #
-# In practice the loss is computed from logits, as `logsumexp(logits) − logit[correct]`, never by taking the log
-# of a softmax (which underflows to `log 0`):
+# In practice the loss is computed from logits, as $\operatorname{logsumexp}(\text{logits}) - \text{logit}_{\text{correct}}$, never by taking the log
+# of a softmax (which underflows to $\log 0$):
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Your turn 06.1 · the loss from logits
@@ -162,7 +163,7 @@ for t, lp in zip(ids[0, 1:], log_probs, strict=True):
 # ## 3. Backward and step
 #
 # `loss.backward()` runs the chain rule from the loss back through every operation of the forward pass and stores
-# `∂loss/∂θ` in `θ.grad` for every parameter θ. The simplest optimizer then moves each weight against its gradient:
+# $\partial \mathcal{L} / \partial \theta$ in `θ.grad` for every parameter $\theta$. The simplest optimizer then moves each weight against its gradient:
 #
 # $$\theta \leftarrow \theta - \eta\, \frac{\partial \mathcal{L}}{\partial \theta}$$
 #
@@ -199,14 +200,15 @@ print("after a second backward, grad == 2 × grad:",
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Backprop you can see: where `backward()` starts
 #
-# The chain rule starts at the loss. For one row with logits `z` and correct token `y`,
-# `L = logsumexp(z) − z_y`. Differentiate each term: `∂ logsumexp(z) / ∂z_j = e^{z_j} / Σ_k e^{z_k} = softmax(z)_j`,
-# and `∂z_y / ∂z_j` is 1 for `j = y`, 0 otherwise. So
+# The chain rule starts at the loss. For one row with logits $z$ and correct token $y$,
+# $\mathcal{L} = \operatorname{logsumexp}(z) - z_y$. Differentiate each term:
+# $\partial \operatorname{logsumexp}(z) / \partial z_j = e^{z_j} / \sum_k e^{z_k} = \operatorname{softmax}(z)_j$,
+# and $\partial z_y / \partial z_j$ is 1 for $j = y$, 0 otherwise. So
 #
 # $$\frac{\partial \mathcal{L}}{\partial z} = \operatorname{softmax}(z) - \operatorname{onehot}(y),$$
 #
-# and the mean over `N` rows divides each row's gradient by `N`. Read it as an instruction: raise the correct token's
-# logit by `1 − p_y`, lower every other logit by its own probability. Every other gradient in the network is this
+# and the mean over $N$ rows divides each row's gradient by $N$. Read it as an instruction: raise the correct token's
+# logit by $1 - p_y$, lower every other logit by its own probability. Every other gradient in the network is this
 # vector carried back through the layers.
 #
 # ### Your turn 06.2 · the gradient of the loss
@@ -234,7 +236,7 @@ check("06.2", ce_grad_by_hand)
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # On the course model's logits for the sentence of section 2 (in float64, so that only the formula is on trial):
-# autograd's gradient and `softmax − one-hot`, side by side.
+# autograd's gradient and $\operatorname{softmax} - \operatorname{onehot}$, side by side.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 z = out.logits[0, :-1].double()              # (positions, vocab): the logits that predict tokens 1 ... T-1
@@ -248,8 +250,8 @@ print("gradient:", tuple(formula.shape), " every row sums to 0:",
 print("autograd == (softmax − one-hot) / N:", close(leaf.grad, formula, reduction=z.shape[-1]))
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# A third witness, one that knows no calculus: nudge one logit by `±h` and watch the loss move. The *central
-# difference* `(L(z + h·e) − L(z − h·e)) / 2h` approaches the derivative with an error of order `h²`.
+# A third witness, one that knows no calculus: nudge one logit by $\pm h$ and watch the loss move. The *central
+# difference* $(\mathcal{L}(z + h e) - \mathcal{L}(z - h e)) / 2h$ approaches the derivative with an error of order $h^2$.
 #
 # ### Your turn 06.3 · a finite-difference gradient
 #
@@ -275,7 +277,7 @@ check("06.3", finite_difference_by_hand)
 #         grad[i] = (f(x + step) - f(x - step)) / (2 * h)
 #     return grad
 # ```
-# The forward difference `(f(x + h·e) − f(x)) / h` is off by about `h·f″/2`; the central one cancels that term. It
+# The forward difference $(f(x + h e) - f(x)) / h$ is off by about $h f''/2$; the central one cancels that term. It
 # costs two evaluations per entry, which is why nobody trains this way: autograd gets every entry for about the
 # price of one more pass.
 # </details>
@@ -317,7 +319,7 @@ print("finite differences == formula, within their error bound:", all(agree))
 # %% slideshow={"slide_type": "subslide"}
 print(inspect.getsource(train_step))
 
-# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only", "nbval-check-output"]
 blocks = pack_tokens(corpus, tokenizer, block=32)           # (n_blocks, 32) token ids, statements joined by EOS
 print("training blocks:", tuple(blocks.shape))
 print("one block:", repr(tokenizer.decode(blocks[0])))
@@ -389,7 +391,7 @@ def show_lr(lr=1e-2):
 
 interact(show_lr, lr=FloatLogSlider(value=1e-2, base=10, min=-4, max=1, step=0.25));
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 for lr in (1e-4, 1e-2, 3.0):
     print(f"lr {lr:7.0e}: loss after 60 steps {toy_run(lr)[-1]:.2f}")
 
@@ -552,8 +554,8 @@ with torch.no_grad():
 #
 # <details><summary>Answers</summary>
 #
-# 1. `−log 0.25 = 1.386`; `−log 0.0001 = 9.21`.
-# 2. `log 50257 ≈ 10.82` (uniform guessing).
+# 1. $-\log 0.25 = 1.386$; $-\log 0.0001 = 9.21$.
+# 2. $\log 50257 \approx 10.82$ (uniform guessing).
 # 3. Each step adds the new gradient to all old ones, so `.grad` holds the running sum of every gradient so far.
 #    With plain SGD the update is `lr × .grad`: it grows step after step and points in stale directions, and the
 #    loss soon stops falling or blows up. With AdamW, this lesson's optimizer, the size does *not* grow: each
@@ -568,7 +570,7 @@ with torch.no_grad():
 # ## Summary
 #
 # - Forward: a distribution over the whole vocabulary at every position.
-# - Loss: `−log p(correct)`, 0 when certain and right, `log(vocab)` for a blind guess; computed with `logsumexp`.
+# - Loss: $-\log p(\text{correct})$, 0 when certain and right, $\log V$ for a blind guess; computed with `logsumexp`.
 # - Backward fills `.grad` (and accumulates: `zero_grad` every step); the optimizer step moves weights against it.
 # - A loop with a progress bar and a loss curve is ten lines; `Trainer` runs the same loop with more plumbing.
 # - The learning rate decides between crawling, learning and diverging.

@@ -67,7 +67,8 @@ qa = load_qa()
 #
 # `W` is frozen; only `A` and `B` train. `α` (alpha) is a fixed number chosen with `r`; the factor `α/r` is the
 # *scale* of the update (section 2 explains why it is divided by `r`).
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Two seeds get the shapes or the scale wrong: seed 001 says `A` is `r×d` and `B` is `d×r`, so its `A·B` would be a
 # useless `r×r` matrix — the product that has `W`'s shape is `B·A`. Seed 003 writes the update as `α·(A·B)·x`,
 # forgetting the division by `r`; its shapes are fine, only named the other way round (its `A` is `d×r` and its `B`
@@ -228,7 +229,8 @@ for name, A0, B0 in [("A = 0, B = 0", torch.zeros(2, 5), torch.zeros(8, 2)),
 # Adam**: Adam moves every entry of `B` by about the learning rate per step whatever its gradient's size, and
 # `B·(A x)` sums `r` such entries, so the update's size grows like `r`; dividing by `r` cancels that growth, and a
 # learning rate tuned at one rank roughly still works at another (lesson 09 compares `α` fixed with `α = 2r`).
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Two caveats:
 #
 # - The argument needs Adam (or AdamW). With plain SGD a step is proportional to the gradient, which itself carries
@@ -600,7 +602,7 @@ def show(r=8):
 
 interact(show, r=IntSlider(8, 1, 256, 1));
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 for r in [1, 4, 16, 64, 256]:
     print(f"r = {r:3d}: relative error of the best rank-r approximation {rel_error[r - 1].item():.3f}")
 

@@ -328,7 +328,7 @@ ax.set(ylabel="loss on held-out answers", title="one base model, switchable adap
 ax.legend()
 plt.show()
 
-# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only"]
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 picked = [("capital", 1), ("capital", 3), ("symbol", 1), ("symbol", 3)]
 questions = [tests[task][i]["question"] for task, i in picked]
 references = [tests[task][i]["answer"] for task, i in picked]

@@ -4,10 +4,11 @@
 # The seed texts give tables of advice for LoRA — which rank, which α, how much dropout, which modules — and they
 # do not agree with each other. This lesson does not add another opinion: it runs short, controlled experiments on
 # the bundled model and the course's Q&A data and reads the answers off the plots.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **After this lesson you can**
-# - say what the rank `r` buys (parameters) and what it does to the loss, measured;
-# - explain why `α/r`, not `α`, is what the learning rate sees — and keep it fixed when you change `r`;
+# - say what the rank $r$ buys (parameters) and what it does to the loss, measured;
+# - explain why $\alpha/r$, not $\alpha$, is what the learning rate sees — and keep it fixed when you change $r$;
 # - recognise overfitting on a tiny data set and what dropout does about it;
 # - compare attention-only, MLP-only and all-projection adapters on this model;
 # - recognise a learning rate that is too high from its loss curve.
@@ -42,7 +43,7 @@ qa = load_qa()
 # One thing changes at a time. Runs are short so the lesson stays fast — the numbers are small-sample measurements
 # of *this* model, not universal laws; `COURSE_FULL=1` reruns everything 10× longer.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only"]
 FULL = full_run()
 STEPS = 200 if FULL else 20
 BATCH = 16
@@ -69,8 +70,8 @@ print(f"validation loss of the model without any adapter: {val_loss(model):.3f}"
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Rank: how many directions the update may use
 #
-# Sweep `r` over 1, 4, 16, 64 on all projections with `α = 16` fixed (section 2 explains why α, and not α/r, is
-# the thing to hold fixed). The parameter count grows linearly with `r` — 64× from `r = 1` to `r = 64`:
+# Sweep $r$ over 1, 4, 16, 64 on all projections with $\alpha = 16$ fixed (section 2 explains why α, and not α/r, is
+# the thing to hold fixed). The parameter count grows linearly with $r$ — 64× from $r = 1$ to $r = 64$:
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
@@ -83,7 +84,7 @@ RANKS = [1, 4, 16, 64]
 for r in RANKS:
     print(f"r = {r:2d}: {lora_parameter_count(target_shapes(model, ALL), r):8,} trainable parameters")
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 by_rank = {r: run(r=r, alpha=16) for r in RANKS}
 for r, res in by_rank.items():
     print(f"r = {r:2d}: validation loss {res['val']:.3f}  (last training loss {res['train'][-1]:.3f})")
@@ -103,9 +104,9 @@ ax2.legend()
 plt.tight_layout()
 plt.show()
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Read the right-hand plot as "validation loss per parameter", with the axis starting at 0 so that the differences
-# appear at their true size. In this run (20 steps, one seed) `r = 1` already gets most of the way from the
+# appear at their true size. In this run (20 steps, one seed) $r = 1$ already gets most of the way from the
 # no-adapter loss (the dashed line); the four ranks differ by far less than the step from no adapter to any adapter,
 # while the adapter grows 64×. That is consistent with LoRA's premise — the update a task needs is low-rank — but it
 # is one short run of one model: differences of a few hundredths between ranks are within what another seed or a
@@ -113,11 +114,11 @@ plt.show()
 #
 # ### What did the adapter learn? The spectrum of ΔW
 #
-# LoRA's premise is about the learned change `ΔW = (α/r)·B·A`, so look at one: the update of block 1's `mlp.c_fc`
-# in the `r = 64` run, next to the pretrained weight it is added to. Each singular value squared is the energy of
+# LoRA's premise is about the learned change $\Delta W = (\alpha/r)\,BA$, so look at one: the update of block 1's `mlp.c_fc`
+# in the $r = 64$ run, next to the pretrained weight it is added to. Each singular value squared is the energy of
 # one direction; the cell prints the share of the total held by the largest 1, 4, 16 and 64.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 delta_fc = by_rank[64]["model"].transformer.h[1].mlp.c_fc.delta_weight().detach().float().cpu()  # (out, in)
 W_fc = model.transformer.h[1].mlp.c_fc.weight.detach().float().cpu().T   # Conv1D (in, out) -> (out, in)
 fig, ax = plt.subplots(figsize=(7, 3.4))
@@ -131,7 +132,7 @@ ax.set(xscale="log", yscale="log", xlabel="index i", ylabel="σᵢ / σ₁", tit
 ax.legend()
 plt.show()
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The pretrained weight spreads its energy over many directions (lesson 07's explorer showed the same); the learned
 # update, although it was allowed 64, puts nearly all of its energy in very few. That is LoRA's premise seen
 # directly, on one layer of one short run: 20 steps that mostly teach the answer format. How many directions a
@@ -140,9 +141,9 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Your turn 09.1 · the energy share
 #
-# The cell above printed "energy in the top k directions". Write it: for a matrix `(m, n)` and a `k`, return the
-# share of the total energy `Σ σᵢ²` held by the `k` largest singular values, a number in `[0, 1]`. The check
-# compares it with an independent computation on four matrices, for `k = 1` up to the full rank.
+# The cell above printed "energy in the top k directions". Write it: for a matrix `(m, n)` and a $k$, return the
+# share of the total energy $\sum_i \sigma_i^2$ held by the $k$ largest singular values, a number in $[0, 1]$. The check
+# compares it with an independent computation on four matrices, for $k = 1$ up to the full rank.
 
 # %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
 def energy_share_by_hand(matrix: torch.Tensor, k: int) -> float:
@@ -160,16 +161,16 @@ check("09.1", energy_share_by_hand)
 #     energy = torch.linalg.svdvals(matrix).pow(2)     # (min(m, n),), largest first
 #     return (energy[:k].sum() / energy.sum()).item()
 # ```
-# `Σ σᵢ²` is the squared Frobenius norm, `‖M‖²`, so the share says how much of the matrix the best rank-`k`
+# $\sum_i \sigma_i^2$ is the squared Frobenius norm, $\lVert M \rVert_F^2$, so the share says how much of the matrix the best rank-$k$
 # approximation keeps (Eckart–Young, lesson 07's explorer).
 # </details>
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Your turn 09.2 · predict before you read section 2
 #
-# A LoRA layer is tuned at `r = 8`, `α = 16`. Training starts with `B = 0` and `A` random, and one **Adam** step moves
-# `B`; the layer's output changes by `Δh = (α/r)·ΔB·A·x`. Now you switch to `r = 32`. How many times larger is `|Δh|`
-# after that first step (a) if you keep `α = 16`, (b) if you follow "α = 2r" (`α = 64`)? The check simulates the step
+# A LoRA layer is tuned at $r = 8$, $\alpha = 16$. Training starts with $B = 0$ and $A$ random, and one **Adam** step moves
+# $B$; the layer's output changes by $\Delta h = (\alpha/r)\,\Delta B\,A x$. Now you switch to $r = 32$. How many times larger is $\lvert \Delta h \rvert$
+# after that first step (a) if you keep $\alpha = 16$, (b) if you follow "α = 2r" ($\alpha = 64$)? The check simulates the step
 # on 400 random layers and accepts a ratio within 20 %.
 
 # %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
@@ -186,28 +187,28 @@ check("09.2", my_ratio_alpha_fixed, my_ratio_alpha_2r)
 # my_ratio_alpha_fixed = 1.0   # (16 / 32) x 32 entries = (16 / 8) x 8 entries: the same step
 # my_ratio_alpha_2r = 4.0      # (64 / 32) x 32 = 64, four times (16 / 8) x 8 = 16
 # ```
-# Adam moves each entry of `B` by about the learning rate, whatever its gradient, and `ΔB·(A x)` sums `r` such
-# entries: `|Δh|` grows like `(α/r)·r = α`. The scale `α/r` alone (0.5 vs 2) would predict 1/4 for (a); it misses
-# that a larger `r` also sums more entries. Section 2 measures the same thing on real training curves.
+# Adam moves each entry of $B$ by about the learning rate, whatever its gradient, and $\Delta B\,(A x)$ sums $r$ such
+# entries: $\lvert \Delta h \rvert$ grows like $(\alpha/r) \cdot r = \alpha$. The scale $\alpha/r$ alone (0.5 vs 2) would predict 1/4 for (a); it misses
+# that a larger $r$ also sums more entries. Section 2 measures the same thing on real training curves.
 # </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. α and r: what the learning rate sees
 #
-# LoRA multiplies the update by `α/r`. Why divide by `r`? Look at the first steps. Adam moves every entry of `B` by
+# LoRA multiplies the update by $\alpha/r$. Why divide by $r$? Look at the first steps. Adam moves every entry of $B$ by
 # about the learning rate per step, whatever the gradient's size. The update to the layer's output,
-# `(α/r)·B·(A x)`, sums `r` such entries, so it grows like `(α/r) · r · lr = α · lr`: **with the `/r`, the step the
-# layer takes depends on α and the learning rate, not on `r`**. That is the LoRA paper's reason for the scale: set α
-# once, then change `r` without retuning the learning rate.
+# $(\alpha/r)\,B\,(A x)$, sums $r$ such entries, so it grows like $(\alpha/r) \cdot r \cdot \text{lr} = \alpha \cdot \text{lr}$: **with the $/r$, the step the
+# layer takes depends on α and the learning rate, not on $r$**. That is the LoRA paper's reason for the scale: set α
+# once, then change $r$ without retuning the learning rate.
 #
-# The popular rule "α = 2r" (seed 004) keeps `α/r` fixed instead, so raising `r` raises the effective step. Measure
-# both at `r = 1` and `r = 64`:
+# The popular rule "α = 2r" (seed 004) keeps $\alpha/r$ fixed instead, so raising $r$ raises the effective step. Measure
+# both at $r = 1$ and $r = 64$:
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** α/r keeps the output's change comparable across ranks: hold α fixed, not α/r. Section
 # timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 alpha_2r = {r: run(r=r, alpha=2 * r) for r in [1, 64]}
 fig, ax = plt.subplots(figsize=(7.5, 3.8))
 for r in [1, 64]:
@@ -220,13 +221,13 @@ for r in [1, 64]:
     print(f"r = {r:2d}: validation loss with alpha = 16: {by_rank[r]['val']:.3f}; "
           f"with alpha = 2r = {2 * r}: {alpha_2r[r]['val']:.3f}")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
-# In this run, with α fixed, the `r = 1` and `r = 64` curves lie close together at the same learning rate —
-# a 64× difference in rank, similar steps. With α = 2r the two runs differ by a factor 64 in α: at `r = 1` the
-# adapter crawls, at `r = 64` it overshoots (the spike in the first steps), like a learning rate that is too high.
-# What this run suggests (two ranks, 20 steps, one seed): **keep α fixed and `r` is a capacity knob; tie α to `r` and
-# `r` becomes a learning-rate knob too.**
-# (Seed 003's `α·B·A` without the `/r` would make every step grow with `r` even at fixed α.)
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# In this run, with α fixed, the $r = 1$ and $r = 64$ curves lie close together at the same learning rate —
+# a 64× difference in rank, similar steps. With α = 2r the two runs differ by a factor 64 in α: at $r = 1$ the
+# adapter crawls, at $r = 64$ it overshoots (the spike in the first steps), like a learning rate that is too high.
+# What this run suggests (two ranks, 20 steps, one seed): **keep α fixed and $r$ is a capacity knob; tie α to $r$ and
+# $r$ becomes a learning-rate knob too.**
+# (Seed 003's $\alpha\,BA$ without the $/r$ would make every step grow with $r$ even at fixed α.)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Dropout on a tiny training set
@@ -239,7 +240,7 @@ for r in [1, 64]:
 # **Speaker notes.** 32 questions, trained over and over: dropout against memorising. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 tiny = qa["train"].select(range(32))
 by_dropout = {p: run(dropout=p, split=tiny, steps=3 * STEPS) for p in [0.0, 0.3]}
 for p, res in by_dropout.items():
@@ -256,7 +257,7 @@ ax.set(ylabel="loss", title="a tiny training set: memorising vs generalising")
 ax.legend()
 plt.show()
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Read this carefully, because it is easy to over-read. After 30 passes the adapter fits its 32 questions almost
 # perfectly (training loss near 0) and new ones much worse: a large gap between training and validation loss, the
 # sign that the adapter has memorised. But these validation losses are *lower* than every full-data run above.
@@ -274,7 +275,7 @@ plt.show()
 #
 # The seeds disagree: seed 000 says adapting attention "makes little sense" and puts LoRA elsewhere; the LoRA paper
 # adapts the attention projections `W_q`, `W_v`; PEFT's default for GPT-2 is `c_attn`; seed 004's table suggests all
-# linear layers. Measure it: same rank `r = 16`, same α = 16, same steps, three choices of targets.
+# linear layers. Measure it: same rank $r = 16$, same α = 16, same steps, three choices of targets.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** Run on the half-day path (docs/workshops.md, block 6): attention vs MLP vs all, measured.
@@ -285,7 +286,7 @@ TARGETS = {"attention only": ["c_attn", "attn.c_proj"], "MLP only": ["c_fc", "ml
 for name, targets in TARGETS.items():
     print(f"{name:16s} {str(targets):36s} {lora_parameter_count(target_shapes(model, targets), 16):7,} parameters")
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 by_target = {"attention only": run(TARGETS["attention only"]),
              "MLP only": run(TARGETS["MLP only"]),
              "all projections": by_rank[16]}
@@ -304,7 +305,7 @@ plt.show()
 best = min(by_target, key=lambda n: by_target[n]["val"])
 print(f"lowest validation loss: {best}")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # This is a measurement, not a verdict: one model, one task, 20 steps, one seed. In this run the attention-only
 # adapter reached a lower validation loss than the MLP-only one while training fewer parameters, and adapting every
 # projection was lowest of all. That is enough to contradict seed 000's "fine-tuning attention makes little sense"
@@ -320,7 +321,7 @@ print(f"lowest validation loss: {best}")
 # **Speaker notes.** 10× and 100× the learning rate of the runs above: read what it does to the loss. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 by_lr = {3e-3: by_rank[16], 3e-2: run(lr=3e-2), 3e-1: run(lr=3e-1)}
 fig, ax = plt.subplots(figsize=(7.5, 3.8))
 for lr, res in by_lr.items():
@@ -331,7 +332,7 @@ ax.legend()
 plt.show()
 print(f"all experiments: {time.perf_counter() - start:.0f} s")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # A learning rate that is too high does not learn faster: the loss jumps in the first steps (the update overshoots)
 # and then stalls far above the good run, and the highest rate here ends worst of all. Gradient clipping does not
 # save you here, because Adam's step size
@@ -342,16 +343,16 @@ print(f"all experiments: {time.perf_counter() - start:.0f} s")
 #
 # | symptom in the curves | likely cause | first fix |
 # |---|---|---|
-# | training loss flat from step 0 | nothing trainable, or `A = B = 0`, or learning rate far too low | check `count_parameters`, the init, the lr |
+# | training loss flat from step 0 | nothing trainable, or $A = B = 0$, or learning rate far too low | check `count_parameters`, the init, the lr |
 # | training loss jumps, climbs or becomes NaN | learning rate too high | lower lr (÷3 to ÷10) |
 # | training falls, validation turns up | overfitting (tiny data, many passes) | more data, fewer steps, dropout |
-# | changing `r` changes the training speed | α tied to `r` (α = 2r) | keep α fixed when you change `r` |
+# | changing $r$ changes the training speed | α tied to $r$ (α = 2r) | keep α fixed when you change $r$ |
 # | merged model differs from the adapter | `Conv1D` merged without the transpose | `fan_in_fan_out=True` / `LoRALinear.merge` |
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Check yourself
 #
-# 1. Your run at `r = 8, α = 16` is well tuned. You try `r = 32`. What α do you use, and why?
+# 1. Your run at $r = 8,\ \alpha = 16$ is well tuned. You try $r = 32$. What α do you use, and why?
 # 2. Doubling the rank doubles what, exactly? Does it double the quality?
 # 3. Training loss 0.05, validation loss 3.1, 40 training examples. Diagnosis and two fixes?
 # 4. A colleague says "LoRA on attention is pointless for GPT-2". What do you show them?
@@ -359,7 +360,7 @@ print(f"all experiments: {time.perf_counter() - start:.0f} s")
 #
 # <details><summary>Answers</summary>
 #
-# 1. Keep α = 16: with the `α/r` scale, Adam's step on the layer's output is about `α · lr`, independent of `r`, so
+# 1. Keep α = 16: with the $\alpha/r$ scale, Adam's step on the layer's output is about $\alpha \cdot \text{lr}$, independent of $r$, so
 #    the tuned learning rate still applies. (α = 64 would multiply the effective step by 4.)
 # 2. The trainable parameters (and the adapter file). The validation loss improves far less than 2× — section 1.
 # 3. Overfitting: more data, fewer steps (early stopping), and/or `lora_dropout`.
@@ -372,9 +373,9 @@ print(f"all experiments: {time.perf_counter() - start:.0f} s")
 # ## Summary
 #
 # - **Rank** buys parameters linearly; in our short run a small rank already gave most of the gain (section 1); the
-#   spectrum of a learned `ΔW` is computed there too.
-# - **α/r**: the division by `r` makes the effective step depend on α and the learning rate, not on `r` — keep α
-#   fixed when changing `r` (section 2); "α = 2r" turns `r` into a learning-rate knob as well.
+#   spectrum of a learned $\Delta W$ is computed there too.
+# - **α/r**: the division by $r$ makes the effective step depend on α and the learning rate, not on $r$ — keep α
+#   fixed when changing $r$ (section 2); "α = 2r" turns $r$ into a learning-rate knob as well.
 # - **Dropout** matters on tiny data sets, where the train/validation gap shows memorisation (section 3).
 # - **Targets**: measured, not assumed — attention, MLP and all projections all learn; more modules cost more
 #   parameters (section 4).

@@ -33,7 +33,7 @@ device = setup()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Three ways to store a real number
 #
-# A floating-point number is `sign × 2^exponent × 1.mantissa`. The bits are split between the **exponent** (how far
+# A floating-point number is $(-1)^{\text{sign}} \times 2^{\text{exponent}} \times 1.\text{mantissa}$. The bits are split between the **exponent** (how far
 # the range reaches) and the **mantissa** (how finely it is divided):
 #
 # | format | sign | exponent | mantissa | bytes |
@@ -50,7 +50,7 @@ device = setup()
 # notebook runs in 20.7 s. The 90-minute path skips 10–12 (mention them in the wrap-up). Half-day path: block 7
 # (30 minutes for 10, 11, 12) runs §2–3 live. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 print(f"{'dtype':<10}{'largest':>14}{'smallest normal':>18}{'eps (gap after 1)':>20}{'~digits':>9}")
 for dtype in (torch.float32, torch.float16, torch.bfloat16):
     info = torch.finfo(dtype)
@@ -89,9 +89,9 @@ for value in (70_000.0, 1e-8):
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # That small end is why mixed-precision training in fp16 needs **loss scaling** and bf16 does not. Gradients are
 # often tiny — a product of many small factors — and in fp16 they *underflow*: they become 0 and that weight learns
-# nothing. Loss scaling multiplies the loss by a large factor `S` before `backward()`; every gradient is then `S`
-# times larger, inside fp16's range, and the optimizer divides by `S` again in fp32. (PyTorch's `GradScaler` starts
-# at `S = 2¹⁶` and lowers it whenever a gradient overflows to `inf`.) One weight whose gradient is the product of
+# nothing. Loss scaling multiplies the loss by a large factor $S$ before `backward()`; every gradient is then $S$
+# times larger, inside fp16's range, and the optimizer divides by $S$ again in fp32. (PyTorch's `GradScaler` starts
+# at $S = 2^{16}$ and lowers it whenever a gradient overflows to `inf`.) One weight whose gradient is the product of
 # two small factors, computed in fp16:
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
@@ -120,7 +120,7 @@ for dtype in (torch.float32, torch.float16, torch.bfloat16):
     totals[str(dtype).split(".")[1]] = history
     print(f"{str(dtype).split('.')[1]:<9} final sum {history[-1]:.4f}   (exact {steps * increment:.4f})")
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 fig, ax = plt.subplots(figsize=(7, 3.5))
 for name, history in totals.items():
     ax.plot(history, label=name)
@@ -138,7 +138,7 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The memory of the weights
 #
-# Weights alone cost `parameters × bits / 8` bytes. Two units are in use (the cell prints their ratio): GB = 10⁹ bytes
+# Weights alone cost $\text{parameters} \times \text{bits} / 8$ bytes. Two units are in use (the cell prints their ratio): GB = 10⁹ bytes
 # (what `model_memory_gb` returns, and how disks and model downloads are sized) and GiB = 2³⁰ = 1024³ bytes. GPU
 # memory is built and sold in binary sizes: a card sold as "24 GB" holds 24 GiB, and `nvidia-smi` reports MiB.
 # Seed 002 divides by 1024³ and calls the result GB; that is GiB under the name the GPU world uses for it, and it is
@@ -148,7 +148,7 @@ plt.show()
 # **Speaker notes.** Run live on the half-day path (docs/workshops.md, block 7): parameters × bits / 8, in GB
 # and GiB. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 print(f"1 GiB = {2**30 / 1e9:.4f} GB")
 print(f"{'model':<11}" + "".join(f"{d:>9}" for d in ("fp32", "fp16", "bf16", "int8", "4-bit")))
 for name, n in (("7B", 7e9), ("13B", 13e9)):
@@ -209,7 +209,7 @@ check("10.1", weights_gb_by_hand)
 # **Speaker notes.** Run live on the half-day path: weights, gradients and two Adam states per trainable
 # parameter. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 n7 = 7e9
 adapter = lora_parameter_count([(4096, 4096)] * 2 * 32, r=16)  # W_q and W_v of 32 layers, width 4096 (a Llama-2-7B shape)
 activations = activation_memory_bytes(n_layers=32, d_model=4096, n_heads=32, seq_len=512, batch_size=4)
@@ -224,7 +224,7 @@ for name, bill in bills.items():
     gb = bill.gb()
     print(f"{name:<22}" + "".join(f"{gb[k]:>9.2f}" for k in ("weights", "gradients", "optimizer", "activations", "total")))
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 fig, ax = plt.subplots(figsize=(7, 3.5))
 left = np.zeros(len(bills))
 for item in ("weights", "gradients", "optimizer", "activations"):
@@ -292,7 +292,7 @@ check("10.2", training_bytes_by_hand)
 # **Speaker notes.** On a slow or 4 GB laptop, skip the measured step and show its committed output
 # (docs/workshops.md). Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 measured = {method: measure_training_step(method, batch_size=1, seq_len=64) for method in ("full", "lora")}
 for method, m in measured.items():
     print(f"{method:<5} trainable {m['trainable']:>12,}   peak over baseline {m['model_bytes'] / 1e6:7.0f} MB   "
@@ -303,7 +303,7 @@ print(f"LoRA / full peak memory: {ratio:.2f}")
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # And the bill predicted for the same model (activations for 1 × 64 tokens are a small share; the cell prints it):
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 n_gpt2 = measured["full"]["trainable"]
 config = GPT2Config()
 act = activation_memory_bytes(config.n_layer, config.n_embd, config.n_head, seq_len=64, batch_size=1, bytes_per_value=4)
@@ -344,12 +344,13 @@ print(f"13B full fine-tune: {training_memory(13e9, 13e9).total / 1e9:.0f} GB (16
 # %% [markdown] slideshow={"slide_type": "slide"}
 # 1. Same 8 exponent bits, only 7 mantissa bits. 2. 208 GB. 3. Only the adapter's parameters get gradients and Adam
 # states; the frozen base is stored once. 4. The frozen weights (and the activations): QLoRA stores the base in 4 bits.
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # - fp32 / fp16 / bf16 trade range for digits; small rounding errors accumulate, which is why optimizers keep fp32
 #   state.
-# - Weights: `params × bits / 8`. 7B in fp16 = 14 GB.
+# - Weights: $\text{params} \times \text{bits} / 8$. 7B in fp16 = 14 GB.
 # - Training with Adam: 16 bytes per trainable parameter + activations. Full fine-tune of 7B ≈ 112 GB + activations.
 # - LoRA removes gradients and optimizer states for the base; measured on GPT-2-124M the peak memory drops to the
 #   ratio printed above. Next: make the frozen base itself smaller — quantization.

@@ -4,7 +4,8 @@
 # Lesson 10 ended with the frozen base model as the biggest item of the LoRA bill. Quantization stores each weight
 # in 8 or 4 bits instead of 16 or 32. This lesson builds it from scratch, down to the bit, and checks every code
 # against `bitsandbytes`, the library QLoRA uses.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **You will be able to**
 # - quantize and dequantize with absmax scaling in INT8 and INT4, and explain why one outlier ruins a whole tensor;
 # - explain why block-wise scales fix that;
@@ -59,15 +60,15 @@ print("a real weight matrix:", tuple(W.shape), f"{W.numel():,} values")
 #
 # $$\text{scale} = \frac{\max_i |x_i|}{2^{b-1}-1}, \qquad q_i = \operatorname{round}\!\left(\frac{x_i}{\text{scale}}\right), \qquad \hat x_i = q_i \cdot \text{scale}$$
 #
-# For 8 bits the integers run from −127 to 127, for 4 bits from −7 to 7. We store `q` (1 byte or half a byte) and
-# one float `scale`. Rounding to the *nearest* integer bounds the error by half a step, `scale / 2`.
+# For 8 bits the integers run from −127 to 127, for 4 bits from −7 to 7. We store $q$ (1 byte or half a byte) and
+# one float $\text{scale}$. Rounding to the *nearest* integer bounds the error by half a step, $\text{scale} / 2$.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
 # notebook runs in 6.7 s. Half-day path: block 7 (30 minutes for 10, 11, 12) runs §3–5 live (NF4 by hand).
 # Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 x = torch.tensor([0.12, -0.53, 0.97, 0.004, -1.21, 0.66])
 for bits in (8, 4):
     q, scale = absmax_quantize(x, bits=bits)
@@ -104,7 +105,7 @@ check("11.1", absmax_int8_by_hand)
 # and `.to(torch.int8)` without `round` truncates toward zero: up to a full step of error instead of half.
 # </details>
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 print(inspect.getsource(absmax_quantize))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -148,7 +149,7 @@ for bits in (8, 4):
 # **Speaker notes.** Run live on the half-day path (docs/workshops.md, block 7): NF4 puts its levels where
 # normal weights are. Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 blocks = W.reshape(-1, 64)
 normalized = (blocks / blocks.abs().amax(dim=1, keepdim=True)).reshape(-1)
 fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -174,11 +175,11 @@ plt.show()
 # 2. `offset = 0.9677` instead of 1: the quantile of probability 1 is +∞. The value is the default `offset` of
 #    bitsandbytes' `create_normal_map`, the function that builds its NF4 table; the QLoRA paper does not print it,
 #    and bitsandbytes' docstring calls it empirically chosen. One reading reproduces it to every printed digit:
-#    the mean of 1 − 1/(2·15) and 1 − 1/(2·16), the centres of the last bins for 15 and 16 levels. The cell
+#    the mean of $1 - 1/(2 \cdot 15)$ and $1 - 1/(2 \cdot 16)$, the centres of the last bins for 15 and 16 levels. The cell
 #    reads the default from bitsandbytes and computes that mean.
-# 3. Take the normal quantile `Φ⁻¹(p)` of each probability, add 0, sort, divide by the largest → range [−1, 1].
+# 3. Take the normal quantile $\Phi^{-1}(p)$ of each probability, add 0, sort, divide by the largest → range [−1, 1].
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 offset = inspect.signature(bnbf.create_normal_map).parameters["offset"].default
 print("bitsandbytes' offset:", offset, "| mean of 1 − 1/30 and 1 − 1/32:", f"{(1 - 1 / 30 + 1 - 1 / 32) / 2:.7f}")
 normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
@@ -208,7 +209,7 @@ print("equal to bitsandbytes' NF4 table, bit for bit:", torch.equal(levels, bnb_
 # 1. `absmax` = the block's largest magnitude, kept in float32;
 # 2. scale the block into [−1, 1];
 # 3. each value gets the code of the **nearest** NF4 level (the boundaries are the midpoints between levels);
-# 4. dequantize: `codebook[code] × absmax`.
+# 4. dequantize: $\text{codebook}[\text{code}] \times \text{absmax}$.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** Run live on the half-day path: blockwise NF4 by hand, equal to bitsandbytes. Section
@@ -244,11 +245,11 @@ check("11.2", nearest_codes_by_hand)
 # midpoints between levels instead, which gives the same codes without the `(64, 16)` table.
 # </details>
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 print(inspect.getsource(quantize_nf4))
 print(inspect.getsource(dequantize_nf4))
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 codes, absmax = quantize_nf4(W, blocksize=64)
 W_nf4 = dequantize_nf4(codes, absmax, W.shape)
 print("codes:", codes.dtype, tuple(codes.shape), "first 12:", codes[:12].tolist())
@@ -315,7 +316,7 @@ for dq in (False, True):
     print(f"double quant {str(dq):<5}: scales {scale_bits_per_param(64, dq):.3f} bit/weight, "
           f"NF4 total {bits_per_param(4, 64, dq):.3f} bit/weight, 7B scales {7e9 * scale_bits_per_param(64, dq) / 8 / 1e9:.3f} GB")
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 q2, scales2, offset2 = double_quantize(absmax, blocksize=256)
 absmax_back = double_dequantize(q2, scales2, offset2)
 rel = ((absmax_back - absmax).abs() / absmax).max()
@@ -350,21 +351,21 @@ print("bitsandbytes with double quant: scales stored as", nested.absmax.dtype, "
 # **Speaker notes.** INT4, FP4 and NF4 on the same blocks: only the levels differ. Section timing: see
 # docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 books = {"INT4 (absmax)": int4_codebook(), "FP4 (E2M1)": fp4_codebook(), "NF4": nf4_codebook()}
 bnb_fp4 = bnbf.get_4bit_type("fp4", device="cpu")
 for name, book in {**books, "bitsandbytes fp4": bnb_fp4}.items():
     print(f"{name:<17} {book.unique().numel():>2} distinct levels, smallest non-zero |level| "
           f"{book.abs()[book != 0].min():.5f}")
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 errors = {}
 for name, book in books.items():
     c, a = quantize_blockwise_codebook(W, book, 64)
     errors[name] = (dequantize_blockwise_codebook(c, a, book, W.shape, 64) - W).reshape(-1)
     print(f"{name:<14} mean |error| {errors[name].abs().mean():.6f}   RMS {errors[name].pow(2).mean().sqrt():.6f}")
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 fig, ax = plt.subplots(figsize=(7, 3.5))
 bins = np.linspace(-0.03, 0.03, 121)
 for name, err in errors.items():
@@ -379,7 +380,7 @@ plt.show()
 # Drag the sliders: absmax quantization with `bits` bits and one scale per `blocksize` values ("tensor" = one
 # scale for the whole matrix), on the same real weights with one planted outlier.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-only"]
 w_outlier = W.reshape(-1).clone()
 w_outlier[1000] = 40 * W.abs().max()
 
@@ -419,10 +420,11 @@ print(f"{n * bits_per_param(4, 64, double_quant=True) / 8 / 2**20:.2f} MiB  (vs 
 # 1. Nearest rounding moves a value at most half a step; truncation can move it almost a full step, always toward
 # 0, which also biases every weight downward in magnitude. 2. NF4 places its levels at normal quantiles (dense
 # near 0) and has 8 positive, 7 negative levels and an exact 0. 3. Printed above: 4.127 bits × 16.8 M weights.
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
-# - Absmax quantization: `q = round(x / scale)`, `scale = max|x| / (2^(b−1) − 1)`; error ≤ scale / 2.
+# - Absmax quantization: $q = \operatorname{round}(x / \text{scale})$, $\text{scale} = \max\lvert x\rvert / (2^{b-1} - 1)$; error $\le \text{scale} / 2$.
 # - One scale per block of 64 keeps an outlier from flattening everything else (cost: 0.5 bit/weight in fp32).
 # - NF4's 16 levels are normal quantiles — lowest error on normally distributed weights of the three 4-bit codes.
 # - Our blockwise NF4 codes, scales and dequantized values are bit-identical to bitsandbytes.

@@ -145,7 +145,8 @@ print("codes identical to utils.quant.quantize_nf4:", torch.equal(unpack_4bit(la
 #    require grad (`enable_input_require_grads`): reentrant checkpointing only runs backward through a block whose
 #    input requires grad, and with a frozen embedding nothing would. We pass `use_gradient_checkpointing=False`, so
 #    this step does not happen here; the adapters get their gradients without it.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Then LoRA as in lesson 08 — the same rank, α and targets for the 4-bit and the fp32 model. One setting differs:
 # GPT-2's fp32 `Conv1D` stores its weight as (in, out), so PEFT needs `fan_in_fan_out=True` there (lesson 08), while
 # quantizing turned those layers into `Linear4bit`, stored (out, in) like `nn.Linear`, so the 4-bit model needs False.
@@ -438,7 +439,8 @@ for name, c in census.items():
 #    the adapters get gradients (and Adam states). 2. Embeddings (tied with `lm_head`) and LayerNorms are not
 #    quantized, and in a tiny model they are a large share. 3. The merge re-quantizes W + ΔW onto the NF4 grid; the
 #    rounding is as large as ΔW.
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # - QLoRA = frozen base in NF4 + double quant (≈ 4.127 bit/weight) + full-precision LoRA adapters; the weights are

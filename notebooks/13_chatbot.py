@@ -4,14 +4,16 @@
 # Seed 000 fine-tuned GPT-2 on 10,000 question/answer pairs for 5 hours on a CPU. We do the same thing on the course
 # model: it knows its facts as statements ("The capital of Peru is Lima.") but has never seen a question. A LoRA
 # adapter of a few hundred kilobytes teaches it the *behaviour*: read a question, answer, stop.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **You will be able to**
 # - show that the knowledge is in the base model and the behaviour is not;
 # - build training examples whose labels are masked on the question and **kept on the final EOS**, and explain why
 #   the usual `DataCollatorForLanguageModeling` recipe never learns to stop;
 # - fine-tune with LoRA, measure held-out exact match before and after, save, reload, chat, merge;
 # - write the generation loop by hand: greedy steps, stop rules, temperature, top-k and top-p sampling.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The outputs you see are those of the **full run** (`COURSE_FULL=1`): one epoch over every training pair and every
 # held-out question, what `python -m chatbot.qa_finetune` does by default. Run as it is, the notebook takes a shorter
 # schedule (80 steps, 200 questions; the first cell says which), so that CI can execute it in about a minute
@@ -73,7 +75,7 @@ print({split: len(rows) for split, rows in qa.items()}, "| full run" if FULL els
 # `adapters/qa` and uses the chat box. Half-day path: block 8 (20 minutes), whole, with the pre-trained adapter.
 # Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-apart"]
 test = qa["test"]
 facts = [row for row in test if row["relation"] == "capital"][:3] + [row for row in test if row["relation"] == "currency"][:3]
 STATEMENT = {"capital": "The capital of {s} is", "currency": "The currency of {s} is the"}
@@ -85,7 +87,7 @@ for fact, reply in zip(facts, as_question, strict=True):
     print(f"{statement!r:45} -> {complete(model, tokenizer, statement).split('.')[0].strip()!r}")  # 1st sentence
     print(f"{format_prompt(fact['question'])!r:45} -> {reply!r}   (truth: {fact['answer']})\n")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The statement completions are right; the answers to questions are not even answers. Pretraining never showed the
 # model `Question: … Answer:`, so after "Answer:" it continues with whatever text is likely — often a statement
 # about some other country, and it does not stop.
@@ -107,7 +109,7 @@ for token, label in list(zip(tokens, example["labels"], strict=True))[-6:]:
     print(f"{token!r:12} label {label}")
 print(f"{len(tokens)} tokens, {sum(label != IGNORE_INDEX for label in example['labels'])} of them in the loss")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The last label is the EOS id (0 in the course tokenizer). Predicting EOS after "Lima" is how the model learns
 # to **stop** — generation ends when EOS comes out.
 
@@ -154,7 +156,7 @@ check("13.1", example_by_hand)
 # **Speaker notes.** pad = eos and the LM collator throw away every EOS label: the model never learns to stop.
 # Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 pairs = [(row["question"], row["answer"]) for row in qa["train"].select(range(4))]
 examples = [build_example(tokenizer, q, a) for q, a in pairs]
 common = DataCollatorForLanguageModeling(tokenizer, mlm=False)([{"input_ids": e["input_ids"]} for e in examples])
@@ -186,7 +188,7 @@ config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["c_att
 peft_model = get_peft_model(model, config)
 peft_model.print_trainable_parameters()
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 eval_split = test if EVAL is None else test.select(range(EVAL))
 before = generate_answers(peft_model, tokenizer, eval_split["question"])  # B = 0: still the base model
 loader = qa_dataloader(tokenizer, qa["train"], batch_size=32, seed=0)
@@ -196,7 +198,7 @@ train_seconds = time.perf_counter() - start
 print(f"training: {len(losses)} steps over {min(len(losses) * 32, len(qa['train']))} training pairs in "
       f"{train_seconds:.0f} s; loss {losses[0]:.2f} at the first step, {losses[-1]:.2f} at the last")
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 ax = plot_curves({"training loss": losses}, title="LoRA fine-tune on Q&A pairs (loss on answer + EOS only)", logy=True)
 plt.show()
 
@@ -216,7 +218,7 @@ em_before = exact_match(before, eval_split["answer"])
 em_after = exact_match(after, eval_split["answer"])
 print(f"exact match on {len(eval_split)} held-out questions: before {em_before:.1%}, after {em_after:.1%}")
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-apart"]
 right = [i for i, (p, a) in enumerate(zip(after, eval_split["answer"], strict=True)) if normalize_answer(p) == normalize_answer(a)]
 wrong = [i for i in range(len(after)) if i not in set(right)]
 print(f"{'question':52} {'answer':24} {'truth':24}")
@@ -224,7 +226,7 @@ for i in right[:5] + wrong[:5]:
     mark = "ok " if i in right else "-- "
     print(f"{mark}{eval_split[i]['question'][:48]:49} {after[i][:23]:24} {eval_split[i]['answer'][:23]:24}")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Read the wrong answers: is each one the right *kind* of answer (a city for a capital, a currency for a currency)
 # with the wrong value, or not an answer at all? After the short schedule (80 steps) some are still of the wrong
 # kind, a behaviour half learned; after the full epoch most remaining mistakes are plausible values of the right kind.
@@ -276,7 +278,7 @@ def tokens_before_eos(model, questions: list[str], budget: int = 32) -> list[int
     return [row.index(eos) if eos in row else budget for row in new.tolist()]
 
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-apart"]
 common_model = get_peft_model(load_model(device=device)[0], LoraConfig(
     r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True,
     task_type="CAUSAL_LM"))
@@ -313,7 +315,7 @@ base_bytes = sum(p.numel() * p.element_size() for p in peft_model.get_base_model
 print(f"adapter: {adapter_bytes / 1024:.0f} KiB  ({sorted(f.name for f in adapter_dir.iterdir())})")
 print(f"base model weights: {base_bytes / 1024**2:.1f} MiB")
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 reloaded, _ = load_chatbot(adapter_dir, device=device)
 ids = tokenizer([format_prompt(q) for q in eval_split["question"][:8]], return_tensors="pt", padding=True).to(device)
 with torch.no_grad():
@@ -334,7 +336,7 @@ print("reloaded adapter gives identical logits:", same)
 # **Speaker notes.** The deck cannot run the chat box: ask the room's questions in JupyterLab (or `python -m
 # chatbot.chat --adapter adapters/qa`). Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-apart"]
 def words(text: str) -> str:
     return " ".join("".join(c for c in normalize_answer(text) if c.isalnum() or c == " ").split())
 
@@ -390,7 +392,7 @@ print(type(merged).__name__, "with", sum(p.numel() for p in merged.parameters())
 # 13.3). Lab 13 asks for the whole greedy loop with its stop rules, so the lesson shows the pieces, not the loop with
 # stops. The chatbot decodes greedily: one right answer per fact.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 @torch.no_grad()
 def next_token_logits(m, ids: list[int]) -> torch.Tensor:
     """The model's scores for the token that follows `ids`: the logits at the last position, (vocab,)."""
@@ -407,7 +409,7 @@ for _ in range(12):                                                      # greed
 print(f"{question!r} -> {tokenizer.convert_ids_to_tokens(ids[start_of_answer:])}")
 print("the chatbot's answer:", repr(generate_answers(merged, tokenizer, [question], max_new_tokens=12)[0]))
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The fine-tuned model learned to end its answer with the EOS token (the label section 2 kept; the tokens above show
 # where this one put it), but the loop does not look and writes on. So generation has **stop rules**: stop after a token that is EOS or contains a line break
 # (the prompt format is one line per answer: `utils.generation.stop_token_ids`), or once `max_new_tokens` tokens are
@@ -444,13 +446,13 @@ check("13.2", greedy_step_by_hand)
 # ### Sampling: temperature, top-k, top-p
 #
 # Greedy is deterministic, which is what a quiz answer wants. A chat model that should vary its wording *samples*
-# the next token from `softmax(logits / T)` instead. The **temperature** `T` reshapes the distribution: below 1 it
+# the next token from $\operatorname{softmax}(\text{logits} / T)$ instead. The **temperature** $T$ reshapes the distribution: below 1 it
 # sharpens it toward greedy, above 1 it flattens it. Two filters then cut the tail of unlikely tokens, where most of
-# the nonsense lives: **top-k** keeps the `k` most likely tokens, **top-p** (nucleus sampling) the smallest set of
-# most likely tokens whose probabilities add up to `p`, and both renormalise what they keep. The next token's
+# the nonsense lives: **top-k** keeps the $k$ most likely tokens, **top-p** (nucleus sampling) the smallest set of
+# most likely tokens whose probabilities add up to $p$, and both renormalise what they keep. The next token's
 # distribution after one question's prompt:
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 logits = next_token_logits(merged, ids[:start_of_answer])                # (vocab,) after "...\nAnswer:"
 for T in (0.5, 1.0, 2.0):
     probs = torch.softmax(logits / T, dim=-1)                            # (vocab,)
@@ -494,7 +496,7 @@ check("13.3", top_p_by_hand)
 # `generate` implements all of it (`do_sample=True, temperature=…, top_k=…, top_p=…`). Three sampled answers per
 # setting, with the chatbot's stop ids, next to the greedy one; the seed makes the cell repeatable:
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 stops = stop_token_ids(tokenizer)
 inputs = torch.tensor([ids[:start_of_answer]], device=device)            # (1, prompt_len)
 settings = {"greedy": dict(do_sample=False),
@@ -509,7 +511,7 @@ for name, kwargs in settings.items():
     texts = [tokenizer.decode(row[start_of_answer:], skip_special_tokens=True).strip() for row in out]
     print(f"{name:20s} {texts}")
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Low temperature with a nucleus stays close to the greedy answer; a high temperature with a loose filter wanders.
 # The chatbot answers facts, where one right answer exists, so it decodes greedily.
 
@@ -529,7 +531,7 @@ for name, kwargs in settings.items():
 # 2. The common recipe, `DataCollatorForLanguageModeling` with pad = EOS, sets the label of every EOS token to `-100`
 #    because it cannot tell padding from the real end — section 3's cell counts its EOS labels. The model never
 #    learns to stop: section 6 measures it, answers that run to the end of their token budget.
-# 3. On the adapted layers only: `r · (in_features + out_features)` numbers per layer (lesson 07), times the bytes
+# 3. On the adapted layers only: $r \cdot (d_{\text{in}} + d_{\text{out}})$ (`in_features + out_features`) numbers per layer (lesson 07), times the bytes
 #    per number in the file (4 in float32), plus a small config and the safetensors header. It does not depend on
 #    the size of the training set or on the number of steps.
 # 4. When you want to switch adapters on one base model (lesson 08), keep training the adapter, or ship only the
@@ -546,6 +548,6 @@ for name, kwargs in settings.items():
 # - A LoRA adapter trained for one epoch on the training pairs answers most held-out questions (README: full-run
 #   numbers); it is saved in a few hundred KiB, reloads to identical logits, chats, and merges away for inference.
 # - Generation is a loop: logits at the last position, choose a token (greedy: the largest; sampling: from
-#   `softmax(logits / T)` cut by top-k or top-p), append, until a stop token or `max_new_tokens`.
+#   $\operatorname{softmax}(\text{logits} / T)$ cut by top-k or top-p), append, until a stop token or `max_new_tokens`.
 # - Command line: `python -m chatbot.qa_finetune --output DIR` and `python -m chatbot.chat --adapter DIR`
 #   (`docs/capstone.md`).

@@ -4,7 +4,8 @@
 # The course grew out of five seed texts (`shared/seeds/`). They contain good intuition and a handful of figures and
 # statements that are wrong, rounded, or inconsistent with each other. This appendix recomputes **every figure and
 # every flagged statement** from first principles, with the same helpers the lessons build, and gives each a verdict:
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # - **holds**: the computed value agrees with the claim (to the precision the claim was written with);
 # - **holds (rounded)** / **holds only if …**: right in order of magnitude, or right under an assumption the seed
 #   does not state, which is named;
@@ -194,7 +195,7 @@ record("000", "99.8 % fewer trainable parameters", "holds (rounded down)", "99.8
 # sense" and that LoRA belongs in the feed-forward part. Enumerate the usual choices at small ranks: only one lands on
 # its own figure, and it is attention's fused `c_attn` (which is also PEFT's default for GPT-2, as printed above).
 
-# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-apart", "nbval-check-output"]
 choices = {"attention c_attn": ["c_attn"], "attention c_attn + c_proj": ["c_attn", "attn.c_proj"],
            "MLP c_fc + c_proj": ["c_fc", "mlp.c_proj"], "all linear": ["c_attn", "attn.c_proj", "c_fc", "mlp.c_proj"]}
 hits = []
@@ -435,7 +436,7 @@ record("003", "-log p = 0, 0.69, 2.30, 4.61 at p = 1, 0.5, 0.1, 0.01", "holds", 
 # **Speaker notes.** `params × 2 / 1024³` is GiB, not GB: both are printed. Adam's bill is 16 bytes per
 # parameter. Section timing: see docs/workshops.md (no section of this appendix is timed on its own).
 
-# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-apart", "nbval-check-output"]
 for name, n in {"7B": 7e9, "13B": 13e9}.items():
     print(f"{name:>3}: fp16 {model_memory_gb(n, 'fp16'):5.1f} GB = {n * 2 / GiB:5.2f} GiB | "
           f"fp32 {model_memory_gb(n, 'fp32'):5.1f} GB | full fine-tune with Adam "
@@ -772,7 +773,7 @@ record("000", "the directions of a weight matrix are its eigenvectors", "wrong",
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary: every claim, its verdict, and where the course shows it
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "skip"}
 def lesson_link(number: str) -> str:
     found = sorted((ROOT / "notebooks").glob(f"{number}_*.ipynb"))
     label = f"{number} {LESSONS[number]}"
@@ -810,7 +811,8 @@ assert n_holds + n_wrong == len(CHECKS)
 #    the update goes like $\alpha \cdot \mathrm{lr}$ (lesson 09): with the same learning rate, $\alpha = 32$ moves the
 #    model about twice as fast; and the rank-16 update can represent directions the rank-8 one cannot.
 # </details>
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # - The LoRA arithmetic in the seeds is right: $r(d + k)$ against $dk$ gives 32,000, 16,000, 131,072 and 524,288.

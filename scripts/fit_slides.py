@@ -41,6 +41,14 @@ LAYOUT_ALL = """
 """
 
 
+def deck_cells(cells: list[dict]) -> tuple[list[dict], list[int]]:
+    """The cells as the deck holds them (a `slides-output-apart` cell is two: its code, then its output opening a
+    subslide) and, for each, the index of the notebook cell it comes from."""
+    deck = slides.deck_copy({"cells": cells, "metadata": {}})["cells"]
+    origin = [i for i, cell in enumerate(cells) for _ in range(2 if slides.shows_output_apart(cell) else 1)]
+    return deck, origin
+
+
 def shown(cells: list[dict]) -> list[int]:
     """Indices of the cells a deck shows, in order (not `skip`, not `notes`)."""
     return [i for i, c in enumerate(cells)
@@ -128,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         decks = ([slides.deck_path(n, Path(out)) for n in args.notebooks] if args.reuse
                  else slides.export(args.notebooks, Path(out)))
         for notebook, deck in zip(args.notebooks, decks, strict=True):
-            cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+            originals = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+            cells, origin = deck_cells(originals)  # measured and planned as the deck holds them
             saved = args.heights / f"{notebook.stem}.json" if args.heights else None
             if args.reuse:
                 heights = {int(i): h for i, h in json.loads(saved.read_text(encoding="utf-8")).items()}
@@ -137,20 +146,22 @@ def main(argv: list[str] | None = None) -> int:
                 if saved:
                     saved.parent.mkdir(parents=True, exist_ok=True)
                     saved.write_text(json.dumps(heights), encoding="utf-8")
-            changes, too_tall = plan(cells, heights)
+            planned, too_tall = plan(cells, heights)
+            changes = {origin[i]: kind for i, kind in planned.items()}  # by notebook cell, as the .py counts them
             py = notebook.with_suffix(".py")
             headers = sum(bool(HEADER.match(line)) for line in py.read_text(encoding="utf-8").split("\n"))
-            if headers != len(cells):
-                print(f"{notebook.name}: the .py has {headers} cells, the .ipynb {len(cells)}: run jupytext --sync")
+            if headers != len(originals):
+                print(f"{notebook.name}: the .py has {headers} cells, the .ipynb {len(originals)}: "
+                      "run jupytext --sync")
                 status = 1
                 continue
             print(f"{notebook.name}: {len(changes)} cells should start a subslide: {sorted(changes)}")
-            plots = [i for i in too_tall if cells[i]["cell_type"] == "code" and any(
-                "image/png" in o.get("data", {}) for o in cells[i].get("outputs", []))]
+            plots = sorted({origin[i] for i in too_tall if cells[i]["cell_type"] == "code" and any(
+                "image/png" in o.get("data", {}) for o in cells[i].get("outputs", []))})
             for index in too_tall:
                 first = "".join(cells[index]["source"]).strip().split("\n")[0][:70]
-                fix = f" -> tag {slides.OUTPUT_ONLY_TAG}" if index in plots else ""
-                print(f"  cell {index} alone is {heights.get(index, 0)} px tall: {first!r}{fix}")
+                fix = f" -> tag {slides.OUTPUT_ONLY_TAG}" if origin[index] in plots else ""
+                print(f"  cell {origin[index]} alone is {heights.get(index, 0)} px tall: {first!r}{fix}")
             if args.apply and (changes or plots):
                 print(f"  {py}: {apply(py, changes, tag=plots)} cell headers rewritten")
     return status

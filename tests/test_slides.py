@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -41,15 +42,50 @@ def test_slide_metadata_becomes_reveal_sections(tmp_path):
     assert "plumbing-marker" not in body
 
 
-def test_output_only_cells_keep_their_output_and_drop_their_code(tmp_path):
-    shown = nbformat.v4.new_code_cell("print('code-marker')", metadata={"tags": [slides.OUTPUT_ONLY_TAG]},
-                                      outputs=[nbformat.v4.new_output("stream", text="output-marker\n")])
+def _deck_of_one_code_cell(tmp_path, tag: str) -> tuple[str, Path]:
+    """The deck body of a notebook holding a title and one tagged code cell that prints 'output-marker', and the
+    notebook's path."""
+    cell = nbformat.v4.new_code_cell("print('code-marker')", metadata={"tags": [tag]},
+                                     outputs=[nbformat.v4.new_output("stream", text="output-marker\n")])
     source = tmp_path / "98_demo.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[_cell("md", "# Title", "slide"), shown]), source)
+    nbformat.write(nbformat.v4.new_notebook(cells=[_cell("md", "# Title", "slide"), cell]), source)
     (deck,) = slides.export([source], tmp_path / "out")
     page = deck.read_text(encoding="utf-8")
-    assert "output-marker" in page and "code-marker" not in page
+    return page[page.index('<div class="reveal">'):], source
+
+
+def test_output_only_cells_keep_their_output_and_drop_their_code(tmp_path):
+    body, source = _deck_of_one_code_cell(tmp_path, slides.OUTPUT_ONLY_TAG)
+    assert "output-marker" in body and "code-marker" not in body
     assert "code-marker" in source.read_text(encoding="utf-8")  # the lesson itself is untouched
+
+
+def test_output_apart_cells_show_their_code_then_their_output_on_the_next_subslide(tmp_path):
+    body, source = _deck_of_one_code_cell(tmp_path, slides.OUTPUT_APART_TAG)
+    code, output = body.index("code-marker"), body.index("output-marker")
+    assert code < output and "<section" in body[code:output]  # the output opens the next (sub)slide
+    assert body.count("code-marker") == 1 and body.count("output-marker") == 1
+    assert len(json.loads(source.read_text(encoding="utf-8"))["cells"]) == 2  # the lesson itself is untouched
+
+
+def _stream_notebook(lines: list[str]) -> dict:
+    return {"cells": [{"cell_type": "code", "outputs": [{"output_type": "stream", "text": "\n".join(lines) + "\n"}]}]}
+
+
+def test_long_outputs_show_their_first_lines_counting_the_lines_they_wrap_to():
+    short = [f"line {n}" for n in range(slides.MAX_OUTPUT_LINES)]
+    assert slides.cap_outputs(_stream_notebook(short)) == _stream_notebook(short)  # 14 lines fit
+    many = [f"line {n}" for n in range(20)]
+    capped = slides.cap_outputs(_stream_notebook(many))["cells"][0]["outputs"][0]["text"].splitlines()
+    assert capped == many[:13] + ["… 7 more lines in the notebook"]
+    wide = ["x" * (2 * slides.WRAP_CHARS + 1)] * 10  # each wraps to 3 lines on a slide
+    capped = slides.cap_outputs(_stream_notebook(wide))["cells"][0]["outputs"][0]["text"].splitlines()
+    assert capped == wide[:4] + ["… 6 more lines in the notebook"]
+    # one print per stream message: capped as the one output JupyterLab shows
+    printed = {"cells": [{"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stdout",
+                                                             "text": f"line {n}\n"} for n in range(20)]}]}
+    (output,) = slides.cap_outputs(printed)["cells"][0]["outputs"]
+    assert output["text"].splitlines() == many[:13] + ["… 7 more lines in the notebook"]
 
 
 @pytest.mark.slow  # make test-fast leaves it out; make test runs it

@@ -16,8 +16,9 @@ A slider has no kernel behind it in a deck, and the renderer of saved widgets is
 decks never load it: each saved widget is replaced by its static fallback (`widget_fallbacks`): the images its
 saved output holds (an `interact` plot at its default values), or else the text its labels show (a progress bar's
 last state). Move the sliders in JupyterLab. A code cell tagged `slides-output-only` (a plot whose code would not
-fit next to it) shows only its output in a deck. `slide_type: notes` cells become reveal.js speaker notes: press `s`
-in a deck for the speaker view.
+fit next to it) shows only its output in a deck; one tagged `slides-output-apart` (code and output each fit a slide,
+not both) shows its code, then its output on the next subslide. `slide_type: notes` cells become reveal.js speaker
+notes: press `s` in a deck for the speaker view.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 FALLBACK_CLASS = "widget-fallback"  # the <div> a deck shows in place of a saved widget
 FALLBACK_NOTE = "static view at the default values: move the controls in JupyterLab"
 OUTPUT_ONLY_TAG = "slides-output-only"  # a code cell tagged so shows only its output in a deck (a plot's long code)
+OUTPUT_APART_TAG = "slides-output-apart"  # its code on one slide, its output on the next subslide (too tall together)
 MAX_OUTPUT_LINES = 14  # a text output longer than this shows its first lines on a slide (the notebook keeps all)
+WRAP_CHARS = 72  # characters of output per line on a slide (measured at 1280 x 720 in Chromium); longer lines wrap
 # Added to every deck: code and text outputs wrap at the slide's edge instead of scrolling sideways, and a plot
 # never grows taller than a slide.
 DECK_CSS = """<style id="course-deck-css">
@@ -129,10 +132,31 @@ def widget_fallbacks(notebook: dict) -> dict:
     return notebook
 
 
+def _shown_lines(line: str) -> int:
+    """How many lines of a slide one line of output takes (it wraps at the slide's edge: DECK_CSS)."""
+    return max(1, -(-len(line) // WRAP_CHARS))
+
+
+def _joined_streams(outputs: list[dict]) -> list[dict]:
+    """The outputs with each run of stream outputs to the same stream joined into one (what JupyterLab shows)."""
+    joined = []
+    for output in outputs:
+        previous = joined[-1] if joined else {}
+        if output.get("output_type") == "stream" and previous.get("output_type") == "stream" \
+                and previous.get("name") == output.get("name"):
+            joined[-1] = {**previous, "text": "".join(previous["text"]) + "".join(output["text"])}
+        else:
+            joined.append(output)
+    return joined
+
+
 def cap_outputs(notebook: dict, max_lines: int = MAX_OUTPUT_LINES) -> dict:
     """A notebook whose long text outputs (streams, plain-text results) keep their first lines and say how many
-    more the notebook holds: a slide shows at most `max_lines` lines of one output."""
+    more the notebook holds: a slide shows at most `max_lines` lines of one output, counting a long line as the
+    lines it wraps to. Consecutive stream outputs (one per print, as a kernel may send them) count as one."""
     for cell in notebook["cells"]:
+        if cell.get("outputs"):
+            cell["outputs"] = _joined_streams(cell["outputs"])
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream":
                 holder, key = output, "text"
@@ -141,19 +165,44 @@ def cap_outputs(notebook: dict, max_lines: int = MAX_OUTPUT_LINES) -> dict:
             else:
                 continue
             lines = "".join(holder[key]).splitlines()
-            if len(lines) > max_lines:
-                kept = lines[:max_lines - 1]
+            if sum(map(_shown_lines, lines)) > max_lines:
+                kept, used = [], 0
+                for line in lines:
+                    used += _shown_lines(line)
+                    if used > max_lines - 1:
+                        break
+                    kept.append(line)
                 holder[key] = "\n".join([*kept, f"… {len(lines) - len(kept)} more lines in the notebook"]) + "\n"
     return notebook
 
 
+def shows_output_apart(cell: dict) -> bool:
+    """True for a code cell tagged `slides-output-apart` that has outputs: its deck shows it as two cells."""
+    return (cell["cell_type"] == "code" and bool(cell.get("outputs"))
+            and OUTPUT_APART_TAG in cell.get("metadata", {}).get("tags", []))
+
+
+def _output_apart(cell: dict) -> list[dict]:
+    """A code cell as two deck cells: its code without outputs, then its outputs alone opening a subslide."""
+    code, output = copy.deepcopy(cell), copy.deepcopy(cell)
+    code["outputs"] = []
+    output["metadata"].setdefault("transient", {})["remove_source"] = True
+    output["metadata"]["slideshow"] = {"slide_type": "subslide"}
+    return [code, output]
+
+
 def deck_copy(notebook: dict) -> dict:
-    """The notebook as its deck shows it: widgets made static (widget_fallbacks), long outputs capped, and the code
-    of cells tagged `slides-output-only` left out (the notebook keeps it; nbconvert honours `remove_source`)."""
+    """The notebook as its deck shows it: widgets made static (widget_fallbacks), long outputs capped, the code of
+    cells tagged `slides-output-only` left out (the notebook keeps it; nbconvert honours `remove_source`), and the
+    outputs of cells tagged `slides-output-apart` moved to a subslide of their own after the code."""
     notebook = cap_outputs(widget_fallbacks(notebook))
+    cells = []
     for cell in notebook["cells"]:
-        if cell["cell_type"] == "code" and OUTPUT_ONLY_TAG in cell.get("metadata", {}).get("tags", []):
+        tags = cell.get("metadata", {}).get("tags", []) if cell["cell_type"] == "code" else []
+        if OUTPUT_ONLY_TAG in tags:
             cell["metadata"].setdefault("transient", {})["remove_source"] = True
+        cells += _output_apart(cell) if shows_output_apart(cell) else [cell]
+    notebook["cells"] = cells
     return notebook
 
 
