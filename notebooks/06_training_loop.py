@@ -508,7 +508,7 @@ print("logits equal:", close(mine_logits, their_logits, reduction=forward_reduct
 # **And it trains like one.** The same loop as section 4, the same batches, once for each model, starting from the
 # same weights:
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 OWN_STEPS = 40
 own_losses = {}
 for name, net in (("GPT2LMHeadModel", fresh_model(seed=1)), ("GPTByHand", GPTByHand.from_hf(fresh_model(seed=1)))):
@@ -533,7 +533,7 @@ plt.show()
 # dropout=0.1)` does the same (GPT-2 also drops attention weights; ours does not). `model.train()` switches dropout
 # on, `model.eval()` off; `utils.training.train` calls `train()`, so evaluate after `eval()`.
 
-# %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
 dropping = GPTByHand.from_hf(theirs, dropout=0.1)
 with torch.no_grad():
     dropping.train()

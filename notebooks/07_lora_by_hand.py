@@ -4,13 +4,14 @@
 # Fine-tuning changes a model's weight matrices. LoRA (low-rank adaptation) keeps every pretrained weight frozen and
 # learns the *change* as the product of two thin matrices. This lesson builds LoRA from scratch, wraps the layers of
 # our bundled GPT-2, and checks every number the seed texts quote about it.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **After this lesson you can**
 # - write the LoRA update $W' = W + \frac{\alpha}{r} BA$ with the right shapes, and say why `B` starts at zero;
 # - count LoRA's trainable parameters for any layer, model and rank, and check a published figure;
 # - wrap both `nn.Linear` and GPT-2's `Conv1D` (whose weight is stored transposed) and merge the update back;
-# - inject LoRA into a model by module name, freeze the rest, and prove that nothing changes before training;
-# - fine-tune the bundled model with your LoRA and measure what it buys: exact match on held-out questions.
+# - inject LoRA into a model by module name, freeze the rest, prove that nothing changes before training, and
+#   measure what a short fine-tune buys (exact match on held-out questions).
 #
 # Run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md`.
 
@@ -628,7 +629,7 @@ for r in [1, 4, 16, 64, 256]:
 # few answers side by side. The training took about 25 s on the 2-core test machine; start it, then talk through
 # the recipe while it runs.
 
-# %% slideshow={"slide_type": "subslide"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-apart"]
 held_out = qa["test"].select(range(64))
 em_before, answers_before = evaluate_exact_match(model, tokenizer, held_out)
 torch.manual_seed(0)
