@@ -34,6 +34,7 @@ import signal
 import socket
 import struct
 import sys
+import tempfile
 
 SOCKET_PATH, MODE, PRELOADS = sys.argv[1], sys.argv[2], sys.argv[3:]
 
@@ -183,6 +184,7 @@ def become_kernel(request: dict) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    tempfile.tempdir = None  # an import in the zygote may have cached the zygote's TMPDIR, which this kernel cannot see
     resource.setrlimit(resource.RLIMIT_CPU, (request["cpu_seconds"], request["cpu_seconds"]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if request["memory_bytes"]:

@@ -38,7 +38,9 @@ def test_preloads_are_the_labs_libraries_never_the_course_modules():
 
 @pytest.mark.slow
 def test_a_forked_kernel_is_its_own_process_in_its_own_folder():
-    zygote = Zygote(["import torch"], threads=1, sandbox=sandbox_problem() is None)
+    # the zygote asks for its temporary folder once, as some libraries do at import: tempfile caches the answer
+    zygote = Zygote(["import torch", "import tempfile; tempfile.gettempdir()"], threads=1,
+                    sandbox=sandbox_problem() is None)
     kernels = []
     try:
         for k in range(2):
@@ -52,6 +54,10 @@ def test_a_forked_kernel_is_its_own_process_in_its_own_folder():
                              "'utils' in sys.modules, os.environ.get('COURSE_DEVICE'))", 30)
             text = "".join(o.get("text", "") for o in run.outputs).split()
             assert run.status == "ok" and text == [str(scratch / "work")] * 2 + ["True", "False", "cpu"], text
+        for kernel, _ in kernels:  # each kernel's own TMPDIR, not the zygote's (lab08 saves an adapter there)
+            run = kernel.run("import os, tempfile\nwith tempfile.TemporaryDirectory() as d:\n"
+                             "    print(tempfile.gettempdir() == os.environ['TMPDIR'], os.path.isdir(d))", 30)
+            assert run.status == "ok" and "".join(o.get("text", "") for o in run.outputs).split() == ["True"] * 2
         first, _ = kernels[0]
         assert first.run("x = 41", 30).status == "ok"
         assert "NameError" in kernels[1][0].run("x", 30).ename  # no state shared between two forked kernels
