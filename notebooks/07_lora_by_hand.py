@@ -66,14 +66,14 @@ qa = load_qa()
 #
 # $$h = W x + \frac{\alpha}{r} B A x, \qquad x \in \mathbb{R}^{k},\; h \in \mathbb{R}^{d}.$$
 #
-# `W` is frozen; only `A` and `B` train. `α` (alpha) is a fixed number chosen with `r`; the factor `α/r` is the
+# `W` is frozen; only `A` and `B` train. $\alpha$ (alpha) is a fixed number chosen with `r`; the factor $\alpha/r$ is the
 # *scale* of the update (section 2 explains why it is divided by `r`).
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# Two seeds get the shapes or the scale wrong: seed 001 says `A` is `r×d` and `B` is `d×r`, so its `A·B` would be a
-# useless `r×r` matrix — the product that has `W`'s shape is `B·A`. Seed 003 writes the update as `α·(A·B)·x`,
-# forgetting the division by `r`; its shapes are fine, only named the other way round (its `A` is `d×r` and its `B`
-# `r×k`, so its `A·B` is the paper's `B·A`).
+# Two seeds get the shapes or the scale wrong: seed 001 says `A` is $r \times d$ and `B` is $d \times r$, so its $AB$ would be a
+# useless $r \times r$ matrix — the product that has `W`'s shape is $BA$. Seed 003 writes the update as $\alpha (AB) x$,
+# forgetting the division by `r`; its shapes are fine, only named the other way round (its `A` is $d \times r$ and its `B`
+# $r \times k$, so its $AB$ is the paper's $BA$).
 #
 # **Shape conventions.** The maths, `lora_parameter_count` and `target_shapes` write a weight as `(d, k) = (out, in)`:
 # the shape of `W` in `h = W x`, which is how `nn.Linear` stores its weight. GPT-2's `Conv1D` stores its weight the
@@ -160,7 +160,7 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Your turn 07.2 · count an adapter
 #
-# Return the number of numbers a rank-`r` LoRA adapter trains on one `d × k` weight (an `int`), without
+# Return the number of numbers a rank-`r` LoRA adapter trains on one $d \times k$ weight (an `int`), without
 # `utils.lora`. The check compares it with `lora_parameter_count` on five layers, from 3 × 7 to 4096 × 1024.
 
 # %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
@@ -187,7 +187,7 @@ check("07.2", lora_params_by_hand)
 # LoRA initialises **`B = 0`** and `A` at random. The paper draws `A` from a random Gaussian; PEFT, and this course
 # after it, use the Kaiming-uniform rule `nn.Linear` uses for its own weights (bound $1/\sqrt{k}$) — an
 # implementation's
-# choice, not the paper's. Either way `B·A = 0`: before the first step the adapted model *is* the pretrained model,
+# choice, not the paper's. Either way $BA = 0$: before the first step the adapted model *is* the pretrained model,
 # and training starts from what the model already knows instead of from a random perturbation of it.
 #
 # Why not both zero? The gradients are
@@ -225,24 +225,24 @@ for name, A0, B0 in [("A = 0, B = 0", torch.zeros(2, 5), torch.zeros(8, 2)),
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Why divide by r?
 #
-# The paper's reason is practical: with Adam, scaling the update by `α` acts roughly like scaling the learning rate,
-# so the authors set `α` once and do not retune it when they change `r`. The `/r` is what keeps that true, **under
+# The paper's reason is practical: with Adam, scaling the update by $\alpha$ acts roughly like scaling the learning rate,
+# so the authors set $\alpha$ once and do not retune it when they change `r`. The $/r$ is what keeps that true, **under
 # Adam**: Adam moves every entry of `B` by about the learning rate per step whatever its gradient's size, and
-# `B·(A x)` sums `r` such entries, so the update's size grows like `r`; dividing by `r` cancels that growth, and a
-# learning rate tuned at one rank roughly still works at another (lesson 09 compares `α` fixed with `α = 2r`).
+# $B(Ax)$ sums `r` such entries, so the update's size grows like `r`; dividing by `r` cancels that growth, and a
+# learning rate tuned at one rank roughly still works at another (lesson 09 compares $\alpha$ fixed with $\alpha = 2r$).
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Two caveats:
 #
 # - The argument needs Adam (or AdamW). With plain SGD a step is proportional to the gradient, which itself carries
-#   the factor `α/r` (the formulas above), so the change of the update per step goes like `(α/r)² · r = α²/r`: it
-#   shrinks as `r` grows, and the `/r` no longer keeps the step size.
-# - Even under Adam, `α/r` is not the only choice. The rsLoRA paper (Kalajdzievski, 2023) argues that `α/√r` keeps
-#   learning stable as `r` grows and that with `α/r` large ranks learn no better than small ones; PEFT offers it as
-#   `LoraConfig(use_rslora=True)`. The course keeps the paper's `α/r`.
+#   the factor $\alpha/r$ (the formulas above), so the change of the update per step goes like $(\alpha/r)^2 \cdot r = \alpha^2/r$: it
+#   shrinks as `r` grows, and the $/r$ no longer keeps the step size.
+# - Even under Adam, $\alpha/r$ is not the only choice. The rsLoRA paper (Kalajdzievski, 2023) argues that $\alpha/\sqrt{r}$ keeps
+#   learning stable as `r` grows and that with $\alpha/r$ large ranks learn no better than small ones; PEFT offers it as
+#   `LoraConfig(use_rslora=True)`. The course keeps the paper's $\alpha/r$.
 #
-# Seed 003's `α·(A·B)·x` drops the division altogether: under Adam a rank-64 adapter would take steps about 64 times
-# larger than the same `α` with `/r`.
+# Seed 003's $\alpha (AB) x$ drops the division altogether: under Adam a rank-64 adapter would take steps about 64 times
+# larger than the same $\alpha$ with $/r$.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. A LoRA layer, by hand
@@ -296,7 +296,7 @@ print("layer_shape, (in_features, out_features):", layer_shape(c_attn), "for bot
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # For the *forward* pass the layout does not matter: `A` and `B` are our own matrices, shaped `(r, in)` and
-# `(out, r)` whatever the base layer is. It matters the moment we **merge** (section 5): the update `B·A` has shape
+# `(out, r)` whatever the base layer is. It matters the moment we **merge** (section 5): the update $BA$ has shape
 # `(out, in)`, and adding it to a Conv1D weight needs a transpose. That is the *fan_in_fan_out trap*, and it has a
 # nasty form: on a square layer such as `attn.c_proj` (256 × 256) the wrong addition raises no error at all.
 
@@ -413,14 +413,14 @@ print("first example:", repr(tokenizer.decode(first["input_ids"][0][first["atten
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Merge and unmerge
 #
-# After training, `W + (α/r)·B·A` can be computed **once** and stored in the base layer's weight: the model is then a
+# After training, $W + \frac{\alpha}{r} BA$ can be computed **once** and stored in the base layer's weight: the model is then a
 # plain GPT-2 again, with no extra matmul at inference. `merge()` adds the update (transposed for Conv1D),
 # `unmerge()` subtracts it, and `merge_lora(model)` merges every layer and puts the plain layers back.
 #
 # ### Equal up to rounding
 #
-# Merged and unmerged compute the same function, but not the same arithmetic: `x·(W + ΔW)` instead of `x·W + x·ΔW`.
-# A float32 number keeps 24 significant bits, so every addition rounds, by at most a relative `u = 2⁻²⁴`; and
+# Merged and unmerged compute the same function, but not the same arithmetic: $x(W + \Delta W)$ instead of $xW + x\,\Delta W$.
+# A float32 number keeps 24 significant bits, so every addition rounds, by at most a relative $u = 2^{-24}$; and
 # rounding depends on the order of the additions:
 
 # %% [markdown] slideshow={"slide_type": "notes"}
@@ -440,7 +440,7 @@ print(f"unit roundoff u = 2**-24 = {unit_roundoff():.2e}")
 # `False` on a student's laptop; too loose and it hides bugs. The course derives it once (`utils.numerics`):
 #
 # - a dot product of `K` terms accumulates `K` roundings; they behave like a random walk, so its error is about
-#   `√K · u` times the size of the terms (Higham & Mary's probabilistic bound; the worst case `K · u` never happens);
+#   $\sqrt{K}\,u$ times the size of the terms (Higham & Mary's probabilistic bound; the worst case $K u$ never happens);
 # - chained reductions add their errors, so a whole forward pass counts the terms summed along its longest path;
 # - two computations each carry such an error, and we allow a factor 2 more: `SAFETY = 4`.
 #
@@ -567,7 +567,7 @@ print(f"seed 003 says 8,388,608; 32 layers x 16 x 2 x (4096 + 4096) = "
 # (Eckart–Young), and its relative error is $\sqrt{\sum_{i>r} \sigma_i^2} \big/ \sqrt{\sum_i \sigma_i^2}$.
 # Drag `r` to see how much of a real
 # weight of the bundled model a rank-`r` matrix can express, next to what the adapter costs. (LoRA's bet is about the
-# *change* `ΔW`, not about `W` itself: lesson 09 computes the singular values of a `ΔW` learned on our task. `α` has
+# *change* $\Delta W$, not about `W` itself: lesson 09 computes the singular values of a $\Delta W$ learned on our task. $\alpha$ has
 # no slider here: it does not change what a rank-`r` adapter can express, only how large its steps are.)
 
 # %% [markdown] slideshow={"slide_type": "notes"}
@@ -619,8 +619,8 @@ for r in [1, 4, 16, 64, 256]:
 # never been asked? The bundled model knows its facts only as statements ("The capital of Peru is Lima."); it has
 # never seen `Question: … Answer:`.
 #
-# The recipe: `r = 8`, `α = 16` on every projection (`c_attn`, `c_proj`, `c_fc`), 60 AdamW steps on batches of 32
-# training pairs (learning rate `3·10⁻³`, decaying to 0). The score: greedy answers to 64 questions of the *test*
+# The recipe: `r = 8`, $\alpha = 16$ on every projection (`c_attn`, `c_proj`, `c_fc`), 60 AdamW steps on batches of 32
+# training pairs (learning rate $3 \cdot 10^{-3}$, decaying to 0). The score: greedy answers to 64 questions of the *test*
 # split, whose facts were never asked in training, by exact match (`utils.qa.evaluate_exact_match`: the answer
 # equals the reference after lower-casing and removing punctuation).
 
@@ -651,7 +651,7 @@ for question, before, after, reference in list(zip(held_out["question"], answers
 # the right answer: the facts were already in the frozen weights, as statements, and the small update taught the
 # model to *answer* with them. The misses printed above are short answers built from words of the question
 # ("French", "City State"): the answer format is in place before every fact is. Lesson 13 trains the same adapter
-# for a full epoch; lesson 09 asks how `r`, `α`, the targets and the learning rate change this picture.
+# for a full epoch; lesson 09 asks how `r`, $\alpha$, the targets and the learning rate change this picture.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Check yourself
@@ -659,23 +659,23 @@ for question, before, after, reference in list(zip(held_out["question"], answers
 # 1. A layer is 512 × 2048. How many parameters does LoRA with `r = 8` train on it, and what fraction is that?
 # 2. Why is `B` (not `A`) the matrix initialised to zero? What would happen if both were random?
 # 3. You merge an adapter into GPT-2's `attn.c_proj` with `W += scale * B @ A` and get no error. What is wrong?
-# 4. Seed 003 writes `W·x + α·(A·B)·x` with `A` of shape `d × r` and `B` of shape `r × k`. What is wrong, and what
+# 4. Seed 003 writes $Wx + \alpha (AB) x$ with `A` of shape $d \times r$ and `B` of shape $r \times k$. What is wrong, and what
 #    only looks wrong?
 # 5. GPT-2 124M with `r = 8` on `c_attn` *and* `c_proj` (attention and MLP): how many trainable parameters?
 #
 # <details><summary>Answers</summary>
 #
 # 1. `8 × (512 + 2048) = 20,480` of 1,048,576, i.e. 1.95 %.
-# 2. Nothing in the maths forces it to be `B`. What is needed is one zero factor, so that `B·A = 0` and the model
+# 2. Nothing in the maths forces it to be `B`. What is needed is one zero factor, so that $BA = 0$ and the model
 #    starts unchanged, and one random factor, so that a gradient flows: with `B = 0` and `A` random, `B` learns
 #    first; with `A = 0` and `B` random, `A` does (the third line of section 2's cell). With both zero, both
 #    gradients are zero forever. The paper zeroes `B` and PEFT follows it; zeroing `A` works too. Both random:
 #    training starts from a randomly perturbed model and first has to undo the noise.
 # 3. Conv1D stores `(in, out)`; the update `B @ A` is `(out, in)`. On a square layer the shapes agree, so the sum
 #    silently adds the transpose of the intended update. Use `(B @ A).T` (or `LoRALinear.merge`).
-# 4. Wrong: the scale is `α`, not `α/r`. Only looks wrong: `A·B` — with seed 003's shapes it is `d × k`, the paper's
-#    `B·A` with the letters swapped (section 1 prints it). The `r × r` product is seed 001's mistake, whose `A` is
-#    `r × d` and `B` `d × r`.
+# 4. Wrong: the scale is $\alpha$, not $\alpha/r$. Only looks wrong: $AB$ — with seed 003's shapes it is $d \times k$, the paper's
+#    $BA$ with the letters swapped (section 1 prints it). The $r \times r$ product is seed 001's mistake, whose `A` is
+#    $r \times d$ and `B` $d \times r$.
 # 5. Computed below.
 # </details>
 
@@ -688,13 +688,13 @@ print(f"{lora_parameter_count(target_shapes(gpt2, ['c_attn', 'c_proj']), r=8):,}
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
-# - LoRA keeps `W` frozen and learns `ΔW = (α/r)·B·A` with `B` `(d × r)` and `A` `(r × k)`: `r·(d + k)` parameters
-#   instead of `d·k` (1000² at `r = 16`: 32,000 = 3.2 %; 4096² at `r = 16`: 131,072, 99.2 % fewer).
+# - LoRA keeps `W` frozen and learns $\Delta W = \frac{\alpha}{r} BA$ with `B` `(d × r)` and `A` `(r × k)`: $r(d + k)$ parameters
+#   instead of $dk$ (1000² at `r = 16`: 32,000 = 3.2 %; 4096² at `r = 16`: 131,072, 99.2 % fewer).
 # - `B = 0`, `A` random: the adapted model starts *exactly* at the pretrained one, and gradients still flow.
 # - GPT-2's `Conv1D` stores weights as `(in, out)`: forward passes don't care, merging must transpose — on square
 #   layers the mistake raises no error.
 # - `utils.lora`: `LoRALinear`, `add_lora` (targets by name suffix, everything else frozen), `count_parameters`,
-#   `merge_lora`. Merged or not, the outputs agree up to float32 rounding: `4·√K·u·max|logit|` (`utils.numerics`).
+#   `merge_lora`. Merged or not, the outputs agree up to float32 rounding: $4\sqrt{K}\,u\,\max|\text{logit}|$ (`utils.numerics`).
 # - GPT-2 124M, `r = 4` on `c_attn`: 147,456 trainable (seed 000 is right). Llama 3.2 3B, `r = 16` on
 #   `q_proj, v_proj`: 4,587,520 — not seed 003's 8,388,608.
 # - The payoff: 60 steps of LoRA on every projection (3 % of the parameters) take held-out exact match from 0 to
