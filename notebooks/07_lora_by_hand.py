@@ -635,7 +635,7 @@ em_before, answers_before = evaluate_exact_match(model, tokenizer, held_out)
 torch.manual_seed(0)
 payoff_model = add_lora(copy.deepcopy(model), ["c_attn", "c_proj", "c_fc"], r=8, alpha=16)
 payoff_losses = train_loop(payoff_model, qa_dataloader(tokenizer, qa["train"], batch_size=32, seed=0), max_steps=60,
-                           lr=3e-3)
+                           lr=3e-3, progress=False)  # about 25 s: no bar, so the deck shows no widget without image
 em_after, answers_after = evaluate_exact_match(payoff_model, tokenizer, held_out)
 trainable, total = count_parameters(payoff_model)
 print(f"trained {trainable:,} of {total:,} parameters ({100 * trainable / total:.1f} %) for {len(payoff_losses)} "
