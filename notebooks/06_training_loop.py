@@ -538,7 +538,7 @@ dropping = GPTByHand.from_hf(theirs, dropout=0.1)
 with torch.no_grad():
     dropping.train()
     first, second = dropping(sample), dropping(sample)
-    print("train mode, two calls give equal logits:", torch.equal(first, second))
+    print("train mode, two calls give different logits (a new dropout mask each):", not torch.equal(first, second))
     dropping.eval()
     first, second = dropping(sample), dropping(sample)
     print("eval mode, two calls give equal logits:", torch.equal(first, second))
