@@ -35,6 +35,8 @@ from grading.zygote import ForkedKernel, for_class
 DEFAULT_CELL_TIMEOUT = 120
 DEFAULT_MEMORY_GB = 6.0
 KERNEL_START_TIMEOUT = 120
+# nbconvert's lab template, less its redundant sanitising of pygments' already escaped code (templates/: same HTML)
+FEEDBACK_TEMPLATE = Path(__file__).parent / "templates" / "feedback.html.j2"
 
 
 class SandboxUnavailable(RuntimeError):
@@ -329,7 +331,7 @@ def _write_feedback(path: Path, nb: nbformat.NotebookNode, lab: LabSource, run: 
                                            f"| test | points |\n|---|---|\n{rows}")
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     nb.cells.insert(0, header)
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    body, _ = HTMLExporter(template_file=str(FEEDBACK_TEMPLATE)).from_notebook_node(nb)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(body, encoding="utf-8")
 
