@@ -631,7 +631,7 @@ def graded(tmp_path_factory):
     wrong_answers_before = (ROOT / "solutions" / LAB / "wrong_answers.py").read_bytes()
     students = build_class(submissions, out, listener.port)
     cmd = [sys.executable, "-m", "grading", "--lab", LAB, "--submissions", str(submissions), "--out", str(out),
-           "--cell-timeout", "60", "--memory-gb", "1.5", "--workers", "2"]
+           "--cell-timeout", "30", "--memory-gb", "1.5", "--workers", "2"]
     env = dict(os.environ, **{SECRET_ENV: SECRET_VALUE, "HF_HUB_OFFLINE": "1"})
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3000, env=env)
     listener.stop = True

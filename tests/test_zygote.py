@@ -18,7 +18,7 @@ from grading.harness import Harness
 from grading.labsource import LABS, load_lab
 from grading.sandbox import new_scratch, sandbox_problem
 from grading.submissions import Submission
-from grading.validity import check_lab, student_versions
+from grading.validity import check_lab, release_labs, student_versions
 from grading.zygote import ALWAYS, PRELOADABLE, ForkedKernel, Zygote, for_class, preload_lines
 
 ISOLATION = sandbox_problem()
@@ -76,13 +76,14 @@ def test_a_forked_kernel_is_its_own_process_in_its_own_folder():
 
 
 @pytest.mark.slow
-def test_forked_kernels_grade_exactly_as_fresh_ones(monkeypatch):
+def test_forked_kernels_grade_exactly_as_fresh_ones(monkeypatch, tmp_path):
     """lab00's solution, stub and wrong answers, graded once through the zygote and once with a fresh kernel
-    each: every cell's points equal."""
+    each (one release for both): every cell's points equal."""
+    released = release_labs(["lab00_setup"], tmp_path / "course")
     scores = {}
     for setting in ("1", "0"):
         monkeypatch.setenv("COURSE_GRADING_ZYGOTE", setting)
-        check = check_lab("lab00_setup", workers=2)
+        check = check_lab("lab00_setup", workers=2, released=released)
         scores[setting] = {s: (r.status, r.cells) for s, r in check.results.items()}
     assert scores["1"] == scores["0"]
     assert scores["1"]["solution"][0] == "ok" and len(scores["1"]) >= 4
