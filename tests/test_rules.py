@@ -99,6 +99,7 @@ def _out_of_the_modes_reach(sdpa=F.scaled_dot_product_attention):
             "aten": lambda q: torch.ops.aten.scaled_dot_product_attention(q, q, q),
             "aten overload": lambda q: torch.ops.aten.scaled_dot_product_attention.default(q, q, q),
             "aten math": lambda q: torch.ops.aten._scaled_dot_product_attention_math(q, q, q)[0],
+            "aten fused cpu": lambda q: torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q[None], q[None], q[None])[0],
             "with grad": lambda q: sdpa(q.clone().requires_grad_(), q, q)}
 
 
@@ -112,7 +113,8 @@ def _caught(call):
 
 def test_forbidden_builtin_raises_out_of_the_modes_reach_and_comes_back():
     """A forbidden torch builtin that is an ATen operator raises however it is reached (the mode popped and pushed
-    back, torch function handling disabled, another thread, torch.ops.aten, its private _math implementation);
+    back, torch function handling disabled, another thread, torch.ops.aten, its private _math and fused CPU
+    implementations);
     popping the mode for good fails the block; afterwards the operator works again, with the same values."""
     q = torch.randn(2, 3, 4)
     before = F.scaled_dot_product_attention(q, q, q)

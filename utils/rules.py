@@ -116,10 +116,17 @@ def _aten_op(original: Any) -> str | None:
     return name if isinstance(packet, torch._ops.OpOverloadPacket) else None
 
 
+# ATen's fused implementations of an operator whose names do not start with the operator's own: attention's
+# _scaled_dot_product_flash_attention_for_cpu, _efficient_, _cudnn_ and the rest
+_FUSED_PREFIXES = {"scaled_dot_product_attention": ("_scaled_dot_product_", "_triton_scaled_dot_attention")}
+
+
 def _private_variants(op: str) -> list[str]:
-    """ATen's own implementations of `op` under private names: _log_softmax, _scaled_dot_product_attention_math."""
+    """ATen's own implementations of `op` under private names: _log_softmax, _scaled_dot_product_attention_math,
+    _scaled_dot_product_flash_attention_for_cpu."""
     names = {n.split("::", 1)[1].split(".")[0] for n in torch._C._dispatch_get_all_op_names() if n.startswith("aten::")}
-    return sorted(n for n in names if n == f"_{op}" or n.startswith(f"_{op}_"))
+    prefixes = (f"_{op}_", *_FUSED_PREFIXES.get(op, ()))
+    return sorted(n for n in names if n == f"_{op}" or n.startswith(prefixes))
 
 
 class _ForbiddenModule(types.ModuleType):
