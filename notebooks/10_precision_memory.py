@@ -7,8 +7,8 @@
 # **You will be able to**
 # - say what fp32, fp16 and bf16 can and cannot represent, and show a rounding and an overflow in each;
 # - compute the memory of a model's weights in any precision (`model_memory_gb`);
-# - write the training-memory bill — weights + gradients + Adam's two states + activations — for a full fine-tune
-#   and for LoRA, and check it against a **measured** training step of GPT-2-124M on this CPU.
+# - write the training bill (weights, gradients, Adam's two states, activations) for full fine-tuning and LoRA,
+#   and check it against a **measured** step of GPT-2-124M; count what checkpointing and 8-bit Adam save.
 #
 # *Run time on a 2-core machine: figure 1 of `benchmarks/RESULTS.md` (the measurement starts two fresh Python processes).*
 
@@ -329,12 +329,170 @@ plt.show()
 # the model); the LoRA step pays roughly one copy.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. Two more levers: recompute the activations, store Adam's state in 8 bits
+#
+# LoRA shrinks the gradients and the optimizer state of the *frozen* weights. Two other levers work on any
+# fine-tune, full or LoRA, and both appear in every memory-saving recipe:
+#
+# - **Gradient checkpointing** attacks the activations. Backward needs each layer's intermediate results; keeping
+#   all of them costs memory in proportion to layers × batch × sequence length. With checkpointing, each
+#   transformer block keeps only its *input*; during backward the block's forward pass runs again to rebuild its
+#   internals, one block at a time. The price is one extra forward pass per step.
+# - **8-bit optimizer states** attack Adam's bill. Adam's two running means $m$ and $v$ cost 8 bytes per trained
+#   parameter in fp32. bitsandbytes' `AdamW8bit` stores each as one byte per value plus one fp32 scale per block of
+#   256 values (the blockwise idea of lesson 11) and dequantizes them only for the update.
+#
+# We count both on the course's bundled model, exactly: `saved_activation_bytes` hooks every tensor autograd saves
+# for backward, and `optimizer_state_bytes` adds up the optimizer's tensors. Counts depend only on shapes, so they
+# are the same on every machine.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** The counts are exact and instant; the step-time ratio is measured and varies from machine to
+# machine (expect roughly one extra forward pass, 20-40 % more).
+
+# %% slideshow={"slide_type": "subslide"}
+import time
+
+import bitsandbytes as bnb
+
+from utils.data import load_corpus
+from utils.memory import optimizer_state_bytes, saved_activation_bytes
+from utils.models import load_model
+
+model, tokenizer = load_model(device=device)
+model.train()  # dropout on, as in training: recomputation must replay the same dropout masks
+corpus_ids = tokenizer(" ".join(load_corpus()), return_tensors="pt")["input_ids"][0].to(device)
+batch = corpus_ids[: 8 * 128].view(8, 128)  # (batch 8, seq 128)
+print(f"bundled model: {model.config.n_layer} blocks, d_model {model.config.n_embd}, "
+      f"{sum(p.numel() for p in model.parameters()):,} parameters; batch {tuple(batch.shape)}")
+
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output", "slides-output-apart"]
+runs = {}
+for checkpointing in (False, True):
+    if checkpointing:
+        model.activation_checkpointing_enable({"use_reentrant": True})
+    torch.manual_seed(0)  # the same dropout masks in both runs
+    start = time.perf_counter()
+    kept, loss = saved_activation_bytes(model, input_ids=batch, labels=batch)
+    loss.backward()
+    seconds = time.perf_counter() - start
+    runs[checkpointing] = dict(kept=kept, loss=loss.item(), seconds=seconds,
+                               grads=[p.grad.clone() for p in model.parameters()])
+    model.zero_grad(set_to_none=True)
+model.activation_checkpointing_disable()
+
+plain, recomputed = runs[False], runs[True]
+largest = max(g.abs().max().item() for g in plain["grads"])
+same = all(torch.allclose(a, b, rtol=0, atol=1e-6 * largest) for a, b in zip(plain["grads"], recomputed["grads"]))
+print(f"kept for backward, every activation:   {plain['kept'] / 1e6:6.1f} MB")
+print(f"kept for backward, with checkpointing: {recomputed['kept'] / 1e6:6.1f} MB "
+      f"({recomputed['kept'] / plain['kept']:.0%})")
+print(f"same loss: {abs(plain['loss'] - recomputed['loss']) <= 1e-6 * abs(plain['loss'])}; "
+      f"same gradients (to 1e-6 of the largest): {same}")
+
+# %% slideshow={"slide_type": "fragment"}
+print(f"forward + backward time, checkpointing / plain: {recomputed['seconds'] / plain['seconds']:.2f}x "
+      "(one run each, on this machine)")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# What is left with checkpointing is each block's input, the final layer norm's and the language-model head's
+# activations (the logits over the vocabulary are large), and nothing inside the blocks. During backward one block
+# is rebuilt at a time, so the true peak is that count plus one block's internals. The gradients are the same: the
+# recomputation runs the same operations on the same inputs, and PyTorch replays the saved random state, so even
+# dropout draws the same masks. `activation_checkpointing_enable(every_n_layers=2)` checkpoints every second
+# block: a point between the two.
+#
+# Now Adam's state. One optimizer step on the same model and batch, then we count what each optimizer keeps:
+
+# %% slideshow={"slide_type": "subslide"} tags=["nbval-check-output"]
+initial = {name: value.clone() for name, value in model.state_dict().items()}
+n_params = sum(p.numel() for p in model.parameters())
+losses = {}
+for name, optimizer_class in (("AdamW, fp32 states", torch.optim.AdamW), ("AdamW8bit", bnb.optim.AdamW8bit)):
+    model.load_state_dict(initial)
+    torch.manual_seed(0)
+    optimizer = optimizer_class(model.parameters(), lr=1e-3)
+    losses[name] = []
+    for step in range(12):
+        chunk = corpus_ids[step * 4 * 64: (step + 1) * 4 * 64].view(4, 64)  # (batch 4, seq 64): a new slice each step
+        loss = model(input_ids=chunk, labels=chunk).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses[name].append(loss.item())
+    state = optimizer_state_bytes(optimizer)
+    print(f"{name:<19} state {state / 1e6:5.2f} MB = {state / n_params:.2f} bytes per parameter")
+missing_and_unexpected = model.load_state_dict(initial)  # back to the bundled model as loaded
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 10.3 · predict 8-bit Adam's bytes
+#
+# Write the bytes of $m$ and $v$ that each optimizer keeps for **one** parameter tensor of `n_values` values (leave
+# out the step counter). fp32 AdamW: 4 bytes each. bitsandbytes' `AdamW8bit`, for each of $m$ and $v$: 1 byte per
+# value, a 4-byte scale per *started* block of 256 values, and a code table of 256 four-byte entries; a tensor
+# under 4,096 values keeps the fp32 states. The check creates real optimizers of both kinds, takes a step, and
+# counts their tensors.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def adam_state_bytes_by_hand(n_values: int, eight_bit: bool) -> int:
+    ...  # your code here
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("10.3", adam_state_bytes_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# import math
+#
+# def adam_state_bytes_by_hand(n_values, eight_bit):
+#     if not eight_bit or n_values < 4096:
+#         return 2 * 4 * n_values                             # m and v in fp32
+#     blocks = math.ceil(n_values / 256)                      # the last block may be partial
+#     return 2 * (n_values + 4 * blocks + 256 * 4)            # codes, block scales, code table; for m and for v
+# ```
+# Per value that is $2 + 8/256 \approx 2.03$ bytes for a large tensor, against 8: the 2.06 printed above also
+# holds the small tensors that stay in fp32.
+# </details>
+
+# %% slideshow={"slide_type": "subslide"}
+fig, ax = plt.subplots(figsize=(6, 3))
+for name, curve in losses.items():
+    ax.plot(range(1, len(curve) + 1), curve, marker="o", ms=3, label=name)
+ax.set(xlabel="training step", ylabel="training loss", title="The same 12 steps with fp32 and 8-bit Adam states")
+ax.legend()
+plt.show()
+fp32_curve, eight_bit_curve = losses.values()
+print(f"largest gap between the two curves: {max(abs(a - b) for a, b in zip(fp32_curve, eight_bit_curve)):.4f}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# 8 bytes per parameter become about 2: one byte for $m$, one for $v$, and a little for the block scales (tensors
+# under 4,096 values, here the biases and layer norms, keep fp32 states). On these 12 steps the two loss curves lie
+# on top of each other (the gap is printed under the plot). The bitsandbytes authors found 8-bit states matching
+# 32-bit ones on full training runs (Dettmers et al. 2022, "8-bit Optimizers via Block-wise Quantization"), and
+# training recipes offer it as one switch (`optim="adamw_bnb_8bit"` in `transformers.TrainingArguments`).
+#
+# A **paged** optimizer (`bnb.optim.PagedAdamW8bit`, QLoRA's third ingredient) keeps its state in CUDA unified
+# memory, which the driver moves to CPU RAM when the GPU runs short instead of failing the step. It lowers no
+# bill; it survives a spike. On a CPU there is nowhere to page to, which is why lesson 12 only describes it.
+#
+# | lever | what it shrinks | price |
+# |---|---|---|
+# | LoRA | gradients and Adam state of the frozen weights | a small adapter, a lower ceiling than a full fine-tune |
+# | gradient checkpointing | activations | one extra forward pass per step |
+# | 8-bit Adam | Adam's state, 8 → about 2 bytes per trained parameter | quantization error in $m$ and $v$ |
+# | 4-bit base (lesson 12) | the frozen weights | dequantizing them in every forward pass |
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Check yourself
 #
 # 1. Why does bf16 overflow at the same place as fp32 but round worse?
 # 2. A 13B model, full fine-tune in fp32 with Adam: how many GB before activations?
 # 3. LoRA adds parameters. Why does it still need less memory than full fine-tuning?
 # 4. Which item of the bill does LoRA *not* shrink, and which technique (lesson 12) attacks what remains?
+# 5. Why does gradient checkpointing give the same gradients, even with dropout on? What does it cost instead?
 #
 # Answer to 2, computed:
 
@@ -344,6 +502,8 @@ print(f"13B full fine-tune: {training_memory(13e9, 13e9).total / 1e9:.0f} GB (16
 # %% [markdown] slideshow={"slide_type": "slide"}
 # 1. Same 8 exponent bits, only 7 mantissa bits. 2. 208 GB. 3. Only the adapter's parameters get gradients and Adam
 # states; the frozen base is stored once. 4. The frozen weights (and the activations): QLoRA stores the base in 4 bits.
+# 5. Backward recomputes each block from its kept input with the same operations, and PyTorch restores the saved
+# random state, so dropout draws the same masks; the cost is one more forward pass per step (time, not memory).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
@@ -353,4 +513,7 @@ print(f"13B full fine-tune: {training_memory(13e9, 13e9).total / 1e9:.0f} GB (16
 # - Weights: $\text{params} \times \text{bits} / 8$. 7B in fp16 = 14 GB.
 # - Training with Adam: 16 bytes per trainable parameter + activations. Full fine-tune of 7B ≈ 112 GB + activations.
 # - LoRA removes gradients and optimizer states for the base; measured on GPT-2-124M the peak memory drops to the
-#   ratio printed above. Next: make the frozen base itself smaller — quantization.
+#   ratio printed above.
+# - Gradient checkpointing keeps only each block's input (counted above: a fraction of the activations) for one
+#   extra forward pass; 8-bit Adam stores $m$ and $v$ in about 2 bytes per parameter instead of 8. Next: make the
+#   frozen base itself smaller — quantization.

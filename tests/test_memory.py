@@ -14,6 +14,8 @@ from utils.memory import (
     lora_param_count,
     measure_training_step,
     model_memory_gb,
+    optimizer_state_bytes,
+    saved_activation_bytes,
     training_memory,
 )
 
@@ -67,3 +69,69 @@ def test_measured_lora_step_needs_less_memory_than_full():
     assert full["model_bytes"] >= 0.9 * 16 * n
     assert lora["trainable"] < n / 100
     assert lora["model_bytes"] < 0.6 * full["model_bytes"]
+
+
+class _TinyNet(torch.nn.Module):
+    """Linear(4, 8) -> ReLU -> Linear(8, 2), loss = mean squared output: small enough to count by hand."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = torch.nn.Linear(4, 8), torch.nn.Linear(8, 2)
+
+    def forward(self, x):
+        out = self.second(torch.relu(self.first(x)))
+        return type("Output", (), {"loss": out.pow(2).mean()})
+
+
+def test_saved_activation_bytes_counts_what_backward_needs_once():
+    """Linear saves its input (b x 4), ReLU its output (b x 8, the same tensor the second Linear saves: once),
+    pow its input (b x 2); the weights are not activations. float32: 4 bytes each."""
+    torch.manual_seed(0)
+    net, x = _TinyNet(), torch.randn(5, 4)
+    kept, loss = saved_activation_bytes(net, x=x)
+    assert kept == 5 * (4 + 8 + 2) * 4
+    loss.backward()
+    assert net.first.weight.grad is not None
+
+
+def test_gradient_checkpointing_keeps_less_and_gives_the_same_gradients():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(n_layer=3, n_embd=64, n_head=4, vocab_size=97, n_positions=32)).train()
+    ids = torch.randint(0, 97, (2, 32))
+    runs = []
+    for checkpointing in (False, True):
+        if checkpointing:
+            model.activation_checkpointing_enable({"use_reentrant": True})
+        torch.manual_seed(1)  # dropout is on: recomputation must replay the same masks
+        kept, loss = saved_activation_bytes(model, input_ids=ids, labels=ids)
+        loss.backward()
+        runs.append((kept, loss.item(), [p.grad.clone() for p in model.parameters()]))
+        model.zero_grad()
+    (kept_all, loss_all, grads_all), (kept_ckpt, loss_ckpt, grads_ckpt) = runs
+    assert kept_ckpt < kept_all / 2
+    assert loss_ckpt == pytest.approx(loss_all, rel=1e-6)
+    for a, b in zip(grads_all, grads_ckpt, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6 * a.abs().max().item())
+
+
+def test_optimizer_state_bytes_adamw_and_bitsandbytes_8bit():
+    """torch AdamW: m and v in float32 (8 bytes a value) and a float32 step counter per tensor. bitsandbytes
+    AdamW8bit: one byte per value for m and for v, a float32 absmax per block of 256 values for each, a 256-entry
+    float32 code map for each; tensors under 4,096 values keep 32-bit state."""
+    bnb = pytest.importorskip("bitsandbytes")
+    big, small = torch.nn.Parameter(torch.randn(64, 256)), torch.nn.Parameter(torch.randn(100))
+    for p in (big, small):
+        p.grad = torch.randn_like(p)
+    adamw = torch.optim.AdamW([big, small])
+    adamw.step()
+    assert optimizer_state_bytes(adamw) == 8 * (big.numel() + small.numel()) + 4 * 2
+    eight = bnb.optim.AdamW8bit([big, small])
+    eight.step()
+    blocks = -(-big.numel() // 256)
+    state_big = 2 * big.numel() + 2 * 4 * blocks + 2 * 256 * 4
+    state_small = 8 * small.numel()
+    counters = sum(v.numel() * v.element_size() for st in eight.state.values() for k, v in st.items()
+                   if torch.is_tensor(v) and k == "step")
+    assert optimizer_state_bytes(eight) == state_big + state_small + counters

@@ -57,6 +57,16 @@ WRONG_ANSWERS_07_13: dict[str, list[str]] = {
         # the model counted twice in a full fine-tune: frozen copy + trainable copy
         "def training_bytes_by_hand(n_params, n_trainable):\n    return 4 * n_params + 16 * n_trainable\n",
     ],
+    "10.3": [
+        # one byte per value for m and v, nothing else counted
+        "def adam_state_bytes_by_hand(n_values, eight_bit):\n    return (2 if eight_bit else 8) * n_values\n",
+        # whole blocks only (floor), and the 4,096 threshold read as 'at most'
+        "def adam_state_bytes_by_hand(n_values, eight_bit):\n    if not eight_bit or n_values <= 4096:\n"
+        "        return 8 * n_values\n    return 2 * (n_values + 4 * (n_values // 256) + 256 * 4)\n",
+        # every tensor quantized, small ones too
+        "import math\ndef adam_state_bytes_by_hand(n_values, eight_bit):\n    if not eight_bit:\n        return 8 * n_values\n"
+        "    return 2 * (n_values + 4 * math.ceil(n_values / 256) + 256 * 4)\n",
+    ],
     "11.1": [
         # truncation toward zero instead of rounding
         "def absmax_int8_by_hand(x):\n    scale = x.abs().max().item() / 127\n"

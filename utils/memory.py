@@ -3,6 +3,7 @@
     model_memory_gb(7e9, "fp16")                  # 14.0 GB for the weights alone
     training_memory(7e9, 7e9)                     # full fine-tune, fp32 + Adam: 16 bytes per parameter
     measure_training_step("lora")                 # peak memory of one real step of GPT-2-124M on this CPU
+    saved_activation_bytes(model, **batch)         # what autograd keeps for backward, counted exactly
 
 GB here means 10**9 bytes (what disk and GPU vendors print); divide by 1.074 more for GiB (2**30).
 """
@@ -92,6 +93,38 @@ def activation_memory_bytes(n_layers: int, d_model: int, n_heads: int, seq_len: 
 
 
 lora_param_count = renamed(lora_parameter_count, "utils.memory.lora_param_count")  # the 0.1 name; removed in 0.3
+
+
+# ---------------------------------------------------------------- counting what a step keeps (lesson 10, section 5)
+
+def saved_activation_bytes(model: torch.nn.Module, **batch: torch.Tensor) -> tuple[int, torch.Tensor]:
+    """Bytes of the tensors autograd keeps from the forward pass of `model(**batch)` until backward, and the loss.
+
+    Counted exactly, with a saved-tensors hook: every tensor an operation saves for its backward is seen once per
+    storage (views share one), and the model's own parameters are left out (they are the weights, not
+    activations). With reentrant gradient checkpointing only each checkpointed block's inputs are kept; the
+    block's internals are recomputed during backward. The count depends only on shapes and dtypes, so it is the
+    same on every machine. Call `.backward()` on the returned loss to finish the step.
+    """
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    kept: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in params:
+            kept[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = model(**batch).loss
+    return sum(kept.values()), loss
+
+
+def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of every tensor an optimizer keeps per parameter (Adam's m and v, their 8-bit codes and block scales,
+    step counters): what it adds to the training bill once it has taken a step."""
+    return sum(value.numel() * value.element_size() for state in optimizer.state.values()
+               for value in state.values() if torch.is_tensor(value))
 
 
 # ---------------------------------------------------------------- measuring one real training step

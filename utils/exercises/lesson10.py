@@ -1,4 +1,4 @@
-"""Your-turn checks of lesson 10 (precision and memory): the bytes of a model, the training bill."""
+"""Your-turn checks of lesson 10 (precision and memory): the bytes of a model, the training bill, Adam's state."""
 
 from __future__ import annotations
 
@@ -36,3 +36,29 @@ def _(training_bytes_by_hand) -> None:
         assert math.isclose(got, want, rel_tol=_REL), (
             f"{n:g} parameters, {kind}: you return {got:,.0f} bytes, which is not the bill "
             "(weights + gradients + Adam's two states)")
+
+
+def _adam_state_bytes(n_values: int, eight_bit: bool) -> int:
+    """Bytes of m and v that a real optimizer keeps for one parameter tensor of n_values (torch AdamW, or
+    bitsandbytes AdamW8bit), after one step; step counters left out."""
+    import bitsandbytes as bnb
+
+    param = torch.nn.Parameter(torch.randn(n_values))
+    param.grad = torch.randn(n_values)
+    optimizer = (bnb.optim.AdamW8bit if eight_bit else torch.optim.AdamW)([param])
+    optimizer.step()
+    return sum(v.numel() * v.element_size() for k, v in optimizer.state[param].items()
+               if torch.is_tensor(v) and k != "step")
+
+
+@exercise("10.3", hint="per tensor of n values: fp32 Adam keeps m and v at 4 bytes each; 8-bit keeps 1 byte each, "
+                       "plus, for each of m and v, a 4-byte scale per started block of 256 values and a 256-entry "
+                       "4-byte code table; under 4,096 values bitsandbytes keeps the fp32 states",
+          done="your counts equal the states real optimizers keep, for 7 sizes")
+def _(adam_state_bytes_by_hand) -> None:
+    for n in (100, 4095, 4096, 4097, 65_536, 65_537, 256 * 1000 + 1):
+        for eight_bit in (False, True):
+            what = f"adam_state_bytes_by_hand({n}, eight_bit={eight_bit})"
+            got = as_number(adam_state_bytes_by_hand(n, eight_bit), what)
+            want = _adam_state_bytes(n, eight_bit)
+            assert got == want, f"{what}: you return {got:,.0f} bytes; the optimizer keeps {want:,}"
