@@ -194,7 +194,8 @@ print("padding positions with a label, QACollator:", int(((ours["attention_mask"
 # `train_loop` is a plain PyTorch loop with a progress bar (`progress=True`, its default). This lesson turns the
 # bar off and prints a summary line instead: a saved notebook keeps a progress bar as it was first drawn, so the
 # committed copy would show a bar frozen at 0 %. Set `progress=True` to watch your own run.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The training loss alone cannot say whether the adapter learns to answer or only memorises its training pairs.
 # Every few steps the loop's `on_step` hook scores the adapter on 128 **validation** questions (facts never asked
 # in training) with `utils.qa.heldout_loss`, the same loss per answer token as the training loss.
@@ -236,6 +237,13 @@ ax.legend()
 plt.show()
 print(f"validation loss: {validation[1]:.2f} after step 1, {min(validation.values()):.2f} at its lowest "
       f"(step {min(validation, key=validation.get)}), {validation[max(validation)]:.2f} at step {max(validation)}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Read the two curves together. Overfitting would show as the validation loss turning up while the training loss
+# keeps falling: the adapter memorising its training pairs instead of learning to answer. In one epoch each training
+# pair is seen once, and the validation loss falls with the training loss, then levels off: in the full run its
+# lowest value and its last are the same to two decimals (the printed line). Lesson 09 trains a tiny set over and
+# over, where the gap opens.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Held-out exact match
@@ -371,8 +379,8 @@ print(f"fine-tuned adapter, no examples:  exact match {exact_match(after[:100], 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Few-shot prompting does not work here. A model of 4 million parameters, pretrained on statements in blocks of
 # 64 tokens, does not learn a pattern from its prompt, which large language models do; its answers continue the
-# text as a statement would. Each worked example also costs context: two of them and the question already fill most
-# of the 64 positions this model saw in pretraining. On a large model a few-shot prompt is the baseline to beat
+# text as a statement would. Each worked example also costs context: two of them and the question already take more
+# than the 64 positions this model saw in pretraining (the count printed above). On a large model a few-shot prompt is the baseline to beat
 # before training anything; here the adapter beats it by its whole exact match.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -429,7 +437,7 @@ for name, m in (("QACollator", peft_model), ("common recipe", common_model)):
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # Read the first two columns: the adapter that kept the EOS label ends its answers after a few tokens; the adapter
-# trained on the common recipe's batches runs on. The exact-match column is measured on the answers as the chatbot
+# trained on the common recipe's batches runs on, many times longer before its first EOS, when it writes one. The exact-match column is measured on the answers as the chatbot
 # shows them, which `generate_answers` cuts at the first newline: whatever that cut rescues is the app's doing, not
 # the model's. A model that does not stop also costs time, since every answer uses its whole token budget.
 
@@ -678,8 +686,8 @@ for name, kwargs in settings.items():
 #    adapter) gives back the base model's loss exactly, as section 5 printed. With the adapter on, the model is
 #    worse at plain text; serve the base model for that, or mix some plain text into the fine-tuning data.
 # 6. It costs no training, and large models do learn a pattern from their prompt; if it already answers well, no
-#    adapter is needed. Each worked example costs context (and compute on every query): here two of them fill most
-#    of the 64 positions the model saw in pretraining.
+#    adapter is needed. Each worked example costs context (and compute on every query): here two of them and the
+#    question take more than the 64 positions the model saw in pretraining.
 # </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
