@@ -19,7 +19,7 @@
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The outputs you see are those of the **full run** (`COURSE_FULL=1`): one epoch over every training pair and every
 # held-out question, what `python -m chatbot.qa_finetune` does by default. Run as it is, the notebook takes a shorter
-# schedule (30 steps, 100 questions; the first cell says which), so that CI can execute it in about a minute
+# schedule (24 steps, 100 questions; the first cell says which), so that CI can execute it in about a minute
 # (figure 1 of `benchmarks/RESULTS.md`); its numbers are lower. `COURSE_MODEL=gpt2` uses the real GPT-2 where it is
 # downloadable.
 
@@ -62,7 +62,7 @@ from utils.qa import (
 
 device = setup(seed=0)
 FULL = full_run()
-MAX_STEPS = None if FULL else 30          # the full run: one epoch over every training pair
+MAX_STEPS = None if FULL else 24          # the full run: one epoch over every training pair
 VAL_EVERY = 20 if FULL else 10            # steps between two validation losses
 EVAL = None if FULL else 100              # the full run: the whole test split
 model, tokenizer = load_model(device=device)
@@ -241,9 +241,8 @@ print(f"validation loss: {validation[1]:.2f} after step 1, {min(validation.value
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Read the two curves together. Overfitting would show as the validation loss turning up while the training loss
 # keeps falling: the adapter memorising its training pairs instead of learning to answer. In one epoch each training
-# pair is seen once, and the validation loss falls with the training loss, then levels off: in the full run its
-# lowest value and its last are the same to two decimals (the printed line). Lesson 09 trains a tiny set over and
-# over, where the gap opens.
+# pair is seen once, and the validation loss falls with the training loss to the end of the run: in the full run
+# its lowest value is its last (the printed line). Lesson 09 trains a tiny set over and over, where the gap opens.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Held-out exact match
@@ -271,7 +270,7 @@ for i in right[:5] + wrong[:5]:
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Read the wrong answers: is each one the right *kind* of answer (a city for a capital, a currency for a currency)
-# with the wrong value, or not an answer at all? After the short schedule (30 steps) many are still of the wrong
+# with the wrong value, or not an answer at all? After the short schedule (24 steps) many are still of the wrong
 # kind, a behaviour half learned; after the full epoch most remaining mistakes are plausible values of the right kind.
 # The command line (`python -m chatbot.qa_finetune`) runs the same full training; `make bench` measures it (figure
 # 2), and the next cell reads that measurement from `benchmarks/results.json` to compare with the run above.

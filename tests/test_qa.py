@@ -151,6 +151,15 @@ def test_text_loss_is_the_mean_over_every_next_token_with_eos(tokenizer):
     assert text_loss(model, tokenizer, texts[:1]) != pytest.approx(total / count, rel=1e-3)
 
 
+def test_scores_leave_the_global_rng_alone(tokenizer):
+    # A score computed before get_peft_model must not change the adapter's random init (lesson 13 does that).
+    model = tiny_lora_model(len(tokenizer), seed=2).eval()
+    state = torch.get_rng_state()
+    text_loss(model, tokenizer, ["The capital of Peru is Lima."] * 3, batch_size=2)
+    heldout_loss(model, tokenizer, load_qa()["validation"].select(range(3)), batch_size=2)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_train_loop_needs_trainable_parameters(tokenizer):
     model = tiny_lora_model(len(tokenizer))
     for p in model.parameters():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -222,12 +222,15 @@ def text_loss(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, texts:
     padding. Lesson 13 measures forgetting with it: the same statements before and after fine-tuning.
     """
     rows = [[*ids, tokenizer.eos_token_id][:max_length] for ids in tokenizer([str(t) for t in texts])["input_ids"]]
-    examples = [{"input_ids": row, "labels": row} for row in rows]   # the model shifts the labels itself
-    loader = DataLoader(examples, batch_size=batch_size, shuffle=False, collate_fn=QACollator(tokenizer))
-    return _loss_per_label(model, loader)
+    collate = QACollator(tokenizer)
+    # Plain batches, not a DataLoader: iterating one without a generator draws a seed from the global RNG, and a
+    # score must not change what a later LoRA init or shuffle draws.
+    batches = (collate([{"input_ids": row, "labels": row} for row in rows[start:start + batch_size]])
+               for start in range(0, len(rows), batch_size))               # labels = inputs: the model shifts them
+    return _loss_per_label(model, batches)
 
 
-def _loss_per_label(model: torch.nn.Module, loader: DataLoader) -> float:
+def _loss_per_label(model: torch.nn.Module, loader: Iterable[dict]) -> float:
     """Summed next-token cross-entropy over every label that is not IGNORE_INDEX, divided by their number."""
     device = next(model.parameters()).device
     was_training = model.training
