@@ -10,13 +10,16 @@
 # - show that the knowledge is in the base model and the behaviour is not;
 # - build training examples whose labels are masked on the question and **kept on the final EOS**, and explain why
 #   the usual `DataCollatorForLanguageModeling` recipe never learns to stop;
-# - fine-tune with LoRA, measure held-out exact match before and after, save, reload, chat, merge;
+# - fine-tune with LoRA while watching a validation loss, measure held-out exact match before and after, save,
+#   reload, chat, merge;
+# - measure what the fine-tune cost (forgetting: the loss on plain statements, with the adapter on and off) and
+#   what it bought over a few-shot prompt of the base model;
 # - write the generation loop by hand: greedy steps, stop rules, temperature, top-k and top-p sampling.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The outputs you see are those of the **full run** (`COURSE_FULL=1`): one epoch over every training pair and every
 # held-out question, what `python -m chatbot.qa_finetune` does by default. Run as it is, the notebook takes a shorter
-# schedule (80 steps, 200 questions; the first cell says which), so that CI can execute it in about a minute
+# schedule (24 steps, 100 questions; the first cell says which), so that CI can execute it in about a minute
 # (figure 1 of `benchmarks/RESULTS.md`); its numbers are lower. `COURSE_MODEL=gpt2` uses the real GPT-2 where it is
 # downloadable.
 
@@ -38,7 +41,7 @@ from transformers import DataCollatorForLanguageModeling
 from utils import ROOT
 from utils.adapters import load_chatbot, save_adapter
 from utils.chatbox import ChatBox
-from utils.data import format_prompt, load_qa
+from utils.data import few_shot_prefix, format_prompt, load_corpus, load_facts, load_qa
 from utils.exercises import check
 from utils.generation import complete, context_length, prompt_ids, stop_token_ids
 from utils.models import load_model, model_name
@@ -50,15 +53,18 @@ from utils.qa import (
     build_examples,
     exact_match,
     generate_answers,
+    heldout_loss,
     normalize_answer,
     qa_dataloader,
+    text_loss,
     train_loop,
 )
 
 device = setup(seed=0)
 FULL = full_run()
-MAX_STEPS = None if FULL else 80          # the full run: one epoch over every training pair
-EVAL = None if FULL else 200              # the full run: the whole test split
+MAX_STEPS = None if FULL else 24          # the full run: one epoch over every training pair
+VAL_EVERY = 20 if FULL else 10            # steps between two validation losses
+EVAL = None if FULL else 100              # the full run: the whole test split
 model, tokenizer = load_model(device=device)
 qa = load_qa()
 print({split: len(rows) for split, rows in qa.items()}, "| full run" if FULL else "| CI-sized run")
@@ -82,15 +88,26 @@ STATEMENT = {"capital": "The capital of {s} is", "currency": "The currency of {s
 
 
 as_question = generate_answers(model, tokenizer, [f["question"] for f in facts])
-for fact, reply in zip(facts, as_question, strict=True):
-    statement = STATEMENT[fact["relation"]].format(s=fact["subject"])
-    print(f"{statement!r:45} -> {complete(model, tokenizer, statement).split('.')[0].strip()!r}")  # 1st sentence
+statements_of_facts = [STATEMENT[fact["relation"]].format(s=fact["subject"]) for fact in facts]
+base_completions = [complete(model, tokenizer, statement).split(".")[0].strip() for statement in statements_of_facts]
+for fact, statement, completion, reply in zip(facts, statements_of_facts, base_completions, as_question, strict=True):
+    print(f"{statement!r:45} -> {completion!r}")                                          # its first sentence
     print(f"{format_prompt(fact['question'])!r:45} -> {reply!r}   (truth: {fact['answer']})\n")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The statement completions are right; the answers to questions are not even answers. Pretraining never showed the
 # model `Question: … Answer:`, so after "Answer:" it continues with whatever text is likely — often a statement
 # about some other country, and it does not stop.
+#
+# One number for "knows its statements", kept for section 5: the mean loss per token (`utils.qa.text_loss`, every
+# token after the first, the final EOS included) on plain statements of the held-out facts from the pretraining
+# corpus, `data/corpus/statements.txt`. Low means the model predicts these sentences well.
+
+# %% slideshow={"slide_type": "fragment"}
+held_out_facts = [(f["subject"], f["answer"]) for f in load_facts() if f["split"] == "test"]
+statements = [line for line in load_corpus() if any(s in line and a in line for s, a in held_out_facts)][:256]
+base_statement_loss = text_loss(model, tokenizer, statements)
+print(f"{len(statements)} statements such as {statements[0]!r}: mean loss per token {base_statement_loss:.3f}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The prompt format and the labels
@@ -178,6 +195,11 @@ print("padding positions with a label, QACollator:", int(((ours["attention_mask"
 # bar off and prints a summary line instead: a saved notebook keeps a progress bar as it was first drawn, so the
 # committed copy would show a bar frozen at 0 %. Set `progress=True` to watch your own run.
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# The training loss alone cannot say whether the adapter learns to answer or only memorises its training pairs.
+# Every few steps the loop's `on_step` hook scores the adapter on 128 **validation** questions (facts never asked
+# in training) with `utils.qa.heldout_loss`, the same loss per answer token as the training loss.
+
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** Retrain live only on a fast laptop; otherwise load `adapters/qa` (docs/workshops.md).
 # Section timing: see docs/workshops.md.
@@ -192,15 +214,35 @@ peft_model.print_trainable_parameters()
 eval_split = test if EVAL is None else test.select(range(EVAL))
 before = generate_answers(peft_model, tokenizer, eval_split["question"])  # B = 0: still the base model
 loader = qa_dataloader(tokenizer, qa["train"], batch_size=32, seed=0)
+validation = {}                                                           # step -> held-out loss
+
+
+def record_validation(step: int, loss: float) -> None:
+    if step == 1 or step % VAL_EVERY == 0:
+        validation[step] = heldout_loss(peft_model, tokenizer, qa["validation"], max_examples=128)
+
+
 start = time.perf_counter()
-losses = train_loop(peft_model, loader, epochs=1, max_steps=MAX_STEPS, lr=3e-3, progress=False)
+losses = train_loop(peft_model, loader, epochs=1, max_steps=MAX_STEPS, lr=3e-3, progress=False,
+                    on_step=record_validation)
 train_seconds = time.perf_counter() - start
 print(f"training: {len(losses)} steps over {min(len(losses) * 32, len(qa['train']))} training pairs in "
       f"{train_seconds:.0f} s; loss {losses[0]:.2f} at the first step, {losses[-1]:.2f} at the last")
 
 # %% slideshow={"slide_type": "subslide"}
-ax = plot_curves({"training loss": losses}, title="LoRA fine-tune on Q&A pairs (loss on answer + EOS only)", logy=True)
+ax = plot_curves({"training loss (this step's batch)": losses}, x=range(1, len(losses) + 1), logy=True,
+                 ylabel="loss per answer token", title="LoRA fine-tune on Q&A pairs (loss on answer + EOS only)")
+ax.plot(list(validation), list(validation.values()), "o-", label="validation loss (128 held-out questions)")
+ax.legend()
 plt.show()
+print(f"validation loss: {validation[1]:.2f} after step 1, {min(validation.values()):.2f} at its lowest "
+      f"(step {min(validation, key=validation.get)}), {validation[max(validation)]:.2f} at step {max(validation)}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Read the two curves together. Overfitting would show as the validation loss turning up while the training loss
+# keeps falling: the adapter memorising its training pairs instead of learning to answer. In one epoch each training
+# pair is seen once, and the validation loss falls with the training loss to the end of the run: in the full run
+# its lowest value is its last (the printed line). Lesson 09 trains a tiny set over and over, where the gap opens.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Held-out exact match
@@ -228,7 +270,7 @@ for i in right[:5] + wrong[:5]:
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Read the wrong answers: is each one the right *kind* of answer (a city for a capital, a currency for a currency)
-# with the wrong value, or not an answer at all? After the short schedule (80 steps) some are still of the wrong
+# with the wrong value, or not an answer at all? After the short schedule (24 steps) many are still of the wrong
 # kind, a behaviour half learned; after the full epoch most remaining mistakes are plausible values of the right kind.
 # The command line (`python -m chatbot.qa_finetune`) runs the same full training; `make bench` measures it (figure
 # 2), and the next cell reads that measurement from `benchmarks/results.json` to compare with the run above.
@@ -240,6 +282,105 @@ full_before = capstone["held-out exact match before training"]
 full_after = capstone["held-out exact match after training"]
 print(f"`{full_after['command']}`, {full_after['date']} on {full_after['machine']}:")
 print(f"exact match {full_before['value']:.1f} % -> {full_after['value']:.1f} %  ({full_after['note']})")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### What did it cost? Statements before and after
+#
+# Fine-tuning on questions could make the model worse at what it did before, plain text: *forgetting*. Section 1
+# measured the base model's loss on 256 statements of held-out facts; measure it again with the adapter, and with the
+# adapter switched off (`disable_adapter()` skips every LoRA layer: the frozen weights alone). The same six
+# statements as in section 1 are completed again.
+
+# %% slideshow={"slide_type": "fragment"} tags=["slides-output-apart"]
+adapted_statement_loss = text_loss(peft_model, tokenizer, statements)
+adapted_completions = [complete(peft_model, tokenizer, st).split(".")[0].strip() for st in statements_of_facts]
+with peft_model.disable_adapter():                                       # LoRA layers skipped: W alone
+    disabled_statement_loss = text_loss(peft_model, tokenizer, statements)
+print(f"mean loss per token on {len(statements)} statements: base model {base_statement_loss:.3f}, "
+      f"with the adapter {adapted_statement_loss:.3f}, adapter disabled {disabled_statement_loss:.3f}")
+print(f"{'statement':34} {'base model':22} {'with the adapter':22}")
+for statement, before_text, after_text in zip(statements_of_facts, base_completions, adapted_completions, strict=True):
+    print(f"{statement[:33]:34} {before_text[:21]:22} {after_text[:21]:22}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# The adapter made the model worse at plain statements, although it never trained on them: every update that helps
+# the answer format also moves the predictions on other text. With the adapter disabled the loss is the base
+# model's again, to every printed digit: LoRA never changed $W$, so this forgetting is undone by switching the
+# adapter off (or by serving the base model for plain text, as lesson 08's adapter switching does). A full
+# fine-tune has no such switch. Read the completions too: the loss counts every token of a statement, and a model
+# can lose probability on the wording while it still completes the fact.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### A baseline without training: few-shot prompts
+#
+# Could the base model answer without any fine-tuning if the prompt showed it how? A *few-shot* prompt puts $k$
+# worked question–answer pairs before the question, in the training format; large models pick the pattern up from
+# the prompt alone. Here the $k$ examples are training pairs of the same relation as the question (the most helpful
+# choice), and the base model (adapter disabled) answers the same held-out questions as the adapter above.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Your turn 13.4 · a few-shot prompt
+#
+# Write the prompt: `shots` is a list of `(question, answer)` pairs, `question` the one to answer. Each worked
+# example is `format_prompt(q)`, one space, the answer and a newline; the prompt ends with `format_prompt(question)`,
+# nothing after "Answer:". The check compares your text for 0, 1 and 3 worked examples.
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn"]
+def few_shot_prompt_by_hand(shots: list[tuple[str, str]], question: str) -> str:
+    ...  # your code here
+
+
+# %% slideshow={"slide_type": "fragment"} tags=["your-turn-check"]
+check("13.4", few_shot_prompt_by_hand)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# <details><summary>Worked answer</summary>
+#
+# ```python
+# def few_shot_prompt_by_hand(shots, question):
+#     examples = "".join(f"Question: {q}\nAnswer: {a}\n" for q, a in shots)
+#     return examples + f"Question: {question}\nAnswer:"
+# ```
+# No space after the final "Answer:": in training the space belongs to the answer's first token (" Lima"), so a
+# trailing space would leave the model a position it never saw. `utils.data.few_shot_prefix` writes the examples;
+# `generate_answers(..., shots=...)` puts them before every question.
+# </details>
+
+# %% slideshow={"slide_type": "subslide"}
+few_shot_split = eval_split.select(range(100))
+shot_pool = {}                                                           # relation -> training (question, answer)
+for row in qa["train"].select(range(500)):
+    shot_pool.setdefault(row["relation"], []).append((row["question"], row["answer"]))
+
+
+def few_shot_answers(m, split, k: int) -> list[str]:
+    """Greedy answers with k worked training pairs of the question's relation before each question."""
+    answers = [""] * len(split)
+    for relation, shots in shot_pool.items():
+        rows = [i for i, r in enumerate(split["relation"]) if r == relation]
+        for i, reply in zip(rows, generate_answers(m, tokenizer, [split[i]["question"] for i in rows],
+                                                  shots=shots[:k]), strict=True):
+            answers[i] = reply
+    return answers
+
+
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-apart"]
+first = few_shot_split[0]
+prompt = few_shot_prefix(shot_pool[first["relation"]][:2]) + format_prompt(first["question"])
+print(f"{prompt}\n({len(tokenizer(prompt)['input_ids'])} tokens; the model pretrained on blocks of 64)\n")
+with peft_model.disable_adapter():                                       # the base model
+    for k in (1, 2):
+        replies = few_shot_answers(peft_model, few_shot_split, k)
+        print(f"base model, {k} worked example(s): exact match {exact_match(replies, few_shot_split['answer']):.0%}, "
+              f"e.g. {replies[0]!r}")
+print(f"fine-tuned adapter, no examples:  exact match {exact_match(after[:100], few_shot_split['answer']):.0%}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Few-shot prompting does not work here. A model of 4 million parameters, pretrained on statements in blocks of
+# 64 tokens, does not learn a pattern from its prompt, which large language models do; its answers continue the
+# text as a statement would. Each worked example also costs context: two of them and the question already take more
+# than the 64 positions this model saw in pretraining (the count printed above). On a large model a few-shot prompt is the baseline to beat
+# before training anything; here the adapter beats it by its whole exact match.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. The common recipe, measured
@@ -295,7 +436,7 @@ for name, m in (("QACollator", peft_model), ("common recipe", common_model)):
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # Read the first two columns: the adapter that kept the EOS label ends its answers after a few tokens; the adapter
-# trained on the common recipe's batches runs on. The exact-match column is measured on the answers as the chatbot
+# trained on the common recipe's batches runs on, many times longer before its first EOS, when it writes one. The exact-match column is measured on the answers as the chatbot
 # shows them, which `generate_answers` cuts at the first newline: whatever that cut rescues is the app's doing, not
 # the model's. A model that does not stop also costs time, since every answer uses its whole token budget.
 
@@ -522,6 +663,9 @@ for name, kwargs in settings.items():
 # 2. With pad = EOS, which collator line would make the model unable to stop, and how do you see it in the answers?
 # 3. The adapter trained here is a few hundred KiB; what does its size depend on (give the formula per layer)?
 # 4. Merged and unmerged models give the same answers. When would you *not* merge?
+# 5. After fine-tuning, the loss on plain statements went up. Is that knowledge lost, and what gets it back?
+# 6. A few-shot prompt got none of the held-out questions right with this model. Why is it still the first
+#    baseline to try on a large model, and what does each worked example cost?
 #
 # <details><summary>Answers</summary>
 #
@@ -537,6 +681,12 @@ for name, kwargs in settings.items():
 # 4. When you want to switch adapters on one base model (lesson 08), keep training the adapter, or ship only the
 #    small file; and when the base is quantized, because merging into a 4-bit base re-quantizes `W + ΔW` and loses
 #    part of what the adapter learned (lesson 12).
+# 5. Not lost from the weights: LoRA trains only $A$ and $B$, so `disable_adapter()` (or the base model without the
+#    adapter) gives back the base model's loss exactly, as section 5 printed. With the adapter on, the model is
+#    worse at plain text; serve the base model for that, or mix some plain text into the fine-tuning data.
+# 6. It costs no training, and large models do learn a pattern from their prompt; if it already answers well, no
+#    adapter is needed. Each worked example costs context (and compute on every query): here two of them and the
+#    question take more than the 64 positions the model saw in pretraining.
 # </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -547,6 +697,9 @@ for name, kwargs in settings.items():
 #   pad = EOS recipe) means the model never learns to stop.
 # - A LoRA adapter trained for one epoch on the training pairs answers most held-out questions (README: full-run
 #   numbers); it is saved in a few hundred KiB, reloads to identical logits, chats, and merges away for inference.
+# - Is it any good: a validation loss recorded during training (`train_loop(on_step=...)`), a forgetting check
+#   (`text_loss` on plain statements: worse with the adapter, the base model's again with it disabled) and a
+#   few-shot baseline the adapter beats on this small model.
 # - Generation is a loop: logits at the last position, choose a token (greedy: the largest; sampling: from
 #   $\operatorname{softmax}(\text{logits} / T)$ cut by top-k or top-p), append, until a stop token or `max_new_tokens`.
 # - Command line: `python -m chatbot.qa_finetune --output DIR` and `python -m chatbot.chat --adapter DIR`

@@ -16,7 +16,7 @@ from chatbot.qa_finetune import main as finetune_main
 from utils import ROOT
 from utils.adapters import AdapterError, adapter_base_model, load_chatbot, save_adapter
 from utils.chatbox import ChatBox
-from utils.data import format_prompt
+from utils.data import few_shot_prefix, format_prompt
 from utils.generation import (
     EMPTY_QUESTION_REPLY,
     MAX_NEW_TOKENS_CAP,
@@ -107,6 +107,29 @@ def test_answers_do_not_depend_on_the_batch(tiny):
     together = generate_answers(model, tokenizer, questions, max_new_tokens=6)
     alone = [generate_answers(model, tokenizer, [q], max_new_tokens=6)[0] for q in questions]
     assert together == alone
+
+
+def test_shots_come_before_every_prompt(tokenizer):
+    model = tiny_base(len(tokenizer), n_positions=128)
+    seen = []
+
+    def fake_generate(**kwargs):  # records the prompts, answers EOS at once
+        seen.extend(row[mask.bool()].tolist() for row, mask in zip(kwargs["input_ids"], kwargs["attention_mask"],
+                                                                     strict=True))
+        return torch.cat([kwargs["input_ids"], torch.zeros(len(kwargs["input_ids"]), 1, dtype=torch.long)], dim=1)
+
+    model.generate = fake_generate
+    shots = [("What is the capital of France?", "Paris"), ("What is the capital of Chile?", " Santiago ")]
+    questions = ["What is the capital of Peru?", "Which currency is used in " + "a far country " * 20 + "?"]
+    generate_answers(model, tokenizer, questions, max_new_tokens=8, shots=shots)
+    prefix = few_shot_prefix(shots)
+    assert prefix == ("Question: What is the capital of France?\nAnswer: Paris\n"
+                      "Question: What is the capital of Chile?\nAnswer: Santiago\n")
+    assert tokenizer.decode(seen[0]) == prefix + format_prompt(questions[0])
+    long_prompt = tokenizer.decode(seen[1])
+    assert long_prompt.startswith(prefix + "Question:") and long_prompt.endswith("country ?\nAnswer:")
+    assert len(seen[1]) == 128 - 8  # cut from the left of the question: the context minus the new tokens
+    assert few_shot_prefix([]) == ""
 
 
 def test_generation_stops_at_newline_and_eos(tokenizer):

@@ -19,6 +19,7 @@ from utils.qa import (
     heldout_loss,
     normalize_answer,
     qa_dataloader,
+    text_loss,
     train_loop,
     train_steps,
 )
@@ -115,6 +116,48 @@ def test_train_loop_lowers_the_loss_and_respects_max_steps(tokenizer):
     assert len(losses) == 30
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
     assert not model.training
+
+
+def test_train_loop_calls_on_step_after_every_step_in_train_mode(tokenizer):
+    split = {"question": ["What is one?", "What is two?"] * 4, "answer": ["One", "Two"] * 4}
+    seen = []
+
+    def on_step(step, loss):
+        seen.append((step, loss, model.training))
+        model.eval()  # a validation pass may leave eval mode behind: the loop must train on regardless
+
+    model = tiny_lora_model(len(tokenizer), seed=4)
+    losses = train_loop(model, qa_dataloader(tokenizer, split, batch_size=4), epochs=5, max_steps=7, progress=False,
+                        on_step=on_step)
+    assert [(step, loss) for step, loss, _ in seen] == list(enumerate(losses, start=1))
+    assert all(training for _, _, training in seen)
+    plain = train_loop(tiny_lora_model(len(tokenizer), seed=4), qa_dataloader(tokenizer, split, batch_size=4),
+                       epochs=5, max_steps=7, progress=False)
+    assert plain == losses  # the hook observes, it does not change the run
+
+
+def test_text_loss_is_the_mean_over_every_next_token_with_eos(tokenizer):
+    texts = ["The capital of Peru is Lima.", "Neon has atomic number 10.", "The currency of Japan is the yen."]
+    model = tiny_lora_model(len(tokenizer), seed=2).eval()
+    total, count = 0.0, 0
+    with torch.no_grad():  # reference: one text at a time, plain cross-entropy of token t + 1 given tokens <= t
+        for text in texts:
+            ids = torch.tensor([[*tokenizer(text)["input_ids"], tokenizer.eos_token_id]])   # (1, seq)
+            logits = model(input_ids=ids).logits[0, :-1]                                      # (seq - 1, vocab)
+            total += torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="sum").item()
+            count += ids.shape[1] - 1
+    for batch_size in (1, 2, 3):
+        assert text_loss(model, tokenizer, texts, batch_size=batch_size) == pytest.approx(total / count, rel=1e-5)
+    assert text_loss(model, tokenizer, texts[:1]) != pytest.approx(total / count, rel=1e-3)
+
+
+def test_scores_leave_the_global_rng_alone(tokenizer):
+    # A score computed before get_peft_model must not change the adapter's random init (lesson 13 does that).
+    model = tiny_lora_model(len(tokenizer), seed=2).eval()
+    state = torch.get_rng_state()
+    text_loss(model, tokenizer, ["The capital of Peru is Lima."] * 3, batch_size=2)
+    heldout_loss(model, tokenizer, load_qa()["validation"].select(range(3)), batch_size=2)
+    assert torch.equal(torch.get_rng_state(), state)
 
 
 def test_train_loop_needs_trainable_parameters(tokenizer):

@@ -132,4 +132,12 @@ WRONG_ANSWERS_07_13: dict[str, list[str]] = {
         "    keep = torch.zeros_like(probs)\n"
         "    keep[order] = (sorted_probs.cumsum(0) - sorted_probs < p).to(probs.dtype)\n    return probs * keep\n",
     ],
+    "13.4": [
+        # a space after the final "Answer:": the answer's first token carries its own space
+        "def few_shot_prompt_by_hand(shots, question):\n"
+        "    return ''.join(f'Question: {q}\\nAnswer: {a}\\n' for q, a in shots) + f'Question: {question}\\nAnswer: '\n",
+        # the worked examples run together: no newline after each answer
+        "def few_shot_prompt_by_hand(shots, question):\n"
+        "    return ''.join(f'Question: {q}\\nAnswer: {a}' for q, a in shots) + f'Question: {question}\\nAnswer:'\n",
+    ],
 }

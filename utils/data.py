@@ -53,3 +53,11 @@ def load_corpus(data_dir: Path | None = None) -> list[str]:
 def format_prompt(question: str) -> str:
     """The Q&A prompt the chatbot is fine-tuned on: 'Question: ...\\nAnswer:'."""
     return PROMPT_TEMPLATE.format(question=question.strip())
+
+
+def few_shot_prefix(shots: list[tuple[str, str]]) -> str:
+    """Worked examples to put before a prompt: each `format_prompt(question)`, a space, its answer, a newline.
+
+    `few_shot_prefix(shots) + format_prompt(question)` is a few-shot prompt (lesson 13's baseline); no shots: "".
+    """
+    return "".join(f"{format_prompt(question)} {answer.strip()}\n" for question, answer in shots)

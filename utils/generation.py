@@ -20,7 +20,7 @@ import unicodedata
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from utils.data import PROMPT_TEMPLATE, format_prompt
+from utils.data import PROMPT_TEMPLATE, few_shot_prefix, format_prompt
 
 MAX_NEW_TOKENS_CAP = 64
 EMPTY_QUESTION_REPLY = "(Please type a question.)"
@@ -83,12 +83,15 @@ def generate_answers(
     questions: list[str],
     max_new_tokens: int = 16,
     batch_size: int = 64,
+    shots: list[tuple[str, str]] = (),
 ) -> list[str]:
     """Greedy answers, one string per question, in order.
 
     questions: raw user text (cleaned with `clean_question`). max_new_tokens: 1 … `MAX_NEW_TOKENS_CAP`
     (larger values are capped; the context length caps it further). Batches are left-padded with the pad
     (= EOS) id and masked, so an answer does not depend on the other questions in its batch.
+    shots: (question, answer) pairs written before every prompt (`utils.data.few_shot_prefix`): a few-shot
+    prompt. They are kept whole; a question that no longer fits is cut from the left as usual.
     """
     if isinstance(questions, str):
         raise TypeError("generate_answers takes a list of questions; wrap a single question in a list")
@@ -103,12 +106,13 @@ def generate_answers(
     todo = [i for i, q in enumerate(cleaned) if q]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     stops = stop_token_ids(tokenizer)
+    prefix = tokenizer(few_shot_prefix(shots), verbose=False)["input_ids"] if shots else []
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     for start in range(0, len(todo), batch_size):
         chunk = todo[start:start + batch_size]
-        encoded = [prompt_ids(tokenizer, cleaned[i], context - new_tokens) for i in chunk]
+        encoded = [prefix + prompt_ids(tokenizer, cleaned[i], context - new_tokens - len(prefix)) for i in chunk]
         width = max(len(ids) for ids in encoded)
         input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in encoded], device=device)
         mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded], device=device)

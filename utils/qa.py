@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +30,7 @@ from utils.training import IGNORE_INDEX
 
 __all__ = [
     "IGNORE_INDEX", "build_example", "build_examples", "QACollator", "qa_dataloader", "train_loop",
-    "heldout_loss", "normalize_answer", "exact_match", "generate_answers", "evaluate_exact_match",
+    "heldout_loss", "text_loss", "normalize_answer", "exact_match", "generate_answers", "evaluate_exact_match",
 ]
 
 DEFAULT_LR = 2e-3
@@ -132,6 +132,7 @@ def train_loop(
     warmup_steps: int = 0,
     decay: bool = True,
     accelerator=None,
+    on_step: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """The whole training run, as a plain PyTorch loop: AdamW on the parameters that require grad, loss from
     the model's `labels`, for `epochs` passes over `dataloader` or `max_steps` optimizer steps, whichever is fewer.
@@ -141,6 +142,8 @@ def train_loop(
     On a GPU with bf16 the forward pass runs under bf16 autocast (`utils.device.autocast`); on the CPU in fp32.
     accelerator: an `accelerate.Accelerator` that has already prepared `model` and `dataloader` (the loop
     then uses `accelerator.backward`, so the same code runs on one CPU or under `accelerate launch`).
+    on_step: called after every optimizer step with (steps done, that step's loss), e.g. to record a validation
+    loss every few steps (lesson 13); the model is back in train mode afterwards.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -174,6 +177,9 @@ def train_loop(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             losses.append(loss.item())
+            if on_step is not None:
+                on_step(len(losses), losses[-1])
+                model.train()
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
     bar.close()
@@ -204,6 +210,28 @@ def heldout_loss(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, spl
     """
     loader = qa_dataloader(tokenizer, split, batch_size=batch_size, shuffle=False, max_examples=max_examples,
                            max_length=max_length)
+    return _loss_per_label(model, loader)
+
+
+@torch.no_grad()
+def text_loss(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
+              batch_size: int = 64, max_length: int = 64) -> float:
+    """Mean cross-entropy per token of plain texts, each followed by EOS (as the pretraining corpus is).
+
+    Every token after the first is scored, the final EOS included; no prompt format, no masking but the
+    padding. Lesson 13 measures forgetting with it: the same statements before and after fine-tuning.
+    """
+    rows = [[*ids, tokenizer.eos_token_id][:max_length] for ids in tokenizer([str(t) for t in texts])["input_ids"]]
+    collate = QACollator(tokenizer)
+    # Plain batches, not a DataLoader: iterating one without a generator draws a seed from the global RNG, and a
+    # score must not change what a later LoRA init or shuffle draws.
+    batches = (collate([{"input_ids": row, "labels": row} for row in rows[start:start + batch_size]])
+               for start in range(0, len(rows), batch_size))               # labels = inputs: the model shifts them
+    return _loss_per_label(model, batches)
+
+
+def _loss_per_label(model: torch.nn.Module, loader: Iterable[dict]) -> float:
+    """Summed next-token cross-entropy over every label that is not IGNORE_INDEX, divided by their number."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -219,7 +247,7 @@ def heldout_loss(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, spl
         count += int((labels != IGNORE_INDEX).sum())
     model.train(was_training)
     if count == 0:
-        raise ValueError("the split has no answer tokens to score")
+        raise ValueError("nothing to score: no token has a label")
     return total / count
 
 

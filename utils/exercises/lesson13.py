@@ -1,4 +1,5 @@
-"""Your-turn checks of lesson 13 (the chatbot): one training example's ids and labels, a greedy step with stop rules."""
+"""Your-turn checks of lesson 13 (the chatbot): one training example's ids and labels, a greedy step with stop rules,
+the nucleus, a few-shot prompt."""
 
 from __future__ import annotations
 
@@ -94,3 +95,27 @@ def _(top_p_by_hand) -> None:
             assert kept == want_kept, (f"p = {p} on a distribution whose largest probability is "
                                        f"{probs.max().item():.3f}: you keep {kept} token(s), top-p keeps {want_kept}")
             expect_close(got, want, reduction=len(probs), what=f"the renormalised probabilities at p = {p}")
+
+
+@exercise("13.4", hint="each worked example is 'Question: <q>\\nAnswer: <a>' and a newline; after them the question "
+                       "to answer, 'Question: <q>\\nAnswer:' with nothing after the colon (the model writes ' <answer>')",
+          done="your prompts match for 0, 1 and 3 worked examples")
+def _(few_shot_prompt_by_hand) -> None:
+    cases = [
+        ([], "What is the capital of Peru?"),
+        ([("What is the capital of France?", "Paris")], "What is the capital of Peru?"),
+        ([("Which currency is used in Japan?", "Yen"), ("What is the currency of Chile?", "Chilean peso"),
+          ("In Spain, what do people pay with?", "Euro")], "Which currency is used in Peru?"),
+    ]
+    for shots, question in cases:
+        want = "".join(f"Question: {q}\nAnswer: {a}\n" for q, a in shots) + f"Question: {question}\nAnswer:"
+        got = few_shot_prompt_by_hand([tuple(s) for s in shots], question)
+        assert isinstance(got, str), f"return the prompt as one str, got {type(got).__name__}"
+        what = f"with {len(shots)} worked example(s)"
+        assert got.endswith(f"Question: {question}\nAnswer:"), (
+            f"{what}: the prompt should end with the question in the training format, 'Question: …\\nAnswer:' "
+            "(no space after the colon: the answer's first token carries its own space)")
+        assert got.count("Question:") == len(shots) + 1, (
+            f"{what}: the prompt holds {got.count('Question:')} 'Question:' markers, expected {len(shots) + 1}")
+        assert got == want, (f"{what}: each worked example is 'Question: <q>\\nAnswer: <a>' (one space after "
+                             f"'Answer:') followed by one newline; got {got!r}")
