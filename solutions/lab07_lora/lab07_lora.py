@@ -50,6 +50,7 @@ def tiny_gpt2(seed: int, n_layer: int = 2) -> GPT2LMHeadModel:
 # - `forward(x)` for `x` of shape `(..., in_features)`: `base(x) + scaling · x Aᵀ Bᵀ` — or just `base(x)` once merged.
 # - `merge()`: add the update `scaling · B A` (shape `(out, in)`) into `base.weight` **in the layout of that layer**,
 #   and set `self.merged = True` so the update is not counted twice. Calling it twice must not add it twice.
+#   `A` and `B` stay as they are (PEFT keeps them too, so that an adapter can be unmerged).
 
 # %% nbgrader={"grade": false, "grade_id": "lora_linear", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class LoRALinear(nn.Module):
@@ -229,7 +230,10 @@ with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers can
             _x = torch.randn(4, _i, generator=_gen)
             _before = _l(_x)
             _delta = (5 / 3) * _l.lora_B @ _l.lora_A
+            _AB = (_l.lora_A.detach().clone(), _l.lora_B.detach().clone())
             _l.merge()
+            assert _l.merged is True, "merge() sets self.merged = True"
+            assert torch.equal(_l.lora_A, _AB[0]) and torch.equal(_l.lora_B, _AB[1]), "merge() keeps A and B as they are"
             _expected = _w0 + (_delta.T if isinstance(_base, Conv1D) else _delta)
             assert torch.allclose(_base.weight, _expected, atol=1e-5), "merged weight is wrong (Conv1D needs .T)"
             assert not _base.weight.requires_grad, "the merged base weight must stay frozen (update it in place)"

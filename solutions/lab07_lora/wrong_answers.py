@@ -583,3 +583,33 @@ def add_lora(model, target_modules, r, alpha):
 def count_parameters(model):
     params = list(model.parameters())
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+# %% [lora_linear] merge zeroes B instead of setting merged (same outputs, but the adapter is gone)
+class LoRALinear(nn.Module):
+    """A frozen nn.Linear or GPT-2 Conv1D plus a trainable low-rank update (alpha / r) * B @ A."""
+
+    def __init__(self, base: nn.Module, r: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.r, self.alpha = r, alpha
+        if isinstance(base, Conv1D):
+            in_features, out_features = base.weight.shape
+        else:
+            out_features, in_features = base.weight.shape
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(r, in_features))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.lora_B = nn.Parameter(torch.zeros(out_features, r))
+        self.scaling = alpha / r
+        self.merged = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (x @ self.lora_A.T @ self.lora_B.T) * self.scaling
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        delta = (self.lora_B @ self.lora_A) * self.scaling
+        self.base.weight += delta.T if isinstance(self.base, Conv1D) else delta
+        self.lora_B.zero_()

@@ -221,3 +221,49 @@ def adapter_losses(adapter: PeftModel, batch: dict[str, torch.Tensor]) -> tuple[
         adapter.base_model.disable_adapter_layers()
         base = adapter(**batch).loss.item()
     return base, adapted
+
+
+# %% [count] matches the targets with PEFT's own matcher, imported from peft.tuners inside the function
+def lora_parameter_count_for(model: nn.Module, target_modules: list[str], r: int) -> int:
+    from peft.tuners.tuners_utils import check_target_module_exists
+    config = LoraConfig(target_modules=list(target_modules))
+    return sum(r * sum(module.weight.shape) for name, module in model.named_modules()
+               if name and check_target_module_exists(config, name))
+
+
+# %% [config] fan_in_fan_out from the model's class name (GPT-2 but not its lm_head), not the targeted modules
+def budget_config(model: nn.Module, target_modules: list[str], budget: int, alpha: float = 16.0) -> LoraConfig:
+    r = largest_rank(model, target_modules, budget)
+    if r < 1:
+        raise ValueError(f"a budget of {budget} does not fit rank 1 on {target_modules}")
+    is_conv1d = "gpt2" in type(model).__name__.lower() and "lm_head" not in target_modules
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=list(target_modules),
+                      fan_in_fan_out=is_conv1d)
+
+
+# %% [train_adapter] forgets weight_decay=0.0 (AdamW's default 0.01 shrinks A a little every step)
+def train_adapter(model: nn.Module, config: LoraConfig, batch: dict[str, torch.Tensor], steps: int, lr: float,
+                  seed: int = 0) -> PeftModel:
+    torch.manual_seed(seed)
+    adapter = get_peft_model(copy.deepcopy(model), copy.deepcopy(config))
+    optimizer = torch.optim.AdamW([p for p in adapter.parameters() if p.requires_grad], lr=lr)
+    adapter.train()
+    for _ in range(steps):
+        adapter(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return adapter.eval()
+
+
+# %% [train_adapter] seeds after get_peft_model (A comes from whatever state the generator was in)
+def train_adapter(model: nn.Module, config: LoraConfig, batch: dict[str, torch.Tensor], steps: int, lr: float,
+                  seed: int = 0) -> PeftModel:
+    adapter = get_peft_model(copy.deepcopy(model), copy.deepcopy(config))
+    torch.manual_seed(seed)
+    optimizer = torch.optim.AdamW([p for p in adapter.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    adapter.train()
+    for _ in range(steps):
+        adapter(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return adapter.eval()

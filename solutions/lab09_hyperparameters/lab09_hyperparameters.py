@@ -101,6 +101,9 @@ assert diagnose(*make_curves("healthy", seed=1)) == "healthy"
 ### BEGIN HIDDEN TESTS
 for _s in range(900, 915):
     assert diagnose(*make_curves("healthy", seed=_s)) == "healthy", f"healthy run {_s} misdiagnosed"
+for _s in range(915, 920):  # every rule is a ratio: a loss measured in other units reads the same
+    _t, _v = make_curves("healthy", seed=_s)
+    assert diagnose([10 * _x for _x in _t], [10 * _x for _x in _v]) == "healthy", f"healthy run {_s} x 10 misdiagnosed"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_overfitting", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -109,6 +112,9 @@ assert diagnose(*make_curves("overfitting", seed=1)) == "overfitting"
 ### BEGIN HIDDEN TESTS
 for _s in range(920, 935):
     assert diagnose(*make_curves("overfitting", seed=_s)) == "overfitting", f"overfitting run {_s} missed"
+for _s in range(935, 940):  # every rule is a ratio: "10 % above the best", not 0.1 above it
+    _t, _v = make_curves("overfitting", seed=_s)
+    assert diagnose([_x / 10 for _x in _t], [_x / 10 for _x in _v]) == "overfitting", f"overfitting run {_s} / 10 missed"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_not_learning", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}

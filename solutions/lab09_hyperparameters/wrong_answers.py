@@ -198,3 +198,19 @@ for _optimizer in ("sgd", "adam"):
         GAIN_RATIOS[(_optimizer, _name)] = (first_step_gain(64, _scale_of(64, 4), _optimizer)
                                             / first_step_gain(4, _scale_of(4, 4), _optimizer))
 STEADY = {"sgd": "alpha/r", "adam": "alpha/r"}
+
+
+# %% [diagnose] overfitting as an absolute rise of 0.1 over the best validation loss (not 10 % of it)
+def diagnose(train_loss: list[float], val_loss: list[float]) -> str:
+    train = torch.tensor(train_loss, dtype=torch.float64)
+    val = torch.tensor(val_loss, dtype=torch.float64)
+    if not torch.isfinite(train).all() or not torch.isfinite(val).all():
+        return "diverged"
+    start, end = train[:3].mean(), train[-3:].mean()
+    if end > start:
+        return "diverged"
+    if end > 0.9 * start:
+        return "not_learning"
+    if val[-1] - val.min() > 0.1:
+        return "overfitting"
+    return "healthy"

@@ -78,6 +78,11 @@ _cfg = model4.config
 _d, _L = _cfg.n_embd, _cfg.n_layer
 _inner = _cfg.n_inner or 4 * _d
 assert _nq == _L * (_d * 3 * _d + _d * _d + _d * _inner + _inner * _d), "c_attn + attn.c_proj + c_fc + mlp.c_proj of every layer"
+torch.manual_seed(1200)  # not GPT-2, no config: count the Linear4bit modules themselves
+_hm = torch.nn.Sequential(bnb.nn.Linear4bit(96, 48, compute_dtype=torch.float32, quant_type="nf4"), torch.nn.ReLU(),
+                          torch.nn.Linear(48, 40), bnb.nn.Linear4bit(40, 24, bias=False, compute_dtype=torch.float32,
+                                                                     quant_type="nf4")).to("cpu")
+assert count_parameters_4bit(_hm)[0] == 96 * 48 + 40 * 24, "count every Linear4bit's in x out, whatever the model"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_count_full_precision", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -87,6 +92,11 @@ assert _nf >= model4.transformer.wte.weight.numel(), "the token embedding is not
 ### BEGIN HIDDEN TESTS
 _ref = sum(p.numel() for n, p in model4.named_parameters() if p.dtype != torch.uint8)
 assert _nf == _ref, "count every non-uint8 parameter once"
+torch.manual_seed(1200)  # not GPT-2, no config
+_hm = torch.nn.Sequential(bnb.nn.Linear4bit(96, 48, compute_dtype=torch.float32, quant_type="nf4"), torch.nn.ReLU(),
+                          torch.nn.Linear(48, 40), bnb.nn.Linear4bit(40, 24, bias=False, compute_dtype=torch.float32,
+                                                                     quant_type="nf4")).to("cpu")
+assert count_parameters_4bit(_hm)[1] == 48 + 48 * 40 + 40, "the biases and the plain Linear, whatever the model"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -94,7 +104,7 @@ assert _nf == _ref, "count every non-uint8 parameter once"
 #
 # `lora_parameter_count(shapes, r)`: each adapted weight `W` of shape `(d, k)` = `(out_features, in_features)` (the
 # orientation of `nn.Linear.weight`, as in lesson 07) gets `B` (d × r) and `A` (r × k). Return the total number of
-# adapter parameters over all `shapes`.
+# adapter parameters over all `shapes`, as an `int`.
 
 # %% nbgrader={"grade": false, "grade_id": "lora_parameter_count", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def lora_parameter_count(shapes: list[tuple[int, int]], r: int) -> int:
@@ -113,7 +123,9 @@ _rng = random.Random(1201)
 for _ in range(10):
     _shapes = [(_rng.randint(8, 5000), _rng.randint(8, 5000)) for _ in range(_rng.randint(1, 8))]
     _r = _rng.choice([1, 4, 8, 16, 64])
-    assert lora_parameter_count(_shapes, _r) == sum(_r * (a + b) for a, b in _shapes)
+    _got = lora_parameter_count(_shapes, _r)
+    assert type(_got) is int, f"a count is an int, got {type(_got).__name__}"
+    assert _got == sum(_r * (a + b) for a, b in _shapes)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -259,7 +271,7 @@ for _seed in (1204, 1205):
 # 2. its bytes live at the **same address**,
 # 3. its bytes **equal** the saved ones (`torch.equal`).
 #
-# Otherwise `False` (a layer missing or replaced included). Why all three: equal bytes cannot tell "never written"
+# Otherwise `False` (a layer missing, added or replaced included). Why all three: equal bytes cannot tell "never written"
 # from "re-quantized to the same codes" (lesson 12, section 4); the same parameter object can have been given new
 # `.data`; and the same storage can have been written in place. The hidden tests try each of these on fresh layers.
 #
@@ -324,9 +336,13 @@ def _hidden_renamed(m):
     m.insert(0, torch.nn.Identity())                     # the 4-bit layers now have other names
 
 
+def _hidden_added(m):
+    m.append(bnb.nn.Linear4bit(64, 8, compute_dtype=torch.float32, quant_type="nf4").to("cpu"))  # one 4-bit layer more
+
+
 for _seed, _tamper, _want in ((1211, None, True), (1212, _hidden_flip_byte, False), (1213, _hidden_new_data, False),
                               (1214, _hidden_new_object, False), (1215, _hidden_dequantized, False),
-                              (1216, _hidden_renamed, False)):
+                              (1216, _hidden_renamed, False), (1217, _hidden_added, False)):
     _m = _hidden_tiny4(_seed)
     _snap = _hidden_snapshot(_m)
     if _tamper is not None:
@@ -343,7 +359,8 @@ for _seed, _tamper, _want in ((1211, None, True), (1212, _hidden_flip_byte, Fals
 # update: `torch.optim.AdamW(<the parameters that require grad>, lr=lr, weight_decay=0.0)`, each step on the whole
 # `batch` with the loss the model returns (`.loss`), gradients zeroed between steps, train mode, no schedule, no
 # clipping. Allowed: `torch.optim.AdamW`, the model's forward. Graded on fresh 4-bit models: each of your losses
-# within a relative 1e-3 of the reference run's, and the 4-bit weights never written.
+# within a relative 1e-3 of the reference run's, the adapters after your last step within `1e-4 × lr` of the
+# reference run's (every step counts, and so does `weight_decay=0.0`), and the 4-bit weights never written.
 
 # %% nbgrader={"grade": false, "grade_id": "train_steps", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def train_steps(model: torch.nn.Module, batch: dict[str, torch.Tensor], steps: int, lr: float) -> list[float]:
@@ -386,7 +403,8 @@ _gen = torch.Generator().manual_seed(1221)
 _ids = torch.randint(1, tokenizer.vocab_size, (3, 12), generator=_gen)
 _b = {"input_ids": _ids, "attention_mask": torch.ones_like(_ids), "labels": _ids}
 _steps, _seed = int(torch.randint(3, 5, (1,), generator=_gen)), int(torch.randint(0, 1000, (1,), generator=_gen))
-_want = _hidden_train_steps(qlora_model(_seed), _b, _steps, 3e-3)
+_hidden_ref_model = qlora_model(_seed)
+_want = _hidden_train_steps(_hidden_ref_model, _b, _steps, 3e-3)
 _m = qlora_model(_seed)
 _weights = [(_mod, _mod.weight, _mod.weight.data.untyped_storage().data_ptr(), _mod.weight.data.clone())
             for _mod in _m.modules() if isinstance(_mod, bnb.nn.Linear4bit)]
@@ -397,6 +415,11 @@ for _v, _w in zip(_got, _want):
     assert abs(_v - _w) <= 1e-3 * abs(_w), f"losses {[round(v, 4) for v in _got]}, reference {[round(v, 4) for v in _want]}"
 assert all(_mod.weight is _w and _mod.weight.data.untyped_storage().data_ptr() == _a and torch.equal(_mod.weight.data, _s)
            for _mod, _w, _a, _s in _weights), "the 4-bit weights must never be written"
+_ref_adapters = {_n: _p for _n, _p in _hidden_ref_model.named_parameters() if _p.requires_grad}
+_got_adapters = {_n: _p for _n, _p in _m.named_parameters() if _p.requires_grad}
+assert _got_adapters.keys() == _ref_adapters.keys(), "train the LoRA parameters, and only them"
+_gap = max((_got_adapters[_n].detach() - _ref_adapters[_n].detach()).abs().max().item() for _n in _ref_adapters)
+assert _gap <= 1e-4 * 3e-3, f"the adapters differ from the reference run's by up to {_gap:.2e} (weight decay? every step?)"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "proof_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}

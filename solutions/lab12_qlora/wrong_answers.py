@@ -179,3 +179,40 @@ def nf4_logit_error(model32: torch.nn.Module, model4: torch.nn.Module, batch: di
         logits32 = model32(**batch).logits
         logits4 = model4(**batch).logits
     return (logits4 - logits32).abs().max() / logits32.abs().max()
+
+
+# %% [count_parameters_4bit] counts from the config (12 d² per layer), not from the Linear4bit modules
+def count_parameters_4bit(model: torch.nn.Module) -> tuple[int, int]:
+    cfg = model.config
+    return cfg.n_layer * 12 * cfg.n_embd ** 2, sum(p.numel() for p in model.parameters() if p.dtype != torch.uint8)
+
+
+# %% [lora_parameter_count] returns the count as a float
+def lora_parameter_count(shapes: list[tuple[int, int]], r: int) -> int:
+    return float(sum(r * (d + k) for d, k in shapes))
+
+
+# %% [four_bit_untouched] checks the snapshot's names only (a 4-bit layer added later goes unseen)
+def four_bit_untouched(model: torch.nn.Module, snapshot: dict[str, tuple[torch.nn.Parameter, int, torch.Tensor]]) -> bool:
+    for name, (weight, address, saved) in snapshot.items():
+        try:
+            now = model.get_submodule(name).weight
+        except AttributeError:
+            return False
+        if now is not weight or now.data.untyped_storage().data_ptr() != address or not torch.equal(now.data, saved):
+            return False
+    return True
+
+
+# %% [train_steps] forgets weight_decay=0.0 (AdamW's default 0.01 shrinks A a little every step)
+def train_steps(model: torch.nn.Module, batch: dict[str, torch.Tensor], steps: int, lr: float) -> list[float]:
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    model.train()
+    history = []
+    for _ in range(steps):
+        step_loss = model(**batch).loss
+        step_loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        history.append(step_loss.item())
+    return history

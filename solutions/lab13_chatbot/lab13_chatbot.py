@@ -246,6 +246,7 @@ with _hidden_forbidden("utils.qa.normalize_answer", "utils.qa.exact_match", modu
     for _hp, _r, _hwant in _hcases:
         assert abs(exact_match(_hp, _r) - _hwant) < 1e-12, f"{_hp} vs {_r}: want {_hwant}"
     assert type(exact_match(["A"], ["a"])) is float
+    assert type(exact_match([], [])) is float, "0.0 (a float) for empty lists"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -372,21 +373,22 @@ for _hseed in (4, 5, 6):
     _hfresh = [_i for _i, _t in enumerate(_hfree) if _t not in _hfree[:_i]]   # where a token appears first
     assert len(_hfresh) >= 3, "the hidden case must be informative"
     # stop at the first new token, at a middle one, and at the last allowed one (max_new_tokens = k + 1)
+    # the greedy run stopped at the first occurrence of token _hfree[k] is the free run's first k + 1 tokens; the
+    # list of stop ids starts with one the run never meets (any stop id counts, not only the first)
+    _hnever = next(_t for _t in range(50) if _t not in _hfree)
     for _hk, _hn in ((0, 16), (_hfresh[len(_hfresh) // 2], 16), (_hfresh[-1], _hfresh[-1] + 1)):
-        _hstops = [_hfree[_hk]]
-        _hwant = _hidden_greedy(_hm, _hprompt, _hn, _hstops)
-        assert _hwant == _hfree[:_hk + 1]
+        _hstops, _hwant = [_hnever, _hfree[_hk]], _hfree[:_hk + 1]
         with _hidden_forbidden("transformers.GenerationMixin.generate", modules=("utils.generation",)):
             _hgot = greedy_continue(_hm, _hprompt, _hn, _hstops)
         assert _hgot == _hwant, f"stop ids {_hstops}, max_new_tokens {_hn}: {_hgot}, want {_hwant}"
-    _hq = format_prompt(qa["validation"][_hseed]["question"])
-    _hids = tokenizer(_hq)["input_ids"]
-    _hx = torch.tensor([_hids])
-    _hwant = model.generate(_hx, attention_mask=torch.ones_like(_hx), max_new_tokens=10, do_sample=False,
-                            eos_token_id=STOP_IDS, pad_token_id=EOS)[0, len(_hids):].tolist()
-    with _hidden_forbidden("transformers.GenerationMixin.generate", modules=("utils.generation",)):
-        _hgot = greedy_continue(model, _hids, 10, STOP_IDS)
-    assert _hgot == _hwant, f"{_hq!r}: {_hgot}, generate gives {_hwant}"
+_hq = format_prompt(qa["validation"][4]["question"])   # the course model on a fresh question, with STOP_IDS
+_hids = tokenizer(_hq)["input_ids"]
+_hx = torch.tensor([_hids])
+_hwant = model.generate(_hx, attention_mask=torch.ones_like(_hx), max_new_tokens=10, do_sample=False,
+                        eos_token_id=STOP_IDS, pad_token_id=EOS)[0, len(_hids):].tolist()
+with _hidden_forbidden("transformers.GenerationMixin.generate", modules=("utils.generation",)):
+    _hgot = greedy_continue(model, _hids, 10, STOP_IDS)
+assert _hgot == _hwant, f"{_hq!r}: {_hgot}, generate gives {_hwant}"
 for _hbad in (0, -3):
     try:
         greedy_continue(tiny_gpt2(7), [1, 2], _hbad, [])
@@ -450,12 +452,15 @@ _hn = 6
 _hfree = [_hidden_greedy(_hm, _p, _hn, []) for _p in _hprompts]
 _hlast = next(_i for _i, _f in enumerate(_hfree) if _f[-1] not in _f[:-1])   # its last new token comes only last
 _hstops = [_hfree[_hlast][-1]] + [_f[2] for _f in _hfree if _f[2] not in _hfree[_hlast]][:1]
-_hwant = sum(_hidden_greedy(_hm, _p, _hn, _hstops)[-1] in _hstops for _p in _hprompts) / len(_hprompts)
+# a greedy run with stop ids is the free run up to its first stop id: it stopped when the free run holds one
+_hwant = sum(any(_t in _hstops for _t in _f) for _f in _hfree) / len(_hprompts)
 assert 0 < _hwant < 1, "the hidden case must be informative"
 with _hidden_substituted(greedy_continue=_hidden_greedy):  # judged with the reference greedy loop
     _hgot = stop_rate(_hm, _hprompts, _hn, _hstops)
     _hgot_last = stop_rate(_hm, [_hprompts[_hlast]], _hn, _hstops)
 assert type(_hgot) is float, "a Python float"
+with _hidden_substituted(greedy_continue=_hidden_greedy):
+    assert type(stop_rate(_hm, [], _hn, _hstops)) is float, "0.0 (a float) for no prompts"
 assert _hgot_last == 1.0, "a stop id that comes as the last allowed token counts as a stop"
 assert _hgot == _hwant, f"stop rate {_hgot}, want {_hwant}"
 ### END HIDDEN TESTS
@@ -492,7 +497,7 @@ assert after > before, "exact match should rise after fine-tuning"
 
 # %% nbgrader={"grade": false, "grade_id": "stop_reading", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Your stop_rate, read: how often does the model end its answer by itself, before and after the fine-tune?
-_prompts = [tokenizer(format_prompt(q))["input_ids"] for q in _test["question"][:16]]
+_prompts = [tokenizer(format_prompt(q))["input_ids"] for q in _test["question"][:8]]
 with peft_model.disable_adapter():
     _rate_before = stop_rate(peft_model, _prompts, 6, STOP_IDS)
 _rate_after = stop_rate(peft_model, _prompts, 6, STOP_IDS)

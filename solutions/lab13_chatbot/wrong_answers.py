@@ -227,3 +227,41 @@ def stop_rate(model: torch.nn.Module, prompts: list[list[int]], max_new_tokens: 
         return 0.0
     stopped = sum(greedy_continue(model, ids, max_new_tokens, stop_ids)[-1] in stop_ids for ids in prompts)
     return 100.0 * stopped / len(prompts)
+
+
+# %% [greedy_continue] stops only at the first id of stop_ids (EOS), never at the others (a newline)
+def greedy_continue(model: torch.nn.Module, input_ids: list[int], max_new_tokens: int, stop_ids: list[int]) -> list[int]:
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    ids, new = list(input_ids), []
+    with torch.no_grad():
+        while len(new) < max_new_tokens:
+            token = int(torch.argmax(model(torch.tensor([ids])).logits[0, -1]))
+            ids.append(token)
+            new.append(token)
+            if stop_ids and token == stop_ids[0]:
+                break
+    return new
+
+
+# %% [evaluator] an int 0, not 0.0, for empty inputs (exact_match and stop_rate)
+import re
+
+
+def normalize(text: str) -> str:
+    text = "".join(c for c in text.lower() if c not in string.punctuation)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(predictions: list[str], references: list[str]) -> float:
+    if not predictions:
+        return 0
+    return sum(normalize(p) == normalize(r) for p, r in zip(predictions, references)) / len(predictions)
+
+
+# %% [stop_rate] an int 0, not 0.0, for empty inputs (exact_match and stop_rate)
+def stop_rate(model: torch.nn.Module, prompts: list[list[int]], max_new_tokens: int, stop_ids: list[int]) -> float:
+    if not prompts:
+        return 0
+    return sum(greedy_continue(model, ids, max_new_tokens, stop_ids)[-1] in stop_ids for ids in prompts) / len(prompts)

@@ -20,3 +20,31 @@ def rslora_scale(r, alpha):
     if r < 1:
         raise ValueError(f"rank {r} < 1")
     return float(alpha * math.pow(r, -0.5))
+
+
+# %% [diagnose] plain Python: math.isfinite, statistics.fmean, the drop as a share of the start
+def diagnose(train_loss, val_loss):
+    import statistics
+
+    if not all(math.isfinite(v) for v in list(train_loss) + list(val_loss)):
+        return "diverged"
+    start, end = statistics.fmean(train_loss[:3]), statistics.fmean(train_loss[-3:])
+    if end > start:
+        return "diverged"
+    if (start - end) / start < 0.1:
+        return "not_learning"
+    return "overfitting" if val_loss[-1] > 1.1 * min(val_loss) else "healthy"
+
+
+# %% [alpha] the scale by division, the reference step size kept explicitly
+def lora_scale(r, alpha):
+    if not r >= 1:
+        raise ValueError(f"rank {r} < 1")
+    return float(alpha) / r
+
+
+def alpha_for_rank(r, reference_r, reference_alpha):
+    if r < 1 or reference_r < 1:
+        raise ValueError("ranks start at 1")
+    step = lora_scale(reference_r, reference_alpha) * reference_r      # (alpha / r) * r stays the same
+    return step / r * r
