@@ -273,6 +273,13 @@ with _hidden_forbidden(modules=("utils.training",)), \
     _ours, _ = _student_steps([_batch], lr=0.3, seed=5, vocab=37)
 _ref, _ = _reference_steps([_batch], lr=0.3, seed=5, vocab=37)
 assert _same_weights(_ours, _ref), "after one step the weights differ from the reference"
+_ours = tiny_gpt2(37, seed=5)
+for _p in _ours.parameters():  # gradients an earlier backward left behind: the step clears them first
+    _p.grad = torch.full_like(_p, 0.25)
+with _hidden_forbidden(modules=("utils.training",)), \
+        _hidden_substituted(next_token_loss=_hidden_next_token_loss):
+    train_step(_ours, _batch, torch.optim.SGD(_ours.parameters(), lr=0.3))
+assert _same_weights(_ours, _ref), "old gradients were added into this step: clear them before backward"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_step_repeat", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}

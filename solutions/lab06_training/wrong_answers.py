@@ -173,3 +173,12 @@ _ce = functools.partial(F.cross_entropy, reduction="mean")
 
 def cross_entropy_by_hand(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return _ce(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+# %% [train_step] clears the gradients after the step instead of before (an earlier backward's gradients leak in)
+def train_step(model, batch: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
+    loss = next_token_loss(model(batch).logits, batch)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item()
