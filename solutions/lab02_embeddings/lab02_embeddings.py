@@ -319,8 +319,9 @@ for _shape, _dtype in [((12,), torch.float32), ((4, 6), torch.float64), ((2, 3, 
     with _hidden_forbidden(*_HIDDEN_RULES):
         _got = embedding_grad(_ids, _grad_out, _v)
     assert _got.dtype == _dtype, f"grad_out is {_dtype}: return the same dtype, got {_got.dtype}"
-    _atol = 1e-10 if _dtype == torch.float64 else 1e-5  # float64 in, float64 precision out: no float32 detour
-    assert torch.allclose(_got, _want, atol=_atol), f"wrong gradient for ids of shape {_shape} ({_dtype}): do repeats add up?"
+    _tol = 1e-10 if _dtype == torch.float64 else 1e-5  # float64 in, float64 precision out: no float32 detour
+    assert torch.allclose(_got, _want, rtol=_tol, atol=_tol), \
+        f"wrong gradient for ids of shape {_shape} ({_dtype}): do repeats add up?"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
