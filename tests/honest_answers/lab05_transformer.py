@@ -14,7 +14,7 @@ def gelu(x):
     return x * 0.5 * (1.0 + torch.tanh(c * (x + 0.044715 * x * x * x)))
 
 
-# %% [block_forward] the block's pieces called through their own submodules (c_fc, act, c_proj)
+# %% [block_forward] the MLP taken apart: c_fc, your own gelu, c_proj
 def block_forward(x, block):
     attn_out = block.attn(block.ln_1(x))
     h = x + (attn_out[0] if isinstance(attn_out, tuple) else attn_out)
