@@ -9,29 +9,12 @@ def one_hot(ids, vocab_size):
     return torch.eye(vocab_size)[ids].reshape(len(ids), vocab_size)
 
 
-# %% [one_hot] a comparison with arange, then cast; the check is a loop
-def one_hot(ids, vocab_size):
-    ids = torch.as_tensor(ids).long()
-    for i in ids.tolist():
-        if not 0 <= i < vocab_size:
-            raise ValueError(f"{i} is not in [0, {vocab_size})")
-    return (ids[:, None] == torch.arange(vocab_size)).to(torch.float32)
-
-
 # %% [one_hot] scatter_ along dim 1
 def one_hot(ids, vocab_size):
     ids = torch.tensor(list(map(int, ids)), dtype=torch.int64)
     if ((ids < 0) | (ids >= vocab_size)).any():
         raise ValueError("out of range")
     return torch.zeros(len(ids), vocab_size).scatter_(1, ids.unsqueeze(1), 1.0)
-
-
-# %% [one_hot_memory_bytes] math.prod of the three factors
-import math
-
-
-def one_hot_memory_bytes(n_tokens, vocab_size, bytes_per_value=4):
-    return math.prod((n_tokens, vocab_size, bytes_per_value))
 
 
 # %% [chars_per_token] one loop, two counters, and a float division at the end

@@ -6,21 +6,10 @@ def embed(ids, E):
     return E.index_select(0, ids.reshape(-1)).reshape(*ids.shape, E.shape[1])
 
 
-# %% [cosine_similarities] F.normalize and a matrix-vector product in float64
-def cosine_similarities(E, token_id):
-    unit = torch.nn.functional.normalize(E.double(), dim=1)
-    return (unit @ unit[token_id]).to(E.dtype)
-
-
 # %% [nearest_tokens] a full sort, then a Python filter that drops the token by its id (not by its value)
 def nearest_tokens(E, token_id, k):
     order = torch.argsort(cosine_similarities(E, token_id), descending=True, stable=True).tolist()
     return [int(i) for i in order if i != token_id][:k]
-
-
-# %% [min_row_distance] torch.pdist over every pair i < j
-def min_row_distance(E):
-    return float(torch.pdist(E).min())
 
 
 # %% [embedding_grad] one_hot(ids)^T @ grad_out, in grad_out's dtype

@@ -30,15 +30,6 @@ def rope(x, positions):
     return torch.view_as_real(turned).reshape(x.shape).to(x.dtype)
 
 
-# %% [neighbour_cosine_means] F.cosine_similarity and Python's statistics.fmean
-import statistics
-
-
-def neighbour_cosine_means(table, block):
-    cos = torch.nn.functional.cosine_similarity(table[:-1], table[1:], dim=1).tolist()
-    return statistics.fmean(cos[:block - 1]), statistics.fmean(cos[block:])
-
-
 # %% [rope] each row times its own rotation matrix from exercise 2 (a row vector times R_p turns it by p)
 def rope(x, positions):
     d = x.shape[-1]

@@ -1,12 +1,6 @@
 """Correct but unusual answers to lab10_precision: full marks each (tests/test_labs.py)."""
 
 
-# %% [model_memory_gb] bytes first, then GB
-def model_memory_gb(n_params, bits):
-    n_bytes = n_params * (bits / 8)
-    return n_bytes / 10 ** 9
-
-
 # %% [training_memory_gb] bytes per parameter in a table, then one multiplication per item
 def training_memory_gb(n_params, n_trainable, frozen_bits=16, trainable_bits=32):
     full = n_trainable >= n_params
@@ -42,17 +36,6 @@ def smallest_loss_scale(grads):
     if torch.isinf((mags.max() * 2.0 ** k).half()):
         raise ValueError("the scale overflows the largest gradient")
     return float(2 ** k)
-
-
-# %% [rounding_errors] one helper, errors through torch.mean on float64 tensors, the reading by a dict
-def rounding_errors(x):
-    def err(dtype):
-        exact = x.to(torch.float64)
-        return torch.mean(torch.abs(x.to(dtype).to(torch.float64) - exact) / torch.abs(exact)).item()
-
-    e = {"float16": err(torch.float16), "bfloat16": err(torch.bfloat16)}
-    better = "tie" if e["float16"] == e["bfloat16"] else min(e, key=e.get)
-    return e["float16"], e["bfloat16"], better
 
 
 # %% [accumulate] the Python float added to the dtype tensor in place (torch rounds each sum to dtype)
