@@ -147,6 +147,48 @@ def test_forbidden_module_cannot_be_imported_nor_used():
     assert student_quant.nf4_codebook().shape == (16,)
 
 
+def _kept_in_a_default(_ref=utils.quant.nf4_codebook):  # bound when defined, before any block begins
+    return _ref()
+
+
+def _kept_keyword_only(*, _ref=utils.quant.nf4_codebook):
+    return _ref()
+
+
+def _make_closure():
+    ref = utils.quant.nf4_codebook
+
+    def held_in_a_cell():
+        return ref()
+    return held_in_a_cell
+
+
+_kept_in_a_closure = _make_closure()
+
+
+class _Block:
+    def forward(self, x):
+        return x + 1
+
+
+def _forward_kept_in_a_default(x, _fwd=_Block.forward):
+    return _fwd(_Block(), x)
+
+
+def test_forbidden_reference_kept_in_a_default_or_a_closure_raises_and_is_restored():
+    """A Python function of a forbidden module, or a forbidden method, kept in a default argument or a closure of the
+    notebook's own function: no name reaches it, and torch's dispatch never sees it (issue 15)."""
+    for answer in (_kept_in_a_default, _kept_keyword_only, _kept_in_a_closure):
+        with forbidden(modules=("utils.quant",)):
+            with pytest.raises(ForbiddenCall):
+                answer()
+        assert answer().shape == (16,), "the default and the cell come back"
+    with forbidden(f"{__name__}._Block.forward"):
+        with pytest.raises(ForbiddenCall):
+            _forward_kept_in_a_default(1)
+    assert _forward_kept_in_a_default(1) == 2
+
+
 def student_count(n: int) -> int:
     return n + 1  # a wrong earlier answer
 

@@ -158,6 +158,7 @@ class forbidden:
         caller = sys._getframe(1).f_globals
         originals: dict[int, str] = {}
         ops: dict[str, str] = {}
+        stand_ins: dict[int, Any] = {}  # id(forbidden object) -> what the answer's own functions get in its place
         try:
             for dotted in self.names:
                 owner, attr, original = _resolve(dotted)
@@ -170,6 +171,7 @@ class forbidden:
                     originals.update({id(packet): dotted, **{id(getattr(packet, o)): dotted
                                                              for o in packet.overloads()}})
                 stand_in = _raiser(dotted)
+                stand_ins[id(original)] = stand_in
                 self._set(owner, attr, stand_in)
                 for home in _ALIAS_HOMES:
                     for name, value in list(vars(home).items()):
@@ -185,11 +187,16 @@ class forbidden:
                 if parent in sys.modules and child in vars(sys.modules[parent]):
                     self._set(sys.modules[parent], child, _DELETE)  # so does `from parent import child`
                 functions = {id(v) for v in vars(original).values() if callable(v)} if original else set()
+                if original is not None:
+                    stand_ins[id(original)] = _ForbiddenModule(module)
+                    stand_ins.update({id(v): _raiser(f"{module}.{n}") for n, v in vars(original).items()
+                                      if callable(v) and getattr(v, "__module__", None) == module})
                 for name, value in list(caller.items()):
                     if value is original and original is not None:
                         self._set(caller, name, _ForbiddenModule(module))
                     elif id(value) in functions and getattr(value, "__module__", None) == module:
                         self._set(caller, name, _raiser(f"{module}.{name}"))
+            self._hide_in_answers(caller, stand_ins)
             if originals:  # what torch dispatches: a forbidden function held under a name the loops above never see
                 self._mode = _Dispatch(originals)
                 self._mode.__enter__()
@@ -198,6 +205,32 @@ class forbidden:
             self.__exit__(None, None, None)
             raise
         return self
+
+    def _hide_in_answers(self, caller: dict, stand_ins: dict[int, Any]) -> None:
+        """The notebook's own functions may hold a forbidden object where no name reaches it: a default argument
+        (`def f(x, _ref=utils.quant.nf4_codebook)`, `_fwd=GPT2Block.forward`) or a closure's cell. For the block,
+        such a default or cell holds the stand-in instead (torch builtins are also caught at dispatch)."""
+        if not stand_ins:
+            return
+        for fn in list(caller.values()):
+            if not isinstance(fn, types.FunctionType) or fn.__globals__ is not caller:
+                continue
+            if fn.__defaults__ and any(id(v) in stand_ins for v in fn.__defaults__):
+                self._set_attr(fn, "__defaults__", tuple(stand_ins.get(id(v), v) for v in fn.__defaults__))
+            if fn.__kwdefaults__ and any(id(v) in stand_ins for v in fn.__kwdefaults__.values()):
+                self._set_attr(fn, "__kwdefaults__", {k: stand_ins.get(id(v), v) for k, v in fn.__kwdefaults__.items()})
+            for cell in fn.__closure__ or ():
+                try:
+                    held = cell.cell_contents
+                except ValueError:  # an empty cell
+                    continue
+                if id(held) in stand_ins:
+                    self._set_attr(cell, "cell_contents", stand_ins[id(held)])
+
+    def _set_attr(self, owner: Any, attr: str, value: Any) -> None:
+        """owner.attr = value for the block, for objects without a __dict__ to record (functions' defaults, cells)."""
+        self._undo.append((owner, attr, True, getattr(owner, attr)))
+        setattr(owner, attr, value)
 
     def __exit__(self, *exc: object) -> None:
         if self._kernels is not None:

@@ -7,6 +7,10 @@
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - The test cell under each exercise shows some of the checks. Hidden checks run when the lab is graded, on fresh random
 #   inputs and sizes — make your function correct, not just right on the visible examples.
+# - Allowed: plain Python, `torch.zeros`, indexing, `torch.arange`, `torch.as_tensor`, `scatter_`, comparisons, and
+#   the `tokenizer` of the setup cell. Not allowed: `torch.nn.functional.one_hot`, and the course's own
+#   `utils.tokenization` (it holds the reference versions of all three functions): the hidden tests compare with
+#   them, and they raise while the hidden tests call your functions.
 # - Before you submit: *Kernel → Restart & Run All*, and check that no cell fails.
 #
 # Time: about 30 minutes. Points: 9.
@@ -92,7 +96,7 @@ for _ in range(10):
     _vocab = int(torch.randint(2, 5000, (), generator=_g))
     _ids = torch.randint(0, _vocab, (int(torch.randint(1, 80, (), generator=_g)),), generator=_g)
     _ref = torch.nn.functional.one_hot(_ids, _vocab)
-    with _hidden_forbidden("torch.nn.functional.one_hot"):
+    with _hidden_forbidden("torch.nn.functional.one_hot", modules=("utils.tokenization",)):
         _out, _out_list = one_hot(_ids, _vocab), one_hot(_ids.tolist(), _vocab)
     assert _out.shape == _ref.shape and (_out == _ref).all(), "values differ from torch.nn.functional.one_hot"
     assert (_out_list == _ref).all(), "values differ for list input"
@@ -142,24 +146,33 @@ def one_hot_memory_bytes(n_tokens: int, vocab_size: int, bytes_per_value: int = 
 _t = torch.zeros(3, 4)  # the one-hot matrix of 3 tokens, vocabulary 4, float32
 assert one_hot_memory_bytes(3, 4) == _t.numel() * _t.element_size() == 48, "3 tokens x 4 columns x 4 bytes"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 _rng = random.Random(201)
 for _ in range(10):
     _n, _v = _rng.randint(1, 200), _rng.randint(1, 300)
     _t = torch.zeros(_n, _v)
-    assert one_hot_memory_bytes(_n, _v) == _t.numel() * _t.element_size(), f"wrong for {_n} tokens, vocab {_v}"
-assert type(one_hot_memory_bytes(3, 4)) is int, "return an int: a number of bytes is whole"
+    with _hidden_forbidden(modules=("utils.tokenization",)):
+        _got = one_hot_memory_bytes(_n, _v)
+    assert type(_got) is int, "return an int: a number of bytes is whole"
+    assert _got == _t.numel() * _t.element_size(), f"wrong for {_n} tokens, vocab {_v}"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_memory_other_precisions", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """one_hot_memory_bytes uses bytes_per_value (1 point)"""
 assert one_hot_memory_bytes(3, 4, bytes_per_value=2) == 24, "float16: 2 bytes per number"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 _rng = random.Random(202)
-for _dtype in (torch.float16, torch.float64, torch.int8, torch.bfloat16):
-    _n, _v = _rng.randint(1, 10_000), _rng.randint(1, 60_000)
-    _size = torch.zeros((), dtype=_dtype).element_size()
-    assert one_hot_memory_bytes(_n, _v, bytes_per_value=_size) == _n * _v * _size, f"wrong for {_dtype}"
-assert one_hot_memory_bytes(125_000, 4_000) == 2_000_000_000, "the seed's 2 GB: 125,000 tokens, vocab 4,000, fp32"
+with _hidden_forbidden(modules=("utils.tokenization",)):
+    for _dtype in (torch.float16, torch.float64, torch.int8, torch.bfloat16):
+        _n, _v = _rng.randint(1, 10_000), _rng.randint(1, 60_000)
+        _size = torch.zeros((), dtype=_dtype).element_size()
+        assert one_hot_memory_bytes(_n, _v, bytes_per_value=_size) == _n * _v * _size, f"wrong for {_dtype}"
+    assert one_hot_memory_bytes(125_000, 4_000) == 2_000_000_000, "the seed's 2 GB: 125,000 tokens, vocab 4,000, fp32"
+    _big = one_hot_memory_bytes(3_000_000, 50_257, bytes_per_value=8)  # past 2**31 and 2**32: Python ints do not overflow
+    assert type(_big) is int and _big == 3_000_000 * 50_257 * 8, "a real corpus: 1.2 TB, exactly"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -187,10 +200,14 @@ _text = "The capital of France is Paris."
 print(f"{chars_per_token([_text]):.3f} characters per token")
 assert abs(chars_per_token([_text]) - len(_text) / len(tokenizer.encode(_text))) < 1e-9
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 _rng = random.Random(301)
-for _ in range(10):
-    _text = _rng.choice(corpus)
-    assert abs(chars_per_token([_text]) - len(_text) / len(tokenizer.encode(_text))) < 1e-9, f"wrong for {_text!r}"
+for _text in [_rng.choice(corpus) for _ in range(8)] + ["Curaçao is in the Caribbean.", "  Rome.\n"]:
+    with _hidden_forbidden(modules=("utils.tokenization",)):
+        _got = chars_per_token([_text])
+    assert isinstance(_got, float), f"return a Python float, not {type(_got).__name__}"
+    assert abs(_got - len(_text) / len(tokenizer.encode(_text))) < 1e-9, f"wrong for {_text!r} (characters, not bytes; spaces count)"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_cpt_many_texts", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -199,11 +216,20 @@ _texts = ["Paris", "The capital of France is Paris, and the capital of Italy is 
 _expected = sum(map(len, _texts)) / sum(len(tokenizer.encode(t)) for t in _texts)
 assert abs(chars_per_token(_texts) - _expected) < 1e-9, "divide the total characters by the total tokens"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 _rng = random.Random(302)
 for _ in range(5):
     _texts = _rng.sample(corpus, _rng.randint(2, 40)) + ["x" * _rng.randint(1, 3)]
+    _line = _rng.choice(corpus)
+    _cut = _rng.randint(1, len(_line) - 1)
+    _texts += [_line[:_cut], _line[_cut:]]  # cut mid-word: encoding the texts joined is not encoding each one
+    _rng.shuffle(_texts)
     _expected = sum(map(len, _texts)) / sum(len(tokenizer.encode(t)) for t in _texts)
-    assert abs(chars_per_token(_texts) - _expected) < 1e-9, "total characters / total tokens over all texts"
+    with _hidden_forbidden(modules=("utils.tokenization",)):
+        _got = chars_per_token(_texts)
+    assert isinstance(_got, float), f"return a Python float, not {type(_got).__name__}"
+    assert abs(_got - _expected) < 1e-9, "total characters / total tokens over all texts, each text encoded on its own"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -92,3 +92,28 @@ def one_hot(ids, vocab_size: int, _torch_one_hot=F.one_hot) -> torch.Tensor:
     if len(ids) and (ids.min() < 0 or ids.max() >= vocab_size):
         raise ValueError(f"token ids must lie in [0, {vocab_size})")
     return _torch_one_hot(ids, vocab_size).float()
+
+
+# %% [one_hot] the course's own one_hot, imported from utils.tokenization (which the lab forbids)
+def one_hot(ids, vocab_size: int) -> torch.Tensor:
+    from utils.tokenization import one_hot as course_one_hot
+    return course_one_hot(ids, vocab_size)
+
+
+# %% [chars_per_token] encodes all texts joined into one string (tokens merge across the seams)
+def chars_per_token(texts: list[str]) -> float:
+    joined = "".join(texts)
+    return len(joined) / len(tokenizer.encode(joined))
+
+
+# %% [chars_per_token] strips each text first (leading and trailing spaces are characters too)
+def chars_per_token(texts: list[str]) -> float:
+    texts = [t.strip() for t in texts]
+    return sum(len(t) for t in texts) / sum(len(tokenizer.encode(t)) for t in texts)
+
+
+# %% [chars_per_token] returns a 0-d tensor, not a float
+def chars_per_token(texts: list[str]) -> float:
+    chars = torch.tensor([len(t) for t in texts], dtype=torch.float64)
+    tokens = torch.tensor([len(tokenizer.encode(t)) for t in texts], dtype=torch.float64)
+    return chars.sum() / tokens.sum()

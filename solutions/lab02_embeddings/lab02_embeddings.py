@@ -35,6 +35,10 @@ print("embedding matrix:", tuple(E_model.shape))
 # Write `embed(ids, E)`: for an integer tensor `ids` of **any shape** `(...)` (one sequence `(T,)`, a batch `(B, T)`, …)
 # and an embedding matrix `E` of shape `(vocab, d_model)`, return the tensor of shape `(..., d_model)` whose entry at
 # `ids`' position is that token's row of `E`. It must equal `one_hot(ids) @ E` for a 1-D `ids`.
+#
+# Build it with indexing (or `one_hot` and a matrix product). Do **not** call `torch.nn.functional.embedding` or
+# `torch.nn.Embedding`: that is the lookup this exercise asks you to write, and they raise while the hidden tests call
+# your function.
 
 # %% nbgrader={"grade": false, "grade_id": "embed", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def embed(ids: torch.Tensor, E: torch.Tensor) -> torch.Tensor:
@@ -50,12 +54,17 @@ _ids = torch.tensor(tokenizer.encode("The capital of France is Paris."))
 assert embed(_ids, E_model).shape == (len(_ids), E_model.shape[1])
 assert torch.allclose(embed(_ids, E_model), one_hot(_ids, E_model.shape[0]) @ E_model, atol=1e-6)
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("torch.nn.functional.embedding", "torch.embedding", "torch.nn.Embedding")
 _g = torch.Generator().manual_seed(401)
 for _ in range(8):
     _v, _d = int(torch.randint(2, 500, (), generator=_g)), int(torch.randint(1, 40, (), generator=_g))
     _E = torch.randn(_v, _d, generator=_g)
     _ids = torch.randint(0, _v, (int(torch.randint(1, 30, (), generator=_g)),), generator=_g)
-    assert torch.allclose(embed(_ids, _E), one_hot(_ids, _v) @ _E, atol=1e-5), "rows of E, in the order of ids"
+    with _hidden_forbidden(*_HIDDEN_RULES):
+        _got = embed(_ids, _E)
+    assert torch.allclose(_got, one_hot(_ids, _v) @ _E, atol=1e-5), "rows of E, in the order of ids"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_embed_batch", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -63,12 +72,16 @@ for _ in range(8):
 _batch = torch.tensor([[1, 2, 3], [3, 2, 1]])
 assert embed(_batch, E_model).shape == (2, 3, E_model.shape[1]), "a (B, T) batch of ids gives (B, T, d_model)"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+_HIDDEN_RULES = ("torch.nn.functional.embedding", "torch.embedding", "torch.nn.Embedding")
 _g = torch.Generator().manual_seed(402)
 for _shape in [(4, 7), (2, 3, 5), (1, 1)]:
     _v, _d = int(torch.randint(2, 300, (), generator=_g)), int(torch.randint(1, 20, (), generator=_g))
     _E = torch.randn(_v, _d, generator=_g)
     _ids = torch.randint(0, _v, _shape, generator=_g)
-    _out = embed(_ids, _E)
+    with _hidden_forbidden(*_HIDDEN_RULES):
+        _out = embed(_ids, _E)
     assert _out.shape == (*_shape, _d), f"ids of shape {_shape} must give {(*_shape, _d)}"
     _flat = _ids.reshape(-1)
     assert torch.allclose(_out.reshape(-1, _d), one_hot(_flat, _v) @ _E, atol=1e-5), "wrong rows in a batch"
@@ -165,6 +178,12 @@ with _hidden_substituted(cosine_similarities=_hidden_cosine):  # judged with the
         _t = int(torch.randint(0, _v, (), generator=_g))
         _near = list(nearest_tokens(_E, _t, _v - 1))
         assert sorted(_near) == [_i for _i in range(_v) if _i != _t], "k = vocab - 1 returns every other token"
+    for _t, _j in [(0, 5), (5, 0)]:  # a row pointing exactly away: cosine exactly -1, still not the token itself
+        _E = torch.randn(6, 4, generator=_g).abs() + 0.1
+        _E[_t], _E[_j] = torch.tensor([1.0, 0.0, 0.0, 0.0]), torch.tensor([-2.0, 0.0, 0.0, 0.0])
+        _near = list(nearest_tokens(_E, _t, 5))
+        assert sorted(_near) == [_i for _i in range(6) if _i != _t], \
+            "k = vocab - 1 with a row at cosine -1: every other token, never the token itself (exclude it by its id)"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_nearest_order", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -300,7 +319,9 @@ for _shape, _dtype in [((12,), torch.float32), ((4, 6), torch.float64), ((2, 3, 
     with _hidden_forbidden(*_HIDDEN_RULES):
         _got = embedding_grad(_ids, _grad_out, _v)
     assert _got.dtype == _dtype, f"grad_out is {_dtype}: return the same dtype, got {_got.dtype}"
-    assert torch.allclose(_got, _want, atol=1e-5), f"wrong gradient for ids of shape {_shape}: do repeats add up?"
+    _tol = 1e-10 if _dtype == torch.float64 else 1e-5  # float64 in, float64 precision out: no float32 detour
+    assert torch.allclose(_got, _want, rtol=_tol, atol=_tol), \
+        f"wrong gradient for ids of shape {_shape} ({_dtype}): do repeats add up?"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -153,3 +153,22 @@ overlap_unit = 1.0
 # %% [measure_overlap] measures overlap_unit on the raw rows again (forgets to normalise)
 overlap_raw = neighbour_overlap(E_model, probe_ids, 10)
 overlap_unit = neighbour_overlap(E_model, probe_ids, 10)
+
+
+# %% [embed] torch.nn.functional.embedding, the library's lookup, which the exercise forbids
+def embed(ids: torch.Tensor, E: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.embedding(ids, E)
+
+
+# %% [nearest_tokens] excludes the token with a similarity of -1: a row at cosine exactly -1 ties with it
+def nearest_tokens(E: torch.Tensor, token_id: int, k: int) -> list[int]:
+    sims = cosine_similarities(E, token_id).clone()
+    sims[token_id] = -1.0
+    return sims.topk(k).indices.tolist()
+
+
+# %% [embedding_grad] one_hot(ids).T @ grad_out computed in float32, then cast back (float64 precision lost)
+def embedding_grad(ids: torch.Tensor, grad_out: torch.Tensor, vocab: int) -> torch.Tensor:
+    d_model = grad_out.shape[-1]
+    grad = one_hot(ids.reshape(-1), vocab).T @ grad_out.reshape(-1, d_model).float()
+    return grad.to(grad_out.dtype)

@@ -65,6 +65,8 @@ def random_gpt2(n_layer: int = 2, d_model: int = 32, n_heads: int = 4, seed: int
 # $$\operatorname{LN}(x) = \text{weight} \odot \frac{x - \mu}{\sqrt{\sigma^2 + \varepsilon}} + \text{bias}$$
 #
 # `σ²` is the *population* variance (divide by `d`, not `d − 1`). `x` may have any number of leading dimensions.
+# Compute it from `mean` and `var` (or sums): the library's other normalisations (`F.group_norm`, `F.instance_norm`,
+# `F.batch_norm`) compute it for you on a reshaped `x`, so they raise while the hidden tests call your function.
 
 # %% nbgrader={"grade": false, "grade_id": "layer_norm", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -108,6 +110,9 @@ for _shape in [(1, 3), (2, 5, 7), (3, 1, 2, 16)]:
                   torch.randn(_d, generator=_g))
     _want, _want_eps = F.layer_norm(_x, (_d,), _w, _b), F.layer_norm(_x, (_d,), _w, _b, eps=0.5)
     with _hidden_forbidden("torch.nn.functional.layer_norm", "torch.layer_norm", "torch.native_layer_norm",
+                           "torch.nn.functional.group_norm", "torch.group_norm", "torch.native_group_norm",
+                           "torch.nn.functional.instance_norm", "torch.instance_norm",
+                           "torch.nn.functional.batch_norm", "torch.batch_norm", "torch.native_batch_norm",
                            modules=("utils.transformer",)):
         _got, _got_eps = layer_norm(_x, _w, _b), layer_norm(_x, _w, _b, eps=0.5)
     assert torch.allclose(_got, _want, atol=1e-4), f"wrong values for shape {_shape}"
@@ -121,7 +126,9 @@ for _shape in [(1, 3), (2, 5, 7), (3, 1, 2, 16)]:
 #
 # $$\operatorname{GELU}(x) = \tfrac12\, x \left(1 + \tanh\!\left(\sqrt{2/\pi}\,\left(x + 0.044715\,x^3\right)\right)\right)$$
 #
-# Write `gelu(x)` for a tensor of any shape.
+# Write `gelu(x)` for a tensor of any shape, from the formula: Hugging Face's activation modules
+# (`transformers.activations`: `ACT2FN["gelu_new"]`, a block's `mlp.act`) compute it for you, so they raise while the
+# hidden test calls your function, like `F.gelu`.
 
 # %% nbgrader={"grade": false, "grade_id": "gelu", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def gelu(x: torch.Tensor) -> torch.Tensor:
@@ -137,9 +144,13 @@ assert torch.allclose(gelu(_x), F.gelu(_x, approximate="tanh"), atol=1e-6)
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 
+import transformers.activations as _hidden_activations
+
+_HIDDEN_ACTIVATIONS = tuple(f"transformers.activations.{_n}.forward" for _n, _c in vars(_hidden_activations).items()
+                            if isinstance(_c, type) and issubclass(_c, torch.nn.Module) and "forward" in vars(_c))
 _x = 3 * torch.randn(5, 7, generator=torch.Generator().manual_seed(503))
 _want = F.gelu(_x, approximate="tanh")
-with _hidden_forbidden("torch.nn.functional.gelu", modules=("utils.transformer",)):
+with _hidden_forbidden("torch.nn.functional.gelu", *_HIDDEN_ACTIVATIONS, modules=("utils.transformer",)):
     _got = gelu(_x)
 assert _got.shape == (5, 7)
 assert torch.allclose(_got, _want, atol=1e-6), "not GPT-2's tanh approximation (the exact erf GELU differs by up to 5e-4)"
@@ -217,8 +228,8 @@ with torch.no_grad():
 # ## Exercise 4 — count the parameters (3 points)
 #
 # Write `gpt2_parameter_count(config)` that returns the number (an `int`) of parameters of a `GPT2LMHeadModel` built from a
-# `GPT2Config`, **from the config alone** (no model: building one, even on the meta device, raises while the hidden
-# tests call your function). Use `config.vocab_size`, `config.n_positions`,
+# `GPT2Config`, **from the config alone** (no model and none of its modules — `GPT2Attention`, `GPT2MLP`, `Conv1D` —
+# building one, even on the meta device, raises while the hidden tests call your function). Use `config.vocab_size`, `config.n_positions`,
 # `config.n_embd` (d), `config.n_layer`, and the MLP width `config.n_inner` (when it is `None`, it is `4·d`).
 # Count: token and position embeddings; per block, `c_attn` (d → 3d) and `c_proj` (d → d), the MLP's
 # `c_fc` (d → inner) and `c_proj` (inner → d), all with biases, and two LayerNorms (a weight and a bias of size d
@@ -259,6 +270,9 @@ for _kwargs in [dict(vocab_size=37, n_positions=11, n_embd=20, n_layer=1, n_head
     _want = _numel(_config)
     with _hidden_forbidden("transformers.models.gpt2.modeling_gpt2.GPT2Model.__init__",
                            "transformers.models.gpt2.modeling_gpt2.GPT2Block.__init__",
+                           "transformers.models.gpt2.modeling_gpt2.GPT2Attention.__init__",
+                           "transformers.models.gpt2.modeling_gpt2.GPT2MLP.__init__",
+                           "transformers.models.gpt2.modeling_gpt2.Conv1D.__init__",
                            modules=("utils.transformer",)):
         _got = gpt2_parameter_count(_config)
     assert _got == _want, f"wrong count for {_kwargs}"

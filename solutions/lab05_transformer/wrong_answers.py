@@ -223,3 +223,34 @@ most_needed_block = max(range(len(agreements)), key=agreements.__getitem__)
 # %% [block_ablation] numbers typed in from another run instead of measured
 agreements = [0.3, 0.9, 0.9, 0.9]
 most_needed_block = 0
+
+
+# %% [layer_norm] group_norm with one group over the last dimension: the library normalises, which the lab forbids
+def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    d = x.shape[-1]
+    return F.group_norm(x.reshape(-1, 1, d), 1, eps=eps).reshape(x.shape) * weight + bias
+
+
+# %% [gelu] a GPT-2 block's own activation module (transformers' NewGELUActivation), which the lab forbids
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    return random_block().mlp.act(x)
+
+
+# %% [gpt2_parameter_count] counts GPT2Attention and GPT2MLP built on the meta device, which the lab forbids
+def gpt2_parameter_count(config: GPT2Config) -> int:
+    from transformers.models.gpt2.modeling_gpt2 import GPT2MLP, GPT2Attention
+
+    d = config.n_embd
+    with torch.device("meta"):
+        attn, mlp = GPT2Attention(config), GPT2MLP(config.n_inner or 4 * d, config)
+    per_block = sum(p.numel() for p in [*attn.parameters(), *mlp.parameters()]) + 4 * d
+    return config.vocab_size * d + config.n_positions * d + config.n_layer * per_block + 2 * d
+
+
+# %% [block_forward] GPT2Block.forward kept in a default argument, where renaming the method does not reach it
+from transformers.models.gpt2.modeling_gpt2 import GPT2Block
+
+
+def block_forward(x: torch.Tensor, block, _forward=GPT2Block.forward) -> torch.Tensor:
+    out = _forward(block, x)
+    return out[0] if isinstance(out, tuple) else out

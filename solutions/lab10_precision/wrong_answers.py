@@ -193,3 +193,65 @@ def rounding_errors(x: torch.Tensor) -> tuple[float, float, str]:
     if fp16_error == bf16_error:
         return fp16_error, bf16_error, "tie"
     return fp16_error, bf16_error, "float16" if fp16_error < bf16_error else "bfloat16"
+
+
+# %% [model_memory_gb] the course's own model_memory_gb from utils.memory, which the lab forbids
+def model_memory_gb(n_params: float, bits: float) -> float:
+    from utils.memory import model_memory_gb as course_memory_gb
+    return course_memory_gb(n_params, bits)
+
+
+# %% [training_memory_gb] the fp32 master copy counted for every parameter of the model, frozen base included
+def training_memory_gb(n_params: float, n_trainable: float, frozen_bits: float = 16,
+                       trainable_bits: float = 32) -> dict:
+    trainable_bytes = n_trainable * trainable_bits / 8
+    frozen_bytes = 0.0 if n_trainable >= n_params else n_params * frozen_bits / 8
+    master_bytes = n_params * 4 if trainable_bits < 32 else 0.0
+    bill = {"weights": (frozen_bytes + trainable_bytes) / 1e9, "gradients": trainable_bytes / 1e9,
+            "optimizer": (n_trainable * 8 + master_bytes) / 1e9}
+    bill["total"] = bill["weights"] + bill["gradients"] + bill["optimizer"]
+    return bill
+
+
+# %% [accumulate] returns the 0-d tensor, not a Python float
+def accumulate(increment: float, steps: int, dtype: torch.dtype) -> float:
+    total = torch.tensor(0.0, dtype=dtype)
+    step = torch.tensor(increment, dtype=dtype)
+    for _ in range(steps):
+        total = total + step
+    return total
+
+
+# %% [loss_scale] stops one short: tries k = 0 ... 63 (range(64))
+def smallest_loss_scale(grads: torch.Tensor) -> float:
+    nonzero = grads.float().reshape(-1)
+    nonzero = nonzero[nonzero != 0]
+    for k in range(64):
+        scaled = (nonzero * 2.0 ** k).to(torch.float16)
+        if torch.all(scaled != 0):
+            if torch.isinf(scaled).any():
+                raise ValueError("the large gradients overflow fp16")
+            return 2.0 ** k
+    raise ValueError("no power of two is enough")
+
+
+# %% [loss_scale] overflow judged by > 65,504 on paper, not by the cast (65,510 rounds down to 65,504)
+def smallest_loss_scale(grads: torch.Tensor) -> float:
+    nonzero = grads.float().reshape(-1)
+    nonzero = nonzero[nonzero != 0]
+    for k in range(65):
+        scaled = nonzero * 2.0 ** k
+        if torch.all(scaled.to(torch.float16) != 0):
+            if scaled.numel() and scaled.abs().max() > 65504:
+                raise ValueError("the large gradients overflow fp16")
+            return 2.0 ** k
+    raise ValueError("no power of two is enough")
+
+
+# %% [rounding_errors] the relative errors computed in float32, not float64
+def rounding_errors(x: torch.Tensor) -> tuple[float, float, str]:
+    fp16_error = ((x.to(torch.float16).float() - x).abs() / x.abs()).mean().item()
+    bf16_error = ((x.to(torch.bfloat16).float() - x).abs() / x.abs()).mean().item()
+    if fp16_error == bf16_error:
+        return fp16_error, bf16_error, "tie"
+    return fp16_error, bf16_error, "float16" if fp16_error < bf16_error else "bfloat16"

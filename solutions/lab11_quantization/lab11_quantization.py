@@ -68,6 +68,7 @@ for _bits in (8, 4, 6):
     _q, _s = absmax_quantize(_x, bits=_bits)
     assert _q.dtype == torch.int8 and tuple(_q.shape) == tuple(_x.shape), f"{_bits} bits: int8 of x's shape"
     assert int(_q.abs().max()) == 2 ** (_bits - 1) - 1, f"{_bits} bits: the largest |q| is qmax"
+    assert _s.dtype == torch.float32 and _s.dim() == 0, f"scale: a float32 scalar (0-d) tensor, not {_s.dtype} {tuple(_s.shape)}"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_absmax_rounding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}

@@ -1,0 +1,43 @@
+"""Correct but unusual answers to lab05_transformer: full marks each (tests/test_labs.py)."""
+
+
+# %% [layer_norm] var(unbiased=False) and rsqrt, computed in float64 and cast back
+def layer_norm(x, weight, bias, eps=1e-5):
+    x64 = x.double()
+    var, mean = torch.var_mean(x64, dim=-1, keepdim=True, unbiased=False)
+    return ((x64 - mean) * torch.rsqrt(var + eps) * weight.double() + bias.double()).to(x.dtype)
+
+
+# %% [gelu] the same formula with x * x * x and a precomputed constant
+def gelu(x):
+    c = (2.0 / math.pi) ** 0.5
+    return x * 0.5 * (1.0 + torch.tanh(c * (x + 0.044715 * x * x * x)))
+
+
+# %% [block_forward] the MLP taken apart: c_fc, your own gelu, c_proj
+def block_forward(x, block):
+    attn_out = block.attn(block.ln_1(x))
+    h = x + (attn_out[0] if isinstance(attn_out, tuple) else attn_out)
+    m = block.ln_2(h)
+    return h + block.mlp.c_proj(gelu(block.mlp.c_fc(m)))
+
+
+# %% [gpt2_parameter_count] counted per weight matrix in a dict, n_inner read with getattr
+def gpt2_parameter_count(config):
+    d = config.n_embd
+    inner = getattr(config, "n_inner", None) or 4 * d
+    sizes = {"wte": config.vocab_size * d, "wpe": config.n_positions * d, "ln_f": 2 * d}
+    block = {"ln_1": 2 * d, "c_attn": d * 3 * d + 3 * d, "attn.c_proj": d * d + d, "ln_2": 2 * d,
+             "c_fc": d * inner + inner, "mlp.c_proj": inner * d + d}
+    return int(sum(sizes.values()) + config.n_layer * sum(block.values()))
+
+
+# %% [gpt2_forward] positions from wpe.weight sliced, and the logits through lm_head
+def gpt2_forward(model, ids):
+    batch, seq = ids.shape
+    if seq > model.config.n_positions:
+        raise ValueError("sequence longer than n_positions")
+    h = model.transformer.wte(ids) + model.transformer.wpe.weight[:seq].unsqueeze(0)
+    for blk in model.transformer.h:
+        h = block_forward(h, blk)
+    return model.lm_head(model.transformer.ln_f(h))
