@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import pytest
@@ -201,3 +202,15 @@ def test_substituted_binds_the_reference_while_a_later_answer_runs():
     with substituted(student_count=lambda n: n):
         assert student_rank(3) == 6
     assert student_rank(3) == 8 and student_count.__name__ == "student_count"
+
+
+def test_a_package_and_its_module_forbidden_together_in_any_order():
+    """modules=("xml", "xml.dom"): the package listed first is not yet hidden when its module's turn comes."""
+    import xml.dom
+
+    for order in (("xml", "xml.dom"), ("xml.dom", "xml")):
+        with forbidden(modules=order):
+            for name in order:
+                with pytest.raises(ImportError):
+                    importlib.import_module(name)
+        assert importlib.import_module("xml.dom") is xml.dom

@@ -180,7 +180,7 @@ class forbidden:
                 for name, value in list(caller.items()):
                     if value is original:
                         self._set(caller, name, stand_in)
-            for module in self.modules:
+            for module in sorted(self.modules, key=lambda m: -m.count(".")):  # a package's modules before it
                 original = sys.modules.get(module)
                 parent, _, child = module.rpartition(".")
                 self._set(sys.modules, module, None)  # `import module` now fails
