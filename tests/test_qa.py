@@ -10,13 +10,16 @@ from peft import LoraConfig, get_peft_model
 from transformers import DataCollatorForLanguageModeling, GPT2Config, GPT2LMHeadModel
 
 from utils.data import format_prompt, load_qa
+from utils.lora import add_lora
 from utils.models import load_tokenizer
+from utils.numerics import assert_close
 from utils.qa import (
     IGNORE_INDEX,
     QACollator,
     build_example,
     exact_match,
     heldout_loss,
+    labelled_logits,
     normalize_answer,
     qa_dataloader,
     text_loss,
@@ -158,6 +161,43 @@ def test_scores_leave_the_global_rng_alone(tokenizer):
     text_loss(model, tokenizer, ["The capital of Peru is Lima."] * 3, batch_size=2)
     heldout_loss(model, tokenizer, load_qa()["validation"].select(range(3)), batch_size=2)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def _lora_models(vocab_size: int):
+    yield "PEFT", tiny_lora_model(vocab_size, seed=5).eval()  # no dropout: two forward passes must match
+    torch.manual_seed(5)
+    base = GPT2LMHeadModel(GPT2Config(n_embd=32, n_head=2, n_layer=2, n_positions=64, vocab_size=vocab_size))
+    course = add_lora(base, ["c_attn", "c_fc"], r=4, alpha=8)
+    for layer in course.modules():  # B = 0 at init would give zero gradients for A: something to compare
+        if hasattr(layer, "lora_B"):
+            torch.nn.init.normal_(layer.lora_B, std=0.1)
+    yield "utils.lora", course.eval()
+
+
+@pytest.mark.parametrize("pick", ["PEFT", "utils.lora"])
+def test_labelled_logits_give_the_models_own_loss_and_gradients(tokenizer, pick):
+    # train_loop's loss: cross-entropy over the logits at labelled positions only. It must be Hugging Face's
+    # `model(**batch).loss` (every position's logits, labels shifted inside) with the same gradients, on a batch with
+    # prompts masked, padding and a final EOS (the Q&A collator's).
+    name, model = next((n, m) for n, m in _lora_models(len(tokenizer)) if n == pick)
+    split = load_qa()["train"].select(range(6))
+    batch = next(iter(qa_dataloader(tokenizer, split, batch_size=6, shuffle=False)))
+    params = [p for p in model.parameters() if p.requires_grad]
+    reference = model(**batch).loss
+    want = torch.autograd.grad(reference, params)
+    logits, labels = labelled_logits(model, batch)
+    n_labels = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+    assert logits.shape == (n_labels, len(tokenizer)) and labels.shape == (n_labels,)
+    assert n_labels < batch["labels"].numel() / 3  # the point: far fewer rows than positions
+    loss = torch.nn.functional.cross_entropy(logits, labels)
+    assert_close(loss, reference, reduction=len(tokenizer) * n_labels, what=f"{name} loss")
+    for g_want, g_got in zip(want, torch.autograd.grad(loss, params), strict=True):
+        assert_close(g_got, g_want, reduction=len(tokenizer) * n_labels, scale=g_want.abs().max().item(),
+                     what=f"{name} gradient")
+    # Had the labels not been shifted (logits at t scoring token t), the loss would differ:
+    full = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    unshifted = torch.nn.functional.cross_entropy(full.flatten(0, 1), batch["labels"].flatten())
+    assert abs(unshifted.item() - reference.item()) > 1e-3
 
 
 def test_train_loop_needs_trainable_parameters(tokenizer):

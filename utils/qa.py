@@ -30,7 +30,7 @@ from utils.training import IGNORE_INDEX
 
 __all__ = [
     "IGNORE_INDEX", "build_example", "build_examples", "QACollator", "qa_dataloader", "train_loop",
-    "heldout_loss", "text_loss", "normalize_answer", "exact_match", "generate_answers", "evaluate_exact_match",
+    "labelled_logits", "heldout_loss", "text_loss", "normalize_answer", "exact_match", "generate_answers", "evaluate_exact_match",
 ]
 
 DEFAULT_LR = 2e-3
@@ -135,7 +135,8 @@ def train_loop(
     on_step: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """The whole training run, as a plain PyTorch loop: AdamW on the parameters that require grad, loss from
-    the model's `labels`, for `epochs` passes over `dataloader` or `max_steps` optimizer steps, whichever is fewer.
+    the batch's `labels` (the mean next-token cross-entropy `model(**batch).loss` is, computed by
+    `labelled_logits`), for `epochs` passes over `dataloader` or `max_steps` optimizer steps, whichever is fewer.
 
     The learning rate warms up linearly for `warmup_steps`, then decays linearly to 0 at the last step
     (`decay=False` keeps it constant). Gradients are clipped to norm 1. Returns the loss of every step.
@@ -166,7 +167,8 @@ def train_loop(
                 break
             batch = to_device(batch, device)
             with autocast(device) if accelerator is None else contextlib.nullcontext():  # accelerate casts itself
-                loss = model(**batch).loss
+                logits, labels = labelled_logits(model, batch)     # (n_labels, vocab), (n_labels,)
+                loss = F.cross_entropy(logits.float(), labels)      # = model(**batch).loss, a fraction of the cost
             if accelerator is not None:
                 accelerator.backward(loss)
                 accelerator.clip_grad_norm_(params, 1.0)
@@ -230,6 +232,22 @@ def text_loss(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, texts:
     return _loss_per_label(model, batches)
 
 
+def labelled_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The next-token logits at the positions that have a label, and those labels: ((n_labels, vocab), (n_labels,)).
+
+    Cross-entropy over them is what `model(**batch).loss` computes, but the LM head (d_model x vocab, most of a
+    small model's work) runs only on the labelled positions: a Q&A batch labels about 8 % of its tokens (the answer
+    and EOS), so a training step costs about a third. GPT-2-style models only: the last hidden state is the one the
+    LM head reads (after the final LayerNorm), and `logits_to_keep=1` skips the head everywhere else.
+    """
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True,
+                logits_to_keep=1)
+    hidden = out.hidden_states[-1][:, :-1]           # (batch, seq - 1, d_model): position t predicts token t + 1
+    labels = batch["labels"][:, 1:]                  # (batch, seq - 1)
+    keep = labels != IGNORE_INDEX                    # (batch, seq - 1)
+    return model.get_output_embeddings()(hidden[keep]), labels[keep]  # (n_labels, vocab), (n_labels,)
+
+
 def _loss_per_label(model: torch.nn.Module, loader: Iterable[dict]) -> float:
     """Summed next-token cross-entropy over every label that is not IGNORE_INDEX, divided by their number."""
     device = next(model.parameters()).device
@@ -239,12 +257,9 @@ def _loss_per_label(model: torch.nn.Module, loader: Iterable[dict]) -> float:
     for batch in loader:
         batch = to_device(batch, device)
         with autocast(device):
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        labels = batch["labels"][:, 1:]              # (batch, seq - 1): the logits at t score the token at t + 1
-        logits = logits[:, :-1].float()              # (batch, seq - 1, vocab)
-        total += F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX,
-                                 reduction="sum").item()
-        count += int((labels != IGNORE_INDEX).sum())
+            logits, labels = labelled_logits(model, batch)   # (n_labels, vocab), (n_labels,)
+        total += F.cross_entropy(logits.float(), labels, reduction="sum").item()
+        count += len(labels)
     model.train(was_training)
     if count == 0:
         raise ValueError("nothing to score: no token has a label")
