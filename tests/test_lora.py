@@ -45,13 +45,13 @@ def randomize_b(model: nn.Module, seed: int, std: float = 0.05) -> None:
             layer.lora_B.copy_(torch.randn(layer.lora_B.shape, generator=gen) * std)
 
 
-def hand_and_peft(base: nn.Module, targets: list[str], r: int, alpha: float, seed: int = 0):
+def hand_and_peft(base: nn.Module, targets: list[str], r: int, alpha: float, seed: int = 0, rslora: bool = False):
     """(hand-built LoRA model, PEFT model) on two copies of `base`, with the same A and a random B."""
     torch.manual_seed(seed)
-    hand = add_lora(copy.deepcopy(base), targets, r=r, alpha=alpha)
+    hand = add_lora(copy.deepcopy(base), targets, r=r, alpha=alpha, rslora=rslora)
     randomize_b(hand, seed)
     peft_model = get_peft_model(copy.deepcopy(base), LoraConfig(r=r, lora_alpha=alpha, target_modules=targets,
-                                                                lora_dropout=0.0))
+                                                                lora_dropout=0.0, use_rslora=rslora))
     assert copy_lora_to_peft(hand, peft_model) == len(find_targets(base, targets))
     return hand.eval(), peft_model.eval()
 
@@ -232,6 +232,21 @@ def test_random_gpt2_configs_equal_peft(seed):
         assert_close(hand(ids).logits, peft_model(ids).logits, forward_reduction(model.config))
     assert count_parameters(hand) == peft_model.get_nb_trainable_parameters()
     assert count_parameters(hand)[0] == lora_parameter_count(target_shapes(model, targets), r)
+
+
+@pytest.mark.parametrize("r", [1, 9, 64])
+def test_rslora_scale_equals_peft_use_rslora(r):
+    # Rank-stabilised LoRA (lesson 09): alpha / sqrt(r). copy_lora_to_peft refuses a scaling PEFT does not share.
+    model = random_gpt2(1)
+    hand, peft_model = hand_and_peft(model, ["c_attn", "c_fc"], r=r, alpha=16, seed=r, rslora=True)
+    assert all(layer.scaling == pytest.approx(16 / r ** 0.5) for layer in lora_layers(hand).values())
+    ids = torch.randint(0, 97, (2, 11), generator=torch.Generator().manual_seed(r))
+    with torch.no_grad():
+        assert_close(hand(ids).logits, peft_model(ids).logits, forward_reduction(model.config))
+    if r > 1:
+        plain = add_lora(copy.deepcopy(model), ["c_attn"], r=r, alpha=16)
+        with pytest.raises(ValueError, match="scaling"):
+            copy_lora_to_peft(plain, peft_model)
 
 
 @pytest.mark.parametrize("targets", [["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj",

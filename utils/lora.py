@@ -35,6 +35,11 @@ def layer_shape(layer: nn.Module) -> tuple[int, int]:
     return in_features, out_features
 
 
+def lora_scaling(r: int, alpha: float, rslora: bool = False) -> float:
+    """The factor in front of B @ A: alpha / r (LoRA), or alpha / sqrt(r) with rslora (rank-stabilised LoRA)."""
+    return alpha / math.sqrt(r) if rslora else alpha / r
+
+
 class LoRALinear(nn.Module):
     """A frozen `nn.Linear` or `Conv1D` plus a trainable low-rank update.
 
@@ -42,9 +47,10 @@ class LoRALinear(nn.Module):
 
     lora_A: (r, in_features), Kaiming-uniform like nn.Linear (and PEFT); lora_B: (out_features, r), zeros,
     so at initialisation the wrapped layer computes exactly what `base` computes.
+    rslora: scale by alpha / sqrt(r) instead of alpha / r (rank-stabilised LoRA, PEFT's `use_rslora=True`).
     """
 
-    def __init__(self, base: nn.Module, r: int, alpha: float, dropout: float = 0.0):
+    def __init__(self, base: nn.Module, r: int, alpha: float, dropout: float = 0.0, rslora: bool = False):
         super().__init__()
         in_features, out_features = layer_shape(base)
         if not isinstance(r, int) or r <= 0:
@@ -54,7 +60,7 @@ class LoRALinear(nn.Module):
         self.base = base
         self.in_features, self.out_features = in_features, out_features
         self.r, self.alpha = r, alpha
-        self.scaling = alpha / r
+        self.scaling = lora_scaling(r, alpha, rslora)
         self.fan_in_fan_out = isinstance(base, Conv1D)
         for p in base.parameters():
             p.requires_grad_(False)
@@ -66,7 +72,7 @@ class LoRALinear(nn.Module):
         self.merged = False
 
     def delta_weight(self) -> torch.Tensor:
-        """(alpha / r) * B @ A, shape (out_features, in_features) - nn.Linear's orientation."""
+        """scaling * B @ A, shape (out_features, in_features) - nn.Linear's orientation."""
         return (self.lora_B @ self.lora_A) * self.scaling  # (out, r) @ (r, in) -> (out, in)
 
     def _delta_in_base_layout(self) -> torch.Tensor:
@@ -120,10 +126,11 @@ def find_targets(model: nn.Module, target_modules: str | Iterable[str]) -> list[
 
 
 def add_lora(model: nn.Module, target_modules: str | Iterable[str], r: int, alpha: float,
-             dropout: float = 0.0) -> nn.Module:
+             dropout: float = 0.0, rslora: bool = False) -> nn.Module:
     """Freeze every parameter of `model`, then wrap each target module in a `LoRALinear` (in place).
 
     target_modules: module-name suffixes such as ["c_attn"] or ["q_proj", "v_proj"] (see `matches_target`).
+    rslora: scale the update by alpha / sqrt(r) instead of alpha / r (PEFT's `use_rslora=True`).
     Returns the same model; only the lora_A / lora_B parameters are trainable afterwards.
     """
     names = find_targets(model, target_modules)
@@ -137,7 +144,7 @@ def add_lora(model: nn.Module, target_modules: str | Iterable[str], r: int, alph
         layer = getattr(parent, child)
         if isinstance(layer, LoRALinear):
             raise ValueError(f"{name} already carries LoRA")
-        setattr(parent, child, LoRALinear(layer, r, alpha, dropout))
+        setattr(parent, child, LoRALinear(layer, r, alpha, dropout, rslora))
     return model
 
 
