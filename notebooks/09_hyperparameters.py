@@ -3,13 +3,13 @@
 #
 # The seed texts give tables of advice for LoRA — which rank, which α, how much dropout, which modules — and they
 # do not agree with each other. This lesson does not add another opinion: it runs short, controlled experiments on
-# the bundled model and the course's Q&A data and reads the answers off the plots.
+# the bundled model and the course's Q&A data and reads the answers off the plots, with error bars from three seeds.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # **After this lesson you can**
-# - say what the rank $r$ buys (parameters) and what it does to the loss, measured;
-# - explain why $\alpha/r$, not $\alpha$, is what the learning rate sees — and keep it fixed when you change $r$;
-# - recognise overfitting on a tiny data set and what dropout does about it;
+# - say what the rank $r$ buys (parameters) and what it does to the loss, measured against the noise between seeds;
+# - explain why $\alpha/r$, not $\alpha$, is what the learning rate sees, and what rsLoRA's $\alpha/\sqrt{r}$ changes;
+# - read overfitting off validation curves on a tiny data set, and what dropout does about it;
 # - compare attention-only, MLP-only and all-projection adapters on this model;
 # - recognise a learning rate that is too high from its loss curve.
 #
@@ -17,6 +17,7 @@
 
 # %% slideshow={"slide_type": "skip"}
 import copy
+import statistics
 import time
 
 import matplotlib.pyplot as plt
@@ -24,7 +25,7 @@ import torch
 
 from utils.data import load_qa
 from utils.exercises import check
-from utils.lora import add_lora, count_parameters, lora_parameter_count, target_shapes
+from utils.lora import add_lora, count_parameters, lora_parameter_count, lora_scaling, target_shapes
 from utils.models import load_model
 from utils.notebook import full_run, setup
 from utils.qa import heldout_loss, qa_dataloader, train_loop
@@ -37,92 +38,118 @@ qa = load_qa()
 # ## The experiment
 #
 # Every run below starts from the same pretrained model, adds LoRA with `utils.lora.add_lora`, trains with
-# `utils.qa.train_loop` (AdamW, gradient clipping at 1, constant learning rate) for the same number of steps on the
-# same batches, and reports the loss on the same 64 **validation** questions (facts never seen as Q&A in training),
-# per answer token (`utils.qa.heldout_loss`, the held-out loss of lessons 08 and 12 too).
-# One thing changes at a time. Runs are short so the lesson stays fast — the numbers are small-sample measurements
-# of *this* model, not universal laws; `COURSE_FULL=1` reruns everything 10× longer.
+# `utils.qa.train_loop` (AdamW, gradient clipping at 1, constant learning rate) for the same number of steps on
+# batches drawn from the same pool of 512 training questions, and reports the loss on the same 32 **validation**
+# questions (facts never seen as Q&A in training), per answer token (`utils.qa.heldout_loss`, the held-out loss of
+# lessons 08 and 12 too). One thing changes at a time.
+#
+# A run's **seed** sets two random things: the initial $A$ matrices and the order of the batches. Run the same
+# configuration with three seeds and the spread of the results is the noise every comparison has to beat. Runs are
+# short so the lesson stays fast: the numbers are small-sample measurements of *this* model, not universal laws;
+# `COURSE_FULL=1` reruns everything 10× longer.
 
 # %% slideshow={"slide_type": "fragment"} tags=["slides-output-only"]
 FULL = full_run()
-STEPS = 200 if FULL else 20
-BATCH = 16
+STEPS = 100 if FULL else 10
+BATCH = 6
+SEEDS = [0, 1, 2]
 ALL = ["c_attn", "c_proj", "c_fc"]                     # every projection of every block
-VAL = 64                                               # validation questions every run is scored on
+POOL = qa["train"].select(range(512))                  # the questions every run draws its batches from
+VALIDATION = qa["validation"].select(range(32))        # the questions every run is scored on
 
 
 def val_loss(m) -> float:
-    return heldout_loss(m, tokenizer, qa["validation"], max_examples=VAL)
+    return heldout_loss(m, tokenizer, VALIDATION)
 
 
-def run(targets=ALL, r=16, alpha=16, dropout=0.0, lr=3e-3, steps=STEPS, split=qa["train"]) -> dict:
-    # One LoRA fine-tune; returns its training curve, final validation loss and trainable parameters.
-    torch.manual_seed(0)
-    m = add_lora(copy.deepcopy(model), targets, r=r, alpha=alpha, dropout=dropout)
-    loader = qa_dataloader(tokenizer, split, batch_size=BATCH, seed=0)
-    losses = train_loop(m, loader, epochs=steps, max_steps=steps, lr=lr, progress=False, decay=False)
+def run(targets=ALL, r=16, alpha=16, rslora=False, dropout=0.0, lr=3e-3, steps=STEPS, split=POOL, seed=0,
+        on_step=None) -> dict:
+    # One LoRA fine-tune; returns its training curve, final validation loss, trainable parameters and the model.
+    torch.manual_seed(seed)                                                    # the initial A matrices
+    m = add_lora(copy.deepcopy(model), targets, r=r, alpha=alpha, rslora=rslora, dropout=dropout)
+    loader = qa_dataloader(tokenizer, split, batch_size=BATCH, seed=seed)      # the order of the batches
+    hook = (lambda step, loss: on_step(m, step)) if on_step else None
+    losses = train_loop(m, loader, epochs=steps, max_steps=steps, lr=lr, progress=False, decay=False,
+                        on_step=hook)
     return {"train": losses, "val": val_loss(m), "params": count_parameters(m)[0], "model": m}
 
 
 start = time.perf_counter()
-print(f"validation loss of the model without any adapter: {val_loss(model):.3f}")
+no_adapter = val_loss(model)
+print(f"validation loss of the model without any adapter: {no_adapter:.3f}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Rank: how many directions the update may use
 #
-# Sweep $r$ over 1, 4, 16, 64 on all projections with $\alpha = 16$ fixed (section 2 explains why α, and not α/r, is
-# the thing to hold fixed). The parameter count grows linearly with $r$ — 64× from $r = 1$ to $r = 64$:
+# Hold $\alpha = 16$ fixed (section 2 explains why α, and not α/r, is the thing to hold fixed) and vary $r$. The
+# parameter count grows linearly with $r$ — 64× from $r = 1$ to $r = 64$:
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# **Speaker notes.** Timing (docs/workshops.md, measured 25 November 2026 on a quiet 2-core machine): the whole
-# notebook runs in 55.4 s, the longest lesson: start it before you talk about it. 90-minute path: block 7 shows
-# the failure-mode table (5 minutes with 14). Half-day path: block 6 runs §1 and §4. Section timing: see
-# docs/workshops.md.
+# **Speaker notes.** Timing: docs/workshops.md lists this notebook's run time (the longest lesson): start it before
+# you talk about it. 90-minute path: block 7 shows the failure-mode table (5 minutes with 14). Half-day path:
+# block 6 runs §1 and §4.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 RANKS = [1, 4, 16, 64]
 for r in RANKS:
     print(f"r = {r:2d}: {lora_parameter_count(target_shapes(model, ALL), r):8,} trainable parameters")
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Train $r = 1$, $16$ and $64$, each with the three seeds: nine runs. The left plot shows each rank's training curve
+# averaged over its seeds; the right one each run's validation loss (dots) and the mean ± one standard deviation of
+# the three (bars).
+
 # %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
-by_rank = {r: run(r=r, alpha=16) for r in RANKS}
-for r, res in by_rank.items():
-    print(f"r = {r:2d}: validation loss {res['val']:.3f}  (last training loss {res['train'][-1]:.3f})")
+TRAINED_RANKS = [1, 16, 64]
+by_rank = {(r, seed): run(r=r, seed=seed) for r in TRAINED_RANKS for seed in SEEDS}
+val_by_rank = {r: [by_rank[r, seed]["val"] for seed in SEEDS] for r in TRAINED_RANKS}
+for r, vals in val_by_rank.items():
+    print(f"r = {r:2d}: validation loss {statistics.mean(vals):.3f} ± {statistics.stdev(vals):.3f} "
+          f"(seeds: {', '.join(f'{v:.3f}' for v in vals)})")
+means = [statistics.mean(vals) for vals in val_by_rank.values()]
+seed_spread = max(max(vals) - min(vals) for vals in val_by_rank.values())
+print(f"largest gap between two ranks' means: {max(means) - min(means):.3f}; "
+      f"largest gap between two seeds of one rank: {seed_spread:.3f}")
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
-for r, res in by_rank.items():
-    ax1.plot(res["train"], label=f"r = {r}")
+for r in TRAINED_RANKS:
+    curves = torch.tensor([by_rank[r, seed]["train"] for seed in SEEDS])   # (seeds, steps)
+    ax1.plot(curves.mean(0), label=f"r = {r} (mean of {len(SEEDS)} seeds)")
 ax1.set(xlabel="step", ylabel="training loss", title="training curves, alpha = 16")
 ax1.legend()
-ax2.plot([res["params"] for res in by_rank.values()], [res["val"] for res in by_rank.values()], "o-")
-for r, res in by_rank.items():
-    ax2.annotate(f"r={r}", (res["params"], res["val"]), textcoords="offset points", xytext=(4, 4))
-ax2.axhline(val_loss(model), color="grey", ls="--", label="no adapter")
-ax2.set_ylim(bottom=0)                                   # from 0: the differences at their true size
-ax2.set(xscale="log", xlabel="trainable parameters (log)", ylabel="validation loss", title="what rank buys")
+params = [by_rank[r, 0]["params"] for r in TRAINED_RANKS]
+for p, vals in zip(params, val_by_rank.values(), strict=True):
+    ax2.plot([p] * len(vals), vals, "o", color="grey", alpha=0.6)
+ax2.errorbar(params, means, yerr=[statistics.stdev(vals) for vals in val_by_rank.values()], fmt="s-", capsize=5,
+             label="mean ± std over seeds")
+for r, p, m in zip(TRAINED_RANKS, params, means, strict=True):
+    ax2.annotate(f"r={r}", (p, m), textcoords="offset points", xytext=(6, 6))
+ax2.set(xscale="log", xlabel="trainable parameters (log)", ylabel="validation loss",
+        title=f"what rank buys (no adapter: {no_adapter:.1f})")
 ax2.legend()
 plt.tight_layout()
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# Read the right-hand plot as "validation loss per parameter", with the axis starting at 0 so that the differences
-# appear at their true size. In this run (20 steps, one seed) $r = 1$ already gets most of the way from the
-# no-adapter loss (the dashed line); the four ranks differ by far less than the step from no adapter to any adapter,
-# while the adapter grows 64×. That is consistent with LoRA's premise — the update a task needs is low-rank — but it
-# is one short run of one model: differences of a few hundredths between ranks are within what another seed or a
-# longer run could change.
+# Compare the last two numbers printed. Every adapter takes the validation loss from the no-adapter value (printed
+# at the top, far above these) to a few nats; the ranks differ from each other far less than that, while the
+# adapter grows 64×. Whether any of those differences is real is what the seeds answer: when the gap between two
+# ranks' means is no larger than the gap between two seeds of one rank, **three seeds cannot tell these ranks
+# apart** — a difference seen in one run of each could have come from the seed alone. That is consistent with LoRA's
+# premise (the update a task needs is low-rank), measured on one short run per seed of one model; a longer run
+# (`COURSE_FULL=1`) could separate ranks that these short runs cannot.
 #
 # ### What did the adapter learn? The spectrum of ΔW
 #
 # LoRA's premise is about the learned change $\Delta W = (\alpha/r)\,BA$, so look at one: the update of block 1's `mlp.c_fc`
-# in the $r = 64$ run, next to the pretrained weight it is added to. Each singular value squared is the energy of
+# in the $r = 64$ run (seed 0), next to the pretrained weight it is added to. Each singular value squared is the energy of
 # one direction; the cell prints the share of the total held by the largest 1, 4, 16 and 64.
 
 # %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
-delta_fc = by_rank[64]["model"].transformer.h[1].mlp.c_fc.delta_weight().detach().float().cpu()  # (out, in)
+delta_fc = by_rank[64, 0]["model"].transformer.h[1].mlp.c_fc.delta_weight().detach().float().cpu()  # (out, in)
 W_fc = model.transformer.h[1].mlp.c_fc.weight.detach().float().cpu().T   # Conv1D (in, out) -> (out, in)
 fig, ax = plt.subplots(figsize=(7, 3.4))
-for name, matrix in [("learned ΔW (r = 64, 20 steps)", delta_fc), ("pretrained W", W_fc)]:
+for name, matrix in [(f"learned ΔW (r = 64, {STEPS} steps)", delta_fc), ("pretrained W", W_fc)]:
     sigma = torch.linalg.svdvals(matrix)                                  # (min(out, in),), descending
     share = sigma.pow(2).cumsum(0) / sigma.pow(2).sum()                   # energy in the top k directions
     print(f"{name:30s} energy in the top 1 / 4 / 16 / 64 directions: "
@@ -135,8 +162,8 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The pretrained weight spreads its energy over many directions (lesson 07's explorer showed the same); the learned
 # update, although it was allowed 64, puts nearly all of its energy in very few. That is LoRA's premise seen
-# directly, on one layer of one short run: 20 steps that mostly teach the answer format. How many directions a
-# longer run would use is a separate measurement (`COURSE_FULL=1` reruns this cell after 200 steps).
+# directly, on one layer of one short run: a few steps that mostly teach the answer format. How many directions a
+# longer run would use is a separate measurement (`COURSE_FULL=1` reruns this cell after 10× more steps).
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Your turn 09.1 · the energy share
@@ -201,74 +228,133 @@ check("09.2", my_ratio_alpha_fixed, my_ratio_alpha_2r)
 # layer takes depends on α and the learning rate, not on $r$**. That is the LoRA paper's reason for the scale: set α
 # once, then change $r$ without retuning the learning rate.
 #
-# The popular rule "α = 2r" (seed 004) keeps $\alpha/r$ fixed instead, so raising $r$ raises the effective step. Measure
-# both at $r = 1$ and $r = 64$:
-
-# %% [markdown] slideshow={"slide_type": "notes"}
-# **Speaker notes.** α/r keeps the output's change comparable across ranks: hold α fixed, not α/r. Section
-# timing: see docs/workshops.md.
-
-# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
-alpha_2r = {r: run(r=r, alpha=2 * r) for r in [1, 64]}
-fig, ax = plt.subplots(figsize=(7.5, 3.8))
-for r in [1, 64]:
-    ax.plot(by_rank[r]["train"], label=f"r = {r}, alpha = 16 (scale {16 / r:g})")
-    ax.plot(alpha_2r[r]["train"], ls="--", label=f"r = {r}, alpha = {2 * r} (scale 2)")
-ax.set(xlabel="step", ylabel="training loss", title="same learning rate: alpha fixed vs alpha = 2r")
-ax.legend()
-plt.show()
-for r in [1, 64]:
-    print(f"r = {r:2d}: validation loss with alpha = 16: {by_rank[r]['val']:.3f}; "
-          f"with alpha = 2r = {2 * r}: {alpha_2r[r]['val']:.3f}")
+# Two other rules are popular. "α = 2r" (seed 004) keeps $\alpha/r = 2$ fixed instead, so raising $r$ raises the
+# effective step. **rsLoRA** (rank-stabilised LoRA, Kalajdzievski 2023; PEFT's `LoraConfig(use_rslora=True)`,
+# `add_lora(..., rslora=True)` here) scales by $\alpha/\sqrt{r}$: its paper argues that $\alpha/r$ slows the learning of
+# large ranks so much that extra rank stops helping, and proves $1/\sqrt{r}$ is the scale that keeps learning stable
+# as $r$ grows.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# In this run, with α fixed, the $r = 1$ and $r = 64$ curves lie close together at the same learning rate —
-# a 64× difference in rank, similar steps. With α = 2r the two runs differ by a factor 64 in α: at $r = 1$ the
-# adapter crawls, at $r = 64$ it overshoots (the spike in the first steps), like a learning rate that is too high.
-# What this run suggests (two ranks, 20 steps, one seed): **keep α fixed and $r$ is a capacity knob; tie α to $r$ and
-# $r$ becomes a learning-rate knob too.**
-# (Seed 003's $\alpha\,BA$ without the $/r$ would make every step grow with $r$ even at fixed α.)
+# The three rules agree at one rank and part elsewhere:
+#
+# | rule | scale at $r = 1$ | $r = 16$ | $r = 64$ |
+# |---|---|---|---|
+# | α = 16, $\alpha/r$ | 16 | 1 | 0.25 |
+# | α = 2r | 2 | 2 | 2 |
+# | rsLoRA, α = 16, $\alpha/\sqrt{r}$ | 16 | 4 | 2 |
+#
+# A run is fixed by its rank, its scale and its seed, so equal scales need no second run: rsLoRA at $r = 1$ *is* the
+# α = 16 run, and at $r = 64$ it is the α = 2r run ($16/\sqrt{64} = 128/64 = 2$). Four new runs (seed 0) complete the table:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Speaker notes.** α/r keeps the output's change comparable across ranks: hold α fixed, not α/r. rsLoRA's α/√r
+# is a different bet about long runs; read the table with section 1's seed spread in mind.
+
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
+RULES = {"alpha = 16 (alpha / r)": lambda r: {"alpha": 16},
+         "alpha = 2r": lambda r: {"alpha": 2 * r},
+         "rsLoRA, alpha = 16 (alpha / sqrt r)": lambda r: {"alpha": 16, "rslora": True}}
+runs_by_scale = {(r, 16 / r): by_rank[r, 0] for r in TRAINED_RANKS}      # section 1's runs, seed 0
+by_rule = {}
+for rule, settings in RULES.items():
+    for r in TRAINED_RANKS:
+        scale = lora_scaling(r, **settings(r))
+        if (r, scale) not in runs_by_scale:
+            runs_by_scale[r, scale] = run(r=r, **settings(r))
+        by_rule[rule, r] = runs_by_scale[r, scale]
+print(f"{'validation loss (scale)':36s}" + "".join(f"{f'r = {r}':>15s}" for r in TRAINED_RANKS))
+for rule, settings in RULES.items():
+    print(f"{rule:36s}" + "".join(f"{by_rule[rule, r]['val']:8.3f} ({lora_scaling(r, **settings(r)):g})".ljust(15)
+                                  for r in TRAINED_RANKS))
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+ax1.fill_between(TRAINED_RANKS, [min(v) for v in val_by_rank.values()], [max(v) for v in val_by_rank.values()],
+                 color="tab:blue", alpha=0.15, label="alpha / r: range of 3 seeds (section 1)")
+for rule in RULES:
+    ax1.plot(TRAINED_RANKS, [by_rule[rule, r]["val"] for r in TRAINED_RANKS], "o-", label=f"{rule}, seed 0")
+ax1.set(xscale="log", xlabel="rank r (log)", ylabel="validation loss", title="three scaling rules, same lr")
+ax1.legend(fontsize=8)
+for scale in sorted({s for r, s in runs_by_scale if r == 64}):
+    rules = " = ".join(rule.split(" (")[0] for rule in RULES if lora_scaling(64, **RULES[rule](64)) == scale)
+    ax2.plot(runs_by_scale[64, scale]["train"], label=f"scale {scale:g}: {rules}")
+ax2.set(xlabel="step", ylabel="training loss", title="r = 64: training curves, seed 0")
+ax2.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Read the left plot against the shaded band: it spans section 1's three seeds at α/r, so a result inside it is one
+# these runs cannot tell apart from α/r. α = 2r gives $r = 1$ an eighth of the scale α = 16 gives it (2 against 16),
+# and its run lands far above the band: the adapter crawls. At $r = 16$ and $64$ the rules with the larger scale
+# (α = 2r and rsLoRA: 2 to 8× α/r's) land at or below the band's lower edge in this run: in a run this short, at a
+# cautious learning rate, a larger scale acts like a larger learning rate and helps. The right plot shows its price
+# at $r = 64$: the scale-2 curve falls faster but jumps back up in the first steps, the signature of a step on the
+# large side.
+#
+# What this run suggests (three ranks, short runs, one seed for the new runs): **keep α fixed and $r$ is a capacity knob;
+# tie the scale to $r$ some other way and $r$ becomes a learning-rate knob too** — retune the learning rate when you
+# change $r$. rsLoRA's own claim is about long runs at large ranks, where α/r's small steps stop the extra directions
+# from being used; a few steps of a 4-layer model cannot test it, and a short run that favours a larger scale only says
+# the learning rate was on the low side. (Seed 003's $\alpha\,BA$ without any division would make every step grow with
+# $r$ even at fixed α.)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 3. Dropout on a tiny training set
+# ## 3. Overfitting you can see: validation curves on a tiny training set
 #
-# With plenty of data there is little to overfit in a short run. With **32** training questions, trained over and
-# over, the adapter can memorise them. `lora_dropout` zeroes a random part of the adapter's input during training.
-# Compare training and validation loss with and without it:
+# With plenty of data there is little to overfit in a short run. With **24** training questions, trained over and
+# over (ten passes), the adapter can memorise them. Record the validation loss every few steps next to the training
+# loss, for an adapter without and with `lora_dropout` (which zeroes a random part of the adapter's input during
+# training):
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# **Speaker notes.** 32 questions, trained over and over: dropout against memorising. Section timing: see
-# docs/workshops.md.
+# **Speaker notes.** 24 questions, ten passes: the validation curve bottoms out and turns up while the training
+# curve keeps falling. Dropout against memorising, measured.
 
 # %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
-tiny = qa["train"].select(range(32))
-by_dropout = {p: run(dropout=p, split=tiny, steps=3 * STEPS) for p in [0.0, 0.3]}
-for p, res in by_dropout.items():
-    res["train_eval"] = heldout_loss(res["model"], tokenizer, tiny)  # the same measure, on the training questions
-    print(f"dropout {p:.1f}: loss on the 32 training questions {res['train_eval']:.3f}, "
-          f"on 64 unseen validation questions {res['val']:.3f}")
+tiny = qa["train"].select(range(512, 536))        # 24 questions outside the pool
+PASS = len(tiny) // BATCH                         # steps in one pass over them: 4
+EVERY = 5                                         # steps between two validation measurements
+by_dropout = {}
+for p in [0.0, 0.3]:
+    curve = {"step": [], "val_curve": []}
 
-fig, ax = plt.subplots(figsize=(6.5, 3.4))
-x = torch.arange(2)
-ax.bar(x - 0.2, [res["train_eval"] for res in by_dropout.values()], 0.4, label="training (32 questions)")
-ax.bar(x + 0.2, [res["val"] for res in by_dropout.values()], 0.4, label="validation (64 unseen)")
-ax.set_xticks(x, [f"dropout {p}" for p in by_dropout])
-ax.set(ylabel="loss", title="a tiny training set: memorising vs generalising")
-ax.legend()
+    def measure(m, step, curve=curve):
+        if step % EVERY == 0:
+            curve["step"].append(step)
+            curve["val_curve"].append(val_loss(m))
+
+    by_dropout[p] = run(dropout=p, split=tiny, steps=10 * PASS * (10 if FULL else 1), on_step=measure) | curve
+    best = min(range(len(curve["val_curve"])), key=curve["val_curve"].__getitem__)
+    print(f"dropout {p:.1f}: validation loss lowest at step {curve['step'][best]} ({curve['val_curve'][best]:.3f}), "
+          f"{curve['val_curve'][-1]:.3f} at the end; training loss in the last pass "
+          f"{statistics.mean(by_dropout[p]['train'][-PASS:]):.3f}")
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+for (p, res), color in zip(by_dropout.items(), ["tab:blue", "tab:orange"], strict=True):
+    per_pass = torch.tensor(res["train"]).view(-1, PASS).mean(1)              # (passes,): mean loss of each pass
+    ax1.plot(range(PASS, len(res["train"]) + 1, PASS), per_pass, "--", color=color, label=f"dropout {p}: training")
+    ax1.plot(res["step"], res["val_curve"], "o-", color=color, label=f"dropout {p}: validation")
+    ax2.plot(res["step"], res["val_curve"], "o-", color=color, label=f"dropout {p}")
+    best = min(range(len(res["val_curve"])), key=res["val_curve"].__getitem__)
+    ax2.plot(res["step"][best], res["val_curve"][best], "*", color=color, markersize=14)
+ax1.set(xlabel="step", ylabel="loss per answer token", ylim=(0, None), title="training vs validation loss")
+ax1.legend(fontsize=8)
+ax2.set(xlabel="step", ylabel="validation loss", title="validation loss, zoomed (star: lowest)")
+ax2.legend(fontsize=8)
+plt.tight_layout()
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# Read this carefully, because it is easy to over-read. After 30 passes the adapter fits its 32 questions almost
-# perfectly (training loss near 0) and new ones much worse: a large gap between training and validation loss, the
-# sign that the adapter has memorised. But these validation losses are *lower* than every full-data run above.
-# They ran 60 steps, the full-data runs 20 — so what the comparison shows is that 20 steps *under-train*, not that a
-# tiny data set generalises better. And it does not show overfitting in the strict sense, validation loss *rising*
-# while training loss keeps falling: we measured validation loss only once, at the end. To see that, record the
-# validation loss every few steps of a longer run.
+# The dashed curves (the loss on the 24 training questions, measured as training goes) keep falling: every pass
+# fits them better. The solid ones (the 32 validation questions) fall for the first passes, reach a lowest point (the
+# stars, zoomed on the right), and — when that point comes before the end — turn up while the training loss keeps falling:
+# the adapter is getting better at its own questions and worse at new ones. That is overfitting as it happens, which
+# a single measurement at the end would miss. The remedy the curves suggest is the cheapest one: keep the adapter
+# from the step where the validation loss was lowest (early stopping), or get more data.
 #
-# Dropout on the adapter's input lowered the final validation loss here (one seed; the difference is of the size
-# another seed could change) and did not stop the memorising — both runs fit the 32 questions almost perfectly. It is
-# a mild regulariser for this regime (tiny data, many passes), no substitute for more data.
+# Dropout on the adapter's input is measured here with one seed; compare its curves with section 1's spread between
+# seeds before reading a difference into them. It is a mild regulariser for this regime (tiny data, many passes),
+# no substitute for more data. (Its training loss is measured with dropout on, as training runs.)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Which modules? Attention vs MLP vs all
@@ -279,7 +365,6 @@ plt.show()
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** Run on the half-day path (docs/workshops.md, block 6): attention vs MLP vs all, measured.
-# Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "fragment"} tags=["nbval-check-output"]
 TARGETS = {"attention only": ["c_attn", "attn.c_proj"], "MLP only": ["c_fc", "mlp.c_proj"], "all projections": ALL}
@@ -289,28 +374,29 @@ for name, targets in TARGETS.items():
 # %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 by_target = {"attention only": run(TARGETS["attention only"]),
              "MLP only": run(TARGETS["MLP only"]),
-             "all projections": by_rank[16]}
+             "all projections": by_rank[16, 0]}
 for name, res in by_target.items():
     print(f"{name:16s} validation loss {res['val']:.3f} with {res['params']:7,} parameters")
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
 for name, res in by_target.items():
     ax1.plot(res["train"], label=name)
-ax1.set(xlabel="step", ylabel="training loss", title="targets, r = 16")
+ax1.set(xlabel="step", ylabel="training loss", title="targets, r = 16, seed 0")
 ax1.legend()
 ax2.bar(list(by_target), [res["val"] for res in by_target.values()], color=["tab:blue", "tab:orange", "tab:green"])
 ax2.set(ylabel="validation loss", title="after the same number of steps")
 plt.tight_layout()
 plt.show()
-best = min(by_target, key=lambda n: by_target[n]["val"])
-print(f"lowest validation loss: {best}")
+ranked = sorted(by_target, key=lambda n: by_target[n]["val"])
+gap = by_target[ranked[1]]["val"] - by_target[ranked[0]]["val"]
+print(f"lowest: {ranked[0]}, {gap:.3f} below {ranked[1]}; section 1's largest gap between two seeds: {seed_spread:.3f}")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# This is a measurement, not a verdict: one model, one task, 20 steps, one seed. In this run the attention-only
-# adapter reached a lower validation loss than the MLP-only one while training fewer parameters, and adapting every
-# projection was lowest of all. That is enough to contradict seed 000's "fine-tuning attention makes little sense"
-# for this model — an attention-only adapter does learn — but not to rank the three choices in general: their
-# differences are tenths of a nat after 20 steps, and a longer run or another seed could reorder the close ones.
+# This is a measurement, not a verdict: one model, one task, a few steps, one seed per choice. Every choice lowers the
+# validation loss far below the no-adapter value, the attention-only adapter included — enough to contradict seed
+# 000's "fine-tuning attention makes little sense" for this model. Ranking the three is another matter: compare the
+# gap printed last with the spread between seeds. A gap smaller than that spread is not evidence that one choice is
+# better; to rank them, run each with several seeds (and longer), as section 1 did for the ranks.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. A learning rate that is too high
@@ -318,11 +404,10 @@ print(f"lowest validation loss: {best}")
 # Everything above used 3e-3. Try 10× and 100× that:
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# **Speaker notes.** 10× and 100× the learning rate of the runs above: read what it does to the loss. Section timing: see
-# docs/workshops.md.
+# **Speaker notes.** 10× and 100× the learning rate of the runs above: read what it does to the loss.
 
 # %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
-by_lr = {3e-3: by_rank[16], 3e-2: run(lr=3e-2), 3e-1: run(lr=3e-1)}
+by_lr = {3e-3: by_rank[16, 0], 3e-2: run(lr=3e-2), 3e-1: run(lr=3e-1)}
 fig, ax = plt.subplots(figsize=(7.5, 3.8))
 for lr, res in by_lr.items():
     ax.plot(res["train"], label=f"lr = {lr:g}")
@@ -333,14 +418,13 @@ plt.show()
 print(f"all experiments: {time.perf_counter() - start:.0f} s")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# A learning rate that is too high does not learn faster: the loss jumps in the first steps (the update overshoots)
-# and then stalls far above the good run, and the highest rate here ends worst of all. Gradient clipping does not
-# save you here, because Adam's step size
-# is set by the learning rate, not by the gradient's size. When a curve looks like that, lower the learning rate
-# before touching anything else.
+# A learning rate that is too high does not learn faster: the training loss jumps up in the first steps (the update
+# overshoots), and the validation losses printed above end well above the good run's. Gradient clipping does not save you here, because Adam's step size is set by the
+# learning rate, not by the gradient's size. When a curve looks like that, lower the learning rate before touching
+# anything else.
 #
 # The values themselves — 3e-3 learns, 3e-2 is already too high — were measured on this small model (4 layers,
-# $d_{\text{model}} = 256$), this task, 20 steps and $\alpha = 16$, and hold for nothing else: LoRA recipes for large models
+# $d_{\text{model}} = 256$), this task, these short runs and $\alpha = 16$, and hold for nothing else: LoRA recipes for large models
 # usually quote learning rates ten times smaller (1e-4 to 3e-4), and nothing here says where a larger model's limit
 # lies. Carry the method (sweep by factors of 3 to 10, read the curves), not the value.
 
@@ -351,8 +435,9 @@ print(f"all experiments: {time.perf_counter() - start:.0f} s")
 # |---|---|---|
 # | training loss flat from step 0 | nothing trainable, or $A = B = 0$, or learning rate far too low | check `count_parameters`, the init, the lr |
 # | training loss jumps, climbs or becomes NaN | learning rate too high | lower lr (÷3 to ÷10) |
-# | training falls, validation turns up | overfitting (tiny data, many passes) | more data, fewer steps, dropout |
-# | changing $r$ changes the training speed | α tied to $r$ (α = 2r) | keep α fixed when you change $r$ |
+# | training falls, validation turns up | overfitting (tiny data, many passes) | stop at the lowest validation loss, more data, dropout |
+# | changing $r$ changes the training speed | scale tied to $r$ (α = 2r, rsLoRA) | keep α fixed when you change $r$, or retune the lr |
+# | one run beats another by less than seeds differ | noise | more seeds before believing it |
 # | merged model differs from the adapter | `Conv1D` merged without the transpose | `fan_in_fan_out=True` / `LoRALinear.merge` |
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -363,26 +448,39 @@ print(f"all experiments: {time.perf_counter() - start:.0f} s")
 # 3. Training loss 0.05, validation loss 3.1, 40 training examples. Diagnosis and two fixes?
 # 4. A colleague says "LoRA on attention is pointless for GPT-2". What do you show them?
 # 5. The loss goes 11.0, 6.2, 4.8, 9.7, 14.3, nan. What do you change first?
+# 6. Run A ends at validation loss 3.21, run B at 3.15; each was run once. Three seeds of A gave 3.14, 3.22 and 3.30.
+#    Is B better?
+# 7. You switch from α/r to rsLoRA at $r = 64$, α = 16, and keep the learning rate. By what factor does the scale
+#    change, and what do you watch for in the first steps?
 #
 # <details><summary>Answers</summary>
 #
 # 1. Keep α = 16: with the $\alpha/r$ scale, Adam's step on the layer's output is about $\alpha \cdot \text{lr}$, independent of $r$, so
 #    the tuned learning rate still applies. (α = 64 would multiply the effective step by 4.)
-# 2. The trainable parameters (and the adapter file). The validation loss improves far less than 2× — section 1.
-# 3. Overfitting: more data, fewer steps (early stopping), and/or `lora_dropout`.
+# 2. The trainable parameters (and the adapter file). The validation loss changes far less — in section 1 by less
+#    than the seeds' own spread.
+# 3. Overfitting: stop early (at the lowest validation loss: record it during training, as in section 3), get more
+#    data, and/or add `lora_dropout`.
 # 4. Section 4's measurement: the attention-only adapter trains and lowers the validation loss (on this model, in a
 #    short run — enough to refute "pointless", not to rank it against the others).
 # 5. Lower the learning rate.
+# 6. Not shown: A's own seeds span 0.16, more than the 0.06 between A and B. Run B with several seeds too and compare
+#    the means against the spread.
+# 7. From $16/64 = 0.25$ to $16/\sqrt{64} = 2$: 8×, like an 8× learning rate for the first steps. Watch for the jumps
+#    of section 2's right plot (and section 5's), and lower the learning rate if they appear.
 # </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
-# - **Rank** buys parameters linearly; in our short run a small rank already gave most of the gain (section 1); the
-#   spectrum of a learned $\Delta W$ is computed there too.
+# - **Seeds** set the noise floor: a difference smaller than the spread between seeds of one configuration is not
+#   a finding (section 1).
+# - **Rank** buys parameters linearly; in our short runs the ranks' validation losses differed by no more than the
+#   seeds did (section 1); the spectrum of a learned $\Delta W$ is computed there too.
 # - **α/r**: the division by $r$ makes the effective step depend on α and the learning rate, not on $r$ — keep α
-#   fixed when changing $r$ (section 2); "α = 2r" turns $r$ into a learning-rate knob as well.
-# - **Dropout** matters on tiny data sets, where the train/validation gap shows memorisation (section 3).
+#   fixed when changing $r$ (section 2); "α = 2r" and rsLoRA's $\alpha/\sqrt{r}$ make $r$ a learning-rate knob as well.
+# - **Validation curves** show overfitting as it happens: the unseen-question loss turns up while the training loss
+#   keeps falling; stop at its lowest point. Dropout is a mild help on tiny data (section 3).
 # - **Targets**: measured, not assumed — attention, MLP and all projections all learn; more modules cost more
 #   parameters (section 4).
 # - **Learning rate** too high: the loss stops falling or blows up; it is the first thing to lower (section 5).
