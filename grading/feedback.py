@@ -28,6 +28,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from html import escape
+from html.parser import HTMLParser
 from pathlib import Path
 
 import bleach
@@ -104,6 +106,38 @@ def _attribute_allowed(tag: str, name: str, value: str) -> bool:
     return True
 
 
+# html5lib's tree building is quadratic in nesting depth (bleach: 17 s for 50 kB of <ul><li> nested 6,250 deep), and a
+# markdown cell has no size limit; the deepest HTML in the course's lessons and labs nests 5 levels.
+MAX_DEPTH = 100
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+                   "track", "wbr"})
+
+
+class _Depth(HTMLParser):
+    """How deep elements nest (an unclosed tag counts as open to the end)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.depth = self.deepest = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in _VOID:
+            self.depth += 1
+            self.deepest = max(self.deepest, self.depth)
+
+    def handle_endtag(self, tag):
+        if tag not in _VOID:
+            self.depth = max(0, self.depth - 1)
+
+
+def _too_deep(html: str) -> bool:
+    if html.count("<") <= MAX_DEPTH:  # most cells: too few tags to nest that deep
+        return False
+    parser = _Depth()
+    parser.feed(html)
+    return parser.deepest > MAX_DEPTH
+
+
 _CLEANER = bleach.Cleaner(tags=ALLOWED_TAGS, attributes=_attribute_allowed,
                           protocols={"http", "https", "mailto", "data"}, strip=True, strip_comments=True,
                           css_sanitizer=_CSS)
@@ -118,6 +152,8 @@ def sanitize(html: str) -> str:
     misses, bleach still strips."""
     if not html:
         return ""
+    if _too_deep(html):
+        return f"<p>[HTML nested more than {MAX_DEPTH} levels deep: shown as text]</p><pre>{escape(html)}</pre>"
     if _DROPPED_START.search(html):
         soup = BeautifulSoup(html, "html.parser")
         for element in soup.find_all(DROPPED_WITH_CONTENT):
@@ -126,10 +162,27 @@ def sanitize(html: str) -> str:
     return _CLEANER.clean(html)
 
 
+def _plain_outputs(nb: nbformat.NotebookNode) -> None:
+    """Each output's data as the template expects it: text as one string (a raw display message may send a list of
+    lines, or a dict, where nbconvert's filters need a string), in place."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if not isinstance(data, dict):
+                continue
+            for mime, value in list(data.items()):
+                if isinstance(value, list) and all(isinstance(line, str) for line in value):
+                    data[mime] = "".join(value)
+                elif not isinstance(value, str) and not mime.endswith("json"):
+                    del data[mime]
+
+
 def render(nb: nbformat.NotebookNode) -> str:
-    """The feedback page of an executed notebook (the student's, with our header cell first)."""
+    """The feedback page of an executed notebook (the student's, with our header cell first; its outputs' data is
+    made plain text in place)."""
     from nbconvert import HTMLExporter
 
+    _plain_outputs(nb)
     exporter = HTMLExporter(template_file=str(TEMPLATE), mathjax_url=MATHJAX_URL)
     exporter.register_filter("sanitize_feedback", sanitize)
     body, _ = exporter.from_notebook_node(nb, resources={"feedback_csp": CSP, "feedback_mathjax": MATHJAX_CONFIG})

@@ -280,3 +280,31 @@ def test_lab_markdown_loses_nothing():
                 assert shape(sanitize(html)) == shape(html), (path.name, cell.source[:200])
                 seen += 1
     assert seen > 50
+
+
+def test_html_nested_too_deep_is_shown_as_text():
+    """html5lib parses nesting in quadratic time (50 kB of <ul><li> took bleach 17 s) and a markdown cell has no size
+    limit: past MAX_DEPTH levels the cell is shown as escaped text instead (honest cells nest 5 levels)."""
+    from grading.feedback import MAX_DEPTH, sanitize
+
+    deep = "<ul><li>" * 5000 + "<img src=x onerror=alert(1)>"
+    shown = sanitize(deep)
+    assert shown.startswith(f"<p>[HTML nested more than {MAX_DEPTH} levels deep: shown as text]</p><pre>&lt;ul&gt;")
+    assert "<img" not in shown and "<li>" not in shown
+    nested = "<ul><li>" * (MAX_DEPTH // 2) + "x" + "</li></ul>" * (MAX_DEPTH // 2)
+    assert sanitize(nested) == nested
+
+
+def test_outputs_sent_as_lists_or_objects_still_make_a_page(tmp_path):
+    """A raw display message may carry text as a list of lines (nbformat's on-disk form) or as an object: the page
+    is written all the same (text/markdown as a list raised AttributeError, and the student's row became `error`)."""
+    code = nbformat.v4.new_code_cell("publish_display_data(...)")
+    code.outputs = [nbformat.from_dict({"output_type": "display_data", "metadata": {}, "data": data}) for data in (
+        {"text/markdown": ["# Listed\n", "<script>alert('LIST')</script>"]},
+        {"text/html": ["<b>bold</b>", "<img src=x onerror=alert('LIST')>"]},
+        {"text/html": {"not": "text"}, "text/plain": "plain"})]
+    nb = nbformat.v4.new_notebook()  # (then filled, as grading.grade.run_notebook fills it: nothing validates it)
+    nb.cells.append(code)
+    page = Page(_page(nb, tmp_path))
+    assert "Listed" in "".join(page.text) and "plain" in "".join(page.text)
+    assert not [p for p in page.acting_places() if "LIST" in p]
