@@ -48,6 +48,7 @@ VECTORS = {
     "mathml-href": "<math><mi xlink:href=\"javascript:alert('{t}')\">m</mi></math>",
     "mathjax-config": "<script type=\"text/x-mathjax-config\">alert('{t}')</script>",
     "noscript-mutation": "<noscript><p title=\"</noscript><img src=x onerror=alert('{t}')>\"></noscript>",
+    "tex-href": "$\\href{{javascript:alert('{t}')}}{{tex link}}$",  # MathJax's Safe extension: in the browser check
 }
 CHANNELS = ("markdown", "html", "markdown-output")
 # outputs only code can make: (token, output)

@@ -57,6 +57,8 @@ def _open(page, html_path: Path) -> dict:
         page.wait_for_timeout(1000)  # a late handler, refresh or load would show by now
         seen = page.evaluate("""() => ({url: location.href, violations: window.__violations,
             formulas: document.querySelectorAll('.MathJax_CHTML').length,
+            active: [...document.querySelectorAll('*')].flatMap(e => [...e.attributes].map(a => [e.tagName, a.name, a.value]))
+                .filter(([t, n, v]) => n.startsWith('on') || /^\\s*(javascript:|data:text)/i.test(v)),
             mathErrors: document.querySelectorAll('.MathJax_Error, merror').length,
             images: [...document.images].filter(i => i.getAttribute('src')).map(i => i.naturalWidth)})""")
     finally:
@@ -79,6 +81,7 @@ def test_hostile_page_runs_loads_and_navigates_nothing(page, pages):
     seen = _open(page, pages["hostile"])
     assert seen["dialogs"] == [] and seen["refused"] == [], seen
     assert seen["url"] == pages["hostile"].as_uri(), "the page navigated away"
+    assert seen["typeset"] and seen["active"] == [], seen  # nor does MathJax make a link or handler of the TeX
     assert seen["console"] == [] and seen["errors"] == [] and seen["violations"] == [], seen
 
 
