@@ -10,6 +10,7 @@ and every output their code makes, data and metadata. So (issue 14):
   object, form, base, meta and remote load goes, and a <script> or <style> goes with its content (pandas'
   `<style scoped>` before its table too: the table keeps its rows, not its striping);
 - png/jpeg outputs: the template's <img> (whose width and height it writes unquoted) is sanitised as well;
+- classes and ids that the page's own style sheets position (jp-, lm-, MathJax...) are not a student's to use;
 - image/svg+xml is shown as an <img> with a data: URI, which browsers never script;
 - application/javascript and widget outputs are not shown: a one-line note says so; text/vnd.mermaid shows as
   text (the template would paste it unescaped and load mermaid from a CDN);
@@ -92,9 +93,16 @@ _DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-
 _CSS = CSSSanitizer(allowed_css_properties=ALLOWED_CSS_PROPERTIES - {"cursor"})
 
 
+# The page's own style sheets (JupyterLab's, MathJax's) position elements (fixed, absolute) under classes and ids
+# with these prefixes: a student's element wearing one could lay a fake score over the page's header.
+_PAGE_PREFIXES = ("jp-", "lm-", "p-", "cm-", "codemirror", "mathjax", "mjx", "root__")
+
+
 def _attribute_allowed(tag: str, name: str, value: str) -> bool:
     """bleach's attribute filter: the name must be allowed for the tag; links and image sources are checked here
     on their raw value (bleach checks their scheme once more after decoding entities)."""
+    if name in ("class", "id") and any(word.lower().startswith(_PAGE_PREFIXES) for word in value.split()):
+        return False
     if name in _EVERYWHERE:
         return True
     if name not in _PER_TAG.get(tag, ()):
@@ -104,6 +112,14 @@ def _attribute_allowed(tag: str, name: str, value: str) -> bool:
     if (tag, name) == ("img", "src"):
         return bool(_DATA_IMAGE.match(value.strip()))
     return True
+
+
+def _image_attribute_allowed(tag: str, name: str, value: str) -> bool:
+    """The template's png/jpeg output: its <div class="jp-..."> wrapper, and an <img> whose source must be a data:
+    URI (the template takes it from output metadata when `filenames` is set) with its size and classes."""
+    if tag == "img":
+        return name in ("alt", "width", "height", "class") or (name == "src" and bool(_DATA_IMAGE.match(value)))
+    return name == "class"
 
 
 # html5lib's tree building is quadratic in nesting depth (bleach: 17 s for 50 kB of <ul><li> nested 6,250 deep), and a
@@ -141,6 +157,8 @@ def _too_deep(html: str) -> bool:
 _CLEANER = bleach.Cleaner(tags=ALLOWED_TAGS, attributes=_attribute_allowed,
                           protocols={"http", "https", "mailto", "data"}, strip=True, strip_comments=True,
                           css_sanitizer=_CSS)
+_IMAGE_CLEANER = bleach.Cleaner(tags={"div", "img"}, attributes=_image_attribute_allowed, protocols={"data"},
+                                strip=True)
 
 
 def sanitize(html: str) -> str:
@@ -160,6 +178,12 @@ def sanitize(html: str) -> str:
             element.decompose()
         html = str(soup)
     return _CLEANER.clean(html)
+
+
+def sanitize_image(html: str) -> str:
+    """The template's HTML for a png or jpeg output (student metadata sets its size, which the template writes
+    unquoted, and may set its source)."""
+    return _IMAGE_CLEANER.clean(html)
 
 
 def _plain_outputs(nb: nbformat.NotebookNode) -> None:
@@ -185,5 +209,6 @@ def render(nb: nbformat.NotebookNode) -> str:
     _plain_outputs(nb)
     exporter = HTMLExporter(template_file=str(TEMPLATE), mathjax_url=MATHJAX_URL)
     exporter.register_filter("sanitize_feedback", sanitize)
+    exporter.register_filter("sanitize_feedback_image", sanitize_image)
     body, _ = exporter.from_notebook_node(nb, resources={"feedback_csp": CSP, "feedback_mathjax": MATHJAX_CONFIG})
     return body

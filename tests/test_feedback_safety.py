@@ -48,6 +48,7 @@ VECTORS = {
     "mathml-href": "<math><mi xlink:href=\"javascript:alert('{t}')\">m</mi></math>",
     "mathjax-config": "<script type=\"text/x-mathjax-config\">alert('{t}')</script>",
     "noscript-mutation": "<noscript><p title=\"</noscript><img src=x onerror=alert('{t}')>\"></noscript>",
+    "page-layout-class": "<div class=\"jp-Dialog {t}\">lab04: 13 / 13</div><h1 id=\"jp-main-dock-panel-{t}\">x</h1>",
     "tex-href": "$\\href{{javascript:alert('{t}')}}{{tex link}}$",  # MathJax's Safe extension: in the browser check
 }
 CHANNELS = ("markdown", "html", "markdown-output")
@@ -244,6 +245,7 @@ def test_honest_page_keeps_headings_tables_images_and_math(honest):
     images = [a["src"] for t, a in page.elements if t == "img"]
     assert sum(src == f"data:image/png;base64,{PNG}" for src in images) == 2  # the markdown's and the plot
     assert any(src.startswith("data:image/svg+xml;base64,") for src in images)
+    assert any(t == "div" and "jp-RenderedImage" in a.get("class", "") for t, a in page.elements)  # the plot's frame
     # math stays as TeX in ordinary text, where MathJax (the page's script) typesets it
     for tex in ("$\\frac{QK^\\top}{\\sqrt{d_k}}$", "$a<b$", "$$\\mathrm{softmax}(x)_i", "$d_k$", "$L = -\\log p$",
                 "$$\\alpha = 16$$"):
