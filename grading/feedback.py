@@ -122,8 +122,8 @@ def _image_attribute_allowed(tag: str, name: str, value: str) -> bool:
     return name == "class"
 
 
-# html5lib's tree building is quadratic in nesting depth (bleach: 17 s for 50 kB of <ul><li> nested 6,250 deep), and a
-# markdown cell has no size limit; the deepest HTML in the course's lessons and labs nests 5 levels.
+# html5lib's tree building is quadratic in nesting depth (bleach: 17 s for 50 kB of <ul><li> nested 6,250 deep),
+# and a markdown cell has no size limit; the deepest HTML in the course's lessons and labs nests 5 levels.
 MAX_DEPTH = 100
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
                    "track", "wbr"})
@@ -188,9 +188,12 @@ def sanitize_image(html: str) -> str:
 
 def _plain_outputs(nb: nbformat.NotebookNode) -> None:
     """Each output's data as the template expects it: text as one string (a raw display message may send a list of
-    lines, or a dict, where nbconvert's filters need a string), in place."""
+    lines, or a dict, where nbconvert's filters need a string), and no `filenames` metadata (nbconvert's own, for
+    extracted images: a kernel's would put its value in an <img> source), in place."""
     for cell in nb.cells:
         for output in cell.get("outputs", []):
+            if isinstance(output.get("metadata"), dict):
+                output["metadata"].pop("filenames", None)
             data = output.get("data")
             if not isinstance(data, dict):
                 continue

@@ -172,7 +172,8 @@ def honest_notebook() -> nbformat.NotebookNode:
         _O("display_data", data={"text/markdown": "### Held-out loss\n\n$L = -\\log p$", "text/plain": "md"}),
         _O("display_data", data={"text/latex": "$$\\alpha = 16$$", "text/plain": "alpha"}),
         _O("stream", name="stdout", text="loss 1.01 < 1.23\n"),
-        _O("error", ename="AssertionError", evalue="shape (2, 3) != (3, 2)", traceback=["AssertionError: shape (2, 3) != (3, 2)"]),
+        _O("error", ename="AssertionError", evalue="shape (2, 3) != (3, 2)",
+           traceback=["AssertionError: shape (2, 3) != (3, 2)"]),
     ]
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(md), code])
 

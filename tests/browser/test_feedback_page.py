@@ -57,7 +57,8 @@ def _open(page, html_path: Path) -> dict:
         page.wait_for_timeout(1000)  # a late handler, refresh or load would show by now
         seen = page.evaluate("""() => ({url: location.href, violations: window.__violations,
             formulas: document.querySelectorAll('.MathJax_CHTML').length,
-            active: [...document.querySelectorAll('*')].flatMap(e => [...e.attributes].map(a => [e.tagName, a.name, a.value]))
+            active: [...document.querySelectorAll('*')]
+                .flatMap(e => [...e.attributes].map(a => [e.tagName, a.name, a.value]))
                 .filter(([t, n, v]) => n.startsWith('on') || /^\\s*(javascript:|data:text)/i.test(v)),
             mathErrors: document.querySelectorAll('.MathJax_Error, merror').length,
             images: [...document.images].filter(i => i.getAttribute('src')).map(i => i.naturalWidth)})""")
