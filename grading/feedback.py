@@ -1,8 +1,10 @@
 """Feedback pages: a student's executed notebook as HTML in which nothing the student wrote or printed can run.
 
 The page is opened by the instructor (from disk, or in the Formgrader) and by the student. A student controls the
-markdown cells (raw HTML passes through the markdown renderer), the cells they add (a raw cell arrives as markdown)
-and every output their code makes, data and metadata. So (issue 14):
+markdown cells (raw HTML passes through the markdown renderer) and every output their code makes. Under `make grade`
+`grading.execute` keeps only text/plain and image/png of a display, without metadata (KEPT_MIME); the page treats
+every output type as hostile all the same, so that a longer list there, or a notebook executed elsewhere, stays
+safe. So (issue 14):
 
 - markdown cells (after rendering), text/html and text/markdown outputs go through an allow-list sanitiser
   (`sanitize`, built on bleach): headings, paragraphs, lists, tables, code, emphasis, details, links to http(s),
