@@ -26,6 +26,7 @@ from typing import Any
 import nbformat
 
 from grading.execute import SandboxedKernel
+from grading.feedback import render as render_feedback
 from grading.harness import Harness, assemble, hidden_lines, scan, scrub_outputs
 from grading.labsource import COURSE_CONFIG, LABS, NEVER_RELEASED, LabSource
 from grading.sandbox import clean_stale, new_scratch, sandbox_problem
@@ -35,8 +36,6 @@ from grading.zygote import ForkedKernel, for_class
 DEFAULT_CELL_TIMEOUT = 120
 DEFAULT_MEMORY_GB = 6.0
 KERNEL_START_TIMEOUT = 120
-# nbconvert's lab template, less its redundant sanitising of pygments' already escaped code (templates/: same HTML)
-FEEDBACK_TEMPLATE = Path(__file__).parent / "templates" / "feedback.html.j2"
 
 
 class SandboxUnavailable(RuntimeError):
@@ -322,16 +321,15 @@ def grade_student(lab: LabSource, sub: Submission, out: Path | None, options: Gr
 
 def _write_feedback(path: Path, nb: nbformat.NotebookNode, lab: LabSource, run: dict,
                     options: GradingOptions) -> None:
-    """The student's executed notebook as HTML, with a table of points per test cell at the top."""
-    from nbconvert import HTMLExporter
-
+    """The student's executed notebook as HTML, with a table of points per test cell at the top; nothing the
+    student wrote or printed can run in it (`grading.feedback`)."""
     _, cells, _ = interpret(lab, run, options)
     rows = "\n".join(f"| {lab.column(k)} | {fmt(cells[k])} / {fmt(lab.points[k])} |" for k in lab.points)
     header = nbformat.v4.new_markdown_cell(f"# {lab.name}: {fmt(sum(cells.values()))} / {fmt(lab.max_score)}\n\n"
                                            f"| test | points |\n|---|---|\n{rows}")
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     nb.cells.insert(0, header)
-    body, _ = HTMLExporter(template_file=str(FEEDBACK_TEMPLATE)).from_notebook_node(nb)
+    body = render_feedback(nb)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(body, encoding="utf-8")
 

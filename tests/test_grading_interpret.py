@@ -102,20 +102,26 @@ def test_a_kernel_that_never_started_is_an_error():
     assert status == "error" and sum(cells.values()) == 0 and "boom" in notes[0]
 
 
-def test_feedback_template_renders_as_nbconvert_lab_template_and_escapes_code():
-    """The feedback page drops only the lab template's second sanitising of pygments' output: the same HTML for a
-    notebook of code, markdown and rich outputs, and a code cell that tries to close its tags stays text."""
+def test_feedback_code_cells_render_as_nbconvert_lab_template_and_escape_code():
+    """The feedback page drops only the lab template's second sanitising of pygments' output: a code cell's input
+    is the same HTML as the lab template's, and a code cell that tries to close its tags stays text. (What the
+    page does with markdown and outputs: tests/test_feedback_safety.py.)"""
     import nbformat
+    from bs4 import BeautifulSoup
     from nbconvert import HTMLExporter
 
-    from grading.grade import FEEDBACK_TEMPLATE
+    from grading.feedback import render
 
     code = nbformat.v4.new_code_cell("x = '</div><script>alert(1)</script>'\nprint(x)  # a comment <b>")
     code.outputs = [nbformat.v4.new_output("stream", text="</div>\n"),
                     nbformat.v4.new_output("display_data", data={"text/plain": "t", "text/html": "<b>bold</b>"})]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title\n\n$x^2$ and `code`"), code])
     nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
-    ours, _ = HTMLExporter(template_file=str(FEEDBACK_TEMPLATE)).from_notebook_node(nb)
+    ours = render(nb)
     lab, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    assert ours == lab
+
+    def inputs(html: str) -> list[str]:
+        return [str(e) for e in BeautifulSoup(html, "html.parser").select(".jp-CodeCell .jp-InputArea-editor")]
+
+    assert inputs(ours) == inputs(lab) and len(inputs(ours)) == 1
     assert "<script>alert(1)" not in ours and "&lt;script&gt;alert(1)" in ours
