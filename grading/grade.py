@@ -9,6 +9,7 @@ Results are written per student as they finish (grades.csv, notes page, feedback
 from __future__ import annotations
 
 import csv
+import html
 import json
 import os
 import shutil
@@ -308,8 +309,8 @@ def grade_student(lab: LabSource, sub: Submission, out: Path | None, options: Gr
                 folder.mkdir(parents=True, exist_ok=True)
                 nbformat.write(executed, folder / f"{stem}.ipynb")
                 if options.feedback:
-                    _write_feedback(out / "feedback" / sub.student / lab.name / f"{stem}.html", feedback, lab,
-                                    runs, options)
+                    notes += _write_feedback(out / "feedback" / sub.student / lab.name / f"{stem}.html", feedback,
+                                             lab, runs, options)
             phases["feedback"] = phases.get("feedback", 0.0) + time.monotonic() - written
         status, cells, outcome_notes = interpret(lab, runs, options)
         return Result(sub.student, lab.name, sum(cells.values()), lab.max_score, cells, status,
@@ -320,18 +321,28 @@ def grade_student(lab: LabSource, sub: Submission, out: Path | None, options: Gr
 
 
 def _write_feedback(path: Path, nb: nbformat.NotebookNode, lab: LabSource, run: dict,
-                    options: GradingOptions) -> None:
+                    options: GradingOptions) -> list[str]:
     """The student's executed notebook as HTML, with a table of points per test cell at the top; nothing the
-    student wrote or printed can run in it (`grading.feedback`)."""
+    student wrote or printed can run in it (`grading.feedback`). A notebook that cannot be rendered costs the student
+    nothing: the page then shows the points alone, and the returned note (else []) says why."""
     _, cells, _ = interpret(lab, run, options)
-    rows = "\n".join(f"| {lab.column(k)} | {fmt(cells[k])} / {fmt(lab.points[k])} |" for k in lab.points)
-    header = nbformat.v4.new_markdown_cell(f"# {lab.name}: {fmt(sum(cells.values()))} / {fmt(lab.max_score)}\n\n"
-                                           f"| test | points |\n|---|---|\n{rows}")
-    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
-    nb.cells.insert(0, header)
-    body = render_feedback(nb)
+    title = f"{lab.name}: {fmt(sum(cells.values()))} / {fmt(lab.max_score)}"
+    points = [(lab.column(k), f"{fmt(cells[k])} / {fmt(lab.points[k])}") for k in lab.points]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body, encoding="utf-8")
+    try:
+        rows = "\n".join(f"| {test} | {score} |" for test, score in points)
+        header = nbformat.v4.new_markdown_cell(f"# {title}\n\n| test | points |\n|---|---|\n{rows}")
+        nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+        nb.cells.insert(0, header)
+        path.write_text(render_feedback(nb), encoding="utf-8")
+        return []
+    except Exception as err:  # noqa: BLE001 - the grade stands whatever the page does
+        rows = "".join(f"<tr><td>{html.escape(test)}</td><td>{html.escape(score)}</td></tr>" for test, score in points)
+        path.write_text(f"<!DOCTYPE html><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                        f"<h1>{html.escape(title)}</h1><table><tr><th>test</th><th>points</th></tr>{rows}</table>"
+                        "<p>Your notebook could not be shown here; your instructor has it.</p>", encoding="utf-8")
+        return [f"feedback page: the notebook could not be rendered ({type(err).__name__}: {err}); "
+                "a page with the points alone was written"]
 
 
 def grade_all(lab: LabSource, subs: list[Submission], out: Path | None = None, workers: int = 2,

@@ -312,3 +312,21 @@ def test_outputs_sent_as_lists_or_objects_still_make_a_page(tmp_path):
     page = Page(_page(nb, tmp_path))
     assert "Listed" in "".join(page.text) and "plain" in "".join(page.text)
     assert not [p for p in page.acting_places() if "LIST" in p]
+
+
+def test_a_notebook_that_cannot_be_rendered_keeps_its_points(tmp_path, monkeypatch):
+    # A rendering failure (a bug of ours, a library's, a pathological notebook) once turned the whole row into
+    # `error` with 0 points: the page must fall back to the points and a note, and the caller keep the grade.
+    import grading.grade
+
+    def broken(nb):
+        raise RecursionError("maximum recursion depth exceeded <script>alert(1)</script>")
+
+    monkeypatch.setattr(grading.grade, "render_feedback", broken)
+    run = dict(RUN, cells={"lab99:t1": {"kind": "test", "status": "ok", "verdict": "ok"}})
+    path = tmp_path / "lab99.html"
+    notes = _write_feedback(path, honest_notebook(), LAB, run, GradingOptions())
+    page = path.read_text(encoding="utf-8")
+    assert "lab99: 2 / 2" in page and "<td>2 / 2</td>" in page
+    assert "<script" not in page
+    assert len(notes) == 1 and "RecursionError" in notes[0]
