@@ -94,6 +94,8 @@ def assemble(stem: str, source: nbformat.NotebookNode, submitted: nbformat.Noteb
         gid = meta.get("grade_id")
         text = _norm(cell.get("source", "") if isinstance(cell.get("source", ""), str) else "")
         target = ids.get(gid) if gid in ids else None
+        if target is not None and cell.get("cell_type") != lab_cells[target][0].cell_type:
+            gid, target = None, None  # a markdown cell pasted with an answer's metadata claims no grade_id
         if gid in seen:  # a copied cell keeps its grade_id: only the first copy counts
             continue
         if gid:

@@ -114,3 +114,27 @@ def test_feedback_scrubbing_sees_lines_split_across_stream_messages():
     clean = scrub_outputs(outputs, {"_g = 1"}, marker, test_cell=False)
     text = "".join(o["text"] for o in clean)
     assert text == "kept line\n[hidden test line removed]\n"
+
+
+def test_a_cell_of_another_type_cannot_claim_an_answers_grade_id():
+    # An honest student pastes a markdown note that carries the answer cell's nbgrader metadata above the answer
+    # (a copied cell, a converted cell type). It claimed the grade_id first and the real answer was dropped: the
+    # stub ran instead (red team, lab04: 13 of 21 for a correct notebook). Only a cell of the answer's type counts.
+    import copy
+
+    import nbformat
+
+    from grading.harness import assemble
+    from grading.labsource import load_lab
+
+    lab = load_lab("lab04_attention")
+    stem, source = next(iter(lab.notebooks.items()))
+    answer = next(c for c in source.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"))
+    submitted = copy.deepcopy(source)
+    index = next(i for i, c in enumerate(submitted.cells) if c.source == answer.source)
+    note = nbformat.v4.new_markdown_cell("My notes on this exercise.")
+    note.metadata = copy.deepcopy(answer.metadata)
+    submitted.cells.insert(index, note)
+    plan, _ = assemble(stem, source, submitted)
+    key = f"{stem}:{answer.metadata['nbgrader']['grade_id']}"
+    assert next(p for p in plan if p.key == key).source == answer.source
