@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -316,8 +317,14 @@ def grade_student(lab: LabSource, sub: Submission, out: Path | None, options: Gr
         return Result(sub.student, lab.name, sum(cells.values()), lab.max_score, cells, status,
                       notes + outcome_notes, time.monotonic() - start, phases)
     except Exception as err:  # noqa: BLE001 - one student's disaster must not stop the batch
+        where = ""
+        if out:  # the whole traceback for whoever debugs the grader; the row says where it is
+            trace = out / "logs" / lab.name / f"{sub.student}.grader-error.txt"
+            trace.parent.mkdir(parents=True, exist_ok=True)
+            trace.write_text(traceback.format_exc(), encoding="utf-8")
+            where = f" (traceback: {trace.relative_to(out)})"
         return Result(sub.student, lab.name, 0.0, lab.max_score, zero, "error",
-                      notes + [f"grader error: {type(err).__name__}: {err}"], time.monotonic() - start)
+                      notes + [f"grader error: {type(err).__name__}: {err}{where}"], time.monotonic() - start)
 
 
 def _write_feedback(path: Path, nb: nbformat.NotebookNode, lab: LabSource, run: dict,

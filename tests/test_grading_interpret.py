@@ -125,3 +125,18 @@ def test_feedback_code_cells_render_as_nbconvert_lab_template_and_escape_code():
 
     assert inputs(ours) == inputs(lab) and len(inputs(ours)) == 1
     assert "<script>alert(1)" not in ours and "&lt;script&gt;alert(1)" in ours
+
+
+def test_a_grader_error_keeps_its_traceback(tmp_path, monkeypatch):
+    # A grader bug is the student's `error` row; its message alone ("AssertionError:") was all an instructor had.
+    import grading.grade
+    from grading.submissions import Submission
+
+    def broken(sub, lab):
+        assert 1 + 1 == 3
+
+    monkeypatch.setattr(grading.grade, "pick_files", broken)
+    result = grading.grade.grade_student(LAB, Submission("ana", []), tmp_path, GradingOptions())
+    assert result.status == "error" and result.score == 0
+    trace = tmp_path / "logs" / "lab99" / "ana.grader-error.txt"
+    assert "assert 1 + 1 == 3" in trace.read_text() and "ana.grader-error.txt" in result.notes[-1]
