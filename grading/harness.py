@@ -623,9 +623,12 @@ def _grader_install(export_name, marker, trusted_dirs):
     owned = set()  # notebook globals a hidden test created first: later tests may rebind them
     builtin_copy = _dict(builtin_values)  # (the export helper is the student's to see: nothing it holds matters)
 
-    def export(values):
-        """The test's own variables into the notebook (later cells may use them), never over a student's name."""
+    def export(values, visible=()):
+        """The variables the test's visible part binds into the notebook (later cells may use them), never over a
+        student's name; what only its hidden part binds (references, expected values) stays inside the test."""
         for name, value in values.items():
+            if name not in visible:
+                continue
             if name.startswith("__grader") or _dict_get(builtin_copy, name, missing) is value \
                     or _dict_get(user, name, missing) is value:
                 continue
@@ -833,6 +836,10 @@ class Harness:
         """(code to send for test cell `key`, its token, the digest of the test text the kernel compiles)."""
         token = secrets.token_hex(16)
         tree = ast.parse(source)
+        try:  # what a later cell may use: the names the student can see bound (hidden tests' own stay in the test)
+            visible = module_bindings(ast.parse(strip_hidden_tests(source)))
+        except SyntaxError:
+            visible = set()
         loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         declared = {n for node in ast.walk(tree) if isinstance(node, (ast.Global, ast.Nonlocal)) for n in node.names}
         params = sorted((loaded & (self.locked_names | _BUILTIN_NAMES)) - declared)
@@ -862,7 +869,7 @@ class Harness:
                 f"finally:\n"
                 f"    __import__('sys').audit('course-grader.done', {token!r})\n"
                 f"    print({box}[-1])\n"
-                f"{self.export}({box}[-2])\n"
+                f"{self.export}({box}[-2], {tuple(sorted(visible))!r})\n"
                 f"del {box}\n")
         return code, token, hashlib.sha256(text.encode()).hexdigest()
 

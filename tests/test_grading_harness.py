@@ -47,10 +47,10 @@ DRIVER = textwrap.dedent('''
 ''')
 
 
-def run_cases(cases: dict[str, str]) -> dict:
+def run_cases(cases: dict[str, str], test: str = TEST) -> dict:
     """{case: (verdict, detail, exception raised by the test cell or None, printed lines)}, cases run in order."""
     harness = Harness.new()
-    script = DRIVER.format(root=str(ROOT), marker=harness.marker, export=harness.export, locked=LOCKED, test=TEST,
+    script = DRIVER.format(root=str(ROOT), marker=harness.marker, export=harness.export, locked=LOCKED, test=test,
                            cases=json.dumps(cases))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -138,3 +138,24 @@ def test_a_cell_of_another_type_cannot_claim_an_answers_grade_id():
     plan, _ = assemble(stem, source, submitted)
     key = f"{stem}:{answer.metadata['nbgrader']['grade_id']}"
     assert next(p for p in plan if p.key == key).source == answer.source
+
+
+def test_only_what_the_visible_test_binds_reaches_the_notebook():
+    # The red team printed a hidden test's helper functions, expected values and rules after the test had run (they
+    # were copied into the notebook with the visible names), and used its reference function as their own answer.
+    test = ("_shown = answer(4.0)\n"
+            "### BEGIN HIDDEN TESTS\n"
+            "def _hidden_reference(x):\n    return math.sqrt(x)\n"
+            "_want = _hidden_reference(16.0)\n"
+            "assert answer(16.0) == _want\n"
+            "### END HIDDEN TESTS\n")
+    report = run_cases({
+        "honest": "def answer(x):\n    return x ** 0.5\n",
+        "sees_no_hidden_name": ("def answer(x):\n"
+                                "    leaked = {'_want', '_hidden_reference'} & set(globals())\n"
+                                "    return -1.0 if leaked else x ** 0.5\n"),
+        "sees_the_visible_name": "def answer(x):\n    return x ** 0.5 if '_shown' in globals() else -1.0\n",
+    }, test=test)
+    assert report["honest"][:3] == ["ok", "", None]
+    assert report["sees_no_hidden_name"][:3] == ["ok", "", None]
+    assert report["sees_the_visible_name"][:3] == ["ok", "", None]
