@@ -159,3 +159,27 @@ def test_only_what_the_visible_test_binds_reaches_the_notebook():
     assert report["honest"][:3] == ["ok", "", None]
     assert report["sees_no_hidden_name"][:3] == ["ok", "", None]
     assert report["sees_the_visible_name"][:3] == ["ok", "", None]
+
+
+def test_a_float_of_the_students_own_class_is_judged_by_its_value():
+    # Red team, lab07: `class Lie(float)` whose subtraction returns 0 passed `isinstance(_got, float)` and every
+    # `abs(_got - _want) < tol`. What student code returns is read as a plain float; numpy's float64 stays itself.
+    test = ("### BEGIN HIDDEN TESTS\n"
+            "_got = answer(16.0)\n"
+            "assert isinstance(_got, float) and abs(_got - 4.0) < 1e-9 and _got == 4.0\n"
+            "### END HIDDEN TESTS\n")
+    report = run_cases({
+        "honest": "def answer(x):\n    return x ** 0.5\n",
+        "lying_float": ("class Lie(float):\n"
+                        "    def __sub__(self, other):\n        return 0.0\n"
+                        "    def __eq__(self, other):\n        return True\n"
+                        "    __hash__ = float.__hash__\n"
+                        "    def __float__(self):\n        return 4.0\n"
+                        "def answer(x):\n    return Lie(x / 2)\n"),
+        "honest_numpy": "import numpy as np\ndef answer(x):\n    return np.sqrt(np.float64(x))\n",
+        "honest_own_class": "class Root(float):\n    pass\ndef answer(x):\n    return Root(x ** 0.5)\n",
+    }, test=test)
+    assert report["honest"][:3] == ["ok", "", None]
+    assert report["lying_float"][:3] == ["fail", "", "AssertionError"]
+    assert report["honest_numpy"][:3] == ["ok", "", None]
+    assert report["honest_own_class"][:3] == ["ok", "", None]
