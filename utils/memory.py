@@ -146,11 +146,18 @@ def reset_peak():
         f.write("5")  # Linux >= 4.0: reset the peak RSS (VmHWM) to the current RSS
 
 from transformers import GPT2Config, GPT2LMHeadModel
+from transformers.initialization import no_init_weights
 reset_peak()
 base, _ = rss()
 torch.manual_seed(0)
 config = GPT2Config() if n_layer <= 0 else GPT2Config(n_layer=n_layer)
-model = GPT2LMHeadModel(config)
+with no_init_weights():  # Hugging Face's per-module init takes seconds; N(0, 0.02) everywhere does for memory
+    model = GPT2LMHeadModel(config)
+model.tie_weights()  # the LM head is the token embedding, as after a normal init
+generator = torch.Generator().manual_seed(0)
+with torch.no_grad():
+    for p in model.parameters():
+        p.normal_(0.0, 0.02, generator=generator)
 if method == "lora":
     from peft import LoraConfig, get_peft_model
     model = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, target_modules=["c_attn"],
