@@ -22,7 +22,7 @@ from utils.exercises import check
 from utils.lora import lora_parameter_count
 from utils.memory import (
     activation_memory_bytes,
-    measure_training_step,
+    measure_training_steps,
     model_memory_gb,
     training_memory,
 )
@@ -278,22 +278,23 @@ check("10.2", training_bytes_by_hand)
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Measured, not assumed: one training step of GPT-2-124M
 #
-# Formulas are claims; let us measure. `measure_training_step` builds GPT-2-124M from `GPT2Config()` (random
-# weights, nothing downloaded) in a **fresh Python process** and runs one AdamW step — forward, backward, optimizer
-# step — either on every parameter or with LoRA r = 8 on `c_attn`.
+# Formulas are claims; let us measure. `measure_training_steps` builds GPT-2-124M from `GPT2Config()` (random
+# weights, nothing downloaded) in a **fresh Python process** (one child process per method, forked after the
+# libraries are imported) and runs one AdamW step — forward, backward, optimizer step — either on every parameter
+# or with LoRA r = 8 on `c_attn`.
 #
 # How we measure: Python's `tracemalloc` is blind to torch (its tensors are allocated in C++), and a laptop CPU
 # has no `torch.cuda.max_memory_allocated`. So the child process asks the Linux kernel: `VmHWM` in
 # `/proc/self/status` is the peak resident memory, which we reset just before the model is built. Large
 # allocations are forced to `mmap`, so freed tensors really leave memory. `model_bytes` = peak − memory of the
-# bare interpreter with torch imported.
+# interpreter with torch, transformers and PEFT imported (a library's import is not the training's cost).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Speaker notes.** On a slow or 4 GB laptop, skip the measured step and show its committed output
 # (docs/workshops.md). Section timing: see docs/workshops.md.
 
 # %% slideshow={"slide_type": "subslide"}
-measured = {method: measure_training_step(method, batch_size=1, seq_len=64) for method in ("full", "lora")}
+measured = measure_training_steps(("full", "lora"), batch_size=1, seq_len=64)
 for method, m in measured.items():
     print(f"{method:<5} trainable {m['trainable']:>12,}   peak over baseline {m['model_bytes'] / 1e6:7.0f} MB   "
           f"step {m['step_seconds']:.1f} s")

@@ -13,6 +13,7 @@ from utils.memory import (
     dtype_bits,
     lora_param_count,
     measure_training_step,
+    measure_training_steps,
     model_memory_gb,
     optimizer_state_bytes,
     saved_activation_bytes,
@@ -62,13 +63,17 @@ def test_activation_estimate_scales_with_tokens():
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_measured_lora_step_needs_less_memory_than_full():
-    full = measure_training_step("full", batch_size=1, seq_len=32, n_layer=2)
-    lora = measure_training_step("lora", batch_size=1, seq_len=32, n_layer=2)
+    both = measure_training_steps(("full", "lora"), batch_size=1, seq_len=32, n_layer=2)  # one process, two forks
+    full, lora = both["full"], both["lora"]
     n = full["trainable"]
     # weights + grads + Adam's two fp32 states: at least 16 bytes per parameter for the full step
     assert full["model_bytes"] >= 0.9 * 16 * n
     assert lora["trainable"] < n / 100
     assert lora["model_bytes"] < 0.6 * full["model_bytes"]
+    # a process of its own measures the same (the forked child starts from the same imported libraries)
+    alone = measure_training_step("lora", batch_size=1, seq_len=32, n_layer=2)
+    assert alone["trainable"] == lora["trainable"] and alone["total_params"] == lora["total_params"]
+    assert abs(alone["model_bytes"] - lora["model_bytes"]) < 0.2 * lora["model_bytes"]
 
 
 class _TinyNet(torch.nn.Module):

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -132,7 +133,7 @@ def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
 _STEP_SCRIPT = r"""
 import ctypes, json, os, sys, time
 import torch
-method, batch, seq, n_layer, r = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+methods, batch, seq, n_layer, r = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 torch.set_num_threads(int(os.environ.get("STEP_THREADS", "2")))
 
 def rss():
@@ -147,66 +148,100 @@ def reset_peak():
 
 from transformers import GPT2Config, GPT2LMHeadModel
 from transformers.initialization import no_init_weights
-reset_peak()
-base, _ = rss()
-torch.manual_seed(0)
-config = GPT2Config() if n_layer <= 0 else GPT2Config(n_layer=n_layer)
-with no_init_weights():  # Hugging Face's per-module init takes seconds; N(0, 0.02) everywhere does for memory
-    model = GPT2LMHeadModel(config)
-model.tie_weights()  # the LM head is the token embedding, as after a normal init
-generator = torch.Generator().manual_seed(0)
-with torch.no_grad():
-    for p in model.parameters():
-        p.normal_(0.0, 0.02, generator=generator)
-if method == "lora":
+if "lora" in methods:  # imported before any baseline: a library's import is not the training's memory
     from peft import LoraConfig, get_peft_model
-    model = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, target_modules=["c_attn"],
-                                             fan_in_fan_out=True, lora_dropout=0.0))
-params = [p for p in model.parameters() if p.requires_grad]
-optimizer = torch.optim.AdamW(params, lr=1e-4, foreach=False)
-ids = torch.randint(0, config.vocab_size, (batch, seq))
-model.train()
-reset_peak()
-loaded, _ = rss()
-t0 = time.perf_counter()
-loss = model(input_ids=ids, labels=ids).loss
-loss.backward()
-optimizer.step()
-optimizer.zero_grad(set_to_none=True)
-seconds = time.perf_counter() - t0
-_, peak = rss()
-print(json.dumps({"method": method, "baseline_bytes": base, "after_load_bytes": loaded, "peak_bytes": peak,
-                  "trainable": sum(p.numel() for p in params),
-                  "total_params": sum(p.numel() for p in model.parameters()), "step_seconds": seconds}))
+
+def measure(method):
+    reset_peak()
+    base, _ = rss()
+    torch.manual_seed(0)
+    config = GPT2Config() if n_layer <= 0 else GPT2Config(n_layer=n_layer)
+    with no_init_weights():  # Hugging Face's per-module init takes seconds; N(0, 0.02) everywhere does for memory
+        model = GPT2LMHeadModel(config)
+    model.tie_weights()  # the LM head is the token embedding, as after a normal init
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.02, generator=generator)
+    if method == "lora":
+        model = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, target_modules=["c_attn"],
+                                                 fan_in_fan_out=True, lora_dropout=0.0))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-4, foreach=False)
+    ids = torch.randint(0, config.vocab_size, (batch, seq))
+    model.train()
+    reset_peak()
+    loaded, _ = rss()
+    t0 = time.perf_counter()
+    loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    seconds = time.perf_counter() - t0
+    _, peak = rss()
+    return {"method": method, "baseline_bytes": base, "after_load_bytes": loaded, "peak_bytes": peak,
+            "trainable": sum(p.numel() for p in params),
+            "total_params": sum(p.numel() for p in model.parameters()), "step_seconds": seconds}
+
+for method in methods:  # each in a child forked from this process: its own peak, the imports paid once
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(reader)
+        try:
+            os.write(writer, json.dumps(measure(method)).encode())
+            os._exit(0)
+        except BaseException as err:
+            sys.stderr.write(f"{method}: {type(err).__name__}: {err}\n")
+            os._exit(1)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        sys.exit(f"measuring {method} failed")
+    print(data.decode())
 """
 
 
-def measure_training_step(method: str = "full", batch_size: int = 2, seq_len: int = 128, n_layer: int = 0,
-                          r: int = 8, threads: int = 2) -> dict:
-    """Peak CPU memory of one AdamW training step (forward, backward, optimizer step) of GPT-2 from `GPT2Config()`.
+def measure_training_steps(methods: Sequence[str] = ("full", "lora"), batch_size: int = 2, seq_len: int = 128,
+                           n_layer: int = 0, r: int = 8, threads: int = 2) -> dict[str, dict]:
+    """Peak CPU memory of one AdamW training step (forward, backward, optimizer step) of GPT-2 from `GPT2Config()`,
+    for each method: {method: result}.
 
-    method: "full" (every parameter trained) or "lora" (r-rank LoRA on c_attn, base frozen). n_layer 0 keeps
-    GPT-2-124M's 12 layers (random init, nothing downloaded).
+    method: "full" (every parameter trained) or "lora" (r-rank LoRA on c_attn with PEFT, base frozen). n_layer 0
+    keeps GPT-2-124M's 12 layers (random init, nothing downloaded).
 
     How it is measured, honestly: `tracemalloc` cannot see torch's C++ allocations, so a fresh Python process
-    builds the model and reads the kernel's own counters in /proc/self/status — VmRSS (resident memory now) and
-    VmHWM (its high-water mark), after resetting the mark via /proc/self/clear_refs and returning freed heap with
-    malloc_trim. The allocator is told to serve every block ≥ 64 KiB with mmap (MALLOC_MMAP_THRESHOLD_), so freed
-    tensors leave RSS at once and the peak counts live tensors, not stale heap. Returned bytes:
-    `baseline` (Python + torch + transformers), `after_load` (model and optimizer built, before the step),
-    `peak` (highest RSS during the step); `model_bytes = peak - baseline` is what the training costs.
-    Linux only (a clear RuntimeError elsewhere).
+    imports torch, transformers (and PEFT), then forks one child per method; each child builds the model and reads the
+    kernel's own counters in /proc/self/status — VmRSS (resident memory now) and VmHWM (its high-water mark), after
+    resetting the mark via /proc/self/clear_refs and returning freed heap with malloc_trim. The allocator is told to
+    serve every block ≥ 64 KiB with mmap (MALLOC_MMAP_THRESHOLD_), so freed tensors leave RSS at once and the peak
+    counts live tensors, not stale heap. Returned bytes: `baseline` (Python and the imported libraries), `after_load`
+    (model and optimizer built, before the step), `peak` (highest RSS during the step); `model_bytes = peak -
+    baseline` is what the training costs. Linux only (a clear RuntimeError elsewhere).
     """
-    if method not in ("full", "lora"):
-        raise ValueError(f"method must be 'full' or 'lora', got {method!r}")
+    methods = list(methods)
+    for method in methods:
+        if method not in ("full", "lora"):
+            raise ValueError(f"method must be 'full' or 'lora', got {method!r}")
     if not sys.platform.startswith("linux"):
         raise RuntimeError("measure_training_step reads /proc/self/status, which only Linux has")
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "STEP_THREADS": str(threads),
            "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", _STEP_SCRIPT, method, str(batch_size), str(seq_len), str(n_layer),
-                          str(r)], capture_output=True, text=True, env=env, check=False)
+    out = subprocess.run([sys.executable, "-c", _STEP_SCRIPT, ",".join(methods), str(batch_size), str(seq_len),
+                          str(n_layer), str(r)], capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"the measuring process failed:\n{out.stderr[-2000:]}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["model_bytes"] = result["peak_bytes"] - result["baseline_bytes"]
-    return result
+    results = {}
+    for line in out.stdout.strip().splitlines()[-len(methods):]:
+        result = json.loads(line)
+        result["model_bytes"] = result["peak_bytes"] - result["baseline_bytes"]
+        results[result["method"]] = result
+    return results
+
+
+def measure_training_step(method: str = "full", batch_size: int = 2, seq_len: int = 128, n_layer: int = 0,
+                          r: int = 8, threads: int = 2) -> dict:
+    """`measure_training_steps` for one method: its result dict."""
+    return measure_training_steps([method], batch_size, seq_len, n_layer, r, threads)[method]
