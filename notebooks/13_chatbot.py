@@ -82,7 +82,7 @@ print({split: len(rows) for split, rows in qa.items()}, "| full run" if FULL els
 # `adapters/qa` and uses the chat box. Half-day path: block 8 (20 minutes), whole, with the pre-trained adapter.
 # Section timing: see docs/workshops.md.
 
-# %% slideshow={"slide_type": "fragment"} tags=["slides-output-apart"]
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-apart"]
 test = qa["test"]
 facts = [row for row in test if row["relation"] == "capital"][:3] + [row for row in test if row["relation"] == "currency"][:3]
 STATEMENT = {"capital": "The capital of {s} is", "currency": "The currency of {s} is the"}
@@ -230,7 +230,7 @@ train_seconds = time.perf_counter() - start
 print(f"training: {len(losses)} steps over {min(len(losses) * BATCH, len(qa['train']))} training pairs in "
       f"{train_seconds:.0f} s; loss {losses[0]:.2f} at the first step, {losses[-1]:.2f} at the last")
 
-# %% slideshow={"slide_type": "subslide"}
+# %% slideshow={"slide_type": "subslide"} tags=["slides-output-only"]
 ax = plot_curves({"training loss (this step's batch)": losses}, x=range(1, len(losses) + 1), logy=True,
                  ylabel="loss per answer token", title="LoRA fine-tune on Q&A pairs (loss on answer + EOS only)")
 ax.plot(list(validation), list(validation.values()), "o-", label="validation loss (128 held-out questions)")
