@@ -45,7 +45,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausa
 from utils import ROOT
 from utils.data import load_corpus
 from utils.lora import LoRALinear, add_lora, count_parameters, lora_parameter_count, target_shapes
-from utils.memory import model_memory_gb, training_memory
+from utils.memory import model_memory_gb, saved_activation_bytes, training_memory
 from utils.models import load_model
 from utils.numerics import close
 from utils.positional import pe_frequencies, sinusoidal_encoding
@@ -666,29 +666,19 @@ record("004", "r=64 on 7 modules: ~112M trainable = 0.4 %", "wrong (MLP adapters
 # of a training step's arithmetic (the backward computes two products per forward product).
 
 # %% slideshow={"slide_type": "fragment"} tags=["slides-output-only", "nbval-check-output"]
-def saved_activation_bytes(checkpointing: bool) -> int:
-    # Bytes of the distinct tensors autograd keeps for backward during one forward pass (weights excluded).
-    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    seen: dict[int, int] = {}
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in weights:
-            seen[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
+def kept_for_backward(checkpointing: bool) -> int:
+    # Bytes autograd keeps for backward in one forward pass (weights excluded): lesson 10's saved-tensors hook.
     if checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
     batch = torch.randint(0, V, (8, 128), generator=gen)  # (batch, seq)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        model(input_ids=batch, labels=batch).loss
+    kept, _ = saved_activation_bytes(model, input_ids=batch, labels=batch)
     model.gradient_checkpointing_disable()
     model.eval()
-    return sum(seen.values())
+    return kept
 
 
-kept, kept_checkpointed = saved_activation_bytes(False), saved_activation_bytes(True)
+kept, kept_checkpointed = kept_for_backward(False), kept_for_backward(True)
 print(f"activations kept for backward (batch 8 x 128 tokens): {kept / 1e6:.1f} MB without, "
       f"{kept_checkpointed / 1e6:.1f} MB with checkpointing ({1 - kept_checkpointed / kept:.0%} less)")
 print("extra arithmetic: one more forward per step = +1/3 of forward + backward (33 %)")
