@@ -20,6 +20,7 @@ from jupyter_client import KernelManager
 from grading.sandbox import TreeLimits, kernel_env, wrap_command
 
 MAX_OUTPUT_CHARS = 100_000  # kept per cell; the rest is dropped (and noted)
+MAX_MARKER_CHARS = 64 * 2 ** 20  # a line of the grader's (a test's expectations, as data): longer is dropped
 INTERRUPT_GRACE = 10.0  # seconds a cell gets to stop after SIGINT before the kernel is killed
 KEPT_MIME = ("text/plain", "image/png")  # what a cell may display in feedback (no HTML or JavaScript from students)
 
@@ -126,10 +127,8 @@ class SandboxedKernel:
                         reply = {"status": "error", "ename": "NoReply", "evalue": "no execute_reply"}
             elif kind == "stream":
                 text = str(content.get("text", ""))
-                if content.get("name") == "stdout":
-                    lines = (carry + text).split("\n")
-                    carry = lines.pop()[-1000:]
-                    run.markers += [line for line in lines if line.startswith(self.marker)]
+                if content.get("name") == "stdout":  # the grader's lines are evidence, not output
+                    text, carry = self._take_markers(carry + text, run)
                 if size + len(text) > MAX_OUTPUT_CHARS:
                     text, run.truncated = text[:max(0, MAX_OUTPUT_CHARS - size)], True
                 size += len(text)
@@ -154,6 +153,8 @@ class SandboxedKernel:
                 run.outputs.clear()
         if carry.startswith(self.marker):
             run.markers.append(carry)
+        elif carry:
+            run.outputs.append({"output_type": "stream", "name": "stdout", "text": carry[:MAX_OUTPUT_CHARS]})
         run.execution_count = reply.get("execution_count") if isinstance(reply.get("execution_count"), int) else None
         if reply.get("status") != "ok":
             run.status = "timeout" if interrupted else "error"
@@ -161,6 +162,23 @@ class SandboxedKernel:
         elif interrupted:
             run.status = "timeout"
         return run
+
+    def _take_markers(self, text: str, run: CellRun) -> tuple[str, str]:
+        """(the output text without the grader's lines, an unfinished line kept for the next message). The grader's
+        lines (evidence, expectations: up to MAX_MARKER_CHARS) go to run.markers; a line that may still become one
+        waits for its end."""
+        lines = text.split("\n")
+        tail = lines.pop()
+        shown = []
+        for line in lines:
+            if line.startswith(self.marker):
+                run.markers.append(line)
+            else:
+                shown.append(line + "\n")
+        if len(tail) > MAX_MARKER_CHARS or not (tail.startswith(self.marker) or self.marker.startswith(tail)):
+            shown.append(tail if not tail.startswith(self.marker) else "")
+            tail = ""
+        return "".join(shown), tail
 
     def close(self) -> bool:
         """Stop the kernel and every process of the student; True when the tree ran out of memory."""

@@ -9,6 +9,7 @@ Results are written per student as they finish (grades.csv, notes page, feedback
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import json
 import os
@@ -28,8 +29,9 @@ from typing import Any
 import nbformat
 
 from grading.execute import SandboxedKernel
+from grading.expect import judge, read_records
 from grading.feedback import render as render_feedback
-from grading.harness import Harness, assemble, hidden_lines, scan, scrub_outputs
+from grading.harness import EXPECTATIONS, Harness, assemble, hidden_lines, scan, scrub_outputs
 from grading.labsource import COURSE_CONFIG, LABS, NEVER_RELEASED, LabSource
 from grading.sandbox import clean_stale, new_scratch, sandbox_problem
 from grading.submissions import Submission, inspect_notebook, pick_files, read_notebook
@@ -115,10 +117,13 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
     """(status, points per graded cell, notes) from one run of a student's notebooks. Pure: unit-tested directly.
 
     run: {"kernel": "ok" | "died" | "memory" | "hung" | "start_failed" | "preamble_failed", "error": str,
-          "cells": {key: {"kind", "status", "ename", "verdict", "tamper", "truncated"}}, "flags": [str]}
+          "cells": {key: {"kind", "status", "ename", "verdict", "tamper", "expect", "expect_message",
+                          "truncated"}}, "flags": [str]}
     with cells in execution order; status per cell: ok | error | timeout | hung | died | not_run; verdict (test
-    cells, from the signed evidence line, `Harness.verdict`): ok | fail | tampered | missing. A test cell earns its
-    points only with status ok and verdict ok; a tampered verdict is reported whatever the cell's status.
+    cells, from the signed evidence line, `Harness.verdict`): ok | fail | tampered | missing; expect (test cells,
+    the trusted comparison of the test's expectations with the reference kernel's, `grading.expect.judge`):
+    none | ok | wrong | forged. A test cell earns its points only with status ok, verdict ok and expect none or
+    ok; a tampered verdict is reported whatever the cell's status.
     """
     cells = {k: 0.0 for k in lab.points}
     notes: list[str] = []
@@ -156,8 +161,14 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
                          f"({cell.get('tamper', '')[:200]}): 0 points")
             statuses.add("tampering")
         elif kind == "test" and key in cells and status == "ok":
-            if verdict == "ok":
+            expect = cell.get("expect", "none")
+            if verdict == "ok" and expect in ("none", "ok"):
                 cells[key] = lab.points[key]
+            elif verdict == "ok" and expect == "wrong":
+                notes.append(f"test {gid}: {str(cell.get('expect_message', ''))[:200]}")
+            elif verdict == "ok":
+                notes.append(f"test {gid}: {cell.get('expect_message', '')[:200]}: 0 points")
+                statuses.add("tampering")
             else:
                 notes.append(f"test {gid} reported success without running to its end: 0 points")
                 statuses.add("tampering")
@@ -175,16 +186,20 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
 
 
 def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | None, options: GradingOptions,
-                 log: Path | None = None) -> tuple[dict, nbformat.NotebookNode, nbformat.NotebookNode, list[str]]:
+                 log: Path | None = None, expected: dict[str, list[dict]] | None = None,
+                 reference: bool = False) -> tuple[dict, nbformat.NotebookNode, nbformat.NotebookNode, list[str]]:
     """Run one notebook of a student in its own sandboxed kernel (forked from options.zygote, or fresh).
 
+    expected: the reference kernel's expectations per test cell (`reference_expectations`), which the student's are
+    judged against; reference: this is the reference run itself (the lab's solution, REFERENCE blocks in): each
+    test cell's expectations are returned in run["expects"].
     Returns (run for `interpret`, the executed notebook for the instructor, the feedback notebook for the student
     (no hidden tests, no grader marker), notes on how the submission was matched to the lab)."""
     stub_path = LABS / lab.name / f"{stem}.ipynb"
     stub = nbformat.read(stub_path, as_version=4) if stub_path.is_file() else None
     plan, notes = assemble(stem, lab.notebooks[stem], submitted, stub)
     harness = Harness.new()
-    run: dict = {"kernel": "ok", "error": "", "cells": {}, "flags": [], "phases": {}}
+    run: dict = {"kernel": "ok", "error": "", "cells": {}, "flags": [], "phases": {}, "expects": {}}
     for p in plan:
         if p.kind in ("solution", "extra"):
             run["flags"] += scan(p.source)
@@ -240,7 +255,7 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
             token = digest = ""
             if p.kind == "test":
                 try:
-                    code, token, digest = harness.test_code(p.key, p.source)
+                    code, token, digest = harness.test_code(p.key, p.source, reference)
                 except SyntaxError:  # a lab whose test does not parse: it runs as written and cannot pass
                     code = p.source
                 result = kernel.run(code, options.cell_timeout, store_history=False)
@@ -250,12 +265,23 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
                 if locked and kernel.alive():  # the names this lab cell bound, as it bound them, for the tests
                     kernel.run(locked, KERNEL_START_TIMEOUT, store_history=False)
             entry.update(status=result.status, ename=result.ename, truncated=result.truncated)
+            failed = None
             if p.kind == "test":
                 entry["verdict"], entry["tamper"] = harness.verdict(result.markers, token, digest)
-            cell.outputs = [nbformat.from_dict(o) for o in result.outputs]
+                records = read_records(result.markers, harness.marker, token)
+                if reference:
+                    run["expects"][p.key] = records
+                elif result.status == "ok" and entry["verdict"] == "ok":
+                    entry["expect"], entry["expect_message"] = judge(records, (expected or {}).get(p.key))
+                    if entry["expect"] == "wrong":  # shown where the test's own assertion error would be
+                        failed = {"output_type": "error", "ename": "AssertionError",
+                                  "evalue": entry["expect_message"],
+                                  "traceback": [f"AssertionError: {entry['expect_message']}"]}
+            cell.outputs = [nbformat.from_dict(o) for o in result.outputs + ([failed] if failed else [])]
             cell.execution_count = shown.execution_count = result.execution_count
             shown.outputs = [nbformat.from_dict(o) for o in
-                             scrub_outputs(result.outputs, secret, harness.marker, p.kind == "test")]
+                             scrub_outputs(result.outputs, secret, harness.marker, p.kind == "test")
+                             + ([failed] if failed else [])]
             if result.status in ("died", "hung"):
                 run["kernel"] = "hung" if result.status == "hung" else "died"
                 stopped = True
@@ -265,6 +291,46 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
             run["kernel"] = "memory"
         shutil.rmtree(scratch, ignore_errors=True)
     return run, executed, feedback, notes
+
+
+class ReferenceFailed(RuntimeError):
+    """The lab's own solution did not pass its tests under grading: no student can be graded against it."""
+
+
+SHIPPED_EXPECTATIONS = "expectations.json"  # {notebook stem: reference_expectations}, in autograders without solutions
+_REFERENCES: dict[tuple, dict[str, list[dict]]] = {}
+_REFERENCE_LOCKS: dict[tuple, threading.Lock] = {}
+_REFERENCE_LOCK = threading.Lock()
+
+
+def reference_expectations(lab: LabSource, stem: str, options: GradingOptions) -> dict[str, list[dict]]:
+    """The expectations of notebook `stem`'s test cells as the lab's own solution meets them (the REFERENCE blocks
+    run), {test cell key: records}: computed once per lab source, kernel settings and process, in a kernel like the
+    students' (same sandbox, threads and zygote). Raises ReferenceFailed when a test of the solution fails."""
+    if not any(name + "(" in cell.source for cell in lab.notebooks[stem].cells for name in EXPECTATIONS):
+        return {}  # a lab whose tests state no expectation: nothing to compute
+    shipped = lab.path / SHIPPED_EXPECTATIONS
+    if shipped.is_file():  # a Gradescope autograder: no solution in it, the values computed when it was built
+        return json.loads(shipped.read_text(encoding="utf-8"))[stem]
+    digest = hashlib.sha256(json.dumps(lab.notebooks[stem], sort_keys=True).encode()).hexdigest()
+    key = (lab.name, stem, digest, options.threads, options.sandbox, id(options.zygote))
+    with _REFERENCE_LOCK:
+        lock = _REFERENCE_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        if key not in _REFERENCES:
+            solution = lab.notebooks[stem]
+            run, _, _, _ = run_notebook(stem, lab, solution, options, reference=True)
+            bad = [k.split(":", 1)[1] for k, c in run["cells"].items()
+                   if c["kind"] == "test" and (c["status"] != "ok" or c.get("verdict") != "ok"
+                                               or run["expects"].get(k) is None)]
+            for k, records in run["expects"].items():
+                if records and judge(records, records)[0] != "ok":  # the solution's own values meet them
+                    bad.append(k.split(":", 1)[1] + " (its own expectations)")
+            if run["kernel"] != "ok" or bad:
+                raise ReferenceFailed(f"the lab's solution fails under grading ({run['kernel']} {run['error']}; "
+                                      f"tests: {', '.join(bad) or '-'}): check the lab source")
+            _REFERENCES[key] = {k: v for k, v in run["expects"].items() if v}
+        return _REFERENCES[key]
 
 
 def grade_student(lab: LabSource, sub: Submission, out: Path | None, options: GradingOptions) -> Result:
@@ -296,7 +362,9 @@ def grade_student(lab: LabSource, sub: Submission, out: Path | None, options: Gr
             if out:
                 log = out / "logs" / lab.name / f"{sub.student}.log"
                 log.parent.mkdir(parents=True, exist_ok=True)
-            run, executed, feedback, match_notes = run_notebook(stem, lab, submitted.get(stem), options, log)
+            expected = reference_expectations(lab, stem, options)
+            run, executed, feedback, match_notes = run_notebook(stem, lab, submitted.get(stem), options, log,
+                                                                expected)
             for phase, seconds in run["phases"].items():
                 phases[phase] = phases.get(phase, 0.0) + seconds
             written = time.monotonic()

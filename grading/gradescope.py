@@ -6,7 +6,8 @@ the student's upload is in /autograder/submission, and the result goes to /autog
 score, max_score, status, output and visibility per test. This zip carries a small course root: `grading/`,
 `utils/`, `data/` (the bundled model), the released lab (`labs/<lab>/`) and its source (`solutions/<lab>/`, hidden
 tests included, every solution cell replaced by the released stub's: the grader never needs a solution), the
-pinned requirements, `setup.sh` and `run_autograder`.
+expected values of the hidden tests' expectations (`expectations.json`: computed here, by the reference kernel,
+when the zip is built; `grading.expect`), the pinned requirements, `setup.sh` and `run_autograder`.
 
 `run_autograder` calls `python -m grading.gradescope run`, which grades the upload with this course's grader
 (`grading.grade.grade_student`, the same harness as `make grade`) and writes results.json from the score the
@@ -16,8 +17,9 @@ The sandbox. `setup.sh` installs bubblewrap; where it can run in Gradescope's co
 inside it exactly as with `make grade`. Docker usually refuses the namespaces bubblewrap needs, and then the
 submission is graded as with `--unsafe-no-sandbox` (noted in the output): Gradescope's container is the isolation
 then (one container per submission, discarded afterwards, nothing of another student in it). What changes without
-bubblewrap: student code runs as root in that container, so it could read the hidden tests of this lab in
-/autograder/source (not the solutions: there are none in the zip) and reach the network if the assignment allows it.
+bubblewrap: student code runs as root in that container, so it could read the hidden tests of this lab and their
+expected values in /autograder/source (not the solutions: there are none in the zip) and reach the network if the
+assignment allows it: use `--sandbox require` where the container allows bubblewrap.
 What does not change: the score comes from the signed evidence of each hidden test (grading.harness), computed in
 the grading process; this process is a child subreaper (Linux PR_SET_CHILD_SUBREAPER), so every process student
 code started, daemons included, stays its descendant and is killed before results.json is written; results.json
@@ -43,7 +45,15 @@ from pathlib import Path
 
 import nbformat
 
-from grading.grade import DEFAULT_CELL_TIMEOUT, GradingOptions, Result, fmt, grade_student
+from grading.grade import (
+    DEFAULT_CELL_TIMEOUT,
+    SHIPPED_EXPECTATIONS,
+    GradingOptions,
+    Result,
+    fmt,
+    grade_student,
+    reference_expectations,
+)
 from grading.labsource import HIDDEN_BEGIN, LABS, NEVER_RELEASED, SOLUTIONS, load_lab, strip_hidden_tests
 from grading.sandbox import sandbox_problem
 from grading.student_edition import TORCH_CPU_INDEX, torch_requirement
@@ -126,6 +136,10 @@ def build_zip(lab_name: str, dest: Path, root: Path = ROOT, sandbox: str = "auto
             if (root / rel).exists():
                 count += _add(zf, root / rel, rel)
         count += _add(zf, released, f"labs/{lab_name}")
+        options = GradingOptions(cell_timeout=cell_timeout, feedback=False, sandbox=sandbox_problem() is None)
+        expected = {stem: reference_expectations(lab, stem, options) for stem in lab.notebooks}
+        zf.writestr(f"solutions/{lab_name}/{SHIPPED_EXPECTATIONS}", json.dumps(expected))
+        count += 1
         for path in sorted(lab.path.iterdir()):
             if path.suffix == ".ipynb":
                 stub = nbformat.read(released / path.name, as_version=4)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import nbformat
 
-from grading.labsource import HIDDEN_BEGIN, HIDDEN_END, strip_hidden_tests
+from grading.labsource import HIDDEN_BEGIN, HIDDEN_END, strip_hidden_tests, strip_reference
 
 # CPython 3.11 keeps the AST converter's recursion counter in state shared by all threads: two grading threads
 # parsing at once can fail with "SystemError: AST constructor recursion depth mismatch" (a student's row would
@@ -210,7 +210,7 @@ def assemble(stem: str, source: nbformat.NotebookNode, submitted: nbformat.Noteb
 
 _PREAMBLE = r'''
 def _grader_install(export_name, marker, trusted_dirs):
-    import _hashlib, _imp, _signal, _thread, builtins, gc, importlib, os, re, stat, sys, types
+    import _hashlib, _imp, _signal, _thread, binascii, builtins, gc, importlib, json, os, re, stat, sys, types
     shell = get_ipython()  # noqa: F821
     user = shell.user_ns
     _compile, _getframe, _audit, _vars, _type, _len, _isinstance = (builtins.compile, sys._getframe, sys.audit,
@@ -525,6 +525,84 @@ def _grader_install(export_name, marker, trusted_dirs):
             value = _dict_get(user, name, missing)
         return value
 
+    # What a test hands `expect_close`/`expect_equal`, as JSON text for the trusted side (`grading.expect.decode`):
+    # numbers, strings, None; tuples, lists, dicts of them; tensors and arrays as dtype, shape and base64 bytes
+    # (bfloat16 travels as float32). Nothing here is secret and no verdict is taken here: a student who changes
+    # what this sends can only send values, and the trusted side compares them with the reference kernel's.
+    _b64, _dumps, _dict_type = binascii.b2a_base64, json.dumps, dict
+    torch_module, numpy_module = watched.get("torch"), watched.get("numpy")
+    if torch_module is not None:
+        tensor_type, tensor_size, bfloat16 = torch_module.Tensor, torch_module.Size, torch_module.bfloat16
+        t_detach, t_cpu, t_contiguous, t_numpy = (tensor_type.detach, tensor_type.cpu, tensor_type.contiguous,
+                                                  tensor_type.numpy)
+        t_float, t_dtype, t_shape, t_resolve = (tensor_type.float, tensor_type.dtype.__get__,
+                                                tensor_type.shape.__get__, tensor_type.resolve_conj)
+    else:
+        tensor_type = tensor_size = None
+    if numpy_module is not None:
+        array_type, numpy_scalar, numpy_item = numpy_module.ndarray, numpy_module.generic, numpy_module.generic.item
+        as_plain_array = numpy_module.asarray  # a plain ndarray (not a subclass), 0-d kept
+    else:
+        array_type = numpy_scalar = None
+    type_flags, type_mro, type_name = (type.__dict__["__flags__"].__get__, type.__dict__["__mro__"].__get__,
+                                       type.__dict__["__name__"].__get__)
+    sizes = [0]
+    limit = 8 * 2 ** 20  # bytes of array data one expectation may send
+
+    def raw(array):
+        if sizes[0] + array.nbytes > limit:
+            return None
+        sizes[0] += array.nbytes
+        return _b64(array.tobytes(), newline=False).decode("ascii")
+
+    def encode(value, depth):
+        kind = _type(value)
+        if value is None or kind is bool or kind is int or kind is float or kind is str:
+            return value
+        if depth > 12:
+            return {"unsupported": "nested too deeply"}
+        if type_flags(kind) & 512:  # a class statement's float, int or str subclass: its plain value
+            mro = type_mro(kind)
+            for base, plain_value in scalar_bases:
+                if base in mro and base is not complex and base is not bytes:
+                    return plain_value(value)
+        if tensor_type is not None and kind is tensor_size:
+            return {"tuple": [encode(v, depth + 1) for v in value]}
+        if tensor_type is not None and _isinstance(value, tensor_type):
+            with plain_tensors():
+                tensor = t_resolve(t_contiguous(t_cpu(t_detach(value))))
+                dtype = t_dtype(tensor)
+                array = t_numpy(t_float(tensor) if dtype is bfloat16 else tensor)
+                data = raw(array)
+                shape = [int(n) for n in t_shape(tensor)]
+            return {"unsupported": "too large"} if data is None else \
+                {"tensor": _str(dtype), "array": _str(array.dtype), "shape": shape, "data": data}
+        if array_type is not None and _isinstance(value, array_type):
+            array = as_plain_array(value, order="C")
+            data = raw(array)
+            return {"unsupported": "too large"} if data is None else \
+                {"ndarray": _str(array.dtype), "shape": [int(n) for n in array.shape], "data": data}
+        if array_type is not None and _isinstance(value, numpy_scalar):
+            return encode(numpy_item(value), depth + 1)
+        if kind is tuple or kind is list:
+            return {type_name(kind): [encode(v, depth + 1) for v in value]}
+        if kind is _dict_type:
+            return {"dict": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]}
+        return {"unsupported": type_name(kind)[:80]}
+
+    def record(kind, got, want, options):
+        # one expectation: its kind, what the student's code gave, the reference's value (None in a student's
+        # kernel, where the test's REFERENCE blocks are not sent), the comparison's options
+        sizes[0] = 0
+        entry = {"kind": kind}
+        for name, value in (("got", got), ("want", want)):
+            try:
+                entry[name] = encode(value, 0)
+            except _BaseException as err:  # noqa: BLE001 - whatever the value does, the test goes on
+                entry[name] = {"unsupported": "error " + _type(err).__name__}
+        entry["options"] = {k: v for k, v in options.items() if _type(v) in (bool, int, float, str)}
+        return _dumps(entry, allow_nan=True)
+
     run = {}
 
     def grader(event, args):
@@ -566,7 +644,7 @@ def _grader_install(export_name, marker, trusted_dirs):
                 return
             token, secret, params, keys, protect, box = args
             if _type(box) is not _list or _type(secret) is not _str or _type(token) is not _str \
-                    or not (strings(params) and strings(keys) and strings(protect)) or _len(params) < 5:
+                    or not (strings(params) and strings(keys) and strings(protect)) or _len(params) < 6:
                 return
             run.clear()
             problems = check() + flags
@@ -575,7 +653,8 @@ def _grader_install(export_name, marker, trusted_dirs):
             code = _compile(text, "<hidden test>", "exec")
             inner = [c for c in code.co_consts if _type(c) is CodeType and c.co_name == "__grader_test__"][0]
             refs = {}
-            values = [_audit, _proxy(refs), _locals, plain_tensors, checked] + [resolve(name) for name in params[5:]]
+            values = [_audit, _proxy(refs), _locals, plain_tensors, checked, expect] + \
+                [resolve(name) for name in params[6:]]
             by_name = _dict(_zip(params, values))
             for dotted in keys:
                 parts = dotted.split(".")
@@ -587,12 +666,19 @@ def _grader_install(export_name, marker, trusted_dirs):
                     obj = entry[3][attr]
                     refs[".".join(parts[:depth + 2])] = obj
             run.update(token=token, digest=_sha(text.encode()).hexdigest(), inner=inner, box=box,
-                       frame=_getframe(2), problems=problems, ended=False,
+                       frame=_getframe(2), problems=problems, ended=False, expects=[],
                        protect={n: by_name[n] for n in protect if n in by_name})
             function = FunctionType(inner, user)
             _append(box, function)
             _append(box, _tuple(values))
             state["test"], state["function"] = True, function
+            return
+        if event == "course-grader.expect":
+            if run and state["test"] and _len(args) == 1 and _type(args[0]) is _str \
+                    and _getframe(3).f_code is run["inner"]:
+                _append(run["expects"], args[0])
+            else:
+                _append(flags, "an expectation sent from outside the test")
             return
         if not run or _len(args) != 1 or _type(args[0]) is not _str:
             return
@@ -619,7 +705,8 @@ def _grader_install(export_name, marker, trusted_dirs):
             else:
                 verdict = "ok" if run["ended"] else "fail"
             message = (run["token"] + " " + run["digest"] + " " + verdict).encode()
-            _append(run["box"], marker + run["token"] + " " + verdict + " " + _hmac(key, message, "sha256").hex())
+            _append(run["box"], marker + run["token"] + " " + verdict + " " + _hmac(key, message, "sha256").hex()
+                    + "\n" + marker + "expect " + run["token"] + " [" + ",".join(run["expects"]) + "]")
             run.clear()
 
     owned = set()  # notebook globals a hidden test created first: later tests may rebind them
@@ -657,6 +744,10 @@ def _grader_install(export_name, marker, trusted_dirs):
                     return plain(value)
         return value
 
+    def expect(kind, got, want, *, _g_audit=_audit, _g_record=record, **options):
+        # a test's `expect_close(got, want, ...)`/`expect_equal(...)`, rewritten by `Harness.test_code`
+        _g_audit("course-grader.expect", _g_record(kind, got, want, options))
+
     def signal_(signalnum, handler, *, _g_set=_signal.signal, _g_check=handler_set, _g_frame=_getframe,
                 _g_int=_int, _g_isinstance=_isinstance, _g_callable=_callable):
         # nothing of the caller's runs while this frame (which holds the real function) is on the stack: a
@@ -684,7 +775,7 @@ def _grader_install(export_name, marker, trusted_dirs):
                 return 0
         return _g_exec(module)
 
-    sealed = frozenset(_id(f) for f in (checked, signal_, start_new_thread, create_builtin, exec_builtin))
+    sealed = frozenset(_id(f) for f in (checked, expect, signal_, start_new_thread, create_builtin, exec_builtin))
     _signal.signal = signal_
     signal_module = importlib.import_module("signal")
     signal_module.signal.__dict__.pop("__wrapped__", None)
@@ -697,7 +788,7 @@ def _grader_install(export_name, marker, trusted_dirs):
     hook_codes.extend(f.__code__ for f in (guard, grader, handle, check, threads, untrusted, refuse, memory_file,
                                             spoofed_file, thread_started, handler_set, unseal, resolve, watch_more,
                                             wrapper_of, strings, rules_at_work, checked, signal_, start_new_thread,
-                                            create_builtin, exec_builtin))
+                                            create_builtin, exec_builtin, expect, record, encode, raw))
     sys.addaudithook(grader)
     sys.addaudithook(guard)  # last: from now on no other hook can be added
     print(marker + "key " + key.hex())
@@ -784,6 +875,28 @@ class _Snapshotted(ast.NodeTransformer):
         return expr
 
 
+EXPECTATIONS = {"expect_close": "close", "expect_equal": "equal"}
+
+
+class _Expectations(ast.NodeTransformer):
+    """`expect_close(got, want, **options)` becomes `__grader_expect('close', got, want, **options)`; in a student's
+    kernel (reference=False) `want` becomes None: the expected value is never computed there."""
+
+    def __init__(self, reference: bool):
+        self.reference = reference
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if not (isinstance(node.func, ast.Name) and node.func.id in EXPECTATIONS):
+            return node
+        if len(node.args) != 2 or any(k.arg in (None, "want", "got", "kind") for k in node.keywords):
+            raise SyntaxError(f"{node.func.id}(got, want, **options): two positional arguments "
+                              f"(line {node.lineno})")
+        want = node.args[1] if self.reference else ast.Constant(None)
+        return ast.Call(ast.Name("__grader_expect", ast.Load()),
+                        [ast.Constant(EXPECTATIONS[node.func.id]), node.args[0], want], node.keywords)
+
+
 class _Checked(ast.NodeTransformer):
     """A call of the notebook's (the student's) code in a test, `f(x)` or `model.forward(x)`, becomes
     `__grader_checked(f(x))`: the grader checks the test machinery again as soon as student code hands back control
@@ -844,10 +957,13 @@ class Harness:
         return f"__import__('sys').audit('course-grader.locked', {tuple(sorted(names))!r})"
 
     @_one_at_a_time
-    def test_code(self, key: str, source: str) -> tuple[str, str, str]:
-        """(code to send for test cell `key`, its token, the digest of the test text the kernel compiles)."""
+    def test_code(self, key: str, source: str, reference: bool = False) -> tuple[str, str, str]:
+        """(code to send for test cell `key`, its token, the digest of the test text the kernel compiles).
+
+        reference: for the reference kernel (the lab's own solution): the test's REFERENCE blocks and the expected
+        values of its expectations are kept; a student's kernel gets neither (`grading.expect`)."""
         token = secrets.token_hex(16)
-        tree = ast.parse(source)
+        tree = _Expectations(reference).visit(ast.parse(source if reference else strip_reference(source)))
         try:  # what a later cell may use: the names the student can see bound (hidden tests' own stay in the test)
             visible = module_bindings(ast.parse(strip_hidden_tests(source)))
         except SyntaxError:
@@ -865,7 +981,7 @@ class Harness:
                                 [ast.Constant("course-grader.end"), ast.Constant(token)], []))
         ret = ast.Return(ast.Call(ast.Name("__grader_locals", ast.Load()), [], []))
         args = ["__grader_audit", "__grader_refs", "__grader_locals", "__grader_plain_tensors", "__grader_checked",
-                *params]
+                "__grader_expect", *params]
         func = ast.FunctionDef("__grader_test__", ast.arguments([], [ast.arg(a) for a in args], None, [], [], None, []),
                                [*body, end, ret], [], None)
         text = ast.unparse(ast.fix_missing_locations(ast.Module([func], [])))

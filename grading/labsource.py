@@ -17,6 +17,9 @@ LABS = ROOT / "labs"
 COURSE_CONFIG = ROOT / "nbgrader_config.py"
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+# Inside a hidden test: what computes the expected values. It runs only in the reference kernel (the lab's own
+# solution, graded once per batch), never in a student's: see `grading.expect`.
+REFERENCE_BEGIN, REFERENCE_END = "### BEGIN REFERENCE", "### END REFERENCE"
 WRONG_ANSWERS = "wrong_answers.py"
 # Never copied into a release: the wrong answers and the jupytext .py pair of the lab source (it holds solutions).
 NEVER_RELEASED = ("*.py",)
@@ -76,6 +79,11 @@ def strip_region(source: str, begin: str, end: str) -> str:
 def strip_hidden_tests(source: str) -> str:
     """A test cell as released: without the lines from `### BEGIN HIDDEN TESTS` to `### END HIDDEN TESTS`."""
     return strip_region(source, HIDDEN_BEGIN, HIDDEN_END)
+
+
+def strip_reference(source: str) -> str:
+    """A test cell as a student's kernel runs it: without its `### BEGIN REFERENCE` ... `### END REFERENCE` blocks."""
+    return strip_region(source, REFERENCE_BEGIN, REFERENCE_END)
 
 
 def solution_source(source: str) -> str:
