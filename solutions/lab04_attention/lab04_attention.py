@@ -89,7 +89,7 @@ for _batch in [(), (2,), (3, 2)]:
     _out = scaled_dot_product_attention(torch.randn(*_batch, _sq, _dk, generator=_g),
                                         torch.randn(*_batch, _sk, _dk, generator=_g),
                                         torch.randn(*_batch, _sk, _dv, generator=_g))
-    assert _out.shape == (*_batch, _sq, _dv), f"wrong shape {tuple(_out.shape)} for batch {_batch}"
+    expect_equal(tuple(_out.shape), (*_batch, _sq, _dv), message=f"wrong shape {tuple(_out.shape)} for batch {_batch}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_sdpa_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -110,10 +110,12 @@ for _batch in [(), (3,), (2, 3)]:
     _q = torch.randn(*_batch, _sq, _dk, generator=_g)
     _k = torch.randn(*_batch, _sk, _dk, generator=_g)
     _v = torch.randn(*_batch, _sk, _dv, generator=_g)
+    ### BEGIN REFERENCE
     _want = F.scaled_dot_product_attention(_q, _k, _v)
+    ### END REFERENCE
     with _hidden_forbidden(*_HIDDEN_RULES):
         _got = scaled_dot_product_attention(_q, _k, _v)
-    assert torch.allclose(_got, _want, atol=1e-5), f"wrong values for batch {_batch}, d_k={_dk}"
+    expect_close(_got, _want, atol=1e-5, message=f"wrong values for batch {_batch}, d_k={_dk}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_sdpa_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -134,10 +136,12 @@ for _batch in [(2,), (2, 3)]:
     _q, _k, _v = (torch.randn(*_batch, _s, _d, generator=_g) for _ in range(3))
     _mask = torch.rand(*_batch, _s, _s, generator=_g) > 0.5
     _mask[..., 0] = True
+    ### BEGIN REFERENCE
     _want = F.scaled_dot_product_attention(_q, _k, _v, attn_mask=_mask)
+    ### END REFERENCE
     with _hidden_forbidden(*_HIDDEN_RULES):
         _got = scaled_dot_product_attention(_q, _k, _v, mask=_mask)
-    assert torch.allclose(_got, _want, atol=1e-5), "wrong values with a random boolean mask"
+    expect_close(_got, _want, atol=1e-5, message="wrong values with a random boolean mask")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -171,9 +175,11 @@ from utils.rules import forbidden as _hidden_forbidden
 
 _HIDDEN_MASK_RULES = ("torch.nn.Transformer.generate_square_subsequent_mask",
                       "torch.nn.modules.transformer._generate_square_subsequent_mask")
-with _hidden_forbidden(*_HIDDEN_MASK_RULES):  # torch_causal_mask is PyTorch's, not yours
-    for _sq, _sk in [(1, 1), (7, 7), (2, 9), (6, 3)]:
-        assert causal_mask(_sq, _sk).shape == (_sq, _sk) and causal_mask(_sq, _sk).dtype == torch.bool
+for _sq, _sk in [(1, 1), (7, 7), (2, 9), (6, 3)]:
+    with _hidden_forbidden(*_HIDDEN_MASK_RULES):  # torch_causal_mask is PyTorch's, not yours
+        _got = causal_mask(_sq, _sk)
+    expect_equal(tuple(_got.shape), (_sq, _sk), message=f"causal_mask({_sq}, {_sk}) has shape {tuple(_got.shape)}")
+    expect_equal(str(_got.dtype), "torch.bool", message="return a boolean tensor (True = may attend)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_mask_values", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -185,10 +191,12 @@ from utils.rules import forbidden as _hidden_forbidden
 _HIDDEN_MASK_RULES = ("torch.nn.Transformer.generate_square_subsequent_mask",
                       "torch.nn.modules.transformer._generate_square_subsequent_mask")
 for _sq, _sk in [(1, 1), (5, 5), (2, 6), (7, 4), (11, 11)]:
+    ### BEGIN REFERENCE
     _ref = torch.tensor([[_j <= _i for _j in range(_sk)] for _i in range(_sq)])
+    ### END REFERENCE
     with _hidden_forbidden(*_HIDDEN_MASK_RULES):  # torch_causal_mask is PyTorch's, not yours
         _got = causal_mask(_sq, _sk)
-    assert torch.equal(_got, _ref), f"wrong mask for seq_q={_sq}, seq_k={_sk}"
+    expect_equal(_got, _ref, message=f"wrong mask for seq_q={_sq}, seq_k={_sk}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_causal_attention", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -221,11 +229,13 @@ for _batch, _sq, _sk in [((), 1, 1), ((3,), 9, 9), ((2, 2), 4, 7), ((2,), 13, 13
     _q = torch.randn(*_batch, _sq, 6, generator=_g)
     _k = torch.randn(*_batch, _sk, 6, generator=_g)
     _v = torch.randn(*_batch, _sk, 5, generator=_g)
+    ### BEGIN REFERENCE
     _want = F.scaled_dot_product_attention(_q, _k, _v, is_causal=True)
+    ### END REFERENCE
     with _hidden_forbidden(*_HIDDEN_RULES), _hidden_substituted(scaled_dot_product_attention=_hidden_sdpa,
                                                                  causal_mask=_hidden_causal_mask):
         _got = causal_attention(_q, _k, _v)  # judged on its own: your earlier functions are swapped for references
-    assert torch.allclose(_got, _want, atol=1e-5), f"wrong causal attention for batch {_batch}, seq_q={_sq}, seq_k={_sk}"
+    expect_close(_got, _want, atol=1e-5, message=f"wrong causal attention for batch {_batch}, seq_q={_sq}, seq_k={_sk}")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -276,9 +286,11 @@ _ws = [torch.randn(12, 12) / 12 ** 0.5 for _ in range(4)]
 with substituted(**TORCH_REFERENCES):
     assert multi_head_self_attention(_x, *_ws, n_heads=3).shape == (2, 5, 12)
 ### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(412)
 for _b, _s, _d, _h in [(1, 1, 8, 2), (3, 7, 15, 5), (2, 4, 6, 1)]:
-    _ws = [torch.randn(_d, _d) for _ in range(4)]
-    assert multi_head_self_attention(torch.randn(_b, _s, _d), *_ws, n_heads=_h).shape == (_b, _s, _d)
+    _ws = [torch.randn(_d, _d, generator=_g) for _ in range(4)]
+    _got = multi_head_self_attention(torch.randn(_b, _s, _d, generator=_g), *_ws, n_heads=_h)
+    expect_equal(tuple(_got.shape), (_b, _s, _d), message=f"shape {tuple(_got.shape)}, want (batch, seq, d_model)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_mha_one_head", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -315,10 +327,12 @@ _HIDDEN_REFS = dict(scaled_dot_product_attention=_hidden_sdpa, causal_mask=_hidd
 _g = torch.Generator().manual_seed(405)
 _x = torch.randn(3, 9, 10, generator=_g)
 _ws = [torch.randn(10, 10, generator=_g) / 10 ** 0.5 for _ in range(4)]
+### BEGIN REFERENCE
 _want = _reference_mha(_x, *_ws, 1)
+### END REFERENCE
 with _hidden_forbidden(*_HIDDEN_RULES), _hidden_substituted(**_HIDDEN_REFS):
     _got = multi_head_self_attention(_x, *_ws, n_heads=1)
-assert torch.allclose(_got, _want, atol=1e-5), "one head: causal attention of the projections, then w_o"
+expect_close(_got, _want, atol=1e-5, message="one head: causal attention of the projections, then w_o")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_mha_values", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
@@ -357,10 +371,12 @@ _g = torch.Generator().manual_seed(406)
 for _b, _s, _d, _h in [(1, 1, 8, 2), (3, 7, 15, 5), (2, 11, 24, 4), (4, 3, 18, 6)]:
     _x = torch.randn(_b, _s, _d, generator=_g)
     _ws = [torch.randn(_d, _d, generator=_g) / _d ** 0.5 for _ in range(4)]
+    ### BEGIN REFERENCE
     _want = _reference_mha(_x, *_ws, _h)
+    ### END REFERENCE
     with _hidden_forbidden(*_HIDDEN_RULES), _hidden_substituted(**_HIDDEN_REFS):
         _got = multi_head_self_attention(_x, *_ws, n_heads=_h)
-    assert torch.allclose(_got, _want, atol=1e-4), f"wrong values for batch={_b}, seq={_s}, d_model={_d}, heads={_h}"
+    expect_close(_got, _want, atol=1e-4, message=f"wrong values for batch={_b}, seq={_s}, d_model={_d}, heads={_h}")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -416,11 +432,14 @@ def _hidden_causal_mask(seq_q, seq_k):
 _g = torch.Generator().manual_seed(407)
 for _b, _s in [(1, 1), (4, 6), (3, 11), (5, 2)]:
     _lengths = torch.randint(1, _s + 1, (_b,), generator=_g)
+    ### BEGIN REFERENCE
     _ref = torch.tensor([[[_j <= _i and (_j >= _s - int(_lengths[_n]) or _j == _i) for _j in range(_s)]
                           for _i in range(_s)] for _n in range(_b)])
+    ### END REFERENCE
     with _hidden_substituted(causal_mask=_hidden_causal_mask):
         _got = padding_causal_mask(_lengths, _s)
-    assert _got.dtype == torch.bool and torch.equal(_got, _ref), f"wrong mask for lengths {_lengths.tolist()}, seq {_s}"
+    expect_equal(str(_got.dtype), "torch.bool", message="return a boolean mask")
+    expect_equal(_got, _ref, message=f"wrong mask for lengths {_lengths.tolist()}, seq {_s}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_padded_attention", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -467,12 +486,14 @@ for _b, _s, _d in [(3, 7, 5), (4, 10, 8), (1, 4, 3)]:
         _v2[_n, : _s - int(_lengths[_n])] = 100 * torch.randn(_s - int(_lengths[_n]), _d, generator=_g)
     with _hidden_forbidden(*_HIDDEN_RULES), _hidden_substituted(**_HIDDEN_REFS):
         _got, _got2 = padded_causal_attention(_q, _k, _v, _lengths), padded_causal_attention(_q, _k2, _v2, _lengths)
-    assert not _got.isnan().any(), "NaN in the output: a filler query must see itself"
+    expect_equal(bool(_got.isnan().any()), False, message="NaN in the output: a filler query must see itself")
     for _n in range(_b):
         _r = slice(_s - int(_lengths[_n]), _s)  # the real positions
+        ### BEGIN REFERENCE
         _want = F.scaled_dot_product_attention(_q[_n, _r], _k[_n, _r], _v[_n, _r], is_causal=True)
-        assert torch.allclose(_got[_n, _r], _want, atol=1e-5), f"{_r.stop - _r.start} real tokens in {_s}: wrong values"
-        assert torch.allclose(_got2[_n, _r], _want, atol=1e-5), "the filler's content changed a real output"
+        ### END REFERENCE
+        expect_close(_got[_n, _r], _want, atol=1e-5, message=f"{_r.stop - _r.start} real tokens in {_s}: wrong values")
+        expect_close(_got2[_n, _r], _want, atol=1e-5, message="the filler's content changed a real output")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -525,9 +546,9 @@ for _batch in [(), (2,), (2, 3)]:
         _out, _cache = attend_with_cache(torch.randn(*_batch, _n, 4, generator=_g), _k[..., _start:_start + _n, :],
                                          _v[..., _start:_start + _n, :], _cache)
         _start += _n
-        assert _out.shape == (*_batch, _n, 5), f"out has shape (..., n, d_v): batch {_batch}, n {_n}"
-        assert torch.equal(_cache[0], _k[..., :_start, :]) and torch.equal(_cache[1], _v[..., :_start, :]), \
-            "the cache is past and new keys/values, concatenated along the sequence axis"
+        expect_equal(tuple(_out.shape), (*_batch, _n, 5), message=f"out has shape (..., n, d_v): batch {_batch}, n {_n}")
+        expect_equal(_cache[0], _k[..., :_start, :], message="the cache's keys are past and new keys, past first")
+        expect_equal(_cache[1], _v[..., :_start, :], message="the cache's values are past and new values, past first")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_kv_cache_equals_full", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -568,7 +589,9 @@ _g = torch.Generator().manual_seed(410)
 for _batch, _chunks in [((), (1, 1, 1, 1, 1)), ((2,), (4, 1, 1, 3)), ((2, 3), (2, 5, 1)), ((3,), (7,))]:
     _s = sum(_chunks)
     _q, _k, _v = (torch.randn(*_batch, _s, 6, generator=_g) for _ in range(3))
+    ### BEGIN REFERENCE
     _want = F.scaled_dot_product_attention(_q, _k, _v, is_causal=True)
+    ### END REFERENCE
     _cache, _start, _rows = None, 0, []
     with _hidden_forbidden(*_HIDDEN_RULES), _hidden_substituted(**_HIDDEN_REFS):
         for _n in _chunks:
@@ -576,8 +599,8 @@ for _batch, _chunks in [((), (1, 1, 1, 1, 1)), ((2,), (4, 1, 1, 3)), ((2, 3), (2
             _out, _cache = attend_with_cache(_q[..., _part, :], _k[..., _part, :], _v[..., _part, :], _cache)
             _rows.append(_out)
             _start += _n
-    assert torch.allclose(torch.cat(_rows, dim=-2), _want, atol=1e-5), \
-        f"chunks {_chunks}, batch {_batch}: cached attention differs from full causal attention"
+    expect_close(torch.cat(_rows, dim=-2), _want,
+                 atol=1e-5, message=f"chunks {_chunks}, batch {_batch}: cached attention differs from full causal attention")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex6_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -640,17 +663,19 @@ def _hidden_attend_with_cache(q_new, k_new, v_new, cache=None):
     return _hidden_sdpa(q_new, k_new, v_new, mask=_mask), (k_new, v_new)
 
 
+### BEGIN REFERENCE
 def _hidden_savings(n):
     return sum(_t * _t for _t in range(1, n + 1)) / sum(range(1, n + 1))
 
 
-assert abs(savings_256 - _hidden_savings(256)) <= 1e-6 * _hidden_savings(256), f"savings_256: {savings_256}"
+### END REFERENCE
+expect_close(savings_256, _hidden_savings(256), rtol=1e-6, atol=0.0, message=f"savings_256: {savings_256}")
 _g = torch.Generator().manual_seed(411)
 for _n in torch.randint(2, 60, (3,), generator=_g).tolist():
     with _hidden_substituted(causal_attention=_hidden_causal_attention, attend_with_cache=_hidden_attend_with_cache):
         _got = cache_savings(_n)
     assert type(_got) is float, "return a Python float"
-    assert abs(_got - _hidden_savings(_n)) <= 1e-6 * _hidden_savings(_n), f"n = {_n}: got {_got}"
+    expect_close(_got, _hidden_savings(_n), rtol=1e-6, atol=0.0, message=f"n = {_n}: got {_got}")
 ### END HIDDEN TESTS
 
 
