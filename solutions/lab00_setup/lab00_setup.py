@@ -44,7 +44,7 @@ assert count_tokens("") == 0, "the empty string has no tokens"
 _rng = random.Random(1234)
 for _ in range(5):
     _text = " ".join("".join(_rng.choices(string.ascii_lowercase, k=_rng.randint(1, 9))) for _ in range(_rng.randint(1, 6)))
-    assert isinstance(count_tokens(_text), int), "count_tokens must return an int"
+    expect_equal(isinstance(count_tokens(_text), int), True, message="count_tokens must return an int")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_count_tokens_value", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -56,7 +56,8 @@ _rng = random.Random(20251)
 _alphabet = string.ascii_letters + string.digits + string.punctuation + "  éü€"
 for _ in range(20):
     _text = "".join(_rng.choices(_alphabet, k=_rng.randint(1, 60)))
-    assert count_tokens(_text) == len(tokenizer(_text)["input_ids"]), f"wrong count for a random string {_text!r}"
+    expect_equal(count_tokens(_text), len(tokenizer(_text)["input_ids"]),
+                 message=f"wrong count for a random string {_text!r}")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -86,7 +87,8 @@ _first = complete("The capital of France is")
 assert isinstance(_first, str), "complete must return a str"
 assert complete("The capital of France is") == _first, "greedy decoding gives the same text every time"
 ### BEGIN HIDDEN TESTS
-assert isinstance(complete("Water is made of", max_new_tokens=3), str), "complete must return a str"
+expect_equal(isinstance(complete("Water is made of", max_new_tokens=3), str), True,
+             message="complete must return a str")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_complete_value", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -94,18 +96,22 @@ assert isinstance(complete("Water is made of", max_new_tokens=3), str), "complet
 print(repr(complete("The capital of France is")))
 assert not complete("The capital of France is").startswith("The capital"), "return only the new text, not the prompt"
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _hidden_reference(prompt, n):
     inputs = tokenizer(prompt, return_tensors="pt")
     ids = model.generate(**inputs, max_new_tokens=n, do_sample=False)[0, inputs["input_ids"].shape[1]:]
     return tokenizer.decode(ids, skip_special_tokens=True)
 
+
+### END REFERENCE
 _rng = random.Random(20252)
 _words = ["The", "capital", "of", "country", "is", "language", "spoken", "in", "element", "symbol", "the", "a"]
 for _ in range(3):
     _prompt = " ".join(_rng.choices(_words, k=_rng.randint(2, 6)))
     _n = _rng.randint(1, 6)
     _got = complete(_prompt, max_new_tokens=_n)
-    assert _got == _hidden_reference(_prompt, _n), f"not the greedy continuation of a random prompt {_prompt!r}"
+    expect_equal(_got, _hidden_reference(_prompt, _n),
+                 message=f"not the greedy continuation of a random prompt {_prompt!r}")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}

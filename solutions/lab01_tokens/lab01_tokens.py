@@ -69,8 +69,8 @@ for _ in range(10):
     _vocab = int(torch.randint(1, 700, (), generator=_g))
     _n = int(torch.randint(1, 60, (), generator=_g))
     _ids = torch.randint(0, _vocab, (_n,), generator=_g)
-    assert tuple(one_hot(_ids, _vocab).shape) == (_n, _vocab), f"wrong shape for {_n} ids, vocab {_vocab}"
-    assert tuple(one_hot(_ids.tolist(), _vocab).shape) == (_n, _vocab), "a list of ids must work too"
+    expect_equal(tuple(one_hot(_ids, _vocab).shape), (_n, _vocab), message=f"wrong shape for {_n} ids, vocab {_vocab}")
+    expect_equal(tuple(one_hot(_ids.tolist(), _vocab).shape), (_n, _vocab), message="a list of ids must work too")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_one_hot_dtype", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -80,7 +80,7 @@ assert one_hot([1, 2], 3).dtype == torch.float32, "the one-hot matrix is multipl
 _g = torch.Generator().manual_seed(102)
 for _ in range(5):
     _ids = torch.randint(0, 50, (int(torch.randint(1, 20, (), generator=_g)),), generator=_g)
-    assert one_hot(_ids, 50).dtype == torch.float32, "float32 also for tensor input"
+    expect_equal(str(one_hot(_ids, 50).dtype), "torch.float32", message="float32 also for tensor input")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_one_hot_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -95,13 +95,16 @@ _g = torch.Generator().manual_seed(103)
 for _ in range(10):
     _vocab = int(torch.randint(2, 5000, (), generator=_g))
     _ids = torch.randint(0, _vocab, (int(torch.randint(1, 80, (), generator=_g)),), generator=_g)
+    ### BEGIN REFERENCE
     _ref = torch.nn.functional.one_hot(_ids, _vocab)
+    ### END REFERENCE
     with _hidden_forbidden("torch.nn.functional.one_hot", modules=("utils.tokenization",)):
         _out, _out_list = one_hot(_ids, _vocab), one_hot(_ids.tolist(), _vocab)
-    assert _out.shape == _ref.shape and (_out == _ref).all(), "values differ from torch.nn.functional.one_hot"
-    assert (_out_list == _ref).all(), "values differ for list input"
+    expect_equal(_out, _ref, message="values differ from torch.nn.functional.one_hot")
+    expect_equal(_out_list, _ref, message="values differ for list input")
 _ids = tokenizer.encode(corpus[7])
-assert (one_hot(_ids, len(tokenizer)).argmax(dim=1) == torch.tensor(_ids)).all(), "argmax of each row must give the id"
+expect_equal(one_hot(_ids, len(tokenizer)).argmax(dim=1), torch.tensor(_ids),
+             message="argmax of each row must give the id")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_one_hot_errors", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -120,10 +123,11 @@ for _ in range(5):
     for _bad in ([0, _vocab + _rng.randint(0, 5)], [_rng.randint(-9, -1)], [_vocab - 1, _vocab]):
         try:
             one_hot(_bad, _vocab)
+            _raised = "nothing"
         except ValueError:
-            continue
-        raise AssertionError(f"one_hot({_bad}, {_vocab}) must raise ValueError")
-    one_hot([0, _vocab - 1], _vocab)  # the edges are valid
+            _raised = "ValueError"
+        expect_equal(_raised, "ValueError", message=f"one_hot({_bad}, {_vocab}) must raise ValueError")
+    expect_equal(tuple(one_hot([0, _vocab - 1], _vocab).shape), (2, _vocab), message="the edges 0 and vocab-1 are valid")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -155,7 +159,7 @@ for _ in range(10):
     with _hidden_forbidden(modules=("utils.tokenization",)):
         _got = one_hot_memory_bytes(_n, _v)
     assert type(_got) is int, "return an int: a number of bytes is whole"
-    assert _got == _t.numel() * _t.element_size(), f"wrong for {_n} tokens, vocab {_v}"
+    expect_equal(_got, _t.numel() * _t.element_size(), message=f"wrong for {_n} tokens, vocab {_v}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_memory_other_precisions", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -169,10 +173,12 @@ with _hidden_forbidden(modules=("utils.tokenization",)):
     for _dtype in (torch.float16, torch.float64, torch.int8, torch.bfloat16):
         _n, _v = _rng.randint(1, 10_000), _rng.randint(1, 60_000)
         _size = torch.zeros((), dtype=_dtype).element_size()
-        assert one_hot_memory_bytes(_n, _v, bytes_per_value=_size) == _n * _v * _size, f"wrong for {_dtype}"
-    assert one_hot_memory_bytes(125_000, 4_000) == 2_000_000_000, "the seed's 2 GB: 125,000 tokens, vocab 4,000, fp32"
+        expect_equal(one_hot_memory_bytes(_n, _v, bytes_per_value=_size), _n * _v * _size, message=f"wrong for {_dtype}")
+    expect_equal(one_hot_memory_bytes(125_000, 4_000), 2_000_000_000,
+                 message="the seed's 2 GB: 125,000 tokens, vocab 4,000, fp32")
     _big = one_hot_memory_bytes(3_000_000, 50_257, bytes_per_value=8)  # past 2**31 and 2**32: Python ints do not overflow
-    assert type(_big) is int and _big == 3_000_000 * 50_257 * 8, "a real corpus: 1.2 TB, exactly"
+    assert type(_big) is int, "return an int: a number of bytes is whole"
+    expect_equal(_big, 3_000_000 * 50_257 * 8, message="a real corpus: 1.2 TB, exactly")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -207,7 +213,8 @@ for _text in [_rng.choice(corpus) for _ in range(8)] + ["Curaçao is in the Cari
     with _hidden_forbidden(modules=("utils.tokenization",)):
         _got = chars_per_token([_text])
     assert isinstance(_got, float), f"return a Python float, not {type(_got).__name__}"
-    assert abs(_got - len(_text) / len(tokenizer.encode(_text))) < 1e-9, f"wrong for {_text!r} (characters, not bytes; spaces count)"
+    expect_close(_got, len(_text) / len(tokenizer.encode(_text)), rtol=0.0, atol=1e-9,
+                 message=f"wrong for {_text!r} (characters, not bytes; spaces count)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_cpt_many_texts", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -225,11 +232,14 @@ for _ in range(5):
     _cut = _rng.randint(1, len(_line) - 1)
     _texts += [_line[:_cut], _line[_cut:]]  # cut mid-word: encoding the texts joined is not encoding each one
     _rng.shuffle(_texts)
+    ### BEGIN REFERENCE
     _expected = sum(map(len, _texts)) / sum(len(tokenizer.encode(t)) for t in _texts)
+    ### END REFERENCE
     with _hidden_forbidden(modules=("utils.tokenization",)):
         _got = chars_per_token(_texts)
     assert isinstance(_got, float), f"return a Python float, not {type(_got).__name__}"
-    assert abs(_got - _expected) < 1e-9, "total characters / total tokens over all texts, each text encoded on its own"
+    expect_close(_got, _expected, rtol=0.0, atol=1e-9,
+                 message="total characters / total tokens over all texts, each text encoded on its own")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}

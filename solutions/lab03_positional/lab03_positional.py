@@ -61,7 +61,8 @@ _rng = random.Random(701)
 for _ in range(10):
     _s, _d = _rng.randint(1, 80), 2 * _rng.randint(1, 40)
     _pe = sinusoidal_encoding(_s, _d)
-    assert _pe.shape == (_s, _d) and _pe.dtype == torch.float32, f"wrong shape or dtype for ({_s}, {_d})"
+    expect_equal(tuple(_pe.shape), (_s, _d), message=f"wrong shape {tuple(_pe.shape)} for ({_s}, {_d})")
+    expect_equal(str(_pe.dtype), "torch.float32", message=f"dtype {_pe.dtype}: return float32")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_pe_first_pair", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -74,7 +75,7 @@ _rng = random.Random(702)
 for _ in range(5):
     _s, _d = _rng.randint(2, 60), 2 * _rng.randint(1, 30)
     _pe = sinusoidal_encoding(_s, _d)
-    assert torch.allclose(_pe[:, 1], torch.cos(torch.arange(float(_s))), atol=1e-6), "column 1 is cos(p)"
+    expect_close(_pe[:, 1], torch.cos(torch.arange(float(_s))), atol=1e-6, message="column 1 is cos(p)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_pe_values", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
@@ -83,7 +84,7 @@ _pe = sinusoidal_encoding(4, 4)
 print(_pe)
 assert abs(_pe[3, 2].item() - math.sin(3 / 100)) < 1e-6, "PE[3, 2]: i = 1, so p / 10000^(2/4) = 3 / 100"
 ### BEGIN HIDDEN TESTS
-
+### BEGIN REFERENCE
 def _hidden_reference_pe(seq_len, d_model):
     _pe = torch.zeros(seq_len, d_model, dtype=torch.float64)
     for _p in range(seq_len):
@@ -92,6 +93,8 @@ def _hidden_reference_pe(seq_len, d_model):
             _pe[_p, 2 * _i], _pe[_p, 2 * _i + 1] = math.sin(_a), math.cos(_a)
     return _pe
 
+
+### END REFERENCE
 from utils.rules import forbidden as _hidden_forbidden
 
 _rng = random.Random(703)
@@ -99,8 +102,8 @@ for _ in range(8):
     _s, _d = _rng.randint(1, 70), 2 * _rng.randint(1, 48)
     with _hidden_forbidden(modules=("utils.positional",)):
         _got = sinusoidal_encoding(_s, _d)
-    assert torch.allclose(_got.double(), _hidden_reference_pe(_s, _d), atol=1e-5), (
-        f"values differ from the formula for seq_len={_s}, d_model={_d}")
+    expect_close(_got.double(), _hidden_reference_pe(_s, _d),
+                 atol=1e-5, message=f"values differ from the formula for seq_len={_s}, d_model={_d}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_pe_errors", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -115,9 +118,10 @@ else:
 for _args in [(3, 7), (10, 1), (0, 4), (-3, 4), (4, 0), (4, -2)]:
     try:
         sinusoidal_encoding(*_args)
+        _raised = "nothing"
     except ValueError:
-        continue
-    raise AssertionError(f"sinusoidal_encoding{_args} must raise ValueError")
+        _raised = "ValueError"
+    expect_equal(_raised, "ValueError", message=f"sinusoidal_encoding{_args} must raise ValueError")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -157,7 +161,8 @@ _rng = random.Random(801)
 for _ in range(5):
     _d, _k = 2 * _rng.randint(1, 40), _rng.randint(-50, 50)
     _R = rotation_matrix(_k, _d)
-    assert _R.shape == (_d, _d) and torch.allclose(_R @ _R.T, torch.eye(_d), atol=1e-4), "not orthogonal"
+    expect_equal(tuple(_R.shape), (_d, _d), message=f"shape {tuple(_R.shape)}, want (d_model, d_model)")
+    expect_close(_R @ _R.T, torch.eye(_d), atol=1e-4, message="not orthogonal")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_rotation_shifts", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
@@ -185,7 +190,7 @@ for _ in range(8):
     _ps = torch.arange(max(0, -_k), min(60, 60 - _k))
     with _hidden_forbidden(modules=("utils.positional",)):
         _R = rotation_matrix(_k, _d).double()
-    assert torch.allclose(_pe[_ps] @ _R.T, _pe[_ps + _k], atol=1e-4), f"R_k @ PE[p] != PE[p + k] for d={_d}, k={_k}"
+    expect_close(_pe[_ps] @ _R.T, _pe[_ps + _k], atol=1e-4, message=f"R_k @ PE[p] != PE[p + k] for d={_d}, k={_k}")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -242,14 +247,16 @@ _g = torch.Generator().manual_seed(901)
 for _shape, _dtype in [((7, 6), torch.float32), ((3, 4, 10), torch.float64), ((1, 1, 2, 2), torch.float32)]:
     _x = torch.randn(*_shape, generator=_g, dtype=_dtype)
     _out = rope(_x, torch.randint(0, 500, (_shape[-2],), generator=_g))
-    assert _out.shape == _x.shape and _out.dtype == _dtype, f"shape/dtype for x {_shape} {_dtype}"
-    assert torch.allclose(_out.norm(dim=-1), _x.norm(dim=-1), atol=1e-4), "lengths must not change"
+    expect_equal(tuple(_out.shape), _shape, message=f"shape {tuple(_out.shape)} for x of shape {_shape}")
+    expect_equal(str(_out.dtype), str(_dtype), message=f"dtype {_out.dtype} for x of dtype {_dtype}")
+    expect_close(_out.norm(dim=-1), _x.norm(dim=-1), atol=1e-4, message="lengths must not change")
 for _d in (1, 3, 9):
     try:
         rope(torch.randn(2, _d, generator=_g), torch.arange(2))
+        _raised = "nothing"
     except ValueError:
-        continue
-    raise AssertionError(f"d = {_d}: raise ValueError")
+        _raised = "ValueError"
+    expect_equal(_raised, "ValueError", message=f"d = {_d}: raise ValueError")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_rope_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -260,6 +267,7 @@ print(_out)
 assert torch.allclose(_out, torch.tensor([[math.cos(3), math.sin(3), math.cos(0.03), math.sin(0.03)]]), atol=1e-6), \
     "pair i turns by p * w_i, counter-clockwise: (1, 0) -> (cos, sin)"
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _hidden_rope(x, positions):
     _d = x.shape[-1]
     _w = 10000.0 ** (-torch.arange(0, _d, 2, dtype=torch.float64) / _d)
@@ -270,12 +278,13 @@ def _hidden_rope(x, positions):
     return _turned.reshape(x.shape)
 
 
+### END REFERENCE
 _g = torch.Generator().manual_seed(902)
 for _shape in [(9, 2), (4, 12), (2, 6, 16), (2, 3, 5, 8)]:
     _x = torch.randn(*_shape, generator=_g)
     _pos = torch.randint(0, 200, (_shape[-2],), generator=_g)  # any positions, in any order
-    assert torch.allclose(rope(_x, _pos).double(), _hidden_rope(_x, _pos), atol=1e-4), (
-        f"wrong values for x of shape {_shape}: pair (2i, 2i+1), angle positions[j] * 10000^(-2i/d)")
+    expect_close(rope(_x, _pos).double(), _hidden_rope(_x, _pos), atol=1e-4,
+                 message=f"wrong values for x of shape {_shape}: pair (2i, 2i+1), angle positions[j] * 10000^(-2i/d)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_rope_relative", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -298,7 +307,7 @@ for _ in range(5):
     _shift = int(torch.randint(1, 1000, (), generator=_g))
     _scores = (rope(_q, _p) * rope(_k, _s)).sum(-1)
     _shifted = (rope(_q, _p + _shift) * rope(_k, _s + _shift)).sum(-1)
-    assert torch.allclose(_scores, _shifted, atol=1e-6), "moving both positions by the same amount changes a score"
+    expect_close(_scores, _shifted, atol=1e-6, message="moving both positions by the same amount changes a score")
     assert not torch.allclose(_scores, (_q * _k).sum(-1), atol=1e-3), "the score must depend on the distance p - s"
 ### END HIDDEN TESTS
 
@@ -361,6 +370,7 @@ _t = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 2.0], [0.0, -1.0]])
 assert torch.allclose(torch.tensor(neighbour_cosine_means(_t, 2)), torch.tensor([1.0, 0.0])), "inside 1, beyond 0"
 assert all(type(_m) is float for _m in neighbour_cosine_means(_t, 2)), "return two Python floats"
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _hidden_means(table, block):
     _u = table.double() / table.double().norm(dim=1, keepdim=True)
     _c = [float(_u[_p] @ _u[_p + 1]) for _p in range(table.shape[0] - 1)]
@@ -368,22 +378,28 @@ def _hidden_means(table, block):
     return sum(_inside) / len(_inside), sum(_beyond) / len(_beyond)
 
 
+### END REFERENCE
 _g = torch.Generator().manual_seed(904)
 for _ in range(5):
     _n, _d = int(torch.randint(6, 60, (), generator=_g)), int(torch.randint(2, 20, (), generator=_g))
     _table = torch.randn(_n, _d, generator=_g) * (0.1 + torch.rand(_n, 1, generator=_g))
     _table[: _n // 2] += 3 * torch.randn(_d, generator=_g)  # the first half shares a direction: the halves differ
     _b = int(torch.randint(2, _n - 2, (), generator=_g))
-    _want, _got = _hidden_means(_table, _b), neighbour_cosine_means(_table, _b)
+    ### BEGIN REFERENCE
+    _want = _hidden_means(_table, _b)
+    ### END REFERENCE
+    _got = neighbour_cosine_means(_table, _b)
     assert len(_got) == 2 and all(type(_m) is float for _m in _got), "return a tuple of two Python floats"
-    assert abs(_got[0] - _want[0]) < 1e-4 and abs(_got[1] - _want[1]) < 1e-4, (
-        f"n={_n}, block={_b}: got ({_got[0]:.4f}, {_got[1]:.4f}), expected ({_want[0]:.4f}, {_want[1]:.4f})")
+    for _j in (0, 1):
+        expect_close(_got[_j], _want[_j], rtol=0.0, atol=1e-4,
+                     message=f"n={_n}, block={_b}: got ({_got[0]:.4f}, {_got[1]:.4f}): off by more than 1e-4")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_extrapolation_measured", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """the four means of the bundled model's wpe and the sine table, within 0.01, and the word (2 points)"""
 assert extrapolates in ("learned", "sinusoidal"), "one word: 'learned' or 'sinusoidal'"
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _hidden_means(table, block):
     _u = table.double() / table.double().norm(dim=1, keepdim=True)
     _c = [float(_u[_p] @ _u[_p + 1]) for _p in range(table.shape[0] - 1)]
@@ -398,13 +414,14 @@ def _hidden_pe(seq_len, d_model):
 
 
 _W = model.transformer.wpe.weight.detach()
-for _name, _table, _got in (("learned", _W, learned), ("sinusoidal", _hidden_pe(*_W.shape), sinusoidal)):
-    _want = _hidden_means(_table, block)
-    assert all(abs(float(_got[_j]) - _want[_j]) <= 0.01 for _j in (0, 1)), (
-        f"{_name}: got ({float(_got[0]):.3f}, {float(_got[1]):.3f}), expected ({_want[0]:.3f}, {_want[1]:.3f})")
-_beyond = {_name: _hidden_means(_table, block)[1] for _name, _table in (("learned", _W),
-                                                                        ("sinusoidal", _hidden_pe(*_W.shape)))}
-assert extrapolates == max(_beyond, key=_beyond.get), "which table's neighbours still look alike beyond the block?"
+_means = {"learned": _hidden_means(_W, block), "sinusoidal": _hidden_means(_hidden_pe(*_W.shape), block)}
+### END REFERENCE
+for _name, _got in (("learned", learned), ("sinusoidal", sinusoidal)):
+    for _j in (0, 1):
+        expect_close(float(_got[_j]), _means[_name][_j], rtol=0.0, atol=0.01,
+                     message=f"{_name}: got ({float(_got[0]):.3f}, {float(_got[1]):.3f}): off by more than 0.01")
+expect_equal(extrapolates, max(_means, key=lambda _name: _means[_name][1]),
+             message="which table's neighbours still look alike beyond the block?")
 ### END HIDDEN TESTS
 
 
