@@ -64,7 +64,7 @@ for _ in range(8):
     _ids = torch.randint(0, _v, (int(torch.randint(1, 30, (), generator=_g)),), generator=_g)
     with _hidden_forbidden(*_HIDDEN_RULES):
         _got = embed(_ids, _E)
-    assert torch.allclose(_got, one_hot(_ids, _v) @ _E, atol=1e-5), "rows of E, in the order of ids"
+    expect_close(_got, one_hot(_ids, _v) @ _E, atol=1e-5, message="rows of E, in the order of ids")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_embed_batch", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -82,9 +82,9 @@ for _shape in [(4, 7), (2, 3, 5), (1, 1)]:
     _ids = torch.randint(0, _v, _shape, generator=_g)
     with _hidden_forbidden(*_HIDDEN_RULES):
         _out = embed(_ids, _E)
-    assert _out.shape == (*_shape, _d), f"ids of shape {_shape} must give {(*_shape, _d)}"
+    expect_equal(tuple(_out.shape), (*_shape, _d), message=f"ids of shape {_shape} must give {(*_shape, _d)}")
     _flat = _ids.reshape(-1)
-    assert torch.allclose(_out.reshape(-1, _d), one_hot(_flat, _v) @ _E, atol=1e-5), "wrong rows in a batch"
+    expect_close(_out.reshape(-1, _d), one_hot(_flat, _v) @ _E, atol=1e-5, message="wrong rows in a batch")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -117,7 +117,8 @@ for _ in range(5):
     _E = torch.randn(200, 16, generator=_g) * torch.rand(200, 1, generator=_g) * 10
     _t = int(torch.randint(0, 200, (), generator=_g))
     _s = cosine_similarities(_E, _t)
-    assert abs(_s[_t].item() - 1) < 1e-5 and _s.abs().max() <= 1 + 1e-5, "cosine similarity lies in [-1, 1]"
+    expect_close(_s[_t].item(), 1.0, rtol=0.0, atol=1e-5, message="a row's cosine with itself is 1")
+    expect_equal(bool(_s.abs().max() <= 1 + 1e-5), True, message="cosine similarity lies in [-1, 1]")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_cosine_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -131,8 +132,10 @@ for _ in range(6):
     _v, _d = int(torch.randint(2, 400, (), generator=_g)), int(torch.randint(2, 32, (), generator=_g))
     _E = torch.randn(_v, _d, generator=_g) * torch.rand(_v, 1, generator=_g) * 5
     _t = int(torch.randint(0, _v, (), generator=_g))
+    ### BEGIN REFERENCE
     _ref = torch.nn.functional.cosine_similarity(_E, _E[_t].expand_as(_E), dim=1)
-    assert torch.allclose(cosine_similarities(_E, _t), _ref, atol=1e-5), "compare directions, not lengths"
+    ### END REFERENCE
+    expect_close(cosine_similarities(_E, _t), _ref, atol=1e-5, message="compare directions, not lengths")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": false, "grade_id": "nearest_tokens", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -167,23 +170,26 @@ with _hidden_substituted(cosine_similarities=_hidden_cosine):  # judged with the
         _t, _k = int(torch.randint(0, 100, (), generator=_g)), int(torch.randint(1, 10, (), generator=_g))
         _near = nearest_tokens(_E, _t, _k)
         assert isinstance(_near, list) and all(type(_i) is int for _i in _near), "return a list of Python ints"
-        assert len(_near) == _k and _t not in _near and len(set(_near)) == _k, "k different ids, not the token itself"
+        expect_equal(len(_near), _k, message=f"{len(_near)} ids for k = {_k}")
+        expect_equal(len(set(_near) - {_t}), _k, message="k different ids, not the token itself")
     for _t, _j in [(3, 40), (40, 3), (0, 99), (99, 0)]:
         _E = torch.randn(100, 8, generator=_g)
         _E[_j] = 2 * _E[_t]  # parallel to the token: cosine 1, exactly as the token's own
         _near = list(nearest_tokens(_E, _t, 3))
-        assert _t not in _near and _near[0] == _j, "a row parallel to the token comes first; the token itself never"
+        expect_equal(_t in _near, False, message="the token itself is never its own neighbour")
+        expect_equal(_near[0], _j, message="a row parallel to the token comes first")
     for _v in (2, 7, 30):  # k = vocab - 1: every other token, even those pointing away (negative cosine)
         _E = torch.randn(_v, 5, generator=_g)
         _t = int(torch.randint(0, _v, (), generator=_g))
         _near = list(nearest_tokens(_E, _t, _v - 1))
-        assert sorted(_near) == [_i for _i in range(_v) if _i != _t], "k = vocab - 1 returns every other token"
+        expect_equal(sorted(_near), [_i for _i in range(_v) if _i != _t], message="k = vocab - 1 returns every other token")
     for _t, _j in [(0, 5), (5, 0)]:  # a row pointing exactly away: cosine exactly -1, still not the token itself
         _E = torch.randn(6, 4, generator=_g).abs() + 0.1
         _E[_t], _E[_j] = torch.tensor([1.0, 0.0, 0.0, 0.0]), torch.tensor([-2.0, 0.0, 0.0, 0.0])
         _near = list(nearest_tokens(_E, _t, 5))
-        assert sorted(_near) == [_i for _i in range(6) if _i != _t], \
-            "k = vocab - 1 with a row at cosine -1: every other token, never the token itself (exclude it by its id)"
+        expect_equal(sorted(_near), [_i for _i in range(6) if _i != _t],
+                     message="k = vocab - 1 with a row at cosine -1: every other token, never the token itself "
+                             "(exclude it by its id)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_nearest_order", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -208,7 +214,7 @@ for _ in range(6):
     _s[_t] = -float("inf")
     with _hidden_substituted(cosine_similarities=_hidden_cosine):  # judged with the reference cosine
         _near = list(nearest_tokens(_E, _t, _k))
-    assert _near == _s.topk(_k).indices.tolist(), "wrong neighbours or wrong order"
+    expect_equal(_near, _s.topk(_k).indices.tolist(), message="wrong neighbours or wrong order")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -241,12 +247,14 @@ for _ in range(5):
     _i, _j = torch.randperm(_v, generator=_g)[:2].tolist()
     _gap = 0.1 + 0.9 * float(torch.rand((), generator=_g))
     _E[_j] = _E[_i] + _gap / _d ** 0.5
+    ### BEGIN REFERENCE
     _dist = torch.cdist(_E.double(), _E.double())
     _dist.fill_diagonal_(float("inf"))
-    assert abs(min_row_distance(_E) - _dist.min().item()) < 1e-3, "wrong smallest distance"
+    ### END REFERENCE
+    expect_close(min_row_distance(_E), _dist.min().item(), rtol=0.0, atol=1e-3, message="wrong smallest distance")
 _E = torch.randn(20, 4, generator=_g)
 _E[7] = _E[3]
-assert min_row_distance(_E) < 1e-3, "two equal rows: distance 0"
+expect_close(min_row_distance(_E), 0.0, rtol=0.0, atol=1e-3, message="two equal rows: distance 0")
 assert type(min_row_distance(_E)) is float, "return a Python float (.item()), not a tensor"
 ### END HIDDEN TESTS
 
@@ -290,10 +298,12 @@ for _shape in [(1,), (9,), (3, 4), (2, 3, 2)]:
     _v, _d = int(torch.randint(2, 50, (), generator=_g)), int(torch.randint(1, 9, (), generator=_g))
     _ids = torch.randint(0, _v, _shape, generator=_g)
     _out = embedding_grad(_ids, torch.randn(*_shape, _d, generator=_g), _v)
-    assert _out.shape == (_v, _d), f"ids of shape {_shape}, vocab {_v}, d_model {_d}: expected {(_v, _d)}"
+    expect_equal(tuple(_out.shape), (_v, _d),
+                 message=f"ids of shape {_shape}, vocab {_v}, d_model {_d}: expected {(_v, _d)}")
     _absent = torch.ones(_v, dtype=torch.bool)
     _absent[_ids.reshape(-1)] = False
-    assert torch.all(_out[_absent] == 0), "a token that does not occur gets a zero gradient row"
+    expect_equal(_out[_absent], torch.zeros(int(_absent.sum()), _d),
+                 message="a token that does not occur gets a zero gradient row")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_embedding_grad_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -315,13 +325,15 @@ for _shape, _dtype in [((12,), torch.float32), ((4, 6), torch.float64), ((2, 3, 
     _ids = torch.randint(0, _v, _shape, generator=_g)  # few tokens, many positions: repeats are certain
     _grad_out = torch.randn(*_shape, _d, generator=_g, dtype=_dtype)
     _E = torch.randn(_v, _d, generator=_g, dtype=_dtype, requires_grad=True)
+    ### BEGIN REFERENCE
     (_want,) = torch.autograd.grad(_E[_ids], _E, grad_outputs=_grad_out)
+    ### END REFERENCE
     with _hidden_forbidden(*_HIDDEN_RULES):
         _got = embedding_grad(_ids, _grad_out, _v)
-    assert _got.dtype == _dtype, f"grad_out is {_dtype}: return the same dtype, got {_got.dtype}"
+    expect_equal(str(_got.dtype), str(_dtype), message=f"grad_out is {_dtype}: return the same dtype, got {_got.dtype}")
     _tol = 1e-10 if _dtype == torch.float64 else 1e-5  # float64 in, float64 precision out: no float32 detour
-    assert torch.allclose(_got, _want, rtol=_tol, atol=_tol), \
-        f"wrong gradient for ids of shape {_shape} ({_dtype}): do repeats add up?"
+    expect_close(_got, _want,
+                 rtol=_tol, atol=_tol, message=f"wrong gradient for ids of shape {_shape} ({_dtype}): do repeats add up?")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -385,6 +397,7 @@ assert type(neighbour_overlap(_E, [0, 3], 1)) is float, "return a Python float"
 from utils.rules import substituted as _hidden_substituted
 
 
+### BEGIN REFERENCE
 def _hidden_overlap(E, token_ids, k):
     _E = E.double()
     _unit = _E / _E.norm(dim=1, keepdim=True)
@@ -399,6 +412,7 @@ def _hidden_overlap(E, token_ids, k):
     return sum(_shares) / len(_shares)
 
 
+### END REFERENCE
 def _hidden_cosine(E, token_id):
     _unit = E / E.norm(dim=1, keepdim=True)
     return _unit @ _unit[token_id]
@@ -416,17 +430,20 @@ for _ in range(4):
     _E = torch.randn(_v, _d, generator=_g) * (0.2 + 3 * torch.rand(_v, 1, generator=_g))  # lengths vary 15x
     _ids = torch.randperm(_v, generator=_g)[:12].tolist()
     _k = int(torch.randint(2, 9, (), generator=_g))
+    ### BEGIN REFERENCE
     _want = _hidden_overlap(_E, _ids, _k)
+    ### END REFERENCE
     with _hidden_substituted(nearest_tokens=_hidden_nearest, cosine_similarities=_hidden_cosine):
         _got = neighbour_overlap(_E, _ids, _k)
     assert type(_got) is float, "return a Python float"
-    assert abs(_got - _want) <= 0.02, f"overlap {_got:.3f}, expected {_want:.3f} (vocab {_v}, k {_k})"
+    expect_close(_got, _want, rtol=0.0, atol=0.02, message=f"overlap {_got:.3f} is off by more than 0.02 (vocab {_v}, k {_k})")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_overlap_measured", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """overlap_raw and overlap_unit measured on the bundled model, within 0.02 (2 points)"""
 assert 0 <= overlap_raw <= 1 and 0 <= overlap_unit <= 1, "overlaps are fractions"
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _hidden_overlap(E, token_ids, k):
     _E = E.double()
     _unit = _E / _E.norm(dim=1, keepdim=True)
@@ -444,8 +461,10 @@ def _hidden_overlap(E, token_ids, k):
 _E = model.transformer.wte.weight.detach()
 _ids = [tokenizer.encode(" " + _w)[0] for _w in probe_words]
 _raw, _unit_rows = _hidden_overlap(_E, _ids, 10), _hidden_overlap(_E / _E.norm(dim=1, keepdim=True), _ids, 10)
-assert abs(float(overlap_raw) - _raw) <= 0.02, f"overlap_raw {float(overlap_raw):.3f}, expected {_raw:.3f}"
-assert abs(float(overlap_unit) - _unit_rows) <= 0.02, f"overlap_unit {float(overlap_unit):.3f}, expected {_unit_rows:.3f}"
+### END REFERENCE
+expect_close(float(overlap_raw), _raw, rtol=0.0, atol=0.02, message=f"overlap_raw {float(overlap_raw):.3f} is off by more than 0.02")
+expect_close(float(overlap_unit), _unit_rows, rtol=0.0, atol=0.02,
+             message=f"overlap_unit {float(overlap_unit):.3f} is off by more than 0.02")
 ### END HIDDEN TESTS
 
 
