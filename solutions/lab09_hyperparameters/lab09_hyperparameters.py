@@ -100,10 +100,10 @@ def diagnose(train_loss: list[float], val_loss: list[float]) -> str:
 assert diagnose(*make_curves("healthy", seed=1)) == "healthy"
 ### BEGIN HIDDEN TESTS
 for _s in range(900, 915):
-    assert diagnose(*make_curves("healthy", seed=_s)) == "healthy", f"healthy run {_s} misdiagnosed"
+    expect_equal(diagnose(*make_curves("healthy", seed=_s)), "healthy", message=f"healthy run {_s} misdiagnosed")
 for _s in range(915, 920):  # every rule is a ratio: a loss measured in other units reads the same
     _t, _v = make_curves("healthy", seed=_s)
-    assert diagnose([10 * _x for _x in _t], [10 * _x for _x in _v]) == "healthy", f"healthy run {_s} x 10 misdiagnosed"
+    expect_equal(diagnose([10 * _x for _x in _t], [10 * _x for _x in _v]), "healthy", message=f"healthy run {_s} x 10 misdiagnosed")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_overfitting", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -111,10 +111,10 @@ for _s in range(915, 920):  # every rule is a ratio: a loss measured in other un
 assert diagnose(*make_curves("overfitting", seed=1)) == "overfitting"
 ### BEGIN HIDDEN TESTS
 for _s in range(920, 935):
-    assert diagnose(*make_curves("overfitting", seed=_s)) == "overfitting", f"overfitting run {_s} missed"
+    expect_equal(diagnose(*make_curves("overfitting", seed=_s)), "overfitting", message=f"overfitting run {_s} missed")
 for _s in range(935, 940):  # every rule is a ratio: "10 % above the best", not 0.1 above it
     _t, _v = make_curves("overfitting", seed=_s)
-    assert diagnose([_x / 10 for _x in _t], [_x / 10 for _x in _v]) == "overfitting", f"overfitting run {_s} / 10 missed"
+    expect_equal(diagnose([_x / 10 for _x in _t], [_x / 10 for _x in _v]), "overfitting", message=f"overfitting run {_s} / 10 missed")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_not_learning", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -122,8 +122,8 @@ for _s in range(935, 940):  # every rule is a ratio: "10 % above the best", not 
 assert diagnose(*make_curves("not_learning", seed=1)) == "not_learning"
 ### BEGIN HIDDEN TESTS
 for _s in range(940, 955):
-    assert diagnose(*make_curves("not_learning", seed=_s)) == "not_learning", f"flat run {_s} missed"
-assert diagnose([5.0] * 30, [5.0] * 5) == "not_learning"
+    expect_equal(diagnose(*make_curves("not_learning", seed=_s)), "not_learning", message=f"flat run {_s} missed")
+expect_equal(diagnose([5.0] * 30, [5.0] * 5), "not_learning")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_diverged", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -132,8 +132,8 @@ assert diagnose(*make_curves("diverged", seed=1)) == "diverged"
 assert diagnose([3.0, 2.5, 2.0, float("nan"), float("nan")], [3.0, 2.8]) == "diverged"
 ### BEGIN HIDDEN TESTS
 for _s in range(960, 975):
-    assert diagnose(*make_curves("diverged", seed=_s)) == "diverged", f"diverging run {_s} missed"
-assert diagnose([4.0, 3.0, 2.0, 1.5, 1.4, 1.3], [2.0, float("inf")]) == "diverged"
+    expect_equal(diagnose(*make_curves("diverged", seed=_s)), "diverged", message=f"diverging run {_s} missed")
+expect_equal(diagnose([4.0, 3.0, 2.0, 1.5, 1.4, 1.3], [2.0, float("inf")]), "diverged")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -174,13 +174,14 @@ _g = torch.Generator().manual_seed(90902)
 for _ in range(10):
     _r = int(torch.randint(1, 129, (1,), generator=_g))
     _a = float(torch.randint(1, 257, (1,), generator=_g))
-    assert abs(lora_scale(_r, _a) - _a / _r) < 1e-12, "the scale is alpha / r"
+    expect_close(lora_scale(_r, _a), _a / _r, rtol=0.0, atol=1e-12, message="the scale is alpha / r")
 for _bad in (0, -4):
     try:
         lora_scale(_bad, 16)
-        raise AssertionError(f"lora_scale(r={_bad}) must raise ValueError")
-    except ValueError as _expected_error:
-        pass
+        _raised = "nothing"
+    except ValueError as _hidden_error:
+        _raised = "ValueError"
+    expect_equal(_raised, "ValueError", message=f"lora_scale(r={_bad}) must raise ValueError")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_alpha_for_rank", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -192,12 +193,14 @@ for _ in range(10):
     _r, _r0 = (int(v) for v in torch.randint(1, 129, (2,), generator=_g))
     _a0 = float(torch.randint(1, 257, (1,), generator=_g))
     _a = alpha_for_rank(_r, _r0, _a0)
-    assert abs((_a / _r) * _r - (_a0 / _r0) * _r0) < 1e-9, "the step size (alpha / r) * r must stay the same"
+    expect_close((_a / _r) * _r, (_a0 / _r0) * _r0, rtol=0.0, atol=1e-9,
+                 message="the step size (alpha / r) * r must stay the same")
 try:
     alpha_for_rank(0, 8, 16)
-    raise AssertionError("r = 0 must raise ValueError")
-except ValueError as _expected_error:
-    pass
+    _raised = "nothing"
+except ValueError as _hidden_error:
+    _raised = "ValueError"
+expect_equal(_raised, "ValueError", message="r = 0 must raise ValueError")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -231,13 +234,15 @@ for _ in range(10):
     _a = float(torch.randint(1, 257, (1,), generator=_g))
     _got = rslora_scale(_r, _a)
     assert isinstance(_got, float), "a Python float"
-    assert abs(_got - _a / math.sqrt(_r)) < 1e-9 * _a, f"r = {_r}, alpha = {_a}: the scale is alpha / sqrt(r)"
+    expect_close(_got, _a / math.sqrt(_r), rtol=0.0, atol=1e-9 * _a,
+                 message=f"r = {_r}, alpha = {_a}: the scale is alpha / sqrt(r)")
 for _bad in (0, -9):
     try:
         rslora_scale(_bad, 16)
-        raise AssertionError(f"rslora_scale(r={_bad}) must raise ValueError")
-    except ValueError as _expected_error:
-        pass
+        _raised = "nothing"
+    except ValueError as _hidden_error:
+        _raised = "ValueError"
+    expect_equal(_raised, "ValueError", message=f"rslora_scale(r={_bad}) must raise ValueError")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -304,6 +309,7 @@ def first_step_gain(r: int, scale: float, optimizer: str, seed: int = 0) -> floa
 # %% nbgrader={"grade": true, "grade_id": "test_gain", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """first_step_gain: one SGD or Adam step on A and B, the relative loss drop, within 1e-3 of the reference (2 points)"""
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _hidden_gain(r, scale, optimizer, seed):
     _x, _y = make_problem(seed)
     _x, _y = _x.double(), _y.double()
@@ -315,6 +321,9 @@ def _hidden_gain(r, scale, optimizer, seed):
     _opt.step()
     _after = ((_x @ (scale * _b @ _a).T - _y) ** 2).mean().detach()
     return float((_before.detach() - _after) / _before.detach())
+
+
+### END REFERENCE
 ### END HIDDEN TESTS
 
 
@@ -324,11 +333,13 @@ assert isinstance(_gain, float) and 0 < _gain < 1, "a relative drop: a float bet
 ### BEGIN HIDDEN TESTS
 for _r, _scale, _opt_name, _seed in ((8, 0.5, "sgd", 31), (32, 4 / math.sqrt(32), "sgd", 32), (2, 1.5, "adam", 33),
                                      (16, 0.25, "adam", 34), (64, 4 / 64, "adam", 35)):
+    ### BEGIN REFERENCE
     _want = _hidden_gain(_r, _scale, _opt_name, _seed)
+    ### END REFERENCE
     _got = first_step_gain(_r, _scale, _opt_name, seed=_seed)
     assert isinstance(_got, float), "a Python float"
-    assert math.isclose(_got, _want, rel_tol=1e-3), \
-        f"r = {_r}, scale {_scale:.3g}, {_opt_name}, seed {_seed}: gain {_want:.5f}, not {_got:.5f}"
+    expect_close(_got, _want, rtol=1e-3, atol=0.0,
+                 message=f"r = {_r}, scale {_scale:.3g}, {_opt_name}, seed {_seed}: gain {_got:.5f} is off by more than 0.1 %")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": false, "grade_id": "gain_ratios", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -352,6 +363,7 @@ assert set(GAIN_RATIOS) == {(o, s) for o in ("sgd", "adam") for s in ("alpha/r",
 assert set(STEADY) == {"sgd", "adam"} and set(STEADY.values()) <= {"alpha/r", "alpha/sqrt(r)"}
 ### BEGIN HIDDEN TESTS
 # (its own copy of test_gain's reference: what a hidden test binds never leaves that test)
+### BEGIN REFERENCE
 def _hidden_gain(r, scale, optimizer, seed):
     _x, _y = make_problem(seed)
     _x, _y = _x.double(), _y.double()
@@ -365,14 +377,22 @@ def _hidden_gain(r, scale, optimizer, seed):
     return float((_before.detach() - _after) / _before.detach())
 
 
-_want_ratios = {(_o, _n): _hidden_gain(64, _f(64), _o, 0) / _hidden_gain(4, _f(4), _o, 0)
-                for _o in ("sgd", "adam")
-                for _n, _f in (("alpha/r", lambda r: 4 / r), ("alpha/sqrt(r)", lambda r: 4 / math.sqrt(r)))}
-for _key, _want in _want_ratios.items():
-    assert math.isclose(float(GAIN_RATIOS[_key]), _want, rel_tol=1e-3), f"{_key}: ratio {_want:.4f}, not {GAIN_RATIOS[_key]}"
+### END REFERENCE
+
+
+_keys = [(_o, _n) for _o in ("sgd", "adam") for _n in ("alpha/r", "alpha/sqrt(r)")]
+### BEGIN REFERENCE
+_scales = {"alpha/r": lambda r: 4 / r, "alpha/sqrt(r)": lambda r: 4 / math.sqrt(r)}
+_want_ratios = {(_o, _n): _hidden_gain(64, _scales[_n](64), _o, 0) / _hidden_gain(4, _scales[_n](4), _o, 0)
+                for _o, _n in _keys}
+_steady = {_o: min(("alpha/r", "alpha/sqrt(r)"), key=lambda name: abs(_want_ratios[(_o, name)] - 1))
+           for _o in ("sgd", "adam")}
+### END REFERENCE
+for _key in _keys:
+    expect_close(float(GAIN_RATIOS[_key]), _want_ratios[_key], rtol=1e-3, atol=0.0,
+                 message=f"{_key}: ratio {float(GAIN_RATIOS[_key]):.4f} is off by more than 0.1 %")
 for _o in ("sgd", "adam"):
-    _steady = min(("alpha/r", "alpha/sqrt(r)"), key=lambda name: abs(_want_ratios[(_o, name)] - 1))
-    assert STEADY[_o] == _steady, f"{_o}: the ratio closer to 1 belongs to {_steady}"
+    expect_equal(STEADY[_o], _steady[_o], message=f"{_o}: STEADY names the scale whose ratio is closer to 1")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
