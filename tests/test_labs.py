@@ -79,6 +79,44 @@ def test_lab_metadata(lab):
     assert (LABS / lab).is_dir(), "run `make release` and commit labs/"
 
 
+# Graded cells whose hidden test checks a property of the answer's values rather than compare them with one
+# reference value (several answers are right): they keep an in-kernel assert next to their expectations, or have
+# none. A raw-memory forger can satisfy such a check; each entry says why no reference value exists.
+PROPERTY_CELLS = {
+    "lab03_positional:test_rope_relative": "any pairing convention of RoPE keeps scores relative; the values differ",
+}
+
+
+@pytest.mark.parametrize("lab", LAB_NAMES)
+def test_every_graded_cell_states_expectations(lab):
+    """Each graded cell's hidden test states at least one expectation (grading.expect) and computes its expected
+    values only in REFERENCE blocks: what is compared outside the student's process is what grades the cell. The
+    REFERENCE markers sit inside hidden tests and pair up (a student's kernel never gets what is between them)."""
+    from grading.harness import EXPECTATIONS
+    from grading.labsource import HIDDEN_BEGIN, HIDDEN_END, REFERENCE_BEGIN, REFERENCE_END
+
+    missing = []
+    for stem, nb in load_lab(lab).notebooks.items():
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            inside, reference, hidden = False, False, []
+            for line in cell.source.splitlines():
+                if HIDDEN_BEGIN in line or HIDDEN_END in line:
+                    assert not reference, f"{meta.get('grade_id')}: a REFERENCE block left open"
+                    inside = HIDDEN_BEGIN in line
+                elif REFERENCE_BEGIN in line or REFERENCE_END in line:
+                    assert inside and reference == (REFERENCE_END in line), \
+                        f"{meta.get('grade_id')}: REFERENCE markers in pairs, inside a hidden test"
+                    reference = REFERENCE_BEGIN in line
+                elif inside:
+                    hidden.append(line)
+            states = any(f"{name}(" in line for line in hidden for name in EXPECTATIONS)
+            if meta.get("grade") and not states and f"{lab}:{meta['grade_id']}" not in PROPERTY_CELLS:
+                missing.append(meta["grade_id"])
+            assert meta.get("grade") or not states, f"{meta.get('grade_id')}: expectations in a cell that grades nothing"
+    assert not missing, f"graded cells without an expectation in their hidden tests: {missing}"
+
+
 def honest_answers(lab: str) -> list:
     path = HONEST / f"{lab}.py"
     return parse_wrong_answers(path.read_text(encoding="utf-8")) if path.is_file() else []
