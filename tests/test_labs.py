@@ -96,7 +96,7 @@ def test_every_graded_cell_states_expectations(lab):
     from grading.labsource import HIDDEN_BEGIN, HIDDEN_END, REFERENCE_BEGIN, REFERENCE_END
 
     missing = []
-    for stem, nb in load_lab(lab).notebooks.items():
+    for nb in load_lab(lab).notebooks.values():
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             inside, reference, hidden = False, False, []
