@@ -744,8 +744,16 @@ def _grader_install(export_name, marker, trusted_dirs):
                     return plain(value)
         return value
 
-    def expect(kind, got, want, *, _g_audit=_audit, _g_record=record, **options):
-        # a test's `expect_close(got, want, ...)`/`expect_equal(...)`, rewritten by `Harness.test_code`
+    def expect(kind, got, want, *, _g_audit=_audit, _g_record=record, _g_callable=_callable, _g_str=_str,
+               _g_exception=Exception, **options):
+        # a test's `expect_close(got, want, ...)`/`expect_equal(...)`, rewritten by `Harness.test_code`. Its message
+        # comes as a function: an assert's message was built only when it failed, and one that cannot be built
+        # for an odd value (a format spec for a float given a list) must not fail an honest answer
+        if _g_callable(options.get("message")):
+            try:
+                options["message"] = _g_str(options["message"]())
+            except _g_exception:
+                options["message"] = ""
         _g_audit("course-grader.expect", _g_record(kind, got, want, options))
 
     def signal_(signalnum, handler, *, _g_set=_signal.signal, _g_check=handler_set, _g_frame=_getframe,
@@ -893,8 +901,10 @@ class _Expectations(ast.NodeTransformer):
             raise SyntaxError(f"{node.func.id}(got, want, **options): two positional arguments "
                               f"(line {node.lineno})")
         want = node.args[1] if self.reference else ast.Constant(None)
+        keywords = [ast.keyword(k.arg, ast.Lambda(ast.arguments([], [], None, [], [], None, []), k.value))
+                    if k.arg == "message" else k for k in node.keywords]  # built only if it can be (see `expect`)
         return ast.Call(ast.Name("__grader_expect", ast.Load()),
-                        [ast.Constant(EXPECTATIONS[node.func.id]), node.args[0], want], node.keywords)
+                        [ast.Constant(EXPECTATIONS[node.func.id]), node.args[0], want], keywords)
 
 
 class _Checked(ast.NodeTransformer):

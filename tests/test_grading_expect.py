@@ -124,7 +124,7 @@ TEST = textwrap.dedent('''
     _secret_reference = "the reference is here"
     ### END REFERENCE
     expect_close(_got, _want, atol=1e-6, message=f"wrong square roots, shape {tuple(_got.shape)}")
-    expect_equal(tuple(_got.shape), (3, 4))
+    expect_equal(len(_got), 3, message=f"first value {_got[0]:.3f}")
 ''')
 
 
@@ -162,16 +162,20 @@ def test_a_students_kernel_never_gets_the_reference(reference):
         "float64": "def answer(x):\n    return x.abs().double().sqrt()\n",
         "subclass": "import torch\nclass T(torch.Tensor):\n    pass\ndef answer(x):\n"
                     "    return x.abs().sqrt().as_subclass(T)\n",
+        # a message that cannot be built for this value ({:.3f} of a list) costs nothing when the values are right
+        "odd_message": "def answer(x):\n    return (x.abs().sqrt()).tolist()\n",
         # a function that looks into the test's frame (the guard flags it): no expected value is there to find
         "snoop": "def answer(x):\n    import sys\n    names = set(sys._getframe(1).f_locals)\n"
                  "    assert '_want' not in names and '_secret_reference' not in names, names\n"
                  "    return x.abs()\n",
     }, False)
-    assert [found[k][0] for k in found] == ["ok"] * 4 + ["tampered"]  # the in-kernel verdict no longer judges values
+    assert [found[k][0] for k in found] == ["ok"] * 5 + ["tampered"]  # the in-kernel verdict no longer judges values
     assert judge(found["honest"][2], reference) == ("ok", "")
     assert judge(found["float64"][2], reference) == ("ok", "")
     assert judge(found["subclass"][2], reference) == ("ok", "")
     assert judge(found["wrong"][2], reference) == ("wrong", "wrong square roots, shape (3, 4)")
+    assert judge(found["odd_message"][2], reference) == ("ok", "")  # a list of lists: allclose's values
+    assert found["odd_message"][2][1]["options"]["message"] == ""
     assert found["snoop"][1] is None and judge(found["snoop"][2], reference)[0] == "wrong"
     for name, (_, _, records, printed) in found.items():
         assert all(r["want"] is None for r in records), name
