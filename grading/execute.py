@@ -128,7 +128,8 @@ class SandboxedKernel:
             elif kind == "stream":
                 text = str(content.get("text", ""))
                 if content.get("name") == "stdout":  # the grader's lines are evidence, not output
-                    text, carry = self._take_markers(carry + text, run)
+                    text, found, carry = split_markers(carry + text, self.marker)
+                    run.markers += found
                 if size + len(text) > MAX_OUTPUT_CHARS:
                     text, run.truncated = text[:max(0, MAX_OUTPUT_CHARS - size)], True
                 size += len(text)
@@ -151,10 +152,12 @@ class SandboxedKernel:
                                     "traceback": [str(t)[:5000] for t in content.get("traceback", [])][:100]})
             elif kind == "clear_output":
                 run.outputs.clear()
-        if carry.startswith(self.marker):
-            run.markers.append(carry)
-        elif carry:
-            run.outputs.append({"output_type": "stream", "name": "stdout", "text": carry[:MAX_OUTPUT_CHARS]})
+        at = carry.find(self.marker)
+        if at >= 0:
+            run.markers.append(carry[at:])
+        if carry[:at] if at >= 0 else carry:
+            run.outputs.append({"output_type": "stream", "name": "stdout",
+                                "text": (carry[:at] if at >= 0 else carry)[:MAX_OUTPUT_CHARS]})
         run.execution_count = reply.get("execution_count") if isinstance(reply.get("execution_count"), int) else None
         if reply.get("status") != "ok":
             run.status = "timeout" if interrupted else "error"
@@ -162,23 +165,6 @@ class SandboxedKernel:
         elif interrupted:
             run.status = "timeout"
         return run
-
-    def _take_markers(self, text: str, run: CellRun) -> tuple[str, str]:
-        """(the output text without the grader's lines, an unfinished line kept for the next message). The grader's
-        lines (evidence, expectations: up to MAX_MARKER_CHARS) go to run.markers; a line that may still become one
-        waits for its end."""
-        lines = text.split("\n")
-        tail = lines.pop()
-        shown = []
-        for line in lines:
-            if line.startswith(self.marker):
-                run.markers.append(line)
-            else:
-                shown.append(line + "\n")
-        if len(tail) > MAX_MARKER_CHARS or not (tail.startswith(self.marker) or self.marker.startswith(tail)):
-            shown.append(tail if not tail.startswith(self.marker) else "")
-            tail = ""
-        return "".join(shown), tail
 
     def close(self) -> bool:
         """Stop the kernel and every process of the student; True when the tree ran out of memory."""
@@ -201,3 +187,25 @@ def _is_kernel(proc: psutil.Process) -> bool:
         return proc.name().startswith("python") and "ipykernel_launcher" in proc.cmdline()
     except psutil.Error:
         return False
+
+
+def split_markers(text: str, marker: str) -> tuple[str, list[str], str]:
+    """(the output text without the grader's lines, the grader's lines, an unfinished line kept for the next stream
+    message). A grader's line (evidence, expectations: up to MAX_MARKER_CHARS) starts at `marker`, at the start of
+    a line or after a student's print(..., end="") or "\\r" progress bar; a tail that may still become one waits."""
+    lines = text.split("\n")
+    tail = lines.pop()
+    shown, found = [], []
+    for line in lines:
+        at = line.find(marker)
+        if at >= 0:
+            shown.append(line[:at] + "\n" if at else "")
+            found.append(line[at:])
+        else:
+            shown.append(line + "\n")
+    at = tail.find(marker)
+    waits = at >= 0 or any(tail.endswith(marker[:k]) for k in range(1, len(marker)))
+    if len(tail) > MAX_MARKER_CHARS or not waits:
+        shown.append(tail if at < 0 else tail[:at])
+        tail = ""
+    return "".join(shown), found, tail

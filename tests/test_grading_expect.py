@@ -181,3 +181,16 @@ def test_a_students_kernel_never_gets_the_reference(reference):
     for name, (_, _, records, printed) in found.items():
         assert all(r["want"] is None for r in records), name
         assert "the reference is here" not in printed
+
+
+def test_the_graders_lines_are_found_after_output_without_a_newline():
+    from grading.execute import split_markers
+
+    marker = "@@grader-0123@@ "
+    shown, found, tail = split_markers(f"loss 0.5\rloss 0.4{marker}t0 ok ab\nnext\n", marker)
+    assert (shown, found, tail) == ("loss 0.5\rloss 0.4\nnext\n", [f"{marker}t0 ok ab"], "")
+    shown, found, tail = split_markers("50%|#####  \r@@gra", marker)  # a marker may be arriving: wait for it
+    assert (shown, found, tail) == ("", [], "50%|#####  \r@@gra")
+    shown, found, tail = split_markers(tail + "der-0123@@ expect t0 [1, 2]\n", marker)
+    assert (shown, found, tail) == ("50%|#####  \r\n", [f"{marker}expect t0 [1, 2]"], "")
+    assert split_markers("plain text, no newline", marker) == ("plain text, no newline", [], "")

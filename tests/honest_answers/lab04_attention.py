@@ -23,3 +23,13 @@ def causal_attention(q, k, v):
     out = scaled_dot_product_attention(q.double(), k.double(), v.double(),
                                        mask=causal_mask(q.shape[-2], k.shape[-2]))
     return out.to(q.dtype)
+
+
+# %% [kv_cache] a progress line without a newline ("\r", as a progress bar does), the mask by torch.tril's offset
+def attend_with_cache(q_new, k_new, v_new, cache=None):
+    print(f"cache: {0 if cache is None else cache[0].shape[-2]} tokens\r", end="")
+    if cache is not None:
+        k_new, v_new = torch.cat((cache[0], k_new), -2), torch.cat((cache[1], v_new), -2)
+    n, total = q_new.shape[-2], k_new.shape[-2]
+    allowed = torch.tril(torch.ones(n, total, dtype=torch.bool), diagonal=total - n)
+    return scaled_dot_product_attention(q_new, k_new, v_new, mask=allowed), (k_new, v_new)
