@@ -88,11 +88,13 @@ _g = torch.Generator().manual_seed(501)
 for _shape in [(1, 3), (2, 5, 7), (3, 1, 2, 16)]:
     _x = 5 * torch.randn(*_shape, generator=_g) - 2
     _y = layer_norm(_x, torch.ones(_shape[-1]), torch.zeros(_shape[-1]))
-    assert _y.shape == _x.shape
-    assert torch.allclose(_y.mean(-1), torch.zeros(_shape[:-1]), atol=1e-4), "each vector should have mean 0"
+    expect_equal(tuple(_y.shape), tuple(_x.shape), message=f"shape {tuple(_y.shape)} for an input of shape {_shape}")
+    expect_close(_y.mean(-1), torch.zeros(_shape[:-1]), atol=1e-4, message="each vector should have mean 0")
     _spread = _y.var(-1, unbiased=False)
+    ### BEGIN REFERENCE
     _want = _x.var(-1, unbiased=False) / (_x.var(-1, unbiased=False) + 1e-5)  # 1, up to eps
-    assert torch.allclose(_spread, _want, atol=1e-3), "each vector should have variance 1: divide by sqrt(var + eps)"
+    ### END REFERENCE
+    expect_close(_spread, _want, atol=1e-3, message="each vector should have variance 1: divide by sqrt(var + eps)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_layer_norm_values", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -108,15 +110,17 @@ for _shape in [(1, 3), (2, 5, 7), (3, 1, 2, 16)]:
     _d = _shape[-1]
     _x, _w, _b = (torch.randn(*_shape, generator=_g), torch.randn(_d, generator=_g),
                   torch.randn(_d, generator=_g))
+    ### BEGIN REFERENCE
     _want, _want_eps = F.layer_norm(_x, (_d,), _w, _b), F.layer_norm(_x, (_d,), _w, _b, eps=0.5)
+    ### END REFERENCE
     with _hidden_forbidden("torch.nn.functional.layer_norm", "torch.layer_norm", "torch.native_layer_norm",
                            "torch.nn.functional.group_norm", "torch.group_norm", "torch.native_group_norm",
                            "torch.nn.functional.instance_norm", "torch.instance_norm",
                            "torch.nn.functional.batch_norm", "torch.batch_norm", "torch.native_batch_norm",
                            modules=("utils.transformer",)):
         _got, _got_eps = layer_norm(_x, _w, _b), layer_norm(_x, _w, _b, eps=0.5)
-    assert torch.allclose(_got, _want, atol=1e-4), f"wrong values for shape {_shape}"
-    assert torch.allclose(_got_eps, _want_eps, atol=1e-4), "eps belongs inside the square root"
+    expect_close(_got, _want, atol=1e-4, message=f"wrong values for shape {_shape}")
+    expect_close(_got_eps, _want_eps, atol=1e-4, message="eps belongs inside the square root")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -149,11 +153,14 @@ import transformers.activations as _hidden_activations
 _HIDDEN_ACTIVATIONS = tuple(f"transformers.activations.{_n}.forward" for _n, _c in vars(_hidden_activations).items()
                             if isinstance(_c, type) and issubclass(_c, torch.nn.Module) and "forward" in vars(_c))
 _x = 3 * torch.randn(5, 7, generator=torch.Generator().manual_seed(503))
+### BEGIN REFERENCE
 _want = F.gelu(_x, approximate="tanh")
+### END REFERENCE
 with _hidden_forbidden("torch.nn.functional.gelu", *_HIDDEN_ACTIVATIONS, modules=("utils.transformer",)):
     _got = gelu(_x)
-assert _got.shape == (5, 7)
-assert torch.allclose(_got, _want, atol=1e-6), "not GPT-2's tanh approximation (the exact erf GELU differs by up to 5e-4)"
+expect_equal(tuple(_got.shape), (5, 7), message=f"shape {tuple(_got.shape)} for an input (5, 7)")
+expect_close(_got, _want,
+             atol=1e-6, message="not GPT-2's tanh approximation (the exact erf GELU differs by up to 5e-4)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -182,9 +189,11 @@ _block = random_block()
 with torch.no_grad():
     assert block_forward(torch.randn(2, 5, 32), _block).shape == (2, 5, 32)
 ### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(515)
 with torch.no_grad():
     for _b, _s in [(1, 1), (3, 9)]:
-        assert block_forward(torch.randn(_b, _s, 32), _block).shape == (_b, _s, 32)
+        _got = block_forward(torch.randn(_b, _s, 32, generator=_g), _block)
+        expect_equal(tuple(_got.shape), (_b, _s, 32), message=f"shape {tuple(_got.shape)} for an input ({_b}, {_s}, 32)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_residual", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -200,7 +209,7 @@ with torch.no_grad():
 ### BEGIN HIDDEN TESTS
 with torch.no_grad():
     _x = 10 * torch.randn(3, 7, 32, generator=torch.Generator().manual_seed(504))
-    assert torch.allclose(block_forward(_x, _block), _x, atol=1e-5), "the residual path must carry x unchanged"
+    expect_close(block_forward(_x, _block), _x, atol=1e-5, message="the residual path must carry x unchanged")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -217,11 +226,13 @@ with torch.no_grad():
     for _d, _h, _seed in [(24, 3, 505), (40, 5, 506)]:
         _blk = random_block(_d, _h, seed=_seed)
         _x = 3 * torch.randn(2, 11, _d, generator=torch.Generator().manual_seed(_seed))
+        ### BEGIN REFERENCE
         _want = _blk(_x)
+        ### END REFERENCE
         with _hidden_forbidden("transformers.models.gpt2.modeling_gpt2.GPT2Block.forward",
                                modules=("utils.transformer",)):
             _got = block_forward(_x, _blk)
-        assert torch.allclose(_got, _want, atol=1e-4), f"wrong for d_model={_d}"
+        expect_close(_got, _want, atol=1e-4, message=f"wrong for d_model={_d}")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -250,6 +261,10 @@ def gpt2_parameter_count(config: GPT2Config) -> int:
 # %% nbgrader={"grade": true, "grade_id": "test_count_gpt2_small", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """GPT-2 small (the default GPT2Config) has 124,439,808 parameters (1 point)"""
 assert gpt2_parameter_count(GPT2Config()) == 124_439_808, f"got {gpt2_parameter_count(GPT2Config()):,}"
+### BEGIN HIDDEN TESTS
+_got = gpt2_parameter_count(GPT2Config())  # the visible check, judged by the grader
+expect_equal(_got, 124_439_808, message=f"GPT-2 small: got {_got:,}, want 124,439,808")
+### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_count_other", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """the count equals PyTorch's on other configurations (2 points)"""
@@ -267,7 +282,9 @@ for _kwargs in [dict(vocab_size=37, n_positions=11, n_embd=20, n_layer=1, n_head
                 dict(vocab_size=4000, n_positions=128, n_embd=256, n_layer=4, n_head=4),
                 dict(vocab_size=301, n_positions=17, n_embd=30, n_layer=5, n_head=3, n_inner=50)]:
     _config = GPT2Config(**_kwargs)
+    ### BEGIN REFERENCE
     _want = _numel(_config)
+    ### END REFERENCE
     with _hidden_forbidden("transformers.models.gpt2.modeling_gpt2.GPT2Model.__init__",
                            "transformers.models.gpt2.modeling_gpt2.GPT2Block.__init__",
                            "transformers.models.gpt2.modeling_gpt2.GPT2Attention.__init__",
@@ -275,7 +292,7 @@ for _kwargs in [dict(vocab_size=37, n_positions=11, n_embd=20, n_layer=1, n_head
                            "transformers.models.gpt2.modeling_gpt2.Conv1D.__init__",
                            modules=("utils.transformer",)):
         _got = gpt2_parameter_count(_config)
-    assert _got == _want, f"wrong count for {_kwargs}"
+    expect_equal(_got, _want, message=f"wrong count for {_kwargs}")
     assert type(_got) is int, "return an int"
 ### END HIDDEN TESTS
 
@@ -333,16 +350,18 @@ def _hidden_block_forward(x, block):
 
 
 _m = random_gpt2(n_layer=3, d_model=24, n_heads=3, seed=507, vocab_size=37, n_positions=9)
+_g = torch.Generator().manual_seed(516)
 with torch.no_grad(), _hidden_substituted(block_forward=_hidden_block_forward):  # judged with the reference block
     for _b, _s in [(1, 1), (3, 9), (2, 4)]:
-        assert gpt2_forward(_m, torch.randint(37, (_b, _s))).shape == (_b, _s, 37), f"wrong shape for {(_b, _s)}"
+        _got = gpt2_forward(_m, torch.randint(37, (_b, _s), generator=_g))
+        expect_equal(tuple(_got.shape), (_b, _s, 37), message=f"wrong shape {tuple(_got.shape)} for {(_b, _s)}")
     for _s in (10, 30):
-        _raised = False
         try:
-            gpt2_forward(_m, torch.randint(37, (2, _s)))
+            gpt2_forward(_m, torch.randint(37, (2, _s), generator=_g))
+            _raised = "nothing"
         except ValueError:
-            _raised = True
-        assert _raised, f"{_s} tokens with n_positions=9: raise a ValueError"
+            _raised = "ValueError"
+        expect_equal(_raised, "ValueError", message=f"{_s} tokens with n_positions=9: raise a ValueError")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_forward_values", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
@@ -355,6 +374,11 @@ assert_close(_ours, _theirs, reduction=forward_reduction(model.config),
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 from utils.rules import substituted as _hidden_substituted
+
+### BEGIN REFERENCE
+from utils.numerics import tolerance as _hidden_tolerance
+
+### END REFERENCE
 
 
 def _hidden_block_forward(x, block):
@@ -378,12 +402,17 @@ for _seed, _kwargs in [(509, dict(n_layer=3, d_model=24, n_heads=3, vocab_size=3
         _m.transformer.ln_f.bias.add_(0.5 * torch.randn(_m.transformer.ln_f.bias.shape, generator=_g))
     _cases.append((_m, torch.randint(1, _m.config.vocab_size, (3, _m.config.n_positions), generator=_g)))
 for _m, _ids in _cases:
+    _atol = 0.0  # the grader compares with the reference kernel's tolerance, set below
     with torch.no_grad():
+        ### BEGIN REFERENCE
         _want = _m(_ids).logits
+        # utils.numerics.assert_close's rule: max |got - want| <= tolerance(scale, reduction), scale = max |want|
+        _atol = _hidden_tolerance(_want.abs().max().item(), forward_reduction(_m.config))
+        ### END REFERENCE
         with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.transformer",)), \
                 _hidden_substituted(block_forward=_hidden_block_forward):  # judged with the reference block
             _got = gpt2_forward(_m, _ids)
-    assert_close(_got, _want, reduction=forward_reduction(_m.config), what=f"logits of {_m.config.n_layer} layers")
+    expect_close(_got, _want, atol=_atol, rtol=0.0, message=f"logits of {_m.config.n_layer} layers: wrong values")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex6_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -461,13 +490,17 @@ for _seed in (512, 513, 514):
     _m = random_gpt2(n_layer=3, seed=_seed)
     _ids = torch.randint(50, (3, 16), generator=_g)
     for _k in range(3):
+        ### BEGIN REFERENCE
         _want = _hidden_agreement(_m, _ids, _k)
         _seen.add(round(_want, 3))
+        ### END REFERENCE
         with _hidden_substituted(block_forward=_hidden_block_forward):  # judged with the reference block
             _got = agreement_without_block(_m, _ids, _k)
         assert isinstance(_got, float), "return a Python float (Tensor.item())"
-        assert abs(_got - _want) <= 0.01, f"block {_k} skipped: got {_got:.3f}, expected {_want:.3f}"
+        expect_close(_got, _want, atol=0.01, rtol=0.0, message=f"block {_k} skipped: got {_got:.3f}, off by more than 0.01")
+### BEGIN REFERENCE
 assert len(_seen) > 3, "the hidden test's cases should not all agree equally"
+### END REFERENCE
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_ablation", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -475,6 +508,7 @@ assert len(_seen) > 3, "the hidden test's cases should not all agree equally"
 assert len(agreements) == model.config.n_layer, "one agreement per block"
 assert isinstance(most_needed_block, int) and 0 <= most_needed_block < model.config.n_layer
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 with torch.no_grad():
     _full = model(sentence_ids).logits.argmax(-1)
     _want = []
@@ -485,9 +519,13 @@ with torch.no_grad():
                 _out = _blk(_h)
                 _h = _out[0] if isinstance(_out, tuple) else _out
         _want.append((model.lm_head(model.transformer.ln_f(_h)).argmax(-1) == _full).float().mean().item())
-assert all(abs(float(_a) - _w) <= 0.01 for _a, _w in zip(agreements, _want, strict=True)), \
-    f"agreements {[round(float(_a), 3) for _a in agreements]}, expected {[round(_w, 3) for _w in _want]}"
-assert most_needed_block == min(range(len(_want)), key=_want.__getitem__), "the block with the LOWEST agreement"
+### END REFERENCE
+_got = [float(_a) for _a in agreements]
+# the count first: expect_close broadcasts, so a list of one value would otherwise be compared with every block's
+expect_equal(len(_got), model.config.n_layer, message=f"{len(_got)} agreements for {model.config.n_layer} blocks")
+expect_close(torch.tensor(_got, dtype=torch.float64), torch.tensor(_want, dtype=torch.float64), atol=0.01, rtol=0.0,
+             message=f"agreements {[round(_a, 3) for _a in _got]}: each must be within 0.01 of the reference's")
+expect_equal(most_needed_block, min(range(len(_want)), key=_want.__getitem__), message="the block with the LOWEST agreement")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
