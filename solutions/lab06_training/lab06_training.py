@@ -88,7 +88,11 @@ for _p in (1.0, 0.5, 0.1, 0.01):
 _g = torch.Generator().manual_seed(601)
 _probs = torch.softmax(torch.randn(1, 9, generator=_g), -1)
 for _t in range(9):
-    assert abs(cross_entropy_by_hand(_probs.log(), torch.tensor([_t])).item() + math.log(_probs[0, _t])) < 1e-4
+    _got = cross_entropy_by_hand(_probs.log(), torch.tensor([_t])).item()
+    ### BEGIN REFERENCE
+    _want = -math.log(_probs[0, _t])
+    ### END REFERENCE
+    expect_close(_got, _want, atol=1e-4, rtol=0.0, message=f"target {_t}: got {_got:.4f}, want -log p(target)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_ce_batch", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -105,10 +109,12 @@ _g = torch.Generator().manual_seed(602)
 for _shape, _vocab in [((1,), 3), ((7,), 13), ((2, 5), 31), ((3, 2, 4), 101)]:
     _logits = 3 * torch.randn(*_shape, _vocab, generator=_g)
     _targets = torch.randint(_vocab, _shape, generator=_g)
+    ### BEGIN REFERENCE
     _want = F.cross_entropy(_logits.reshape(-1, _vocab), _targets.reshape(-1))
+    ### END REFERENCE
     with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.training",)):
         _got = cross_entropy_by_hand(_logits, _targets)
-    assert torch.allclose(_got, _want, atol=1e-5), f"wrong loss for shape {_shape}, vocab {_vocab}"
+    expect_close(_got, _want, atol=1e-5, message=f"wrong loss for shape {_shape}, vocab {_vocab}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_ce_stable", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -123,10 +129,12 @@ from utils.rules import forbidden as _hidden_forbidden
 _HIDDEN_RULES = ("torch.nn.functional.cross_entropy", "torch.nn.functional.log_softmax", "torch.log_softmax",
                  "torch.Tensor.log_softmax", "torch.nn.CrossEntropyLoss")
 _logits = torch.tensor([[500.0, -500.0, 0.0, 80.0]] * 3)
+### BEGIN REFERENCE
 _want = F.cross_entropy(_logits, torch.tensor([0, 1, 3]))
+### END REFERENCE
 with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.training",)):
     _got = cross_entropy_by_hand(_logits, torch.tensor([0, 1, 3]))
-assert torch.allclose(_got, _want), "use logsumexp: exp(500) overflows"
+expect_close(_got, _want, message="use logsumexp: exp(500) overflows")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -172,10 +180,13 @@ for _vocab, _b, _s in [(23, 1, 2), (50, 3, 13), (97, 2, 31)]:
     _ids = torch.randint(_vocab, (_b, _s), generator=_g)
     with torch.no_grad():
         _out = _model(_ids, labels=_ids)
+    ### BEGIN REFERENCE
+    _want = _out.loss
+    ### END REFERENCE
     with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.training",)), \
             _hidden_substituted(cross_entropy_by_hand=_hidden_ce):  # your cross_entropy_by_hand swapped out
         _got = next_token_loss(_out.logits, _ids)
-    assert torch.allclose(_got, _out.loss, atol=1e-5), f"wrong for seq={_s}"
+    expect_close(_got, _want, atol=1e-5, message=f"wrong for seq={_s}")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -244,12 +255,15 @@ def _hidden_next_token_loss(logits, input_ids):
 
 _batch = torch.randint(31, (3, 17), generator=torch.Generator().manual_seed(604))
 _model = tiny_gpt2(31, seed=4)
+### BEGIN REFERENCE
 with torch.no_grad():
     _before = _model(_batch, labels=_batch).loss.item()
+### END REFERENCE
 with _hidden_forbidden(modules=("utils.training",)), \
         _hidden_substituted(next_token_loss=_hidden_next_token_loss):  # judged with the reference loss
     _loss = train_step(_model, _batch, torch.optim.SGD(_model.parameters(), lr=0.1))
-assert isinstance(_loss, float) and abs(_loss - _before) < 1e-4
+assert isinstance(_loss, float), "return the loss as a Python float (Tensor.item())"
+expect_close(_loss, _before, atol=1e-4, rtol=0.0, message=f"returned {_loss}: the loss of this step's forward pass")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_step_update", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -267,19 +281,29 @@ def _hidden_next_token_loss(logits, input_ids):
     return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), input_ids[:, 1:].reshape(-1))
 
 
+def _hidden_weights(model):
+    # every parameter, flattened into one vector: _same_weights's per-parameter allclose is elementwise, so one
+    # expect_close over the concatenation applies the same rule (atol 1e-5, rtol 1e-5) to every weight
+    return torch.cat([_p.detach().reshape(-1) for _p in model.parameters()])
+
+
 _batch = torch.randint(37, (5, 11), generator=torch.Generator().manual_seed(605))
 with _hidden_forbidden(modules=("utils.training",)), \
         _hidden_substituted(next_token_loss=_hidden_next_token_loss):  # judged with the reference loss
     _ours, _ = _student_steps([_batch], lr=0.3, seed=5, vocab=37)
+### BEGIN REFERENCE
 _ref, _ = _reference_steps([_batch], lr=0.3, seed=5, vocab=37)
-assert _same_weights(_ours, _ref), "after one step the weights differ from the reference"
+_want = _hidden_weights(_ref)
+### END REFERENCE
+expect_close(_hidden_weights(_ours), _want, atol=1e-5, message="after one step the weights differ from the reference")
 _ours = tiny_gpt2(37, seed=5)
 for _p in _ours.parameters():  # gradients an earlier backward left behind: the step clears them first
     _p.grad = torch.full_like(_p, 0.25)
 with _hidden_forbidden(modules=("utils.training",)), \
         _hidden_substituted(next_token_loss=_hidden_next_token_loss):
     train_step(_ours, _batch, torch.optim.SGD(_ours.parameters(), lr=0.3))
-assert _same_weights(_ours, _ref), "old gradients were added into this step: clear them before backward"
+expect_close(_hidden_weights(_ours), _want, atol=1e-5,
+             message="old gradients were added into this step: clear them before backward")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_step_repeat", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -302,9 +326,13 @@ _batch = torch.randint(29, (4, 9), generator=_g)
 with _hidden_forbidden(modules=("utils.training",)), \
         _hidden_substituted(next_token_loss=_hidden_next_token_loss):  # judged with the reference loss
     _ours, _our_losses = _student_steps([_batch] * 6, lr=0.5, seed=6, vocab=29)
+### BEGIN REFERENCE
 _ref, _ref_losses = _reference_steps([_batch] * 6, lr=0.5, seed=6, vocab=29)
-assert all(abs(a - b) < 1e-4 for a, b in zip(_our_losses, _ref_losses, strict=True)), "loss curve differs"
-assert _our_losses[-1] < _our_losses[0], "training on one batch should lower its loss"
+_want = torch.tensor(_ref_losses, dtype=torch.float64)
+### END REFERENCE
+_got = torch.tensor([float(_l) for _l in _our_losses], dtype=torch.float64)  # 6 steps, 6 losses
+expect_close(_got, _want, atol=1e-4, rtol=0.0, message=f"loss curve {[round(float(_l), 4) for _l in _got]} differs")
+expect_equal(bool(_got[-1] < _got[0]), True, message="training on one batch should lower its loss")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -363,9 +391,10 @@ for _shape, _vocab in [((1,), 2), ((3, 4), 9), ((2, 1, 3), 17)]:
     _targets = torch.randint(_vocab, _shape, generator=_g)
     with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.training",)):
         _grad = cross_entropy_grad(_logits, _targets)
-    assert _grad.shape == _logits.shape, f"shape {tuple(_grad.shape)} for logits {tuple(_logits.shape)}"
-    assert _grad.dtype == _logits.dtype, "the gradient has the logits' dtype"
-    assert torch.allclose(_grad.sum(-1), torch.zeros(_shape), atol=1e-6), "each position's gradient sums to 0"
+    expect_equal(tuple(_grad.shape), tuple(_logits.shape),
+                 message=f"shape {tuple(_grad.shape)} for logits {tuple(_logits.shape)}")
+    expect_equal(str(_grad.dtype), str(_logits.dtype), message="the gradient has the logits' dtype")
+    expect_close(_grad.sum(-1), torch.zeros(_shape), atol=1e-6, message="each position's gradient sums to 0")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_grad_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -376,6 +405,10 @@ assert_close(cross_entropy_grad(_logits, _targets), autograd_grad(_logits, _targ
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 
+### BEGIN REFERENCE
+from utils.numerics import tolerance as _hidden_tolerance
+
+### END REFERENCE
 _HIDDEN_RULES = ("torch.Tensor.backward", "torch.autograd.backward", "torch.autograd.grad", "torch.func.grad",
                  "torch.func.vjp", "torch.func.jacrev", "torch.nn.functional.cross_entropy",
                  "torch.nn.functional.log_softmax", "torch.log_softmax", "torch.Tensor.log_softmax",
@@ -384,10 +417,15 @@ _g = torch.Generator().manual_seed(608)
 for _shape, _vocab in [((1,), 3), ((7,), 13), ((2, 5), 31), ((3, 2, 4), 101)]:
     _logits = 3 * torch.randn(*_shape, _vocab, generator=_g)
     _targets = torch.randint(_vocab, _shape, generator=_g)
+    _atol = 0.0  # the grader compares with the reference kernel's tolerance, set below
+    ### BEGIN REFERENCE
     _want = autograd_grad(_logits, _targets)
+    # utils.numerics.assert_close's rule: max |got - want| <= tolerance(scale, reduction), scale = max |want|
+    _atol = _hidden_tolerance(_want.abs().max().item(), _vocab)
+    ### END REFERENCE
     with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.training",)):
         _got = cross_entropy_grad(_logits, _targets)
-    assert_close(_got, _want, reduction=_vocab, what=f"gradient for shape {_shape}, vocab {_vocab}")
+    expect_close(_got, _want, atol=_atol, rtol=0.0, message=f"gradient for shape {_shape}, vocab {_vocab}: wrong values")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_grad_stable", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -405,10 +443,13 @@ _HIDDEN_RULES = ("torch.Tensor.backward", "torch.autograd.backward", "torch.auto
                  "torch.nn.CrossEntropyLoss")
 _logits = torch.tensor([[500.0, -500.0, 0.0, 80.0]] * 3)
 _targets = torch.tensor([0, 1, 3])
+### BEGIN REFERENCE
 _want = autograd_grad(_logits, _targets)
+### END REFERENCE
 with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.training",)):
     _got = cross_entropy_grad(_logits, _targets)
-assert torch.isfinite(_got).all() and torch.allclose(_got, _want, atol=1e-6), "exp(500) overflows"
+expect_equal(bool(torch.isfinite(_got).all()), True, message="exp(500) overflows: subtract the max first")
+expect_close(_got, _want, atol=1e-6, message="wrong gradient for huge logits")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -487,12 +528,14 @@ def _hidden_loss_after(batch, lr, steps):
 _g = torch.Generator().manual_seed(609)
 for _shape, _lr, _steps in [((3, 9), 0.7, 4), ((5, 12), 2.0, 3), ((2, 20), 0.05, 6)]:
     _batch = torch.randint(50, _shape, generator=_g)
+    ### BEGIN REFERENCE
     _want = _hidden_loss_after(_batch, _lr, _steps)
+    ### END REFERENCE
     with _hidden_forbidden(modules=("utils.training",)), \
             _hidden_substituted(train_step=_hidden_train_step, next_token_loss=_hidden_next_token_loss):
         _got = loss_after_training(_batch, _lr, _steps)
     assert isinstance(_got, float), "return a Python float"
-    assert abs(_got - _want) <= 1e-3 * _want, f"lr={_lr}, {_steps} steps: got {_got:.4f}, expected {_want:.4f}"
+    expect_close(_got, _want, atol=0.0, rtol=1e-3, message=f"lr={_lr}, {_steps} steps: got {_got:.4f}, wrong loss")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_lr_sweep", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -500,31 +543,29 @@ for _shape, _lr, _steps in [((3, 9), 0.7, 4), ((5, 12), 2.0, 3), ((2, 20), 0.05,
 assert set(losses) == set(learning_rates), "one loss per learning rate"
 assert best_lr in learning_rates and math.isfinite(losses[best_lr])
 ### BEGIN HIDDEN TESTS
-def _hidden_sweep_loss(lr):
-    _m = tiny_gpt2()
-    _opt = torch.optim.SGD(_m.parameters(), lr=lr)
-    for _ in range(20):
-        _opt.zero_grad()
-        _m(experiment_batch, labels=experiment_batch).loss.backward()
-        _opt.step()
-    with torch.no_grad():
-        return _m(experiment_batch, labels=experiment_batch).loss.item()
+# This cell is judged on running the sweep with the loss_after_training you wrote and reading it (a function that
+# differs from the reference costs its own points, above). So the numbers are compared with your own function's,
+# rerun here: only this kernel has it, so the grader receives the gaps between the two, not a reference's values.
+def _hidden_gap(got, own):
+    # 0 when both are non-finite or within a relative 1e-3 of each other is the rule: the relative gap, inf when
+    # only one of them is finite
+    if not math.isfinite(got) and not math.isfinite(own):
+        return 0.0
+    if math.isfinite(got) != math.isfinite(own):
+        return math.inf
+    return abs(got - own) / abs(own) if own != 0 else abs(got - own)
 
 
-def _hidden_same(got, want):
-    return math.isfinite(want) == math.isfinite(got) and (not math.isfinite(want) or abs(got - want) <= 1e-3 * want)
-
-
-_want = {_lr: _hidden_sweep_loss(_lr) for _lr in learning_rates}
-if not all(_hidden_same(float(losses[_lr]), _want[_lr]) for _lr in learning_rates):
-    # a loss_after_training that differs from the reference costs its own points; this cell is judged on running
-    # the sweep with the function you wrote and reading it
-    _want = {_lr: float(loss_after_training(experiment_batch, _lr, 20)) for _lr in learning_rates}
-for _lr, _w in _want.items():
-    _l = float(losses[_lr])
-    assert _hidden_same(_l, _w), f"lr={_lr}: got {_l:.4f}, expected {_w:.4f}"
-assert best_lr == min((_lr for _lr in _want if math.isfinite(_want[_lr])), key=_want.__getitem__), \
-    "the learning rate with the lowest finite loss"
+_own = {_lr: float(loss_after_training(experiment_batch, _lr, 20)) for _lr in learning_rates}
+_best = min((_lr for _lr in _own if math.isfinite(_own[_lr])), key=_own.__getitem__)
+expect_equal(sorted(float(_lr) for _lr in losses), sorted(learning_rates), message="one loss per learning rate")
+_gaps = [_hidden_gap(float(losses[_lr]), _own[_lr]) if _lr in losses else math.inf for _lr in learning_rates]
+### BEGIN REFERENCE
+_want = [0.0] * len(learning_rates)
+### END REFERENCE
+expect_close(torch.tensor(_gaps, dtype=torch.float64), torch.tensor(_want, dtype=torch.float64), atol=1e-3, rtol=0.0,
+             message=f"losses {losses} are not what loss_after_training(experiment_batch, lr, 20) returns")
+expect_equal(best_lr == _best, True, message=f"best_lr {best_lr}: the learning rate with the lowest finite loss")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
