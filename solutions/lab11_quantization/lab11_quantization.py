@@ -66,9 +66,11 @@ _g = torch.Generator().manual_seed(1101)
 for _bits in (8, 4, 6):
     _x = torch.randn(17, 23, generator=_g) * 3
     _q, _s = absmax_quantize(_x, bits=_bits)
-    assert _q.dtype == torch.int8 and tuple(_q.shape) == tuple(_x.shape), f"{_bits} bits: int8 of x's shape"
-    assert int(_q.abs().max()) == 2 ** (_bits - 1) - 1, f"{_bits} bits: the largest |q| is qmax"
-    assert _s.dtype == torch.float32 and _s.dim() == 0, f"scale: a float32 scalar (0-d) tensor, not {_s.dtype} {tuple(_s.shape)}"
+    expect_equal(str(_q.dtype), "torch.int8", message=f"{_bits} bits: q is int8, not {_q.dtype}")
+    expect_equal(tuple(_q.shape), (17, 23), message=f"{_bits} bits: q has x's shape, not {tuple(_q.shape)}")
+    expect_equal(int(_q.abs().max()), 2 ** (_bits - 1) - 1, message=f"{_bits} bits: the largest |q| is qmax")
+    expect_equal((str(_s.dtype), _s.dim()), ("torch.float32", 0),
+                 message=f"scale: a float32 scalar (0-d) tensor, not {_s.dtype} {tuple(_s.shape)}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_absmax_rounding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -86,12 +88,20 @@ _HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.function
                  "bitsandbytes.functional.dequantize_nf4")
 _g = torch.Generator().manual_seed(1102)
 for _bits in (8, 4):
+    _qmax = 2 ** (_bits - 1) - 1
+    # x / scale kept at least 0.01 from every half-integer (x's largest magnitude unchanged), so every correct way
+    # to divide (x / scale, x * (1 / scale), in float64) rounds to the same code and the codes are compared exactly
     _x = torch.randn(40, 64, generator=_g)
+    _t = _x / (_x.abs().max() / _qmax)
+    _f = _t - _t.floor()
+    _x = torch.where((_f - 0.5).abs() < 0.01,
+                     (_t.floor() + 0.5 + torch.where(_f < 0.5, -0.01, 0.01)) * (_x.abs().max() / _qmax), _x)
     with _hidden_forbidden(modules=("utils.quant",)):
         _q, _s = absmax_quantize(_x, bits=_bits)
-    _qmax = 2 ** (_bits - 1) - 1
-    _ref = torch.round(_x / (_x.abs().max() / _qmax)).clamp(-_qmax, _qmax)
-    assert (_q.float() != _ref).float().mean() < 1e-3, f"{_bits}-bit codes differ from round(x / scale)"
+    ### BEGIN REFERENCE
+    _ref = torch.round(_x.double() / (_x.abs().max().double() / _qmax)).clamp(-_qmax, _qmax).to(torch.int64)
+    ### END REFERENCE
+    expect_equal(_q.to(torch.int64), _ref, message=f"{_bits}-bit codes differ from round(x / scale)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_absmax_roundtrip", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -106,7 +116,9 @@ _g = torch.Generator().manual_seed(1103)
 for _bits in (8, 4, 3):
     _x = torch.randn(1000, generator=_g) * 5
     _q, _s = absmax_quantize(_x, bits=_bits)
-    assert (absmax_dequantize(_q, _s) - _x).abs().max() <= _s / 2 + 1e-5, f"{_bits} bits: error > scale / 2"
+    # within half a step of x: the step is the reference's scale (atol is the reference kernel's), max|x| / qmax
+    expect_close(absmax_dequantize(_q, _s), _x, rtol=0.0, atol=float(_s) / 2 + 1e-5,
+                 message=f"{_bits} bits: error > scale / 2")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -142,7 +154,11 @@ assert _book.dtype == torch.float32 and _book.shape == (16,)
 assert torch.all(_book[1:] > _book[:-1]), "ascending, no repeats"
 assert _book[0].item() == -1.0 and _book[-1].item() == 1.0
 ### BEGIN HIDDEN TESTS
-assert torch.equal(nf4_codebook(), _book), "deterministic"
+expect_equal(str(_book.dtype), "torch.float32", message=f"float32 levels, not {_book.dtype}")
+expect_equal(tuple(_book.shape), (16,), message=f"16 levels, not shape {tuple(_book.shape)}")
+expect_equal(bool(torch.all(_book[1:] > _book[:-1])), True, message="ascending, no repeats")
+expect_equal((float(_book[0]), float(_book[-1])), (-1.0, 1.0), message="the levels run from -1 to 1")
+expect_equal(bool(torch.equal(nf4_codebook(), _book)), True, message="deterministic")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_nf4_zero", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -150,7 +166,8 @@ assert torch.equal(nf4_codebook(), _book), "deterministic"
 _book = nf4_codebook()
 assert (_book == 0).sum().item() == 1, "NF4 has an exact 0"
 ### BEGIN HIDDEN TESTS
-assert (_book < 0).sum().item() == 7 and (_book > 0).sum().item() == 8, "7 negative, 8 positive levels"
+expect_equal(int((_book == 0).sum()), 1, message="NF4 has an exact 0")
+expect_equal((int((_book < 0).sum()), int((_book > 0).sum())), (7, 8), message="7 negative, 8 positive levels")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_nf4_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -163,10 +180,12 @@ from utils.rules import forbidden as _hidden_forbidden
 _HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
                  "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
                  "bitsandbytes.functional.dequantize_nf4")
+### BEGIN REFERENCE
 _ref = bnbf.get_4bit_type("nf4", device="cpu")
+### END REFERENCE
 with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.quant",)):
     _book = nf4_codebook()
-assert torch.allclose(_book, _ref, atol=1e-6), "not the NF4 levels of bitsandbytes"
+expect_close(_book, _ref, atol=1e-6, message="not the NF4 levels of bitsandbytes")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -220,8 +239,9 @@ except ValueError:
 else:
     raise AssertionError("100 elements is not a multiple of 64: raise ValueError")
 ### BEGIN HIDDEN TESTS
-_c, _a = quantize_nf4(torch.randn(3, 256), _book, blocksize=128)
-assert _c.shape == (768,) and _a.shape == (6,) and int(_c.max()) <= 15
+_c, _a = quantize_nf4(torch.randn(3, 256, generator=torch.Generator().manual_seed(1112)), _book, blocksize=128)
+expect_equal((tuple(_c.shape), tuple(_a.shape)), ((768,), (6,)), message="blocksize 128: 768 codes, 6 absmax")
+expect_equal(bool(int(_c.max()) <= 15), True, message="a code is an index into the 16 levels")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_q_absmax", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -236,7 +256,10 @@ _g = torch.Generator().manual_seed(1104)
 _w = torch.randn(32, 128, generator=_g)
 _w[0, 0] = 50.0
 _c, _a = quantize_nf4(_w, _book)
-assert torch.allclose(_a, _w.reshape(-1, 64).abs().amax(dim=1)), "one absmax per block, not one for the tensor"
+### BEGIN REFERENCE
+_want = _w.reshape(-1, 64).abs().amax(dim=1)
+### END REFERENCE
+expect_close(_a, _want, message="one absmax per block, not one for the tensor")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_q_codes", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -255,15 +278,26 @@ _HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.function
                  "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
                  "bitsandbytes.functional.dequantize_nf4")
 _g = torch.Generator().manual_seed(1105)
+_mid = (_book[1:] + _book[:-1]) / 2  # the boundaries between NF4's levels
 for _shape, _bs in [((64, 192), 64), ((33, 128), 64), ((16, 512), 128), ((5, 256), 256)]:
     _w = torch.randn(*_shape, generator=_g) * 0.02
     _w.view(-1)[7] = 0.5
     _w.view(-1)[_bs:2 * _bs] = 0.0  # a block of zeros stays zeros: every code is NF4's 0 (index 7), as in bitsandbytes
-    _packed, _state = bnbf.quantize_4bit(_w, blocksize=_bs, quant_type="nf4")
+    # every w / absmax kept at least 1e-4 from a boundary (absmax unchanged), so every correct nearest-level rule
+    # (argmin, midpoints, float64, w * (1 / absmax)) gives bitsandbytes' code and the codes are compared exactly
+    _am = _w.reshape(-1, _bs).abs().amax(dim=1, keepdim=True).clamp(min=1e-30)
+    _t = _w.reshape(-1, _bs) / _am
+    _j = (_t.unsqueeze(-1) - _mid).abs().argmin(dim=-1)  # the nearest boundary
+    _d = _t - _mid[_j]
+    _w = (torch.where(_d.abs() < 1e-4, _mid[_j] + torch.where(_d < 0, -1e-4, 1e-4), _t) * _am).reshape(_shape)
     with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.quant",)):
         _codes, _absmax = quantize_nf4(_w, _book, blocksize=_bs)
+    ### BEGIN REFERENCE
+    _packed, _state = bnbf.quantize_4bit(_w, blocksize=_bs, quant_type="nf4")
     _theirs = torch.stack([_packed.flatten() >> 4, _packed.flatten() & 0xF], 1).flatten()
-    assert (_codes == _theirs).float().mean() > 0.999, f"{_shape}, blocksize {_bs}: codes differ from bitsandbytes"
+    ### END REFERENCE
+    expect_equal(_codes.to(torch.int64), _theirs.to(torch.int64),
+                 message=f"{_shape}, blocksize {_bs}: codes differ from bitsandbytes")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_q_dequant", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -280,10 +314,12 @@ _HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.function
 _g = torch.Generator().manual_seed(1106)
 _c = torch.randint(0, 16, (6 * 64,), generator=_g).to(torch.uint8)
 _a = torch.rand(6, generator=_g) + 0.1
+### BEGIN REFERENCE
 _ref = (_book[_c.long()].reshape(6, 64) * _a[:, None]).reshape(3, 128)
+### END REFERENCE
 with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.quant",)):
     _back = dequantize_nf4(_c, _a, _book, (3, 128))
-assert torch.allclose(_back, _ref)
+expect_close(_back, _ref, message="dequantize: codebook[code] * absmax of its block, in the shape asked for")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -333,8 +369,11 @@ assert round(scale_bits_per_param(64, double_quant=True), 3) == 0.127
 ### BEGIN HIDDEN TESTS
 for _bs in (32, 64, 128, 256):
     for _bs2 in (128, 256):
-        assert math.isclose(scale_bits_per_param(_bs, True, _bs2), 8 / _bs + 32 / (_bs * _bs2))
-        assert math.isclose(scale_bits_per_param(_bs, False, _bs2), 32 / _bs)
+        _with, _without = scale_bits_per_param(_bs, True, _bs2), scale_bits_per_param(_bs, False, _bs2)
+        expect_close(float(_with), 8 / _bs + 32 / (_bs * _bs2), rtol=1e-9, atol=0.0,
+                     message=f"double quantization, blocksize {_bs}, blocksize2 {_bs2}: {_with}")
+        expect_close(float(_without), 32 / _bs, rtol=1e-9, atol=0.0,
+                     message=f"no double quantization, blocksize {_bs}: {_without}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_double_quant", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -353,13 +392,22 @@ for _n, _bs2 in ((1024, 256), (768, 128)):
     _absmax = torch.rand(_n, generator=_g) * torch.rand(1, generator=_g) + 0.001
     with _hidden_forbidden(modules=("utils.quant",)):
         _q, _scales, _offset = double_quantize(_absmax, blocksize2=_bs2)
-    assert _q.shape == (_n // _bs2, _bs2) and math.isclose(float(_offset), _absmax.mean().item(), rel_tol=1e-5)
-    _err = (double_dequantize(_q, _scales, _offset) - _absmax).abs().reshape(-1, _bs2)
-    assert torch.all(_err <= _scales[:, None] / 2 + 1e-7), "error > half a step in some block"
+    expect_equal(tuple(_q.shape), (_n // _bs2, _bs2), message=f"q: (n // blocksize2, blocksize2), not {tuple(_q.shape)}")
+    ### BEGIN REFERENCE
+    _want_offset = _absmax.mean().item()
+    ### END REFERENCE
+    expect_close(float(_offset), _want_offset, rtol=1e-5, atol=0.0, message="offset: the mean of the scales")
+    _back = double_dequantize(_q, _scales, _offset).reshape(-1, _bs2)
+    for _i in range(_n // _bs2):  # within half a step of each block (atol: the reference kernel's step of the block)
+        expect_close(_back[_i], _absmax.reshape(-1, _bs2)[_i], rtol=0.0, atol=float(_scales[_i]) / 2 + 1e-7,
+                     message=f"error > half a step in block {_i}")
     # the step is the block's absmax / 127, so each block uses the whole int8 range (not a larger, coarser step)
+    ### BEGIN REFERENCE
     _want = (_absmax - _absmax.mean()).reshape(-1, _bs2).abs().amax(dim=1) / 127
-    assert torch.allclose(_scales, _want, rtol=1e-5), "scales are not absmax / 127 per block"
-    assert torch.all(_q.abs().amax(dim=1) == 127)
+    ### END REFERENCE
+    expect_close(_scales, _want, rtol=1e-5, message="scales are not absmax / 127 per block")
+    expect_equal(_q.abs().amax(dim=1).to(torch.int64), torch.full((_n // _bs2,), 127),
+                 message="each block's largest |q| is 127")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -414,8 +462,8 @@ for _shape, _bs in [((48, 128), 64), ((7, 256), 128), ((3, 64), 64)]:
     for _dtype in (torch.uint8, torch.int64):
         with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.quant",)):
             _mine = pack_nf4(_codes.to(_dtype))
-        assert torch.equal(_mine.flatten().to(torch.int64), _packed.flatten().to(torch.int64)), \
-            f"{_shape}, {_dtype} codes: bytes differ from bitsandbytes'"
+        expect_equal(_mine.flatten().to(torch.int64), _packed.flatten().to(torch.int64),
+                     message=f"{_shape}, {_dtype} codes: bytes differ from bitsandbytes'")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_pack_checks", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -432,14 +480,15 @@ else:
 _g = torch.Generator().manual_seed(1109)
 _codes = torch.randint(0, 16, (2 * 37,), generator=_g)
 _bytes = pack_nf4(_codes)
-assert _bytes.dtype == torch.uint8 and tuple(_bytes.shape) == (37, 1), "uint8 (n // 2, 1) for int64 codes too"
+expect_equal((str(_bytes.dtype), tuple(_bytes.shape)), ("torch.uint8", (37, 1)),
+             message="uint8 (n // 2, 1) for int64 codes too")
 for _bad in (torch.tensor([16, 0]), torch.tensor([3, -1]), torch.tensor([0, 1, 2, 3, 4])):
     try:
         pack_nf4(_bad)
+        _raised = "nothing"
     except ValueError:
-        pass
-    else:
-        raise AssertionError(f"pack_nf4({_bad.tolist()}) must raise ValueError")
+        _raised = "ValueError"
+    expect_equal(_raised, "ValueError", message=f"pack_nf4({_bad.tolist()}) must raise ValueError")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex6_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -520,6 +569,7 @@ def _hidden_absmax_quantize(x, bits=8):
     return torch.round(x.float() / scale).clamp(-qmax, qmax).to(torch.int8), scale
 
 
+### BEGIN REFERENCE
 def _hidden_ratio(w, blocksize):
     blocks = w.reshape(-1, blocksize).double()
     absmax = blocks.abs().amax(dim=1, keepdim=True)
@@ -529,17 +579,20 @@ def _hidden_ratio(w, blocksize):
     return ((nf4_back - blocks).abs().mean() / (int4_back - blocks).abs().mean()).item()
 
 
+### END REFERENCE
 _HIDDEN_REFS = dict(nf4_codebook=_hidden_codebook, quantize_nf4=_hidden_quantize, dequantize_nf4=_hidden_dequantize,
                     absmax_quantize=_hidden_absmax_quantize, absmax_dequantize=lambda q, scale: q.float() * scale)
 _g = torch.Generator().manual_seed(1110)
 _cases = [(torch.randn(96, 128, generator=_g) * 0.05, 64), (torch.rand(64, 192, generator=_g) * 2 - 1, 64),
           (torch.randn(32, 512, generator=_g) ** 3, 128), (torch.rand(40, 256, generator=_g) - 0.3, 256)]
 for _w, _bs in _cases:
+    ### BEGIN REFERENCE
     _want = _hidden_ratio(_w, _bs)
+    ### END REFERENCE
     with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.quant",)), _hidden_substituted(**_HIDDEN_REFS):
         _ratio, _better = nf4_int4_error_ratio(_w.clone(), blocksize=_bs)
     assert isinstance(_ratio, float), "ratio: a Python float"
-    assert math.isclose(_ratio, _want, rel_tol=1e-3), f"blocksize {_bs}: ratio {_ratio:.4f}, expected {_want:.4f}"
+    expect_close(_ratio, _want, rtol=1e-3, atol=0.0, message=f"blocksize {_bs}: ratio {_ratio:.4f}, not the reference's")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_ratio_reading", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -585,5 +638,5 @@ for _w, _want in ((torch.rand(48, 128, generator=_g) * 2 - 1, "INT4"), (torch.ra
                   (torch.rand(16, 256, generator=_g) * 4 - 2, "INT4")):
     with _hidden_substituted(**_HIDDEN_REFS):
         _ratio, _better = nf4_int4_error_ratio(_w)
-    assert _better == _want, f"this tensor: {_want} has the lower error, not {_better}"
+    expect_equal(_better, _want, message=f"this tensor: {_want} has the lower error, not {_better}")
 ### END HIDDEN TESTS
