@@ -105,20 +105,26 @@ def lora_parameter_count_for(model: nn.Module, target_modules: list[str], r: int
 assert lora_parameter_count_for(model, ["c_attn"], 8) == 4 * 8 * (256 + 768)        # 32,768: lesson 07
 assert lora_parameter_count_for(model, ["attn.c_proj"], 4) == 4 * 4 * (256 + 256)
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+### BEGIN REFERENCE
 from utils.lora import lora_parameter_count as _ref_count  # checked against PEFT in tests/test_lora.py
 from utils.lora import target_shapes as _ref_shapes
-from utils.rules import forbidden as _hidden_forbidden
+
+### END REFERENCE
 
 _gen = torch.Generator().manual_seed(80801)
 for _targets in (["c_proj"], ["mlp.c_proj"], ["c_fc", "attn.c_proj"], ["c_attn", "c_proj", "c_fc"], ["fc", "c_attn"],
                  ["_proj"]):  # PEFT's rule: "fc" is no module's name nor a dotted suffix, so it matches nothing
     _r = int(torch.randint(1, 17, (1,), generator=_gen))
     _m = tiny_gpt2(n_embd=16 * int(torch.randint(1, 4, (1,), generator=_gen)), n_layer=3)
+    ### BEGIN REFERENCE
     _expected = _ref_count(_ref_shapes(_m, _targets), _r)
+    ### END REFERENCE
     with _hidden_forbidden("peft.get_peft_model", "peft.PeftModel",  # submodules before their parent
                            modules=("peft.tuners.tuners_utils", "peft.tuners", "peft", "utils.lora")):
         _got = lora_parameter_count_for(_m, _targets, _r)
-    assert _got == _expected, f"wrong count for {_targets}, r={_r}"
+    expect_equal(_got, _expected, message=f"wrong count for {_targets}, r={_r}: {_got}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_count_llama", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -126,19 +132,25 @@ for _targets in (["c_proj"], ["mlp.c_proj"], ["c_fc", "attn.c_proj"], ["c_attn",
 _llama = tiny_llama(hidden=32, heads=4, kv_heads=2)      # head_dim 8: v_proj is 32 -> 16
 assert lora_parameter_count_for(_llama, ["q_proj", "v_proj"], 4) == 2 * 4 * ((32 + 32) + (32 + 16))
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+### BEGIN REFERENCE
 from utils.lora import lora_parameter_count as _ref_count  # checked against PEFT in tests/test_lora.py
 from utils.lora import target_shapes as _ref_shapes
-from utils.rules import forbidden as _hidden_forbidden
+
+### END REFERENCE
 
 _gen = torch.Generator().manual_seed(80802)
 for _targets in (["q_proj", "v_proj"], ["k_proj", "o_proj"], ["gate_proj", "up_proj", "down_proj"], ["proj"]):
     _r = int(torch.randint(1, 9, (1,), generator=_gen))
     _m = tiny_llama(hidden=48, heads=6, kv_heads=int([1, 2, 3][int(torch.randint(0, 3, (1,), generator=_gen))]))
+    ### BEGIN REFERENCE
     _expected = _ref_count(_ref_shapes(_m, _targets), _r)
+    ### END REFERENCE
     with _hidden_forbidden("peft.get_peft_model", "peft.PeftModel",  # submodules before their parent
                            modules=("peft.tuners.tuners_utils", "peft.tuners", "peft", "utils.lora")):
         _got = lora_parameter_count_for(_m, _targets, _r)
-    assert _got == _expected, f"wrong count for {_targets}, r={_r}"
+    expect_equal(_got, _expected, message=f"wrong count for {_targets}, r={_r}: {_got}")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -185,7 +197,8 @@ for _ in range(6):
     _budget = int(torch.randint(_per, 70 * _per, (1,), generator=_gen))
     with _hidden_substituted(lora_parameter_count_for=_hidden_count):  # judged on its own, with the reference count
         _r = largest_rank(model, _targets, _budget)
-    assert _r * _per <= _budget < (_r + 1) * _per, f"budget {_budget} on {_targets}: r = {_r}"
+    # the only r with r * per <= budget < (r + 1) * per
+    expect_equal(_r, _budget // _per, message=f"budget {_budget} on {_targets}: r = {_r}")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -239,14 +252,17 @@ for _m, _targets in ((tiny_gpt2(n_embd=48, n_layer=3), ["c_fc", "c_attn"]), (tin
     with _hidden_substituted(lora_parameter_count_for=_hidden_count, largest_rank=_hidden_rank):
         _c = budget_config(_m, _targets, _budget)
     _n = peft_trainable(_m, _c)
-    assert _n <= _budget, "over budget"
-    assert _n + _n // _c.r > _budget, "a larger rank would still fit"
+    # n <= budget < n + n // r: the largest rank that fits, and PEFT's count of it (over budget, or a rank too small)
+    expect_equal((int(_c.r), _n), (_hidden_rank(_m, _targets, _budget),
+                                   _hidden_rank(_m, _targets, _budget) * _hidden_count(_m, _targets, 1)),
+                 message=f"budget {_budget}: rank {_c.r}, {_n} trainable parameters (over budget, or not the largest rank)")
 try:
     with _hidden_substituted(lora_parameter_count_for=_hidden_count, largest_rank=_hidden_rank):
         budget_config(model, ["c_attn"], 10)
-    raise AssertionError("a budget below rank 1 must raise ValueError")
-except ValueError as _expected_error:
-    pass
+    _raised = "nothing"
+except ValueError as _hidden_raised:
+    _raised = "ValueError"  # or a subclass of it
+expect_equal(_raised, "ValueError", message="a budget below rank 1 must raise ValueError")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_config_scale", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -273,7 +289,8 @@ for _alpha, _budget in ((8.0, 5_000), (32.0, 2_000)):
         _c = budget_config(tiny_gpt2(), ["c_attn", "c_fc"], _budget, alpha=_alpha)
     _pm = get_peft_model(tiny_gpt2(), _c)
     _scaling = _pm.base_model.model.transformer.h[0].attn.c_attn.scaling["default"]
-    assert abs(_scaling - _alpha / _c.r) < 1e-9, "PEFT's scale must come out as alpha / r"
+    expect_close(float(_scaling), _alpha / _c.r, rtol=0.0, atol=1e-9,  # the reference kernel's r: the largest that fits
+                 message=f"PEFT's scale must come out as alpha / r, not {_scaling}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_config_fan_in_fan_out", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -293,16 +310,21 @@ def _hidden_rank(model, target_modules, budget):
     return budget // _hidden_count(model, target_modules, 1)
 
 
+_hidden_conv = nn.Sequential(nn.Linear(8, 8))
+_hidden_conv.add_module("proj", Conv1D(24, 8))         # a Conv1D in a model that is not GPT-2
+for _m, _targets, _want, _why in (
+        (tiny_llama(), ["q_proj", "v_proj"], False, "a Llama's projections are nn.Linear"),
+        (tiny_gpt2(), ["mlp.c_proj"], True, "GPT-2's projections are Conv1D"),
+        (tiny_gpt2(), ["lm_head"], False,
+         "GPT-2's lm_head is an nn.Linear: the flag follows the targeted modules, not the model's type"),
+        (_hidden_conv, ["proj"], True, "the flag follows the targeted modules")):
+    with _hidden_substituted(lora_parameter_count_for=_hidden_count, largest_rank=_hidden_rank):
+        _fan = budget_config(_m, _targets, 5_000).fan_in_fan_out
+    assert isinstance(_fan, bool), f"fan_in_fan_out is a bool, not {type(_fan).__name__}"
+    expect_equal(_fan, _want, message=f"{_targets}: fan_in_fan_out={_fan}; {_why}")
 with _hidden_substituted(lora_parameter_count_for=_hidden_count, largest_rank=_hidden_rank):
-    assert budget_config(tiny_llama(), ["q_proj", "v_proj"], 5_000).fan_in_fan_out is False
-    assert budget_config(tiny_gpt2(), ["mlp.c_proj"], 5_000).fan_in_fan_out is True
-    assert budget_config(tiny_gpt2(), ["lm_head"], 5_000).fan_in_fan_out is False, \
-        "GPT-2's lm_head is an nn.Linear: the flag follows the targeted modules, not the model's type"
     _c = budget_config(tiny_gpt2(), ["mlp.c_proj", "c_attn"], 5_000)
-    _hidden_conv = nn.Sequential(nn.Linear(8, 8))
-    _hidden_conv.add_module("proj", Conv1D(24, 8))         # a Conv1D in a model that is not GPT-2
-    assert budget_config(_hidden_conv, ["proj"], 5_000).fan_in_fan_out is True, "the flag follows the targeted modules"
-assert set(_c.target_modules) == {"mlp.c_proj", "c_attn"}
+expect_equal(sorted(_c.target_modules), ["c_attn", "mlp.c_proj"], message="target_modules as given")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -349,6 +371,14 @@ print(f"loss on qa_batch: base model {_losses[0]:.2f}, after 3 steps {_losses[1]
 assert isinstance(_trained, PeftModel) and _losses[1] < _losses[0]
 assert not any("lora_" in _n for _n, _ in model.named_parameters()), "model itself must stay without LoRA"
 ### BEGIN HIDDEN TESTS
+from utils.numerics import tolerance as _hidden_tolerance
+
+
+def _hidden_flat(tensors):  # many tensors as one float64 vector: a value an expectation can send
+    return torch.cat([_t.detach().double().flatten() for _t in tensors]) if tensors else torch.zeros(0, dtype=torch.float64)
+
+
+### BEGIN REFERENCE
 def _hidden_train(model, config, batch, steps, lr, seed=0):
     torch.manual_seed(seed)
     adapter = get_peft_model(copy.deepcopy(model), copy.deepcopy(config))
@@ -361,6 +391,7 @@ def _hidden_train(model, config, batch, steps, lr, seed=0):
     return adapter.eval()
 
 
+### END REFERENCE
 _gen = torch.Generator().manual_seed(80805)
 for _m, _cfg in ((tiny_gpt2(n_embd=32), LoraConfig(r=3, lora_alpha=8, target_modules=["c_attn", "mlp.c_fc"],
                                                    fan_in_fan_out=True)),
@@ -369,25 +400,34 @@ for _m, _cfg in ((tiny_gpt2(n_embd=32), LoraConfig(r=3, lora_alpha=8, target_mod
     _b = {"input_ids": _ids, "attention_mask": torch.ones_like(_ids), "labels": _ids.masked_fill(_ids < 20, -100)}
     _steps, _seed = int(torch.randint(2, 5, (1,), generator=_gen)), int(torch.randint(0, 1000, (1,), generator=_gen))
     _before = {_n: _p.detach().clone() for _n, _p in _m.state_dict().items()}
-    _ref = _hidden_train(_m, _cfg, _b, _steps, 1e-2, _seed)
+    ### BEGIN REFERENCE
+    _ref = _hidden_train(_m, _cfg, _b, _steps, 1e-2, _seed)  # seeded by _seed as the exercise asks: A is not random
+    ### END REFERENCE
     _got = train_adapter(_m, _cfg, _b, _steps, 1e-2, seed=_seed)
     assert isinstance(_got, PeftModel), "return the PeftModel"
     _after = _m.state_dict()
-    assert _before.keys() == _after.keys() and all(torch.equal(_before[_n], _after[_n]) for _n in _before), \
-        "the model passed in was changed: wrap a copy"
-    assert not _got.training, "return the adapter in eval mode"
+    expect_equal(list(_after), list(_before), message="the model passed in was changed: wrap a copy")
+    expect_equal(_hidden_flat([_after[_n] for _n in _after]), _hidden_flat(list(_before.values())),
+                 message="the model passed in was changed: wrap a copy")
+    expect_equal(bool(_got.training), False, message="return the adapter in eval mode")
     _trainable = sorted(_n for _n, _p in _got.named_parameters() if _p.requires_grad)
-    assert _trainable == sorted(_n for _n, _p in _ref.named_parameters() if _p.requires_grad), "only A and B train"
-    for _n, _p in _got.get_base_model().state_dict().items():
-        if "lora_" not in _n:
-            assert torch.equal(_p, _before[_n.replace(".base_layer", "")]), f"base weight {_n} moved"
+    expect_equal(_trainable, sorted(_n for _n, _p in _ref.named_parameters() if _p.requires_grad),
+                 message="only A and B train")
+    _base_names = [_n for _n in _got.get_base_model().state_dict() if "lora_" not in _n]
+    expect_equal([_n.replace(".base_layer", "") for _n in _base_names], list(_before),
+                 message="the adapter model holds the base model's weights")
+    expect_equal(_hidden_flat([_got.get_base_model().state_dict()[_n] for _n in _base_names]),
+                 _hidden_flat(list(_before.values())), message="a base weight moved: only A and B may train")
     with torch.no_grad():
-        _want, _have = _ref(**_b).loss.item(), _got(**_b).loss.item()
-    assert abs(_have - _want) <= 1e-3 * abs(_want), f"loss after {_steps} steps: {_have:.4f}, reference {_want:.4f}"
-    _ref_ab = dict(_ref.named_parameters())
-    _gap = max((_p.detach() - _ref_ab[_n].detach()).abs().max().item()
-               for _n, _p in _got.named_parameters() if _p.requires_grad)
-    assert _gap <= 1e-4 * 1e-2, f"A and B differ from the reference run's by up to {_gap:.2e} (weight decay? the seed?)"
+        _have = _got(**_b).loss.item()
+    ### BEGIN REFERENCE
+    with torch.no_grad():
+        _want = _ref(**_b).loss.item()
+    ### END REFERENCE
+    expect_close(_have, _want, rtol=1e-3, atol=0.0, message=f"loss after {_steps} steps: {_have:.4f}, not the reference run's")
+    expect_close(_hidden_flat([_p for _n, _p in sorted(_got.named_parameters()) if _p.requires_grad]),
+                 _hidden_flat([_p for _n, _p in sorted(_ref.named_parameters()) if _p.requires_grad]),
+                 rtol=0.0, atol=1e-4 * 1e-2, message="A and B differ from the reference run's (weight decay? the seed?)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -420,6 +460,9 @@ with torch.no_grad():
 print("trainable after reloading:", _loaded.get_nb_trainable_parameters()[0])
 assert _loaded.get_nb_trainable_parameters()[0] == _saved.get_nb_trainable_parameters()[0]
 ### BEGIN HIDDEN TESTS
+from utils.numerics import tolerance as _hidden_tolerance
+
+
 def _hidden_train(model, config, batch, steps, lr, seed=0):
     torch.manual_seed(seed)
     adapter = get_peft_model(copy.deepcopy(model), copy.deepcopy(config))
@@ -437,24 +480,33 @@ for _make, _cfg in ((tiny_gpt2, LoraConfig(r=4, lora_alpha=8, target_modules=["c
                     (tiny_llama, LoraConfig(r=2, lora_alpha=8, target_modules=["k_proj", "o_proj", "up_proj"]))):
     _ids = torch.randint(1, 60, (2, 10), generator=_gen)
     _b = {"input_ids": _ids, "attention_mask": torch.ones_like(_ids), "labels": _ids}
-    _ref = _hidden_train(_make(), _cfg, _b, 3, 1e-2)
+    _ref = _hidden_train(_make(), _cfg, _b, 3, 1e-2)  # the saved adapter: an input, the same in both kernels (seeded)
     with tempfile.TemporaryDirectory() as _dir:
         _ref.save_pretrained(_dir)
         _got = reload_trainable(_make(), _dir)
     assert isinstance(_got, PeftModel), "return the PeftModel"
     with torch.no_grad():
-        assert_close(_got(**_b).logits, _ref(**_b).logits, reduction=forward_reduction(_ref.config),
-                     what="logits of the reloaded adapter")
+        _logits = _got(**_b).logits
+    ### BEGIN REFERENCE
+    with torch.no_grad():
+        _want_logits = _ref(**_b).logits
+    ### END REFERENCE
+    # utils.numerics' tolerance, its scale the largest |logit| (atol: the reference kernel's)
+    expect_close(_logits, _want_logits, rtol=0.0,
+                 atol=_hidden_tolerance(float(_logits.abs().max()), forward_reduction(_ref.config)),
+                 message="logits of the reloaded adapter differ from the saved adapter's")
+    ### BEGIN REFERENCE
     _want = sorted(_n for _n, _p in _ref.named_parameters() if _p.requires_grad)
     assert _want, "the reference adapter has trainable parameters"
-    assert sorted(_n for _n, _p in _got.named_parameters() if _p.requires_grad) == _want, \
-        "exactly the LoRA A and B must require grad"
+    ### END REFERENCE
+    expect_equal(sorted(_n for _n, _p in _got.named_parameters() if _p.requires_grad), _want,
+                 message="exactly the LoRA A and B must require grad")
     _B = {_n: _p.detach().clone() for _n, _p in _got.named_parameters() if "lora_B" in _n}
     _got.train()
     _got(**_b).loss.backward()
     torch.optim.SGD([_p for _p in _got.parameters() if _p.requires_grad], lr=0.1).step()
-    assert any(not torch.equal(_p, _B[_n]) for _n, _p in _got.named_parameters() if _n in _B), \
-        "a training step must move B"
+    expect_equal(any(not torch.equal(_p, _B[_n]) for _n, _p in _got.named_parameters() if _n in _B), True,
+                 message="a training step must move B")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex6_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -488,6 +540,12 @@ assert _adapter.get_nb_trainable_parameters()[0] > 0, "the adapter keeps its A a
 ### BEGIN HIDDEN TESTS
 from peft.tuners.lora import LoraLayer as _HiddenLoraLayer
 
+from utils.numerics import tolerance as _hidden_tolerance
+
+
+def _hidden_flat(tensors):  # many tensors as one float64 vector: a value an expectation can send
+    return torch.cat([_t.detach().double().flatten() for _t in tensors]) if tensors else torch.zeros(0, dtype=torch.float64)
+
 
 def _hidden_train(model, config, batch, steps, lr, seed=0):
     torch.manual_seed(seed)
@@ -506,25 +564,35 @@ for _make, _cfg in ((tiny_gpt2, LoraConfig(r=4, lora_alpha=16, target_modules=["
                     (tiny_llama, LoraConfig(r=3, lora_alpha=6, target_modules=["q_proj", "v_proj", "gate_proj"]))):
     _ids = torch.randint(1, 60, (2, 10), generator=_gen)
     _b = {"input_ids": _ids, "attention_mask": torch.ones_like(_ids), "labels": _ids}
-    _ref = _hidden_train(_make(), _cfg, _b, 3, 1e-2)
+    _ref = _hidden_train(_make(), _cfg, _b, 3, 1e-2)  # the adapter to merge: an input, the same in both kernels (seeded)
     _state = {_n: _p.detach().clone() for _n, _p in _ref.state_dict().items()}
     _trainable = _ref.get_nb_trainable_parameters()[0]
+    ### BEGIN REFERENCE
     with torch.no_grad():
-        _want = _ref(**_b).logits
+        _want = _ref(**_b).logits  # the adapter's logits before merging
+    ### END REFERENCE
     _got = merged_copy(_ref)
     _K = forward_reduction(_ref.config)
-    assert type(_got) is type(_make()), f"a plain {type(_make()).__name__}, not {type(_got).__name__}"
-    assert not any(isinstance(_mod, _HiddenLoraLayer) for _mod in _got.modules()), "no LoRA layer may remain"
+    _plain = type(_make()).__name__
+    expect_equal(type(_got).__name__, _plain, message=f"a plain {_plain}, not {type(_got).__name__}")
+    expect_equal(sum(isinstance(_mod, _HiddenLoraLayer) for _mod in _got.modules()), 0,
+                 message="no LoRA layer may remain")
     with torch.no_grad():
-        assert_close(_got(**_b).logits, _want, reduction=_K, what="merged logits")
+        _merged_logits = _got(**_b).logits
         _base = _make()(**_b).logits
-    assert not close(_got(**_b).logits, _base, reduction=_K), "the merged model must carry the update"
-    assert _ref.get_nb_trainable_parameters()[0] == _trainable, "the adapter lost its trainable A and B"
+    # utils.numerics' tolerance, its scale the largest |logit| (atol: the reference kernel's)
+    expect_close(_merged_logits, _want, rtol=0.0, atol=_hidden_tolerance(float(_merged_logits.abs().max()), _K),
+                 message="merged logits differ from the adapter's")
+    expect_equal(close(_merged_logits, _base, reduction=_K), False, message="the merged model must carry the update")
+    expect_equal(_ref.get_nb_trainable_parameters()[0], _trainable, message="the adapter lost its trainable A and B")
     _now = _ref.state_dict()
-    assert _now.keys() == _state.keys() and all(torch.equal(_now[_n], _state[_n]) for _n in _state), \
-        "the adapter's weights changed: merge a copy"
+    expect_equal(list(_now), list(_state), message="the adapter's weights changed: merge a copy")
+    expect_equal(_hidden_flat([_now[_n] for _n in _now]), _hidden_flat(list(_state.values())),
+                 message="the adapter's weights changed: merge a copy")
     with torch.no_grad():
-        assert_close(_ref(**_b).logits, _want, reduction=_K, what="the adapter's logits after merging a copy")
+        _after_logits = _ref(**_b).logits
+    expect_close(_after_logits, _want, rtol=0.0, atol=_hidden_tolerance(float(_after_logits.abs().max()), _K),
+                 message="the adapter's logits changed when a copy was merged")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex7_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -559,6 +627,9 @@ print(f"demo adapter (random B): base {_base_loss:.2f}, adapted {_adapted_loss:.
 assert isinstance(_base_loss, float) and isinstance(_adapted_loss, float)
 assert _base_loss != _adapted_loss
 ### BEGIN HIDDEN TESTS
+from utils.numerics import tolerance as _hidden_tolerance
+
+
 def _hidden_train(model, config, batch, steps, lr, seed=0):
     torch.manual_seed(seed)
     adapter = get_peft_model(copy.deepcopy(model), copy.deepcopy(config))
@@ -576,17 +647,23 @@ for _make, _cfg in ((tiny_gpt2, LoraConfig(r=2, lora_alpha=8, target_modules=["c
                     (tiny_llama, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "o_proj"]))):
     _ids = torch.randint(1, 60, (3, 9), generator=_gen)
     _b = {"input_ids": _ids, "attention_mask": torch.ones_like(_ids), "labels": _ids.masked_fill(_ids > 45, -100)}
-    _ref = _hidden_train(_make(), _cfg, _b, int(torch.randint(2, 5, (1,), generator=_gen)), 1e-2)
+    _ref = _hidden_train(_make(), _cfg, _b, int(torch.randint(2, 5, (1,), generator=_gen)), 1e-2)  # input (seeded)
+    _red = forward_reduction(_ref.config) + _ids.numel()
+    ### BEGIN REFERENCE
     with torch.no_grad():
         _want = (_make()(**_b).loss.item(), _ref(**_b).loss.item())
+    ### END REFERENCE
     _got = adapter_losses(_ref, _b)
     assert isinstance(_got, tuple) and len(_got) == 2, "return a tuple (base, adapted)"
     assert all(type(_v) is float for _v in _got), "return Python floats (.item())"
-    assert_close(torch.tensor(_got, dtype=torch.float64), torch.tensor(_want, dtype=torch.float64),
-                 reduction=forward_reduction(_ref.config) + _ids.numel(), what="(base, adapted) losses")
+    # as utils.numerics.assert_close compared them: two float64 values, so u = 2**-53 (atol: the reference kernel's)
+    expect_close(torch.tensor(_got, dtype=torch.float64), torch.tensor(_want, dtype=torch.float64), rtol=0.0,
+                 atol=_hidden_tolerance(max(abs(_v) for _v in _got), _red, torch.float64),
+                 message=f"(base, adapted) losses {_got} differ from the reference's")
     with torch.no_grad():
-        assert_close(_ref(**_b).loss, torch.tensor(_want[1]), reduction=forward_reduction(_ref.config) + _ids.numel(),
-                     what="the adapter's loss after adapter_losses (is it switched on again?)")
+        _after = _ref(**_b).loss.item()
+    expect_close(_after, _want[1], rtol=0.0, atol=_hidden_tolerance(abs(_after), _red),
+                 message="the adapter's loss after adapter_losses (is it switched on again?)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex8_round_trip", "locked": true, "schema_version": 3, "solution": false, "task": false}
