@@ -77,12 +77,13 @@ assert _nq >= model4.config.n_layer * _c_attn.in_features * _c_attn.out_features
 _cfg = model4.config
 _d, _L = _cfg.n_embd, _cfg.n_layer
 _inner = _cfg.n_inner or 4 * _d
-assert _nq == _L * (_d * 3 * _d + _d * _d + _d * _inner + _inner * _d), "c_attn + attn.c_proj + c_fc + mlp.c_proj of every layer"
+expect_equal(_nq, _L * (_d * 3 * _d + _d * _d + _d * _inner + _inner * _d),
+             message=f"{_nq}: c_attn + attn.c_proj + c_fc + mlp.c_proj of every layer")
 torch.manual_seed(1200)  # not GPT-2, no config: count the Linear4bit modules themselves
 _hm = torch.nn.Sequential(bnb.nn.Linear4bit(96, 48, compute_dtype=torch.float32, quant_type="nf4"), torch.nn.ReLU(),
                           torch.nn.Linear(48, 40), bnb.nn.Linear4bit(40, 24, bias=False, compute_dtype=torch.float32,
                                                                      quant_type="nf4")).to("cpu")
-assert count_parameters_4bit(_hm)[0] == 96 * 48 + 40 * 24, "count every Linear4bit's in x out, whatever the model"
+expect_equal(count_parameters_4bit(_hm)[0], 96 * 48 + 40 * 24, message="count every Linear4bit's in x out, whatever the model")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_count_full_precision", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -90,13 +91,15 @@ assert count_parameters_4bit(_hm)[0] == 96 * 48 + 40 * 24, "count every Linear4b
 _nq, _nf = count_parameters_4bit(model4)
 assert _nf >= model4.transformer.wte.weight.numel(), "the token embedding is not quantized"
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 _ref = sum(p.numel() for n, p in model4.named_parameters() if p.dtype != torch.uint8)
-assert _nf == _ref, "count every non-uint8 parameter once"
+### END REFERENCE
+expect_equal(_nf, _ref, message=f"{_nf}: count every non-uint8 parameter once")
 torch.manual_seed(1200)  # not GPT-2, no config
 _hm = torch.nn.Sequential(bnb.nn.Linear4bit(96, 48, compute_dtype=torch.float32, quant_type="nf4"), torch.nn.ReLU(),
                           torch.nn.Linear(48, 40), bnb.nn.Linear4bit(40, 24, bias=False, compute_dtype=torch.float32,
                                                                      quant_type="nf4")).to("cpu")
-assert count_parameters_4bit(_hm)[1] == 48 + 48 * 40 + 40, "the biases and the plain Linear, whatever the model"
+expect_equal(count_parameters_4bit(_hm)[1], 48 + 48 * 40 + 40, message="the biases and the plain Linear, whatever the model")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -125,7 +128,7 @@ for _ in range(10):
     _r = _rng.choice([1, 4, 8, 16, 64])
     _got = lora_parameter_count(_shapes, _r)
     assert type(_got) is int, f"a count is an int, got {type(_got).__name__}"
-    assert _got == sum(_r * (a + b) for a, b in _shapes)
+    expect_equal(_got, sum(_r * (a + b) for a, b in _shapes), message=f"{len(_shapes)} shapes at r = {_r}: {_got}")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -163,7 +166,8 @@ assert math.isclose(memory_budget_gb(6.5e9, 0.5e9, 0, "full"), 112.0)
 _rng = random.Random(1202)
 for _ in range(5):
     _l, _o = _rng.uniform(1e8, 3e10), _rng.uniform(1e7, 2e9)
-    assert math.isclose(memory_budget_gb(_l, _o, _rng.uniform(1e5, 1e8), "full"), (_l + _o) * 16 / 1e9, rel_tol=1e-9)
+    expect_close(memory_budget_gb(_l, _o, _rng.uniform(1e5, 1e8), "full"), (_l + _o) * 16 / 1e9, rtol=1e-9, atol=0.0,
+                 message="16 bytes for every parameter")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_budget_lora", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -173,7 +177,8 @@ assert math.isclose(memory_budget_gb(6.5e9, 0.5e9, 1e7, "lora"), 14.16)
 _rng = random.Random(1203)
 for _ in range(5):
     _l, _o, _a = _rng.uniform(1e8, 3e10), _rng.uniform(1e7, 2e9), _rng.uniform(1e5, 1e8)
-    assert math.isclose(memory_budget_gb(_l, _o, _a, "lora"), ((_l + _o) * 2 + _a * 16) / 1e9, rel_tol=1e-9)
+    expect_close(memory_budget_gb(_l, _o, _a, "lora"), ((_l + _o) * 2 + _a * 16) / 1e9, rtol=1e-9, atol=0.0,
+                 message="bf16 base weights, 16 bytes per adapter parameter")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_budget_qlora", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -184,8 +189,8 @@ assert memory_budget_gb(6.5e9, 0.5e9, 1e7, "qlora") < memory_budget_gb(6.5e9, 0.
 _rng = random.Random(1204)
 for _ in range(5):
     _l, _o, _a = _rng.uniform(1e8, 3e10), _rng.uniform(1e7, 2e9), _rng.uniform(1e5, 1e8)
-    assert math.isclose(memory_budget_gb(_l, _o, _a, "qlora"), (_l * 4.127 / 8 + _o * 2 + _a * 16) / 1e9,
-                        rel_tol=1e-9), "linear weights at 4.127 bits, the rest in bf16, adapters 16 bytes each"
+    expect_close(memory_budget_gb(_l, _o, _a, "qlora"), (_l * 4.127 / 8 + _o * 2 + _a * 16) / 1e9, rtol=1e-9, atol=0.0,
+                 message="linear weights at 4.127 bits, the rest in bf16, adapters 16 bytes each")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_budget_unknown", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -200,9 +205,10 @@ else:
 for _m in ("", "FULL", "int8"):
     try:
         memory_budget_gb(1e9, 1e8, 1e6, _m)
+        _raised = "nothing"
     except ValueError:
-        continue
-    raise AssertionError(f"{_m!r}: raise ValueError")
+        _raised = "ValueError"
+    expect_equal(_raised, "ValueError", message=f"{_m!r}: raise ValueError")
 ### END HIDDEN TESTS
 
 
@@ -249,17 +255,22 @@ def _hidden_tiny4(seed):
 for _seed in (1204, 1205):
     _m = _hidden_tiny4(_seed)
     _got = snapshot_4bit(_m)
-    assert isinstance(_got, dict) and sorted(_got) == ["0", "3"], f"keys: the Linear4bit names, got {sorted(_got)}"
+    assert isinstance(_got, dict), f"return a dict, not {type(_got).__name__}"
+    expect_equal(sorted(_got), ["0", "3"], message=f"keys: the Linear4bit names, got {sorted(_got)}")
     for _name, _module in _m.named_modules():
         if _name in _got:
             _w, _address, _saved = _got[_name]
-            assert _w is _module.weight, "the weight parameter itself"
-            assert type(_address) is int and _address == _module.weight.data.untyped_storage().data_ptr(), \
-                "address: weight.data.untyped_storage().data_ptr()"
-            assert torch.equal(_saved, _module.weight.data), "saved: the same bytes"
-            assert _saved.untyped_storage().data_ptr() != _address, "saved: a copy in memory of its own"
+            # identity and addresses differ between processes: sent as what the student's kernel found
+            expect_equal(_w is _module.weight, True, message="the weight parameter itself")
+            expect_equal(type(_address) is int and _address == _module.weight.data.untyped_storage().data_ptr(), True,
+                         message="address: weight.data.untyped_storage().data_ptr()")
+            ### BEGIN REFERENCE
+            _want_bytes = _module.weight.data.clone()  # seeded layers: the same bytes in both kernels
+            ### END REFERENCE
+            expect_equal(_saved, _want_bytes, message="saved: the same bytes")
+            expect_equal(_saved.untyped_storage().data_ptr() != _address, True, message="saved: a copy in memory of its own")
             _module.weight.data[0] ^= 1                      # write into the weight: the copy must not follow
-            assert not torch.equal(_saved, _module.weight.data), "saved must not change when the weight does"
+            expect_equal(_saved, _want_bytes, message="saved must not change when the weight does")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -348,7 +359,8 @@ for _seed, _tamper, _want in ((1211, None, True), (1212, _hidden_flip_byte, Fals
     if _tamper is not None:
         _tamper(_m)
     _got = four_bit_untouched(_m, _snap)
-    assert _got is _want, f"{_tamper.__name__.removeprefix('_hidden_') if _tamper else 'untouched'}: {_got}, want {_want}"
+    assert isinstance(_got, bool), f"return True or False, not {type(_got).__name__}"
+    expect_equal(_got, _want, message=f"{_tamper.__name__.removeprefix('_hidden_') if _tamper else 'untouched'}: {_got}")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex6_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -386,6 +398,11 @@ _losses = train_steps(_qlora, qa_batch, steps=3, lr=2e-3)
 print("losses:", [round(_v, 2) for _v in _losses])
 assert len(_losses) == 3 and all(type(_v) is float for _v in _losses) and _losses[-1] < _losses[0]
 ### BEGIN HIDDEN TESTS
+def _hidden_flat(tensors):  # many tensors as one vector: a value an expectation can send
+    return torch.cat([_t.detach().flatten() for _t in tensors]) if tensors else torch.zeros(0)
+
+
+### BEGIN REFERENCE
 def _hidden_train_steps(model, batch, steps, lr):
     adam = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     model.train()
@@ -399,27 +416,36 @@ def _hidden_train_steps(model, batch, steps, lr):
     return seen
 
 
+### END REFERENCE
 _gen = torch.Generator().manual_seed(1221)
 _ids = torch.randint(1, tokenizer.vocab_size, (3, 12), generator=_gen)
 _b = {"input_ids": _ids, "attention_mask": torch.ones_like(_ids), "labels": _ids}
 _steps, _seed = int(torch.randint(3, 5, (1,), generator=_gen)), int(torch.randint(0, 1000, (1,), generator=_gen))
-_hidden_ref_model = qlora_model(_seed)
+### BEGIN REFERENCE
+_hidden_ref_model = qlora_model(_seed)  # LoRA's A drawn after torch.manual_seed(_seed): the same start in both kernels
 _want = _hidden_train_steps(_hidden_ref_model, _b, _steps, 3e-3)
+### END REFERENCE
 _m = qlora_model(_seed)
 _weights = [(_mod, _mod.weight, _mod.weight.data.untyped_storage().data_ptr(), _mod.weight.data.clone())
             for _mod in _m.modules() if isinstance(_mod, bnb.nn.Linear4bit)]
 _got = train_steps(_m, _b, _steps, 3e-3)
 assert isinstance(_got, list) and all(type(_v) is float for _v in _got), "a list of Python floats"
-assert len(_got) == _steps, f"{_steps} steps, {len(_got)} losses"
-for _v, _w in zip(_got, _want):
-    assert abs(_v - _w) <= 1e-3 * abs(_w), f"losses {[round(v, 4) for v in _got]}, reference {[round(v, 4) for v in _want]}"
-assert all(_mod.weight is _w and _mod.weight.data.untyped_storage().data_ptr() == _a and torch.equal(_mod.weight.data, _s)
-           for _mod, _w, _a, _s in _weights), "the 4-bit weights must never be written"
-_ref_adapters = {_n: _p for _n, _p in _hidden_ref_model.named_parameters() if _p.requires_grad}
+expect_equal(len(_got), _steps, message=f"{_steps} steps, {len(_got)} losses")
+expect_close(torch.tensor(_got, dtype=torch.float64), torch.tensor(_want, dtype=torch.float64), rtol=1e-3, atol=0.0,
+             message=f"losses {[round(v, 4) for v in _got]} differ from the reference run's")
+# the same objects at the same addresses (per process: sent as what the student's kernel found), the same bytes
+expect_equal(all(_mod.weight is _w and _mod.weight.data.untyped_storage().data_ptr() == _a for _mod, _w, _a, _ in _weights),
+             True, message="the 4-bit weights must never be written (a new parameter or new storage)")
+expect_equal(_hidden_flat([_mod.weight.data for _mod, _, _, _ in _weights]), _hidden_flat([_s for *_, _s in _weights]),
+             message="the 4-bit weights must never be written (their bytes changed)")
 _got_adapters = {_n: _p for _n, _p in _m.named_parameters() if _p.requires_grad}
-assert _got_adapters.keys() == _ref_adapters.keys(), "train the LoRA parameters, and only them"
-_gap = max((_got_adapters[_n].detach() - _ref_adapters[_n].detach()).abs().max().item() for _n in _ref_adapters)
-assert _gap <= 1e-4 * 3e-3, f"the adapters differ from the reference run's by up to {_gap:.2e} (weight decay? every step?)"
+### BEGIN REFERENCE
+_ref_adapters = {_n: _p for _n, _p in _hidden_ref_model.named_parameters() if _p.requires_grad}
+### END REFERENCE
+expect_equal(sorted(_got_adapters), sorted(_ref_adapters), message="train the LoRA parameters, and only them")
+expect_close(_hidden_flat([_got_adapters[_n] for _n in sorted(_got_adapters)]),
+             _hidden_flat([_ref_adapters[_n] for _n in sorted(_ref_adapters)]), rtol=0.0, atol=1e-4 * 3e-3,
+             message="the adapters differ from the reference run's (weight decay? every step?)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "proof_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -469,10 +495,12 @@ assert type(_error) is float and 0 < _error < 1
 _gen = torch.Generator().manual_seed(1231)
 for _shape in ((2, 9), (3, 17)):
     _b = {"input_ids": torch.randint(0, tokenizer.vocab_size, _shape, generator=_gen)}
+    ### BEGIN REFERENCE
     with torch.no_grad():
         _l32, _l4 = model32(**_b).logits, model4(**_b).logits
     _want = ((_l4 - _l32).abs().max() / _l32.abs().max()).item()
+    ### END REFERENCE
     _got = nf4_logit_error(model32, model4, _b)
     assert type(_got) is float, "a Python float (.item())"
-    assert abs(_got - _want) <= 1e-3 * _want, f"{_got:.5f}, reference {_want:.5f}"
+    expect_close(_got, _want, rtol=1e-3, atol=0.0, message=f"{_got:.5f}: not the reference's")
 ### END HIDDEN TESTS
