@@ -115,21 +115,29 @@ with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers can
         _i, _o, _r = (int(v) for v in torch.randint(2, 40, (3,), generator=_gen))
         for _base in (nn.Linear(_i, _o), Conv1D(_o, _i)):
             _l = LoRALinear(_base, r=_r, alpha=2 * _r + 1)
-            assert tuple(_l.lora_A.shape) == (_r, _i) and tuple(_l.lora_B.shape) == (_o, _r), "wrong A/B shapes"
-            assert torch.count_nonzero(_l.lora_B) == 0, "B must start at zero"
-            assert torch.count_nonzero(_l.lora_A) > 0, "A must start random, not zero"
-            assert _l.lora_A.abs().max() <= 1 / math.sqrt(_i) + 1e-6, "A: kaiming_uniform_(a=sqrt(5))"
-            assert math.isclose(_l.scaling, (2 * _r + 1) / _r), "scaling is alpha / r"
-            assert all(not p.requires_grad for p in _l.base.parameters()), "the base layer must be frozen"
-            assert _l.lora_A.requires_grad and _l.lora_B.requires_grad, "A and B must train"
+            expect_equal((tuple(_l.lora_A.shape), tuple(_l.lora_B.shape)), ((_r, _i), (_o, _r)),
+                         message=f"A {tuple(_l.lora_A.shape)}, B {tuple(_l.lora_B.shape)}: wrong A/B shapes")
+            expect_equal(int(torch.count_nonzero(_l.lora_B)), 0, message="B must start at zero")
+            # A's values are random (they differ between correct answers): its properties are what is compared
+            expect_equal(bool(torch.count_nonzero(_l.lora_A) > 0), True, message="A must start random, not zero")
+            _hi = 1 / math.sqrt(_i) + 1e-6  # 0 <= max |A| <= _hi, judged as |max |A| - _hi / 2| <= _hi / 2
+            expect_close(float(_l.lora_A.abs().max()), _hi / 2, atol=_hi / 2, rtol=0.0,
+                         message="A: kaiming_uniform_(a=sqrt(5))")
+            expect_close(float(_l.scaling), (2 * _r + 1) / _r, rtol=1e-9, atol=0.0, message="scaling is alpha / r")
+            expect_equal(any(bool(p.requires_grad) for p in _l.base.parameters()), False,
+                         message="the base layer must be frozen")
+            expect_equal((bool(_l.lora_A.requires_grad), bool(_l.lora_B.requires_grad)), (True, True),
+                         message="A and B must train")
     torch.manual_seed(70707)
     for _base in (nn.Linear(64, 48), Conv1D(48, 64)):  # in_features 64: A is uniform on [-1/8, 1/8]
         _A = LoRALinear(_base, r=16, alpha=16).lora_A.detach()
-        assert torch.linalg.matrix_rank(_A) == 16, "A must start random (full rank), not constant"
+        expect_equal(int(torch.linalg.matrix_rank(_A)), 16, message="A must start random (full rank), not constant")
         _bound = 1 / math.sqrt(64)
-        assert _A.abs().max() > 0.9 * _bound, "A: kaiming_uniform_(a=sqrt(5)) fills [-1/sqrt(in), 1/sqrt(in)]"
-        assert abs(_A.std().item() - _bound / math.sqrt(3)) < 0.1 * _bound / math.sqrt(3), \
-            "A: kaiming_uniform_(a=sqrt(5)) (uniform, std = bound / sqrt(3)), not a small Gaussian"
+        _lo, _hi = 0.9 * _bound, _bound + 1e-6  # _lo <= max |A| <= _hi: |max |A| - middle| <= half the width
+        expect_close(float(_A.abs().max()), (_lo + _hi) / 2, atol=(_hi - _lo) / 2, rtol=0.0,
+                     message="A: kaiming_uniform_(a=sqrt(5)) fills [-1/sqrt(in), 1/sqrt(in)]")
+        expect_close(float(_A.std()), _bound / math.sqrt(3), atol=0.1 * _bound / math.sqrt(3), rtol=0.0,
+                     message="A: kaiming_uniform_(a=sqrt(5)) (uniform, std = bound / sqrt(3)), not a small Gaussian")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_init_identity", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -140,14 +148,26 @@ assert torch.allclose(LoRALinear(_base, r=2, alpha=4)(_x), _base(_x)), "B = 0 at
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 
+
+def _hidden_seeded(module, fan_in, gen):
+    # the base layer's weights from the test's generator: both kernels (yours, the reference's) see the same layer
+    with torch.no_grad():
+        for _p in module.parameters():
+            _p.copy_((2 * torch.rand(_p.shape, generator=gen) - 1) / math.sqrt(fan_in))
+    return module
+
+
 assert all(_c.__module__ != "utils.lora" for _c in LoRALinear.__mro__), "write LoRALinear yourself"
 with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers cannot be imported
     _gen = torch.Generator().manual_seed(70702)
     for _ in range(3):
         _i, _o = (int(v) for v in torch.randint(2, 30, (2,), generator=_gen))
-        for _base in (nn.Linear(_i, _o), Conv1D(_o, _i)):
+        for _base in (_hidden_seeded(nn.Linear(_i, _o), _i, _gen), _hidden_seeded(Conv1D(_o, _i), _i, _gen)):
             _x = torch.randn(2, 3, _i, generator=_gen)
-            assert torch.allclose(LoRALinear(_base, r=4, alpha=8)(_x), _base(_x), atol=1e-6), "output != base at init"
+            ### BEGIN REFERENCE
+            _want = _base(_x)
+            ### END REFERENCE
+            expect_close(LoRALinear(_base, r=4, alpha=8)(_x), _want, atol=1e-6, message="output != base at init")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_forward_linear", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -162,18 +182,34 @@ assert torch.allclose(_layer(_x), _expected, atol=1e-5), "forward must add (alph
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 
+
+def _hidden_seeded(module, fan_in, gen):
+    # the base layer's weights from the test's generator: both kernels (yours, the reference's) see the same layer
+    with torch.no_grad():
+        for _p in module.parameters():
+            _p.copy_((2 * torch.rand(_p.shape, generator=gen) - 1) / math.sqrt(fan_in))
+    return module
+
+
 assert all(_c.__module__ != "utils.lora" for _c in LoRALinear.__mro__), "write LoRALinear yourself"
 with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers cannot be imported
     _gen = torch.Generator().manual_seed(70703)
     for _ in range(4):
         _i, _o, _r = (int(v) for v in torch.randint(2, 33, (3,), generator=_gen))
         _alpha = float(torch.randint(1, 64, (1,), generator=_gen))
-        _l = LoRALinear(nn.Linear(_i, _o), r=_r, alpha=_alpha)
+        _base = _hidden_seeded(nn.Linear(_i, _o), _i, _gen)
+        _l = LoRALinear(_base, r=_r, alpha=_alpha)
+        # A (random at init) and B from the test's generator, so that the expected output is the same in both kernels
+        _A = (2 * torch.rand(_r, _i, generator=_gen) - 1) / math.sqrt(_i)
+        _B = torch.randn(_o, _r, generator=_gen)
         with torch.no_grad():
-            _l.lora_B.copy_(torch.randn(_o, _r, generator=_gen))
+            _l.lora_A.copy_(_A)
+            _l.lora_B.copy_(_B)
         _x = torch.randn(2, 5, _i, generator=_gen)
-        _ref = _l.base(_x) + (_alpha / _r) * _x @ _l.lora_A.T @ _l.lora_B.T
-        assert torch.allclose(_l(_x), _ref, atol=1e-4), "wrong forward for nn.Linear"
+        ### BEGIN REFERENCE
+        _ref = _base(_x) + (_alpha / _r) * _x @ _A.T @ _B.T
+        ### END REFERENCE
+        expect_close(_l(_x), _ref, atol=1e-4, message="wrong forward for nn.Linear")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_forward_conv1d", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -188,18 +224,34 @@ assert torch.allclose(_layer(_x), _expected, atol=1e-5), "forward must work on a
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 
+
+def _hidden_seeded(module, fan_in, gen):
+    # the base layer's weights from the test's generator: both kernels (yours, the reference's) see the same layer
+    with torch.no_grad():
+        for _p in module.parameters():
+            _p.copy_((2 * torch.rand(_p.shape, generator=gen) - 1) / math.sqrt(fan_in))
+    return module
+
+
 assert all(_c.__module__ != "utils.lora" for _c in LoRALinear.__mro__), "write LoRALinear yourself"
 with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers cannot be imported
     _gen = torch.Generator().manual_seed(70704)
     for _ in range(4):
         _i, _o, _r = (int(v) for v in torch.randint(2, 33, (3,), generator=_gen))
         _alpha = float(torch.randint(1, 64, (1,), generator=_gen))
-        _l = LoRALinear(Conv1D(_o, _i), r=_r, alpha=_alpha)
+        _base = _hidden_seeded(Conv1D(_o, _i), _i, _gen)
+        _l = LoRALinear(_base, r=_r, alpha=_alpha)
+        # A (random at init) and B from the test's generator, so that the expected output is the same in both kernels
+        _A = (2 * torch.rand(_r, _i, generator=_gen) - 1) / math.sqrt(_i)
+        _B = torch.randn(_o, _r, generator=_gen)
         with torch.no_grad():
-            _l.lora_B.copy_(torch.randn(_o, _r, generator=_gen))
+            _l.lora_A.copy_(_A)
+            _l.lora_B.copy_(_B)
         _x = torch.randn(2, 5, _i, generator=_gen)
-        _ref = _l.base(_x) + (_alpha / _r) * _x @ _l.lora_A.T @ _l.lora_B.T
-        assert torch.allclose(_l(_x), _ref, atol=1e-4), "wrong forward for Conv1D"
+        ### BEGIN REFERENCE
+        _ref = _base(_x) + (_alpha / _r) * _x @ _A.T @ _B.T
+        ### END REFERENCE
+        expect_close(_l(_x), _ref, atol=1e-4, message="wrong forward for Conv1D")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_merge", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
@@ -216,30 +268,49 @@ assert torch.allclose(_layer.base(_x), _before, atol=1e-5), "after merge the bas
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 
+
+def _hidden_seeded(module, fan_in, gen):
+    # the base layer's weights from the test's generator: both kernels (yours, the reference's) see the same layer
+    with torch.no_grad():
+        for _p in module.parameters():
+            _p.copy_((2 * torch.rand(_p.shape, generator=gen) - 1) / math.sqrt(fan_in))
+    return module
+
+
 assert all(_c.__module__ != "utils.lora" for _c in LoRALinear.__mro__), "write LoRALinear yourself"
 with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers cannot be imported
     _gen = torch.Generator().manual_seed(70705)
     for _square in (True, False, False):
         _i = int(torch.randint(2, 30, (1,), generator=_gen))
         _o = _i if _square else int(torch.randint(2, 30, (1,), generator=_gen))
-        for _base in (nn.Linear(_i, _o), Conv1D(_o, _i)):
+        for _base in (_hidden_seeded(nn.Linear(_i, _o), _i, _gen), _hidden_seeded(Conv1D(_o, _i), _i, _gen)):
             _w0 = _base.weight.detach().clone()
             _l = LoRALinear(_base, r=3, alpha=5)
+            # A (random at init) and B from the test's generator: the expected weights are the same in both kernels
+            _A = (2 * torch.rand(3, _i, generator=_gen) - 1) / math.sqrt(_i)
+            _B = torch.randn(_o, 3, generator=_gen)
             with torch.no_grad():
-                _l.lora_B.copy_(torch.randn(_o, 3, generator=_gen))
+                _l.lora_A.copy_(_A)
+                _l.lora_B.copy_(_B)
             _x = torch.randn(4, _i, generator=_gen)
-            _before = _l(_x)
-            _delta = (5 / 3) * _l.lora_B @ _l.lora_A
-            _AB = (_l.lora_A.detach().clone(), _l.lora_B.detach().clone())
-            _l.merge()
-            assert _l.merged is True, "merge() sets self.merged = True"
-            assert torch.equal(_l.lora_A, _AB[0]) and torch.equal(_l.lora_B, _AB[1]), "merge() keeps A and B as they are"
+            ### BEGIN REFERENCE
+            _delta = (5 / 3) * _B @ _A
             _expected = _w0 + (_delta.T if isinstance(_base, Conv1D) else _delta)
-            assert torch.allclose(_base.weight, _expected, atol=1e-5), "merged weight is wrong (Conv1D needs .T)"
-            assert not _base.weight.requires_grad, "the merged base weight must stay frozen (update it in place)"
-            assert torch.allclose(_l(_x), _before, atol=1e-4), "outputs changed after merge"
+            _want = _base(_x) + (5 / 3) * _x @ _A.T @ _B.T  # the outputs, before and after merging
+            ### END REFERENCE
+            # your output before merging: the outputs after merging are compared with it (through the reference's)
+            expect_close(_l(_x), _want, atol=1e-4, message="the output before merging is wrong")
             _l.merge()
-            assert torch.allclose(_l(_x), _before, atol=1e-4), "a second merge must not add the update again"
+            assert _l.merged is True, "merge() sets self.merged = True"  # a type check: True, not 1
+            expect_equal(_l.merged, True, message="merge() sets self.merged = True")
+            expect_equal(_l.lora_A.detach(), _A, message="merge() keeps A as it is")
+            expect_equal(_l.lora_B.detach(), _B, message="merge() keeps B as it is")
+            expect_close(_base.weight.detach(), _expected, atol=1e-5, message="merged weight is wrong (Conv1D needs .T)")
+            expect_equal(bool(_base.weight.requires_grad), False,
+                         message="the merged base weight must stay frozen (update it in place)")
+            expect_close(_l(_x), _want, atol=1e-4, message="outputs changed after merge")
+            _l.merge()
+            expect_close(_l(_x), _want, atol=1e-4, message="a second merge must not add the update again")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -292,14 +363,16 @@ _hidden_refs = {"LoRALinear": _hidden_LoRALinear}  # taken before utils.lora is 
 for _seed, _targets in enumerate([["c_proj"], ["attn.c_proj"], ["mlp.c_proj", "c_fc"], ["c_attn", "c_proj", "c_fc"],
                                   ["fc", "c_attn"], ["_attn"]]):
     _m = tiny_gpt2(100 + _seed, n_layer=3)
-    _expected = {n for n, _ in _m.named_modules() if n and any(n.endswith("." + t) for t in _targets)}
+    ### BEGIN REFERENCE
+    _expected = sorted(n for n, _ in _m.named_modules() if n and any(n.endswith("." + t) for t in _targets))
+    ### END REFERENCE
     # judged with the reference layer; utils.lora (the course's own add_lora) cannot be used. forbidden first:
     # it disables every utils.lora object in the notebook, and the reference layer is one
     with _hidden_forbidden(modules=("utils.lora",)), _hidden_substituted(**_hidden_refs):
         _m = add_lora(_m, _targets, r=2, alpha=4)
-    assert _m is not None, "return the model"
-    _wrapped = {n for n, mod in _m.named_modules() if isinstance(mod, (_hidden_LoRALinear, _hidden_yours))}
-    assert _wrapped == _expected, f"targets {_targets}: wrapped {sorted(_wrapped)}"
+    assert _m is not None, "return the model"  # a type check: the names below are read from it
+    _wrapped = sorted(n for n, mod in _m.named_modules() if isinstance(mod, (_hidden_LoRALinear, _hidden_yours)))
+    expect_equal(_wrapped, _expected, message=f"targets {_targets}: wrapped {_wrapped}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_inject_frozen", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -320,12 +393,17 @@ for _seed in range(3):
     with _hidden_forbidden(modules=("utils.lora",)), _hidden_substituted(**_hidden_refs):
         _m = add_lora(tiny_gpt2(200 + _seed, n_layer=2), ["c_fc", "attn.c_proj"], r=_r, alpha=2 * _r)
     _names = [n for n, p in _m.named_parameters() if p.requires_grad]
-    assert _names and all("lora_" in n for n in _names), "only lora_A / lora_B may be trainable"
-    assert sum(p.numel() for p in _m.parameters() if p.requires_grad) == 2 * _r * ((32 + 128) + (32 + 32))
+    expect_equal(len(_names) > 0, True, message="lora_A / lora_B must be trainable")
+    expect_equal([n for n in _names if "lora_" not in n], [],
+                 message=f"only lora_A / lora_B may be trainable: {[n for n in _names if 'lora_' not in n][:3]}")
+    expect_equal(sum(p.numel() for p in _m.parameters() if p.requires_grad), 2 * _r * ((32 + 128) + (32 + 32)),
+                 message="trainable parameters: r (in + out) per wrapped layer")
     _ids = torch.randint(0, 50, (2, 6), generator=_gen)
+    ### BEGIN REFERENCE
     _ref = tiny_gpt2(200 + _seed, n_layer=2)
+    ### END REFERENCE
     with torch.no_grad():
-        assert torch.allclose(_m(_ids).logits, _ref(_ids).logits, atol=1e-5), "injection changed the outputs"
+        expect_close(_m(_ids).logits, _ref(_ids).logits, atol=1e-5, message="injection changed the outputs")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_count", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -342,10 +420,11 @@ with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers can
         _p.requires_grad_(False)
     _frozen = sum(p.numel() for p in _m.transformer.h[0].parameters())
     _all = sum(p.numel() for p in _m.parameters())
-    assert tuple(count_parameters(_m)) == (_all - _frozen, _all), "count requires_grad parameters"
+    expect_equal(tuple(count_parameters(_m)), (_all - _frozen, _all), message="count requires_grad parameters")
     _lin = nn.Sequential(nn.Linear(7, 3), nn.Linear(3, 2))
     _lin[1].weight.requires_grad_(False)
-    assert tuple(count_parameters(_lin)) == (7 * 3 + 3 + 2, 7 * 3 + 3 + 6 + 2)
+    expect_equal(tuple(count_parameters(_lin)), (7 * 3 + 3 + 2, 7 * 3 + 3 + 6 + 2),
+                 message="(trainable, total) of a model with one frozen weight")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -426,17 +505,26 @@ with _hidden_forbidden("torch.nn.functional.one_hot", modules=("utils.lora",)):
     for _ in range(3):
         _v, _d, _r = (int(v) for v in torch.randint(2, 40, (3,), generator=_gen))
         _emb = nn.Embedding(_v, _d)
+        with torch.no_grad():  # the embedding from the test's generator: both kernels see the same table
+            _emb.weight.copy_(torch.randn(_v, _d, generator=_gen))
         _l = LoRAEmbedding(_emb, r=_r, alpha=2 * _r + 1)
-        assert tuple(_l.lora_A.shape) == (_r, _v) and tuple(_l.lora_B.shape) == (_d, _r), "wrong A/B shapes"
-        assert torch.count_nonzero(_l.lora_B) == 0, "B must start at zero"
-        assert math.isclose(_l.scaling, (2 * _r + 1) / _r), "scaling is alpha / r"
-        assert all(not p.requires_grad for p in _emb.parameters()), "the embedding must be frozen"
+        expect_equal((tuple(_l.lora_A.shape), tuple(_l.lora_B.shape)), ((_r, _v), (_d, _r)),
+                     message=f"A {tuple(_l.lora_A.shape)}, B {tuple(_l.lora_B.shape)}: wrong A/B shapes")
+        expect_equal(int(torch.count_nonzero(_l.lora_B)), 0, message="B must start at zero")
+        expect_close(float(_l.scaling), (2 * _r + 1) / _r, rtol=1e-9, atol=0.0, message="scaling is alpha / r")
+        expect_equal(any(bool(p.requires_grad) for p in _emb.parameters()), False,
+                     message="the embedding must be frozen")
         _ids = torch.randint(_v, (2, 3, 4), generator=_gen)
-        assert torch.equal(_l(_ids), _emb(_ids)), "at init the output is exactly base(ids)"
+        ### BEGIN REFERENCE
+        _want = _emb(_ids)
+        ### END REFERENCE
+        expect_equal(_l(_ids), _want, message="at init the output is exactly base(ids)")
     torch.manual_seed(70709)
     _A = LoRAEmbedding(nn.Embedding(400, 16), r=16, alpha=16).lora_A.detach()
-    assert torch.linalg.matrix_rank(_A) == 16, "A must start random (full rank)"
-    assert abs(_A.mean().item()) < 0.05 and abs(_A.std().item() - 1) < 0.05, "A: a standard normal (std 1)"
+    # A's values are random (they differ between correct answers): its rank, mean and spread are compared
+    expect_equal(int(torch.linalg.matrix_rank(_A)), 16, message="A must start random (full rank)")
+    expect_close(float(_A.mean()), 0.0, atol=0.05, rtol=0.0, message="A: a standard normal (mean 0)")
+    expect_close(float(_A.std()), 1.0, atol=0.05, rtol=0.0, message="A: a standard normal (std 1)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_emb_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -452,21 +540,34 @@ assert torch.allclose(_layer(_ids), _expected, atol=1e-5), "forward must add sca
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 
+### BEGIN REFERENCE
+from utils.numerics import tolerance as _hidden_tolerance
+
+### END REFERENCE
 _gen = torch.Generator().manual_seed(70710)
 for _shape in [(7,), (2, 5), (3, 1, 4)]:
     _v, _d, _r = (int(v) for v in torch.randint(2, 33, (3,), generator=_gen))
     _alpha = float(torch.randint(1, 64, (1,), generator=_gen))
+    _emb = nn.Embedding(_v, _d)
+    with torch.no_grad():  # the embedding from the test's generator: both kernels see the same table
+        _emb.weight.copy_(torch.randn(_v, _d, generator=_gen))
     with _hidden_forbidden("torch.nn.functional.one_hot", modules=("utils.lora",)):
-        _l = LoRAEmbedding(nn.Embedding(_v, _d), r=_r, alpha=_alpha)
+        _l = LoRAEmbedding(_emb, r=_r, alpha=_alpha)
+    _A, _B = torch.randn(_r, _v, generator=_gen), torch.randn(_d, _r, generator=_gen)
     with torch.no_grad():
-        _l.lora_A.copy_(torch.randn(_r, _v, generator=_gen))
-        _l.lora_B.copy_(torch.randn(_d, _r, generator=_gen))
+        _l.lora_A.copy_(_A)
+        _l.lora_B.copy_(_B)
     _ids = torch.randint(_v, _shape, generator=_gen)
-    _ref = _l.base(_ids) + (_alpha / _r) * (_l.lora_B @ _l.lora_A).T[_ids]
+    _atol = 0.0  # the grader compares with the reference kernel's tolerance, set below
+    ### BEGIN REFERENCE
+    _ref = _emb(_ids) + (_alpha / _r) * (_B @ _A).T[_ids]
+    # utils.numerics.assert_close's rule: max |got - want| <= tolerance(scale, reduction), scale = max |want|
+    _atol = _hidden_tolerance(_ref.abs().max().item(), _r)
+    ### END REFERENCE
     with _hidden_forbidden("torch.nn.functional.one_hot", modules=("utils.lora",)):
         _got = _l(_ids)
-    assert _got.shape == (*_shape, _d), f"shape {tuple(_got.shape)} for ids {_shape}"
-    assert_close(_got, _ref, reduction=_r, what="LoRA embedding output")
+    expect_equal(tuple(_got.shape), (*_shape, _d), message=f"shape {tuple(_got.shape)} for ids {_shape}")
+    expect_close(_got, _ref, atol=_atol, rtol=0.0, message="LoRA embedding output: wrong values")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_emb_merge", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -483,27 +584,46 @@ assert torch.allclose(_layer.base(_ids), _before, atol=1e-5), "after merge the e
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 
+### BEGIN REFERENCE
+from utils.numerics import tolerance as _hidden_tolerance
+
+### END REFERENCE
 _gen = torch.Generator().manual_seed(70711)
 for _square in (True, False, False):
     _v = int(torch.randint(2, 30, (1,), generator=_gen))
     _d = _v if _square else int(torch.randint(2, 30, (1,), generator=_gen))
     _emb = nn.Embedding(_v, _d)
+    with torch.no_grad():  # the embedding from the test's generator: both kernels see the same table
+        _emb.weight.copy_(torch.randn(_v, _d, generator=_gen))
     _weight, _w0 = _emb.weight, _emb.weight.detach().clone()
     _l = LoRAEmbedding(_emb, r=3, alpha=5)
+    # A (random at init) and B from the test's generator: the expected weights are the same in both kernels
+    _A, _B = torch.randn(3, _v, generator=_gen), torch.randn(_d, 3, generator=_gen)
     with torch.no_grad():
-        _l.lora_B.copy_(torch.randn(_d, 3, generator=_gen))
+        _l.lora_A.copy_(_A)
+        _l.lora_B.copy_(_B)
     _ids = torch.randint(_v, (2, 6), generator=_gen)
     _before = _l(_ids).detach()
-    _delta = ((5 / 3) * _l.lora_B @ _l.lora_A).T.detach()
+    _atol_w = _atol_out = 0.0  # the grader compares with the reference kernel's tolerances, set below
+    ### BEGIN REFERENCE
+    _want_w = _w0 + ((5 / 3) * _B @ _A).T
+    _want = _w0[_ids] + (5 / 3) * (_B @ _A).T[_ids]  # the outputs, before and after merging
+    # utils.numerics.assert_close's rule: max |got - want| <= tolerance(scale, reduction), scale = max |want|
+    _atol_w = _hidden_tolerance(_want_w.abs().max().item(), 3)
+    _atol_out = _hidden_tolerance(_want.abs().max().item(), 3)
+    ### END REFERENCE
     with _hidden_forbidden("torch.nn.functional.one_hot", modules=("utils.lora",)):
         _l.merge()
         _after = _l(_ids)
         _l.merge()
         _twice = _l(_ids)
-    assert _emb.weight is _weight and not _weight.requires_grad, "update the frozen weight in place"
-    assert_close(_emb.weight, _w0 + _delta, reduction=3, what="merged embedding weight (transposed?)")
-    assert_close(_after, _before, reduction=3, what="output after merge")
-    assert_close(_twice, _before, reduction=3, what="output after a second merge (added twice?)")
+    expect_equal(_emb.weight is _weight, True, message="update the frozen weight in place (the same Parameter)")
+    expect_equal(bool(_weight.requires_grad), False, message="the embedding's weight must stay frozen")
+    expect_close(_emb.weight.detach(), _want_w, atol=_atol_w, rtol=0.0, message="merged embedding weight (transposed?)")
+    # your output before merging: the outputs after merging are compared with it (through the reference's)
+    expect_close(_before, _want, atol=_atol_out, rtol=0.0, message="the output before merging is wrong")
+    expect_close(_after, _want, atol=_atol_out, rtol=0.0, message="output after merge")
+    expect_close(_twice, _want, atol=_atol_out, rtol=0.0, message="output after a second merge (added twice?)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -551,19 +671,23 @@ assert isinstance(rank_r_error(_d, 1), float), "return a Python float"
 assert abs(rank_r_error(_d, 1) - 0.6) < 1e-5, "sqrt(3² / (4² + 3²)) = 0.6"
 assert abs(rank_r_error(_d, 0) - 1.0) < 1e-5 and abs(rank_r_error(_d, 2)) < 1e-5
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _hidden_rank_r_error(delta, r):
     _s = torch.linalg.svdvals(delta.double())
     return float(((_s[r:] ** 2).sum() / (_s ** 2).sum()).sqrt())
 
 
+### END REFERENCE
 _gen = torch.Generator().manual_seed(70712)
 for _o, _i, _r in [(20, 9, 3), (7, 30, 1), (16, 16, 15), (12, 5, 5), (33, 17, 0), (10, 4, 9)]:
     _delta = torch.randn(_o, 3, generator=_gen) @ torch.randn(3, _i, generator=_gen) \
         + 0.3 * torch.randn(_o, _i, generator=_gen)
+    ### BEGIN REFERENCE
     _want = _hidden_rank_r_error(_delta, _r)
+    ### END REFERENCE
     _got = rank_r_error(_delta, _r)
     assert isinstance(_got, float), "return a Python float"
-    assert abs(_got - _want) <= 1e-4, f"shape {(_o, _i)}, r={_r}: got {_got:.5f}, expected {_want:.5f}"
+    expect_close(_got, _want, atol=1e-4, rtol=0.0, message=f"shape {(_o, _i)}, r={_r}: got {_got:.5f}, wrong error")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_rank_sweep", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -571,12 +695,17 @@ for _o, _i, _r in [(20, 9, 3), (7, 30, 1), (16, 16, 15), (12, 5, 5), (33, 17, 0)
 assert len(errors) == 16, "one error per rank r = 1 … 16"
 assert isinstance(smallest_rank, int) and 1 <= smallest_rank <= 16
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 _s = torch.linalg.svdvals(update.double()) ** 2
 _want = [float((_s[_r:].sum() / _s.sum()).sqrt()) for _r in range(1, 17)]
-assert all(abs(float(_e) - _w) <= 1e-4 for _e, _w in zip(errors, _want, strict=True)), \
-    f"errors {[round(float(_e), 4) for _e in errors]}, expected {[round(_w, 4) for _w in _want]}"
-assert smallest_rank == next(_r for _r, _w in enumerate(_want, start=1) if _w < 0.1), \
-    "the smallest r (counted from 1) whose error is below 0.1"
+### END REFERENCE
+_got = [float(_e) for _e in errors]
+# the count first: expect_close broadcasts, so a list of one value would otherwise be compared with every rank's
+expect_equal(len(_got), 16, message=f"{len(_got)} errors: one per rank r = 1 … 16")
+expect_close(torch.tensor(_got, dtype=torch.float64), torch.tensor(_want, dtype=torch.float64), atol=1e-4, rtol=0.0,
+             message=f"errors {[round(_e, 4) for _e in _got]}: each must be within 1e-4 of the reference's")
+expect_equal(smallest_rank, next(_r for _r, _w in enumerate(_want, start=1) if _w < 0.1),
+             message="the smallest r (counted from 1) whose error is below 0.1")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
