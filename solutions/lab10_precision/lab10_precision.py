@@ -48,7 +48,7 @@ for _ in range(20):
     _n, _b = _rng.uniform(1e6, 1e11), _rng.choice([32, 16, 8, 4, 4.127, 4.5])
     with _hidden_forbidden(modules=("utils.memory",)):
         _got = model_memory_gb(_n, _b)
-    assert math.isclose(_got, _n * _b / 8e9, rel_tol=1e-9), f"model_memory_gb({_n:.3g}, {_b})"
+    expect_close(_got, _n * _b / 8e9, rtol=1e-9, atol=0.0, message=f"model_memory_gb({_n:.3g}, {_b}) = {_got}")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -94,8 +94,8 @@ _rng = random.Random(1002)
 for _ in range(10):
     _n, _tb = _rng.uniform(1e8, 7e10), _rng.choice([32, 16])
     _b = training_memory_gb(_n, _n, frozen_bits=_rng.choice([16, 4.127]), trainable_bits=_tb)
-    assert math.isclose(_b["weights"], _n * _tb / 8e9, rel_tol=1e-9), "full fine-tune weights"
-    assert math.isclose(_b["gradients"], _n * _tb / 8e9, rel_tol=1e-9), "full fine-tune gradients"
+    expect_close(_b["weights"], _n * _tb / 8e9, rtol=1e-9, atol=0.0, message="full fine-tune weights")
+    expect_close(_b["gradients"], _n * _tb / 8e9, rtol=1e-9, atol=0.0, message="full fine-tune gradients")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_bill_lora_weights", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -112,8 +112,8 @@ for _ in range(10):
     _k, _fb = _n * _rng.uniform(1e-4, 0.05), _rng.choice([16, 4.127, 32])
     with _hidden_forbidden(modules=("utils.memory",)):
         _b = training_memory_gb(_n, _k, frozen_bits=_fb)
-    assert math.isclose(_b["weights"], (_n * _fb / 8 + _k * 4) / 1e9, rel_tol=1e-9), "LoRA weights"
-    assert math.isclose(_b["gradients"], _k * 4 / 1e9, rel_tol=1e-9), "LoRA gradients"
+    expect_close(_b["weights"], (_n * _fb / 8 + _k * 4) / 1e9, rtol=1e-9, atol=0.0, message="LoRA weights")
+    expect_close(_b["gradients"], _k * 4 / 1e9, rtol=1e-9, atol=0.0, message="LoRA gradients")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_bill_optimizer", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -129,13 +129,15 @@ for _ in range(10):
     _n = _rng.uniform(1e8, 7e10)
     _k = _n * _rng.uniform(1e-4, 0.05)
     with _hidden_forbidden(modules=("utils.memory",)):
-        assert math.isclose(training_memory_gb(_n, _k)["optimizer"], _k * 8 / 1e9, rel_tol=1e-9), \
-            "LoRA: states for the adapter only"
-        assert math.isclose(training_memory_gb(_n, _n, trainable_bits=16)["optimizer"], _n * 12 / 1e9, rel_tol=1e-9), \
-            "16-bit weights: Adam's float32 m and v plus an fp32 master copy"
-        for _tb in (16, 8):  # a 16-bit (or 8-bit) adapter: the master copy is the adapter's, never the frozen base's
-            assert math.isclose(training_memory_gb(_n, _k, trainable_bits=_tb)["optimizer"], _k * 12 / 1e9,
-                                rel_tol=1e-9), f"LoRA with {_tb}-bit adapter weights: m, v and a master copy, adapter only"
+        _lora, _full16 = training_memory_gb(_n, _k)["optimizer"], training_memory_gb(_n, _n, trainable_bits=16)["optimizer"]
+        _low = [training_memory_gb(_n, _k, trainable_bits=_tb)["optimizer"] for _tb in (16, 8)]
+    expect_close(_lora, _k * 8 / 1e9, rtol=1e-9, atol=0.0, message="LoRA: states for the adapter only")
+    expect_close(_full16, _n * 12 / 1e9, rtol=1e-9, atol=0.0,
+                 message="16-bit weights: Adam's float32 m and v plus an fp32 master copy")
+    for _tb, _got in zip((16, 8), _low, strict=True):
+        # a 16-bit (or 8-bit) adapter: the master copy is the adapter's, never the frozen base's
+        expect_close(_got, _k * 12 / 1e9, rtol=1e-9, atol=0.0,
+                     message=f"LoRA with {_tb}-bit adapter weights: m, v and a master copy, adapter only")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_bill_total", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -147,10 +149,11 @@ for _ in range(10):
     _n = _rng.uniform(1e8, 7e10)
     _k = _n * _rng.uniform(1e-4, 0.05)
     _b = training_memory_gb(_n, _k, frozen_bits=4.127)
-    assert math.isclose(_b["total"], (_n * 4.127 / 8 + _k * 16) / 1e9, rel_tol=1e-9), "QLoRA-style total"
-    assert math.isclose(training_memory_gb(_n, _n)["total"], _n * 16 / 1e9, rel_tol=1e-9), "full fine-tune total"
-    assert math.isclose(training_memory_gb(_n, _n, trainable_bits=16)["total"], _n * 16 / 1e9, rel_tol=1e-9), \
-        "mixed-precision full fine-tune: 2 + 2 + 4 + 8 bytes"
+    expect_close(_b["total"], (_n * 4.127 / 8 + _k * 16) / 1e9, rtol=1e-9, atol=0.0, message="QLoRA-style total")
+    expect_close(training_memory_gb(_n, _n)["total"], _n * 16 / 1e9, rtol=1e-9, atol=0.0,
+                 message="full fine-tune total")
+    expect_close(training_memory_gb(_n, _n, trainable_bits=16)["total"], _n * 16 / 1e9, rtol=1e-9, atol=0.0,
+                 message="mixed-precision full fine-tune: 2 + 2 + 4 + 8 bytes")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -179,7 +182,8 @@ assert abs(accumulate(1e-4, 2000, torch.float32) - 0.2) < 1e-4
 _rng = random.Random(1006)
 for _ in range(3):
     _inc, _steps = _rng.uniform(1e-4, 1e-2), _rng.randint(100, 1500)
-    assert abs(accumulate(_inc, _steps, torch.float32) - _inc * _steps) < 1e-3 * _inc * _steps
+    _got = accumulate(_inc, _steps, torch.float32)
+    expect_close(_got, _inc * _steps, rtol=1e-3, atol=0.0, message=f"{_steps} steps of {_inc:.3g} in float32: {_got}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_accumulate_half", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -188,19 +192,22 @@ _fp16 = accumulate(1e-4, 20_000, torch.float16)
 print("float16:", _fp16)
 assert _fp16 < 1.0, "in float16 the sum stalls far below 2.0"
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _hidden_accumulate(increment, steps, dtype):
     _t, _s = torch.tensor(0.0, dtype=dtype), torch.tensor(increment, dtype=dtype)
     for _ in range(steps):
         _t = _t + _s
     return _t.item()
 
+
+### END REFERENCE
 _rng = random.Random(1007)
 for _dtype in (torch.float16, torch.bfloat16):
     for _ in range(2):
         _inc, _steps = _rng.uniform(1e-4, 1e-3), _rng.randint(2000, 6000)
         _got = accumulate(_inc, _steps, _dtype)
         assert type(_got) is float, f"return a Python float (.item()), not {type(_got).__name__}"
-        assert _got == _hidden_accumulate(_inc, _steps, _dtype), f"{_dtype} running sum"
+        expect_equal(_got, _hidden_accumulate(_inc, _steps, _dtype), message=f"{_dtype} running sum")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex4_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -244,6 +251,7 @@ print(f"1e-8 needs S = {_s:g}; in fp16: {torch.tensor(1e-8 * _s).half().item():.
 assert _s == 4.0, "1e-8 * 2 rounds to 0 in fp16, 1e-8 * 4 does not"
 assert isinstance(_s, float)
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _hidden_scale(grads):
     _v = grads.double().reshape(-1)
     _v = _v[_v != 0]
@@ -253,14 +261,19 @@ def _hidden_scale(grads):
             return 2.0 ** _k
 
 
+### END REFERENCE
 _g = torch.Generator().manual_seed(1008)
 for _lo, _hi in ((-34, -20), (-40, -6), (-27, -25), (-60, -45), (-12, -3), (-30, -24)):
     _x = torch.exp2(torch.empty(300).uniform_(_lo, _hi, generator=_g)) * torch.randn(300, generator=_g).sign()
     _x[::17] = 0.0
+    ### BEGIN REFERENCE
     _want = _hidden_scale(_x)
+    ### END REFERENCE
     _got = smallest_loss_scale(_x.clone())
-    assert isinstance(_got, float) and _got == _want, f"gradients between 2**{_lo} and 2**{_hi}: S = {_want:g}, not {_got}"
-assert smallest_loss_scale(torch.tensor([2.0 ** -88, -2.0 ** -80])) == 2.0 ** 64, "k = 64 is the last one tried, and it is enough"
+    assert isinstance(_got, float), f"return a Python float, not {type(_got).__name__}"
+    expect_equal(_got, _want, message=f"gradients between 2**{_lo} and 2**{_hi}: S = {_got} is not the smallest")
+expect_equal(smallest_loss_scale(torch.tensor([2.0 ** -88, -2.0 ** -80])), 2.0 ** 64,
+             message="k = 64 is the last one tried, and it is enough")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_loss_scale_overflow", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -279,21 +292,23 @@ for _ in range(3):
     _x = torch.exp2(torch.empty(200).uniform_(-36, 14, generator=_g))
     try:
         smallest_loss_scale(_x)
+        _raised = "nothing"
     except ValueError:
-        pass
-    else:
-        raise AssertionError("gradients from 2**-36 to 2**14: the rescuing scale overflows the large ones")
+        _raised = "ValueError"
+    expect_equal(_raised, "ValueError",
+                 message="gradients from 2**-36 to 2**14: the rescuing scale overflows the large ones")
 _x = torch.tensor([2.0 ** -30, 16.0, -3.0])  # 2**-30 * 2**5 is half of fp16's smallest step (rounds to 0): S = 2**6
-assert smallest_loss_scale(_x) == 2.0 ** 6, "16 * 2**6 = 1024 stays finite: no reason for ValueError"
+expect_equal(smallest_loss_scale(_x), 2.0 ** 6, message="16 * 2**6 = 1024 stays finite: no reason for ValueError")
 _x = torch.tensor([2.0 ** -30, 1023.59375])  # 1023.59375 * 2**6 = 65,510 is above 65,504 but rounds DOWN to it in fp16
-assert smallest_loss_scale(_x) == 2.0 ** 6, "65,510 casts to fp16's 65,504, not to inf: the cast is the judge, not > 65,504"
-assert smallest_loss_scale(torch.zeros(5)) == 1.0, "all zeros: nothing to rescue, S = 1"
+expect_equal(smallest_loss_scale(_x), 2.0 ** 6,
+             message="65,510 casts to fp16's 65,504, not to inf: the cast is the judge, not > 65,504")
+expect_equal(smallest_loss_scale(torch.zeros(5)), 1.0, message="all zeros: nothing to rescue, S = 1")
 try:  # 2**-89 * 2**64 = 2**-25, half of fp16's smallest step: rounds to 0 even at k = 64
     smallest_loss_scale(torch.tensor([2.0 ** -89, 1.0]))
+    _raised = "nothing"
 except ValueError:
-    pass
-else:
-    raise AssertionError("2**-89 needs more than 2**64: raise ValueError")
+    _raised = "ValueError"
+expect_equal(_raised, "ValueError", message="2**-89 needs more than 2**64: raise ValueError")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -332,22 +347,28 @@ print(f"x ~ N(0, 1): fp16 {_fp16:.2e}, bf16 {_bf16:.2e} -> {_better}")
 assert isinstance(_fp16, float) and isinstance(_bf16, float), "Python floats (.item())"
 assert 1e-4 < _fp16 < 3e-4 and 1e-3 < _bf16 < 2e-3, "near 1 the mean relative error is about eps / 6: fp16 2e-4, bf16 1.4e-3"
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _hidden_errors(x):
     _exact = x.double()
     return tuple(((x.to(_d).double() - _exact).abs() / _exact.abs()).mean().item()
                  for _d in (torch.float16, torch.bfloat16))
 
 
+### END REFERENCE
 _g = torch.Generator().manual_seed(1010)
 for _x in (torch.randn(3000, generator=_g) * 0.02, torch.randn(64, 48, generator=_g) * 3e-6,
            torch.rand(2000, generator=_g) * 9e4 + 1e4, torch.exp2(torch.randint(-20, 20, (500,), generator=_g).float())):
     _x = torch.where(_x == 0, torch.ones_like(_x), _x)
+    ### BEGIN REFERENCE
     _want = _hidden_errors(_x)
+    ### END REFERENCE
     _got = rounding_errors(_x.clone())
     assert all(isinstance(_v, float) for _v in _got[:2]), "errors: Python floats"
-    for _name, _a, _b in zip(("fp16", "bf16"), _got[:2], _want):
-        assert _a == _b or math.isclose(_a, _b, rel_tol=1e-9), \
-            f"{_name} error {_a:.10e}, expected {_b:.10e} (computed in float64?)"
+    # as tensors: torch.allclose takes two equal infinities as close (float16 overflows above 65,504: its error is
+    # inf there), as the old `_a == _b or math.isclose(_a, _b, rel_tol=1e-9)` did
+    expect_close(torch.tensor([float(_v) for _v in _got[:2]], dtype=torch.float64),
+                 torch.tensor(_want, dtype=torch.float64), rtol=1e-9, atol=0.0,
+                 message=f"(fp16, bf16) errors ({_got[0]:.10e}, {_got[1]:.10e}): off (computed in float64?)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_rounding_reading", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -362,5 +383,5 @@ for _x, _want in ((torch.rand(500, generator=_g) * 1e-6 + 1e-7, "bfloat16"),  # 
                   (torch.rand(500, generator=_g) * 1e5 + 7e4, "bfloat16"),  # above 65,504: fp16 overflows
                   (torch.tensor([0.5, -4.0, 2.0 ** -10, 1024.0]), "tie")):  # powers of two: both store them exactly
     _got = rounding_errors(_x)
-    assert _got[2] == _want, f"this tensor: {_want}, not {_got[2]}"
+    expect_equal(_got[2], _want, message=f"this tensor: {_want}, not {_got[2]}")
 ### END HIDDEN TESTS
