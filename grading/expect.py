@@ -133,8 +133,12 @@ def holds(kind: str, got: Any, want: Any, options: dict) -> bool:
     try:
         if kind == "close":
             if _number(got) and _number(want):
+                if got == want:  # infinities of one sign too, as torch.allclose has it
+                    return True
                 if math.isnan(got) or math.isnan(want):
                     return equal_nan and math.isnan(got) and math.isnan(want)
+                if math.isinf(got) or math.isinf(want):
+                    return False
                 return abs(got - want) <= atol + rtol * abs(want)
             g, w = _as_tensor(got), _as_tensor(want)
             if g.dtype != w.dtype and g.is_floating_point() and w.is_floating_point():

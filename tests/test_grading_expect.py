@@ -41,6 +41,8 @@ def test_close_and_equal_follow_torch_rules():
     assert holds("close", a[None], a, {})  # broadcasting, as torch.allclose does
     assert not holds("close", a[:2], a, {})
     assert holds("close", 0.1 + 0.2, 0.3, {"rtol": 1e-9, "atol": 0.0})
+    assert holds("close", float("inf"), float("inf"), {}) and not holds("close", float("inf"), -float("inf"), {})
+    assert holds("close", torch.tensor([float("inf")]), torch.tensor([float("inf")]), {})
     assert not holds("close", float("nan"), float("nan"), {}) and holds("close", float("nan"), float("nan"),
                                                                         {"equal_nan": True})
     assert holds("equal", (2, 3), (2, 3), {}) and not holds("equal", (2, 3), (3, 2), {})
