@@ -12,6 +12,7 @@ from utils import ROOT
 from workshop import doctor
 
 
+@pytest.mark.slow  # the whole doctor (imports, the bundled model, a generation): ~14 s on 2 busy cores
 def test_doctor_passes_on_this_checkout():
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.pop("COURSE_MODEL", None)
