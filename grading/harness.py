@@ -241,6 +241,27 @@ def _grader_install(export_name, marker, trusted_dirs):
         plain_tensors = importlib.import_module("torch")._C.DisableTorchFunctionSubclass  # answer torch.allclose
     except (ImportError, AttributeError):
         plain_tensors = importlib.import_module("contextlib").nullcontext
+    try:  # and with float32 as the default dtype, as the labs' tests are written and the reference kernel runs them
+        default_dtype = (importlib.import_module("torch").get_default_dtype,  # (a student cell that set float64 would
+                         importlib.import_module("torch")._C._set_default_dtype,  # draw other inputs from the
+                         importlib.import_module("torch").float32)  # tests' generators than the reference kernel)
+    except (ImportError, AttributeError):
+        default_dtype = None
+
+    class test_context:
+        # what a hidden test runs inside: Tensor subclasses' __torch_function__ off, float32 the default dtype;
+        # the student's default dtype comes back after the test
+        def __enter__(self):
+            self.inner = plain_tensors()
+            self.inner.__enter__()
+            self.saved = default_dtype[0]() if default_dtype else None
+            if default_dtype:
+                default_dtype[1](default_dtype[2])
+
+        def __exit__(self, *exc):
+            if self.saved is not None:
+                default_dtype[1](self.saved)
+            return self.inner.__exit__(*exc)
     main = _ident()
     missing = object()
 
@@ -256,7 +277,8 @@ def _grader_install(export_name, marker, trusted_dirs):
     if "torch" in watched:
         watched["torch.Tensor"] = watched["torch"].Tensor
         watched["torch.nn.Module"] = watched["torch"].nn.Module
-    skip = {"_", "__", "___", "__warningregistry__", "input", "raw_input"}  # ipykernel sets input per request
+    # ipykernel sets input per request; torch.set_default_dtype (an honest student's float64) rebinds torch.Storage
+    skip = {"_", "__", "___", "__warningregistry__", "input", "raw_input", "Storage"}
     snapshot = {}  # id(object) -> (label, object, its type, its attributes then)
     for label, obj in watched.items():
         snapshot[id(obj)] = (label, obj, _type(obj), {k: v for k, v in _vars(obj).items() if k not in skip})
@@ -653,7 +675,7 @@ def _grader_install(export_name, marker, trusted_dirs):
             code = _compile(text, "<hidden test>", "exec")
             inner = [c for c in code.co_consts if _type(c) is CodeType and c.co_name == "__grader_test__"][0]
             refs = {}
-            values = [_audit, _proxy(refs), _locals, plain_tensors, checked, expect] + \
+            values = [_audit, _proxy(refs), _locals, test_context, checked, expect] + \
                 [resolve(name) for name in params[6:]]
             by_name = _dict(_zip(params, values))
             for dotted in keys:
@@ -796,7 +818,8 @@ def _grader_install(export_name, marker, trusted_dirs):
     hook_codes.extend(f.__code__ for f in (guard, grader, handle, check, threads, untrusted, refuse, memory_file,
                                             spoofed_file, thread_started, handler_set, unseal, resolve, watch_more,
                                             wrapper_of, strings, rules_at_work, checked, signal_, start_new_thread,
-                                            create_builtin, exec_builtin, expect, record, encode, raw))
+                                            create_builtin, exec_builtin, expect, record, encode, raw,
+                                            test_context.__enter__, test_context.__exit__))
     sys.addaudithook(grader)
     sys.addaudithook(guard)  # last: from now on no other hook can be added
     print(marker + "key " + key.hex())

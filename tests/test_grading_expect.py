@@ -119,14 +119,14 @@ def test_interpret_needs_both_the_verdict_and_the_expectations():
 TEST = textwrap.dedent('''
     import torch
     _g = torch.Generator().manual_seed(1)
-    _x = torch.randn(3, 4, generator=_g)
+    _x = torch.randn(8, 8, generator=_g)  # 64 values: float32 and float64 draw different numbers from a generator
     _got = answer(_x)
     ### BEGIN REFERENCE
     _want = _x.abs().sqrt()
     _secret_reference = "the reference is here"
     ### END REFERENCE
     expect_close(_got, _want, atol=1e-6, message=f"wrong square roots, shape {tuple(_got.shape)}")
-    expect_equal(len(_got), 3, message=f"first value {_got[0]:.3f}")
+    expect_equal(len(_got), 8, message=f"first value {_got[0]:.3f}")
 ''')
 
 
@@ -165,6 +165,9 @@ def test_a_students_kernel_never_gets_the_reference(reference):
         "float64": "def answer(x):\n    return x.abs().double().sqrt()\n",
         "subclass": "import torch\nclass T(torch.Tensor):\n    pass\ndef answer(x):\n"
                     "    return x.abs().sqrt().as_subclass(T)\n",
+        # a cell that made float64 the default dtype: the test's inputs are still the reference kernel's
+        "float64_default": "import torch\ntorch.set_default_dtype(torch.float64)\ndef answer(x):\n"
+                           "    return x.abs().sqrt()\n",
         # a message that cannot be built for this value ({:.3f} of a list) costs nothing when the values are right
         "odd_message": "def answer(x):\n    return (x.abs().sqrt()).tolist()\n",
         # a function that looks into the test's frame (the guard flags it): no expected value is there to find
@@ -172,11 +175,12 @@ def test_a_students_kernel_never_gets_the_reference(reference):
                  "    assert '_want' not in names and '_secret_reference' not in names, names\n"
                  "    return x.abs()\n",
     }, False)
-    assert [found[k][0] for k in found] == ["ok"] * 5 + ["tampered"]  # the in-kernel verdict no longer judges values
+    assert [found[k][0] for k in found] == ["ok"] * 6 + ["tampered"]  # the in-kernel verdict no longer judges values
     assert judge(found["honest"][2], reference) == ("ok", "")
     assert judge(found["float64"][2], reference) == ("ok", "")
     assert judge(found["subclass"][2], reference) == ("ok", "")
-    assert judge(found["wrong"][2], reference) == ("wrong", "wrong square roots, shape (3, 4)")
+    assert judge(found["wrong"][2], reference) == ("wrong", "wrong square roots, shape (8, 8)")
+    assert judge(found["float64_default"][2], reference) == ("ok", "")
     assert judge(found["odd_message"][2], reference) == ("ok", "")  # a list of lists: allclose's values
     assert found["odd_message"][2][1]["options"]["message"] == ""
     assert found["snoop"][1] is None and judge(found["snoop"][2], reference)[0] == "wrong"
