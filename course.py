@@ -43,7 +43,7 @@ PINS = (ROOT / "requirements.txt", ROOT / "pyproject.toml")
 TEST_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
             "MPLBACKEND": "Agg"}
 DEFAULTS = {"XDIST": "-n logical --maxprocesses=4 --dist loadscope",  # the Makefile's defaults
-            "FAST_LESSON": "notebooks/04_attention.ipynb", "FAST_LAB": "lab04_attention"}
+            "FAST_LESSON": "notebooks/04_attention.ipynb", "FAST_LAB": "lab00_setup"}
 ROOMS = {"lab": ROOT / "workshop" / "jupyter" / "student", "lab-instructor": ROOT / "workshop" / "jupyter" / "instructor"}
 MIN_PYTHON = (3, 10)
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"

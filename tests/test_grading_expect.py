@@ -156,7 +156,7 @@ def reference():
     return records
 
 
-@pytest.mark.slow  # two Python processes with the grader's preamble: ~10 s (make test-fast proves lab04 end to end)
+@pytest.mark.slow  # two Python processes with the grader's preamble: ~10 s (make test-fast proves lab00 end to end)
 def test_a_students_kernel_never_gets_the_reference(reference):
     assert "_secret_reference" not in strip_reference(TEST) and "_want = " not in strip_reference(TEST)
     found = _expectations({
