@@ -123,34 +123,68 @@ def _as_tensor(x: Any) -> torch.Tensor:
 def holds(kind: str, got: Any, want: Any, options: dict) -> bool:
     """Whether `got` (the student's) meets `want` (the reference's).
 
-    close: numbers within atol + rtol·|want| (torch.allclose's rule and defaults, NaN equal with equal_nan), arrays
-           element-wise by torch.allclose (broadcasting as it does; float dtypes that differ are compared in float64)
-    equal: arrays by torch.equal, everything else by ==; a tuple and a list with the same items are equal."""
+    close: numbers within atol + rtol·|want| (torch.allclose's rule and defaults, NaN equal with equal_nan); arrays
+           element-wise by torch.allclose (broadcasting as it does); numbers and arrays of other dtypes (an int
+           tensor, a 0-d tensor against a Python int, float32 against float64) in float64, complex in complex128:
+           the values are compared, not how they are stored (bool against a number stays unequal); tuples and
+           dicts item by item, with equal lengths and keys; other values (None, text) by ==
+    equal: arrays by torch.equal, tuples and dicts item by item, everything else by ==; a tuple and a list with
+           the same items are equal."""
     if isinstance(got, Unsupported) or isinstance(want, Unsupported):
         return False
     atol, rtol = float(options.get("atol", 1e-8)), float(options.get("rtol", 1e-5))
     equal_nan = bool(options.get("equal_nan", False))
     try:
         if kind == "close":
-            if _number(got) and _number(want):
-                if got == want:  # infinities of one sign too, as torch.allclose has it
-                    return True
-                if math.isnan(got) or math.isnan(want):
-                    return equal_nan and math.isnan(got) and math.isnan(want)
-                if math.isinf(got) or math.isinf(want):
-                    return False
-                return abs(got - want) <= atol + rtol * abs(want)
-            g, w = _as_tensor(got), _as_tensor(want)
-            if g.dtype != w.dtype and g.is_floating_point() and w.is_floating_point():
-                g, w = g.double(), w.double()
-            return bool(torch.allclose(g, w, rtol=rtol, atol=atol, equal_nan=equal_nan))
+            return _close(got, want, atol, rtol, equal_nan)
         if kind == "equal":
-            if isinstance(got, (torch.Tensor, np.ndarray)) or isinstance(want, (torch.Tensor, np.ndarray)):
-                return bool(torch.equal(_as_tensor(got), _as_tensor(want)))
-            return bool(got == want)
+            return _equal(got, want)
     except (TypeError, ValueError, RuntimeError, OverflowError):
         return False
     return False
+
+
+def _close(got: Any, want: Any, atol: float, rtol: float, equal_nan: bool) -> bool:
+    if isinstance(got, Unsupported) or isinstance(want, Unsupported):
+        return False
+    if _number(got) and _number(want):
+        if got == want:  # infinities of one sign too, as torch.allclose has it
+            return True
+        if math.isnan(got) or math.isnan(want):
+            return equal_nan and math.isnan(got) and math.isnan(want)
+        if math.isinf(got) or math.isinf(want):
+            return False
+        return abs(got - want) <= atol + rtol * abs(want)
+    if isinstance(got, dict) or isinstance(want, dict):
+        return isinstance(got, dict) and isinstance(want, dict) and got.keys() == want.keys() \
+            and all(_close(got[k], want[k], atol, rtol, equal_nan) for k in want)
+    if isinstance(got, tuple) and isinstance(want, tuple) \
+            and (len(got) != len(want) or not (_numeric(got) and _numeric(want))):
+        return len(got) == len(want) and all(_close(g, w, atol, rtol, equal_nan) for g, w in zip(got, want, strict=True))
+    if got is None or want is None or isinstance(got, str) or isinstance(want, str):
+        return type(got) is type(want) and got == want
+    g, w = _as_tensor(got), _as_tensor(want)
+    if g.dtype != w.dtype:
+        if torch.bool in (g.dtype, w.dtype):
+            return False
+        common = torch.complex128 if g.is_complex() or w.is_complex() else torch.float64
+        g, w = g.to(common), w.to(common)
+    return bool(torch.allclose(g, w, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def _equal(got: Any, want: Any) -> bool:
+    if isinstance(got, (torch.Tensor, np.ndarray)) or isinstance(want, (torch.Tensor, np.ndarray)):
+        return bool(torch.equal(_as_tensor(got), _as_tensor(want)))
+    if isinstance(got, dict) and isinstance(want, dict):
+        return got.keys() == want.keys() and all(_equal(got[k], want[k]) for k in want)
+    if isinstance(got, tuple) and isinstance(want, tuple):
+        return len(got) == len(want) and all(_equal(g, w) for g, w in zip(got, want, strict=True))
+    return bool(got == want)
+
+
+def _numeric(items: tuple) -> bool:
+    """A flat tuple of plain numbers: compared as one array (as torch.allclose would take the list)."""
+    return all(_number(x) for x in items)
 
 
 def judge(got_records: list[dict] | None, want_records: list[dict] | None) -> tuple[str, str]:

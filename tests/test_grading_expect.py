@@ -53,6 +53,31 @@ def test_close_and_equal_follow_torch_rules():
     assert not holds("close", "text", a, {})  # a comparison that cannot be made fails, never raises
 
 
+def test_close_compares_values_not_how_they_are_stored():
+    """An honest answer may hold the right numbers in another type than the reference: an int tensor, a 0-d tensor
+    where the reference returns a Python int, a tuple of tensors, a dict of floats. `close` compares the values
+    (torch.allclose alone raises on mixed dtypes and cannot take a tuple of tensors); wrong values still fail."""
+    ints, floats = torch.tensor([1, 2, 3]), torch.tensor([1.0, 2.0, 3.0])
+    assert holds("close", ints, floats, {}) and holds("close", floats, ints, {})
+    assert holds("close", ints, ints.int(), {})  # int64 against int32
+    assert holds("close", torch.tensor(2.0), 2, {}) and holds("close", 2, torch.tensor(2.0), {})
+    assert holds("close", torch.tensor([1 + 1j]), torch.tensor([1 + 1j], dtype=torch.complex128), {})
+    assert not holds("close", ints + 1, floats, {})
+    assert not holds("close", torch.tensor([True]), torch.tensor([1.0]), {})  # a mask is not a number
+    pair = (torch.ones(2), torch.zeros(3))
+    assert holds("close", (pair[0] + 1e-9, pair[1]), pair, {})
+    assert not holds("close", (pair[0], pair[1] + 1), pair, {})
+    assert not holds("close", pair[:1], pair, {})  # one item short is wrong, however the items broadcast
+    assert holds("close", (1.0, (2.0, 3.0)), (1.0, (2.0, 3.0)), {})
+    assert not holds("close", (1.0,), (1.0, 1.0), {})
+    assert holds("close", {"loss": 0.5, "steps": 3}, {"loss": 0.5 + 1e-9, "steps": 3}, {})
+    assert not holds("close", {"loss": 0.5}, {"loss": 0.5, "steps": 3}, {})
+    assert holds("close", (None, "ok", 1.0), (None, "ok", 1.0), {}) and not holds("close", (None,), (0.0,), {})
+    # equal, item by item too (Python's == of two tuples of tensors raises)
+    assert holds("equal", pair, pair, {}) and not holds("equal", (pair[0], pair[1] + 1), pair, {})
+    assert holds("equal", {"ids": torch.arange(3)}, {"ids": torch.arange(3)}, {})
+
+
 def test_decode_round_trips_and_refuses_malformed_data():
     for t in (torch.randn(2, 3), torch.arange(6).reshape(3, 2), torch.tensor([True, False]),
               torch.randn(4).to(torch.bfloat16), torch.tensor(1.5)):
