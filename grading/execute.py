@@ -49,6 +49,33 @@ class _WrappedKernelManager(KernelManager):
                           "--HistoryManager.hist_file=:memory:"])  # no history database to create per student
 
 
+def wait_until_ready(kc, timeout: float, alive) -> None:
+    """Return once the kernel has answered every kernel_info request sent here on its shell channel and one of its
+    IOPub messages has arrived (a subscription that is not connected yet would lose the first cell's output);
+    RuntimeError when `alive()` turns False or `timeout` seconds pass.
+
+    jupyter_client's `wait_for_ready` checks the same two things, but a client without a KernelManager (a forked
+    kernel) first polls heartbeats in 0.2 s sleeps and then waits 0.2 s on IOPub per try: about 0.43 s for a kernel
+    that answers in 0.17 s (measured on 2 cores). No reply is left on the shell channel for `run` to mistake."""
+    end = time.monotonic() + timeout
+    pending, connected = {kc.kernel_info()}, False  # ZeroMQ holds the request until the kernel's socket is up
+    while pending or not connected:
+        if time.monotonic() > end:
+            raise RuntimeError(f"the kernel did not answer within {timeout:.0f} s")
+        try:
+            pending.discard(kc.get_shell_msg(timeout=0.05)["parent_header"].get("msg_id"))
+        except queue.Empty:
+            if not alive():
+                raise RuntimeError("the kernel died before it answered") from None
+        if not connected:
+            try:
+                kc.get_iopub_msg(timeout=0.02)
+                connected = True
+            except queue.Empty:
+                if not pending:  # answered, but IOPub missed the status of that request: ask once more
+                    pending.add(kc.kernel_info())
+
+
 class SandboxedKernel:
     """One student's kernel. `marker` is the prefix of the lines the grader's own code prints as evidence."""
 
@@ -68,7 +95,7 @@ class SandboxedKernel:
                              stdout=subprocess.DEVNULL, stderr=self.log or subprocess.DEVNULL)
         self.kc = self.km.client()
         self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=timeout)
+        wait_until_ready(self.kc, timeout, self.alive)
 
     def alive(self) -> bool:
         return self.km.has_kernel and self.km.provisioner is not None and self.km.provisioner.process is not None \
@@ -86,6 +113,18 @@ class SandboxedKernel:
                 os.kill(min(pythons, key=lambda p: p.create_time()).pid, signal.SIGINT)
             except ProcessLookupError:
                 pass
+
+    def _reply(self, msg_id: str, timeout: float) -> dict:
+        """The content of the shell reply to `msg_id` (another request's reply is skipped)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                msg = self.kc.get_shell_msg(timeout=max(0.0, end - time.monotonic()))
+            except queue.Empty:
+                break
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg["content"]
+        return {"status": "error", "ename": "NoReply", "evalue": "no execute_reply"}
 
     def run(self, code: str, timeout: float, store_history: bool = True) -> CellRun:
         """Execute `code`; at `timeout` seconds interrupt it, INTERRUPT_GRACE later give up on the kernel."""
@@ -121,10 +160,7 @@ class SandboxedKernel:
             if kind == "status" and content.get("execution_state") == "idle":
                 idle = True
                 if reply is None:  # the reply is sent before idle; allow it a moment on the shell channel
-                    try:
-                        reply = self.kc.get_shell_msg(timeout=5)["content"]
-                    except queue.Empty:
-                        reply = {"status": "error", "ename": "NoReply", "evalue": "no execute_reply"}
+                    reply = self._reply(msg_id, 5.0)
             elif kind == "stream":
                 text = str(content.get("text", ""))
                 if content.get("name") == "stdout":  # the grader's lines are evidence, not output

@@ -42,7 +42,7 @@ import psutil
 from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
-from grading.execute import SandboxedKernel
+from grading.execute import SandboxedKernel, wait_until_ready
 from grading.labsource import LabSource
 from grading.sandbox import TreeLimits, kernel_env, new_scratch, wrap_command
 from utils import ROOT
@@ -233,7 +233,7 @@ class ForkedKernel(SandboxedKernel):
         self.kc = BlockingKernelClient()
         self.kc.load_connection_file(connection_file)
         self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=timeout)
+        wait_until_ready(self.kc, timeout, self.alive)
 
     def _join_cgroup(self, pid: int) -> None:
         for d in self.limits.dirs:  # into this kernel's own cgroup before it starts anything
