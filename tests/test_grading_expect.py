@@ -155,11 +155,11 @@ TEST = textwrap.dedent('''
 ''')
 
 
-def _expectations(cases: dict[str, str], reference: bool) -> dict:
+def _expectations(cases: dict[str, str], reference: bool, test: str = TEST) -> dict:
     harness = Harness.new()
     driver = DRIVER.replace('harness.test_code("lab:test", {test!r})',
                             f'harness.test_code("lab:test", {{test!r}}, {reference!r})')
-    script = driver.format(root=str(ROOT), marker=harness.marker, export=harness.export, locked=LOCKED, test=TEST,
+    script = driver.format(root=str(ROOT), marker=harness.marker, export=harness.export, locked=LOCKED, test=test,
                            cases=json.dumps(cases))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -212,6 +212,44 @@ def test_a_students_kernel_never_gets_the_reference(reference):
     for name, (_, _, records, printed) in found.items():
         assert all(r["want"] is None for r in records), name
         assert "the reference is here" not in printed
+
+
+CONTAINERS = textwrap.dedent('''
+    import torch
+    _x = torch.arange(6.0)
+    _halves, _counts = halves(_x), count_words("a b a")
+    ### BEGIN REFERENCE
+    _want_halves, _want_counts = (_x[:3], _x[3:]), {"a": 2, "b": 1}
+    ### END REFERENCE
+    expect_close(_halves, _want_halves, message="halves")
+    expect_equal(_counts, _want_counts, message="counts")
+''')
+PLAIN_COUNT = "def count_words(s):\n    out = {}\n    for w in s.split():\n        out[w] = out.get(w, 0) + 1\n    return out\n"
+
+
+@pytest.mark.slow  # two Python processes with the grader's preamble: ~10 s
+def test_a_namedtuple_or_a_counter_is_sent_by_its_items():
+    """Honest code returns a namedtuple, a list subclass, a Counter or a defaultdict where the reference has a
+    tuple and a dict: the kernel sends their items (read by tuple's and dict's own code: a subclass's __iter__ or
+    items() does not choose what is sent), and the values decide."""
+    solution = "def halves(x):\n    return x[:3], x[3:]\n" + PLAIN_COUNT
+    want = _expectations({"solution": solution}, True, CONTAINERS)["solution"][2]
+    assert judge(want, want) == ("ok", "")
+    found = _expectations({
+        "plain": solution,
+        "containers": "import collections\nHalves = collections.namedtuple('Halves', 'first second')\n"
+                      "def halves(x):\n    return Halves(x[:3], x[3:])\n"
+                      "def count_words(s):\n    return collections.Counter(s.split())\n",
+        "subclasses": "import collections\nclass Parts(list):\n    pass\n"
+                      "def halves(x):\n    return Parts([x[:3], x[3:]])\n"
+                      "def count_words(s):\n    out = collections.defaultdict(int)\n    for w in s.split():\n"
+                      "        out[w] += 1\n    return out\n",
+        # what a subclass's own iteration claims is not what is sent: the stored items are
+        "claims": "class Pair(tuple):\n    def __iter__(self):\n        return iter((1, 2))\n"
+                  "def halves(x):\n    return Pair((x[:3], x[3:] + 1))\n" + PLAIN_COUNT,
+    }, False, CONTAINERS)
+    assert {k: judge(found[k][2], want)[0] for k in found} == {"plain": "ok", "containers": "ok", "subclasses": "ok",
+                                                                  "claims": "wrong"}
 
 
 def test_the_graders_lines_are_found_after_output_without_a_newline():
