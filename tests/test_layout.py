@@ -68,3 +68,15 @@ def test_wrong_answers_parse_into_named_cell_replacements():
                                                       ("two cells", {"b": "y = 2", "c": "z = 3"})]
     with pytest.raises(ValueError, match="not a wrong-answer header"):
         parse_wrong_answers("# %% wrong header\nx = 1\n")
+
+
+def test_grading_exports_every_name_it_lists_and_imports_them_only_when_asked():
+    """`from grading import X` still works for every name of grading.__all__, and importing one module of the
+    package (the harness's test drivers, the release worker) does not pull torch in through grading.grade."""
+    import grading
+
+    assert sorted(grading.__all__) == sorted(grading._EXPORTS)
+    assert all(getattr(grading, name) is not None for name in grading.__all__)
+    code = "import sys, grading.labsource, grading.harness; print('grading.grade' in sys.modules, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert out.split() == ["False", "False"]
