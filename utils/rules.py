@@ -11,6 +11,7 @@ it, so each test judges its own cell, not the earlier answers it builds on.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 import types
@@ -121,12 +122,15 @@ def _aten_op(original: Any) -> str | None:
 _FUSED_PREFIXES = {"scaled_dot_product_attention": ("_scaled_dot_product_", "_triton_scaled_dot_attention")}
 
 
-def _private_variants(op: str) -> list[str]:
+@functools.cache
+def _private_variants(op: str) -> tuple[str, ...]:
     """ATen's own implementations of `op` under private names: _log_softmax, _scaled_dot_product_attention_math,
-    _scaled_dot_product_flash_attention_for_cpu."""
+    _scaled_dot_product_flash_attention_for_cpu. Computed once per process and operator: listing every registered
+    operator takes milliseconds, and a hidden test enters `forbidden` for each case. A tuple, so the cached answer
+    cannot be changed by whoever holds it."""
     names = {n.split("::", 1)[1].split(".")[0] for n in torch._C._dispatch_get_all_op_names() if n.startswith("aten::")}
     prefixes = (f"_{op}_", *_FUSED_PREFIXES.get(op, ()))
-    return sorted(n for n in names if n == f"_{op}" or n.startswith(prefixes))
+    return tuple(sorted(n for n in names if n == f"_{op}" or n.startswith(prefixes)))
 
 
 class _ForbiddenModule(types.ModuleType):
