@@ -33,7 +33,7 @@ from grading.expect import judge, read_records
 from grading.feedback import render as render_feedback
 from grading.harness import EXPECTATIONS, Harness, assemble, hidden_lines, scan, scrub_outputs
 from grading.labsource import COURSE_CONFIG, LABS, NEVER_RELEASED, LabSource
-from grading.sandbox import clean_stale, new_scratch, sandbox_problem
+from grading.sandbox import clean_stale, kernel_threads, new_scratch, sandbox_problem
 from grading.submissions import Submission, inspect_notebook, pick_files, read_notebook
 from grading.zygote import ForkedKernel, for_class
 
@@ -442,7 +442,7 @@ def grade_all(lab: LabSource, subs: list[Submission], out: Path | None = None, w
             raise SandboxUnavailable(problem)
     clean_stale()
     workers = max(1, min(workers, len(subs) or 1))
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = kernel_threads(workers)
     zygote, own = options.zygote, None
     if zygote is None and len(subs) > 1:  # (one student: the zygote's own start costs what it saves)
         zygote, how = for_class(lab, threads, options.sandbox)

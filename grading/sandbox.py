@@ -54,6 +54,19 @@ def sandbox_problem() -> str | None:
     return None
 
 
+def kernel_threads(workers: int) -> int:
+    """BLAS/OpenMP threads for each of `workers` kernels that run at once: this process's share of the cores,
+    divided among them, at least 1. The share is the CPU count, or OMP_NUM_THREADS when that is smaller (a
+    pytest-xdist worker's share, set by conftest.py; an instructor's own cap). More threads than cores make torch's
+    OpenMP threads spin against each other: four lab proofs on 2 cores, one kernel at a time in each of two pytest
+    workers, took 830 s with 2 threads per kernel and 134 s with 1."""
+    share = os.cpu_count() or 1
+    cap = os.environ.get("OMP_NUM_THREADS", "")
+    if cap.isdigit() and int(cap) > 0:
+        share = min(share, int(cap))
+    return max(1, share // max(1, workers))
+
+
 def kernel_env(threads: int, home: Path) -> dict[str, str]:
     """The kernel's whole environment: a whitelist, nothing inherited from the instructor's shell."""
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home),

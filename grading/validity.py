@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import keyword
-import os
 import re
 import tempfile
 import time
@@ -30,7 +29,7 @@ from grading.labsource import (
     load_wrong_answers,
     solution_source,
 )
-from grading.sandbox import clean_stale, sandbox_problem
+from grading.sandbox import clean_stale, kernel_threads, sandbox_problem
 from grading.submissions import Submission
 from grading.zygote import Zygote, preload_lines
 from grading.zygote import enabled as zygote_enabled
@@ -183,7 +182,7 @@ def check_lab(name: str, workers: int = 2, cell_timeout: int = DEFAULT_CELL_TIME
                 nbformat.write(nb, folder / f"{stem}.ipynb")
             subs.append(Submission(student, sorted(folder.glob("*.ipynb"))))
         workers = max(1, min(workers, len(subs)))
-        threads, sandbox = max(1, (os.cpu_count() or 1) // workers), sandbox_problem() is None
+        threads, sandbox = kernel_threads(workers), sandbox_problem() is None
         zygote = Zygote(preload_lines(lab), threads, sandbox) if zygote_enabled() else None
         options = GradingOptions(cell_timeout=cell_timeout, threads=threads, feedback=False, sandbox=sandbox,
                                  zygote=zygote)
