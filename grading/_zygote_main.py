@@ -144,12 +144,21 @@ def isolate_keeper(request: dict) -> None:
     for point, options in _mounts():  # everything inherited becomes read-only (/proc: replaced by the kernel's own)
         if "rw" in options and point != "/proc" and not point.startswith("/proc/"):
             _remount(point, options, readonly=True)
+    # what the sandbox shows read-only under /tmp (a checkout there: its virtualenv, utils/, data/) stays visible
+    # over the private /tmp below, read-only; the rest of /tmp (other students' folders, the zygote's) does not
+    kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in request.get("keep", ())
+            if os.path.isdir(path)]
     size = int(request.get("tmp_bytes") or 2**31)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={size}")
     os.makedirs(scratch, mode=0o700)
     _mount(f"/proc/self/fd/{fd}", scratch, None, MS_BIND)
     os.close(fd)
     _remount(scratch, [opts for point, opts in _mounts() if point == scratch][-1], readonly=False)  # was bound ro
+    for path, view in kept:
+        os.makedirs(path, exist_ok=True)
+        _mount(f"/proc/self/fd/{view}", path, None, MS_BIND | MS_REC)
+        os.close(view)
+        _remount(path, [opts for point, opts in _mounts() if point == path][-1], readonly=True)
     _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={size}")
     _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")
 

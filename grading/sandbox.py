@@ -245,6 +245,12 @@ def _memory_settings(memory_gb: float | None, root: Path | None = None) -> dict[
     return settings
 
 
+def read_only_views() -> list[Path]:
+    """What a sandbox binds read-only beyond the system folders: the interpreter, the virtualenv, `utils/`, `data/`
+    (where they exist). A kernel forked from the zygote binds those under /tmp again over its own /tmp."""
+    return [path for path in [Path(sys.base_prefix), *VISIBLE] if path.exists() and not str(path).startswith("/usr/")]
+
+
 def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: TreeLimits | None, cpu_seconds: int,
                  memory_gb: float | None, sandbox: bool, caps: Sequence[str] = ()) -> list[str]:
     """`argv` run in the sandbox (or, with sandbox=False, only under the limits and the clean environment).
@@ -273,9 +279,8 @@ def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: Tr
                 inner += ["--symlink", os.readlink(path), path]
             elif Path(path).is_dir():
                 inner += ["--ro-bind", path, path]
-        for path in [Path(sys.base_prefix), *VISIBLE]:
-            if path.exists() and not str(path).startswith("/usr/"):
-                inner += ["--ro-bind", str(path), str(path)]
+        for path in read_only_views():
+            inner += ["--ro-bind", str(path), str(path)]
         inner += ["--bind", str(scratch), str(scratch), "--remount-ro", "/", "--chdir", str(scratch / "work"), *argv]
     else:  # --unsafe-no-sandbox, or our own code (check_lab): same command and environment, no isolation
         inner = ["env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv]

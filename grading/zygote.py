@@ -44,7 +44,7 @@ from jupyter_client.connect import write_connection_file
 
 from grading.execute import SandboxedKernel, wait_until_ready
 from grading.labsource import LabSource
-from grading.sandbox import TreeLimits, kernel_env, new_scratch, wrap_command
+from grading.sandbox import TreeLimits, kernel_env, new_scratch, read_only_views, wrap_command
 from utils import ROOT
 
 MAIN = Path(__file__).with_name("_zygote_main.py")
@@ -228,7 +228,8 @@ class ForkedKernel(SandboxedKernel):
         self.pid = self.zygote.fork({"connection_file": connection_file, "cwd": str(self.scratch / "work"),
                                      "scratch": str(self.scratch), "env": self.env, "cpu_seconds": self.cpu_seconds,
                                      "memory_bytes": self.memory_bytes, "tmp_bytes": self.tmp_bytes,
-                                     "log": str(self.scratch / "kernel.log"), "isolate": self.zygote.isolated},
+                                     "log": str(self.scratch / "kernel.log"), "isolate": self.zygote.isolated,
+                                     "keep": [str(p) for p in read_only_views() if str(p).startswith("/tmp/")]},
                                     forked=self._join_cgroup)
         self.kc = BlockingKernelClient()
         self.kc.load_connection_file(connection_file)

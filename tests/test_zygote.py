@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import tempfile
 import time
+from pathlib import Path
 
 import nbformat
 import psutil
 import pytest
 
+from grading import sandbox
 from grading.grade import GradingOptions, grade_all
 from grading.harness import Harness
 from grading.labsource import LABS, load_lab
@@ -76,6 +79,40 @@ def test_a_forked_kernel_is_its_own_process_in_its_own_folder():
         for kernel, _ in kernels:
             kernel.close()
         zygote.close()
+
+
+@pytest.mark.slow
+def test_a_checkout_under_tmp_stays_visible_to_a_forked_kernel(monkeypatch):
+    """A forked kernel mounts a /tmp of its own. What the sandbox shows read-only under /tmp (a clone there: its
+    virtualenv, utils/, data/) is bound back over it, read-only; the rest of the checkout is not. Without that, every
+    forked kernel of a checkout under /tmp died at its first import and a class fell back to fresh kernels."""
+    if ISOLATION:
+        pytest.skip(f"no grading sandbox here: {ISOLATION}")
+    checkout = Path(tempfile.mkdtemp(prefix="checkout-", dir="/tmp"))
+    try:
+        (checkout / "utils").mkdir()
+        (checkout / "utils" / "seen.txt").write_text("shown")
+        (checkout / "solutions").mkdir()
+        monkeypatch.setattr(sandbox, "VISIBLE", [*sandbox.VISIBLE, checkout / "utils"])
+        zygote = Zygote(["import torch"], threads=1, sandbox=True)
+        scratch = new_scratch("zygote-tmp-checkout-")
+        kernel = ForkedKernel(zygote, scratch, scratch.name, memory_gb=2.0, cpu_seconds=120, threads=1,
+                              marker=Harness.new().marker)
+        try:
+            if not zygote.isolated:
+                pytest.skip(f"forked kernels cannot be isolated here: {zygote.problem}")
+            kernel.start(60)
+            said = _said(kernel, f"import os\nroot = {str(checkout)!r}\n"
+                                 "print(open(root + '/utils/seen.txt').read(), sorted(os.listdir(root)))\n"
+                                 "try:\n    open(root + '/utils/new.txt', 'w')\nexcept OSError as err:\n"
+                                 "    print('errno', err.errno)\n")
+            assert said.split("\n")[:2] == ["shown ['utils']", "errno 30"], said  # EROFS
+        finally:
+            kernel.close()
+            zygote.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+    finally:
+        shutil.rmtree(checkout, ignore_errors=True)
 
 
 @pytest.mark.slow
