@@ -61,6 +61,11 @@ def enabled() -> bool:
 
 # transformers imports its model code lazily, at the first from_pretrained: the course's model is a GPT-2
 LAZY_TRANSFORMERS = ["import transformers.models.gpt2.modeling_gpt2", "import transformers.models.gpt2.tokenization_gpt2"]
+# A first-call cache, filled once here: transformers' first `from_pretrained` builds its table of checkpoint
+# renamings (about 1,000 regular expressions, 0.2 s of each kernel that loads a model). The table is the library's
+# code alone, the same for every kernel; `getattr`: a transformers without it skips this and loses nothing else.
+WARM_TRANSFORMERS = ["import transformers.conversion_mapping as m; "
+                     "getattr(m, 'get_checkpoint_conversion_mapping', lambda model_type: None)('gpt2')"]
 ALWAYS = ["import torch", "import torch.testing", "import numpy", "import numpy.testing"]  # the harness's own
 
 
@@ -98,7 +103,7 @@ def preload_lines(lab: LabSource) -> list[str]:
             if cell.cell_type == "code" and not meta.get("solution") and not meta.get("grade"):
                 visit(cell.source)
     if any(line.split()[1].startswith("transformers") for line in lines):
-        lines += LAZY_TRANSFORMERS
+        lines += LAZY_TRANSFORMERS + WARM_TRANSFORMERS
     return lines
 
 

@@ -22,7 +22,15 @@ from grading.labsource import LABS, load_lab
 from grading.sandbox import new_scratch, sandbox_problem
 from grading.submissions import Submission
 from grading.validity import check_lab, release_labs, student_versions
-from grading.zygote import ALWAYS, PRELOADABLE, ForkedKernel, Zygote, for_class, preload_lines
+from grading.zygote import (
+    ALWAYS,
+    PRELOADABLE,
+    WARM_TRANSFORMERS,
+    ForkedKernel,
+    Zygote,
+    for_class,
+    preload_lines,
+)
 
 ISOLATION = sandbox_problem()
 
@@ -37,6 +45,18 @@ def test_preloads_are_the_labs_libraries_never_the_course_modules():
     assert any("bitsandbytes" in line for line in preload_lines(load_lab("lab12_qlora")))
     # lab01 imports transformers only through utils.models: followed, and the lazy GPT-2 code added
     assert "import transformers.models.gpt2.modeling_gpt2" in preload_lines(load_lab("lab01_tokens"))
+
+
+def test_the_zygote_fills_transformers_first_load_cache(monkeypatch):
+    """WARM_TRANSFORMERS builds transformers' checkpoint-renaming table (0.2 s of each kernel's first load_model)
+    in the zygote; fails when a transformers upgrade renames what it fills, so the saving cannot vanish unseen."""
+    import transformers.conversion_mapping as mapping
+
+    assert all(line in preload_lines(load_lab("lab08_peft")) for line in WARM_TRANSFORMERS)
+    monkeypatch.setattr(mapping, "_checkpoint_conversion_mapping_cache", None)
+    for line in WARM_TRANSFORMERS:
+        exec(line, {})  # noqa: S102 - our own line
+    assert mapping._checkpoint_conversion_mapping_cache is not None
 
 
 @pytest.mark.slow
