@@ -957,6 +957,42 @@ class _Checked(ast.NodeTransformer):
         return ast.Call(ast.Name("__grader_checked", ast.Load()), [node], [])
 
 
+_TOKEN_SLOT = secrets.token_hex(16)  # random per process: no test text can contain it by chance
+
+
+@functools.lru_cache(maxsize=1024)
+def _test_function(source: str, reference: bool, locked_names: frozenset[str]
+                   ) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """A test cell as the function `__grader_test__` (its text, its parameters, the names snapshotted, those
+    protected) and the names a later cell may use (`visible`). A pure function of the lab's own test text and the
+    names its locked cells bound: computed once per process, not once per student (about 12 ms a test cell). The
+    text holds _TOKEN_SLOT where the test's own token goes: `Harness.test_code` puts each student's in, and adds the
+    other per-student parts (seal, marker). Callers hold _AST_LOCK."""
+    tree = _Expectations(reference).visit(ast.parse(source if reference else strip_reference(source)))
+    try:  # what a later cell may use: the names the student can see bound (hidden tests' own stay in the test)
+        visible = module_bindings(ast.parse(strip_hidden_tests(source)))
+    except SyntaxError:
+        visible = set()
+    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    declared = {n for node in ast.walk(tree) if isinstance(node, (ast.Global, ast.Nonlocal)) for n in node.names}
+    params = sorted((loaded & (locked_names | _BUILTIN_NAMES)) - declared)
+    rebound = _bound_anywhere(tree)
+    protect = [p for p in params if p not in rebound]
+    snap = _Snapshotted(set(protect))
+    checked = _Checked(set(params) | rebound | _BUILTIN_NAMES)
+    plain = ast.withitem(ast.Call(ast.Name("__grader_plain_tensors", ast.Load()), [], []), None)
+    body = [ast.With([plain], [checked.visit(snap.visit(stmt)) for stmt in tree.body] or [ast.Pass()])]
+    end = ast.Expr(ast.Call(ast.Name("__grader_audit", ast.Load()),
+                            [ast.Constant("course-grader.end"), ast.Constant(_TOKEN_SLOT)], []))
+    ret = ast.Return(ast.Call(ast.Name("__grader_locals", ast.Load()), [], []))
+    args = ["__grader_audit", "__grader_refs", "__grader_locals", "__grader_plain_tensors", "__grader_checked",
+            "__grader_expect", *params]
+    func = ast.FunctionDef("__grader_test__", ast.arguments([], [ast.arg(a) for a in args], None, [], [], None, []),
+                           [*body, end, ret], [], None)
+    text = ast.unparse(ast.fix_missing_locations(ast.Module([func], [])))
+    return text, tuple(args), tuple(sorted(snap.keys)), tuple(protect), tuple(sorted(visible))
+
+
 @dataclass
 class Harness:
     """Per-student names: the marker evidence lines start with, the name of the preamble's export helper (both
@@ -1005,28 +1041,8 @@ class Harness:
         reference: for the reference kernel (the lab's own solution): the test's REFERENCE blocks and the expected
         values of its expectations are kept; a student's kernel gets neither (`grading.expect`)."""
         token = secrets.token_hex(16)
-        tree = _Expectations(reference).visit(ast.parse(source if reference else strip_reference(source)))
-        try:  # what a later cell may use: the names the student can see bound (hidden tests' own stay in the test)
-            visible = module_bindings(ast.parse(strip_hidden_tests(source)))
-        except SyntaxError:
-            visible = set()
-        loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-        declared = {n for node in ast.walk(tree) if isinstance(node, (ast.Global, ast.Nonlocal)) for n in node.names}
-        params = sorted((loaded & (self.locked_names | _BUILTIN_NAMES)) - declared)
-        rebound = _bound_anywhere(tree)
-        protect = [p for p in params if p not in rebound]
-        snap = _Snapshotted(set(protect))
-        checked = _Checked(set(params) | rebound | _BUILTIN_NAMES)
-        plain = ast.withitem(ast.Call(ast.Name("__grader_plain_tensors", ast.Load()), [], []), None)
-        body = [ast.With([plain], [checked.visit(snap.visit(stmt)) for stmt in tree.body] or [ast.Pass()])]
-        end = ast.Expr(ast.Call(ast.Name("__grader_audit", ast.Load()),
-                                [ast.Constant("course-grader.end"), ast.Constant(token)], []))
-        ret = ast.Return(ast.Call(ast.Name("__grader_locals", ast.Load()), [], []))
-        args = ["__grader_audit", "__grader_refs", "__grader_locals", "__grader_plain_tensors", "__grader_checked",
-                "__grader_expect", *params]
-        func = ast.FunctionDef("__grader_test__", ast.arguments([], [ast.arg(a) for a in args], None, [], [], None, []),
-                               [*body, end, ret], [], None)
-        text = ast.unparse(ast.fix_missing_locations(ast.Module([func], [])))
+        text, args, snapshotted, protect, visible = _test_function(source, reference, frozenset(self.locked_names))
+        text = text.replace(repr(_TOKEN_SLOT), repr(token))
         box = f"{self.export}_box"
         mark = self.marker.strip()
         # one top-level statement: IPython runs each top-level statement as its own code object (frame), and the
@@ -1034,12 +1050,12 @@ class Harness:
         code = (f"try:\n"
                 f"    {box} = []\n"
                 f"    __import__('sys').audit('course-grader.begin', {token!r}, {self.seal(text, token)!r}, "
-                f"{tuple(args)!r}, {tuple(sorted(snap.keys))!r}, {tuple(protect)!r}, {box})  # {mark}\n"
+                f"{args!r}, {snapshotted!r}, {protect!r}, {box})  # {mark}\n"
                 f"    {box}.append({box}[0](*{box}[1]))\n"
                 f"finally:\n"
                 f"    __import__('sys').audit('course-grader.done', {token!r})\n"
                 f"    print({box}[-1])\n"
-                f"{self.export}({box}[-2], {tuple(sorted(visible))!r})\n"
+                f"{self.export}({box}[-2], {visible!r})\n"
                 f"del {box}\n")
         return code, token, hashlib.sha256(text.encode()).hexdigest()
 
