@@ -45,6 +45,9 @@ def test_preloads_are_the_labs_libraries_never_the_course_modules():
     assert any("bitsandbytes" in line for line in preload_lines(load_lab("lab12_qlora")))
     # lab01 imports transformers only through utils.models: followed, and the lazy GPT-2 code added
     assert "import transformers.models.gpt2.modeling_gpt2" in preload_lines(load_lab("lab01_tokens"))
+    # and the imports inside the course's functions: lab13's setup() (matplotlib) and load_qa() (datasets)
+    lab13 = preload_lines(load_lab("lab13_chatbot"))
+    assert "import matplotlib.pyplot as plt" in lab13 and "from datasets import load_dataset" in lab13, lab13
 
 
 def test_the_zygote_fills_transformers_first_load_cache(monkeypatch):
