@@ -205,7 +205,7 @@ for method in methods:  # each in a child forked from this process: its own peak
 
 
 def measure_training_steps(methods: Sequence[str] = ("full", "lora"), batch_size: int = 2, seq_len: int = 128,
-                           n_layer: int = 0, r: int = 8, threads: int = 2) -> dict[str, dict]:
+                           n_layer: int = 0, r: int = 8, threads: int | None = None) -> dict[str, dict]:
     """Peak CPU memory of one AdamW training step (forward, backward, optimizer step) of GPT-2 from `GPT2Config()`,
     for each method: {method: result}.
 
@@ -219,7 +219,8 @@ def measure_training_steps(methods: Sequence[str] = ("full", "lora"), batch_size
     serve every block ≥ 64 KiB with mmap (MALLOC_MMAP_THRESHOLD_), so freed tensors leave RSS at once and the peak
     counts live tensors, not stale heap. Returned bytes: `baseline` (Python and the imported libraries), `after_load`
     (model and optimizer built, before the step), `peak` (highest RSS during the step); `model_bytes = peak -
-    baseline` is what the training costs. Linux only (a clear RuntimeError elsewhere).
+    baseline` is what the training costs. Linux only (a clear RuntimeError elsewhere). threads: the measuring
+    process's torch threads; None: 2, or this process's own torch threads where fewer.
     """
     methods = list(methods)
     for method in methods:
@@ -227,6 +228,8 @@ def measure_training_steps(methods: Sequence[str] = ("full", "lora"), batch_size
             raise ValueError(f"method must be 'full' or 'lora', got {method!r}")
     if not sys.platform.startswith("linux"):
         raise RuntimeError("measure_training_step reads /proc/self/status, which only Linux has")
+    if threads is None:  # 2, or 1 where this process has 1 (a test worker): 2 threads beside a busy core took
+        threads = min(2, torch.get_num_threads())  # 17 CPU-s for this measurement on 2 cores, 1 thread 12 CPU-s
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "STEP_THREADS": str(threads),
            "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", _STEP_SCRIPT, ",".join(methods), str(batch_size), str(seq_len),
@@ -242,6 +245,6 @@ def measure_training_steps(methods: Sequence[str] = ("full", "lora"), batch_size
 
 
 def measure_training_step(method: str = "full", batch_size: int = 2, seq_len: int = 128, n_layer: int = 0,
-                          r: int = 8, threads: int = 2) -> dict:
+                          r: int = 8, threads: int | None = None) -> dict:
     """`measure_training_steps` for one method: its result dict."""
     return measure_training_steps([method], batch_size, seq_len, n_layer, r, threads)[method]
