@@ -53,7 +53,8 @@ MAIN = Path(__file__).with_name("_zygote_main.py")
 # their caches under HF_HOME, matplotlib its MPLCONFIGDIR. A kernel then keeps the zygote's, which lie in the
 # zygote's own scratch folder: an isolated kernel does not see that folder, and what it writes there (datasets'
 # Arrow cache of load_qa; matplotlib writes nothing after import) lands in its private /tmp, created on first use
-# and gone with it. Nothing of the zygote's folder is readable from a kernel, and no kernel sees another's.
+# and gone with it. Nothing of the zygote's folder is readable from an isolated kernel, nor another kernel's.
+# (Shared kernels, a lab proof's where nested namespaces are refused, write that cache together: our own answers.)
 PRELOADABLE = frozenset({"torch", "numpy", "transformers", "peft", "bitsandbytes", "safetensors", "tokenizers",
                          "datasets", "matplotlib"})
 ZYGOTE_CPU_SECONDS = 24 * 3600  # the zygote's own limit; each kernel sets its own, lower one
