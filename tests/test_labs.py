@@ -16,6 +16,7 @@ libraries once (grading.zygote; COURSE_GRADING_ZYGOTE=0 starts a fresh kernel ea
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 from pathlib import Path
@@ -115,6 +116,41 @@ def test_every_graded_cell_states_expectations(lab):
                 missing.append(meta["grade_id"])
             assert meta.get("grade") or not states, f"{meta.get('grade_id')}: expectations in a cell that grades nothing"
     assert not missing, f"graded cells without an expectation in their hidden tests: {missing}"
+
+
+def _keyword_calls(source: str, functions: set[str]) -> list[tuple[int, str, str]]:
+    """(line, function, keyword) of each call `f(..., keyword=...)` in `source` to one of `functions`."""
+    return [(node.lineno, node.func.id, keyword.arg) for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions
+            for keyword in node.keywords if keyword.arg is not None]
+
+
+@pytest.mark.parametrize("lab", LAB_NAMES)
+def test_hidden_tests_pass_only_keywords_a_visible_test_passes(lab):
+    """A hidden test calls a student's function with a parameter name (`complete(p, max_new_tokens=3)`) only where
+    some visible test of the lab passes that name too: a student who renamed a parameter of the given signature
+    sees the TypeError while working, instead of losing the hidden test's points unwarned."""
+    from grading.labsource import HIDDEN_BEGIN, HIDDEN_END
+
+    cells = [c for nb in load_lab(lab).notebooks.values() for c in nb.cells if c.cell_type == "code"]
+    students = {node.name for c in cells if c.metadata.get("nbgrader", {}).get("solution")
+                for node in ast.walk(ast.parse(c.source)) if isinstance(node, ast.FunctionDef | ast.ClassDef)}
+    visible, hidden = set(), {}
+    for cell in (c for c in cells if c.metadata.get("nbgrader", {}).get("grade")):
+        hidden_lines, inside = set(), False
+        for number, line in enumerate(cell.source.splitlines(), start=1):
+            if HIDDEN_BEGIN in line or HIDDEN_END in line:
+                inside = HIDDEN_BEGIN in line
+            elif inside:
+                hidden_lines.add(number)
+        for number, function, keyword in _keyword_calls(cell.source, students):
+            if number in hidden_lines:
+                hidden.setdefault((function, keyword), cell.metadata["nbgrader"]["grade_id"])
+            else:
+                visible.add((function, keyword))
+    unseen = {f"{function}({keyword}=...) in {grade_id}" for (function, keyword), grade_id in hidden.items()
+              if (function, keyword) not in visible}
+    assert not unseen, f"hidden tests pass parameter names that no visible test passes: {sorted(unseen)}"
 
 
 def honest_answers(lab: str) -> list:

@@ -86,6 +86,7 @@ def complete(prompt: str, max_new_tokens: int = 8) -> str:
 _first = complete("The capital of France is")
 assert isinstance(_first, str), "complete must return a str"
 assert complete("The capital of France is") == _first, "greedy decoding gives the same text every time"
+assert complete("The capital of France is", max_new_tokens=8) == _first, "max_new_tokens=8 is the default: the same text"
 ### BEGIN HIDDEN TESTS
 expect_equal(isinstance(complete("Water is made of", max_new_tokens=3), str), True,
              message="complete must return a str")

@@ -102,6 +102,8 @@ for _shape in [(1, 3), (2, 5, 7), (3, 1, 2, 16)]:
 _x, _w, _b = torch.randn(2, 3, 8), torch.randn(8), torch.randn(8)
 assert torch.allclose(layer_norm(_x, _w, _b), F.layer_norm(_x, (8,), _w, _b), atol=1e-5), \
     "values differ from torch's LayerNorm (population variance? weight and bias?)"
+assert torch.allclose(layer_norm(_x, _w, _b, eps=0.5), F.layer_norm(_x, (8,), _w, _b, eps=0.5), atol=1e-5), \
+    "with eps=0.5 the values differ from torch's: eps belongs inside the square root"
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 

@@ -364,7 +364,7 @@ def train_adapter(model: nn.Module, config: LoraConfig, batch: dict[str, torch.T
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_adapter", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """train_adapter trains only A and B, on a copy, exactly the specified run (2 points)"""
-_trained = train_adapter(model, demo_config, qa_batch, steps=3, lr=3e-3)
+_trained = train_adapter(model, demo_config, qa_batch, steps=3, lr=3e-3, seed=0)
 with torch.no_grad():
     _losses = model(**qa_batch).loss.item(), _trained(**qa_batch).loss.item()
 print(f"loss on qa_batch: base model {_losses[0]:.2f}, after 3 steps {_losses[1]:.2f}")

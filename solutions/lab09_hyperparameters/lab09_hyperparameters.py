@@ -327,7 +327,7 @@ def _hidden_gain(r, scale, optimizer, seed):
 ### END HIDDEN TESTS
 
 
-_gain = first_step_gain(4, 1.0, "sgd")
+_gain = first_step_gain(4, 1.0, "sgd", seed=0)
 print(f"r = 4, scale 1, one SGD step: the loss drops by {_gain:.2%}")
 assert isinstance(_gain, float) and 0 < _gain < 1, "a relative drop: a float between 0 and 1"
 ### BEGIN HIDDEN TESTS

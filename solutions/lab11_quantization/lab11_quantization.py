@@ -238,6 +238,7 @@ except ValueError:
     pass
 else:
     raise AssertionError("100 elements is not a multiple of 64: raise ValueError")
+assert quantize_nf4(torch.randn(2, 128), _book, blocksize=128)[1].shape == (2,), "blocksize=128: one absmax per 128"
 ### BEGIN HIDDEN TESTS
 _c, _a = quantize_nf4(torch.randn(3, 256, generator=torch.Generator().manual_seed(1112)), _book, blocksize=128)
 expect_equal((tuple(_c.shape), tuple(_a.shape)), ((768,), (6,)), message="blocksize 128: 768 codes, 6 absmax")
@@ -384,6 +385,7 @@ assert _q.dtype == torch.int8 and _q.shape == (2, 256) and _scales.shape == (2,)
 _back = double_dequantize(_q, _scales, _offset)
 print(f"largest error of a scale: {(_back - _absmax).abs().max():.2e}")
 assert _back.shape == (512,) and (_back - _absmax).abs().max() <= _scales.max() / 2 + 1e-7
+assert double_quantize(_absmax, blocksize2=128)[0].shape == (4, 128), "blocksize2=128: 4 blocks of 128 scales"
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 
@@ -534,7 +536,7 @@ _LESSON = dict(nf4_codebook=_lesson.nf4_codebook, quantize_nf4=_lesson.quantize_
                absmax_dequantize=_lesson.absmax_dequantize)
 _w = torch.randn(64, 256, generator=torch.Generator().manual_seed(6))
 with substituted(**_LESSON):
-    _ratio, _better = nf4_int4_error_ratio(_w)
+    _ratio, _better = nf4_int4_error_ratio(_w, blocksize=64)
 print(f"normal weights: NF4 / INT4 mean |error| = {_ratio:.3f} -> {_better} is better")
 assert isinstance(_ratio, float), "ratio: a Python float (float(...) of a 0-d tensor)"
 assert 0.75 < _ratio < 0.85, "on normal weights NF4's error is about 0.8 of INT4's"
