@@ -343,7 +343,7 @@ def grade_student(lab: LabSource, sub: Submission, out: Path | None, options: Gr
             for kind in ("feedback", "autograded"):
                 shutil.rmtree(out / kind / sub.student / lab.name, ignore_errors=True)
         chosen, pick_notes = pick_files(sub, lab)
-        notes += pick_notes
+        notes += sub.notes + pick_notes
         submitted = {}
         for stem, path in chosen.items():
             nb, read_notes = read_notebook(path)

@@ -57,7 +57,7 @@ from grading.grade import (
 from grading.labsource import HIDDEN_BEGIN, LABS, NEVER_RELEASED, SOLUTIONS, load_lab, strip_hidden_tests
 from grading.sandbox import sandbox_problem
 from grading.student_edition import TORCH_CPU_INDEX, torch_requirement
-from grading.submissions import Submission
+from grading.submissions import Submission, submitted_files
 from utils import ROOT
 
 VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")
@@ -251,10 +251,9 @@ def run(lab_name: str, root: Path, sandbox: str = "auto", visibility: str = "vis
             raise RuntimeError(f"no sandbox for student code in this container: {problem}")
         if problem:
             extra.append(f"graded without bubblewrap ({problem[:160]}): this container is the isolation")
-        files = sorted(p for p in (root / "submission").rglob("*")
-                       if p.is_file() and ".ipynb_checkpoints" not in p.parts and "__MACOSX" not in p.parts)
+        files, notes = submitted_files(root / "submission")
         with tempfile.TemporaryDirectory(prefix="gradescope-") as out:
-            result = grade_student(lab, Submission("submission", files), Path(out),
+            result = grade_student(lab, Submission("submission", files, notes=notes), Path(out),
                                    GradingOptions(cell_timeout=cell_timeout, feedback=False, sandbox=not problem,
                                                   threads=max(1, os.cpu_count() or 1)))
     except Exception as err:  # noqa: BLE001 - Gradescope must get a result whatever happened

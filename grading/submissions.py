@@ -4,8 +4,9 @@ lab's structure. Nothing here runs student code.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -20,7 +21,39 @@ class Submission:
     student: str
     files: list[Path]  # what the student handed in for this lab (may be empty)
     loose: bool = False  # a loose <student>.ipynb: its name is the student's, not the notebook's
+    notes: list[str] = field(default_factory=list)  # what was found but not read (symbolic links)
 
+
+# Folders that archivers add beside what a student meant to hand in.
+NOT_HANDED_IN = (".ipynb_checkpoints", "__MACOSX")
+
+
+def _link_note(path: Path, folder: Path) -> str:
+    return (f"{path.relative_to(folder).as_posix() or path.name} is a symbolic link: not followed, not graded "
+            "(hand in the notebook file itself)")
+
+
+def submitted_files(folder: Path) -> tuple[list[Path], list[str]]:
+    """The regular files in a student's folder (sorted), and a note for each symbolic link in it.
+
+    The grader reads submissions with the instructor's rights, outside the sandbox: a link handed in (a zip or tar
+    unpacked with its links) could make it read the lab's solutions, or another student's work, as this student's.
+    So no link below `folder` is followed; `folder` itself may be one (an instructor's layout of linked folders)."""
+    files, notes = [], []
+    for parent, dirs, names in os.walk(folder):  # os.walk never descends into a linked folder
+        here = Path(parent)
+        for name in sorted(dirs):
+            if name in NOT_HANDED_IN:
+                dirs.remove(name)
+            elif (here / name).is_symlink():
+                notes.append(_link_note(here / name, folder))
+        for name in sorted(names):
+            path = here / name
+            if path.is_symlink():
+                notes.append(_link_note(path, folder))
+            elif path.is_file():
+                files.append(path)
+    return sorted(files), notes
 
 
 def find_submissions(directory: Path, lab: str) -> list[Submission]:
@@ -37,11 +70,15 @@ def find_submissions(directory: Path, lab: str) -> list[Submission]:
             continue
         if entry.is_dir():
             lab_dir = entry / lab
-            files = sorted(p for p in lab_dir.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts) \
-                if lab_dir.is_dir() else []
-            student, sub = entry.name, Submission(entry.name, files)
+            if lab_dir.is_symlink():
+                files, notes = [], [_link_note(lab_dir, entry)]
+            else:
+                files, notes = submitted_files(lab_dir) if lab_dir.is_dir() else ([], [])
+            student, sub = entry.name, Submission(entry.name, files, notes=notes)
         elif entry.is_file() and entry.suffix.lower() == ".ipynb":
-            student, sub = entry.stem, Submission(entry.stem, [entry], loose=True)
+            linked = entry.is_symlink()
+            student, sub = entry.stem, Submission(entry.stem, [] if linked else [entry], loose=True,
+                                                  notes=[_link_note(entry, directory)] if linked else [])
         else:
             continue
         if student in subs:  # `jo.ipynb` next to a folder `jo`: both are graded, the second under a new name

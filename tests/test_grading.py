@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from grading import LABS, Submission, find_submissions, load_lab, student_versions
-from grading.submissions import ignored_entries
+from grading.submissions import ignored_entries, submitted_files
 from utils import ROOT
 
 LAB = "lab00_setup"
@@ -209,6 +209,41 @@ def test_every_name_is_a_student(tmp_path):
         ("émilie", False)]
     assert isinstance(subs[1], Submission) and subs[1].files == [tmp_path / "jo smith.ipynb"]
     assert ignored_entries(tmp_path) == ["notes.txt"]
+
+
+def test_a_symbolic_link_handed_in_is_never_followed(tmp_path):
+    """The grader reads submissions outside the sandbox, with the instructor's rights: a link handed in (a zip
+    unpacked with its links) to the lab's solution or to another student's notebook is not read. The student gets a
+    row that says so, with 0 points, and no kernel starts. An instructor's linked student folder still works."""
+    solution = ROOT / "solutions" / LAB / f"{LAB}.ipynb"
+    submitted = tmp_path / "submitted"
+    _write(submitted, "alice", _solution())
+    (submitted / "mallory" / LAB).mkdir(parents=True)
+    (submitted / "mallory" / LAB / f"{LAB}.ipynb").symlink_to(solution)
+    (submitted / "oscar").mkdir()
+    (submitted / "oscar" / LAB).symlink_to(solution.parent, target_is_directory=True)
+    (submitted / "peggy" / LAB / "work").mkdir(parents=True)
+    (submitted / "peggy" / LAB / "work" / "copied").symlink_to(submitted / "alice" / LAB, target_is_directory=True)
+    (submitted / "trent.ipynb").symlink_to(solution)
+    for folder in ("__MACOSX", ".ipynb_checkpoints"):  # what archivers and Jupyter add: never a student's notebook
+        (submitted / "alice" / LAB / folder).mkdir()
+        (submitted / "alice" / LAB / folder / f"._{LAB}.ipynb").write_text("{}")
+    _write(tmp_path / "elsewhere", "victor", _solution())
+    (submitted / "victor").symlink_to(tmp_path / "elsewhere" / "victor", target_is_directory=True)
+
+    subs = {s.student: s for s in find_submissions(submitted, LAB)}
+    assert sorted(subs) == ["alice", "mallory", "oscar", "peggy", "trent", "victor"]
+    for student in ("mallory", "oscar", "peggy", "trent"):
+        assert subs[student].files == [] and "symbolic link" in " ".join(subs[student].notes), student
+    assert subs["victor"].files == [submitted / "victor" / LAB / f"{LAB}.ipynb"] and not subs["victor"].notes
+    assert subs["alice"].files == [submitted / "alice" / LAB / f"{LAB}.ipynb"] and not subs["alice"].notes
+    assert submitted_files(submitted / "peggy" / LAB) == ([], ["work/copied is a symbolic link: not followed, not "
+                                                               "graded (hand in the notebook file itself)"])
+
+    from grading.grade import GradingOptions, grade_student
+    result = grade_student(load_lab(LAB), subs["mallory"], tmp_path / "out", GradingOptions(feedback=False))
+    assert (result.score, result.status) == (0.0, "missing")
+    assert any(f"{LAB}.ipynb is a symbolic link" in note for note in result.notes), result.notes
 
 
 def test_grading_refuses_without_a_sandbox(tmp_path):
