@@ -43,7 +43,7 @@ from grading.grade import (
 )
 from grading.labsource import load_lab
 from grading.sandbox import TreeLimits, limits_note
-from grading.submissions import find_submissions, ignored_entries
+from grading.submissions import find_submissions, ignored_entries, printable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (out / ".gitignore").exists():  # never replace one that is there (e.g. --out .)
         (out / ".gitignore").write_text("# grades and student work never go into git\n*\n")
     for name in ignored_entries(args.submissions):
-        print(f"ignored {args.submissions / name}: not a student folder or a notebook", file=sys.stderr)
+        print(printable(f"ignored {args.submissions / name}: not a student folder or a notebook"), file=sys.stderr)
     if args.resume:
         done = graded_students(out / "grades.csv", args.lab)
         subs = [s for s in subs if s.student not in done]
@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     width = max(len(r.student) for r in results)
     for r in results:
-        print(f"{r.student:<{width}}  {fmt(r.score):>5}/{fmt(r.max_score):<5} {r.status:<10} {'; '.join(r.notes)}")
+        print(printable(f"{r.student:<{width}}  {fmt(r.score):>5}/{fmt(r.max_score):<5} {r.status:<10} "
+                        f"{'; '.join(r.notes)}"))
     times = sorted(r.seconds for r in results)
     print(f"{len(results)} students in {time.monotonic() - start:.0f} s (median {times[len(times) // 2]:.0f} s per "
           f"student, {args.workers} at a time)")

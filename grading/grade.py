@@ -35,7 +35,7 @@ from grading.harness import EXPECTATIONS, Harness, assemble, hidden_lines, scan,
 from grading.labsource import COURSE_CONFIG, LABS, NEVER_RELEASED, LabSource
 from grading.sandbox import clean_stale, kernel_threads, new_scratch, sandbox_problem
 from grading.spreadsheet import as_spreadsheet_text, from_spreadsheet_text
-from grading.submissions import Submission, inspect_notebook, pick_files, read_notebook
+from grading.submissions import Submission, inspect_notebook, pick_files, printable, read_notebook
 from grading.zygote import ForkedKernel, for_class
 
 DEFAULT_CELL_TIMEOUT = 120
@@ -465,7 +465,7 @@ def grade_all(lab: LabSource, subs: list[Submission], out: Path | None = None, w
                     with lock:
                         write_grades(out / "grades.csv", lab, [r])
                         write_notes(out / "feedback" / r.student / lab.name / "grading_notes.html", r)
-                bar.set_postfix_str(f"{r.student}: {fmt(r.score)}/{fmt(r.max_score)} {r.status}")
+                bar.set_postfix_str(printable(f"{r.student}: {fmt(r.score)}/{fmt(r.max_score)} {r.status}"))
                 bar.update()
     finally:
         if own is not None:

@@ -28,6 +28,12 @@ class Submission:
 NOT_HANDED_IN = (".ipynb_checkpoints", "__MACOSX")
 
 
+def printable(text: str) -> str:
+    """`text` with its control characters escaped (`\\x1b`), for a terminal: a file or folder name handed in could
+    carry escape sequences that rewrite what the instructor's terminal shows."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _link_note(path: Path, folder: Path) -> str:
     return (f"{path.relative_to(folder).as_posix() or path.name} is a symbolic link: not followed, not graded "
             "(hand in the notebook file itself)")

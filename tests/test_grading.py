@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from grading import LABS, Submission, find_submissions, load_lab, student_versions
-from grading.submissions import ignored_entries, submitted_files
+from grading.submissions import ignored_entries, printable, submitted_files
 from utils import ROOT
 
 LAB = "lab00_setup"
@@ -100,7 +100,7 @@ def build_class(root: Path) -> dict[str, dict]:
     (root / "judy_missing" / LAB).mkdir(parents=True)
     expect["judy_missing"] = dict(score=0, status="missing", note="missing notebook")
 
-    _write(root, "mallory_wrong_name", sol, name="lab00_setup (1).ipynb")
+    _write(root, "mallory_wrong_name", sol, name="lab00_setup\x1b[2J (1).ipynb")  # with a clear-screen escape
     expect["mallory_wrong_name"] = dict(score=6, status="ok", note="expected 'lab00_setup.ipynb'")
 
     nb = copy.deepcopy(sol)
@@ -162,6 +162,7 @@ def test_every_student_gets_the_expected_score_and_status(graded):
         cells = [float(row[c]) for c in ("test_count_tokens_type", "test_count_tokens_value",
                                          "test_complete_type", "test_complete_value")]
         assert sum(cells) == float(row["score"]), (student, row)
+    assert "\x1b" not in proc.stdout + proc.stderr, "a file name's escape sequence reached the terminal"
 
 
 @pytest.mark.slow  # make test-fast leaves it out; make test runs it
@@ -266,6 +267,13 @@ def test_no_cell_of_grades_csv_starts_like_a_formula(tmp_path):
     assert not [cell for row in rows for cell in row if cell.startswith(FORMULA_START)]
     assert graded_students(path, LAB) == set(names)
     assert read_scores(path, LAB) == dict.fromkeys(names, "1")
+
+
+def test_a_name_handed_in_cannot_drive_the_instructors_terminal():
+    """File and folder names reach the terminal (the CLI's result lines, the progress bar): their control characters
+    are printed escaped, so a name cannot clear the screen, retitle the window or overprint another student's row."""
+    assert printable("jo\x1b[2J\x1b]0;pwned\x07\r\nalice 6/6.ipynb") == "jo\\x1b[2J\\x1b]0;pwned\\x07\\r\\nalice 6/6.ipynb"
+    assert printable("émilie, jane doe: 6/6 ok") == "émilie, jane doe: 6/6 ok"
 
 
 def test_grading_refuses_without_a_sandbox(tmp_path):
