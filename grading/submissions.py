@@ -14,6 +14,9 @@ import nbformat
 from grading.labsource import LabSource
 
 BIG_FILE_BYTES = 5_000_000
+# Above this a file is not read at all: parsing takes about five times its size in memory, in the trusted grading
+# process, two students at a time (a 300 MB notebook of saved outputs still grades; a zip bomb's does not).
+MAX_NOTEBOOK_BYTES = 1_000_000_000
 
 
 @dataclass
@@ -104,6 +107,10 @@ def ignored_entries(directory: Path) -> list[str]:
 
 def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, list[str]]:
     """Parse a submitted notebook whatever its encoding; (None, [why]) when it is not a notebook."""
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        return None, [f"{path.name} is {size / 1e9:.1f} GB: too big to be read as a notebook "
+                      f"(the limit is {MAX_NOTEBOOK_BYTES / 1e9:g} GB; clear its outputs and hand it in again)"]
     data = path.read_bytes()
     notes = []
     if len(data) > BIG_FILE_BYTES:

@@ -269,6 +269,23 @@ def test_no_cell_of_grades_csv_starts_like_a_formula(tmp_path):
     assert read_scores(path, LAB) == dict.fromkeys(names, "1")
 
 
+def test_a_notebook_too_big_to_parse_is_not_read(tmp_path, monkeypatch):
+    """A file over MAX_NOTEBOOK_BYTES (a zip bomb's) is refused from its size, before a byte is read: parsing it
+    would take several times its size in the trusted grading process. (A sparse file: no disk is used.)"""
+    from grading.submissions import MAX_NOTEBOOK_BYTES, read_notebook
+
+    path = tmp_path / f"{LAB}.ipynb"
+    with open(path, "wb") as f:
+        f.truncate(MAX_NOTEBOOK_BYTES + 1)
+
+    def no_reading(self):
+        raise AssertionError(f"{self} was read")
+
+    monkeypatch.setattr(Path, "read_bytes", no_reading)
+    nb, notes = read_notebook(path)
+    assert nb is None and "too big to be read" in notes[0], notes
+
+
 def test_a_name_handed_in_cannot_drive_the_instructors_terminal():
     """File and folder names reach the terminal (the CLI's result lines, the progress bar): their control characters
     are printed escaped, so a name cannot clear the screen, retitle the window or overprint another student's row."""
