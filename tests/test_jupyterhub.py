@@ -10,7 +10,8 @@ and submits it through their server's Assignments API (what the Assignments tab 
 and `python -m grading`, run as the instructor, gives the solution full marks and the wrong answer less; the
 feedback goes back (`workshop.hub release-feedback`, each student's Fetch Feedback gets their own). Along the
 way, as the other student: no one reads another's home, the exchange's inbound folder, the collected submissions
-or the gradebook; and `setup` closes a course folder to students but for what their servers need.
+or the gradebook, and a folder one student plants in the inbound folder in the other's name is not collected; and
+`setup` closes a course folder to students but for what their servers need.
 
 Everything lives in one temporary folder; the hub, the proxy, every process of the test accounts, the accounts and
 their groups are removed at the end, also on failure. It needs root (useradd, a hub that starts servers as other
@@ -396,8 +397,15 @@ def test_release_fetch_submit_collect_grade(hub):
     for peek in (["ls", str(inbound)], ["cat", str(alices_answer)]):
         assert subprocess.run([RUNUSER, "-u", bob, "--", *peek], capture_output=True).returncode != 0, peek
     assert {p.name.split("+")[0] for p in inbound.iterdir()} == {alice, bob}
+    # But bob may create folders there: one named for alice, dated a year after hers, holding the unanswered lab.
+    # nbgrader's own collect would take it as alice's latest; the course's (workshop.exchange) skips it, saying so
+    stamp = next(p.name for p in inbound.iterdir() if p.name.startswith(f"{alice}+")).rsplit("+", 3)[2]
+    planted = inbound / f"{alice}+{LAB}+{int(stamp[:4]) + 1}{stamp[4:]}+planted"
+    stub = (ROOT / "labs" / LAB / f"{LAB}.ipynb").read_text(encoding="utf-8")
+    run(["sh", "-c", 'mkdir "$0" && cat > "$0/$1"', str(planted), f"{LAB}.ipynb"], user=bob, input=stub)
 
-    hub.in_terminal(instructor, [nbgrader, "collect", LAB], cwd=hub.course)
+    collected = hub.in_terminal(instructor, [nbgrader, "collect", LAB], cwd=hub.course)
+    assert f"not collected: {planted} is named for {alice} but was made by {bob}" in collected.stderr, collected.stderr
     submitted = hub.course / "submitted"
     phase("collected")
     for student in (alice, bob):

@@ -10,3 +10,5 @@ c = get_config()  # noqa: F821  (injected by nbgrader/traitlets)
 c.CourseDirectory.course_id = "lora-first-principles"
 # workshop.hub's setting (COURSE_HUB_EXCHANGE, default /srv/nbgrader/exchange), passed on by the hub to each server
 c.Exchange.root = os.environ.get("COURSE_HUB_EXCHANGE", "/srv/nbgrader/exchange")
+# Collect only what each student handed in themselves, never following a link (workshop/exchange.py says why)
+c.ExchangeFactory.collect = "workshop.exchange.OwnersOnlyCollect"
