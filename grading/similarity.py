@@ -31,6 +31,7 @@ from difflib import SequenceMatcher
 from pathlib import Path
 
 from grading.labsource import SOLUTION_BEGIN, SOLUTION_END, LabSource, load_lab, strip_region
+from grading.spreadsheet import as_spreadsheet_text
 from grading.submissions import find_submissions, pick_files, read_notebook
 
 DEFAULT_THRESHOLD = 0.9
@@ -144,7 +145,8 @@ def write_report(out: Path, lab: str, answers: list[Answer], pairs: list[Pair], 
     with open(csv_path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["student_a", "student_b", "similarity", "flagged"])
-        writer.writerows([p.a, p.b, f"{p.similarity:.3f}", "yes" if p.flagged else ""] for p in pairs)
+        writer.writerows([as_spreadsheet_text(p.a), as_spreadsheet_text(p.b), f"{p.similarity:.3f}",
+                          "yes" if p.flagged else ""] for p in pairs)
     code = {a.student: a.code for a in answers}
     short = [a.student for a in answers if len(a.tokens) < min_tokens]
     flagged = [p for p in pairs if p.flagged]

@@ -8,6 +8,7 @@ import nbformat
 
 from grading import similarity
 from grading.labsource import load_lab
+from grading.spreadsheet import FORMULA_START, from_spreadsheet_text
 
 LAB = "lab00_setup"
 
@@ -82,15 +83,18 @@ def test_near_copies_are_flagged_and_an_independent_answer_is_not(tmp_path):
     subs = tmp_path / "submitted"
     _submission(subs / "ada" / LAB / f"{LAB}.ipynb", ORIGINAL)
     _submission(subs / "bob.ipynb", RENAMED)
-    _submission(subs / "cy.ipynb", INDEPENDENT)
+    _submission(subs / "=cy.ipynb", INDEPENDENT)  # a name that starts like a spreadsheet formula
     _submission(subs / "dee.ipynb", None)  # nothing answered: listed, never compared
     assert similarity.main(["--lab", LAB, "--submissions", str(subs), "--out", str(tmp_path / "out"),
                             "--min-tokens", "20"]) == 0
     with open(tmp_path / "out" / f"similarity_{LAB}.csv", newline="", encoding="utf-8") as f:
-        rows = {(r["student_a"], r["student_b"]): r for r in csv.DictReader(f)}
-    assert set(rows) == {("ada", "bob"), ("ada", "cy"), ("bob", "cy")}
-    assert float(rows[("ada", "bob")]["similarity"]) >= 0.9 and rows[("ada", "bob")]["flagged"] == "yes"
-    for pair in (("ada", "cy"), ("bob", "cy")):
+        cells = list(csv.reader(f))
+    assert not [cell for row in cells for cell in row if cell.startswith(FORMULA_START)]
+    rows = {frozenset(map(from_spreadsheet_text, row[:2])): dict(zip(cells[0], row, strict=True)) for row in cells[1:]}
+    ada_bob, ada_cy, bob_cy = frozenset({"ada", "bob"}), frozenset({"ada", "=cy"}), frozenset({"bob", "=cy"})
+    assert set(rows) == {ada_bob, ada_cy, bob_cy}
+    assert float(rows[ada_bob]["similarity"]) >= 0.9 and rows[ada_bob]["flagged"] == "yes"
+    for pair in (ada_cy, bob_cy):
         assert float(rows[pair]["similarity"]) < 0.5 and rows[pair]["flagged"] == "", rows[pair]
     page = (tmp_path / "out" / f"similarity_{LAB}.html").read_text(encoding="utf-8")
     assert "1 of 3 pairs flagged" in page and "dee" in page and "how_many = len( toks )" in page
