@@ -119,7 +119,7 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
 
     run: {"kernel": "ok" | "died" | "memory" | "hung" | "start_failed" | "preamble_failed", "error": str,
           "cells": {key: {"kind", "status", "ename", "verdict", "tamper", "expect", "expect_message",
-                          "truncated"}}, "flags": [str]}
+                          "truncated"}}, "flags": [str], "out_of_time": seconds (only when the notebook ran past its budget)}
     with cells in execution order; status per cell: ok | error | timeout | hung | died | not_run; verdict (test
     cells, from the signed evidence line, `Harness.verdict`): ok | fail | tampered | missing; expect (test cells,
     the trusted comparison of the test's expectations with the reference kernel's, `grading.expect.judge`):
@@ -173,6 +173,10 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
             else:
                 notes.append(f"test {gid} reported success without running to its end: 0 points")
                 statuses.add("tampering")
+    if run.get("out_of_time"):
+        notes.append(f"the notebook ran past its {run['out_of_time']:.0f} s budget (the cell limit for each of the "
+                     "lab's cells): later cells did not run")
+        statuses.add("timeout")
     if kernel == "hung" and "timeout" not in statuses:
         notes.append("the kernel stopped answering: later cells did not run")
         statuses.add("timeout")
@@ -184,6 +188,14 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
         notes.append(f"tests failed: {', '.join(failed)}")
     status = next((s for s in ("tampering", "memory", "crashed", "timeout") if s in statuses), "ok")
     return status, cells, notes
+
+
+def notebook_budget(plan: list, cell_timeout: int) -> float:
+    """Wall-clock seconds for a whole notebook: the cell limit for each of the lab's own code cells, and two more
+    minutes. Cells a student added do not raise it: else 1,000 added cells that each sleep just under the cell
+    limit would hold a worker for 33 hours."""
+    lab_cells = sum(p.cell_type == "code" and p.kind not in ("markdown", "extra") for p in plan)
+    return cell_timeout * (lab_cells + 2) + 120
 
 
 def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | None, options: GradingOptions,
@@ -211,8 +223,7 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
     for extra in lab.path.iterdir():  # the lab's data files, from the source, never from the student
         if extra.is_file() and extra.suffix not in (".ipynb", ".py"):
             shutil.copy2(extra, scratch / "work" / extra.name)
-    n_code = sum(p.cell_type == "code" and p.kind != "markdown" for p in plan)
-    budget = options.cell_timeout * (n_code + 2) + 120
+    budget = notebook_budget(plan, options.cell_timeout)
 
     def fresh() -> SandboxedKernel:
         return SandboxedKernel(scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget),
@@ -251,7 +262,9 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
                 continue
             entry = {"kind": p.kind, "status": "not_run", "ename": "", "truncated": False}
             run["cells"][p.key] = entry
-            if stopped or time.monotonic() - start > budget:
+            if not stopped and time.monotonic() - start > budget:
+                run["out_of_time"], stopped = budget, True
+            if stopped:
                 continue
             token = digest = ""
             if p.kind == "test":

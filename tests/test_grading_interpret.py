@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from grading.grade import GradingOptions, interpret
+from grading.grade import GradingOptions, interpret, notebook_budget
+from grading.harness import Planned
 from grading.labsource import LabSource
 
 LAB = LabSource("lab99", Path("."), {"lab99": None}, {"lab99:t1": 2.0, "lab99:t2": 3.0})
@@ -87,6 +88,23 @@ def test_failures_keep_earlier_points_and_say_what_happened(cell_status, kernel,
                 "lab99:t2": _test("not_run", None)}, kernel=kernel)
     got_status, cells, notes = interpret(LAB, run, OPTIONS)
     assert got_status == status and cells == {"lab99:t1": 2.0, "lab99:t2": 0.0} and fragment in notes[0]
+
+
+def test_a_notebook_past_its_budget_keeps_earlier_points_and_says_so():
+    run = dict(_run({"lab99:t1": _test(), "lab99:extra0": dict(kind="extra", status="ok", ename="", truncated=False),
+                     "lab99:t2": _test("not_run", None)}), out_of_time=330)
+    status, cells, notes = interpret(LAB, run, OPTIONS)
+    assert status == "timeout" and cells == {"lab99:t1": 2.0, "lab99:t2": 0.0}
+    assert "ran past its 330 s budget" in notes[0]
+
+
+def test_cells_a_student_adds_do_not_raise_the_notebooks_budget():
+    """Else added cells that each sleep just under the cell limit would hold a worker for days: the budget counts
+    the lab's cells only."""
+    lab = [Planned(kind, f"lab99:{kind}{i}", "x = 1", "x = 1") for i, kind in enumerate(["locked", "solution", "test"])]
+    added = [Planned("extra", f"lab99:extra{i}", "pass", "pass") for i in range(100_000)]
+    notes = [Planned("markdown", "lab99:intro", "# hi", "# hi", "markdown")]
+    assert notebook_budget(lab + added + notes, 30) == notebook_budget(lab, 30) == 30 * (3 + 2) + 120
 
 
 def test_a_keyboard_interrupt_raised_by_the_student_is_not_a_timeout():
