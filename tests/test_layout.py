@@ -80,3 +80,46 @@ def test_grading_exports_every_name_it_lists_and_imports_them_only_when_asked():
     code = "import sys, grading.labsource, grading.harness; print('grading.grade' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+# Operations that change a tensor's shape: a line of a printed function that does one says the shape it makes.
+RESHAPING = (".view(", ".reshape(", ".transpose(", ".permute(", ".unsqueeze(", ".squeeze(", ".flatten(", ".T",
+             " @ ", "F.linear(", ".mean(", ".sum(", ".var(", ".max(", ".gather(", "torch.cat(", "torch.stack(",
+             "torch.arange(", "logsumexp(", "self.wte(", "block(", "model(")
+
+
+def _printed_functions() -> list[tuple[str, str]]:
+    """(lesson, dotted name) of every `inspect.getsource(X)` a lesson prints."""
+    found = []
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "inspect.getsource":
+                found.append((path.stem, ast.unparse(node.args[0])))
+    return found
+
+
+def test_lessons_print_functions():
+    assert len(_printed_functions()) >= 8
+
+
+@pytest.mark.parametrize("lesson, name", _printed_functions())
+def test_every_reshaping_line_of_a_printed_function_says_its_shape(lesson, name):
+    """nanoGPT's habit (issue 13): in every function a lesson prints, a line that reshapes ends with a comment that
+    gives the shape, `# (batch, seq, d_model)`. The function is found where the lesson imports it from (`from utils.x import name`)."""
+    import importlib
+    import inspect
+
+    tree = ast.parse((ROOT / "notebooks" / f"{lesson}.py").read_text(encoding="utf-8"))
+    head = name.split(".")[0]
+    module = next(node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                  and node.module and any(alias.name == head for alias in node.names))
+    obj = importlib.import_module(module)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    function = ast.parse(inspect.cleandoc("\n" + inspect.getsource(obj))).body[0]
+    lines = inspect.getsource(obj).splitlines()
+    body_start = function.body[1].lineno if ast.get_docstring(function) else function.body[0].lineno
+    missing = [line.strip() for line in lines[body_start - 1:]
+               if any(op in line.split("#")[0] for op in RESHAPING) and "(" not in line.partition("#")[2]
+               and not line.strip().startswith(("raise", "if ", "f\"", "\""))]
+    assert not missing, f"{lesson} prints {name}: lines that reshape without a shape comment: {missing}"
