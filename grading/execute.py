@@ -80,13 +80,14 @@ class SandboxedKernel:
     """One student's kernel. `marker` is the prefix of the lines the grader's own code prints as evidence."""
 
     def __init__(self, scratch: Path, name: str, memory_gb: float | None, cpu_seconds: int, threads: int,
-                 sandbox: bool, marker: str, log: Path | None = None):
+                 sandbox: bool, marker: str, log: Path | None = None, run_as: int | None = None):
         self.scratch, self.marker = scratch, marker
         self.limits = TreeLimits(f"course-grading-{os.getpid()}-{name}", memory_gb)
         env = kernel_env(threads, scratch / "work")
         self.km = _WrappedKernelManager(transport="ipc", ip=str(scratch / "kernel"),
                                         connection_file=str(scratch / "kernel.json"))
-        self.km.wrap = lambda argv: wrap_command(argv, scratch, env, self.limits, cpu_seconds, memory_gb, sandbox)
+        self.km.wrap = lambda argv: wrap_command(argv, scratch, env, self.limits, cpu_seconds, memory_gb, sandbox,
+                                                 run_as=run_as)
         self.log = open(log, "ab") if log else None
         self.kc = None
 

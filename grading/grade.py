@@ -53,7 +53,8 @@ class GradingOptions:
 
     cell_timeout: wall-clock seconds per cell; memory_gb: memory of the student's whole process tree (None: no
     limit); threads: BLAS/OpenMP threads of the kernel; feedback: write feedback HTML; sandbox: run student code
-    in bubblewrap (False only with --unsafe-no-sandbox, or for our own answers in `check_lab`).
+    in bubblewrap (False only with --unsafe-no-sandbox, or for our own answers in `check_lab`); run_as: without
+    the sandbox, the uid a fresh kernel runs as (the Gradescope runner's fallback, as root; None: this process's).
     """
 
     cell_timeout: int = DEFAULT_CELL_TIMEOUT
@@ -62,6 +63,7 @@ class GradingOptions:
     feedback: bool = True
     sandbox: bool = True
     zygote: Any = None  # a grading.zygote.Zygote: kernels forked from it (isolated from each other where sandboxed)
+    run_as: int | None = None
 
 
 @dataclass
@@ -190,6 +192,14 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
     return status, cells, notes
 
 
+def lab_data_files(lab: LabSource) -> list[Path]:
+    """The files a student's kernel gets in its working folder: the lab's data, from the lab source (never from the
+    student). Not the notebooks, the wrong answers or any .py, and never SHIPPED_EXPECTATIONS, which a Gradescope
+    autograder keeps there: the hidden tests' expected values."""
+    return sorted(p for p in lab.path.iterdir() if p.is_file() and p.suffix not in (".ipynb", ".py")
+                  and p.name != SHIPPED_EXPECTATIONS)
+
+
 def notebook_budget(plan: list, cell_timeout: int) -> float:
     """Wall-clock seconds for a whole notebook: the cell limit for each of the lab's own code cells, and two more
     minutes. Cells a student added do not raise it: else 1,000 added cells that each sleep just under the cell
@@ -219,15 +229,15 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
     executed = nbformat.v4.new_notebook(metadata=lab.notebooks[stem].metadata)
     feedback = nbformat.v4.new_notebook(metadata=lab.notebooks[stem].metadata)
     secret = hidden_lines([c.source for c in lab.notebooks[stem].cells])
-    scratch = new_scratch(f"{stem}-")
-    for extra in lab.path.iterdir():  # the lab's data files, from the source, never from the student
-        if extra.is_file() and extra.suffix not in (".ipynb", ".py"):
-            shutil.copy2(extra, scratch / "work" / extra.name)
+    scratch = new_scratch(f"{stem}-", other_user=options.run_as is not None)
+    for extra in lab_data_files(lab):
+        shutil.copy2(extra, scratch / "work" / extra.name)
     budget = notebook_budget(plan, options.cell_timeout)
 
     def fresh() -> SandboxedKernel:
         return SandboxedKernel(scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget),
-                               threads=options.threads, sandbox=options.sandbox, marker=harness.marker, log=log)
+                               threads=options.threads, sandbox=options.sandbox, marker=harness.marker, log=log,
+                               run_as=None if options.sandbox else options.run_as)
 
     kernel = fresh() if options.zygote is None else \
         ForkedKernel(options.zygote, scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget),

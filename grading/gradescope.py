@@ -17,9 +17,10 @@ The sandbox. `setup.sh` installs bubblewrap; where it can run in Gradescope's co
 inside it exactly as with `make grade`. Docker usually refuses the namespaces bubblewrap needs, and then the
 submission is graded as with `--unsafe-no-sandbox` (noted in the output): Gradescope's container is the isolation
 then (one container per submission, discarded afterwards, nothing of another student in it). What changes without
-bubblewrap: student code runs as root in that container, so it could read the hidden tests of this lab and their
-expected values in /autograder/source (not the solutions: there are none in the zip) and reach the network if the
-assignment allows it: use `--sandbox require` where the container allows bubblewrap.
+bubblewrap: student code runs as `nobody` (`unprivileged_uid`: setpriv, as root) with /autograder/source/solutions
+(the hidden tests and their expected values) readable by root only, and it can reach the network if the
+assignment allows it. Where `nobody` cannot start the course's Python, it runs as root and could read them; the
+output says so. Use `--sandbox require` where the container allows bubblewrap.
 What does not change: the score comes from the signed evidence of each hidden test (grading.harness), computed in
 the grading process; this process is a child subreaper (Linux PR_SET_CHILD_SUBREAPER), so every process student
 code started, daemons included, stays its descendant and is killed before results.json is written; results.json
@@ -37,6 +38,8 @@ import ctypes
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,7 +58,7 @@ from grading.grade import (
     reference_expectations,
 )
 from grading.labsource import HIDDEN_BEGIN, LABS, NEVER_RELEASED, SOLUTIONS, load_lab, strip_hidden_tests
-from grading.sandbox import sandbox_problem
+from grading.sandbox import demote_command, sandbox_problem
 from grading.student_edition import TORCH_CPU_INDEX, torch_requirement
 from grading.submissions import Submission, submitted_files
 from utils import ROOT
@@ -238,6 +241,25 @@ def _write(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+NOBODY = 65534  # Debian's and Ubuntu's `nobody`: whom student code runs as where bubblewrap cannot run
+
+
+def unprivileged_uid(uid: int = NOBODY) -> tuple[int | None, str]:
+    """(`uid`, "") when this process is root and a kernel started as `uid` can import the course (the interpreter,
+    the virtualenv and utils/ are readable to it); else (None, why not)."""
+    if os.geteuid() != 0:
+        return None, "the runner is not root"
+    if not shutil.which("setpriv"):
+        return None, "setpriv (util-linux) is missing"
+    # through `env`, as a kernel is started: setpriv itself still holds root's capabilities when it execs
+    probe = subprocess.run(demote_command(uid) + ["env", "-i", f"PYTHONPATH={ROOT}", sys.executable, "-c",
+                                                  "import utils, ipykernel"], cwd="/", capture_output=True,
+                           text=True, timeout=300)
+    if probe.returncode != 0:
+        return None, f"uid {uid} cannot start the course's Python: {probe.stderr.strip()[-160:]}"
+    return uid, ""
+
+
 def run(lab_name: str, root: Path, sandbox: str = "auto", visibility: str = "visible",
         cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> dict:
     """Grade root/submission and write root/results/results.json (always: a disaster is a 0 with its reason)."""
@@ -249,13 +271,18 @@ def run(lab_name: str, root: Path, sandbox: str = "auto", visibility: str = "vis
     try:
         if problem and sandbox == "require":
             raise RuntimeError(f"no sandbox for student code in this container: {problem}")
+        run_as = None
         if problem:
-            extra.append(f"graded without bubblewrap ({problem[:160]}): this container is the isolation")
+            run_as, why = unprivileged_uid()
+            if run_as is not None:
+                os.chmod(SOLUTIONS, 0o700)  # the hidden tests and their expected values: this process's alone
+            extra.append(f"graded without bubblewrap ({problem[:160]}): this container is the isolation; student code "
+                         + (f"ran as uid {run_as}" if run_as is not None else f"ran as root ({why})"))
         files, notes = submitted_files(root / "submission")
         with tempfile.TemporaryDirectory(prefix="gradescope-") as out:
             result = grade_student(lab, Submission("submission", files, notes=notes), Path(out),
                                    GradingOptions(cell_timeout=cell_timeout, feedback=False, sandbox=not problem,
-                                                  threads=max(1, os.cpu_count() or 1)))
+                                                  threads=max(1, os.cpu_count() or 1), run_as=run_as))
     except Exception as err:  # noqa: BLE001 - Gradescope must get a result whatever happened
         result = Result("submission", lab_name, 0.0, lab.max_score, {k: 0.0 for k in lab.points}, "error",
                         [f"grader error: {type(err).__name__}: {err}"])

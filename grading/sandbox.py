@@ -252,11 +252,13 @@ def read_only_views() -> list[Path]:
 
 
 def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: TreeLimits | None, cpu_seconds: int,
-                 memory_gb: float | None, sandbox: bool, caps: Sequence[str] = ()) -> list[str]:
+                 memory_gb: float | None, sandbox: bool, caps: Sequence[str] = (), run_as: int | None = None) -> list[str]:
     """`argv` run in the sandbox (or, with sandbox=False, only under the limits and the clean environment).
     `caps`: capabilities `argv` keeps in the sandbox's own user namespace, as its uid 0 there (mapped to this user:
     only bubblewrap's first user namespace owns the mount namespace, one with another uid is nested inside it).
-    The grading zygote's, which drops them before any import; never a student's kernel."""
+    The grading zygote's, which drops them before any import; never a student's kernel.
+    `run_as`: with sandbox=False and a grader running as root, the uid (and gid) `argv` runs as: the scratch
+    directory becomes that uid's, and the files only root may read stay out of the student's reach."""
     prefix = limits.join_command() if limits and limits.available else ""
     ulimits = f"ulimit -t {int(cpu_seconds)} && ulimit -c 0 && "
     if memory_gb and not (limits and limits.available):
@@ -284,15 +286,26 @@ def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: Tr
         inner += ["--bind", str(scratch), str(scratch), "--remount-ro", "/", "--chdir", str(scratch / "work"), *argv]
     else:  # --unsafe-no-sandbox, or our own code (check_lab): same command and environment, no isolation
         inner = ["env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv]
+        if run_as is not None:
+            prefix += f"chown -R {run_as}:{run_as} {shlex.quote(str(scratch))} && "
+            inner = demote_command(run_as) + inner
     return ["/bin/sh", "-c", prefix + ulimits + 'exec "$@"', "sh", *inner]
 
 
-def new_scratch(prefix: str) -> Path:
+def demote_command(uid: int) -> list[str]:
+    """The prefix that runs a command as `uid` (its gid the same number), with no supplementary groups and no
+    capabilities (util-linux's setpriv, in every Debian and Ubuntu)."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--"]
+
+
+def new_scratch(prefix: str, other_user: bool = False) -> Path:
     """A scratch directory under SCRATCH_ROOT/batch-<pid>: everything a student's run writes, removed after it,
-    and removed at the next start if this process was killed first (`clean_stale`)."""
+    and removed at the next start if this process was killed first (`clean_stale`). other_user: a kernel running
+    as another uid (`wrap_command`'s run_as) must pass through SCRATCH_ROOT (it still cannot list it)."""
     batch = SCRATCH_ROOT / f"batch-{os.getpid()}"
     batch.mkdir(parents=True, exist_ok=True)
-    os.chmod(SCRATCH_ROOT, 0o700)
+    os.chmod(SCRATCH_ROOT, 0o711 if other_user else 0o700)
+    os.chmod(batch, 0o711 if other_user else 0o700)
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=batch))
     (path / "work").mkdir()
     return path

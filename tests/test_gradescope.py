@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -36,7 +37,7 @@ def versions(lab):
     return {k: v[LAB] for k, v in student_versions(lab, LABS / LAB).items()}
 
 
-def _unpack(zip_path: Path, root: Path) -> Path:
+def _unpack(zip_path: Path, root: Path, venv: Path = ROOT / ".venv") -> Path:
     """Gradescope's layout: the zip in source/, run_autograder copied to the root, submission/ and results/."""
     source = root / "source"
     with zipfile.ZipFile(zip_path) as zf:
@@ -46,7 +47,7 @@ def _unpack(zip_path: Path, root: Path) -> Path:
             if mode:
                 os.chmod(source / info.filename, mode & 0o777)
     shutil.copy2(source / "run_autograder", root / "run_autograder")
-    (source / ".venv").symlink_to(ROOT / ".venv")  # what setup.sh installs there
+    (source / ".venv").symlink_to(venv)  # what setup.sh installs there
     (root / "submission").mkdir()
     (root / "results").mkdir()
     return root
@@ -101,9 +102,14 @@ def test_run_autograder_grades_solution_stub_wrong_and_broken(tmp_path, lab, ver
     build_zip(LAB, zip_path)
     root = _unpack(zip_path, tmp_path / "autograder")
 
-    solution = _grade(root, {f"{LAB}.ipynb": nbformat.writes(versions["solution"])})
+    looks = nbformat.from_dict(json.loads(nbformat.writes(versions["solution"])))  # and looks for the expected values
+    looks.cells.append(nbformat.v4.new_code_cell(
+        "import os\nfor _folder in ('.', os.environ['HOME']):\n"
+        "    assert not os.path.exists(os.path.join(_folder, 'expectations.json')), _folder"))
+    solution = _grade(root, {f"{LAB}.ipynb": nbformat.writes(looks)})
     _check_shape(solution, lab)
     assert solution["score"] == lab.max_score and "(ok)" in solution["output"], solution["output"]
+    assert "raised" not in solution["output"], solution["output"]  # the expected values are not where it runs
     assert all(t["status"] == "passed" for t in solution["tests"])
 
     stub = _grade(root, {"my_lab.ipynb": nbformat.writes(versions["stub"])})  # any name: one notebook is taken
@@ -147,13 +153,43 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _venv_for_others(folder: Path) -> Path | None:
+    """A virtualenv any account can run, as setup.sh makes in Gradescope's image: the system's Python (where it is
+    this one's minor version) with this checkout's packages. None where there is no such Python."""
+    system = Path("/usr/bin") / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    venv = folder / "venv"
+    if not system.is_file() or subprocess.run([str(system), "-m", "venv", "--without-pip", str(venv)],
+                                              capture_output=True).returncode != 0:
+        return None
+    ours = next((ROOT / ".venv" / "lib").glob("python*/site-packages"))
+    site = next((venv / "lib").glob("python*/site-packages"))
+    (site / "course.pth").write_text(f"import site; site.addsitedir({str(ours)!r})\n")
+    return venv
+
+
+@pytest.fixture
+def public_tmp():
+    """A temporary folder other accounts may pass through, as /autograder is (pytest's own is its owner's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="gradescope-test-"))
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.mark.slow  # one kernel, graded without bubblewrap as in a container that refuses namespaces
-def test_without_the_sandbox_a_daemon_cannot_outlive_grading_or_rewrite_results(tmp_path, lab, versions):
-    zip_path = tmp_path / "autograder.zip"
+def test_without_the_sandbox_a_daemon_cannot_outlive_grading_or_rewrite_results(public_tmp, lab, versions):
+    """As root without bubblewrap (Docker), student code runs as `nobody` where that account can start the course's
+    Python: it cannot read the hidden tests or their expected values, nor write results.json. Where it cannot,
+    the output says that student code ran as root, and why."""
+    zip_path = public_tmp / "autograder.zip"
     build_zip(LAB, zip_path, sandbox="off")
-    root = _unpack(zip_path, tmp_path / "autograder")
+    others = _venv_for_others(public_tmp) if os.geteuid() == 0 and shutil.which("setpriv") else None
+    root = _unpack(zip_path, public_tmp / "autograder", others or ROOT / ".venv")
     results = root / "results" / "results.json"
-    pidfile = tmp_path / "daemon.pid"
+    drop = public_tmp / "drop"  # where the daemon, whoever it runs as, leaves its pid
+    drop.mkdir(mode=0o777)
+    os.chmod(drop, 0o777)
+    pidfile = drop / "daemon.pid"
     forged = json.dumps({"score": 999, "tests": []})
     nb = nbformat.from_dict(json.loads(nbformat.writes(versions["stub"])))
     cell = next(c for c in nb.cells if c.metadata["nbgrader"]["grade_id"] == "sdpa")
@@ -161,8 +197,15 @@ def test_without_the_sandbox_a_daemon_cannot_outlive_grading_or_rewrite_results(
         "\nimport os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
         f"        open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n        time.sleep(8)\n"
         f"        open({str(results)!r}, 'w').write({forged!r})\n    os._exit(0)\n")
+    secret = root / "source" / "solutions" / LAB / "expectations.json"
+    nb.cells.append(nbformat.v4.new_code_cell(f"assert not os.access({str(secret)!r}, os.R_OK)"))
     data = _grade(root, {f"{LAB}.ipynb": nbformat.writes(nb)})
     assert "graded without bubblewrap" in data["output"], data["output"]
-    assert pidfile.is_file() and not _alive(int(pidfile.read_text()))  # it ran, and is gone
+    if others:  # root, and a Python any account can run
+        assert "student code ran as uid 65534" in data["output"], data["output"]
+        assert "cell extra0 raised" not in data["output"], data["output"]  # the expected values: out of its reach
+    else:
+        assert "student code ran as root (" in data["output"], data["output"]
+    assert pidfile.is_file() and not _alive(int(pidfile.read_text())), data["output"]  # it ran, and is gone
     time.sleep(10)
     assert json.loads(results.read_text()) == data and data["score"] == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from grading.grade import GradingOptions, interpret, notebook_budget
+from grading.grade import SHIPPED_EXPECTATIONS, GradingOptions, interpret, lab_data_files, notebook_budget
 from grading.harness import Planned
 from grading.labsource import LabSource
 
@@ -105,6 +105,15 @@ def test_cells_a_student_adds_do_not_raise_the_notebooks_budget():
     added = [Planned("extra", f"lab99:extra{i}", "pass", "pass") for i in range(100_000)]
     notes = [Planned("markdown", "lab99:intro", "# hi", "# hi", "markdown")]
     assert notebook_budget(lab + added + notes, 30) == notebook_budget(lab, 30) == 30 * (3 + 2) + 120
+
+
+def test_a_kernel_gets_the_labs_data_but_never_the_expected_values(tmp_path):
+    """A Gradescope autograder keeps the hidden tests' expected values beside the lab source: never copied to
+    where the student's code runs."""
+    for name in ("lab99.ipynb", "lab99.py", "wrong_answers.py", SHIPPED_EXPECTATIONS, "table.csv"):
+        (tmp_path / name).write_text("x")
+    lab = LabSource("lab99", tmp_path, {"lab99": None}, {})
+    assert [p.name for p in lab_data_files(lab)] == ["table.csv"]
 
 
 def test_a_keyboard_interrupt_raised_by_the_student_is_not_a_timeout():
