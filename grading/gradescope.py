@@ -244,15 +244,15 @@ def _write(path: Path, data: dict) -> None:
 NOBODY = 65534  # Debian's and Ubuntu's `nobody`: whom student code runs as where bubblewrap cannot run
 
 
-def unprivileged_uid(uid: int = NOBODY) -> tuple[int | None, str]:
-    """(`uid`, "") when this process is root and a kernel started as `uid` can import the course (the interpreter,
-    the virtualenv and utils/ are readable to it); else (None, why not)."""
+def unprivileged_uid(uid: int = NOBODY, python: str = sys.executable) -> tuple[int | None, str]:
+    """(`uid`, "") when this process is root and a kernel started as `uid` with `python` can import the course
+    (the interpreter, the virtualenv and utils/ are readable to it); else (None, why not)."""
     if os.geteuid() != 0:
         return None, "the runner is not root"
     if not shutil.which("setpriv"):
         return None, "setpriv (util-linux) is missing"
     # through `env`, as a kernel is started: setpriv itself still holds root's capabilities when it execs
-    probe = subprocess.run(demote_command(uid) + ["env", "-i", f"PYTHONPATH={ROOT}", sys.executable, "-c",
+    probe = subprocess.run(demote_command(uid) + ["env", "-i", f"PYTHONPATH={ROOT}", python, "-c",
                                                   "import utils, ipykernel"], cwd="/", capture_output=True,
                            text=True, timeout=300)
     if probe.returncode != 0:
