@@ -149,8 +149,28 @@ def inspect_notebook(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -
     return notes
 
 
+def likeness(path: Path, source: nbformat.NotebookNode) -> int:
+    """How much of the lab notebook `source` a submitted file holds: its cells that carry one of the lab's
+    grade_ids or repeat one of the lab's cells word for word (0 for a file that is not a notebook)."""
+    nb, _ = read_notebook(path)
+    if nb is None:
+        return 0
+    ids = {c.metadata["nbgrader"]["grade_id"] for c in source.cells if "nbgrader" in c.metadata}
+    texts = {c.source.strip() for c in source.cells if c.source.strip()}
+    count = 0
+    for cell in nb.cells:
+        meta = cell.get("metadata") if isinstance(cell, dict) else None
+        grader = meta.get("nbgrader") if isinstance(meta, dict) else None
+        grade_id = grader.get("grade_id") if isinstance(grader, dict) else None
+        source = cell.get("source") if isinstance(cell, dict) else None
+        count += (isinstance(grade_id, str) and grade_id in ids) or (isinstance(source, str) and source.strip() in texts)
+    return count
+
+
 def pick_files(sub: Submission, lab: LabSource) -> tuple[dict[str, Path], list[str]]:
-    """Map each lab notebook to the student's file; a single wrongly named notebook is accepted (with a note)."""
+    """Map each lab notebook to the student's file; a single wrongly named notebook is accepted (with a note):
+    among several, the one that holds most of the lab (an empty `Untitled.ipynb` saved later loses), then the
+    newest."""
     notebooks = [p for p in sub.files if p.suffix.lower() == ".ipynb"]
     by_stem = {p.stem: p for p in notebooks}
     chosen: dict[str, Path] = {s: by_stem[s] for s in lab.notebooks if s in by_stem}
@@ -158,7 +178,8 @@ def pick_files(sub: Submission, lab: LabSource) -> tuple[dict[str, Path], list[s
     missing = [s for s in lab.notebooks if s not in chosen]
     spare = [p for p in notebooks if p not in chosen.values()]
     if len(missing) == 1 and spare:
-        pick = max(spare, key=lambda p: p.stat().st_mtime) if len(spare) > 1 else spare[0]
+        source = lab.notebooks[missing[0]]
+        pick = max(spare, key=lambda p: (likeness(p, source), p.stat().st_mtime)) if len(spare) > 1 else spare[0]
         chosen[missing[0]] = pick
         if not sub.loose:
             notes.append(f"notebook named '{pick.name}', expected '{missing[0]}.ipynb': graded anyway")

@@ -286,6 +286,28 @@ def test_a_notebook_too_big_to_parse_is_not_read(tmp_path, monkeypatch):
     assert nb is None and "too big to be read" in notes[0], notes
 
 
+def test_of_several_wrongly_named_notebooks_the_one_holding_the_lab_is_graded(tmp_path):
+    """A student hands in `lab00_setup-Copy1.ipynb` (their work) and an empty `Untitled.ipynb` saved after it: the
+    copy is graded, not the newer file; with metadata stripped by an editor it still wins, by its cells' text."""
+    import os
+
+    from grading.submissions import pick_files
+
+    lab = load_lab(LAB)
+    stripped = _solution()
+    for cell in stripped.cells:
+        cell.metadata = {}
+    for name, nb in (("copy", _solution()), ("stripped", stripped)):
+        folder = tmp_path / name
+        _write(folder, "alice", nb, name=f"{LAB}-Copy1.ipynb")
+        _write(folder, "alice", nbformat.v4.new_notebook(), name="Untitled.ipynb")
+        os.utime(folder / "alice" / LAB / f"{LAB}-Copy1.ipynb", (1, 1))  # saved long before Untitled
+        sub = find_submissions(folder, LAB)[0]
+        chosen, notes = pick_files(sub, lab)
+        assert chosen == {LAB: folder / "alice" / LAB / f"{LAB}-Copy1.ipynb"}, name
+        assert f"notebook named '{LAB}-Copy1.ipynb'" in notes[0]
+
+
 def test_a_name_handed_in_cannot_drive_the_instructors_terminal():
     """File and folder names reach the terminal (the CLI's result lines, the progress bar): their control characters
     are printed escaped, so a name cannot clear the screen, retitle the window or overprint another student's row."""
