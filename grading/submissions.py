@@ -184,7 +184,9 @@ def pick_files(sub: Submission, lab: LabSource) -> tuple[dict[str, Path], list[s
         if not sub.loose:
             notes.append(f"notebook named '{pick.name}', expected '{missing[0]}.ipynb': graded anyway")
         missing = []
-    for stem in missing:
-        notes.append(f"missing notebook {stem}.ipynb")
+    others = [p.name for p in sub.files if p.suffix.lower() != ".ipynb"]
+    for stem in missing:  # a zip, a .py or .html export, a PDF: said, so the student can be asked for the notebook
+        found = f" (handed in: {', '.join(others[:5])}{', ...' if len(others) > 5 else ''})" if others else ""
+        notes.append(f"missing notebook {stem}.ipynb{found}")
     return chosen, notes
 

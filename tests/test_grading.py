@@ -98,7 +98,8 @@ def build_class(root: Path) -> dict[str, dict]:
     expect["ivan_huge_output"] = dict(score=6, status="ok", note="truncated")
 
     (root / "judy_missing" / LAB).mkdir(parents=True)
-    expect["judy_missing"] = dict(score=0, status="missing", note="missing notebook")
+    (root / "judy_missing" / LAB / f"{LAB}.zip").write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip, not unpacked
+    expect["judy_missing"] = dict(score=0, status="missing", note=f"missing notebook {LAB}.ipynb (handed in: {LAB}.zip)")
 
     _write(root, "mallory_wrong_name", sol, name="lab00_setup\x1b[2J (1).ipynb")  # with a clear-screen escape
     expect["mallory_wrong_name"] = dict(score=6, status="ok", note="expected 'lab00_setup.ipynb'")
