@@ -9,6 +9,7 @@ Results are written per student as they finish (grades.csv, notes page, feedback
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import html
 import json
@@ -468,13 +469,13 @@ def grade_all(lab: LabSource, subs: list[Submission], out: Path | None = None, w
     workers = max(1, min(workers, len(subs) or 1))
     threads = kernel_threads(workers)
     zygote, own = options.zygote, None
-    if zygote is None and len(subs) > 1:  # (one student: the zygote's own start costs what it saves)
+    # (one student: the zygote's own start costs what it saves; run_as: a forked kernel keeps the zygote's uid)
+    if zygote is None and len(subs) > 1 and (options.sandbox or options.run_as is None):
         zygote, how = for_class(lab, threads, options.sandbox)
         own = zygote
         if progress:
             print(f"kernels: {how}", file=sys.stderr)
-    options = GradingOptions(options.cell_timeout, options.memory_gb, threads, options.feedback, options.sandbox,
-                             zygote)
+    options = dataclasses.replace(options, threads=threads, zygote=zygote)
     results: dict[str, Result] = {}
     lock = threading.Lock()
     try:

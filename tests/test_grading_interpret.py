@@ -167,3 +167,25 @@ def test_a_grader_error_keeps_its_traceback(tmp_path, monkeypatch):
     assert result.status == "error" and result.score == 0
     trace = tmp_path / "logs" / "lab99" / "ana.grader-error.txt"
     assert "assert 1 + 1 == 3" in trace.read_text() and "ana.grader-error.txt" in result.notes[-1]
+
+
+def test_a_class_graded_as_another_uid_keeps_it_and_starts_no_zygote(monkeypatch):
+    """grade_all hands every student the options it was given (run_as included: it rebuilt them without it), and
+    grades as another uid with fresh kernels only (a kernel forked from the zygote would keep the zygote's uid)."""
+    import grading.grade
+    from grading.submissions import Submission
+
+    seen = []
+
+    def grade(lab, sub, out, options):
+        seen.append(options)
+        return grading.grade.Result(sub.student, lab.name, 0.0, 5.0, {}, "missing", [])
+
+    def no_zygote(*args):
+        raise AssertionError("no zygote for a class graded as another uid")
+
+    monkeypatch.setattr(grading.grade, "grade_student", grade)
+    monkeypatch.setattr(grading.grade, "for_class", no_zygote)
+    options = GradingOptions(cell_timeout=45, sandbox=False, run_as=65534, feedback=False)
+    grading.grade.grade_all(LAB, [Submission("ana", []), Submission("bo", [])], None, 2, options, progress=False)
+    assert [(o.run_as, o.zygote, o.cell_timeout, o.feedback) for o in seen] == [(65534, None, 45, False)] * 2
