@@ -9,7 +9,9 @@ own Jupyter kernel inside a bubblewrap sandbox (no network, no view of solutions
 environment, memory and process limits on its whole process tree, a time limit per cell and per notebook); the
 notebook that runs is built from the lab source (only the student's answer cells come from the submission) and is
 scored here, outside the sandbox, from the evidence each test cell prints (see grading.harness). Without bubblewrap
-grading refuses to start unless you pass --unsafe-no-sandbox.
+grading refuses to start unless you pass --unsafe-no-sandbox; then, as root, each kernel runs as an unprivileged uid
+of its own, without network where it can be cut, and the checkout (but .venv, utils/, data/), the submissions and
+the results are made unreadable to it for the batch (`without_sandbox`, grading.demote).
 
 Results, in `--out` (default `grading/`), written as each student finishes (a killed batch keeps them; --resume
 skips the students already graded):
@@ -32,6 +34,7 @@ import time
 from pathlib import Path
 
 from grading import lms
+from grading.demote import STUDENT_UIDS, course_secrets, hide, readable_to, restore, unprivileged_uid
 from grading.grade import (
     DEFAULT_CELL_TIMEOUT,
     DEFAULT_MEMORY_GB,
@@ -42,8 +45,32 @@ from grading.grade import (
     graded_students,
 )
 from grading.labsource import load_lab
-from grading.sandbox import TreeLimits, limits_note
+from grading.sandbox import TreeLimits, limits_note, network_cut, sandbox_problem
 from grading.submissions import find_submissions, ignored_entries, printable
+
+
+def without_sandbox(private: list[Path]) -> tuple[range | None, dict[Path, int]]:
+    """--unsafe-no-sandbox where bubblewrap cannot run: as root, each kernel runs as a uid of its own (`grading.demote`)
+    that cannot read the checkout (but .venv, utils/, data/) or `private` (the submissions, the results) while the
+    batch runs; else as this user. Says which, and why. Returns (GradingOptions.run_as, the modes to restore)."""
+    problem = sandbox_problem()
+    uid, why = unprivileged_uid(STUDENT_UIDS.start)
+    if uid is None:
+        print(f"--unsafe-no-sandbox ({problem}): student code runs as {'root' if os.geteuid() == 0 else 'you'} and "
+              f"can read and change your files and reach the network ({why})."
+              + (" For a uid of its own per student, make the virtualenv from a Python every account can run: "
+                 "rm -rf .venv && make setup PYTHON=/usr/bin/python3.11" if os.geteuid() == 0 else ""),
+              file=sys.stderr)
+        return None, {}
+    secrets = course_secrets(private)
+    hidden = hide(secrets)
+    still = readable_to(uid, secrets)
+    print(f"--unsafe-no-sandbox ({problem}): each student's kernel runs as a uid of its own (from {uid}), "
+          + ("without network" if network_cut() else "WITH network (no network namespace here)")
+          + f"; {len(hidden)} entries of the course and your folders made unreadable to it for this batch "
+            "(chmod o-rwx, put back at the end)"
+          + (f"; STILL READABLE to student code: {', '.join(map(str, still))}" if still else ""), file=sys.stderr)
+    return STUDENT_UIDS, hidden
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="skip students who already have a row for this lab in grades.csv (after a killed run)")
     parser.add_argument("--unsafe-no-sandbox", action="store_true",
-                        help="grade even where bubblewrap cannot run: student code then runs as you, can read "
-                             "your files (solutions, grades) and reach the network. Only for trusted notebooks.")
+                        help="grade even where bubblewrap cannot run (where it can, it is still used). Student "
+                             "code then runs as you, can read your files (solutions, grades) and reach the "
+                             "network; as root, as an unprivileged uid of its own that cannot read the course, "
+                             "where that uid can start the course's Python. Only for trusted notebooks.")
     lms.add_arguments(parser)
     args = parser.parse_args(argv)
     if bool(args.lms) != bool(args.roster):
@@ -101,8 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     probe.remove()
     print(f"limits on each student's processes: {limits_note(probe)}", file=sys.stderr)
     start = time.monotonic()
+    sandbox, run_as, hidden = True, None, {}
+    if args.unsafe_no_sandbox and sandbox_problem():
+        sandbox = False
+        run_as, hidden = without_sandbox([args.submissions, out])
+    elif args.unsafe_no_sandbox:
+        print("--unsafe-no-sandbox: bubblewrap runs here, so student code is sandboxed all the same", file=sys.stderr)
     options = GradingOptions(cell_timeout=args.cell_timeout, memory_gb=args.memory_gb or None,
-                             feedback=not args.no_feedback, sandbox=not args.unsafe_no_sandbox)
+                             feedback=not args.no_feedback, sandbox=sandbox, run_as=run_as)
     try:
         results = grade_all(lab, subs, out, workers=args.workers, options=options)
     except SandboxUnavailable as err:
@@ -110,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
               "Install bubblewrap, or pass --unsafe-no-sandbox to run student code as yourself, with access to "
               "your files and the network.", file=sys.stderr)
         return 2
+    finally:
+        restore(hidden)
     width = max(len(r.student) for r in results)
     for r in results:
         print(printable(f"{r.student:<{width}}  {fmt(r.score):>5}/{fmt(r.max_score):<5} {r.status:<10} "

@@ -29,6 +29,7 @@ from typing import Any
 
 import nbformat
 
+from grading.demote import end_uid, take_uid
 from grading.execute import SandboxedKernel
 from grading.expect import judge, read_records
 from grading.feedback import render as render_feedback
@@ -55,7 +56,9 @@ class GradingOptions:
     cell_timeout: wall-clock seconds per cell; memory_gb: memory of the student's whole process tree (None: no
     limit); threads: BLAS/OpenMP threads of the kernel; feedback: write feedback HTML; sandbox: run student code
     in bubblewrap (False only with --unsafe-no-sandbox, or for our own answers in `check_lab`); run_as: without
-    the sandbox, the uid a fresh kernel runs as (the Gradescope runner's fallback, as root; None: this process's).
+    the sandbox, as root, the uid a fresh kernel runs as: one (the Gradescope runner's `nobody`), or a range from
+    which each kernel takes one of its own, whose every process and temporary file ends with it (`make grade
+    --unsafe-no-sandbox`, `grading.demote`); None: this process's.
     """
 
     cell_timeout: int = DEFAULT_CELL_TIMEOUT
@@ -64,7 +67,7 @@ class GradingOptions:
     feedback: bool = True
     sandbox: bool = True
     zygote: Any = None  # a grading.zygote.Zygote: kernels forked from it (isolated from each other where sandboxed)
-    run_as: int | None = None
+    run_as: int | range | None = None
 
 
 @dataclass
@@ -230,7 +233,8 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
     executed = nbformat.v4.new_notebook(metadata=lab.notebooks[stem].metadata)
     feedback = nbformat.v4.new_notebook(metadata=lab.notebooks[stem].metadata)
     secret = hidden_lines([c.source for c in lab.notebooks[stem].cells])
-    scratch = new_scratch(f"{stem}-", other_user=options.run_as is not None)
+    uid = None if options.sandbox else take_uid(options.run_as)
+    scratch = new_scratch(f"{stem}-", other_user=uid is not None)
     for extra in lab_data_files(lab):
         shutil.copy2(extra, scratch / "work" / extra.name)
     budget = notebook_budget(plan, options.cell_timeout)
@@ -238,7 +242,7 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
     def fresh() -> SandboxedKernel:
         return SandboxedKernel(scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget),
                                threads=options.threads, sandbox=options.sandbox, marker=harness.marker, log=log,
-                               run_as=None if options.sandbox else options.run_as)
+                               run_as=uid)
 
     kernel = fresh() if options.zygote is None else \
         ForkedKernel(options.zygote, scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget),
@@ -314,6 +318,8 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
         run["phases"]["cells"] = time.monotonic() - start - run["phases"].get("start", 0.0)
         if kernel.close() and run["kernel"] == "died":
             run["kernel"] = "memory"
+        if isinstance(options.run_as, range) and uid is not None:
+            end_uid(uid)  # a daemon of the student's (no cgroup ended it), and its files in /tmp
         shutil.rmtree(scratch, ignore_errors=True)
     return run, executed, feedback, notes
 

@@ -38,8 +38,6 @@ import ctypes
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +46,7 @@ from pathlib import Path
 
 import nbformat
 
+from grading.demote import unprivileged_uid
 from grading.grade import (
     DEFAULT_CELL_TIMEOUT,
     SHIPPED_EXPECTATIONS,
@@ -58,7 +57,7 @@ from grading.grade import (
     reference_expectations,
 )
 from grading.labsource import HIDDEN_BEGIN, LABS, NEVER_RELEASED, SOLUTIONS, load_lab, strip_hidden_tests
-from grading.sandbox import demote_command, sandbox_problem
+from grading.sandbox import sandbox_problem
 from grading.student_edition import TORCH_CPU_INDEX, torch_requirement
 from grading.submissions import Submission, submitted_files
 from utils import ROOT
@@ -239,25 +238,6 @@ def _write(path: Path, data: dict) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1)
     os.replace(tmp, path)
-
-
-NOBODY = 65534  # Debian's and Ubuntu's `nobody`: whom student code runs as where bubblewrap cannot run
-
-
-def unprivileged_uid(uid: int = NOBODY, python: str = sys.executable) -> tuple[int | None, str]:
-    """(`uid`, "") when this process is root and a kernel started as `uid` with `python` can import the course
-    (the interpreter, the virtualenv and utils/ are readable to it); else (None, why not)."""
-    if os.geteuid() != 0:
-        return None, "the runner is not root"
-    if not shutil.which("setpriv"):
-        return None, "setpriv (util-linux) is missing"
-    # through `env`, as a kernel is started: setpriv itself still holds root's capabilities when it execs
-    probe = subprocess.run(demote_command(uid) + ["env", "-i", f"PYTHONPATH={ROOT}", python, "-c",
-                                                  "import utils, ipykernel"], cwd="/", capture_output=True,
-                           text=True, timeout=300)
-    if probe.returncode != 0:
-        return None, f"uid {uid} cannot start the course's Python: {probe.stderr.strip()[-160:]}"
-    return uid, ""
 
 
 def run(lab_name: str, root: Path, sandbox: str = "auto", visibility: str = "visible",

@@ -16,6 +16,7 @@ one unless the instructor passes `--unsafe-no-sandbox`.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import shutil
@@ -258,7 +259,9 @@ def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: Tr
     only bubblewrap's first user namespace owns the mount namespace, one with another uid is nested inside it).
     The grading zygote's, which drops them before any import; never a student's kernel.
     `run_as`: with sandbox=False and a grader running as root, the uid (and gid) `argv` runs as: the scratch
-    directory becomes that uid's, and the files only root may read stay out of the student's reach."""
+    directory becomes that uid's, the files only root may read stay out of the student's reach, its processes are
+    limited in number (RLIMIT_NPROC: all of the student's where the uid is the kernel's own, `grading.demote`),
+    and it has no network where this process may make a network namespace."""
     prefix = limits.join_command() if limits and limits.available else ""
     ulimits = f"ulimit -t {int(cpu_seconds)} && ulimit -c 0 && "
     if memory_gb and not (limits and limits.available):
@@ -288,8 +291,22 @@ def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: Tr
         inner = ["env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv]
         if run_as is not None:
             prefix += f"chown -R {run_as}:{run_as} {shlex.quote(str(scratch))} && "
-            inner = demote_command(run_as) + inner
+            # processes and threads of that uid (RLIMIT_NPROC; the shell's `ulimit` spells it -u or -p)
+            inner = [*network_cut(), "prlimit", f"--nproc={PIDS_MAX}", "--", *demote_command(run_as), *inner]
     return ["/bin/sh", "-c", prefix + ulimits + 'exec "$@"', "sh", *inner]
+
+
+@functools.cache
+def network_cut() -> tuple[str, ...]:
+    """The prefix that starts a command in a network namespace of its own (no interface but a loopback that is
+    down: no network at all; the kernel's unix sockets still work), or () where this process may not make one."""
+    if not shutil.which("unshare"):
+        return ()
+    try:
+        works = subprocess.run(["unshare", "--net", "--", "true"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        works = False
+    return ("unshare", "--net", "--") if works else ()
 
 
 def demote_command(uid: int) -> list[str]:

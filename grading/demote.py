@@ -1,0 +1,146 @@
+"""Without bubblewrap, as root: student code runs as an unprivileged uid that cannot read what the sandbox hides.
+
+Where bubblewrap cannot run (a Docker container refuses namespaces), `make grade --unsafe-no-sandbox` as root and
+the Gradescope runner still keep student code from root's power, with what Linux gives every root process:
+
+    unprivileged_uid  can a kernel started as this uid import the course? (a probe, started as a kernel starts)
+    STUDENT_UIDS      the uids `make grade` gives kernels: one of its own per kernel, in no /etc/passwd, so no file
+                      and no other student's process belongs to it
+    take_uid          the uid the next kernel runs as: `run_as` itself, or a fresh one of a range
+    course_secrets    what bubblewrap would not show: every entry of the checkout but .venv, utils/ and data/,
+                      and the submissions and results folders
+    hide, restore     chmod o-rwx on those for the batch, and the modes put back after it
+    readable_to       which of them a uid can still read (an ACL, a group): the probe after `hide`
+    end_uid           every process of a kernel's own uid killed, its files in /tmp, /var/tmp and /dev/shm removed
+
+`grading.sandbox.wrap_command` starts such a kernel: its scratch folder made the uid's, its processes limited in number
+per uid (RLIMIT_NPROC: with a uid of its own, the student's whole tree, with a cgroup or without one), and without
+network where this process may make a network namespace (`network_cut`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psutil
+
+from grading.sandbox import VISIBLE, demote_command
+from utils import ROOT
+
+NOBODY = 65534  # Debian's and Ubuntu's `nobody`: the Gradescope runner's one student
+STUDENT_UIDS = range(1_600_000_000, 1_600_000_000 + 2 ** 24)  # far above the uids of accounts and containers
+TEMP_FOLDERS = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))  # where any uid may leave files
+_uid_lock = threading.Lock()
+_next_uid = [secrets.randbelow(len(STUDENT_UIDS))]  # two batches at once start far apart
+
+
+def unprivileged_uid(uid: int = NOBODY, python: str = sys.executable) -> tuple[int | None, str]:
+    """(`uid`, "") when this process is root and a kernel started as `uid` with `python` can import the course
+    (the interpreter, the virtualenv and utils/ are readable to it); else (None, why not)."""
+    if os.geteuid() != 0:
+        return None, "the grader is not root"
+    if not shutil.which("setpriv"):
+        return None, "setpriv (util-linux) is missing"
+    # through `env`, as a kernel is started: setpriv itself still holds root's capabilities when it execs
+    probe = subprocess.run(demote_command(uid) + ["env", "-i", f"PYTHONPATH={ROOT}", "HOME=/", python, "-c",
+                                                  "import utils, ipykernel"], cwd="/", capture_output=True,
+                           text=True, timeout=300)
+    if probe.returncode != 0:
+        return None, f"uid {uid} cannot start the course's Python {python}: {probe.stderr.strip()[-160:]}"
+    return uid, ""
+
+
+def take_uid(run_as: int | range | None) -> int | None:
+    """The uid the next kernel runs as: `run_as` itself (an int, or None: this process's own), or, from a range, one
+    no process has now and no other kernel of this process got."""
+    if not isinstance(run_as, range):
+        return run_as
+    busy = {p.info["uids"].real for p in psutil.process_iter(["uids"]) if p.info["uids"]}
+    with _uid_lock:
+        for _ in range(len(run_as)):
+            uid = run_as[_next_uid[0] % len(run_as)]
+            _next_uid[0] += 1
+            if uid not in busy:
+                return uid
+    raise RuntimeError(f"no free uid in {run_as}: every one has a process")
+
+
+def course_secrets(extra: list[Path], root: Path = ROOT) -> list[Path]:
+    """What student code must not read, as bubblewrap would show it: every entry of `root` but what the sandbox binds
+    (.venv, utils/, data/), and each of `extra` (the submissions, the results) not inside one of those."""
+    shown = {path.name for path in VISIBLE}
+    paths = sorted(entry for entry in root.iterdir() if entry.name not in shown)
+    for path in extra:
+        path = path.resolve()
+        if path.exists() and path != root and not any(path.is_relative_to(p) for p in paths):
+            paths.append(path)
+    return paths
+
+
+def hide(paths: list[Path]) -> dict[Path, int]:
+    """chmod o-rwx on each of `paths` (never following a link); returns the modes it changed, for `restore`."""
+    saved = {}
+    for path in paths:
+        mode = path.lstat().st_mode
+        if stat.S_ISLNK(mode) or not mode & 0o007:
+            continue
+        os.chmod(path, stat.S_IMODE(mode) & ~0o007)
+        saved[path] = stat.S_IMODE(mode)
+    return saved
+
+
+def restore(saved: dict[Path, int]) -> None:
+    for path, mode in saved.items():
+        try:
+            os.chmod(path, mode)
+        except OSError:  # gone meanwhile: nothing to give back
+            pass
+
+
+def readable_to(uid: int, paths: list[Path], python: str = sys.executable) -> list[Path]:
+    """Those of `paths` a process of `uid` can read or list (after `hide`: what an ACL or a group still opens)."""
+    probe = subprocess.run(demote_command(uid) + ["env", "-i", "HOME=/", python, "-c",
+                                                  "import json, os, sys\nprint(json.dumps([p for p in sys.argv[1:] "
+                                                  "if os.access(p, os.R_OK)]))", *map(str, paths)],
+                           cwd="/", capture_output=True, text=True, timeout=300)
+    if probe.returncode != 0:
+        return list(paths)  # it could not say: assume the worst
+    return [Path(p) for p in json.loads(probe.stdout)]
+
+
+def end_uid(uid: int) -> int:
+    """Kill every process of `uid` (a kernel's own: the student's whole tree, daemons included) and remove the
+    files it left in the shared temporary folders. Returns how many processes were still there."""
+    left = 0
+    for _ in range(5):
+        procs = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and uid in p.info["uids"]]
+        if not procs:
+            break
+        left = max(left, len(procs))
+        # kill(-1) from a process of that uid: every process it may signal, in one call, whatever they fork meanwhile
+        subprocess.run(demote_command(uid) + ["/bin/sh", "-c", "kill -KILL -1"], capture_output=True, timeout=30)
+        psutil.wait_procs(procs, timeout=2)
+    for folder in TEMP_FOLDERS:
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.lstat().st_uid != uid:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)  # fd-based on Linux: a link inside is not followed
+                else:
+                    entry.unlink()
+            except OSError:
+                pass
+    return left
