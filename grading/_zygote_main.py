@@ -197,6 +197,7 @@ def become_kernel(request: dict) -> None:
     tempfile.tempdir = None  # an import in the zygote may have cached the zygote's TMPDIR, which this kernel cannot see
     resource.setrlimit(resource.RLIMIT_CPU, (request["cpu_seconds"], request["cpu_seconds"]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (request["file_bytes"], request["file_bytes"]))  # the log's too
     if request["memory_bytes"]:
         resource.setrlimit(resource.RLIMIT_AS, (request["memory_bytes"], request["memory_bytes"]))
     null = os.open(os.devnull, os.O_RDONLY)

@@ -88,12 +88,13 @@ class SandboxedKernel:
                                         connection_file=str(scratch / "kernel.json"))
         self.km.wrap = lambda argv: wrap_command(argv, scratch, env, self.limits, cpu_seconds, memory_gb, sandbox,
                                                  run_as=run_as)
-        self.log = open(log, "ab") if log else None
+        self.log_path = log
         self.kc = None
 
     def start(self, timeout: float) -> None:
-        self.km.start_kernel(env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                             stdout=subprocess.DEVNULL, stderr=self.log or subprocess.DEVNULL)
+        with open(self.scratch / "kernel.log", "ab") as log:  # in the scratch folder: DiskWatch counts it
+            self.km.start_kernel(env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                                 stdout=subprocess.DEVNULL, stderr=log)
         self.kc = self.km.client()
         self.kc.start_channels()
         wait_until_ready(self.kc, timeout, self.alive)
@@ -203,6 +204,14 @@ class SandboxedKernel:
             run.status = "timeout"
         return run
 
+    def kill(self) -> None:
+        """End the student's processes now (from another thread: the cell runner then finds the kernel dead)."""
+        self.limits.kill_all()
+        try:
+            os.kill(self.km.provisioner.process.pid, signal.SIGKILL)  # bubblewrap: its whole pid namespace with it
+        except (ProcessLookupError, AttributeError):
+            pass
+
     def close(self) -> bool:
         """Stop the kernel and every process of the student; True when the tree ran out of memory."""
         oom = self.limits.out_of_memory()
@@ -214,9 +223,22 @@ class SandboxedKernel:
         except Exception:  # noqa: BLE001 - the kernel may be long dead; the cgroup kill below ends the rest
             pass
         self.limits.remove()
-        if self.log:
-            self.log.close()
+        if self.log_path and (self.scratch / "kernel.log").is_file():
+            append_tail(self.scratch / "kernel.log", self.log_path)
         return oom
+
+
+LOG_TAIL_BYTES = 2 ** 20  # what the instructor's log keeps of a kernel's own output (stderr, C libraries)
+
+
+def append_tail(log: Path, dest: Path, keep: int = LOG_TAIL_BYTES) -> None:
+    """Append the last `keep` bytes of a kernel's log to `dest` (a student may write a gigabyte to fd 2)."""
+    size = log.stat().st_size
+    with open(log, "rb") as src, open(dest, "ab") as out:
+        if size > keep:
+            out.write(f"[... the first {size - keep:,} bytes of the kernel's log were cut ...]\n".encode())
+            src.seek(size - keep)
+        out.write(src.read(keep))
 
 
 def _is_kernel(proc: psutil.Process) -> bool:

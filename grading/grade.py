@@ -35,7 +35,7 @@ from grading.expect import judge, read_records
 from grading.feedback import render as render_feedback
 from grading.harness import EXPECTATIONS, Harness, assemble, hidden_lines, scan, scrub_outputs
 from grading.labsource import COURSE_CONFIG, LABS, NEVER_RELEASED, LabSource
-from grading.sandbox import clean_stale, kernel_threads, new_scratch, sandbox_problem
+from grading.sandbox import DiskWatch, clean_stale, kernel_threads, new_scratch, sandbox_problem
 from grading.spreadsheet import as_spreadsheet_text, from_spreadsheet_text
 from grading.submissions import Submission, inspect_notebook, pick_files, printable, read_notebook
 from grading.zygote import ForkedKernel, for_class
@@ -123,7 +123,7 @@ def make_course(workdir: Path, labs: LabSource | Sequence[LabSource],
 def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, dict[str, float], list[str]]:
     """(status, points per graded cell, notes) from one run of a student's notebooks. Pure: unit-tested directly.
 
-    run: {"kernel": "ok" | "died" | "memory" | "hung" | "start_failed" | "preamble_failed", "error": str,
+    run: {"kernel": "ok" | "died" | "memory" | "disk" | "hung" | "start_failed" | "preamble_failed", "error": str,
           "cells": {key: {"kind", "status", "ename", "verdict", "tamper", "expect", "expect_message",
                           "truncated"}}, "flags": [str], "out_of_time": seconds (only when the notebook ran past its budget)}
     with cells in execution order; status per cell: ok | error | timeout | hung | died | not_run; verdict (test
@@ -150,7 +150,11 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
                          "the kernel was stopped, later cells did not run")
             statuses.add("timeout")
         elif status == "died":
-            if kernel == "memory":
+            if kernel == "disk":
+                notes.append(f"the notebook wrote {run.get('error', 'too much')} in cell {gid}: the kernel was "
+                             "stopped, later cells did not run")
+                statuses.add("disk")
+            elif kernel == "memory":
                 notes.append(f"memory limit of {options.memory_gb:g} GB exceeded in cell {gid}: the kernel was "
                              "killed, later cells did not run")
                 statuses.add("memory")
@@ -192,7 +196,7 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
     failed = [lab.column(k) for k in lab.points if cells[k] < lab.points[k]]
     if failed:
         notes.append(f"tests failed: {', '.join(failed)}")
-    status = next((s for s in ("tampering", "memory", "crashed", "timeout") if s in statuses), "ok")
+    status = next((s for s in ("tampering", "memory", "disk", "crashed", "timeout") if s in statuses), "ok")
     return status, cells, notes
 
 
@@ -247,6 +251,8 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
     kernel = fresh() if options.zygote is None else \
         ForkedKernel(options.zygote, scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget),
                      threads=options.threads, marker=harness.marker, log=log)
+    disk = DiskWatch(scratch, lambda: kernel.kill())  # `kernel` as it is then (a fallback replaces it)
+    disk.start()
     start = time.monotonic()
     try:
         try:
@@ -316,8 +322,11 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
                 stopped = True
     finally:
         run["phases"]["cells"] = time.monotonic() - start - run["phases"].get("start", 0.0)
+        wrote_too_much = disk.stop()
         if kernel.close() and run["kernel"] == "died":
             run["kernel"] = "memory"
+        if wrote_too_much:
+            run["kernel"], run["error"] = "disk", wrote_too_much
         if isinstance(options.run_as, range) and uid is not None:
             end_uid(uid)  # a daemon of the student's (no cgroup ended it), and its files in /tmp
         shutil.rmtree(scratch, ignore_errors=True)
@@ -373,6 +382,7 @@ def grade_student(lab: LabSource, sub: Submission, out: Path | None, options: Gr
         if out:  # a re-run replaces this student's previous results, whatever happens now
             for kind in ("feedback", "autograded"):
                 shutil.rmtree(out / kind / sub.student / lab.name, ignore_errors=True)
+            (out / "logs" / lab.name / f"{sub.student}.log").unlink(missing_ok=True)
         chosen, pick_notes = pick_files(sub, lab)
         notes += sub.notes + pick_notes
         submitted = {}

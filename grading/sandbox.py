@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,9 @@ SCRATCH_ROOT = Path(tempfile.gettempdir()) / f"course-grading-{os.getuid()}"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
 PIDS_MAX = 256
+FILE_MAX_BYTES = 2 ** 30  # RLIMIT_FSIZE: no file a student's process writes grows past 1 GB (its kernel log too)
+DISK_BUDGET_BYTES = 2 * 2 ** 30  # all of a student's files in the scratch folder together (`DiskWatch`)
+DISK_MAX_ENTRIES = 50_000  # and as many files and folders
 # Read-only inside the sandbox: what a lab's code imports and loads. Never solutions/, labs/, grading/, .git.
 VISIBLE = [ROOT / ".venv", ROOT / "utils", ROOT / "data"]
 SYSTEM = ["/usr", "/etc", "/lib", "/lib64", "/lib32", "/bin", "/sbin"]
@@ -224,6 +228,56 @@ def v2_base(root: Path = None, proc_cgroup: Path = None) -> Path | None:  # type
     return None
 
 
+def disk_use(folder: Path, max_entries: int = DISK_MAX_ENTRIES) -> tuple[int, int]:
+    """(bytes on disk, entries) under `folder`, links not followed; the walk stops past `max_entries`."""
+    used, entries, stack = 0, 0, [str(folder)]
+    while stack and entries <= max_entries:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    entries += 1
+                    if entries > max_entries:
+                        break
+                    try:
+                        used += entry.stat(follow_symlinks=False).st_blocks * 512
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                    except OSError:  # gone meanwhile
+                        pass
+        except OSError:
+            pass
+    return used, entries
+
+
+class DiskWatch(threading.Thread):
+    """Watches a student's scratch folder while the kernel runs; past `budget` bytes or `max_entries` files it calls
+    `on_exceed` (which kills the student's processes) once, and `exceeded` says why. A student's files would
+    otherwise fill the instructor's disk: RLIMIT_FSIZE bounds each file, not how many there are."""
+
+    def __init__(self, folder: Path, on_exceed, budget: int | None = None, max_entries: int | None = None,
+                 every: float = 0.5):
+        super().__init__(daemon=True, name=f"disk-watch-{folder.name}")
+        self.folder, self.on_exceed, self.every = folder, on_exceed, every
+        self.budget = DISK_BUDGET_BYTES if budget is None else budget
+        self.max_entries = DISK_MAX_ENTRIES if max_entries is None else max_entries
+        self.exceeded = ""
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.every):
+            used, entries = disk_use(self.folder, self.max_entries)
+            if used > self.budget or entries > self.max_entries:
+                self.exceeded = (f"more than {self.budget / 2 ** 30:g} GB of files" if used > self.budget
+                                 else f"more than {self.max_entries:,} files and folders")
+                self.on_exceed()
+                return
+
+    def stop(self) -> str:
+        self._stop_event.set()
+        self.join()
+        return self.exceeded
+
+
 def limits_note(limits: TreeLimits | None) -> str:
     """One sentence: what limits a student's process tree on this machine."""
     if limits is not None and limits.version == 2:
@@ -263,7 +317,8 @@ def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: Tr
     limited in number (RLIMIT_NPROC: all of the student's where the uid is the kernel's own, `grading.demote`),
     and it has no network where this process may make a network namespace."""
     prefix = limits.join_command() if limits and limits.available else ""
-    ulimits = f"ulimit -t {int(cpu_seconds)} && ulimit -c 0 && "
+    # -f: in 512-byte blocks (POSIX; dash, and bash as sh). Python ignores SIGXFSZ: a write past it is an OSError
+    ulimits = f"ulimit -t {int(cpu_seconds)} && ulimit -c 0 && ulimit -f {FILE_MAX_BYTES // 512} && "
     if memory_gb and not (limits and limits.available):
         ulimits += f"ulimit -v {int(memory_gb * 2**20)} && "  # per process only: the fallback without a cgroup
     if sandbox:
@@ -320,8 +375,11 @@ def new_scratch(prefix: str, other_user: bool = False) -> Path:
     and removed at the next start if this process was killed first (`clean_stale`). other_user: a kernel running
     as another uid (`wrap_command`'s run_as) must pass through SCRATCH_ROOT (it still cannot list it)."""
     batch = SCRATCH_ROOT / f"batch-{os.getpid()}"
-    batch.mkdir(parents=True, exist_ok=True)
-    os.chmod(SCRATCH_ROOT, 0o711 if other_user else 0o700)
+    if not SCRATCH_ROOT.is_dir():
+        SCRATCH_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if other_user:  # and kept so: another batch of this user's, graded at the same time, must not close it
+        os.chmod(SCRATCH_ROOT, 0o711)
+    batch.mkdir(exist_ok=True)
     os.chmod(batch, 0o711 if other_user else 0o700)
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=batch))
     (path / "work").mkdir()

@@ -42,9 +42,9 @@ import psutil
 from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
-from grading.execute import SandboxedKernel, wait_until_ready
+from grading.execute import SandboxedKernel, append_tail, wait_until_ready
 from grading.labsource import LabSource
-from grading.sandbox import TreeLimits, kernel_env, new_scratch, read_only_views, wrap_command
+from grading.sandbox import FILE_MAX_BYTES, TreeLimits, kernel_env, new_scratch, read_only_views, wrap_command
 from utils import ROOT
 
 MAIN = Path(__file__).with_name("_zygote_main.py")
@@ -239,6 +239,7 @@ class ForkedKernel(SandboxedKernel):
         self.pid = self.zygote.fork({"connection_file": connection_file, "cwd": str(self.scratch / "work"),
                                      "scratch": str(self.scratch), "env": self.env, "cpu_seconds": self.cpu_seconds,
                                      "memory_bytes": self.memory_bytes, "tmp_bytes": self.tmp_bytes,
+                                     "file_bytes": FILE_MAX_BYTES,
                                      "log": str(self.scratch / "kernel.log"), "isolate": self.zygote.isolated,
                                      "keep": [str(p) for p in read_only_views() if str(p).startswith("/tmp/")]},
                                     forked=self._join_cgroup)
@@ -265,6 +266,14 @@ class ForkedKernel(SandboxedKernel):
             except ProcessLookupError:
                 pass
 
+    def kill(self) -> None:
+        self.limits.kill_all()
+        if self.pid is not None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
     def close(self) -> bool:
         oom = self.limits.out_of_memory()
         if self.kc is not None:
@@ -277,6 +286,5 @@ class ForkedKernel(SandboxedKernel):
         self.limits.remove()
         log = self.scratch / "kernel.log"
         if self.log_path and log.is_file():
-            with open(self.log_path, "ab") as out:
-                out.write(log.read_bytes())
+            append_tail(log, self.log_path)
         return oom

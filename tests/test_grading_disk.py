@@ -1,0 +1,124 @@
+"""A student's files cannot fill the instructor's disk: no file a kernel writes grows past FILE_MAX_BYTES
+(RLIMIT_FSIZE, the kernel's own log included), and a student whose scratch folder passes DISK_BUDGET_BYTES or
+DISK_MAX_ENTRIES is stopped with status `disk` (grading.sandbox.DiskWatch). The instructor's log keeps a tail."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import grading.sandbox
+from grading import LABS, GradingOptions, grade_all, load_lab, student_versions
+from grading.execute import append_tail
+from grading.grade import interpret
+from grading.sandbox import FILE_MAX_BYTES, DiskWatch, disk_use, sandbox_problem
+from grading.submissions import Submission
+
+LAB = "lab00_setup"
+PROBLEM = sandbox_problem()
+
+
+def test_disk_use_counts_what_is_on_disk_and_stops_counting_early(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "data.bin").write_bytes(b"x" * 300_000)
+    (tmp_path / "sparse").write_bytes(b"")
+    with open(tmp_path / "sparse", "r+b") as f:
+        f.truncate(10 * 2 ** 30)  # 10 GB long, nothing on disk: not a disk's worth
+    (tmp_path / "link").symlink_to("/usr")  # never followed
+    used, entries = disk_use(tmp_path)
+    assert 300_000 <= used < 1_000_000 and entries == 4
+    for k in range(30):
+        (tmp_path / f"f{k}").touch()
+    assert disk_use(tmp_path, max_entries=10)[1] == 11  # past the limit: the walk stops there
+
+
+def test_the_watch_stops_a_student_past_the_budget_once(tmp_path):
+    calls = []
+    watch = DiskWatch(tmp_path, lambda: calls.append(1), budget=1_000_000, every=0.05)
+    watch.start()
+    time.sleep(0.3)
+    assert not calls and not watch.exceeded
+    (tmp_path / "big").write_bytes(b"x" * 2_000_000)
+    time.sleep(0.3)
+    assert watch.stop() == "more than 0.000931323 GB of files" and calls == [1]
+
+    many = tmp_path / "many"
+    many.mkdir()
+    for k in range(50):
+        (many / str(k)).touch()
+    watch = DiskWatch(tmp_path, lambda: calls.append(2), max_entries=20, every=0.05)
+    watch.start()
+    time.sleep(0.3)
+    assert watch.stop() == "more than 20 files and folders" and calls == [1, 2]
+
+
+def test_the_instructors_log_keeps_the_tail(tmp_path):
+    log, dest = tmp_path / "kernel.log", tmp_path / "alice.log"
+    log.write_bytes(b"a" * 5000 + b"THE END\n")
+    append_tail(log, dest, keep=100)
+    text = dest.read_text()
+    assert text.startswith("[... the first 4,908 bytes of the kernel's log were cut ...]\n") and text.endswith("THE END\n")
+    assert len(text) < 200
+
+
+def test_a_student_stopped_for_disk_is_told_why():
+    lab = load_lab(LAB)
+    cells = {k: {"kind": "test", "status": "ok", "verdict": "ok"} for k in lab.points}
+    first = next(iter(lab.points))
+    cells[first] = {"kind": "test", "status": "died"}
+    status, points, notes = interpret(lab, {"kernel": "disk", "error": "more than 2 GB of files", "cells": cells},
+                                      GradingOptions())
+    assert status == "disk" and points[first] == 0
+    assert any("wrote more than 2 GB of files" in n and "the kernel was stopped" in n for n in notes), notes
+
+
+FILL = ("import os, resource\n"
+        "limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]\n"
+        "with open('probe.bin', 'wb') as f:\n"
+        "    try:\n"
+        "        f.truncate(limit + 1)\n"
+        "        print('grew past the limit')\n"
+        "    except OSError as e:\n"
+        "        print('file size limit', limit, e.errno)\n"
+        "os.remove('probe.bin')\n"
+        "os.makedirs('junk', exist_ok=True)\n"
+        "for k in range(400):\n"
+        "    with open(f'junk/{k}', 'wb') as f:\n"
+        "        f.write(os.urandom(2 ** 20))\n"
+        "print('wrote it all')\n")
+
+
+@pytest.mark.slow  # three students graded for real: one fresh kernel, then a class of two forked from the zygote
+@pytest.mark.skipif(PROBLEM is not None, reason=f"no grading sandbox here: {PROBLEM}")
+def test_a_student_who_fills_the_disk_is_stopped_and_harms_no_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(grading.sandbox, "DISK_BUDGET_BYTES", 64 * 2 ** 20)  # 400 MB would be written
+    lab = load_lab(LAB)
+    sol = student_versions(lab, LABS / LAB)["solution"][LAB]
+    filler = copy.deepcopy(sol)
+    cell = next(c for c in filler.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "count_tokens")
+    cell.source += "\n\n" + FILL
+
+    def submit(student: str, nb) -> Submission:
+        folder = tmp_path / "submitted" / student
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{LAB}.ipynb")
+        return Submission(student, [folder / f"{LAB}.ipynb"])
+
+    filling, honest = submit("filler", filler), submit("honest", sol)
+    out = tmp_path / "out"
+    alone = grade_all(lab, [filling], out, workers=1, progress=False)  # a fresh kernel
+    forked = grade_all(lab, [submit("filler2", filler), honest], out, workers=2, progress=False)  # the zygote's
+    for result in (alone[0], forked[0]):
+        assert result.status == "disk" and result.score < lab.max_score, result
+        assert any("wrote more than 0.0625 GB of files" in n for n in result.notes), result.notes
+    assert forked[1].status == "ok" and forked[1].score == lab.max_score, forked[1]
+    for student in ("filler", "filler2"):
+        executed = nbformat.read(out / "autograded" / student / LAB / f"{LAB}.ipynb", as_version=4)
+        shown = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+        assert f"file size limit {FILE_MAX_BYTES} 27" in shown  # EFBIG: the write failed, the kernel lived
+        assert "wrote it all" not in shown and "grew past the limit" not in shown
+    assert not list(Path(grading.sandbox.SCRATCH_ROOT).glob("batch-*/*/work/junk"))  # removed with the scratch
