@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -232,13 +233,21 @@ LOG_TAIL_BYTES = 2 ** 20  # what the instructor's log keeps of a kernel's own ou
 
 
 def append_tail(log: Path, dest: Path, keep: int = LOG_TAIL_BYTES) -> None:
-    """Append the last `keep` bytes of a kernel's log to `dest` (a student may write a gigabyte to fd 2)."""
-    size = log.stat().st_size
-    with open(log, "rb") as src, open(dest, "ab") as out:
-        if size > keep:
-            out.write(f"[... the first {size - keep:,} bytes of the kernel's log were cut ...]\n".encode())
-            src.seek(size - keep)
-        out.write(src.read(keep))
+    """Append the last `keep` bytes of a kernel's log to `dest` (a student may write a gigabyte to fd 2). The log
+    lies in the student's scratch folder: a link or a pipe put in its place is not read (nor waited on)."""
+    try:
+        fd = os.open(log, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return
+    with open(fd, "rb") as src:
+        info = os.fstat(src.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return
+        with open(dest, "ab") as out:
+            if info.st_size > keep:
+                out.write(f"[... the first {info.st_size - keep:,} bytes of the kernel's log were cut ...]\n".encode())
+                src.seek(info.st_size - keep)
+            out.write(src.read(keep))
 
 
 def _is_kernel(proc: psutil.Process) -> bool:

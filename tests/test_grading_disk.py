@@ -5,6 +5,7 @@ DISK_MAX_ENTRIES is stopped with status `disk` (grading.sandbox.DiskWatch). The 
 from __future__ import annotations
 
 import copy
+import os
 import time
 from pathlib import Path
 
@@ -63,6 +64,14 @@ def test_the_instructors_log_keeps_the_tail(tmp_path):
     text = dest.read_text()
     assert text.startswith("[... the first 4,908 bytes of the kernel's log were cut ...]\n") and text.endswith("THE END\n")
     assert len(text) < 200
+
+    secret = tmp_path / "solutions.txt"  # a student's kernel replaced its log: nothing of what it put there is read
+    secret.write_text("SOLUTION")
+    for planted in ("link", "fifo"):
+        log.unlink()
+        log.symlink_to(secret) if planted == "link" else os.mkfifo(log)
+        append_tail(log, dest)
+    assert "SOLUTION" not in dest.read_text() and dest.read_text() == text
 
 
 def test_a_student_stopped_for_disk_is_told_why():
