@@ -16,12 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import zmq
 from jupyter_client import KernelManager
 
 from grading.sandbox import TreeLimits, kernel_env, wrap_command
 
 MAX_OUTPUT_CHARS = 100_000  # kept per cell; the rest is dropped (and noted)
 MAX_MARKER_CHARS = 64 * 2 ** 20  # a line of the grader's (a test's expectations, as data): longer is dropped
+# What one message from a kernel may weigh: a larger one is dropped by ZeroMQ before this process holds it (a
+# student's print of 2 GB in one write would cost the grading process about three times that). Above any line the
+# grader prints (MAX_MARKER_CHARS) with room for JSON's escapes.
+MAX_MESSAGE_BYTES = 4 * MAX_MARKER_CHARS
+OUTPUT_SILENCE = 30.0  # seconds without any output message after a cell's reply: its output channel is gone
 INTERRUPT_GRACE = 10.0  # seconds a cell gets to stop after SIGINT before the kernel is killed
 KEPT_MIME = ("text/plain", "image/png")  # what a cell may display in feedback (no HTML or JavaScript from students)
 
@@ -29,7 +35,8 @@ KEPT_MIME = ("text/plain", "image/png")  # what a cell may display in feedback (
 @dataclass
 class CellRun:
     """What one executed cell gave back. status: ok | error | timeout (interrupted at its time limit) |
-    hung (ignored the interrupt; the kernel was killed) | died (the kernel exited)."""
+    hung (ignored the interrupt; the kernel was killed) | died (the kernel exited) | lost (it sent a message over
+    MAX_MESSAGE_BYTES: ZeroMQ dropped it and with it the kernel's output channel, so no later cell can be seen)."""
 
     status: str
     outputs: list[dict] = field(default_factory=list)
@@ -48,6 +55,12 @@ class _WrappedKernelManager(KernelManager):
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         return self.wrap([sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
                           "--HistoryManager.hist_file=:memory:"])  # no history database to create per student
+
+
+def limit_messages(kc) -> None:
+    """Make the sockets `kc` is about to open drop any message over MAX_MESSAGE_BYTES (ZeroMQ's ZMQ_MAXMSGSIZE: the
+    sending kernel is disconnected, and reconnected at once; later messages arrive as before)."""
+    kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
 
 
 def wait_until_ready(kc, timeout: float, alive) -> None:
@@ -97,6 +110,7 @@ class SandboxedKernel:
             self.km.start_kernel(env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                                  stdout=subprocess.DEVNULL, stderr=log)
         self.kc = self.km.client()
+        limit_messages(self.kc)
         self.kc.start_channels()
         wait_until_ready(self.kc, timeout, self.alive)
 
@@ -136,6 +150,7 @@ class SandboxedKernel:
         msg_id = self.kc.execute(code, store_history=store_history, allow_stdin=False, stop_on_error=False)
         run = CellRun("ok")
         deadline, interrupted, idle, reply, size, carry = time.monotonic() + timeout, False, False, None, 0, ""
+        heard = time.monotonic()  # when the output channel last brought anything, or the reply came
         while not (idle and reply is not None):
             if time.monotonic() > deadline:
                 if interrupted:
@@ -147,14 +162,18 @@ class SandboxedKernel:
                 try:
                     msg = self.kc.get_shell_msg(timeout=0)
                     if msg["parent_header"].get("msg_id") == msg_id:
-                        reply = msg["content"]
+                        reply, heard = msg["content"], time.monotonic()
                 except queue.Empty:
                     pass
             try:
                 msg = self.kc.get_iopub_msg(timeout=0.2)
+                heard = time.monotonic()
             except queue.Empty:
                 if not self.alive():
                     run.status = "died"
+                    return run
+                if reply is not None and time.monotonic() - heard > OUTPUT_SILENCE:  # replied, never went idle
+                    run.status = "lost"
                     return run
                 continue
             if msg["parent_header"].get("msg_id") != msg_id:

@@ -30,7 +30,7 @@ from typing import Any
 import nbformat
 
 from grading.demote import end_uid, take_uid
-from grading.execute import SandboxedKernel
+from grading.execute import MAX_MESSAGE_BYTES, SandboxedKernel
 from grading.expect import judge, read_records
 from grading.feedback import render as render_feedback
 from grading.harness import EXPECTATIONS, Harness, assemble, hidden_lines, scan, scrub_outputs
@@ -123,10 +123,11 @@ def make_course(workdir: Path, labs: LabSource | Sequence[LabSource],
 def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, dict[str, float], list[str]]:
     """(status, points per graded cell, notes) from one run of a student's notebooks. Pure: unit-tested directly.
 
-    run: {"kernel": "ok" | "died" | "memory" | "disk" | "hung" | "start_failed" | "preamble_failed", "error": str,
+    run: {"kernel": "ok" | "died" | "memory" | "disk" | "hung" | "lost" | "start_failed" | "preamble_failed",
+          "error": str,
           "cells": {key: {"kind", "status", "ename", "verdict", "tamper", "expect", "expect_message",
                           "truncated"}}, "flags": [str], "out_of_time": seconds (only when the notebook ran past its budget)}
-    with cells in execution order; status per cell: ok | error | timeout | hung | died | not_run; verdict (test
+    with cells in execution order; status per cell: ok | error | timeout | hung | died | lost | not_run; verdict (test
     cells, from the signed evidence line, `Harness.verdict`): ok | fail | tampered | missing; expect (test cells,
     the trusted comparison of the test's expectations with the reference kernel's, `grading.expect.judge`):
     none | ok | wrong | forged. A test cell earns its points only with status ok, verdict ok and expect none or
@@ -162,6 +163,10 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
                 notes.append(f"the kernel died in cell {gid} (os._exit, a segfault or a signal): later cells did "
                              "not run")
                 statuses.add("crashed")
+        elif status == "lost":
+            notes.append(f"cell {gid} sent more than {MAX_MESSAGE_BYTES // 2 ** 20} MB of output in one message, "
+                         "which was dropped with the kernel's output channel: later cells did not run")
+            statuses.add("output")
         elif status == "error" and kind != "test":
             notes.append(f"cell {gid} raised {cell.get('ename') or 'an error'}")
         if cell.get("truncated"):
@@ -196,7 +201,8 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
     failed = [lab.column(k) for k in lab.points if cells[k] < lab.points[k]]
     if failed:
         notes.append(f"tests failed: {', '.join(failed)}")
-    status = next((s for s in ("tampering", "memory", "disk", "crashed", "timeout") if s in statuses), "ok")
+    status = next((s for s in ("tampering", "memory", "disk", "output", "crashed", "timeout") if s in statuses),
+                  "ok")
     return status, cells, notes
 
 
@@ -317,8 +323,8 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
             shown.outputs = [nbformat.from_dict(o) for o in
                              scrub_outputs(result.outputs, secret, harness.marker, p.kind == "test")
                              + ([failed] if failed else [])]
-            if result.status in ("died", "hung"):
-                run["kernel"] = "hung" if result.status == "hung" else "died"
+            if result.status in ("died", "hung", "lost"):
+                run["kernel"] = result.status
                 stopped = True
     finally:
         run["phases"]["cells"] = time.monotonic() - start - run["phases"].get("start", 0.0)

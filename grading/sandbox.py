@@ -333,7 +333,11 @@ def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: Tr
         # hidden by it (the kernel died at start when the tmpfs came after the binds)
         # /proc/sys read-only: bubblewrap leaves it writable where the student's uid is root's outside the sandbox
         # (grading as root), and a written kernel.core_pattern would run a program of the student's as root
-        inner += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", "/proc/sys", "/proc/sys"]
+        # /tmp's size: a tmpfs is memory, which a cgroup counts but the RLIMIT_AS fallback does not (the same bound
+        # as a forked kernel's /tmp); bubblewrap before 0.7 has no --size
+        tmp_size = ["--size", str(int(memory_gb * 2 ** 30) if memory_gb else 2 ** 31)] if bwrap_sizes_tmpfs() else []
+        inner += ["--proc", "/proc", "--dev", "/dev", *tmp_size, "--tmpfs", "/tmp", "--ro-bind", "/proc/sys",
+                  "/proc/sys"]
         for path in SYSTEM:
             if Path(path).is_symlink():
                 inner += ["--symlink", os.readlink(path), path]
@@ -349,6 +353,15 @@ def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: Tr
             # processes and threads of that uid (RLIMIT_NPROC; the shell's `ulimit` spells it -u or -p)
             inner = [*network_cut(), "prlimit", f"--nproc={PIDS_MAX}", "--", *demote_command(run_as), *inner]
     return ["/bin/sh", "-c", prefix + ulimits + 'exec "$@"', "sh", *inner]
+
+
+@functools.cache
+def bwrap_sizes_tmpfs() -> bool:
+    """Whether this bubblewrap can give a tmpfs a size (`--size`, bubblewrap 0.7 and later)."""
+    try:
+        return "--size" in subprocess.run(["bwrap", "--help"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 @functools.cache

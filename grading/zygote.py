@@ -42,7 +42,7 @@ import psutil
 from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
-from grading.execute import SandboxedKernel, append_tail, wait_until_ready
+from grading.execute import SandboxedKernel, append_tail, limit_messages, wait_until_ready
 from grading.labsource import LabSource
 from grading.sandbox import FILE_MAX_BYTES, TreeLimits, kernel_env, new_scratch, read_only_views, wrap_command
 from utils import ROOT
@@ -244,6 +244,7 @@ class ForkedKernel(SandboxedKernel):
                                      "keep": [str(p) for p in read_only_views() if str(p).startswith("/tmp/")]},
                                     forked=self._join_cgroup)
         self.kc = BlockingKernelClient()
+        limit_messages(self.kc)
         self.kc.load_connection_file(connection_file)
         self.kc.start_channels()
         wait_until_ready(self.kc, timeout, self.alive)

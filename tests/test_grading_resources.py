@@ -1,11 +1,15 @@
-"""A student's files cannot fill the instructor's disk: no file a kernel writes grows past FILE_MAX_BYTES
-(RLIMIT_FSIZE, the kernel's own log included), and a student whose scratch folder passes DISK_BUDGET_BYTES or
-DISK_MAX_ENTRIES is stopped with status `disk` (grading.sandbox.DiskWatch). The instructor's log keeps a tail."""
+"""A student's files and output cannot exhaust the instructor's machine. No file a kernel writes grows past
+FILE_MAX_BYTES (RLIMIT_FSIZE, the kernel's own log included); a student whose scratch folder passes DISK_BUDGET_BYTES
+or DISK_MAX_ENTRIES is stopped with status `disk` (grading.sandbox.DiskWatch); the instructor's log keeps a tail; a
+message over MAX_MESSAGE_BYTES never reaches the grading process's memory (status `output`)."""
 
 from __future__ import annotations
 
 import copy
 import os
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,10 +18,19 @@ import pytest
 
 import grading.sandbox
 from grading import LABS, GradingOptions, grade_all, load_lab, student_versions
-from grading.execute import append_tail
+from grading.execute import MAX_MESSAGE_BYTES, SandboxedKernel, append_tail
 from grading.grade import interpret
-from grading.sandbox import FILE_MAX_BYTES, DiskWatch, disk_use, sandbox_problem
+from grading.harness import Harness
+from grading.sandbox import (
+    FILE_MAX_BYTES,
+    DiskWatch,
+    bwrap_sizes_tmpfs,
+    disk_use,
+    new_scratch,
+    sandbox_problem,
+)
 from grading.submissions import Submission
+from utils import ROOT
 
 LAB = "lab00_setup"
 PROBLEM = sandbox_problem()
@@ -131,3 +144,74 @@ def test_a_student_who_fills_the_disk_is_stopped_and_harms_no_one(tmp_path, monk
         assert f"file size limit {FILE_MAX_BYTES} 27" in shown  # EFBIG: the write failed, the kernel lived
         assert "wrote it all" not in shown and "grew past the limit" not in shown
     assert not list(Path(grading.sandbox.SCRATCH_ROOT).glob("batch-*/*/work/junk"))  # removed with the scratch
+
+
+@pytest.mark.skipif(PROBLEM is not None, reason=f"no grading sandbox here: {PROBLEM}")
+def test_a_fresh_kernels_tmp_and_files_are_bounded():
+    """A fresh sandboxed kernel (a class's fallback, Gradescope): its private /tmp is a tmpfs no larger than its
+    memory limit (a tmpfs is memory, which the RLIMIT_AS fallback does not count), and no file it writes may pass
+    FILE_MAX_BYTES."""
+    scratch = new_scratch("disk-")
+    kernel = SandboxedKernel(scratch, scratch.name, 1.0, cpu_seconds=120, threads=1, sandbox=True,
+                             marker=Harness.new().marker)
+    try:
+        kernel.start(120)
+        run = kernel.run("import os, resource\ns = os.statvfs('/tmp')\n"
+                         "print(s.f_blocks * s.f_frsize, resource.getrlimit(resource.RLIMIT_FSIZE)[0])", 60)
+    finally:
+        kernel.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    tmp_bytes, file_max = map(int, "".join(o.get("text", "") for o in run.outputs).split())
+    assert file_max == FILE_MAX_BYTES
+    if bwrap_sizes_tmpfs():
+        assert tmp_bytes == 2 ** 30
+
+
+GRADER = """
+import resource, shutil, sys, time
+from grading.execute import SandboxedKernel
+from grading.harness import Harness
+from grading.sandbox import new_scratch
+
+scratch = new_scratch("big-")
+kernel = SandboxedKernel(scratch, scratch.name, 4.0, cpu_seconds=300, threads=1, sandbox=True,
+                         marker=Harness.new().marker)
+try:
+    kernel.start(120)
+    kernel.run("x = 1", 60)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    big = kernel.run("import sys\\nsys.stdout.write('x' * %d)\\nsys.stdout.flush()\\nprint('after')", 120)
+    seconds = time.monotonic() - start
+    grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    print(big.status, round(seconds), grew // 1024)
+finally:
+    kernel.close()
+    shutil.rmtree(scratch, ignore_errors=True)
+"""
+
+
+@pytest.mark.slow  # a kernel that prints 300 MB at once
+@pytest.mark.skipif(PROBLEM is not None, reason=f"no grading sandbox here: {PROBLEM}")
+def test_one_huge_message_never_reaches_the_graders_memory():
+    """A student's single print of 300 MB (over MAX_MESSAGE_BYTES) is dropped by ZeroMQ: the grading process, run
+    here as its own process to measure its peak memory, does not grow by it (it grew by about three times the
+    message before); the cell says what happened, promptly, instead of waiting for a time limit."""
+    size = 300 * 2 ** 20
+    assert size > MAX_MESSAGE_BYTES
+    proc = subprocess.run([sys.executable, "-c", GRADER % size], capture_output=True, text=True, timeout=600,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    status, seconds, grew_mb = proc.stdout.split()
+    assert status == "lost" and int(seconds) < 60, proc.stdout
+    assert int(grew_mb) < 100, proc.stdout  # MB of peak memory the grading process gained
+
+
+def test_a_student_whose_output_was_dropped_is_told_why():
+    lab = load_lab(LAB)
+    cells = {k: {"kind": "test", "status": "ok", "verdict": "ok"} for k in lab.points}
+    first = next(iter(lab.points))
+    cells[first] = {"kind": "test", "status": "lost"}
+    status, points, notes = interpret(lab, {"kernel": "lost", "cells": cells}, GradingOptions())
+    assert status == "output" and points[first] == 0
+    assert any("MB of output in one message" in n and "later cells did not run" in n for n in notes), notes
