@@ -23,6 +23,8 @@ from grading.sandbox import TreeLimits, kernel_env, wrap_command
 
 MAX_OUTPUT_CHARS = 100_000  # kept per cell; the rest is dropped (and noted)
 MAX_MARKER_CHARS = 64 * 2 ** 20  # a line of the grader's (a test's expectations, as data): longer is dropped
+MAX_MARKER_LINES = 10_000  # grader lines kept per cell (a test prints a few), and their characters together:
+MAX_MARKED_CHARS = 4 * MAX_MARKER_CHARS  # past either, more are dropped (a flood costs its own test the evidence)
 # What one message from a kernel may weigh: a larger one is dropped by ZeroMQ before this process holds it (a
 # student's print of 2 GB in one write would cost the grading process about three times that). Above any line the
 # grader prints (MAX_MARKER_CHARS) with room for JSON's escapes.
@@ -150,6 +152,7 @@ class SandboxedKernel:
         msg_id = self.kc.execute(code, store_history=store_history, allow_stdin=False, stop_on_error=False)
         run = CellRun("ok")
         deadline, interrupted, idle, reply, size, carry = time.monotonic() + timeout, False, False, None, 0, ""
+        marked = 0  # characters of grader lines kept
         heard = time.monotonic()  # when the output channel last brought anything, or the reply came
         while not (idle and reply is not None):
             if time.monotonic() > deadline:
@@ -187,7 +190,10 @@ class SandboxedKernel:
                 text = str(content.get("text", ""))
                 if content.get("name") == "stdout":  # the grader's lines are evidence, not output
                     text, found, carry = split_markers(carry + text, self.marker)
-                    run.markers += found
+                    for line in found:  # the marker is no secret from student code: a flood of lines stops here
+                        if len(run.markers) < MAX_MARKER_LINES and marked + len(line) <= MAX_MARKED_CHARS:
+                            run.markers.append(line)
+                            marked += len(line)
                 if size + len(text) > MAX_OUTPUT_CHARS:
                     text, run.truncated = text[:max(0, MAX_OUTPUT_CHARS - size)], True
                 size += len(text)
@@ -204,14 +210,18 @@ class SandboxedKernel:
                     run.outputs.append(out)
                 elif data:
                     run.truncated = True
+            elif kind == "error" and size < MAX_OUTPUT_CHARS:  # (a loop of showtraceback() sends thousands)
+                error = {"output_type": "error", "ename": str(content.get("ename", ""))[:200],
+                         "evalue": str(content.get("evalue", ""))[:2000],
+                         "traceback": [str(t)[:5000] for t in list(content.get("traceback", []))[:100]]}
+                size += len(error["ename"]) + len(error["evalue"]) + sum(map(len, error["traceback"]))
+                run.outputs.append(error)
             elif kind == "error":
-                run.outputs.append({"output_type": "error", "ename": str(content.get("ename", ""))[:200],
-                                    "evalue": str(content.get("evalue", ""))[:2000],
-                                    "traceback": [str(t)[:5000] for t in content.get("traceback", [])][:100]})
+                run.truncated = True
             elif kind == "clear_output":
                 run.outputs.clear()
         at = carry.find(self.marker)
-        if at >= 0:
+        if at >= 0 and len(run.markers) < MAX_MARKER_LINES and marked + len(carry) - at <= MAX_MARKED_CHARS:
             run.markers.append(carry[at:])
         if carry[:at] if at >= 0 else carry:
             run.outputs.append({"output_type": "stream", "name": "stdout",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,12 @@ import pytest
 
 import grading.sandbox
 from grading import LABS, GradingOptions, grade_all, load_lab, student_versions
-from grading.execute import MAX_MESSAGE_BYTES, SandboxedKernel, append_tail
+from grading.execute import (
+    MAX_MARKER_LINES,
+    MAX_MESSAGE_BYTES,
+    SandboxedKernel,
+    append_tail,
+)
 from grading.grade import interpret
 from grading.harness import Harness
 from grading.sandbox import (
@@ -215,3 +221,41 @@ def test_a_student_whose_output_was_dropped_is_told_why():
     status, points, notes = interpret(lab, {"kernel": "lost", "cells": cells}, GradingOptions())
     assert status == "output" and points[first] == 0
     assert any("MB of output in one message" in n and "later cells did not run" in n for n in notes), notes
+
+
+class Flood:
+    """A client whose kernel answers one cell with `errors` error messages and `lines` grader-marked lines."""
+
+    def __init__(self, errors: int, lines: int, marker: str):
+        self.messages = [{"msg_type": "error", "content": {"ename": "E", "evalue": "v" * 1000,
+                                                           "traceback": ["t" * 4000] * 100}}] * errors
+        self.messages += [{"msg_type": "stream", "content": {"name": "stdout", "text": f"{marker}x {k}\n"}}
+                          for k in range(lines)]
+        self.messages.append({"msg_type": "status", "content": {"execution_state": "idle"}})
+        self.replied = False
+
+    def execute(self, *args, **kwargs) -> str:
+        return "cell"
+
+    def get_shell_msg(self, timeout: float) -> dict:
+        if self.replied:
+            raise queue.Empty
+        self.replied = True
+        return {"parent_header": {"msg_id": "cell"}, "content": {"status": "ok", "execution_count": 1}}
+
+    def get_iopub_msg(self, timeout: float) -> dict:
+        if not self.messages:
+            raise queue.Empty
+        return dict(self.messages.pop(0), parent_header={"msg_id": "cell"})
+
+
+def test_a_flood_of_errors_or_grader_lines_is_not_kept():
+    """Every kind of message a cell sends counts against what the grader keeps of it: a loop of showtraceback()
+    (error messages, up to 500 kB each) or of fake grader lines (the marker is no secret from student code)."""
+    kernel = SandboxedKernel.__new__(SandboxedKernel)
+    kernel.marker, kernel.alive = "@@grader-1@@", lambda: True
+    kernel.kc = Flood(errors=2000, lines=3 * MAX_MARKER_LINES, marker=kernel.marker)
+    run = kernel.run("loop()", 60)
+    assert run.status == "ok" and run.truncated
+    assert len(run.outputs) == 1  # the first error message (400,000 characters) passes the cap: no other is kept
+    assert len(run.markers) == MAX_MARKER_LINES
