@@ -37,8 +37,10 @@ KEPT_MIME = ("text/plain", "image/png")  # what a cell may display in feedback (
 @dataclass
 class CellRun:
     """What one executed cell gave back. status: ok | error | timeout (interrupted at its time limit) |
-    hung (ignored the interrupt; the kernel was killed) | died (the kernel exited) | lost (it sent a message over
-    MAX_MESSAGE_BYTES: ZeroMQ dropped it and with it the kernel's output channel, so no later cell can be seen)."""
+    hung (ignored the interrupt; the kernel was killed) | died (the kernel exited) | lost (it replied but its output
+    channel stayed silent for OUTPUT_SILENCE s, even after a reconnection: nothing later can be seen).
+    dropped: a message of this cell over MAX_MESSAGE_BYTES was dropped by ZeroMQ, which closed the output channel;
+    it was opened again and the cell went on, but what the kernel sent meanwhile is missing."""
 
     status: str
     outputs: list[dict] = field(default_factory=list)
@@ -47,6 +49,7 @@ class CellRun:
     markers: list[str] = field(default_factory=list)
     truncated: bool = False
     execution_count: int | None = None
+    dropped: bool = False
 
 
 class _WrappedKernelManager(KernelManager):
@@ -60,9 +63,40 @@ class _WrappedKernelManager(KernelManager):
 
 
 def limit_messages(kc) -> None:
-    """Make the sockets `kc` is about to open drop any message over MAX_MESSAGE_BYTES (ZeroMQ's ZMQ_MAXMSGSIZE: the
-    sending kernel is disconnected, and reconnected at once; later messages arrive as before)."""
+    """Make the sockets `kc` is about to open drop any message over MAX_MESSAGE_BYTES (ZeroMQ's ZMQ_MAXMSGSIZE). ZeroMQ
+    then closes that connection as a protocol error and never reconnects it: `OutputChannel` notices and reopens it."""
     kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+
+
+class OutputChannel:
+    """Watches the IOPub connection of `kc` (started) for the disconnection that follows a dropped message."""
+
+    def __init__(self, kc):
+        self.kc = kc
+        self.monitor = kc.iopub_channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+
+    def dropped(self) -> bool:
+        """Whether the connection was closed since the last call (the monitor's events are consumed)."""
+        closed = False
+        while self.monitor.poll(0):
+            self.monitor.recv_multipart()
+            closed = True
+        return closed
+
+    def reopen(self) -> None:
+        """A new IOPub socket, subscribed and connected to the same kernel (and watched like the first)."""
+        self.close()
+        self.kc.iopub_channel.close()
+        self.kc._iopub_channel = None  # jupyter_client makes the channel again on first use
+        self.kc.iopub_channel.start()
+        self.monitor = self.kc.iopub_channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+
+    def close(self) -> None:
+        try:
+            self.kc.iopub_channel.socket.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        self.monitor.close(linger=0)
 
 
 def wait_until_ready(kc, timeout: float, alive) -> None:
@@ -106,6 +140,7 @@ class SandboxedKernel:
                                                  run_as=run_as)
         self.log_path = log
         self.kc = None
+        self.output: OutputChannel | None = None
 
     def start(self, timeout: float) -> None:
         with open(self.scratch / "kernel.log", "ab") as log:  # in the scratch folder: DiskWatch counts it
@@ -115,6 +150,7 @@ class SandboxedKernel:
         limit_messages(self.kc)
         self.kc.start_channels()
         wait_until_ready(self.kc, timeout, self.alive)
+        self.output = OutputChannel(self.kc)
 
     def alive(self) -> bool:
         return self.km.has_kernel and self.km.provisioner is not None and self.km.provisioner.process is not None \
@@ -154,6 +190,7 @@ class SandboxedKernel:
         deadline, interrupted, idle, reply, size, carry = time.monotonic() + timeout, False, False, None, 0, ""
         marked = 0  # characters of grader lines kept
         heard = time.monotonic()  # when the output channel last brought anything, or the reply came
+        probes, probed = set(), 0.0  # after a reopened channel: kernel_info requests, whose idle ends the cell
         while not (idle and reply is not None):
             if time.monotonic() > deadline:
                 if interrupted:
@@ -168,6 +205,12 @@ class SandboxedKernel:
                         reply, heard = msg["content"], time.monotonic()
                 except queue.Empty:
                     pass
+            if run.dropped and reply is not None and time.monotonic() - probed > 1.0:
+                # this cell's idle may have gone with the old channel: the kernel answers a request only after the
+                # cell, so the idle of one sent now comes after all of the cell's output (asked again until one
+                # reaches the new subscription)
+                probes.add(self.kc.kernel_info())
+                probed = time.monotonic()
             try:
                 msg = self.kc.get_iopub_msg(timeout=0.2)
                 heard = time.monotonic()
@@ -175,13 +218,20 @@ class SandboxedKernel:
                 if not self.alive():
                     run.status = "died"
                     return run
-                if reply is not None and time.monotonic() - heard > OUTPUT_SILENCE:  # replied, never went idle
+                if self.output is not None and self.output.dropped():  # a message over MAX_MESSAGE_BYTES
+                    self.output.reopen()
+                    run.dropped = run.truncated = True
+                    heard = time.monotonic()
+                elif reply is not None and time.monotonic() - heard > OUTPUT_SILENCE:  # replied, never went idle
                     run.status = "lost"
                     return run
                 continue
+            kind, content = msg["msg_type"], msg["content"]
+            if msg["parent_header"].get("msg_id") in probes:
+                idle = idle or (kind == "status" and content.get("execution_state") == "idle" and reply is not None)
+                continue
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
-            kind, content = msg["msg_type"], msg["content"]
             if kind == "status" and content.get("execution_state") == "idle":
                 idle = True
                 if reply is None:  # the reply is sent before idle; allow it a moment on the shell channel
@@ -246,6 +296,8 @@ class SandboxedKernel:
         """Stop the kernel and every process of the student; True when the tree ran out of memory."""
         oom = self.limits.out_of_memory()
         try:
+            if self.output is not None:
+                self.output.close()
             if self.kc is not None:
                 self.kc.stop_channels()
             if self.km.has_kernel:

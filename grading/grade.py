@@ -30,7 +30,7 @@ from typing import Any
 import nbformat
 
 from grading.demote import end_uid, take_uid
-from grading.execute import MAX_MESSAGE_BYTES, SandboxedKernel
+from grading.execute import MAX_MESSAGE_BYTES, OUTPUT_SILENCE, SandboxedKernel
 from grading.expect import judge, read_records
 from grading.feedback import render as render_feedback
 from grading.harness import EXPECTATIONS, Harness, assemble, hidden_lines, scan, scrub_outputs
@@ -126,7 +126,7 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
     run: {"kernel": "ok" | "died" | "memory" | "disk" | "hung" | "lost" | "start_failed" | "preamble_failed",
           "error": str,
           "cells": {key: {"kind", "status", "ename", "verdict", "tamper", "expect", "expect_message",
-                          "truncated"}}, "flags": [str], "out_of_time": seconds (only when the notebook ran past its budget)}
+                          "truncated", "dropped"}}, "flags": [str], "out_of_time": seconds (only when the notebook ran past its budget)}
     with cells in execution order; status per cell: ok | error | timeout | hung | died | lost | not_run; verdict (test
     cells, from the signed evidence line, `Harness.verdict`): ok | fail | tampered | missing; expect (test cells,
     the trusted comparison of the test's expectations with the reference kernel's, `grading.expect.judge`):
@@ -164,12 +164,16 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
                              "not run")
                 statuses.add("crashed")
         elif status == "lost":
-            notes.append(f"cell {gid} sent more than {MAX_MESSAGE_BYTES // 2 ** 20} MB of output in one message, "
-                         "which was dropped with the kernel's output channel: later cells did not run")
+            notes.append(f"cell {gid} finished but its output never did (no message for {OUTPUT_SILENCE:.0f} s): "
+                         "later cells did not run")
             statuses.add("output")
         elif status == "error" and kind != "test":
             notes.append(f"cell {gid} raised {cell.get('ename') or 'an error'}")
-        if cell.get("truncated"):
+        if cell.get("dropped"):
+            notes.append(f"cell {gid} sent more than {MAX_MESSAGE_BYTES // 2 ** 20} MB of output in one message: it "
+                         "was dropped, with what the cell sent while the output channel was reopened")
+            statuses.add("output")
+        elif cell.get("truncated"):
             notes.append(f"output of cell {gid} truncated")
         verdict = cell.get("verdict")
         if kind == "test" and key in cells and verdict == "tampered":  # whether or not the test then failed
@@ -182,6 +186,8 @@ def interpret(lab: LabSource, run: dict, options: GradingOptions) -> tuple[str, 
                 cells[key] = lab.points[key]
             elif verdict == "ok" and expect == "wrong":
                 notes.append(f"test {gid}: {str(cell.get('expect_message', ''))[:200]}")
+            elif cell.get("dropped"):  # its evidence, or part of it, may have gone with the dropped output
+                notes.append(f"test {gid}: its result was lost with the dropped output: 0 points")
             elif verdict == "ok":
                 notes.append(f"test {gid}: {cell.get('expect_message', '')[:200]}: 0 points")
                 statuses.add("tampering")
@@ -305,7 +311,8 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
                 locked = harness.locked_code(p.source) if p.kind == "locked" and result.status == "ok" else None
                 if locked and kernel.alive():  # the names this lab cell bound, as it bound them, for the tests
                     kernel.run(locked, KERNEL_START_TIMEOUT, store_history=False)
-            entry.update(status=result.status, ename=result.ename, truncated=result.truncated)
+            entry.update(status=result.status, ename=result.ename, truncated=result.truncated,
+                         dropped=result.dropped)
             failed = None
             if p.kind == "test":
                 entry["verdict"], entry["tamper"] = harness.verdict(result.markers, token, digest)

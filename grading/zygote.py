@@ -42,7 +42,7 @@ import psutil
 from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
-from grading.execute import SandboxedKernel, append_tail, limit_messages, wait_until_ready
+from grading.execute import OutputChannel, SandboxedKernel, append_tail, limit_messages, wait_until_ready
 from grading.labsource import LabSource
 from grading.sandbox import FILE_MAX_BYTES, TreeLimits, kernel_env, new_scratch, read_only_views, wrap_command
 from utils import ROOT
@@ -232,6 +232,7 @@ class ForkedKernel(SandboxedKernel):
         self.log_path = log
         self.pid: int | None = None
         self.kc = None
+        self.output: OutputChannel | None = None
 
     def start(self, timeout: float) -> None:
         connection_file = str(self.scratch / "kernel.json")
@@ -248,6 +249,7 @@ class ForkedKernel(SandboxedKernel):
         self.kc.load_connection_file(connection_file)
         self.kc.start_channels()
         wait_until_ready(self.kc, timeout, self.alive)
+        self.output = OutputChannel(self.kc)
 
     def _join_cgroup(self, pid: int) -> None:
         for d in self.limits.dirs:  # into this kernel's own cgroup before it starts anything
@@ -277,6 +279,8 @@ class ForkedKernel(SandboxedKernel):
 
     def close(self) -> bool:
         oom = self.limits.out_of_memory()
+        if self.output is not None:
+            self.output.close()
         if self.kc is not None:
             self.kc.stop_channels()
         if self.pid is not None:

@@ -553,6 +553,8 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
     c["honest_inspect"] = _with(sol, "mha", prepend=(
         "import inspect\nprint(inspect.getsource(scaled_dot_product_attention).splitlines()[0])\n\n"))
     c["honest_keyboard_interrupt"] = _with(sol, "mha", prepend="raise KeyboardInterrupt\n\n")
+    c["honest_huge_print"] = _with(sol, "causal", prepend=(  # one message over MAX_MESSAGE_BYTES: dropped
+        "import sys\nsys.stdout.write('x' * (260 * 2 ** 20))\nsys.stdout.flush()\n\n"))
     c["honest_print_exc"] = _with(sol, "sdpa", "import traceback\n\n" + _cell(sol, "sdpa").source + (
         "\n\n\n_sdpa = scaled_dot_product_attention\n\n\ndef scaled_dot_product_attention(*args, **kwargs):\n"
         "    try:\n        int('not a number')\n    except ValueError:\n"
@@ -808,6 +810,8 @@ def test_time_memory_interrupts_and_processes(graded):
     # the interrupted cell's own tests fail; the kernel lives on, so every other exercise keeps its points
     assert ki["status"] == "ok" and "raised KeyboardInterrupt" in ki["notes"], ki
     assert float(ki["score"]) == MAX - points_of_its_tests("mha"), ki
+    huge = rows["honest_huge_print"]  # the grader drops the message, reopens its channel and goes on
+    assert float(huge["score"]) == MAX and huge["status"] == "output" and "dropped" in huge["notes"], huge
     mem = rows["atk_memory"]
     probe = TreeLimits(f"course-grading-{os.getpid()}-probe", 1.0)
     probe.remove()

@@ -6,6 +6,7 @@ message over MAX_MESSAGE_BYTES never reaches the grading process's memory (statu
 from __future__ import annotations
 
 import copy
+import json
 import os
 import queue
 import shutil
@@ -174,7 +175,7 @@ def test_a_fresh_kernels_tmp_and_files_are_bounded():
 
 
 GRADER = """
-import resource, shutil, sys, time
+import json, resource, shutil, sys, time
 from grading.execute import SandboxedKernel
 from grading.harness import Harness
 from grading.sandbox import new_scratch
@@ -187,10 +188,13 @@ try:
     kernel.run("x = 1", 60)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.monotonic()
-    big = kernel.run("import sys\\nsys.stdout.write('x' * %d)\\nsys.stdout.flush()\\nprint('after')", 120)
+    big = kernel.run("import sys, time\\nsys.stdout.write('x' * %d)\\nsys.stdout.flush()\\ntime.sleep(2)\\n"
+                     "print('later')", 120)
     seconds = time.monotonic() - start
     grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-    print(big.status, round(seconds), grew // 1024)
+    after = [kernel.run("print('next', x)", 60) for _ in range(2)]
+    said = [[run.status, "".join(o.get("text", "") for o in run.outputs)] for run in [big, *after]]
+    print(json.dumps({"dropped": big.dropped, "seconds": seconds, "grew_mb": grew // 1024, "said": said}))
 finally:
     kernel.close()
     shutil.rmtree(scratch, ignore_errors=True)
@@ -202,25 +206,40 @@ finally:
 def test_one_huge_message_never_reaches_the_graders_memory():
     """A student's single print of 300 MB (over MAX_MESSAGE_BYTES) is dropped by ZeroMQ: the grading process, run
     here as its own process to measure its peak memory, does not grow by it (it grew by about three times the
-    message before); the cell says what happened, promptly, instead of waiting for a time limit."""
+    message before); the cell says what happened, promptly, and goes on (ZeroMQ closed the output channel and
+    never reopens it: the grader does), what it prints later arrives and so does every later cell's output."""
     size = 300 * 2 ** 20
     assert size > MAX_MESSAGE_BYTES
     proc = subprocess.run([sys.executable, "-c", GRADER % size], capture_output=True, text=True, timeout=600,
                           cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    status, seconds, grew_mb = proc.stdout.split()
-    assert status == "lost" and int(seconds) < 60, proc.stdout
-    assert int(grew_mb) < 100, proc.stdout  # MB of peak memory the grading process gained
+    got = json.loads(proc.stdout.splitlines()[-1])
+    assert got["dropped"] and got["seconds"] < 60, got
+    assert got["grew_mb"] < 100, got  # MB of peak memory the grading process gained
+    assert got["said"] == [["ok", "later\n"], ["ok", "next 1\n"], ["ok", "next 1\n"]], got
 
 
 def test_a_student_whose_output_was_dropped_is_told_why():
+    """A dropped message costs only the tests whose result went with it (not tampering: the student's own print);
+    the other cells keep their points. A cell whose output never ends stops the notebook, and says so."""
     lab = load_lab(LAB)
-    cells = {k: {"kind": "test", "status": "ok", "verdict": "ok"} for k in lab.points}
-    first = next(iter(lab.points))
-    cells[first] = {"kind": "test", "status": "lost"}
+    keys = list(lab.points)
+    cells = {k: {"kind": "test", "status": "ok", "verdict": "ok", "expect": "ok"} for k in keys}
+    cells[keys[0]] = {"kind": "test", "status": "ok", "verdict": "missing", "dropped": True, "truncated": True}
+    cells[keys[1]] = {"kind": "test", "status": "ok", "verdict": "ok", "expect": "forged", "dropped": True}
+    cells[keys[2]] = {"kind": "test", "status": "ok", "verdict": "ok", "expect": "ok", "dropped": True}
+    status, points, notes = interpret(lab, {"kernel": "ok", "cells": cells}, GradingOptions())
+    assert status == "output" and points[keys[0]] == points[keys[1]] == 0, (status, notes)
+    assert points[keys[2]] == lab.points[keys[2]] and all(points[k] == lab.points[k] for k in keys[3:])
+    assert sum("MB of output in one message" in n and "dropped" in n for n in notes) == 3, notes
+    assert sum("lost with the dropped output: 0 points" in n for n in notes) == 2, notes
+    assert not any("later cells did not run" in n for n in notes), notes
+
+    cells = {k: {"kind": "test", "status": "not_run"} for k in keys}
+    cells[keys[0]] = {"kind": "test", "status": "lost"}
     status, points, notes = interpret(lab, {"kernel": "lost", "cells": cells}, GradingOptions())
-    assert status == "output" and points[first] == 0
-    assert any("MB of output in one message" in n and "later cells did not run" in n for n in notes), notes
+    assert status == "output" and not any(points.values())
+    assert any("its output never did" in n and "later cells did not run" in n for n in notes), notes
 
 
 class Flood:
