@@ -32,12 +32,11 @@ from pathlib import Path
 
 import psutil
 
-from grading.sandbox import VISIBLE, demote_command
+from grading.sandbox import TEMP_FOLDERS, VISIBLE, demote_command
 from utils import ROOT
 
 NOBODY = 65534  # Debian's and Ubuntu's `nobody`: the Gradescope runner's one student
 STUDENT_UIDS = range(1_600_000_000, 1_600_000_000 + 2 ** 24)  # far above the uids of accounts and containers
-TEMP_FOLDERS = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))  # where any uid may leave files
 _uid_lock = threading.Lock()
 _next_uid = [secrets.randbelow(len(STUDENT_UIDS))]  # two batches at once start far apart
 

@@ -263,7 +263,7 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
     kernel = fresh() if options.zygote is None else \
         ForkedKernel(options.zygote, scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget),
                      threads=options.threads, marker=harness.marker, log=log)
-    disk = DiskWatch(scratch, lambda: kernel.kill())  # `kernel` as it is then (a fallback replaces it)
+    disk = DiskWatch(scratch, lambda: kernel.kill(), owner=uid)  # `kernel` as it is then (a fallback replaces it)
     disk.start()
     start = time.monotonic()
     try:

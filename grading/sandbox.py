@@ -41,6 +41,7 @@ DISK_MAX_ENTRIES = 50_000  # and as many files and folders
 # Read-only inside the sandbox: what a lab's code imports and loads. Never solutions/, labs/, grading/, .git.
 VISIBLE = [ROOT / ".venv", ROOT / "utils", ROOT / "data"]
 SYSTEM = ["/usr", "/etc", "/lib", "/lib64", "/lib32", "/bin", "/sbin"]
+TEMP_FOLDERS = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))  # where any uid may leave files (no sandbox)
 
 
 def sandbox_problem() -> str | None:
@@ -249,15 +250,43 @@ def disk_use(folder: Path, max_entries: int = DISK_MAX_ENTRIES) -> tuple[int, in
     return used, entries
 
 
+def owned_use(uid: int, folders: Sequence[Path], max_entries: int = DISK_MAX_ENTRIES) -> tuple[int, int]:
+    """(bytes on disk, entries) of what `uid` left at the top of each of `folders` (a file, or a folder with all
+    under it), links not followed: a kernel's own uid's files in the shared temporary folders."""
+    used, entries = 0, 0
+    for folder in folders:
+        try:
+            with os.scandir(folder) as it:
+                for entry in it:
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                        if info.st_uid != uid:
+                            continue
+                        used, entries = used + info.st_blocks * 512, entries + 1
+                        if entry.is_dir(follow_symlinks=False):
+                            below = disk_use(Path(entry.path), max_entries - entries)
+                            used, entries = used + below[0], entries + below[1]
+                    except OSError:  # gone meanwhile
+                        pass
+                    if entries > max_entries:
+                        return used, entries
+        except OSError:
+            pass
+    return used, entries
+
+
 class DiskWatch(threading.Thread):
     """Watches a student's scratch folder while the kernel runs; past `budget` bytes or `max_entries` files it calls
     `on_exceed` (which kills the student's processes) once, and `exceeded` says why. A student's files would
-    otherwise fill the instructor's disk: RLIMIT_FSIZE bounds each file, not how many there are."""
+    otherwise fill the instructor's disk: RLIMIT_FSIZE bounds each file, not how many there are.
+    `owner`: the kernel's own uid where it runs without bubblewrap (`grading.demote`), whose files in `shared`
+    (the temporary folders every uid may write) count as well."""
 
     def __init__(self, folder: Path, on_exceed, budget: int | None = None, max_entries: int | None = None,
-                 every: float = 0.5):
+                 every: float = 0.5, owner: int | None = None, shared: Sequence[Path] = TEMP_FOLDERS):
         super().__init__(daemon=True, name=f"disk-watch-{folder.name}")
         self.folder, self.on_exceed, self.every = folder, on_exceed, every
+        self.owner, self.shared = owner, shared
         self.budget = DISK_BUDGET_BYTES if budget is None else budget
         self.max_entries = DISK_MAX_ENTRIES if max_entries is None else max_entries
         self.exceeded = ""
@@ -266,6 +295,9 @@ class DiskWatch(threading.Thread):
     def run(self) -> None:
         while not self._stop_event.wait(self.every):
             used, entries = disk_use(self.folder, self.max_entries)
+            if self.owner is not None:
+                more = owned_use(self.owner, self.shared, self.max_entries - entries)
+                used, entries = used + more[0], entries + more[1]
             if used > self.budget or entries > self.max_entries:
                 self.exceeded = (f"more than {self.budget / 2 ** 30:g} GB of files" if used > self.budget
                                  else f"more than {self.max_entries:,} files and folders")

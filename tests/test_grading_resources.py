@@ -34,6 +34,7 @@ from grading.sandbox import (
     bwrap_sizes_tmpfs,
     disk_use,
     new_scratch,
+    owned_use,
     sandbox_problem,
 )
 from grading.submissions import Submission
@@ -75,6 +76,35 @@ def test_the_watch_stops_a_student_past_the_budget_once(tmp_path):
     watch.start()
     time.sleep(0.3)
     assert watch.stop() == "more than 20 files and folders" and calls == [1, 2]
+
+
+def test_without_bubblewrap_a_kernels_files_in_the_shared_temporary_folders_count(tmp_path):
+    """A demoted kernel (`grading.demote`: its own uid, no private /tmp) may write /tmp, /var/tmp and /dev/shm;
+    what its uid left at their top counts against its budget, what others left does not."""
+    shared, scratch = tmp_path / "tmp", tmp_path / "scratch"
+    shared.mkdir()
+    scratch.mkdir()
+    uid = os.getuid() + 1 if os.getuid() != 0 else 1_600_000_777  # another uid: only root can give files to it
+    (shared / "someone_elses.bin").write_bytes(b"x" * 3_000_000)  # this user's: never the student's
+    assert owned_use(uid, [shared]) == (0, 0)
+    if os.getuid() != 0:
+        pytest.skip("files of another uid need root (chown)")
+    (shared / "dump").mkdir()
+    (shared / "dump" / "a.bin").write_bytes(b"x" * 1_500_000)
+    (shared / "b.bin").write_bytes(b"x" * 600_000)
+    for path in (shared / "dump", shared / "dump" / "a.bin", shared / "b.bin"):
+        os.chown(path, uid, uid)
+    used, entries = owned_use(uid, [shared, tmp_path / "absent"])
+    assert 2_100_000 <= used < 2_300_000 and entries == 3
+    calls = []
+    watch = DiskWatch(scratch, lambda: calls.append(1), budget=2_000_000, every=0.05, owner=uid, shared=[shared])
+    watch.start()
+    time.sleep(0.3)
+    assert watch.stop() == "more than 0.00186265 GB of files" and calls == [1]
+    watch = DiskWatch(scratch, lambda: calls.append(2), budget=2_000_000, every=0.05, shared=[shared])  # no owner
+    watch.start()
+    time.sleep(0.3)
+    assert watch.stop() == "" and calls == [1]
 
 
 def test_the_instructors_log_keeps_the_tail(tmp_path):
