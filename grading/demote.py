@@ -11,7 +11,8 @@ the Gradescope runner still keep student code from root's power, with what Linux
                       and the submissions and results folders
     hide, restore     chmod o-rwx on those for the batch, and the modes put back after it
     readable_to       which of them a uid can still read (an ACL, a group): the probe after `hide`
-    end_uid           every process of a kernel's own uid killed, its files in /tmp, /var/tmp and /dev/shm removed
+    end_uid           every process of a kernel's own uid killed, its files in /tmp, /var/tmp, /dev/shm removed
+                      (and in the world-writable folders below them)
 
 `grading.sandbox.wrap_command` starts such a kernel: its scratch folder made the uid's, its processes limited in number
 per uid (RLIMIT_NPROC: with a uid of its own, the student's whole tree, with a cgroup or without one), and without
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import psutil
 
-from grading.sandbox import TEMP_FOLDERS, VISIBLE, demote_command
+from grading.sandbox import VISIBLE, demote_command, shared_places
 from utils import ROOT
 
 NOBODY = 65534  # Debian's and Ubuntu's `nobody`: the Gradescope runner's one student
@@ -117,7 +118,8 @@ def readable_to(uid: int, paths: list[Path], python: str = sys.executable) -> li
 
 def end_uid(uid: int) -> int:
     """Kill every process of `uid` (a kernel's own: the student's whole tree, daemons included) and remove the
-    files it left in the shared temporary folders. Returns how many processes were still there."""
+    files it left in the shared temporary folders and the world-writable folders below them (`shared_places`).
+    Returns how many processes were still there."""
     left = 0
     for _ in range(5):
         procs = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and uid in p.info["uids"]]
@@ -127,7 +129,7 @@ def end_uid(uid: int) -> int:
         # kill(-1) from a process of that uid: every process it may signal, in one call, whatever they fork meanwhile
         subprocess.run(demote_command(uid) + ["/bin/sh", "-c", "kill -KILL -1"], capture_output=True, timeout=30)
         psutil.wait_procs(procs, timeout=2)
-    for folder in TEMP_FOLDERS:
+    for folder in shared_places():
         try:
             entries = list(folder.iterdir())
         except OSError:

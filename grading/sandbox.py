@@ -250,6 +250,24 @@ def disk_use(folder: Path, max_entries: int = DISK_MAX_ENTRIES) -> tuple[int, in
     return used, entries
 
 
+def shared_places(folders: Sequence[Path] = TEMP_FOLDERS, depth: int = 3) -> list[Path]:
+    """`folders` and the folders below them that every uid may write (world-writable, such as /tmp/.X11-unix),
+    `depth` levels down, links not followed: where a kernel without a private /tmp may leave files."""
+    places, level = [], [Path(f) for f in folders]
+    for _ in range(depth + 1):
+        places += level
+        below = []
+        for folder in level:
+            try:
+                with os.scandir(folder) as it:
+                    below += [Path(e.path) for e in it if e.is_dir(follow_symlinks=False)
+                              and e.stat(follow_symlinks=False).st_mode & 0o002]
+            except OSError:
+                pass
+        level = below
+    return places
+
+
 def owned_use(uid: int, folders: Sequence[Path], max_entries: int = DISK_MAX_ENTRIES) -> tuple[int, int]:
     """(bytes on disk, entries) of what `uid` left at the top of each of `folders` (a file, or a folder with all
     under it), links not followed: a kernel's own uid's files in the shared temporary folders."""
@@ -280,13 +298,14 @@ class DiskWatch(threading.Thread):
     `on_exceed` (which kills the student's processes) once, and `exceeded` says why. A student's files would
     otherwise fill the instructor's disk: RLIMIT_FSIZE bounds each file, not how many there are.
     `owner`: the kernel's own uid where it runs without bubblewrap (`grading.demote`), whose files in `shared`
-    (the temporary folders every uid may write) count as well."""
+    (default: `shared_places()`, the temporary folders every uid may write) count as well."""
 
     def __init__(self, folder: Path, on_exceed, budget: int | None = None, max_entries: int | None = None,
-                 every: float = 0.5, owner: int | None = None, shared: Sequence[Path] = TEMP_FOLDERS):
+                 every: float = 0.5, owner: int | None = None, shared: Sequence[Path] | None = None):
         super().__init__(daemon=True, name=f"disk-watch-{folder.name}")
         self.folder, self.on_exceed, self.every = folder, on_exceed, every
-        self.owner, self.shared = owner, shared
+        self.owner = owner
+        self.shared = shared if shared is not None else shared_places() if owner is not None else []
         self.budget = DISK_BUDGET_BYTES if budget is None else budget
         self.max_entries = DISK_MAX_ENTRIES if max_entries is None else max_entries
         self.exceeded = ""

@@ -106,6 +106,8 @@ def _course_for_others(folder: Path) -> Path | None:
 def test_as_root_without_bubblewrap_student_code_cannot_read_reach_or_outlive(tmp_path):
     public = Path(tempfile.mkdtemp(prefix="demote-test-"))  # pytest's tmp_path is its owner's alone
     public.chmod(0o755)
+    nested = Path(tempfile.mkdtemp(prefix=".demote-test-shared-", dir="/tmp"))  # like /tmp/.X11-unix
+    nested.chmod(0o1777)
     try:
         course = _course_for_others(public)
         if course is None:
@@ -127,6 +129,7 @@ def test_as_root_without_bubblewrap_student_code_cannot_read_reach_or_outlive(tm
             "except OSError as e:\n"
             f"    open({str(drop / 'network')!r}, 'w').write(str(e.errno))\n"
             "open('/tmp/left-by-mallory', 'w').write('x')\n"
+            f"open({str(nested / 'left-by-mallory')!r}, 'w').write('x')\n"
             "daemon = subprocess.Popen(['setsid', 'sleep', '300'])\n"
             f"open({str(drop / 'daemon')!r}, 'w').write(str(daemon.pid))\n"))
         for student, nb in (("alice", sol), ("mallory", probe)):
@@ -154,9 +157,10 @@ def test_as_root_without_bubblewrap_student_code_cannot_read_reach_or_outlive(tm
         assert (drop / "readable").read_text() == "[]"
         if "without network" in proc.stderr:
             assert (drop / "network").read_text() == "101"  # ENETUNREACH: no interface at all
-        assert not Path("/tmp/left-by-mallory").exists()
+        assert not Path("/tmp/left-by-mallory").exists() and list(nested.iterdir()) == []
         daemon = int((drop / "daemon").read_text())
         assert not Path(f"/proc/{daemon}").exists() or "sleep" not in Path(f"/proc/{daemon}/cmdline").read_text()
         assert {p: p.stat().st_mode for p in modes} == modes  # put back
     finally:
         shutil.rmtree(public, ignore_errors=True)
+        shutil.rmtree(nested, ignore_errors=True)

@@ -36,6 +36,7 @@ from grading.sandbox import (
     new_scratch,
     owned_use,
     sandbox_problem,
+    shared_places,
 )
 from grading.submissions import Submission
 from utils import ROOT
@@ -105,6 +106,15 @@ def test_without_bubblewrap_a_kernels_files_in_the_shared_temporary_folders_coun
     watch.start()
     time.sleep(0.3)
     assert watch.stop() == "" and calls == [1]
+
+
+def test_shared_places_are_the_world_writable_folders_below(tmp_path):
+    for name, mode in (("open", 0o1777), ("open/deeper", 0o777), ("closed", 0o755), ("closed/open", 0o777)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name).chmod(mode)
+    (tmp_path / "link").symlink_to(tmp_path / "open")  # never followed
+    assert shared_places([tmp_path]) == [tmp_path, tmp_path / "open", tmp_path / "open" / "deeper"]
+    assert shared_places([tmp_path], depth=1) == [tmp_path, tmp_path / "open"]
 
 
 def test_the_instructors_log_keeps_the_tail(tmp_path):
