@@ -92,10 +92,13 @@ class OutputChannel:
         self.monitor = self.kc.iopub_channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
 
     def close(self) -> None:
-        try:
-            self.kc.iopub_channel.socket.disable_monitor()
-        except zmq.ZMQError:
-            pass
+        """Stop watching; again, or after the client's channels were stopped, it does nothing more."""
+        socket = getattr(self.kc._iopub_channel, "socket", None)  # (the property would make a new channel)
+        if socket is not None and not socket.closed:
+            try:
+                socket.disable_monitor()
+            except zmq.ZMQError:
+                pass
         self.monitor.close(linger=0)
 
 
