@@ -3,7 +3,7 @@
     labsource    a lab's nbgrader source: notebooks, graded cells, points, wrong answers, the nbgrader markers
     submissions  finding and reading what each student handed in (no student code runs here)
     sandbox      bubblewrap around a student's kernel: namespaces, clean environment, cgroup limits, scratch dirs
-    demote       without bubblewrap, as root: each kernel an unprivileged uid of its own, the course hidden from it
+    demote       as root: each sandbox, or each kernel without one (the course hidden from it), an unprivileged uid
     execute      the trusted side of a sandboxed kernel: cells sent one at a time, outputs collected with limits
     harness      the notebook to run (built from the lab source), the trusted preamble (audit hooks that run each
                  hidden test and sign its evidence), a static scan for tampering, feedback scrubbed of hidden tests

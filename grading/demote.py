@@ -1,11 +1,15 @@
-"""Without bubblewrap, as root: student code runs as an unprivileged uid that cannot read what the sandbox hides.
+"""As root: student code runs as an unprivileged uid, in the sandbox and without it.
 
+With bubblewrap, a grader running as root starts each sandbox as a uid of the range below (`sandboxed_uids`,
+`grading.sandbox.reach_command`): a sandbox started by root is root outside its namespaces, and root's files it
+sees (/etc/shadow, an ssh host key) are readable to it.
 Where bubblewrap cannot run (a Docker container refuses namespaces), `make grade --unsafe-no-sandbox` as root and
 the Gradescope runner still keep student code from root's power, with what Linux gives every root process:
 
+    sandboxed_uids    can a sandbox started as one of STUDENT_UIDS import the course? (a probe, once per process)
     unprivileged_uid  can a kernel started as this uid import the course? (a probe, started as a kernel starts)
-    STUDENT_UIDS      the uids `make grade` gives kernels: one of its own per kernel, in no /etc/passwd, so no file
-                      and no other student's process belongs to it
+    STUDENT_UIDS      the uids `make grade` gives kernels: one of its own per kernel (per zygote, for the kernels
+                      it forks), in no /etc/passwd, so no file and no other student's process belongs to it
     take_uid          the uid the next kernel runs as: `run_as` itself, or a fresh one of a range
     course_secrets    what bubblewrap would not show: every entry of the checkout but .venv, utils/ and data/,
                       and the submissions and results folders
@@ -21,6 +25,7 @@ network where this process may make a network namespace (`network_cut`).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -33,7 +38,7 @@ from pathlib import Path
 
 import psutil
 
-from grading.sandbox import VISIBLE, demote_command, shared_places
+from grading.sandbox import VISIBLE, demote_command, kernel_env, new_scratch, shared_places, wrap_command
 from utils import ROOT
 
 NOBODY = 65534  # Debian's and Ubuntu's `nobody`: the Gradescope runner's one student
@@ -56,6 +61,29 @@ def unprivileged_uid(uid: int = NOBODY, python: str = sys.executable) -> tuple[i
     if probe.returncode != 0:
         return None, f"uid {uid} cannot start the course's Python {python}: {probe.stderr.strip()[-160:]}"
     return uid, ""
+
+
+@functools.cache
+def sandboxed_uids(python: str = sys.executable) -> tuple[range | None, str]:
+    """As root, with bubblewrap: (STUDENT_UIDS, "") when a sandbox started as one of them (`wrap_command`'s run_as)
+    can import the course; else (None, why not), and sandboxes are started as root, whose uid they then have
+    outside their namespaces. Checked once per process, by starting one."""
+    if os.geteuid() != 0:
+        return None, "the grader is not root"
+    missing = [tool for tool in ("setpriv", "unshare", "mount") if not shutil.which(tool)]
+    if missing:
+        return None, f"{', '.join(missing)} (util-linux) missing"
+    scratch = new_scratch("uid-probe-", other_user=True)
+    try:
+        argv = wrap_command([python, "-c", "import utils, ipykernel"], scratch, kernel_env(1, scratch / "work"), None,
+                            300, None, True, run_as=STUDENT_UIDS.start)
+        probe = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if probe.returncode != 0:
+        return None, f"a sandbox started as uid {STUDENT_UIDS.start} cannot start the course: " \
+                     f"{probe.stderr.strip()[-200:]}"
+    return STUDENT_UIDS, ""
 
 
 def take_uid(run_as: int | range | None) -> int | None:

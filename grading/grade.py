@@ -29,7 +29,7 @@ from typing import Any
 
 import nbformat
 
-from grading.demote import end_uid, take_uid
+from grading.demote import end_uid, sandboxed_uids, take_uid
 from grading.execute import MAX_MESSAGE_BYTES, OUTPUT_SILENCE, SandboxedKernel
 from grading.expect import judge, read_records
 from grading.feedback import render as render_feedback
@@ -55,10 +55,11 @@ class GradingOptions:
 
     cell_timeout: wall-clock seconds per cell; memory_gb: memory of the student's whole process tree (None: no
     limit); threads: BLAS/OpenMP threads of the kernel; feedback: write feedback HTML; sandbox: run student code
-    in bubblewrap (False only with --unsafe-no-sandbox, or for our own answers in `check_lab`); run_as: without
-    the sandbox, as root, the uid a fresh kernel runs as: one (the Gradescope runner's `nobody`), or a range from
-    which each kernel takes one of its own, whose every process and temporary file ends with it (`make grade
-    --unsafe-no-sandbox`, `grading.demote`); None: this process's.
+    in bubblewrap (False only with --unsafe-no-sandbox, or for our own answers in `check_lab`); run_as: for a
+    grader running as root, the uid a fresh kernel (or its sandbox) runs as: one (the Gradescope runner's
+    `nobody`), or a range from which each kernel takes one of its own, whose every process and temporary file ends
+    with it (`grade_all` with a sandbox, `make grade --unsafe-no-sandbox`; `grading.demote`); None: this
+    process's. A forked kernel runs as its zygote's uid.
     """
 
     cell_timeout: int = DEFAULT_CELL_TIMEOUT
@@ -249,7 +250,7 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
     executed = nbformat.v4.new_notebook(metadata=lab.notebooks[stem].metadata)
     feedback = nbformat.v4.new_notebook(metadata=lab.notebooks[stem].metadata)
     secret = hidden_lines([c.source for c in lab.notebooks[stem].cells])
-    uid = None if options.sandbox else take_uid(options.run_as)
+    uid = options.zygote.uid if options.zygote is not None else take_uid(options.run_as)
     scratch = new_scratch(f"{stem}-", other_user=uid is not None)
     for extra in lab_data_files(lab):
         shutil.copy2(extra, scratch / "work" / extra.name)
@@ -263,7 +264,8 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
     kernel = fresh() if options.zygote is None else \
         ForkedKernel(options.zygote, scratch, scratch.name, options.memory_gb, cpu_seconds=int(budget),
                      threads=options.threads, marker=harness.marker, log=log)
-    disk = DiskWatch(scratch, lambda: kernel.kill(), owner=uid)  # `kernel` as it is then (a fallback replaces it)
+    # `kernel` as it is then (a fallback replaces it); a sandbox's /tmp is its own, in its scratch folder or memory
+    disk = DiskWatch(scratch, lambda: kernel.kill(), owner=None if options.sandbox else uid)
     disk.start()
     start = time.monotonic()
     try:
@@ -340,7 +342,7 @@ def run_notebook(stem: str, lab: LabSource, submitted: nbformat.NotebookNode | N
             run["kernel"] = "memory"
         if wrote_too_much:
             run["kernel"], run["error"] = "disk", wrote_too_much
-        if isinstance(options.run_as, range) and uid is not None:
+        if isinstance(options.run_as, range) and uid is not None and options.zygote is None:
             end_uid(uid)  # a daemon of the student's (no cgroup ended it), and its files in /tmp
         shutil.rmtree(scratch, ignore_errors=True)
     return run, executed, feedback, notes
@@ -494,13 +496,21 @@ def grade_all(lab: LabSource, subs: list[Submission], out: Path | None = None, w
         problem = sandbox_problem()
         if problem:
             raise SandboxUnavailable(problem)
+        if options.run_as is None and os.geteuid() == 0:
+            run_as, why = sandboxed_uids()
+            options = dataclasses.replace(options, run_as=run_as)
+            if progress:
+                print("student code: " + (f"each sandbox started as a uid of its own (from {run_as.start}), not root"
+                                          if run_as else f"sandboxes started as root ({why}), whose uid they have "
+                                          "outside their namespaces"), file=sys.stderr)
     clean_stale()
     workers = max(1, min(workers, len(subs) or 1))
     threads = kernel_threads(workers)
     zygote, own = options.zygote, None
-    # (one student: the zygote's own start costs what it saves; run_as: a forked kernel keeps the zygote's uid)
+    # (one student: the zygote's own start costs what it saves; without the sandbox, each student's kernel must
+    # have a uid of its own, and a forked kernel keeps the zygote's)
     if zygote is None and len(subs) > 1 and (options.sandbox or options.run_as is None):
-        zygote, how = for_class(lab, threads, options.sandbox)
+        zygote, how = for_class(lab, threads, options.sandbox, options.run_as if options.sandbox else None)
         own = zygote
         if progress:
             print(f"kernels: {how}", file=sys.stderr)

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import nbformat
 
-from grading.demote import unprivileged_uid
+from grading.demote import sandboxed_uids, unprivileged_uid
 from grading.grade import (
     DEFAULT_CELL_TIMEOUT,
     SHIPPED_EXPECTATIONS,
@@ -252,6 +252,10 @@ def run(lab_name: str, root: Path, sandbox: str = "auto", visibility: str = "vis
         if problem and sandbox == "require":
             raise RuntimeError(f"no sandbox for student code in this container: {problem}")
         run_as = None
+        if not problem and os.geteuid() == 0:  # the sandbox started as a uid of its own, not as root
+            run_as, why = sandboxed_uids()
+            if run_as is None:
+                extra.append(f"the sandbox was started as root ({why[:160]})")
         if problem:
             run_as, why = unprivileged_uid()
             if run_as is not None:

@@ -10,6 +10,9 @@ memory and number of processes through a cgroup when the machine lets us
 create one (cgroup v2: a delegated subtree; v1: the `memory` and `pids` hierarchies; neither: RLIMIT_AS per
 process); CPU seconds per process (RLIMIT_CPU); the wall clock is kept by the caller.
 
+Graded as root, bubblewrap is started as an unprivileged uid (`wrap_command`'s run_as, `reach_command`): one that
+root starts maps the sandbox's uid to root outside, and root's files it sees (/etc/shadow) would be readable.
+
 `sandbox_problem()` says why a sandbox cannot be built here (None: it can). The grader refuses to grade without
 one unless the instructor passes `--unsafe-no-sandbox`.
 """
@@ -358,16 +361,21 @@ def read_only_views() -> list[Path]:
 
 
 def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: TreeLimits | None, cpu_seconds: int,
-                 memory_gb: float | None, sandbox: bool, caps: Sequence[str] = (), run_as: int | None = None) -> list[str]:
+                 memory_gb: float | None, sandbox: bool, caps: Sequence[str] = (), run_as: int | None = None,
+                 home: Path | None = None) -> list[str]:
     """`argv` run in the sandbox (or, with sandbox=False, only under the limits and the clean environment).
     `caps`: capabilities `argv` keeps in the sandbox's own user namespace, as its uid 0 there (mapped to this user:
     only bubblewrap's first user namespace owns the mount namespace, one with another uid is nested inside it).
     The grading zygote's, which drops them before any import; never a student's kernel.
-    `run_as`: with sandbox=False and a grader running as root, the uid (and gid) `argv` runs as: the scratch
-    directory becomes that uid's, the files only root may read stay out of the student's reach, its processes are
-    limited in number (RLIMIT_NPROC: all of the student's where the uid is the kernel's own, `grading.demote`),
-    and it has no network where this process may make a network namespace."""
+    `run_as`: for a grader running as root, the uid (and gid) that `argv` runs as on this machine; `home` (default:
+    the scratch directory) becomes that uid's. In the sandbox: bubblewrap itself is started as that uid
+    (`reach_command`), so that the sandbox's uid is that one outside, not root (whose files, /etc/shadow among them,
+    a sandbox run by root could read wherever it sees them). Without it: the files only root may read stay out of
+    the student's reach, its processes are limited in number (RLIMIT_NPROC: all of the student's where the uid is
+    the kernel's own, `grading.demote`), and it has no network where this process may make a network namespace."""
     prefix = limits.join_command() if limits and limits.available else ""
+    if run_as is not None:
+        prefix += f"chown -R {run_as}:{run_as} {shlex.quote(str(home or scratch))} && "
     # -f: in 512-byte blocks (POSIX; dash, and bash as sh). Python ignores SIGXFSZ: a write past it is an OSError
     ulimits = f"ulimit -t {int(cpu_seconds)} && ulimit -c 0 && ulimit -f {FILE_MAX_BYTES // 512} && "
     if memory_gb and not (limits and limits.available):
@@ -389,18 +397,25 @@ def wrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: Tr
         tmp_size = ["--size", str(int(memory_gb * 2 ** 30) if memory_gb else 2 ** 31)] if bwrap_sizes_tmpfs() else []
         inner += ["--proc", "/proc", "--dev", "/dev", *tmp_size, "--tmpfs", "/tmp", "--ro-bind", "/proc/sys",
                   "/proc/sys"]
+        # each bound from its real path: the one a bubblewrap started as `run_as` must be able to reach
+        sources = []
         for path in SYSTEM:
             if Path(path).is_symlink():
                 inner += ["--symlink", os.readlink(path), path]
             elif Path(path).is_dir():
-                inner += ["--ro-bind", path, path]
+                sources.append(Path(os.path.realpath(path)))
+                inner += ["--ro-bind", str(sources[-1]), path]
         for path in read_only_views():
-            inner += ["--ro-bind", str(path), str(path)]
-        inner += ["--bind", str(scratch), str(scratch), "--remount-ro", "/", "--chdir", str(scratch / "work"), *argv]
+            sources.append(Path(os.path.realpath(path)))
+            inner += ["--ro-bind", str(sources[-1]), str(path)]
+        sources.append(Path(os.path.realpath(scratch)))
+        inner += ["--bind", str(sources[-1]), str(scratch), "--remount-ro", "/", "--chdir", str(scratch / "work"),
+                  *argv]
+        if run_as is not None:
+            inner = [*reach_command(sources, run_as), *inner]
     else:  # --unsafe-no-sandbox, or our own code (check_lab): same command and environment, no isolation
         inner = ["env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv]
         if run_as is not None:
-            prefix += f"chown -R {run_as}:{run_as} {shlex.quote(str(scratch))} && "
             # processes and threads of that uid (RLIMIT_NPROC; the shell's `ulimit` spells it -u or -p)
             inner = [*network_cut(), "prlimit", f"--nproc={PIDS_MAX}", "--", *demote_command(run_as), *inner]
     return ["/bin/sh", "-c", prefix + ulimits + 'exec "$@"', "sh", *inner]
@@ -434,6 +449,53 @@ def demote_command(uid: int) -> list[str]:
     return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--"]
 
 
+def unreachable_ancestor(path: Path) -> Path | None:
+    """The outermost folder above `path` that only its owner may pass through (no search permission for others, as
+    /root, 0700, where pyenv installs Python), or None when any account may pass through every folder above it."""
+    for parent in reversed(path.parents):
+        try:
+            if not os.stat(parent).st_mode & 0o001:
+                return parent
+        except OSError:
+            return parent
+    return None
+
+
+MAX_REACHED = 7  # folders brought back under one covered folder: the shell's file descriptors 3 to 9
+
+
+def reach_command(sources: Sequence[Path], uid: int) -> list[str]:
+    """As root: the prefix that runs a command as `uid` (`demote_command`) where it can reach each of `sources`
+    (real paths of folders), even one below a folder only root may pass through.
+
+    In a mount namespace of its own (the machine's mounts are not touched), each such folder (`unreachable_ancestor`)
+    is covered by an empty tmpfs that anyone may pass through, and the sources below it are bound back at their own
+    paths, from file descriptors opened before the cover. Nothing else of the covered folder is there. Where no source
+    needs it, the command only changes uid."""
+    groups: dict[Path, list[Path]] = {}
+    for source in sorted(set(sources), key=lambda p: len(p.parts)):
+        top = unreachable_ancestor(source)
+        if top is not None:
+            groups.setdefault(top, []).append(source)
+    if not groups:
+        return demote_command(uid)
+    steps = []
+    for top, inside in groups.items():
+        if len(inside) > MAX_REACHED:
+            raise ValueError(f"more than {MAX_REACHED} folders to bind below {top}: {inside}")
+        fds = range(3, 3 + len(inside))
+        steps.append("exec " + " ".join(f"{fd}<{shlex.quote(str(path))}" for fd, path in zip(fds, inside, strict=True)))
+        steps.append(f"mount -t tmpfs -o mode=0755,size=1m course-reach {shlex.quote(str(top))}")
+        for fd, path in zip(fds, inside, strict=True):
+            # --no-canonicalize: mount(8) would turn /proc/self/fd/N back into the path, now the cover's empty folder
+            steps += [f"mkdir -p {shlex.quote(str(path))}",
+                      f"mount --no-canonicalize --bind /proc/self/fd/{fd} {shlex.quote(str(path))}"]
+        steps.append("exec " + " ".join(f"{fd}<&-" for fd in fds))
+    script = " && ".join(steps) + ' && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh",
+            *demote_command(uid)]
+
+
 def new_scratch(prefix: str, other_user: bool = False) -> Path:
     """A scratch directory under SCRATCH_ROOT/batch-<pid>: everything a student's run writes, removed after it,
     and removed at the next start if this process was killed first (`clean_stale`). other_user: a kernel running
@@ -448,6 +510,13 @@ def new_scratch(prefix: str, other_user: bool = False) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=batch))
     (path / "work").mkdir()
     return path
+
+
+def give(folder: Path, uid: int) -> None:
+    """`folder` and everything in it made `uid`'s (its gid the same number), links not followed."""
+    for parent, dirs, files in os.walk(folder):
+        for name in [".", *dirs, *files]:
+            os.chown(os.path.join(parent, name), uid, uid, follow_symlinks=False)
 
 
 def clean_stale() -> list[Path]:

@@ -42,9 +42,18 @@ import psutil
 from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
+from grading.demote import end_uid, take_uid
 from grading.execute import OutputChannel, SandboxedKernel, append_tail, limit_messages, wait_until_ready
 from grading.labsource import LabSource
-from grading.sandbox import FILE_MAX_BYTES, TreeLimits, kernel_env, new_scratch, read_only_views, wrap_command
+from grading.sandbox import (
+    FILE_MAX_BYTES,
+    TreeLimits,
+    give,
+    kernel_env,
+    new_scratch,
+    read_only_views,
+    wrap_command,
+)
 from utils import ROOT
 
 MAIN = Path(__file__).with_name("_zygote_main.py")
@@ -124,9 +133,10 @@ class Zygote:
     fresh kernels instead (`for_class`)."""
 
     def __init__(self, preloads: list[str], threads: int, sandbox: bool, start_timeout: float = 300,
-                 isolate: bool | None = None):
+                 isolate: bool | None = None, run_as: int | range | None = None):
         isolate = sandbox if isolate is None else isolate
-        self.home = new_scratch("zygote-")
+        self.uid = take_uid(run_as)  # as root: the zygote's sandbox is started as this uid, its kernels have it too
+        self.home = new_scratch("zygote-", other_user=self.uid is not None)
         self.root = self.home.parent  # the batch folder: every scratch folder of this grading process is under it
         (self.root / "work").mkdir(exist_ok=True)
         self.socket_path = str(self.home / "zygote.sock")
@@ -142,7 +152,7 @@ class Zygote:
         # (A bubblewrap that refuses --cap-add, e.g. a setuid one: once more without; the probe then says why.)
         for caps in ([["CAP_SYS_ADMIN", "CAP_SETFCAP"], []] if isolate and sandbox else [[]]):
             self.proc = subprocess.Popen(wrap_command(argv, self.root, env, self.limits, ZYGOTE_CPU_SECONDS, None,
-                                                      sandbox, caps=caps),
+                                                      sandbox, caps=caps, run_as=self.uid, home=self.home),
                                          stdout=subprocess.PIPE, stderr=open(self.home / "zygote.log", "ab"),
                                          text=True, start_new_session=True)
             ready: list[str] = []
@@ -198,17 +208,20 @@ class Zygote:
             pass
         self.limits.remove()
         self.proc.wait()
+        if self.uid is not None:
+            end_uid(self.uid)  # a kernel of the zygote's still running (its keeper killed): none is left behind
 
 
-def for_class(lab: LabSource, threads: int, sandbox: bool) -> tuple[Zygote | None, str]:
+def for_class(lab: LabSource, threads: int, sandbox: bool, run_as: int | range | None = None
+              ) -> tuple[Zygote | None, str]:
     """The zygote a class of `lab` is graded with, and one sentence on how each student's kernel starts. None
     (fresh kernels) when COURSE_GRADING_ZYGOTE=0, when the zygote does not start, or when the sandbox is on and its
-    kernels cannot each be isolated here."""
+    kernels cannot each be isolated here. run_as: see Zygote."""
     fresh = "a fresh sandboxed kernel per student" if sandbox else "a fresh kernel per student"
     if not enabled():
         return None, f"{fresh} (COURSE_GRADING_ZYGOTE=0)"
     try:
-        zygote = Zygote(preload_lines(lab), threads, sandbox)
+        zygote = Zygote(preload_lines(lab), threads, sandbox, run_as=run_as)
     except Exception as err:  # noqa: BLE001 - fresh kernels are slower, not worse
         return None, f"{fresh}: the zygote did not start ({str(err)[-300:]})"
     if sandbox and not zygote.isolated:
@@ -237,6 +250,8 @@ class ForkedKernel(SandboxedKernel):
     def start(self, timeout: float) -> None:
         connection_file = str(self.scratch / "kernel.json")
         write_connection_file(connection_file, ip=str(self.scratch / "kernel"), transport="ipc")
+        if self.zygote.uid is not None:  # the kernel reads the connection file, writes its log and sockets here
+            give(self.scratch, self.zygote.uid)
         self.pid = self.zygote.fork({"connection_file": connection_file, "cwd": str(self.scratch / "work"),
                                      "scratch": str(self.scratch), "env": self.env, "cpu_seconds": self.cpu_seconds,
                                      "memory_bytes": self.memory_bytes, "tmp_bytes": self.tmp_bytes,

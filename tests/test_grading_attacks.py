@@ -28,6 +28,7 @@ import psutil
 import pytest
 
 from grading import LABS, load_lab, student_versions
+from grading.demote import end_uid, sandboxed_uids, take_uid
 from grading.execute import SandboxedKernel
 from grading.harness import Harness, hidden_lines
 from grading.sandbox import SCRATCH_ROOT, TreeLimits, new_scratch, sandbox_problem
@@ -71,6 +72,17 @@ WRITE_SYSCTL = (  # the same value back (harmless where it works): graded as roo
     "    print('sysctl: WROTE')\n"
     "except OSError as _e:\n"
     "    print('sysctl:', type(_e).__name__)\n\n")
+
+READ_ROOT_FILES = (  # files only root may read, which a sandbox sees: one started by root is root outside
+    "import glob\n"
+    "_read = []\n"
+    "for _p in ['/etc/shadow', '/etc/gshadow', *glob.glob('/etc/ssh/ssh_host_*_key')]:\n"
+    "    try:\n"
+    "        open(_p, 'rb').read(1)\n"
+    "        _read.append(_p)\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "print('root files read:', _read)\n\n")
 
 UNSCALED = '''def scaled_dot_product_attention(q, k, v, mask=None):
     scores = q @ k.transpose(-2, -1)
@@ -237,6 +249,7 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
         "except OSError as _e:\n"
         "    print('network:', type(_e).__name__)\n\n"))
     c["atk_sysctl"] = _with(stub, "sdpa", prepend=WRITE_SYSCTL)
+    c["atk_root_files"] = _with(stub, "sdpa", prepend=READ_ROOT_FILES)
     c["atk_memory"] = _with(stub, "sdpa", prepend=(
         "import subprocess, sys\n"
         "_kids = [subprocess.Popen([sys.executable, '-c', "
@@ -681,6 +694,7 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     ("atk_env_solutions_network", "stub", "tampering"),
     ("atk_memory", "stub", None),
     ("atk_sysctl", "stub", None),
+    ("atk_root_files", "stub", None),
     ("atk_daemon", "stub", None),
     # a function called by a hidden test that walks the stack to the test's expected value, or to the grader
     ("atk_caller_source", "solution", "tampering"),
@@ -754,6 +768,7 @@ def test_no_gradebook_no_lab_source_no_solution_no_secret_in_the_sandbox(graded)
     assert graded["listener"].connections == 0
     sysctl = _outputs(out, "atk_sysctl")
     assert "sysctl: " in sysctl and "sysctl: WROTE" not in sysctl, sysctl  # the machine's kernel settings
+    assert "root files read: []" in _outputs(out, "atk_root_files")  # /etc/shadow: the sandbox is not root outside
 
 
 def test_a_fresh_kernel_cannot_change_the_machines_kernel_settings():
@@ -770,6 +785,27 @@ def test_a_fresh_kernel_cannot_change_the_machines_kernel_settings():
         shutil.rmtree(scratch, ignore_errors=True)
     said = "".join(o.get("text", "") for o in run.outputs)
     assert run.status == "ok" and "sysctl: " in said and "sysctl: WROTE" not in said, said
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a sandbox started by another user has that user's uid outside")
+def test_a_fresh_kernel_graded_as_root_is_not_root_outside():
+    """As root, a fresh sandbox is started as a uid of its own (`sandboxed_uids`): bubblewrap run by root maps the
+    sandbox's uid to root, and student code read /etc/shadow (as the red team's probe did, before)."""
+    uids, why = sandboxed_uids()
+    assert uids is not None, why
+    uid = take_uid(uids)
+    scratch = new_scratch("root-files-", other_user=True)
+    kernel = SandboxedKernel(scratch, scratch.name, 1.0, cpu_seconds=120, threads=1, sandbox=True,
+                             marker=Harness.new().marker, run_as=uid)
+    try:
+        kernel.start(120)
+        run = kernel.run(READ_ROOT_FILES, 60)
+    finally:
+        kernel.close()
+        end_uid(uid)
+        shutil.rmtree(scratch, ignore_errors=True)
+    said = "".join(o.get("text", "") for o in run.outputs)
+    assert run.status == "ok" and "root files read: []" in said, said
 
 
 def test_no_other_student_or_file_harmed(graded):
