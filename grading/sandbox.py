@@ -19,6 +19,7 @@ one unless the instructor passes `--unsafe-no-sandbox`.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shlex
@@ -497,16 +498,19 @@ def reach_command(sources: Sequence[Path], uid: int) -> list[str]:
 
 
 def new_scratch(prefix: str, other_user: bool = False) -> Path:
-    """A scratch directory under SCRATCH_ROOT/batch-<pid>: everything a student's run writes, removed after it,
-    and removed at the next start if this process was killed first (`clean_stale`). other_user: a kernel running
-    as another uid (`wrap_command`'s run_as) must pass through SCRATCH_ROOT (it still cannot list it)."""
+    """A scratch directory under SCRATCH_ROOT/batch-<pid>: everything a student's run writes, removed after it;
+    the batch folder is removed when this process exits, or at the next start if it was killed (`clean_stale`).
+    other_user: a kernel running as another uid (`wrap_command`'s run_as) must pass through SCRATCH_ROOT and the
+    batch folder (it still cannot list them)."""
     batch = SCRATCH_ROOT / f"batch-{os.getpid()}"
     if not SCRATCH_ROOT.is_dir():
         SCRATCH_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if other_user:  # and kept so: another batch of this user's, graded at the same time, must not close it
+    if not batch.is_dir():
+        batch.mkdir(mode=0o700, exist_ok=True)
+        atexit.register(shutil.rmtree, batch, True)
+    if other_user:  # and kept so: another kernel or batch of this user's, graded at the same time, passes too
         os.chmod(SCRATCH_ROOT, 0o711)
-    batch.mkdir(exist_ok=True)
-    os.chmod(batch, 0o711 if other_user else 0o700)
+        os.chmod(batch, 0o711)
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=batch))
     (path / "work").mkdir()
     return path

@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -210,6 +211,7 @@ class Zygote:
         self.proc.wait()
         if self.uid is not None:
             end_uid(self.uid)  # a kernel of the zygote's still running (its keeper killed): none is left behind
+        shutil.rmtree(self.home, ignore_errors=True)
 
 
 def for_class(lab: LabSource, threads: int, sandbox: bool, run_as: int | range | None = None

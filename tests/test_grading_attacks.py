@@ -894,6 +894,7 @@ def test_a_killed_batch_keeps_its_rows_leaves_no_process_and_resumes(tmp_path):
                            timeout=900, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert not (scratch_root / f"batch-{proc.pid}").exists()  # ...and removed at the next start
+    assert not list(scratch_root.glob("batch-*")), "the finished batch left its folder (the zygote's among others)"
     shutil.rmtree(own_tmp, ignore_errors=True)
     rows = _rows(out)
     assert set(rows) == {"a_quick", "b_slow"} and rows["b_slow"]["status"] == "timeout"
