@@ -63,6 +63,12 @@ def unprivileged_uid(uid: int = NOBODY, python: str = sys.executable) -> tuple[i
     return uid, ""
 
 
+_READS_THE_COURSE = """import os, sys, utils, ipykernel
+unreadable = [os.path.join(folder, name) for top in sys.argv[1:] for folder, _, names in os.walk(top)
+              for name in names if not os.access(os.path.join(folder, name), os.R_OK)]
+sys.exit(f"cannot read {unreadable[0]}" if unreadable else 0)"""
+
+
 @functools.cache
 def sandboxed_uids(python: str = sys.executable) -> tuple[range | None, str]:
     """As root, with bubblewrap: (STUDENT_UIDS, "") when a sandbox started as one of them (`wrap_command`'s run_as)
@@ -75,8 +81,9 @@ def sandboxed_uids(python: str = sys.executable) -> tuple[range | None, str]:
         return None, f"{', '.join(missing)} (util-linux) missing"
     scratch = new_scratch("uid-probe-", other_user=True)
     try:
-        argv = wrap_command([python, "-c", "import utils, ipykernel"], scratch, kernel_env(1, scratch / "work"), None,
-                            300, None, True, run_as=STUDENT_UIDS.start)
+        # the course's files too: a checkout made under `umask 077` imports, but its data/ is root's alone
+        argv = wrap_command([python, "-c", _READS_THE_COURSE, *(str(path) for path in VISIBLE[1:])], scratch,
+                            kernel_env(1, scratch / "work"), None, 300, None, True, run_as=STUDENT_UIDS.start)
         probe = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
