@@ -157,7 +157,9 @@ def end_uid(uid: int) -> int:
     Returns how many processes were still there."""
     left = 0
     for _ in range(5):
-        procs = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and uid in p.info["uids"]]
+        # a zombie holds nothing and cannot be killed: the killed sandbox's processes wait there for their reaper
+        procs = [p for p in psutil.process_iter(["uids", "status"]) if p.info["uids"] and uid in p.info["uids"]
+                 and p.info["status"] != psutil.STATUS_ZOMBIE]
         if not procs:
             break
         left = max(left, len(procs))
