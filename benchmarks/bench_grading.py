@@ -58,6 +58,7 @@ def main(quick: bool) -> list[dict]:
         make_course,
         student_versions,
     )
+    from grading.demote import sandboxed_uids
     from grading.zygote import enabled as zygote_enabled
     from grading.zygote import for_class
 
@@ -83,12 +84,15 @@ def main(quick: bool) -> list[dict]:
             subs.append(Submission(student, sorted(folder.glob("*.ipynb"))))
             kind_of[student] = kind
         start = time.perf_counter()  # the class as grade_all grades it, its zygote's start included
-        zygote, how = for_class(lab, max(1, (os.cpu_count() or 1) // workers), sandbox) if zygote_enabled() \
-            else (None, "a fresh kernel per student (COURSE_GRADING_ZYGOTE=0)")
+        # as root, each sandbox started as a uid of its own, as grade_all does (the probe: once per process)
+        run_as = sandboxed_uids()[0] if sandbox and os.geteuid() == 0 else None
+        zygote, how = for_class(lab, max(1, (os.cpu_count() or 1) // workers), sandbox, run_as) \
+            if zygote_enabled() else (None, "a fresh kernel per student (COURSE_GRADING_ZYGOTE=0)")
         zygote_seconds = time.perf_counter() - start
         try:
             results = grade_all(lab, subs, tmp / "out", workers=workers,
-                                options=GradingOptions(sandbox=sandbox, zygote=zygote), progress=False)
+                                options=GradingOptions(sandbox=sandbox, zygote=zygote, run_as=run_as),
+                                progress=False)
         finally:
             if zygote is not None:
                 zygote.close()
@@ -98,7 +102,8 @@ def main(quick: bool) -> list[dict]:
             for k, sub in enumerate(subs[:FRESH_SAMPLE]):
                 for on in ((True, False) if k % 2 == 0 else (False, True)):
                     start = time.perf_counter()
-                    grade_student(lab, sub, None, GradingOptions(sandbox=on, feedback=False))
+                    grade_student(lab, sub, None, GradingOptions(sandbox=on, feedback=False,
+                                                                 run_as=run_as if on else None))
                     paired[on].append(time.perf_counter() - start)
     per = [r.seconds for r in results]
     by_kind = {kind: median([r.seconds for r in results if kind_of[r.student] == kind]) for kind in kinds
@@ -109,7 +114,8 @@ def main(quick: bool) -> list[dict]:
     kinds_text = ", ".join(f"{k} {v:.1f} s" for k, v in list(by_kind.items())[:6])
     setup = (f"{name}, {n_students} submissions ({len(kinds)} versions in turn: solution, stub, wrong answers), "
              f"{workers} worker(s), feedback HTML on, "
-             f"{'sandbox on' if sandbox else 'NO sandbox (--unsafe-no-sandbox)'}, kernels: {how}; "
+             f"{'sandbox on' if sandbox else 'NO sandbox (--unsafe-no-sandbox)'}"
+             f"{' (started as a uid of its own, not root)' if run_as else ''}, kernels: {how}; "
              f"{full_marks}/{n_solutions} solutions got full marks")
     suffix = "" if sandbox else " (--unsafe-no-sandbox)"
     if zygote is None:
