@@ -302,14 +302,15 @@ class DiskWatch(threading.Thread):
     `on_exceed` (which kills the student's processes) once, and `exceeded` says why. A student's files would
     otherwise fill the instructor's disk: RLIMIT_FSIZE bounds each file, not how many there are.
     `owner`: the kernel's own uid where it runs without bubblewrap (`grading.demote`), whose files in `shared`
-    (default: `shared_places()`, the temporary folders every uid may write) count as well."""
+    (default: `shared_places()` as they are at each look, the temporary folders every uid may write, one made
+    while the kernel runs included) count as well."""
 
     def __init__(self, folder: Path, on_exceed, budget: int | None = None, max_entries: int | None = None,
                  every: float = 0.5, owner: int | None = None, shared: Sequence[Path] | None = None):
         super().__init__(daemon=True, name=f"disk-watch-{folder.name}")
         self.folder, self.on_exceed, self.every = folder, on_exceed, every
         self.owner = owner
-        self.shared = shared if shared is not None else shared_places() if owner is not None else []
+        self.shared = shared
         self.budget = DISK_BUDGET_BYTES if budget is None else budget
         self.max_entries = DISK_MAX_ENTRIES if max_entries is None else max_entries
         self.exceeded = ""
@@ -319,7 +320,8 @@ class DiskWatch(threading.Thread):
         while not self._stop_event.wait(self.every):
             used, entries = disk_use(self.folder, self.max_entries)
             if self.owner is not None:
-                more = owned_use(self.owner, self.shared, self.max_entries - entries)
+                shared = self.shared if self.shared is not None else shared_places()
+                more = owned_use(self.owner, shared, self.max_entries - entries)
                 used, entries = used + more[0], entries + more[1]
             if used > self.budget or entries > self.max_entries:
                 self.exceeded = (f"more than {self.budget / 2 ** 30:g} GB of files" if used > self.budget
@@ -490,7 +492,7 @@ def reach_command(sources: Sequence[Path], uid: int) -> list[str]:
         for fd, path in zip(fds, inside, strict=True):
             # --no-canonicalize: mount(8) would turn /proc/self/fd/N back into the path, now the cover's empty folder
             steps += [f"mkdir -p {shlex.quote(str(path))}",
-                      f"mount --no-canonicalize --bind /proc/self/fd/{fd} {shlex.quote(str(path))}"]
+                      f"mount --no-canonicalize --rbind /proc/self/fd/{fd} {shlex.quote(str(path))}"]
         steps.append("exec " + " ".join(f"{fd}<&-" for fd in fds))
     script = " && ".join(steps) + ' && exec "$@"'
     return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh",

@@ -108,6 +108,26 @@ def test_without_bubblewrap_a_kernels_files_in_the_shared_temporary_folders_coun
     assert watch.stop() == "" and calls == [1]
 
 
+@pytest.mark.skipif(os.getuid() != 0, reason="files of another uid need root (chown)")
+def test_a_world_writable_folder_made_while_the_kernel_runs_counts_too(tmp_path, monkeypatch):
+    """The shared folders are looked for at each look: a student who makes one of its own (mkdir, chmod 1777) while
+    its kernel runs, or fills one another process made meanwhile, is not outside the budget until the next student."""
+    top, scratch = tmp_path / "tmp", tmp_path / "scratch"
+    top.mkdir()
+    scratch.mkdir()
+    monkeypatch.setattr(grading.sandbox, "shared_places", lambda: shared_places([top]))
+    uid, calls = 1_600_000_778, []
+    watch = DiskWatch(scratch, lambda: calls.append(1), budget=2_000_000, every=0.05, owner=uid)
+    watch.start()
+    time.sleep(0.2)
+    (top / "made-later").mkdir()
+    (top / "made-later").chmod(0o1777)
+    (top / "made-later" / "dump.bin").write_bytes(b"x" * 3_000_000)
+    os.chown(top / "made-later" / "dump.bin", uid, uid)
+    time.sleep(0.3)
+    assert watch.stop().startswith("more than") and calls == [1]
+
+
 def test_shared_places_are_the_world_writable_folders_below(tmp_path):
     for name, mode in (("open", 0o1777), ("open/deeper", 0o777), ("closed", 0o755), ("closed/open", 0o777)):
         (tmp_path / name).mkdir()
