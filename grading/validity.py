@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import os
 import re
 import tempfile
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 
+from grading.demote import sandboxed_uids
 from grading.grade import DEFAULT_CELL_TIMEOUT, GradingOptions, Result, grade_student, make_course
 from grading.labsource import (
     HIDDEN_BEGIN,
@@ -183,9 +185,11 @@ def check_lab(name: str, workers: int = 2, cell_timeout: int = DEFAULT_CELL_TIME
             subs.append(Submission(student, sorted(folder.glob("*.ipynb"))))
         workers = max(1, min(workers, len(subs)))
         threads, sandbox = kernel_threads(workers), sandbox_problem() is None
-        zygote = Zygote(preload_lines(lab), threads, sandbox) if zygote_enabled() else None
+        # as root, as `make grade` grades: each sandbox started as a uid of its own
+        run_as = sandboxed_uids()[0] if sandbox and os.geteuid() == 0 else None
+        zygote = Zygote(preload_lines(lab), threads, sandbox, run_as=run_as) if zygote_enabled() else None
         options = GradingOptions(cell_timeout=cell_timeout, threads=threads, feedback=False, sandbox=sandbox,
-                                 zygote=zygote)
+                                 zygote=zygote, run_as=run_as)
         try:
             with ThreadPoolExecutor(workers) as pool:
                 results = list(pool.map(lambda s: grade_student(lab, s, None, options), subs))
