@@ -65,8 +65,25 @@ def submitted_files(folder: Path) -> tuple[list[Path], list[str]]:
     return sorted(files), notes
 
 
+def notebooks_on_top(folder: Path, lab: str) -> tuple[list[Path], list[str]]:
+    """The notebooks directly in a student's folder that has no `<lab>/` folder (handed in without it), links not
+    followed, and notes saying so."""
+    files, notes = [], []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.suffix.lower() != ".ipynb":
+            continue
+        if path.is_symlink():
+            notes.append(_link_note(path, folder))
+        elif path.is_file():
+            files.append(path)
+    if files:
+        notes.append(f"no {lab}/ folder: graded from the notebooks directly in the student's folder")
+    return files, notes
+
+
 def find_submissions(directory: Path, lab: str) -> list[Submission]:
-    """nbgrader layout (`<student>/<lab>/*`) or loose `<student>.ipynb` files; sorted by student.
+    """nbgrader layout (`<student>/<lab>/*`) or loose `<student>.ipynb` files; sorted by student. A student's folder
+    without a `<lab>/` folder is graded from the notebooks directly in it (`notebooks_on_top`).
 
     Every folder and notebook is a student, whatever its name (spaces, accents): the name is kept as it is. Hidden
     entries (`.ipynb_checkpoints`, `.DS_Store`) are not students; `ignored_entries` lists what else is skipped."""
@@ -81,8 +98,10 @@ def find_submissions(directory: Path, lab: str) -> list[Submission]:
             lab_dir = entry / lab
             if lab_dir.is_symlink():
                 files, notes = [], [_link_note(lab_dir, entry)]
+            elif lab_dir.is_dir():
+                files, notes = submitted_files(lab_dir)
             else:
-                files, notes = submitted_files(lab_dir) if lab_dir.is_dir() else ([], [])
+                files, notes = notebooks_on_top(entry, lab)
             student, sub = entry.name, Submission(entry.name, files, notes=notes)
         elif entry.is_file() and entry.suffix.lower() == ".ipynb":
             linked = entry.is_symlink()

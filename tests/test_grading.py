@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading import LABS, Submission, find_submissions, load_lab, student_versions
+from grading import LABS, Submission, find_submissions, list_labs, load_lab, student_versions
 from grading.submissions import ignored_entries, printable, submitted_files
 from utils import ROOT
 
@@ -211,6 +211,26 @@ def test_every_name_is_a_student(tmp_path):
         ("émilie", False)]
     assert isinstance(subs[1], Submission) and subs[1].files == [tmp_path / "jo smith.ipynb"]
     assert ignored_entries(tmp_path) == ["notes.txt"]
+
+
+def test_a_notebook_handed_in_without_the_labs_folder_is_graded(tmp_path):
+    """`kim/<lab>.ipynb` instead of `kim/<lab>/<lab>.ipynb` (an LMS export, a student who skipped the folder): an
+    honest student is graded, with a note; a student with another lab's folder only is not graded from it."""
+    _write(tmp_path, "ann", _solution())
+    (tmp_path / "kim").mkdir()
+    nbformat.write(_solution(), tmp_path / "kim" / f"{LAB}.ipynb")
+    (tmp_path / "kim" / "notes.txt").write_text("not a notebook")
+    (tmp_path / "kim" / ".~draft.ipynb").write_text("{}")
+    (tmp_path / "kim" / "linked.ipynb").symlink_to(ROOT / "solutions" / LAB / f"{LAB}.ipynb")
+    other = next(name for name in list_labs() if name != LAB)
+    (tmp_path / "lee" / other).mkdir(parents=True)
+    nbformat.write(_solution(), tmp_path / "lee" / other / f"{LAB}.ipynb")
+    subs = {s.student: s for s in find_submissions(tmp_path, LAB)}
+    assert subs["kim"].files == [tmp_path / "kim" / f"{LAB}.ipynb"]
+    assert any("linked.ipynb is a symbolic link" in n for n in subs["kim"].notes)
+    assert any(f"no {LAB}/ folder" in n for n in subs["kim"].notes)
+    assert subs["ann"].files == [tmp_path / "ann" / LAB / f"{LAB}.ipynb"] and not subs["ann"].notes
+    assert subs["lee"].files == [] and not subs["lee"].notes
 
 
 def test_a_symbolic_link_handed_in_is_never_followed(tmp_path):
