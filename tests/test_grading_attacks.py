@@ -168,6 +168,20 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
     c["atk_forbidden_math_kernel"] = _with(sol, "sdpa", (
         "def scaled_dot_product_attention(q, k, v, mask=None):\n"
         "    return torch.ops.aten._scaled_dot_product_attention_math(q, k, v, mask)[0]\n"))
+    # a forbidden Python function (no ATen operator, no dispatch): called plainly, or kept in a list before the test
+    mask_call = "torch.nn.modules.transformer._generate_square_subsequent_mask(max(seq_q, seq_k))[:seq_q, :seq_k] == 0"
+    c["honest_forbidden_mask"] = _with(sol, "causal", f"def causal_mask(seq_q, seq_k):\n    return {mask_call}\n")
+    c["atk_forbidden_python_kept"] = _with(sol, "causal", (
+        "_kept = [torch.nn.modules.transformer._generate_square_subsequent_mask]\n\n\n"
+        "def causal_mask(seq_q, seq_k):\n"
+        "    return _kept[0](max(seq_q, seq_k))[:seq_q, :seq_k] == 0\n"))
+    # importlib, which the rule looks the forbidden name up with, changed to hand it a decoy module
+    c["atk_rules_lookup_patch"] = _with(sol, "causal", (
+        "import importlib\nimport types\n\n_real_import = importlib.import_module\n"
+        "_decoy = types.ModuleType('torch.nn.modules.transformer')\n"
+        "_decoy._generate_square_subsequent_mask = lambda n: None\n"
+        "importlib.import_module = lambda name, *a: _decoy if name == _decoy.__name__ else _real_import(name, *a)\n\n\n"
+        f"def causal_mask(seq_q, seq_k):\n    return {mask_call}\n"))
     c["atk_rules_noop"] = _with(sol, "sdpa", "import contextlib\nimport utils.rules\n\n"
                                 "utils.rules.forbidden = lambda *a, **k: contextlib.nullcontext()\n\n" + forbidden_call)
     c["atk_input_transformer"] = _with(stub, "sdpa", prepend=(
@@ -678,6 +692,7 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     assert float(rows["stub"]["score"]) == 0 and rows["stub"]["status"] == "ok"
     assert 0 < float(rows["honest_unscaled"]["score"]) < MAX
     assert 0 < float(rows["honest_forbidden"]["score"]) < MAX  # the lab's rule costs the forbidden call its points
+    assert 0 < float(rows["honest_forbidden_mask"]["score"]) < MAX
     assert 0 < float(rows["honest_wrong_mha"]["score"]) < MAX
 
 
@@ -740,6 +755,8 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     ("atk_forbidden_mode_popped", "honest_forbidden", None),
     ("atk_forbidden_thread", "honest_forbidden", None),
     ("atk_forbidden_math_kernel", "honest_forbidden", None),
+    ("atk_forbidden_python_kept", "honest_forbidden_mask", None),
+    ("atk_rules_lookup_patch", "honest_forbidden_mask", None),
 ])
 def test_attacks_score_no_more_than_their_honest_code(graded, student, honest, status):
     rows = graded["rows"]

@@ -225,3 +225,67 @@ def test_a_package_and_its_module_forbidden_together_in_any_order():
                 with pytest.raises(ImportError):
                     importlib.import_module(name)
         assert importlib.import_module("xml.dom") is xml.dom
+
+
+def test_a_forbidden_python_function_raises_however_the_answer_kept_it():
+    """A reference kept where no name, default or cell reaches it (a list, a dict, a class attribute, a partial, a
+    bound method, the module itself in a list): a Python function never passes torch's dispatch, so only its own
+    body can refuse. Every body comes back when the block ends."""
+    import functools
+
+    import transformers
+
+    import utils.lora
+
+    course_mask = torch.nn.modules.transformer._generate_square_subsequent_mask
+    generate = transformers.GenerationMixin.generate
+    bodies = {f: f.__code__ for f in (utils.quant.nf4_codebook, course_mask, generate, generate.__wrapped__,
+                                      torch.nn.MultiheadAttention.__init__, utils.lora.add_lora)}
+
+    class Holder:
+        codebook = staticmethod(utils.quant.nf4_codebook)
+
+    kept = {"list": [utils.quant.nf4_codebook], "dict": {"f": utils.quant.nf4_codebook}, "module": [utils.quant]}
+    answers = [lambda: kept["list"][0](), lambda: kept["dict"]["f"](), lambda: kept["module"][0].nf4_codebook(),
+               lambda: Holder.codebook(), functools.partial(utils.quant.nf4_codebook)]
+    for answer in answers:
+        with forbidden(modules=("utils.quant",)):
+            with pytest.raises(ForbiddenCall, match="utils.quant.nf4_codebook"):
+                answer()
+        assert answer().shape == (16,)
+
+    mask_rules = ("torch.nn.Transformer.generate_square_subsequent_mask",
+                  "torch.nn.modules.transformer._generate_square_subsequent_mask")
+    held = [course_mask, torch.nn.MultiheadAttention, generate.__wrapped__]  # the last one wrapped by no_grad()
+    with forbidden(*mask_rules, "torch.nn.MultiheadAttention", "transformers.GenerationMixin.generate"):
+        with pytest.raises(ForbiddenCall, match="_generate_square_subsequent_mask"):
+            held[0](3)
+        with pytest.raises(ForbiddenCall, match="MultiheadAttention"):
+            held[1](4, 2)
+        with pytest.raises(ForbiddenCall, match="generate"):
+            held[2](None)
+        assert torch.nn.Linear(2, 3)(torch.ones(2)).shape == (3,)  # the rest of torch.nn still works
+    assert all(f.__code__ is body for f, body in bodies.items())
+    assert held[0](3).shape == (3, 3) and held[1](4, 2).num_heads == 2
+
+
+class _Kept:
+    codebook = staticmethod(utils.quant.nf4_codebook)
+
+
+def test_allow_keeps_what_the_test_hands_the_answer_and_cannot_reopen_an_outer_rule():
+    import utils.lora
+
+    kept = [utils.lora.LoRALinear, utils.lora.add_lora]
+    with forbidden(modules=("utils.lora",), allow=("utils.lora.LoRALinear",)):
+        assert kept[0](torch.nn.Linear(4, 3), r=2, alpha=4).lora_A.shape == (2, 4)
+        with pytest.raises(ForbiddenCall, match="add_lora"):
+            kept[1](torch.nn.Sequential(), ["x"], r=1, alpha=1)
+    with forbidden(modules=("utils.quant",)):
+        # a student's own block, naming the function where it kept it (utils.quant is hidden by now)
+        with forbidden(modules=("utils.quant",), allow=(f"{__name__}._Kept.codebook",)):
+            with pytest.raises(ForbiddenCall):
+                _Kept.codebook()
+        with pytest.raises(ForbiddenCall):
+            _Kept.codebook()
+    assert _Kept.codebook().shape == (16,)

@@ -2,8 +2,9 @@
 
 A lab's hidden test computes its reference with X first, then calls the student's answer inside
 `with forbidden("torch.nn.functional.one_hot"):` — an answer that calls X (under any name it was imported as, or
-through a Tensor method, or by importing a forbidden module inside the call) fails that test with a message that
-names the rule. Everything is restored when the block ends, also when the answer raises.
+through a Tensor method, or by importing a forbidden module inside the call, or through a reference it kept
+anywhere: a list, a dict, a class attribute) fails that test with a message that names the rule. Everything is
+restored when the block ends, also when the answer raises.
 
 `substituted(name=reference)` binds a notebook global to the reference while a test runs a later answer that calls
 it, so each test judges its own cell, not the earlier answers it builds on.
@@ -12,9 +13,9 @@ it, so each test judges its own cell, not the earlier answers it builds on.
 from __future__ import annotations
 
 import functools
-import importlib
 import sys
-import types
+from importlib import import_module
+from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
 import torch
@@ -38,7 +39,7 @@ def _resolve(dotted: str) -> tuple[Any, str, Any]:
     parts = dotted.split(".")
     for cut in range(len(parts) - 1, 0, -1):
         try:
-            owner = importlib.import_module(".".join(parts[:cut]))
+            owner = import_module(".".join(parts[:cut]))
         except ImportError:
             continue
         for name in parts[cut:-1]:
@@ -51,6 +52,57 @@ def _raiser(what: str) -> Any:
     def forbidden_call(*args: Any, **kwargs: Any) -> Any:
         raise ForbiddenCall(f"this exercise must not use {what} (the test compares with it)")
     return forbidden_call
+
+
+@functools.cache
+def _raiser_code(what: str, free: int) -> CodeType:
+    """A function body that raises ForbiddenCall naming `what`, for a function with `free` closure cells (a body
+    swapped in must have as many free variables as the function has cells). It reads no global: it runs with the
+    globals of the function it is swapped into, so the exception class is one of its constants."""
+    import warnings
+
+    held = [f"_held{i}" for i in range(free)]
+    lines = ["def _outer():"]
+    if held:
+        lines.append(f"    {', '.join(held)} = {', '.join('None' for _ in held)},")
+    lines += ["    def forbidden_call(*args, **kwargs):",
+              f"        raise '_exception'({f'this exercise must not use {what} (the test compares with it)'!r})"]
+    if held:
+        lines.append(f"        {', '.join(held)},  # never reached: makes them this body's free variables")
+    lines.append("    return forbidden_call")
+    namespace: dict[str, Any] = {}
+    with warnings.catch_warnings():  # "'str' object is not callable": the string is a placeholder, replaced below
+        warnings.simplefilter("ignore", SyntaxWarning)
+        exec(compile("\n".join(lines), "<forbidden>", "exec"), namespace)
+    code = namespace["_outer"]().__code__
+    return code.replace(co_consts=tuple(ForbiddenCall if c == "_exception" else c for c in code.co_consts))
+
+
+def _blocked(function: FunctionType) -> bool:
+    """Whether `function` runs a body `_raiser_code` made (an outer block swapped it). Under grading, only trusted
+    code may set a function's __code__, so a student cannot make a function look blocked."""
+    return function.__code__.co_filename == "<forbidden>" and function.__code__.co_name == "forbidden_call"
+
+
+def _python_functions(obj: Any) -> list[FunctionType]:
+    """The Python functions that run when `obj` is used: a function and the ones it wraps (`__wrapped__`); for a
+    class, the methods it defines (static and class methods, property accessors included) and what they wrap, not
+    a function defined elsewhere that it only holds (which another class may share)."""
+    if isinstance(obj, type):
+        found: list[Any] = []
+        for value in vars(obj).values():
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            found += [value.fget, value.fset, value.fdel] if isinstance(value, property) else [value]
+        mine = f"{obj.__qualname__}."
+        return [f for value in found if isinstance(value, FunctionType)
+                and value.__qualname__.startswith(mine) for f in _python_functions(value)]
+    functions = []
+    while obj is not None and len(functions) < 16:  # a decorator's chain: torch.no_grad() around the function
+        if isinstance(obj, FunctionType):
+            functions.append(obj)
+        obj = vars(obj).get("__wrapped__") if hasattr(obj, "__dict__") else None
+    return functions
 
 
 class _Dispatch(TorchFunctionMode):
@@ -107,7 +159,7 @@ class _AtenKernels:
 
 def _aten_op(original: Any) -> str | None:
     """The ATen operator a torch builtin (not a Python function or class) is, when it has the builtin's name."""
-    if isinstance(original, (type, types.FunctionType, types.ModuleType)):
+    if isinstance(original, (type, FunctionType, ModuleType)):
         return None
     name = getattr(original, "__name__", "")
     try:
@@ -139,7 +191,38 @@ def _private_variants(op: str) -> tuple[str, ...]:
     return tuple(sorted(n for n in _aten_names() if n == f"_{op}" or n.startswith(prefixes)))
 
 
-class _ForbiddenModule(types.ModuleType):
+def _global_names(code: CodeType) -> set[str]:
+    """The global (and attribute) names a body and the bodies nested in it mention."""
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, CodeType):
+            names |= _global_names(constant)
+    return names
+
+
+def _kept_working(objects: list[Any]) -> set[int]:
+    """ids of what `allow` keeps: the objects, the Python functions they run, and the functions and classes of
+    their own module that those call by name (LoRALinear's layer_shape and lora_scaling), followed through."""
+    kept = {id(obj) for obj in objects}
+    functions = [f for obj in objects for f in _python_functions(obj)]
+    read: set[int] = set()
+    while functions:
+        function = functions.pop()
+        if id(function) in read:
+            continue
+        read.add(id(function))
+        kept.add(id(function))
+        module = function.__globals__.get("__name__")
+        for name in _global_names(function.__code__):
+            value = function.__globals__.get(name)
+            if isinstance(value, (type, FunctionType)) and getattr(value, "__module__", None) == module \
+                    and id(value) not in kept:
+                kept.add(id(value))
+                functions += _python_functions(value)
+    return kept
+
+
+class _ForbiddenModule(ModuleType):
     def __getattr__(self, name: str) -> Any:
         raise ForbiddenCall(f"this exercise must not use {self.__name__} (the test compares with it)")
 
@@ -151,13 +234,29 @@ class forbidden:
     names: dotted paths of functions, classes or methods ("torch.nn.functional.gelu", "torch.Tensor.log_softmax",
     "torch.nn.MultiheadAttention"); every other name the same object has in torch, torch.nn.functional, Tensor and
     the calling notebook's globals is replaced too. modules: dotted module names ("utils.quant").
+    allow: dotted names of a forbidden module's objects the test itself hands the answer ("utils.lora.LoRALinear"
+    with `substituted(LoRALinear=...)`): they keep working.
+
+    A Python function among them (a forbidden function, a forbidden class's methods, a forbidden module's own
+    functions and classes) has its body swapped for one that raises, for the block: however the answer reached it
+    (a list, a dict, a class attribute, a bound method filled before the block), calling it raises.
     """
 
-    def __init__(self, *names: str, modules: tuple[str, ...] = ()) -> None:
-        self.names, self.modules = names, modules
+    def __init__(self, *names: str, modules: tuple[str, ...] = (), allow: tuple[str, ...] = ()) -> None:
+        self.names, self.modules, self.allow = names, modules, allow
         self._undo: list[tuple[Any, str, bool, Any]] = []  # (owner, attribute, was it in owner's own dict, value)
+        self._bodies: list[tuple[FunctionType, CodeType]] = []  # (function, its own body)
         self._mode: _Dispatch | None = None
         self._kernels: _AtenKernels | None = None
+
+    def _block_bodies(self, obj: Any, what: str, allowed: set[int]) -> None:
+        """Swap the body of every Python function `obj` runs for one that raises (restored by __exit__)."""
+        for function in _python_functions(obj):
+            if id(function) in allowed or _blocked(function):  # an outer block already did
+                continue
+            body = function.__code__
+            self._bodies.append((function, body))
+            function.__code__ = _raiser_code(what, len(body.co_freevars))
 
     def _set(self, owner: Any, attr: str, value: Any) -> None:
         own = owner if isinstance(owner, dict) else vars(owner)
@@ -170,8 +269,10 @@ class forbidden:
         ops: dict[str, str] = {}
         stand_ins: dict[int, Any] = {}  # id(forbidden object) -> what the answer's own functions get in its place
         try:
+            allowed = _kept_working([_resolve(dotted)[2] for dotted in self.allow])
             for dotted in self.names:
                 owner, attr, original = _resolve(dotted)
+                self._block_bodies(original, dotted, allowed)
                 originals[id(original)] = dotted
                 op = _aten_op(original)
                 if op is not None:  # torch.ops.aten.<op> and its overloads are the same function, and
@@ -196,11 +297,15 @@ class forbidden:
                 self._set(sys.modules, module, None)  # `import module` now fails
                 if parent in sys.modules and child in vars(sys.modules[parent]):
                     self._set(sys.modules[parent], child, _DELETE)  # so does `from parent import child`
-                functions = {id(v) for v in vars(original).values() if callable(v)} if original else set()
+                functions = {id(v) for v in vars(original).values()
+                             if callable(v) and id(v) not in allowed} if original else set()
                 if original is not None:
+                    own = {n: v for n, v in vars(original).items()
+                           if callable(v) and getattr(v, "__module__", None) == module and id(v) not in allowed}
+                    for name, value in own.items():
+                        self._block_bodies(value, f"{module}.{name}", allowed)
                     stand_ins[id(original)] = _ForbiddenModule(module)
-                    stand_ins.update({id(v): _raiser(f"{module}.{n}") for n, v in vars(original).items()
-                                      if callable(v) and getattr(v, "__module__", None) == module})
+                    stand_ins.update({id(v): _raiser(f"{module}.{n}") for n, v in own.items()})
                 for name, value in list(caller.items()):
                     if value is original and original is not None:
                         self._set(caller, name, _ForbiddenModule(module))
@@ -219,11 +324,12 @@ class forbidden:
     def _hide_in_answers(self, caller: dict, stand_ins: dict[int, Any]) -> None:
         """The notebook's own functions may hold a forbidden object where no name reaches it: a default argument
         (`def f(x, _ref=utils.quant.nf4_codebook)`, `_fwd=GPT2Block.forward`) or a closure's cell. For the block,
-        such a default or cell holds the stand-in instead (torch builtins are also caught at dispatch)."""
+        such a default or cell holds the stand-in instead. A function held there would raise anyway (its body is
+        swapped, a torch builtin is caught at dispatch); a forbidden module held there is reached only this way."""
         if not stand_ins:
             return
         for fn in list(caller.values()):
-            if not isinstance(fn, types.FunctionType) or fn.__globals__ is not caller:
+            if not isinstance(fn, FunctionType) or fn.__globals__ is not caller:
                 continue
             if fn.__defaults__ and any(id(v) in stand_ins for v in fn.__defaults__):
                 self._set_attr(fn, "__defaults__", tuple(stand_ins.get(id(v), v) for v in fn.__defaults__))
@@ -243,6 +349,9 @@ class forbidden:
         setattr(owner, attr, value)
 
     def __exit__(self, *exc: object) -> None:
+        while self._bodies:
+            function, body = self._bodies.pop()
+            function.__code__ = body
         if self._kernels is not None:
             kernels, self._kernels = self._kernels, None
             kernels.close()

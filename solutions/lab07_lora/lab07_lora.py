@@ -368,7 +368,8 @@ for _seed, _targets in enumerate([["c_proj"], ["attn.c_proj"], ["mlp.c_proj", "c
     ### END REFERENCE
     # judged with the reference layer; utils.lora (the course's own add_lora) cannot be used. forbidden first:
     # it disables every utils.lora object in the notebook, and the reference layer is one
-    with _hidden_forbidden(modules=("utils.lora",)), _hidden_substituted(**_hidden_refs):
+    with _hidden_forbidden(modules=("utils.lora",), allow=("utils.lora.LoRALinear",)), \
+            _hidden_substituted(**_hidden_refs):
         _m = add_lora(_m, _targets, r=2, alpha=4)
     assert _m is not None, "return the model"  # a type check: the names below are read from it
     _wrapped = sorted(n for n, mod in _m.named_modules() if isinstance(mod, (_hidden_LoRALinear, _hidden_yours)))
@@ -390,7 +391,8 @@ _hidden_refs = {"LoRALinear": _hidden_LoRALinear}  # taken before utils.lora is 
 _gen = torch.Generator().manual_seed(70706)
 for _seed in range(3):
     _r = int(torch.randint(1, 9, (1,), generator=_gen))
-    with _hidden_forbidden(modules=("utils.lora",)), _hidden_substituted(**_hidden_refs):
+    with _hidden_forbidden(modules=("utils.lora",), allow=("utils.lora.LoRALinear",)), \
+            _hidden_substituted(**_hidden_refs):
         _m = add_lora(tiny_gpt2(200 + _seed, n_layer=2), ["c_fc", "attn.c_proj"], r=_r, alpha=2 * _r)
     _names = [n for n, p in _m.named_parameters() if p.requires_grad]
     expect_equal(len(_names) > 0, True, message="lora_A / lora_B must be trainable")
