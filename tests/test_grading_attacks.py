@@ -175,6 +175,17 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
         "_kept = [torch.nn.modules.transformer._generate_square_subsequent_mask]\n\n\n"
         "def causal_mask(seq_q, seq_k):\n"
         "    return _kept[0](max(seq_q, seq_k))[:seq_q, :seq_k] == 0\n"))
+    # multi-head attention through the lab's own visible reference (nn.MultiheadAttention), or through the private
+    # ATen kernel behind it, which no public name of the rule is
+    c["honest_forbidden_mha"] = _with(sol, "mha", (
+        "def multi_head_self_attention(x, w_q, w_k, w_v, w_o, n_heads):\n"
+        "    return _reference_mha(x, w_q, w_k, w_v, w_o, n_heads)\n"))
+    c["atk_forbidden_native_kernel"] = _with(sol, "mha", (
+        "def multi_head_self_attention(x, w_q, w_k, w_v, w_o, n_heads):\n"
+        "    d, future = x.shape[-1], torch.ones(x.shape[1], x.shape[1], dtype=torch.bool).triu(1)\n"
+        "    return torch._native_multi_head_attention(\n"
+        "        x, x, x, d, n_heads, torch.cat([w_q.T, w_k.T, w_v.T]), torch.zeros(3 * d), w_o.T.contiguous(),\n"
+        "        torch.zeros(d), future, need_weights=False, mask_type=0)[0]\n"))
     # importlib, which the rule looks the forbidden name up with, changed to hand it a decoy module
     c["atk_rules_lookup_patch"] = _with(sol, "causal", (
         "import importlib\nimport types\n\n_real_import = importlib.import_module\n"
@@ -693,6 +704,7 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     assert 0 < float(rows["honest_unscaled"]["score"]) < MAX
     assert 0 < float(rows["honest_forbidden"]["score"]) < MAX  # the lab's rule costs the forbidden call its points
     assert 0 < float(rows["honest_forbidden_mask"]["score"]) < MAX
+    assert 0 < float(rows["honest_forbidden_mha"]["score"]) < MAX
     assert 0 < float(rows["honest_wrong_mha"]["score"]) < MAX
 
 
@@ -757,6 +769,7 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     ("atk_forbidden_math_kernel", "honest_forbidden", None),
     ("atk_forbidden_python_kept", "honest_forbidden_mask", None),
     ("atk_rules_lookup_patch", "honest_forbidden_mask", None),
+    ("atk_forbidden_native_kernel", "honest_forbidden_mha", None),
 ])
 def test_attacks_score_no_more_than_their_honest_code(graded, student, honest, status):
     rows = graded["rows"]

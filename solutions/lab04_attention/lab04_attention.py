@@ -9,8 +9,9 @@
 #   on fresh random inputs and shapes — odd sizes, extra batch dimensions — so make your function correct, not
 #   just the visible examples.
 # - Do **not** call `torch.nn.functional.scaled_dot_product_attention` or `torch.nn.MultiheadAttention` (nor
-#   `F.multi_head_attention_forward`) in your answers: the tests use them as the reference, and they raise while the
-#   hidden tests call your functions. Matrix products, `torch.softmax`, `masked_fill`, `reshape`/`transpose`,
+#   `F.multi_head_attention_forward`, nor the private kernels behind them such as
+#   `torch._native_multi_head_attention`) in your answers: the tests use them as the reference, and they raise while
+#   the hidden tests call your functions. Matrix products, `torch.softmax`, `masked_fill`, `reshape`/`transpose`,
 #   `torch.cat`, `tril`, comparisons, and your own functions from earlier exercises are all fine (a test of a later
 #   exercise, visible checks included, runs references of the earlier ones, so one mistake costs points once). The
 #   `torch_…` references of the setup are PyTorch's, for those checks: your answers may not call them, nor
@@ -102,7 +103,7 @@ assert torch.allclose(scaled_dot_product_attention(_q, _k, _v), _expected, atol=
 from utils.rules import forbidden as _hidden_forbidden
 
 _HIDDEN_RULES = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
-                 "torch.nn.functional.multi_head_attention_forward")
+                 "torch.nn.functional.multi_head_attention_forward", "torch._native_multi_head_attention")
 _g = torch.Generator().manual_seed(402)
 for _batch in [(), (3,), (2, 3)]:
     _sq, _sk, _dv = (int(n) for n in torch.randint(1, 12, (3,), generator=_g))
@@ -129,7 +130,7 @@ assert torch.allclose(_weights.sum(-1), torch.ones(3)), "each row of weights mus
 from utils.rules import forbidden as _hidden_forbidden
 
 _HIDDEN_RULES = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
-                 "torch.nn.functional.multi_head_attention_forward")
+                 "torch.nn.functional.multi_head_attention_forward", "torch._native_multi_head_attention")
 _g = torch.Generator().manual_seed(403)
 for _batch in [(2,), (2, 3)]:
     _s, _d = int(torch.randint(2, 9, (1,), generator=_g)), 5
@@ -223,7 +224,7 @@ def _hidden_causal_mask(seq_q, seq_k):
 
 
 _HIDDEN_RULES = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
-                 "torch.nn.functional.multi_head_attention_forward")
+                 "torch.nn.functional.multi_head_attention_forward", "torch._native_multi_head_attention")
 _g = torch.Generator().manual_seed(404)
 for _batch, _sq, _sk in [((), 1, 1), ((3,), 9, 9), ((2, 2), 4, 7), ((2,), 13, 13)]:
     _q = torch.randn(*_batch, _sq, 6, generator=_g)
@@ -321,7 +322,7 @@ def _hidden_causal_attention(q, k, v):
 
 
 _HIDDEN_RULES = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
-                 "torch.nn.functional.multi_head_attention_forward")
+                 "torch.nn.functional.multi_head_attention_forward", "torch._native_multi_head_attention")
 _HIDDEN_REFS = dict(scaled_dot_product_attention=_hidden_sdpa, causal_mask=_hidden_causal_mask,
                     causal_attention=_hidden_causal_attention)
 _g = torch.Generator().manual_seed(405)
@@ -364,7 +365,7 @@ def _hidden_causal_attention(q, k, v):
 
 
 _HIDDEN_RULES = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
-                 "torch.nn.functional.multi_head_attention_forward")
+                 "torch.nn.functional.multi_head_attention_forward", "torch._native_multi_head_attention")
 _HIDDEN_REFS = dict(scaled_dot_product_attention=_hidden_sdpa, causal_mask=_hidden_causal_mask,
                     causal_attention=_hidden_causal_attention)
 _g = torch.Generator().manual_seed(406)
@@ -472,7 +473,7 @@ def _hidden_padding_mask(lengths, seq):
 
 
 _HIDDEN_RULES = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
-                 "torch.nn.functional.multi_head_attention_forward")
+                 "torch.nn.functional.multi_head_attention_forward", "torch._native_multi_head_attention")
 _HIDDEN_REFS = dict(scaled_dot_product_attention=_hidden_sdpa, causal_mask=_hidden_causal_mask,
                     padding_causal_mask=_hidden_padding_mask)
 _g = torch.Generator().manual_seed(408)
@@ -582,7 +583,7 @@ def _hidden_causal_attention(q, k, v):
 
 
 _HIDDEN_RULES = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
-                 "torch.nn.functional.multi_head_attention_forward")
+                 "torch.nn.functional.multi_head_attention_forward", "torch._native_multi_head_attention")
 _HIDDEN_REFS = dict(scaled_dot_product_attention=_hidden_sdpa, causal_mask=_hidden_causal_mask,
                     causal_attention=_hidden_causal_attention)
 _g = torch.Generator().manual_seed(410)
