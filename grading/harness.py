@@ -5,8 +5,8 @@
                submission, matched by grade_id or, when the metadata is stripped or foreign, by position between
                the locked cells the student kept (matched by their text)
     preamble   trusted code run before any student cell: two audit hooks (a guard against reaching the grader's
-               objects or the test's frames, and the grader, which holds the key that signs evidence) and a record
-               of the objects the tests rely on
+               objects or the test's frames, and the grader, which holds the key that signs evidence), a record
+               of the objects the tests rely on, and a seccomp filter: no program starts from the kernel after it
     test_code  what is sent for a test cell: the hidden test, encrypted, rewritten into a function of the lab's
                trusted names (its imports and helpers, the builtins, `torch.allclose` from the record), which the
                grader compiles and hands back, and whose run it signs: `<marker><token> <verdict> <hmac>`
@@ -237,6 +237,45 @@ def _grader_install(export_name, marker, trusted_dirs):
         importlib.import_module("ctypes").CDLL(None).prctl(4, 0, 0, 0, 0)  # one's /proc/<pid>/mem (PR_SET_DUMPABLE)
     except (OSError, AttributeError):
         pass
+
+    def no_new_programs():
+        # A seccomp filter on every thread of this kernel and every process it forks: execve and execveat fail with
+        # EPERM from here on. A program started by student code (a fresh python has none of these hooks, nor a test's
+        # rules) could compute a forbidden function for an answer, as a child of the call or as a server started
+        # while a cell ran. Forked children keep the filter, the hooks and the rules. None when the filter holds,
+        # else why not (the guard then refuses the audited ways student code starts a program).
+        ctypes = importlib.import_module("ctypes")
+        machine = os.uname().machine  # (audit arch, execve, execveat, seccomp) of each architecture's syscall table
+        numbers = {"x86_64": (0xC000003E, 59, 322, 317), "aarch64": (0xC00000B7, 221, 281, 277)}.get(machine)
+        if numbers is None:
+            return "no seccomp filter written for " + machine
+        arch, execve, execveat, seccomp = numbers
+        # BPF: load the arch (offset 4), anything but this one's table is refused; load the syscall number (offset
+        # 0): x32 numbers (bit 30) and execve/execveat are refused, the rest allowed
+        allow, refuse_eperm = 0x7FFF0000, 0x00050001  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+        code = [(0x20, 0, 0, 4), (0x15, 0, 5, arch), (0x20, 0, 0, 0), (0x35, 3, 0, 0x40000000),
+                (0x15, 2, 0, execve), (0x15, 1, 0, execveat), (0x06, 0, 0, allow), (0x06, 0, 0, refuse_eperm)]
+
+        class Instruction(ctypes.Structure):
+            _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                        ("k", ctypes.c_uint)]
+
+        class Program(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Instruction))]
+        instructions = (Instruction * len(code))(*code)
+        program = Program(len(code), ctypes.cast(instructions, ctypes.POINTER(Instruction)))
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS: required to add a filter without privileges
+            return "no_new_privs refused (errno " + str(ctypes.get_errno()) + ")"
+        # SECCOMP_SET_MODE_FILTER with SECCOMP_FILTER_FLAG_TSYNC: every thread (ipykernel's control and iopub
+        # threads too), or none
+        done = libc.syscall(ctypes.c_long(seccomp), ctypes.c_long(1), ctypes.c_long(1), ctypes.byref(program))
+        return None if done == 0 else "seccomp refused (" + str(done) + ", errno " + str(ctypes.get_errno()) + ")"
+    try:
+        no_filter_because = no_new_programs()
+    except (OSError, AttributeError, ImportError) as error:
+        no_filter_because = "no seccomp filter: " + type(error).__name__
     try:  # hidden tests run with Tensor subclasses' __torch_function__ off: a student's Tensor subclass cannot
         plain_tensors = importlib.import_module("torch")._C.DisableTorchFunctionSubclass  # answer torch.allclose
     except (ImportError, AttributeError):
@@ -332,6 +371,10 @@ def _grader_install(export_name, marker, trusted_dirs):
     ctypes_plumbing = (os.path.dirname(importlib.util.find_spec("ctypes").origin) + "/",
                        numpy_dir + "core/_internal.py", numpy_dir + "_core/_internal.py", numpy_dir + "ctypeslib")
     signal_plumbing = (importlib.import_module("signal").__file__,)
+    program_events = frozenset({"os.exec", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen", "pty.spawn"})
+    program_plumbing = _tuple(importlib.import_module(m).__file__ for m in ("os", "subprocess", "pty", "shutil")) + (
+        os.path.dirname(importlib.import_module("multiprocessing").__file__) + "/",
+        os.path.dirname(importlib.import_module("concurrent.futures").__file__) + "/")
     thread_plumbing = (importlib.import_module("threading").__file__,)
     importing = frozenset({"<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>"})
     try:
@@ -368,6 +411,10 @@ def _grader_install(export_name, marker, trusted_dirs):
         if event in memory_events:
             if untrusted(_getframe(1), ctypes_plumbing):
                 refuse("raw memory access (" + event + ")", True)
+            return
+        if event in program_events:  # only where the seccomp filter could not be added; a library's own is allowed
+            if no_filter_because is not None and untrusted(_getframe(1), program_plumbing):
+                raise _RuntimeError("starting a program is not allowed while grading (" + no_filter_because + ")")
             return
         if event == "open":
             memory_file(args[0])

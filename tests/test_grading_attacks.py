@@ -186,6 +186,28 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
         "    return torch._native_multi_head_attention(\n"
         "        x, x, x, d, n_heads, torch.cat([w_q.T, w_k.T, w_v.T]), torch.zeros(3 * d), w_o.T.contiguous(),\n"
         "        torch.zeros(d), future, need_weights=False, mask_type=0)[0]\n"))
+    # the forbidden function computed by a fresh Python the answer started, where no rule runs: a server started
+    # while the cell ran (its tests run in the kernel, the call in the server), or a child started by the call
+    server = ("import pickle, sys\n"
+              "import torch.nn.functional as F\n"
+              "while True:\n"
+              "    q, k, v, mask = pickle.load(sys.stdin.buffer)\n"
+              "    pickle.dump(F.scaled_dot_product_attention(q, k, v, attn_mask=mask), sys.stdout.buffer)\n"
+              "    sys.stdout.buffer.flush()\n")
+    c["atk_forbidden_in_a_server"] = _with(sol, "sdpa", (
+        "import pickle\nimport subprocess\nimport sys\n\n"
+        f"_server = subprocess.Popen([sys.executable, '-c', {server!r}], stdin=subprocess.PIPE, stdout=subprocess.PIPE)\n"
+        "\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "    pickle.dump((q, k, v, mask), _server.stdin)\n"
+        "    _server.stdin.flush()\n"
+        "    return pickle.load(_server.stdout)\n"))
+    c["atk_forbidden_in_a_child"] = _with(sol, "sdpa", (
+        "import pickle\nimport subprocess\nimport sys\n\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        f"    done = subprocess.run([sys.executable, '-c', {server.replace('while True:', 'if True:')!r}],\n"
+        "                          input=pickle.dumps((q, k, v, mask)), capture_output=True, check=True)\n"
+        "    return pickle.loads(done.stdout)\n"))
     # importlib, which the rule looks the forbidden name up with, changed to hand it a decoy module
     c["atk_rules_lookup_patch"] = _with(sol, "causal", (
         "import importlib\nimport types\n\n_real_import = importlib.import_module\n"
@@ -275,11 +297,17 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
         "    print('network:', type(_e).__name__)\n\n"))
     c["atk_sysctl"] = _with(stub, "sdpa", prepend=WRITE_SYSCTL)
     c["atk_root_files"] = _with(stub, "sdpa", prepend=READ_ROOT_FILES)
-    c["atk_memory"] = _with(stub, "sdpa", prepend=(
-        "import subprocess, sys\n"
-        "_kids = [subprocess.Popen([sys.executable, '-c', "
-        "'import time; x = bytearray(b\"1\") * (600 * 2**20); time.sleep(1)']) for _ in range(3)]\n"
-        "print('children exited:', [k.wait() for k in _kids])\n\n"))
+    c["atk_memory"] = _with(stub, "sdpa", prepend=(  # forked: no program may start, but a fork may
+        "import os, time\n"
+        "_kids = []\n"
+        "for _ in range(3):\n"
+        "    _pid = os.fork()\n"
+        "    if _pid == 0:\n"
+        "        _x = bytearray(b'1') * (600 * 2**20)\n"
+        "        time.sleep(1)\n"
+        "        os._exit(0)\n"
+        "    _kids.append(_pid)\n"
+        "print('children exited:', [os.waitstatus_to_exitcode(os.waitpid(k, 0)[1]) for k in _kids])\n\n"))
     c["atk_daemon"] = _with(stub, "sdpa", prepend=(
         f"import subprocess\nsubprocess.Popen(['setsid', 'sleep', {DAEMON_ARG!r}], start_new_session=True)\n\n"))
     c["atk_hang"] = _with(sol, "causal", prepend=(
@@ -770,6 +798,8 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     ("atk_forbidden_python_kept", "honest_forbidden_mask", None),
     ("atk_rules_lookup_patch", "honest_forbidden_mask", None),
     ("atk_forbidden_native_kernel", "honest_forbidden_mha", None),
+    ("atk_forbidden_in_a_server", "honest_forbidden", None),
+    ("atk_forbidden_in_a_child", "honest_forbidden", None),
 ])
 def test_attacks_score_no_more_than_their_honest_code(graded, student, honest, status):
     rows = graded["rows"]

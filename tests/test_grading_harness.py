@@ -6,9 +6,12 @@ submissions in the sandbox; this file pins the mechanism and runs in seconds.)""
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 from grading.harness import Harness
 from utils import ROOT
@@ -47,11 +50,12 @@ DRIVER = textwrap.dedent('''
 ''')
 
 
-def run_cases(cases: dict[str, str], test: str = TEST) -> dict:
-    """{case: (verdict, detail, exception raised by the test cell or None, printed lines)}, cases run in order."""
+def run_cases(cases: dict[str, str], test: str = TEST, before: str = "") -> dict:
+    """{case: (verdict, detail, exception raised by the test cell or None, printed lines)}, cases run in order.
+    before: code the process runs first, before the preamble (as what started the kernel would)."""
     harness = Harness.new()
-    script = DRIVER.format(root=str(ROOT), marker=harness.marker, export=harness.export, locked=LOCKED, test=test,
-                           cases=json.dumps(cases))
+    script = before + DRIVER.format(root=str(ROOT), marker=harness.marker, export=harness.export, locked=LOCKED,
+                                    test=test, cases=json.dumps(cases))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
@@ -183,3 +187,86 @@ def test_a_float_of_the_students_own_class_is_judged_by_its_value():
     assert report["lying_float"][:3] == ["fail", "", "AssertionError"]
     assert report["honest_numpy"][:3] == ["ok", "", None]
     assert report["honest_own_class"][:3] == ["ok", "", None]
+
+
+# A worker thread that exists before the preamble runs (as ipykernel's control and iopub threads do), and a way for
+# student code to run a function on it.
+THREAD_BEFORE = textwrap.dedent('''
+    import queue, threading
+    _jobs, _done = queue.Queue(), queue.Queue()
+    def _work():
+        while True:
+            job = _jobs.get()
+            try:
+                _done.put(job())
+            except BaseException as error:
+                _done.put(error)
+    threading.Thread(target=_work, daemon=True).start()
+    import builtins
+    builtins._on_an_older_thread = lambda job: (_jobs.put(job), _done.get())[1]
+''')
+
+TRY_PROGRAMS = textwrap.dedent('''
+    import os, subprocess, sys
+
+    def _outcome(start):
+        try:
+            start()
+            return "ran"
+        except BaseException as error:
+            return "refused " + type(error).__name__
+
+    def _fork_then_exec():
+        pid = os.fork()
+        if pid == 0:  # the child: a copy of this process (hooks and rules included), then a fresh python
+            try:
+                os.execv(sys.executable, [sys.executable, "-c", "pass"])
+            finally:
+                os._exit(9)
+        if os.waitpid(pid, 0)[1] != 0:
+            raise PermissionError("the child could not start it")
+
+    def _a_fresh_python():
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+
+    def answer(x):
+        print("child:", _outcome(_a_fresh_python))
+        print("forked:", _outcome(_fork_then_exec))
+        print("older thread:", _on_an_older_thread(lambda: _outcome(_a_fresh_python)))
+        return 4.0
+''')
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "aarch64"), reason="the filter is written for these two")
+def test_student_code_cannot_start_a_program_after_the_preamble():
+    """A program started by student code (a fresh python has no hooks and no rules) could compute a forbidden
+    function for an answer: the preamble's seccomp filter refuses execve in every thread, also one started before
+    it and a forked child (tests/test_grading_attacks.py: atk_forbidden_in_a_server, atk_forbidden_in_a_child)."""
+    lines = run_cases({"programs": TRY_PROGRAMS}, before=THREAD_BEFORE)["programs"][3]
+    assert [line for line in lines if ":" in line and not line.startswith(("\x1e", "#"))][:3] == [
+        "child: refused PermissionError", "forked: refused PermissionError", "older thread: refused PermissionError"]
+
+
+# Before the preamble, a filter that refuses the seccomp syscall itself (as some container runtimes do): the
+# preamble cannot add its own, and its guard refuses the audited ways student code starts a program instead.
+NO_SECCOMP_BEFORE = textwrap.dedent('''
+    import ctypes
+    _code = [(0x20, 0, 0, 0), (0x15, 0, 1, {{"x86_64": 317, "aarch64": 277}}[__import__("os").uname().machine]),
+             (0x06, 0, 0, 0x00050001), (0x06, 0, 0, 0x7FFF0000)]
+    class _I(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+    class _P(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_I))]
+    _libc = ctypes.CDLL(None, use_errno=True)
+    assert _libc.prctl(38, 1, 0, 0, 0) == 0
+    _f = (_I * 4)(*_code)
+    assert _libc.prctl(22, 2, ctypes.byref(_P(4, ctypes.cast(_f, ctypes.POINTER(_I)))), 0, 0) == 0  # PR_SET_SECCOMP
+''')
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "aarch64"), reason="the filter is written for these two")
+def test_without_seccomp_the_guard_refuses_student_code_that_starts_a_program():
+    lines = run_cases({"programs": TRY_PROGRAMS}, before=NO_SECCOMP_BEFORE.replace("{{", "{").replace("}}", "}")
+                      + THREAD_BEFORE)["programs"][3]
+    assert [line for line in lines if ":" in line and not line.startswith(("\x1e", "#"))][:2] == [
+        "child: refused RuntimeError", "forked: refused PermissionError"]
