@@ -131,6 +131,21 @@ def test_forbidden_builtin_raises_out_of_the_modes_reach_and_comes_back():
         assert torch.allclose(torch.softmax(q @ q.transpose(-2, -1) / 2, -1) @ q, before, atol=1e-6)
 
 
+def test_every_overload_of_a_forbidden_operator_raises_with_torch_functions_off():
+    """gelu.out, log_softmax.int_out and _log_softmax.out have CPU kernels of their own: with torch function handling
+    off (no mode sees them), only a raising kernel for each overload refuses them. They work again afterwards."""
+    x = torch.randn(4, 5)
+    calls = {"torch.nn.functional.gelu": lambda: torch.ops.aten.gelu.out(x, out=torch.empty_like(x)),
+             "torch.log_softmax": lambda: torch.ops.aten.log_softmax.int_out(x, 1, out=torch.empty_like(x)),
+             "torch.Tensor.log_softmax": lambda: torch.ops.aten._log_softmax.out(x, 1, False, out=torch.empty_like(x))}
+    for rule, call in calls.items():
+        with pytest.raises(ForbiddenCall), forbidden(rule), torch._C.DisableTorchFunction():
+            call()
+        assert call().shape == (4, 5)
+    with forbidden("torch.log_softmax"):
+        assert torch.allclose(x - x.logsumexp(1, keepdim=True), torch.log(torch.softmax(x, 1)), atol=1e-6)
+
+
 def test_private_variants_are_listed_once_and_cannot_be_emptied():
     """Listing ATen's operators takes milliseconds, and a hidden test enters `forbidden` once per case: the private
     variants of an operator are listed once per process, in a tuple that whoever holds it cannot empty."""

@@ -125,7 +125,8 @@ class _AtenKernels:
     (`F.scaled_dot_product_attention` is `aten::scaled_dot_product_attention`): for the block, that operator's
     CPU and CompositeImplicitAutograd kernels raise. The dispatcher is global, so this holds where a
     TorchFunctionMode is not seen: another thread, `torch._C.DisableTorchFunction`, the mode popped off its stack
-    (`torch._C._pop_torch_function_stack`) and pushed back, `torch.ops.aten.<name>`. The operator's own kernels
+    (`torch._C._pop_torch_function_stack`) and pushed back, `torch.ops.aten.<name>`. Every overload of the
+    operator is covered: `gelu.out` and `_log_softmax.out` have CPU kernels of their own. The operator's own kernels
     come back when the block ends."""
 
     KEYS = ("CPU", "CompositeImplicitAutograd")
@@ -136,19 +137,16 @@ class _AtenKernels:
         self.library = None
         if not ops:
             return
-        try:
-            with warnings.catch_warnings():  # "overriding a previously registered kernel": that is the point
-                warnings.simplefilter("ignore")
-                library = torch.library.Library("aten", "IMPL")
-                for op, what in ops.items():
+        library = torch.library.Library("aten", "IMPL")
+        with warnings.catch_warnings():  # "overriding a previously registered kernel": that is the point
+            warnings.simplefilter("ignore")
+            for op, what in ops.items():
+                for overload in _aten_overloads().get(op, (op,)):
                     for key in self.KEYS:
-                        library.impl(op, _raiser(what), key)
-        except Exception:  # noqa: BLE001 - an operator this torch registers differently: the mode still holds
-            try:
-                library._destroy()
-            except Exception:  # noqa: BLE001
-                pass
-            return
+                        try:
+                            library.impl(overload, _raiser(what), key)
+                        except Exception:  # noqa: BLE001 - an overload this torch registers differently: the mode
+                            pass  # still holds for it
         self.library = library
 
     def close(self) -> None:
@@ -180,6 +178,18 @@ def _aten_names() -> frozenset[str]:
     operators)."""
     return frozenset(n.split("::", 1)[1].split(".")[0] for n in torch._C._dispatch_get_all_op_names()
                      if n.startswith("aten::"))
+
+
+@functools.cache
+def _aten_overloads() -> dict[str, tuple[str, ...]]:
+    """Every registered ATen operator's overloads as `library.impl` names them ("gelu", "gelu.out"), listed once
+    per process from the dispatcher (not from torch.ops.aten, where a rule may have put a stand-in)."""
+    overloads: dict[str, list[str]] = {}
+    for name in torch._C._dispatch_get_all_op_names():
+        if name.startswith("aten::"):
+            full = name.split("::", 1)[1]
+            overloads.setdefault(full.split(".")[0], []).append(full)
+    return {op: tuple(names) for op, names in overloads.items()}
 
 
 @functools.cache
