@@ -100,7 +100,13 @@ from utils.rules import forbidden as _hidden_forbidden
 _rng = random.Random(703)
 for _ in range(8):
     _s, _d = _rng.randint(1, 70), 2 * _rng.randint(1, 48)
-    with _hidden_forbidden(modules=("utils.positional",)):
+    with _hidden_forbidden("utils.exercises.lesson03._table",
+                           "transformers.models.distilbert.modeling_distilbert._create_sinusoidal_embeddings",
+                           "transformers.models.xlm.modeling_xlm.create_sinusoidal_embeddings",
+                           "transformers.models.flaubert.modeling_flaubert.create_sinusoidal_embeddings",
+                           "transformers.models.videomae.modeling_videomae.get_sinusoid_encoding_table",
+                           "transformers.models.gptj.modeling_gptj.create_sinusoidal_positions",
+                           modules=("utils.positional",)):
         _got = sinusoidal_encoding(_s, _d)
     expect_close(_got.double(), _hidden_reference_pe(_s, _d),
                  atol=1e-5, message=f"values differ from the formula for seq_len={_s}, d_model={_d}")

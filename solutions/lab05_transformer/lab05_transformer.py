@@ -119,6 +119,11 @@ for _shape in [(1, 3), (2, 5, 7), (3, 1, 2, 16)]:
                            "torch.nn.functional.group_norm", "torch.group_norm", "torch.native_group_norm",
                            "torch.nn.functional.instance_norm", "torch.instance_norm",
                            "torch.nn.functional.batch_norm", "torch.batch_norm", "torch.native_batch_norm",
+                           "torch.nn.functional.rms_norm", "torch.rms_norm", "torch._fused_rms_norm",
+                           "torch._decomp.decompositions._fused_rms_norm", "torch._refs._normalize",
+                           "torch._refs.native_layer_norm", "torch._refs.native_group_norm",
+                           "torch._decomp.decompositions.native_batch_norm_helper", "torch._native_batch_norm_legit",
+                           "transformers.models.deberta.modeling_deberta.DebertaLayerNorm",
                            modules=("utils.transformer",)):
         _got, _got_eps = layer_norm(_x, _w, _b), layer_norm(_x, _w, _b, eps=0.5)
     expect_close(_got, _want, atol=1e-4, message=f"wrong values for shape {_shape}")
@@ -158,7 +163,9 @@ _x = 3 * torch.randn(5, 7, generator=torch.Generator().manual_seed(503))
 ### BEGIN REFERENCE
 _want = F.gelu(_x, approximate="tanh")
 ### END REFERENCE
-with _hidden_forbidden("torch.nn.functional.gelu", *_HIDDEN_ACTIVATIONS, modules=("utils.transformer",)):
+with _hidden_forbidden("torch.nn.functional.gelu", "torch._C._nn.gelu_", "torch._refs.nn.functional.gelu",
+                       "transformers.models.bloom.modeling_bloom.bloom_gelu_forward", *_HIDDEN_ACTIVATIONS,
+                       modules=("utils.transformer",)):
     _got = gelu(_x)
 expect_equal(tuple(_got.shape), (5, 7), message=f"shape {tuple(_got.shape)} for an input (5, 7)")
 expect_close(_got, _want,
@@ -232,6 +239,11 @@ with torch.no_grad():
         _want = _blk(_x)
         ### END REFERENCE
         with _hidden_forbidden("transformers.models.gpt2.modeling_gpt2.GPT2Block.forward",
+                               "transformers.models.decision_transformer.modeling_decision_transformer."
+                               "DecisionTransformerGPT2Block.forward",
+                               "transformers.models.gpt_bigcode.modeling_gpt_bigcode.GPTBigCodeBlock.forward",
+                               "transformers.models.gpt_neo.modeling_gpt_neo.GPTNeoBlock.forward",
+                               "transformers.models.imagegpt.modeling_imagegpt.ImageGPTBlock.forward",
                                modules=("utils.transformer",)):
             _got = block_forward(_x, _blk)
         expect_close(_got, _want, atol=1e-4, message=f"wrong for d_model={_d}")
@@ -292,6 +304,10 @@ for _kwargs in [dict(vocab_size=37, n_positions=11, n_embd=20, n_layer=1, n_head
                            "transformers.models.gpt2.modeling_gpt2.GPT2Attention.__init__",
                            "transformers.models.gpt2.modeling_gpt2.GPT2MLP.__init__",
                            "transformers.models.gpt2.modeling_gpt2.Conv1D.__init__",
+                           "transformers.models.gpt_bigcode.modeling_gpt_bigcode.GPTBigCodeModel",
+                           "transformers.models.gpt_bigcode.modeling_gpt_bigcode.GPTBigCodeBlock",
+                           "transformers.models.gpt_bigcode.modeling_gpt_bigcode.GPTBigCodeAttention",
+                           "transformers.models.gpt_bigcode.modeling_gpt_bigcode.GPTBigCodeMLP",
                            modules=("utils.transformer",)):
         _got = gpt2_parameter_count(_config)
     expect_equal(_got, _want, message=f"wrong count for {_kwargs}")

@@ -52,6 +52,11 @@ def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: f
     return (x - mean) / (var + eps) * weight + bias
 
 
+# %% [layer_norm] torch's rms_norm of the centred input: a library normalization, which the lab forbids
+def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    return F.rms_norm(x - x.mean(dim=-1, keepdim=True), (x.shape[-1],), weight, eps) + bias
+
+
 # %% [layer_norm] calls torch's layer_norm, which the lab forbids
 def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     return F.layer_norm(x, (x.shape[-1],), weight, bias, eps)

@@ -104,7 +104,9 @@ assert torch.allclose(cross_entropy_by_hand(_logits, _targets), F.cross_entropy(
 from utils.rules import forbidden as _hidden_forbidden
 
 _HIDDEN_RULES = ("torch.nn.functional.cross_entropy", "torch.nn.functional.log_softmax", "torch.log_softmax",
-                 "torch.Tensor.log_softmax", "torch.nn.CrossEntropyLoss")
+                 "torch.Tensor.log_softmax", "torch.nn.CrossEntropyLoss", "torch._log_softmax",
+                 "torch._refs.log_softmax", "torch._decomp.decompositions._log_softmax",
+                 "torch.distributions.Categorical")
 _g = torch.Generator().manual_seed(602)
 for _shape, _vocab in [((1,), 3), ((7,), 13), ((2, 5), 31), ((3, 2, 4), 101)]:
     _logits = 3 * torch.randn(*_shape, _vocab, generator=_g)
@@ -127,7 +129,9 @@ assert abs(_loss.item() - 50.0) < 1e-3
 from utils.rules import forbidden as _hidden_forbidden
 
 _HIDDEN_RULES = ("torch.nn.functional.cross_entropy", "torch.nn.functional.log_softmax", "torch.log_softmax",
-                 "torch.Tensor.log_softmax", "torch.nn.CrossEntropyLoss")
+                 "torch.Tensor.log_softmax", "torch.nn.CrossEntropyLoss", "torch._log_softmax",
+                 "torch._refs.log_softmax", "torch._decomp.decompositions._log_softmax",
+                 "torch.distributions.Categorical")
 _logits = torch.tensor([[500.0, -500.0, 0.0, 80.0]] * 3)
 ### BEGIN REFERENCE
 _want = F.cross_entropy(_logits, torch.tensor([0, 1, 3]))
@@ -165,7 +169,9 @@ assert torch.allclose(_got, _out.loss, atol=1e-5), "the logits at position t are
 from utils.rules import forbidden as _hidden_forbidden
 
 _HIDDEN_RULES = ("torch.nn.functional.cross_entropy", "torch.nn.functional.log_softmax", "torch.log_softmax",
-                 "torch.Tensor.log_softmax", "torch.nn.CrossEntropyLoss")
+                 "torch.Tensor.log_softmax", "torch.nn.CrossEntropyLoss", "torch._log_softmax",
+                 "torch._refs.log_softmax", "torch._decomp.decompositions._log_softmax",
+                 "torch.distributions.Categorical")
 from utils.rules import substituted as _hidden_substituted
 
 
@@ -384,7 +390,9 @@ from utils.rules import forbidden as _hidden_forbidden
 _HIDDEN_RULES = ("torch.Tensor.backward", "torch.autograd.backward", "torch.autograd.grad", "torch.func.grad",
                  "torch.func.vjp", "torch.func.jacrev", "torch.nn.functional.cross_entropy",
                  "torch.nn.functional.log_softmax", "torch.log_softmax", "torch.Tensor.log_softmax",
-                 "torch.nn.CrossEntropyLoss")
+                 "torch.nn.CrossEntropyLoss", "torch._log_softmax", "torch._refs.log_softmax",
+                 "torch._decomp.decompositions._log_softmax", "torch.distributions.Categorical", "torch.func.jacfwd",
+                 "torch.autograd.forward_ad.make_dual")
 _g = torch.Generator().manual_seed(607)
 for _shape, _vocab in [((1,), 2), ((3, 4), 9), ((2, 1, 3), 17)]:
     _logits = 2 * torch.randn(*_shape, _vocab, generator=_g)
@@ -412,7 +420,9 @@ from utils.numerics import tolerance as _hidden_tolerance
 _HIDDEN_RULES = ("torch.Tensor.backward", "torch.autograd.backward", "torch.autograd.grad", "torch.func.grad",
                  "torch.func.vjp", "torch.func.jacrev", "torch.nn.functional.cross_entropy",
                  "torch.nn.functional.log_softmax", "torch.log_softmax", "torch.Tensor.log_softmax",
-                 "torch.nn.CrossEntropyLoss")
+                 "torch.nn.CrossEntropyLoss", "torch._log_softmax", "torch._refs.log_softmax",
+                 "torch._decomp.decompositions._log_softmax", "torch.distributions.Categorical", "torch.func.jacfwd",
+                 "torch.autograd.forward_ad.make_dual")
 _g = torch.Generator().manual_seed(608)
 for _shape, _vocab in [((1,), 3), ((7,), 13), ((2, 5), 31), ((3, 2, 4), 101)]:
     _logits = 3 * torch.randn(*_shape, _vocab, generator=_g)
@@ -440,7 +450,9 @@ from utils.rules import forbidden as _hidden_forbidden
 _HIDDEN_RULES = ("torch.Tensor.backward", "torch.autograd.backward", "torch.autograd.grad", "torch.func.grad",
                  "torch.func.vjp", "torch.func.jacrev", "torch.nn.functional.cross_entropy",
                  "torch.nn.functional.log_softmax", "torch.log_softmax", "torch.Tensor.log_softmax",
-                 "torch.nn.CrossEntropyLoss")
+                 "torch.nn.CrossEntropyLoss", "torch._log_softmax", "torch._refs.log_softmax",
+                 "torch._decomp.decompositions._log_softmax", "torch.distributions.Categorical", "torch.func.jacfwd",
+                 "torch.autograd.forward_ad.make_dual")
 _logits = torch.tensor([[500.0, -500.0, 0.0, 80.0]] * 3)
 _targets = torch.tensor([0, 1, 3])
 ### BEGIN REFERENCE

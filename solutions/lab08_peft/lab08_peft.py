@@ -122,6 +122,7 @@ for _targets in (["c_proj"], ["mlp.c_proj"], ["c_fc", "attn.c_proj"], ["c_attn",
     _expected = _ref_count(_ref_shapes(_m, _targets), _r)
     ### END REFERENCE
     with _hidden_forbidden("peft.get_peft_model", "peft.PeftModel",  # submodules before their parent
+                           "peft.utils.other._is_valid_match",
                            modules=("peft.tuners.tuners_utils", "peft.tuners", "peft", "utils.lora")):
         _got = lora_parameter_count_for(_m, _targets, _r)
     expect_equal(_got, _expected, message=f"wrong count for {_targets}, r={_r}: {_got}")
@@ -148,6 +149,7 @@ for _targets in (["q_proj", "v_proj"], ["k_proj", "o_proj"], ["gate_proj", "up_p
     _expected = _ref_count(_ref_shapes(_m, _targets), _r)
     ### END REFERENCE
     with _hidden_forbidden("peft.get_peft_model", "peft.PeftModel",  # submodules before their parent
+                           "peft.utils.other._is_valid_match",
                            modules=("peft.tuners.tuners_utils", "peft.tuners", "peft", "utils.lora")):
         _got = lora_parameter_count_for(_m, _targets, _r)
     expect_equal(_got, _expected, message=f"wrong count for {_targets}, r={_r}: {_got}")

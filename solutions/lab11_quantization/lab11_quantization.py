@@ -179,7 +179,9 @@ from utils.rules import forbidden as _hidden_forbidden
 
 _HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
                  "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
-                 "bitsandbytes.functional.dequantize_nf4")
+                 "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
+                 "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
+                 "bitsandbytes.backends.utils._get_4bit_code")
 ### BEGIN REFERENCE
 _ref = bnbf.get_4bit_type("nf4", device="cpu")
 ### END REFERENCE
@@ -277,7 +279,9 @@ from utils.rules import forbidden as _hidden_forbidden
 
 _HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
                  "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
-                 "bitsandbytes.functional.dequantize_nf4")
+                 "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
+                 "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
+                 "bitsandbytes.backends.utils._get_4bit_code")
 _g = torch.Generator().manual_seed(1105)
 _mid = (_book[1:] + _book[:-1]) / 2  # the boundaries between NF4's levels
 for _shape, _bs in [((64, 192), 64), ((33, 128), 64), ((16, 512), 128), ((5, 256), 256)]:
@@ -311,7 +315,9 @@ from utils.rules import forbidden as _hidden_forbidden
 
 _HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
                  "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
-                 "bitsandbytes.functional.dequantize_nf4")
+                 "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
+                 "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
+                 "bitsandbytes.backends.utils._get_4bit_code")
 _g = torch.Generator().manual_seed(1106)
 _c = torch.randint(0, 16, (6 * 64,), generator=_g).to(torch.uint8)
 _a = torch.rand(6, generator=_g) + 0.1

@@ -346,7 +346,11 @@ for _hseed in (1, 2, 3):
     ### BEGIN REFERENCE
     _hwant = _hidden_greedy(_hm, _hprompt, _hn, [])
     ### END REFERENCE
-    with _hidden_forbidden("transformers.GenerationMixin.generate", modules=("utils.generation",)):
+    with _hidden_forbidden("transformers.GenerationMixin.generate", "transformers.GenerationMixin._sample",
+                           "transformers.GenerationMixin.generate_batch",
+                           "transformers.GenerationMixin.init_continuous_batching",
+                           "transformers.generation.continuous_batching.ContinuousBatchingManager",
+                           modules=("utils.generation",)):
         _hgot = greedy_continue(_hm, _hprompt, _hn, [])
     expect_equal(_hgot, _hwant, message=f"prompt {_hprompt}, {_hn} tokens: {_hgot} is not the greedy continuation")
     assert all(type(_t) is int for _t in _hgot), "Python ints"
@@ -389,7 +393,11 @@ for _hseed in (4, 5, 6):
     _hnever = next(_t for _t in range(50) if _t not in _hfree)
     for _hk, _hn in ((0, 16), (_hfresh[len(_hfresh) // 2], 16), (_hfresh[-1], _hfresh[-1] + 1)):
         _hstops = [_hnever, _hfree[_hk]]
-        with _hidden_forbidden("transformers.GenerationMixin.generate", modules=("utils.generation",)):
+        with _hidden_forbidden("transformers.GenerationMixin.generate", "transformers.GenerationMixin._sample",
+                               "transformers.GenerationMixin.generate_batch",
+                               "transformers.GenerationMixin.init_continuous_batching",
+                               "transformers.generation.continuous_batching.ContinuousBatchingManager",
+                               modules=("utils.generation",)):
             _hgot = greedy_continue(_hm, _hprompt, _hn, _hstops)
         expect_equal(_hgot, _hfree[:_hk + 1], message=f"stop ids {_hstops}, max_new_tokens {_hn}: {_hgot}")
 _hq = format_prompt(qa["validation"][4]["question"])   # the course model on a fresh question, with STOP_IDS
@@ -399,7 +407,11 @@ _hx = torch.tensor([_hids])
 _hwant = model.generate(_hx, attention_mask=torch.ones_like(_hx), max_new_tokens=10, do_sample=False,
                         eos_token_id=STOP_IDS, pad_token_id=EOS)[0, len(_hids):].tolist()
 ### END REFERENCE
-with _hidden_forbidden("transformers.GenerationMixin.generate", modules=("utils.generation",)):
+with _hidden_forbidden("transformers.GenerationMixin.generate", "transformers.GenerationMixin._sample",
+                       "transformers.GenerationMixin.generate_batch",
+                       "transformers.GenerationMixin.init_continuous_batching",
+                       "transformers.generation.continuous_batching.ContinuousBatchingManager",
+                       modules=("utils.generation",)):
     _hgot = greedy_continue(model, _hids, 10, STOP_IDS)
 expect_equal(_hgot, _hwant, message=f"{_hq!r}: {_hgot} is not what generate gives")
 for _hbad in (0, -3):
