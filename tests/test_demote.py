@@ -120,7 +120,7 @@ def test_as_root_without_bubblewrap_student_code_cannot_read_reach_or_outlive(tm
         targets = [course / "solutions" / LAB / f"{LAB}.ipynb", course / "solutions", course / "tests",
                    course / "README.md", submitted / "alice" / LAB / f"{LAB}.ipynb", out]
         probe.cells.append(nbformat.v4.new_code_cell(
-            "import os, socket, subprocess\n"
+            "import os, socket\n"
             f"open({str(drop / 'uid')!r}, 'w').write(str(os.getuid()))\n"
             f"readable = [p for p in {list(map(str, targets))!r} if os.access(p, os.R_OK)]\n"
             f"open({str(drop / 'readable')!r}, 'w').write(repr(readable))\n"
@@ -130,8 +130,13 @@ def test_as_root_without_bubblewrap_student_code_cannot_read_reach_or_outlive(tm
             f"    open({str(drop / 'network')!r}, 'w').write(str(e.errno))\n"
             "open('/tmp/left-by-mallory', 'w').write('x')\n"
             f"open({str(nested / 'left-by-mallory')!r}, 'w').write('x')\n"
-            "daemon = subprocess.Popen(['setsid', 'sleep', '300'])\n"
-            f"open({str(drop / 'daemon')!r}, 'w').write(str(daemon.pid))\n"))
+            "daemon = os.fork()  # no program may start: a forked daemon in a session of its own\n"
+            "if daemon == 0:\n"
+            "    os.setsid()\n"
+            "    open('/proc/self/comm', 'w').write('mallory-daemon')\n"
+            "    __import__('time').sleep(300)\n"
+            "    os._exit(0)\n"
+            f"open({str(drop / 'daemon')!r}, 'w').write(str(daemon))\n"))
         for student, nb in (("alice", sol), ("mallory", probe)):
             (submitted / student / LAB).mkdir(parents=True)
             nbformat.write(nb, submitted / student / LAB / f"{LAB}.ipynb")
@@ -159,7 +164,7 @@ def test_as_root_without_bubblewrap_student_code_cannot_read_reach_or_outlive(tm
             assert (drop / "network").read_text() == "101"  # ENETUNREACH: no interface at all
         assert not Path("/tmp/left-by-mallory").exists() and list(nested.iterdir()) == []
         daemon = int((drop / "daemon").read_text())
-        assert not Path(f"/proc/{daemon}").exists() or "sleep" not in Path(f"/proc/{daemon}/cmdline").read_text()
+        assert not Path(f"/proc/{daemon}").exists() or "mallory-daemon" not in Path(f"/proc/{daemon}/comm").read_text()
         assert {p: p.stat().st_mode for p in modes} == modes  # put back
     finally:
         shutil.rmtree(public, ignore_errors=True)
