@@ -44,7 +44,7 @@ pytestmark = [pytest.mark.skipif(PROBLEM is not None, reason=f"no grading sandbo
 SECRET_ENV = "COURSE_INSTRUCTOR_SECRET"
 SECRET_VALUE = "s3cr3t-of-the-instructor-7f1c"
 PWNED = [ROOT / "pwned_by_student.txt", ROOT / ".venv" / "lib" / "pwned_by_student.py"]
-DAEMON_ARG = "4243.5"
+DAEMON_NAME = "daemon-4243.5"  # the name a student's daemon gives itself (/proc/<pid>/comm), found by it on the host
 SOURCE = load_lab(LAB)
 MAX = SOURCE.max_score
 
@@ -186,6 +186,18 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
         "    return torch._native_multi_head_attention(\n"
         "        x, x, x, d, n_heads, torch.cat([w_q.T, w_k.T, w_v.T]), torch.zeros(3 * d), w_o.T.contiguous(),\n"
         "        torch.zeros(d), future, need_weights=False, mask_type=0)[0]\n"))
+    # attention from another library, imported while the cell ran: one of the 361 copies in transformers' model files
+    c["atk_forbidden_other_library"] = _with(sol, "sdpa", (
+        "import types\n\n"
+        "from transformers.models.llama.modeling_llama import eager_attention_forward as _eager\n\n"
+        "_module = types.SimpleNamespace(num_key_value_groups=1, training=False)\n\n\n"
+        "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+        "    batch, (sq, d), (sk, dv) = q.shape[:-2], q.shape[-2:], v.shape[-2:]\n"
+        "    add = None if mask is None else torch.zeros(sq, sk).masked_fill(~mask, float('-inf'))\n"
+        "    add = None if add is None else add.expand(*batch, sq, sk).reshape(-1, 1, sq, sk)\n"
+        "    out = _eager(_module, q.reshape(-1, 1, sq, d), k.reshape(-1, 1, sk, d), v.reshape(-1, 1, sk, dv), add,\n"
+        "                 scaling=d ** -0.5)[0]\n"
+        "    return out.reshape(*batch, sq, dv)\n"))
     # the forbidden function computed by a fresh Python the answer started, where no rule runs: a server started
     # while the cell ran (its tests run in the kernel, the call in the server), or a child started by the call
     server = ("import pickle, sys\n"
@@ -308,8 +320,15 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
         "        os._exit(0)\n"
         "    _kids.append(_pid)\n"
         "print('children exited:', [os.waitstatus_to_exitcode(os.waitpid(k, 0)[1]) for k in _kids])\n\n"))
-    c["atk_daemon"] = _with(stub, "sdpa", prepend=(
-        f"import subprocess\nsubprocess.Popen(['setsid', 'sleep', {DAEMON_ARG!r}], start_new_session=True)\n\n"))
+    c["atk_daemon"] = _with(stub, "sdpa", prepend=(  # forked (no program may start), in a session of its own
+        "import os, time\n"
+        "_pid = os.fork()\n"
+        "if _pid == 0:\n"
+        "    os.setsid()\n"
+        f"    open('/proc/self/comm', 'w').write({DAEMON_NAME!r})\n"
+        "    time.sleep(300)\n"
+        "    os._exit(0)\n"
+        "print('daemon started')\n\n"))
     c["atk_hang"] = _with(sol, "causal", prepend=(
         "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n\n"))
 
@@ -799,6 +818,7 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     ("atk_rules_lookup_patch", "honest_forbidden_mask", None),
     ("atk_forbidden_native_kernel", "honest_forbidden_mha", None),
     ("atk_forbidden_in_a_server", "honest_forbidden", None),
+    ("atk_forbidden_other_library", "honest_forbidden", None),
     ("atk_forbidden_in_a_child", "honest_forbidden", None),
 ])
 def test_attacks_score_no_more_than_their_honest_code(graded, student, honest, status):
@@ -913,7 +933,8 @@ def test_time_memory_interrupts_and_processes(graded):
     probe.remove()
     if probe.available:  # (without a cgroup, memory is limited per process only)
         assert mem["status"] == "memory" or "-9" in _outputs(graded["out"], "atk_memory"), mem
-    daemons = [p for p in psutil.process_iter(["cmdline"]) if DAEMON_ARG in (p.info["cmdline"] or [])]
+    assert "daemon started" in _outputs(graded["out"], "atk_daemon")
+    daemons = [p for p in psutil.process_iter(["name"]) if p.info["name"] == DAEMON_NAME]
     assert daemons == [], "a student's daemon outlived the batch"
 
 

@@ -304,3 +304,17 @@ def test_allow_keeps_what_the_test_hands_the_answer_and_cannot_reopen_an_outer_r
         with pytest.raises(ForbiddenCall):
             _Kept.codebook()
     assert _Kept.codebook().shape == (16,)
+
+
+def test_a_forbidden_package_covers_its_submodules_however_they_were_held():
+    """modules=("xml",): a function of a submodule loaded and kept before the block raises, the submodule cannot be
+    imported again, and everything comes back (lab04 forbids transformers: 361 model files hold an attention)."""
+    from xml.sax import saxutils
+
+    kept = [saxutils.escape]
+    with forbidden(modules=("xml",)):
+        with pytest.raises(ForbiddenCall, match="xml.sax.saxutils.escape"):
+            kept[0]("<")
+        with pytest.raises(ImportError):
+            importlib.import_module("xml.sax.saxutils")
+    assert kept[0]("<") == "&lt;" and importlib.import_module("xml.sax.saxutils") is saxutils

@@ -243,7 +243,8 @@ class forbidden:
 
     names: dotted paths of functions, classes or methods ("torch.nn.functional.gelu", "torch.Tensor.log_softmax",
     "torch.nn.MultiheadAttention"); every other name the same object has in torch, torch.nn.functional, Tensor and
-    the calling notebook's globals is replaced too. modules: dotted module names ("utils.quant").
+    the calling notebook's globals is replaced too. modules: dotted module names ("utils.quant"); a package covers
+    its submodules ("transformers": every model file's copy of an attention function).
     allow: dotted names of a forbidden module's objects the test itself hands the answer ("utils.lora.LoRALinear"
     with `substituted(LoRALinear=...)`): they keep working.
 
@@ -301,11 +302,13 @@ class forbidden:
                 for name, value in list(caller.items()):
                     if value is original:
                         self._set(caller, name, stand_in)
-            for module in sorted(self.modules, key=lambda m: -m.count(".")):  # a package's modules before it
+            loaded = {m for m, value in list(sys.modules.items()) if isinstance(value, ModuleType)
+                      and any(m.startswith(f"{package}.") for package in self.modules)}  # a package's submodules
+            for module in sorted(set(self.modules) | loaded, key=lambda m: -m.count(".")):  # before the package
                 original = sys.modules.get(module)
                 parent, _, child = module.rpartition(".")
                 self._set(sys.modules, module, None)  # `import module` now fails
-                if parent in sys.modules and child in vars(sys.modules[parent]):
+                if isinstance(sys.modules.get(parent), ModuleType) and child in vars(sys.modules[parent]):
                     self._set(sys.modules[parent], child, _DELETE)  # so does `from parent import child`
                 functions = {id(v) for v in vars(original).values()
                              if callable(v) and id(v) not in allowed} if original else set()
