@@ -318,3 +318,30 @@ def test_a_forbidden_package_covers_its_submodules_however_they_were_held():
         with pytest.raises(ImportError):
             importlib.import_module("xml.sax.saxutils")
     assert kept[0]("<") == "&lt;" and importlib.import_module("xml.sax.saxutils") is saxutils
+
+
+def test_torch_python_implementations_of_a_forbidden_operator_raise():
+    """torch holds a Python twin of most operators: a reference in torch._refs and decompositions registered for
+    each overload (torch._decomp). Forbidding the operator forbids them, and ATen's native_<op> with its
+    decomposition (what aten::layer_norm calls); none is named by the rule. All work again afterwards."""
+    from torch._decomp import decompositions
+    from torch._refs import nn as refs_nn
+
+    x = torch.randn(3, 5)
+    twins = {"torch.nn.functional.gelu": lambda: refs_nn.functional.gelu(x),
+             "torch.Tensor.log_softmax": lambda: torch._refs.log_softmax(x, -1),
+             "torch.log_softmax": lambda: decompositions._log_softmax(x, -1, False),
+             "torch.nn.functional.log_softmax": lambda: refs_nn.functional.log_softmax(x, -1),
+             "torch.embedding": lambda: decompositions.embedding(x, torch.tensor([0, 2])),
+             "torch.layer_norm": lambda: torch._refs.native_layer_norm(x, (5,), None, None, 1e-5)}
+    for rule, call in twins.items():
+        with pytest.raises(ForbiddenCall, match=rule.replace(".", r"\.")), forbidden(rule):
+            call()
+        with pytest.raises(ForbiddenCall), forbidden(rule), torch._C.DisableTorchFunction():
+            call()
+    with pytest.raises(ForbiddenCall), forbidden("torch.layer_norm"):
+        torch.native_layer_norm(x, (5,), None, None, 1e-5)
+    assert torch.allclose(twins["torch.log_softmax"](), x.log_softmax(-1), atol=1e-6)
+    assert torch.allclose(twins["torch.layer_norm"]()[0], F.layer_norm(x, (5,)), atol=1e-5)
+    assert all(call() is not None for call in twins.values())
+

@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch._decomp import global_decomposition_table
+from torch._prims.context import torch_to_refs_map
 from torch.overrides import TorchFunctionMode
 
 # Where else a forbidden object may live under another name (F.one_hot is torch._C._nn.one_hot).
@@ -194,11 +196,29 @@ def _aten_overloads() -> dict[str, tuple[str, ...]]:
 
 @functools.cache
 def _private_variants(op: str) -> tuple[str, ...]:
-    """ATen's own implementations of `op` under private names: _log_softmax, _scaled_dot_product_attention_math,
-    _scaled_dot_product_flash_attention_for_cpu. Computed once per process and operator: a hidden test enters
-    `forbidden` for each case. A tuple, so the cached answer cannot be changed by whoever holds it."""
-    prefixes = (f"_{op}_", *_FUSED_PREFIXES.get(op, ()))
-    return tuple(sorted(n for n in _aten_names() if n == f"_{op}" or n.startswith(prefixes)))
+    """ATen's own implementations of `op` under other names: _log_softmax, _scaled_dot_product_attention_math,
+    _scaled_dot_product_flash_attention_for_cpu, native_layer_norm (what aten::layer_norm calls). Computed once
+    per process and operator: a hidden test enters `forbidden` for each case. A tuple, so the cached answer cannot
+    be changed by whoever holds it."""
+    prefixes = (f"_{op}_", f"native_{op}_", *_FUSED_PREFIXES.get(op, ()))
+    return tuple(sorted(n for n in _aten_names() if n in (f"_{op}", f"native_{op}") or n.startswith(prefixes)))
+
+
+def _python_twins(original: Any, ops: list[str], refs: dict[Any, Any]) -> list[Any]:
+    """Torch's own Python implementations of a forbidden computation, which compute it on ordinary tensors when
+    called: its reference implementation (`torch._refs.nn.functional.gelu` for `F.gelu`; `refs` is
+    `torch_to_refs_map()`, taken before any stand-in was put in torch), the references named like its ATen
+    operators, and the decompositions registered for every overload of those (`torch._decomp.decompositions.
+    _log_softmax` for `aten::_log_softmax`). Shape-only meta functions are left alone: they compute no values."""
+    twins = [refs.get(original)] if not isinstance(original, (type, ModuleType)) else []
+    for op in ops:
+        twins += [vars(home).get(op) for home in (torch._refs, torch._refs.nn.functional, torch._refs.special)]
+        packet = getattr(torch.ops.aten, op)
+        for overload in packet.overloads():
+            for kind, table in global_decomposition_table.items():
+                if kind != "meta":
+                    twins.append(table.get(getattr(packet, overload)))
+    return [twin for twin in twins if twin is not None]
 
 
 def _global_names(code: CodeType) -> set[str]:
@@ -281,17 +301,20 @@ class forbidden:
         stand_ins: dict[int, Any] = {}  # id(forbidden object) -> what the answer's own functions get in its place
         try:
             allowed = _kept_working([_resolve(dotted)[2] for dotted in self.allow])
+            refs = torch_to_refs_map()
             for dotted in self.names:
                 owner, attr, original = _resolve(dotted)
                 self._block_bodies(original, dotted, allowed)
                 originals[id(original)] = dotted
                 op = _aten_op(original)
+                own_ops = [op, *_private_variants(op)] if op is not None else []
                 if op is not None:  # torch.ops.aten.<op> and its overloads are the same function, and
-                    ops.update(dict.fromkeys(_private_variants(op), dotted))  # _<op>_math its implementation
-                    ops[op] = dotted
+                    ops.update(dict.fromkeys(own_ops, dotted))  # _<op>_math its implementation
                     packet = getattr(torch.ops.aten, op)
                     originals.update({id(packet): dotted, **{id(getattr(packet, o)): dotted
                                                              for o in packet.overloads()}})
+                for twin in _python_twins(original, own_ops, refs):
+                    self._block_bodies(twin, dotted, allowed)
                 stand_in = _raiser(dotted)
                 stand_ins[id(original)] = stand_in
                 self._set(owner, attr, stand_in)
