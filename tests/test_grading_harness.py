@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from grading.harness import Harness
+from grading.harness import Harness, scan
 from utils import ROOT
 
 LOCKED = "import math\n\n\ndef _reference(x):\n    return math.sqrt(x)\n"
@@ -270,3 +270,17 @@ def test_without_seccomp_the_guard_refuses_student_code_that_starts_a_program():
                       + THREAD_BEFORE)["programs"][3]
     assert [line for line in lines if ":" in line and not line.startswith(("\x1e", "#"))][:2] == [
         "child: refused RuntimeError", "forked: refused PermissionError"]
+
+
+def test_the_scan_flags_ways_around_a_rule_for_review_and_not_honest_code():
+    """What a lab's no_autograd rule refuses is also flagged for the instructor to read: autograd's engine under its
+    own names, torch's Python dispatch turned off, the anomaly switch the rule's watch relies on."""
+    around = {"from torch.autograd.variable import Variable\nVariable._execution_engine.run_backward((l,), (g,))":
+              "_execution_engine",
+              "torch.autograd.graph._engine_run_backward((l,), (g,), False, False, (z,), False)": "_engine_run_backward",
+              "with torch._C._DisableTorchDispatch():\n    pass": "_DisableTorchDispatch",
+              "torch.set_anomaly_enabled(False)": "set_anomaly_enabled"}
+    for source, name in around.items():
+        assert any(name in flag for flag in scan(source)), source
+    honest = "probs = torch.softmax(logits, dim=-1)\nreturn (probs - F.one_hot(targets, 5)) / targets.numel()\n"
+    assert scan(f"def cross_entropy_grad(logits, targets):\n{textwrap.indent(honest, '    ')}") == []

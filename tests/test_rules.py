@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 
 import pytest
 import torch
@@ -345,3 +346,88 @@ def test_torch_python_implementations_of_a_forbidden_operator_raise():
     assert torch.allclose(twins["torch.layer_norm"]()[0], F.layer_norm(x, (5,)), atol=1e-5)
     assert all(call() is not None for call in twins.values())
 
+
+def _loss(z: torch.Tensor) -> torch.Tensor:
+    return (z.exp().sum(-1).log() - z[..., 0]).mean()
+
+
+def _engine(z: torch.Tensor) -> torch.Tensor:
+    """The gradient of _loss at z from autograd's engine, called under its own name."""
+    from torch.autograd.variable import Variable
+
+    leaf = z.detach().clone().requires_grad_(True)
+    loss = _loss(leaf)
+    return Variable._execution_engine.run_backward((loss,), (torch.ones_like(loss),), False, False, (leaf,), False)[0]
+
+
+def _autograd_answers() -> dict:
+    """Ways an answer gets a gradient from autograd without the names a rule lists."""
+    from torch.autograd.graph import _engine_run_backward
+
+    def engine_run_backward(z):
+        leaf = z.detach().clone().requires_grad_(True)
+        loss = _loss(leaf)
+        return _engine_run_backward((loss,), (torch.ones_like(loss),), False, False, (leaf,), False)[0]
+
+    def in_a_thread(z):
+        out = []
+
+        def work():
+            try:
+                out.append(_engine(z))
+            except Exception as error:  # noqa: BLE001 - handed to the answer's own thread, which raises it
+                out.append(error)
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+        if isinstance(out[0], Exception):
+            raise out[0]
+        return out[0]
+
+    def dispatch_off(z):
+        with torch._C._DisableTorchDispatch(), torch._C.DisableTorchFunction():
+            return _engine(z)
+
+    def switch_off(z):
+        torch.set_anomaly_enabled(False)
+        return _engine(z)
+
+    def forward_mode(z):
+        level = torch._C._enter_dual_level()
+        try:
+            columns = []
+            for i in range(z.shape[-1]):
+                dual = torch._make_dual(z, torch.nn.functional.one_hot(torch.tensor(i), z.shape[-1]).expand_as(z)
+                                        .to(z.dtype), level=level)
+                columns.append(torch._unpack_dual(_loss(dual), level=level)[1])
+            return torch.stack(columns, -1)
+        finally:
+            torch._C._exit_dual_level(level=level)
+
+    return {"engine": _engine, "engine_run_backward": engine_run_backward, "in_a_thread": in_a_thread,
+            "dispatch_off": dispatch_off, "switch_off": switch_off, "forward_mode": forward_mode,
+            "a node by hand": lambda z: (z.detach().clone().requires_grad_(True) * 1.0).grad_fn(torch.ones_like(z))}
+
+
+def test_no_autograd_refuses_every_way_to_a_gradient_and_keeps_the_honest_one():
+    """forbidden(no_autograd=True), for a gradient derived by hand (lab02, lab06): the engine called under any name,
+    on another thread, with torch's Python dispatch off, after turning the watch's switch off, forward mode, a node
+    called by hand: none of them returns; the derived gradient does, and autograd works again afterwards."""
+    z = torch.randn(4, 6)
+    leaf = z.clone().requires_grad_(True)
+    _loss(leaf).backward()
+    answers = _autograd_answers()
+    assert torch.allclose(answers["engine"](z), leaf.grad)  # each works outside the rule
+    for name, answer in answers.items():
+        try:
+            with forbidden(no_autograd=True):
+                answer(z)
+        except ForbiddenCall:
+            continue
+        pytest.fail(f"{name}: autograd answered inside forbidden(no_autograd=True)")
+    assert not torch.is_anomaly_enabled()
+    with forbidden(no_autograd=True):
+        by_hand = (torch.softmax(z, -1) - F.one_hot(torch.zeros(4, dtype=torch.long), 6)) / 4
+    assert torch.allclose(by_hand, leaf.grad, atol=1e-6)
+    assert torch.allclose(answers["engine"](z), leaf.grad)

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch._C import is_anomaly_check_nan_enabled, is_anomaly_enabled, set_anomaly_enabled
 from torch._decomp import global_decomposition_table
 from torch._prims.context import torch_to_refs_map
 from torch.overrides import TorchFunctionMode
@@ -157,6 +158,18 @@ class _AtenKernels:
             library._destroy()
 
 
+# forbidden(no_autograd=True), for a gradient the exercise derives by hand. Autograd records a node for every
+# operation on a tensor that requires grad, on any thread, and a backward pass needs those nodes. With anomaly mode
+# on (a process-wide switch, unlike grad mode or a dispatch mode, which the answer's thread could step around),
+# each node created calls a Python function, torch.fx.traceback.format_stack: for the block, its body raises. By
+# name too: forward mode (it records no node; its aten::_make_dual kernel raises on every thread), the usual calls
+# (so that the message names them), and the switch itself.
+_AUTOGRAD_NAMES = ("torch.Tensor.backward", "torch.autograd.backward", "torch.autograd.grad",
+                   "torch.autograd.forward_ad.make_dual", "torch._make_dual", "torch.set_anomaly_enabled",
+                   "torch._C.set_anomaly_enabled")  # the last two: the answer may not turn the node watch off
+_NODE_WATCH = "torch.fx.traceback.format_stack"
+
+
 def _aten_op(original: Any) -> str | None:
     """The ATen operator a torch builtin (not a Python function or class) is, when it has the builtin's name."""
     if isinstance(original, (type, FunctionType, ModuleType)):
@@ -267,17 +280,22 @@ class forbidden:
     its submodules ("transformers": every model file's copy of an attention function).
     allow: dotted names of a forbidden module's objects the test itself hands the answer ("utils.lora.LoRALinear"
     with `substituted(LoRALinear=...)`): they keep working.
+    no_autograd: for a gradient the exercise derives by hand: the answer may not run a backward pass, record an
+    operation for one (on any thread) or use forward-mode AD.
 
     A Python function among them (a forbidden function, a forbidden class's methods, a forbidden module's own
     functions and classes) has its body swapped for one that raises, for the block: however the answer reached it
     (a list, a dict, a class attribute, a bound method filled before the block), calling it raises.
     """
 
-    def __init__(self, *names: str, modules: tuple[str, ...] = (), allow: tuple[str, ...] = ()) -> None:
-        self.names, self.modules, self.allow = names, modules, allow
+    def __init__(self, *names: str, modules: tuple[str, ...] = (), allow: tuple[str, ...] = (),
+                 no_autograd: bool = False) -> None:
+        self.names = tuple(dict.fromkeys(names + (_AUTOGRAD_NAMES if no_autograd else ())))
+        self.modules, self.allow, self.no_autograd = modules, allow, no_autograd
         self._undo: list[tuple[Any, str, bool, Any]] = []  # (owner, attribute, was it in owner's own dict, value)
         self._bodies: list[tuple[FunctionType, CodeType]] = []  # (function, its own body)
         self._mode: _Dispatch | None = None
+        self._anomaly: tuple[bool, bool] | None = None  # anomaly mode's settings before the block
         self._kernels: _AtenKernels | None = None
 
     def _block_bodies(self, obj: Any, what: str, allowed: set[int]) -> None:
@@ -352,6 +370,11 @@ class forbidden:
                 self._mode = _Dispatch(originals)
                 self._mode.__enter__()
             self._kernels = _AtenKernels(ops)
+            if self.no_autograd:
+                self._block_bodies(_resolve(_NODE_WATCH)[2], "autograd (an operation was recorded for a backward "
+                                   "pass: a tensor that requires grad)", set())
+                self._anomaly = (is_anomaly_enabled(), is_anomaly_check_nan_enabled())
+                set_anomaly_enabled(True, False)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -392,11 +415,16 @@ class forbidden:
             kernels, self._kernels = self._kernels, None
             kernels.close()
         removed = False
+        if self._anomaly is not None:  # anomaly mode is still on, unless the answer turned it off
+            removed = not is_anomaly_enabled()
+            set_anomaly_enabled(*self._anomaly)
+            self._anomaly = None
         if self._mode is not None:  # still the innermost torch function mode, unless the answer popped it
             mode, self._mode = self._mode, None
             depth = torch._C._len_torch_function_stack()
-            removed = depth == 0 or torch._C._get_function_stack_at(depth - 1) is not mode
-            if not removed:
+            if depth == 0 or torch._C._get_function_stack_at(depth - 1) is not mode:
+                removed = True
+            else:
                 mode.__exit__(None, None, None)
         while self._undo:
             owner, attr, existed, value = self._undo.pop()

@@ -9,9 +9,9 @@
 # - Visible tests show some checks; hidden checks run at grading time on fresh random matrices and shapes.
 # - Allowed everywhere: indexing, matrix products, `torch.zeros`, `Tensor.norm`, `topk`, `torch.cdist`,
 #   `Tensor.index_add_`, the course's `one_hot`, and your own functions from earlier exercises. Exercise 4 is about
-#   the gradient, so autograd (`Tensor.backward`, `torch.autograd.grad`, `torch.func`) raises while the hidden tests
-#   call your answer there. A test of a later exercise runs your earlier functions' references, so one mistake
-#   costs points once.
+#   the gradient, so autograd (`Tensor.backward`, `torch.autograd.grad`, `torch.func`, any operation on a tensor
+#   that requires grad) raises while the hidden tests call your answer there. A test of a later exercise runs your
+#   earlier functions' references, so one mistake costs points once.
 # - Before you submit: *Kernel → Restart & Run All*.
 #
 # Time: about 50 minutes. Points: 17.
@@ -275,8 +275,8 @@ assert type(min_row_distance(_E)) is float, "return a Python float (.item()), no
 # Write `embedding_grad(ids, grad_out, vocab)` for `ids` of any shape `(...)` and `grad_out` of shape
 # `(..., d_model)`. Return a tensor of `grad_out`'s dtype (the hidden tests use float32 and float64).
 # **Not allowed**: autograd (`Tensor.backward`, `torch.autograd.grad`, `torch.autograd.backward`, `torch.func.vjp`,
-# `torch.func.grad`): the test computes its reference with it, and these raise while the hidden tests call your
-# function. Allowed: `torch.zeros`, `Tensor.index_add_`, `one_hot` (then mind its float32 dtype), `reshape`, matmul.
+# `torch.func.grad`, or any operation on a tensor that requires grad): the test computes its reference with it, and
+# these raise while the hidden tests call your function. Allowed: `torch.zeros`, `Tensor.index_add_`, `one_hot` (then mind its float32 dtype), `reshape`, matmul.
 
 # %% nbgrader={"grade": false, "grade_id": "embedding_grad", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def embedding_grad(ids: torch.Tensor, grad_out: torch.Tensor, vocab: int) -> torch.Tensor:
@@ -332,7 +332,7 @@ for _shape, _dtype in [((12,), torch.float32), ((4, 6), torch.float64), ((2, 3, 
     ### BEGIN REFERENCE
     (_want,) = torch.autograd.grad(_E[_ids], _E, grad_outputs=_grad_out)
     ### END REFERENCE
-    with _hidden_forbidden(*_HIDDEN_RULES):
+    with _hidden_forbidden(*_HIDDEN_RULES, no_autograd=True):
         _got = embedding_grad(_ids, _grad_out, _v)
     expect_equal(str(_got.dtype), str(_dtype), message=f"grad_out is {_dtype}: return the same dtype, got {_got.dtype}")
     _tol = 1e-10 if _dtype == torch.float64 else 1e-5  # float64 in, float64 precision out: no float32 detour

@@ -91,6 +91,15 @@ def embedding_grad(ids: torch.Tensor, grad_out: torch.Tensor, vocab: int) -> tor
     return E.grad
 
 
+# %% [embedding_grad] runs autograd's engine itself (Variable._execution_engine), which the exercise forbids
+def embedding_grad(ids: torch.Tensor, grad_out: torch.Tensor, vocab: int) -> torch.Tensor:
+    """dL/dE (vocab, d_model) of out = E[ids]."""
+    from torch.autograd.variable import Variable
+
+    E = torch.zeros(vocab, grad_out.shape[-1], dtype=grad_out.dtype, requires_grad=True)
+    return Variable._execution_engine.run_backward((E[ids],), (grad_out,), False, False, (E,), False)[0]
+
+
 # %% [embedding_grad] one_hot(ids).T @ grad_out, left in one_hot's float32
 def embedding_grad(ids: torch.Tensor, grad_out: torch.Tensor, vocab: int) -> torch.Tensor:
     """dL/dE (vocab, d_model) of out = E[ids]."""
