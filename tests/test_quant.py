@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
@@ -43,6 +45,30 @@ def test_nf4_codebook_equals_bitsandbytes():
     assert ours.dtype == torch.float32 and ours.shape == (16,)
     assert torch.equal(ours, theirs)
     assert torch.all(ours[1:] > ours[:-1]) and ours[0] == -1 and ours[-1] == 1 and ours[7] == 0
+
+
+@pytest.mark.parametrize("offset", [0.9, 0.95, 0.9677083, 0.99, 0.995])
+def test_nf4_codebook_of_any_offset_equals_bitsandbytes_create_normal_map(offset, monkeypatch):
+    """Lab 11 asks for the codebook of any offset (a copied table cannot answer): bitsandbytes builds it in
+    create_normal_map, which asks scipy for the normal quantiles; scipy is not a course dependency, so its norm.ppf
+    is supplied by torch.special.ndtri in float64. Both round float64 quantiles to float32, then divide by the
+    largest: they may part by one float32 step in each, at most 2 * 2**-23 on levels within [-1, 1]."""
+    import types
+
+    stats = types.ModuleType("scipy.stats")
+    stats.norm = types.SimpleNamespace(ppf=lambda p: torch.special.ndtri(torch.as_tensor(p, dtype=torch.float64)))
+    monkeypatch.setitem(sys.modules, "scipy", types.ModuleType("scipy"))
+    monkeypatch.setitem(sys.modules, "scipy.stats", stats)
+    table = bnb_functional.create_normal_map(offset, use_extra_value=True)  # 256: 7 negative, zeros, 8 positive
+    theirs = torch.cat([table[:7], torch.zeros(1), table[-8:]])
+    torch.testing.assert_close(nf4_codebook(offset), theirs, rtol=0.0, atol=2 * 2**-23)
+    assert int((table == 0).sum()) == 256 - 15
+
+
+@pytest.mark.parametrize("offset", [0.5, 1.0, 1.2, -0.9])
+def test_nf4_codebook_refuses_an_offset_that_is_not_a_probability_above_one_half(offset):
+    with pytest.raises(ValueError, match="offset"):
+        nf4_codebook(offset)
 
 
 @pytest.mark.parametrize("shape", SHAPES)

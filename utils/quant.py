@@ -76,16 +76,19 @@ def absmax_dequantize_blockwise(q: torch.Tensor, scales: torch.Tensor, shape: to
 
 # ---------------------------------------------------------------- 4-bit codebooks
 
-def nf4_codebook() -> torch.Tensor:
+def nf4_codebook(offset: float = NF4_OFFSET) -> torch.Tensor:
     """The 16 NormalFloat-4 levels (float32, ascending, from -1 to 1), built from quantiles of N(0, 1).
 
     8 positive levels are quantiles at probabilities linspace(offset, 0.5, 9)[:-1], 7 negative ones at
     linspace(offset, 0.5, 8)[:-1] (mirrored), plus an exact zero; all divided by the largest. The asymmetry
-    (8 positive, 7 negative) buys an exact 0 with 16 codes. Equal, bit for bit, to bitsandbytes' NF4 table.
+    (8 positive, 7 negative) buys an exact 0 with 16 codes. With the default offset (the probability of the
+    largest level), equal bit for bit to bitsandbytes' NF4 table; any offset, to its create_normal_map.
     """
+    if not 0.5 < offset < 1.0:
+        raise ValueError(f"offset is the probability of the largest level, between 0.5 and 1; got {offset}")
     normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
-    positive = normal.icdf(torch.linspace(NF4_OFFSET, 0.5, 9)[:-1].double())
-    negative = -normal.icdf(torch.linspace(NF4_OFFSET, 0.5, 8)[:-1].double())
+    positive = normal.icdf(torch.linspace(offset, 0.5, 9)[:-1].double())
+    negative = -normal.icdf(torch.linspace(offset, 0.5, 8)[:-1].double())
     levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).float().sort().values
     return levels / levels.max()
 

@@ -124,23 +124,24 @@ for _bits in (8, 4, 3):
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Exercise 2 — the NF4 codebook (4 points)
 #
-# `nf4_codebook()` returns the 16 NF4 levels, float32, ascending:
+# `nf4_codebook(offset=0.9677083)` returns the 16 NF4 levels, float32, ascending:
 #
-# 1. `offset = 0.9677083`;
+# 1. `offset` is the probability whose quantile becomes the largest level; NF4 uses 0.9677083, the default;
 # 2. positive side: the standard-normal quantiles of `torch.linspace(offset, 0.5, 9)[:-1]` (8 values);
 # 3. negative side: minus the quantiles of `torch.linspace(offset, 0.5, 8)[:-1]` (7 values);
 # 4. add an exact 0, sort, divide by the largest value (so the levels run from −1 to 1).
 #
 # `torch.distributions.Normal(0.0, 1.0).icdf(p)` is the quantile function Φ⁻¹ (computing it in float64 is more
-# accurate).
+# accurate). The hidden tests also try other offsets, as bitsandbytes' `create_normal_map(offset)` does: the
+# 16 numbers of the table cannot answer them, the recipe can.
 
 # %% nbgrader={"grade": false, "grade_id": "nf4_codebook", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def nf4_codebook() -> torch.Tensor:
-    """The 16 NormalFloat-4 levels, float32, ascending, from -1 to 1."""
+def nf4_codebook(offset: float = 0.9677083) -> torch.Tensor:
+    """The 16 NormalFloat-4 levels, float32, ascending, from -1 to 1; the largest is the quantile of `offset`."""
     ### BEGIN SOLUTION
     normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
-    positive = normal.icdf(torch.linspace(0.9677083, 0.5, 9)[:-1].double())
-    negative = -normal.icdf(torch.linspace(0.9677083, 0.5, 8)[:-1].double())
+    positive = normal.icdf(torch.linspace(offset, 0.5, 9)[:-1].double())
+    negative = -normal.icdf(torch.linspace(offset, 0.5, 8)[:-1].double())
     levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).float().sort().values
     return levels / levels.max()
     ### END SOLUTION
@@ -171,9 +172,10 @@ expect_equal((int((_book < 0).sum()), int((_book > 0).sum())), (7, 8), message="
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_nf4_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""the levels are normal quantiles: equal to the table bitsandbytes uses (2 points)"""
+"""the levels are normal quantiles: the table bitsandbytes uses, and the codebook of other offsets (2 points)"""
 _book = nf4_codebook()
 assert abs(_book[8].item() - 0.0796) < 1e-3, "the smallest positive level is about 0.0796"
+assert abs(nf4_codebook(0.99)[8].item() - 0.0663) < 1e-3, "offset 0.99: the smallest positive level is about 0.0663"
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 
@@ -182,12 +184,19 @@ _HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.function
                  "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
                  "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
                  "bitsandbytes.backends.utils._get_4bit_code")
+_offsets = (0.9, 0.95, 0.985, 0.995)
 ### BEGIN REFERENCE
+from utils.quant import nf4_codebook as _hidden_nf4_codebook  # bitsandbytes' create_normal_map (tests/test_quant.py)
+
 _ref = bnbf.get_4bit_type("nf4", device="cpu")
+_refs = [_hidden_nf4_codebook(_offset) for _offset in _offsets]
 ### END REFERENCE
 with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.quant",)):
     _book = nf4_codebook()
+    _books = [nf4_codebook(_offset) for _offset in _offsets]
 expect_close(_book, _ref, atol=1e-6, message="not the NF4 levels of bitsandbytes")
+for _i, _offset in enumerate(_offsets):  # the expected values exist only in the reference kernel
+    expect_close(_books[_i], _refs[_i], atol=1e-6, message=f"offset {_offset}: not the normal quantiles of that offset")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}

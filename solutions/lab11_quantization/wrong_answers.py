@@ -99,6 +99,15 @@ def absmax_dequantize(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return q.float() * scale
 
 
+# %% [nf4_codebook] the 16 levels copied from the lesson's printout: right for NF4's offset only
+def nf4_codebook(offset: float = 0.9677083) -> torch.Tensor:
+    """The 16 NormalFloat-4 levels, float32, ascending, from -1 to 1."""
+    return torch.tensor([-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+                         -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+                         0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+                         0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0])
+
+
 # %% [nf4_codebook] forgets to divide by the largest level (runs to about 1.85)
 def nf4_codebook() -> torch.Tensor:
     """The 16 NormalFloat-4 levels, float32, ascending, from -1 to 1."""

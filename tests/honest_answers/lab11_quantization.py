@@ -12,14 +12,14 @@ def absmax_dequantize(q, scale):
     return q.to(torch.float32).mul(scale)
 
 
-# %% [nf4_codebook] the normal quantiles from Python's statistics.NormalDist, in float64
+# %% [nf4_codebook] the normal quantiles from Python's statistics.NormalDist, in float64; its own name for offset
 from statistics import NormalDist
 
 
-def nf4_codebook():
+def nf4_codebook(p_max=0.9677083):
     phi_inv = NormalDist().inv_cdf
-    pos = [phi_inv(p) for p in torch.linspace(0.9677083, 0.5, 9)[:-1].tolist()]
-    neg = [-phi_inv(p) for p in torch.linspace(0.9677083, 0.5, 8)[:-1].tolist()]
+    pos = [phi_inv(p) for p in torch.linspace(p_max, 0.5, 9)[:-1].tolist()]
+    neg = [-phi_inv(p) for p in torch.linspace(p_max, 0.5, 8)[:-1].tolist()]
     levels = torch.tensor(sorted(neg + [0.0] + pos), dtype=torch.float64)
     return (levels / levels.max()).float()
 
