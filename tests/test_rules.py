@@ -347,6 +347,9 @@ def test_torch_python_implementations_of_a_forbidden_operator_raise():
     assert all(call() is not None for call in twins.values())
 
 
+_SWITCH = [torch._C.set_anomaly_enabled]  # kept where no rule's name reaches it
+
+
 def _loss(z: torch.Tensor) -> torch.Tensor:
     return (z.exp().sum(-1).log() - z[..., 0]).mean()
 
@@ -393,6 +396,13 @@ def _autograd_answers() -> dict:
         torch.set_anomaly_enabled(False)
         return _engine(z)
 
+    def switch_kept(z):  # the switch as kept before the block, turned back on before the block ends
+        _SWITCH[0](False)
+        try:
+            return _engine(z)
+        finally:
+            _SWITCH[0](True)
+
     def forward_mode(z):
         level = torch._C._enter_dual_level()
         try:
@@ -406,14 +416,16 @@ def _autograd_answers() -> dict:
             torch._C._exit_dual_level(level=level)
 
     return {"engine": _engine, "engine_run_backward": engine_run_backward, "in_a_thread": in_a_thread,
-            "dispatch_off": dispatch_off, "switch_off": switch_off, "forward_mode": forward_mode,
+            "dispatch_off": dispatch_off, "switch_off": switch_off, "switch_kept": switch_kept,
+            "forward_mode": forward_mode,
             "a node by hand": lambda z: (z.detach().clone().requires_grad_(True) * 1.0).grad_fn(torch.ones_like(z))}
 
 
 def test_no_autograd_refuses_every_way_to_a_gradient_and_keeps_the_honest_one():
     """forbidden(no_autograd=True), for a gradient derived by hand (lab02, lab06): the engine called under any name,
-    on another thread, with torch's Python dispatch off, after turning the watch's switch off, forward mode, a node
-    called by hand: none of them returns; the derived gradient does, and autograd works again afterwards."""
+    on another thread, with torch's Python dispatch off, after turning the watch's switch off (also with a switch
+    kept before the block, turned back on), forward mode, a node called by hand: none of them returns; the derived
+    gradient does, also in a nested block, and autograd works again afterwards."""
     z = torch.randn(4, 6)
     leaf = z.clone().requires_grad_(True)
     _loss(leaf).backward()
@@ -427,7 +439,7 @@ def test_no_autograd_refuses_every_way_to_a_gradient_and_keeps_the_honest_one():
             continue
         pytest.fail(f"{name}: autograd answered inside forbidden(no_autograd=True)")
     assert not torch.is_anomaly_enabled()
-    with forbidden(no_autograd=True):
+    with forbidden(no_autograd=True), forbidden(no_autograd=True):
         by_hand = (torch.softmax(z, -1) - F.one_hot(torch.zeros(4, dtype=torch.long), 6)) / 4
     assert torch.allclose(by_hand, leaf.grad, atol=1e-6)
     assert torch.allclose(answers["engine"](z), leaf.grad)

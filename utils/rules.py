@@ -170,6 +170,14 @@ _AUTOGRAD_NAMES = ("torch.Tensor.backward", "torch.autograd.backward", "torch.au
 _NODE_WATCH = "torch.fx.traceback.format_stack"
 
 
+def _next_node_number() -> int:
+    """The sequence number the next autograd node made on this thread gets (a per-thread count of every node): the
+    outermost no_autograd block reads it before and after, so a node made while the answer had turned the watch
+    off with a switch it kept (`held[0](False)`) is still counted."""
+    with torch.enable_grad():
+        return (torch.zeros((), requires_grad=True) * 1).grad_fn._sequence_nr() + 1
+
+
 def _aten_op(original: Any) -> str | None:
     """The ATen operator a torch builtin (not a Python function or class) is, when it has the builtin's name."""
     if isinstance(original, (type, FunctionType, ModuleType)):
@@ -296,6 +304,7 @@ class forbidden:
         self._bodies: list[tuple[FunctionType, CodeType]] = []  # (function, its own body)
         self._mode: _Dispatch | None = None
         self._anomaly: tuple[bool, bool] | None = None  # anomaly mode's settings before the block
+        self._first_node: int | None = None  # the number the answer's first autograd node would get
         self._kernels: _AtenKernels | None = None
 
     def _block_bodies(self, obj: Any, what: str, allowed: set[int]) -> None:
@@ -371,8 +380,11 @@ class forbidden:
                 self._mode.__enter__()
             self._kernels = _AtenKernels(ops)
             if self.no_autograd:
-                self._block_bodies(_resolve(_NODE_WATCH)[2], "autograd (an operation was recorded for a backward "
-                                   "pass: a tensor that requires grad)", set())
+                watch = _resolve(_NODE_WATCH)[2]
+                if not _blocked(watch):  # the outermost no_autograd block (an inner one makes no node to count)
+                    self._first_node = _next_node_number()
+                self._block_bodies(watch, "autograd (an operation was recorded for a backward pass: a tensor that "
+                                   "requires grad)", set())
                 self._anomaly = (is_anomaly_enabled(), is_anomaly_check_nan_enabled())
                 set_anomaly_enabled(True, False)
         except BaseException:
@@ -419,6 +431,9 @@ class forbidden:
             removed = not is_anomaly_enabled()
             set_anomaly_enabled(*self._anomaly)
             self._anomaly = None
+        made = 0
+        if self._first_node is not None:  # nodes made on this thread during the block, the probe's not counted
+            made, self._first_node = _next_node_number() - 1 - self._first_node, None
         if self._mode is not None:  # still the innermost torch function mode, unless the answer popped it
             mode, self._mode = self._mode, None
             depth = torch._C._len_torch_function_stack()
@@ -429,6 +444,9 @@ class forbidden:
         while self._undo:
             owner, attr, existed, value = self._undo.pop()
             _put(owner, attr, value if existed else _DELETE)
+        if made and exc[0] is None:
+            raise ForbiddenCall(f"this exercise must not use autograd ({made} operations were recorded for a "
+                                "backward pass)")
         if removed and exc[0] is None:
             raise ForbiddenCall("the rule's watch over torch calls was removed while the answer ran")
 
