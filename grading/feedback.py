@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import threading
 from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -156,11 +157,20 @@ def _too_deep(html: str) -> bool:
     return parser.deepest > MAX_DEPTH
 
 
-_CLEANER = bleach.Cleaner(tags=ALLOWED_TAGS, attributes=_attribute_allowed,
-                          protocols={"http", "https", "mailto", "data"}, strip=True, strip_comments=True,
-                          css_sanitizer=_CSS)
-_IMAGE_CLEANER = bleach.Cleaner(tags={"div", "img"}, attributes=_image_attribute_allowed, protocols={"data"},
-                                strip=True)
+_PER_THREAD = threading.local()
+
+
+def _cleaners() -> tuple[bleach.Cleaner, bleach.Cleaner]:
+    """This thread's (text, image) cleaners. grade_all renders feedback pages on several threads, and a bleach
+    Cleaner is not thread-safe (its html5lib parser keeps state while it works): shared, one student's page came out
+    with another's markup or failed to render (308 wrong pages and 26 errors in 1,280 on 8 threads)."""
+    if not hasattr(_PER_THREAD, "cleaners"):
+        _PER_THREAD.cleaners = (
+            bleach.Cleaner(tags=ALLOWED_TAGS, attributes=_attribute_allowed,
+                           protocols={"http", "https", "mailto", "data"}, strip=True, strip_comments=True,
+                           css_sanitizer=_CSS),
+            bleach.Cleaner(tags={"div", "img"}, attributes=_image_attribute_allowed, protocols={"data"}, strip=True))
+    return _PER_THREAD.cleaners
 
 
 def sanitize(html: str) -> str:
@@ -179,13 +189,13 @@ def sanitize(html: str) -> str:
         for element in soup.find_all(DROPPED_WITH_CONTENT):
             element.decompose()
         html = str(soup)
-    return _CLEANER.clean(html)
+    return _cleaners()[0].clean(html)
 
 
 def sanitize_image(html: str) -> str:
     """The template's HTML for a png or jpeg output (student metadata sets its size, which the template writes
     unquoted, and may set its source)."""
-    return _IMAGE_CLEANER.clean(html)
+    return _cleaners()[1].clean(html)
 
 
 def _plain_outputs(nb: nbformat.NotebookNode) -> None:

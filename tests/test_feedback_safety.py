@@ -330,3 +330,19 @@ def test_a_notebook_that_cannot_be_rendered_keeps_its_points(tmp_path, monkeypat
     assert "lab99: 2 / 2" in page and "<td>2 / 2</td>" in page
     assert "<script" not in page
     assert len(notes) == 1 and "RecursionError" in notes[0]
+
+
+def test_pages_rendered_on_several_threads_are_each_students_own():
+    """grade_all renders feedback pages on several threads; a bleach Cleaner's parser keeps state while it works,
+    so a shared one mixed one student's markup into another's page or failed (hundreds of 1,280 pages, 8 threads).
+    Each page sanitized on a crowded thread pool equals the same page sanitized alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from grading.feedback import sanitize
+
+    pages = [("<div>" * 30 + f"<p>student {i} <b>bold</b> <table><tr><td>{i}</td></tr></table>"
+              + "<ul><li>a</li><li>b</li></ul>" * 20 + "</p>" + "</div>" * 30) for i in range(16)]
+    alone = [sanitize(page) for page in pages]
+    with ThreadPoolExecutor(8) as pool:
+        crowded = list(pool.map(sanitize, pages * 20))
+    assert crowded == alone * 20
