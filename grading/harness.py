@@ -1141,8 +1141,7 @@ _SUSPECT_ATTRS = {"input_transformers_cleanup", "input_transformers_post", "ast_
                   "f_locals", "f_globals", "f_lineno", "tb_frame", "gi_frame", "cr_frame", "get_referrers",
                   "get_referents", "get_objects", "_current_frames", "addaudithook", "__closure__", "cell_contents",
                   "ctypes", "ctypeslib", "__array_interface__", "DisableTorchFunction", "_pop_torch_function_stack",
-                  "_disable_current_modes", "pythonapi", "_DisableTorchDispatch", "_execution_engine",
-                  "_engine_run_backward", "set_anomaly_enabled"}
+                  "_disable_current_modes", "pythonapi", "_DisableTorchDispatch", "set_anomaly_enabled"}
 _SUSPECT_MODULES = {"sqlite3", "ctypes", "socket", "urllib", "http", "requests"}
 _SUSPECT_TEXT = ("gradebook", "solutions/", "wrong_answers", "grades.csv", "/proc/", ".ipynb")
 _ALLOWED_ASSIGNMENTS = ("torch.backends.",)  # ordinary settings (cudnn.deterministic...), not the test machinery

@@ -272,15 +272,14 @@ def test_without_seccomp_the_guard_refuses_student_code_that_starts_a_program():
         "child: refused RuntimeError", "forked: refused PermissionError"]
 
 
-def test_the_scan_flags_ways_around_a_rule_for_review_and_not_honest_code():
-    """What a lab's no_autograd rule refuses is also flagged for the instructor to read: autograd's engine under its
-    own names, torch's Python dispatch turned off, the anomaly switch the rule's watch relies on."""
-    around = {"from torch.autograd.variable import Variable\nVariable._execution_engine.run_backward((l,), (g,))":
-              "_execution_engine",
-              "torch.autograd.graph._engine_run_backward((l,), (g,), False, False, (z,), False)": "_engine_run_backward",
-              "with torch._C._DisableTorchDispatch():\n    pass": "_DisableTorchDispatch",
-              "torch.set_anomaly_enabled(False)": "set_anomaly_enabled"}
-    for source, name in around.items():
+def test_the_scan_flags_what_only_defeats_a_rules_watch_and_not_a_shortcut_it_refuses():
+    """Turning off torch's Python dispatch or anomaly mode (what a no_autograd rule watches with) serves only to
+    get around a rule: flagged for the instructor to read. Running autograd's engine under its own name is a
+    shortcut the rule refuses and scores as wrong: an honest mistake's status, no flag."""
+    for source, name in {"with torch._C._DisableTorchDispatch():\n    pass": "_DisableTorchDispatch",
+                         "torch.set_anomaly_enabled(False)": "set_anomaly_enabled"}.items():
         assert any(name in flag for flag in scan(source)), source
+    shortcut = "from torch.autograd.variable import Variable\nVariable._execution_engine.run_backward((l,), (g,))"
     honest = "probs = torch.softmax(logits, dim=-1)\nreturn (probs - F.one_hot(targets, 5)) / targets.numel()\n"
+    assert scan(shortcut) == []
     assert scan(f"def cross_entropy_grad(logits, targets):\n{textwrap.indent(honest, '    ')}") == []
