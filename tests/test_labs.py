@@ -153,6 +153,64 @@ def test_hidden_tests_pass_only_keywords_a_visible_test_passes(lab):
     assert not unseen, f"hidden tests pass parameter names that no visible test passes: {sorted(unseen)}"
 
 
+def _package_namesakes() -> dict[str, str]:
+    """{name: module} of the functions and classes the course's package defines at the top of a utils module."""
+    from utils import ROOT
+
+    found = {}
+    for path in sorted((ROOT / "utils").glob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_") \
+                    and not path.stem.startswith("_"):  # utils._moved: dated aliases of moved commands
+                found.setdefault(node.name, f"utils.{path.stem}")
+    return found
+
+
+def _forbidding_blocks(tree: ast.AST) -> list[tuple[int, int, tuple[str, ...]]]:
+    """(first line, last line, modules) of each `with _hidden_forbidden(..., modules=(...))` block."""
+    blocks = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.With):
+            for item in node.items:
+                call = item.context_expr
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "_hidden_forbidden":
+                    modules = [k.value for k in call.keywords if k.arg == "modules"]
+                    if modules:
+                        blocks.append((node.lineno, node.end_lineno, tuple(ast.literal_eval(modules[0]))))
+    return blocks
+
+
+@pytest.mark.parametrize("lab", LAB_NAMES)
+def test_an_answer_the_package_holds_is_forbidden_in_its_hidden_tests(lab):
+    """An exercise whose function the course's package already defines (lab04's scaled_dot_product_attention is
+    utils.attention's, lab12's lora_parameter_count utils.lora's) is called by some hidden test inside a rule that
+    makes that module unimportable: otherwise importing the lesson's answer earns the exercise's points."""
+    from grading.labsource import HIDDEN_BEGIN, HIDDEN_END
+
+    namesakes = _package_namesakes()
+    cells = [c for nb in load_lab(lab).notebooks.values() for c in nb.cells if c.cell_type == "code"]
+    students = {node.name for c in cells if c.metadata.get("nbgrader", {}).get("solution")
+                for node in ast.parse(c.source).body if isinstance(node, ast.FunctionDef) and node.name in namesakes}
+    guarded = set()
+    for cell in (c for c in cells if c.metadata.get("nbgrader", {}).get("grade")):
+        tree, hidden, inside = ast.parse(cell.source), set(), False
+        for number, line in enumerate(cell.source.splitlines(), start=1):
+            if HIDDEN_BEGIN in line or HIDDEN_END in line:
+                inside = HIDDEN_BEGIN in line
+            elif inside:
+                hidden.add(number)
+        blocks = _forbidding_blocks(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in students \
+                    and node.lineno in hidden:
+                module = namesakes[node.func.id]
+                if any(first <= node.lineno <= last and any(module == m or module.startswith(f"{m}.") for m in mods)
+                       for first, last, mods in blocks):
+                    guarded.add(node.func.id)
+    unguarded = {f"{name} (the package's {namesakes[name]}.{name})" for name in students - guarded}
+    assert not unguarded, f"no hidden test forbids the package's own answer: {sorted(unguarded)}"
+
+
 def honest_answers(lab: str) -> list:
     path = HONEST / f"{lab}.py"
     return parse_wrong_answers(path.read_text(encoding="utf-8")) if path.is_file() else []

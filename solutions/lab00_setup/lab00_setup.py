@@ -68,7 +68,8 @@ for _ in range(20):
 # text** (not the prompt), decoded without special tokens such as `<|endoftext|>`.
 #
 # Hint: `tokenizer(prompt, return_tensors="pt")`, `model.generate(..., max_new_tokens=..., do_sample=False)`, then
-# decode the ids that come after the prompt's ids.
+# decode the ids that come after the prompt's ids. Not allowed: lesson 00's own `complete` in `utils.generation`
+# (the hidden tests make that module unimportable while they call yours).
 
 # %% nbgrader={"grade": false, "grade_id": "complete", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def complete(prompt: str, max_new_tokens: int = 8) -> str:
@@ -97,6 +98,9 @@ expect_equal(isinstance(complete("Water is made of", max_new_tokens=3), str), Tr
 print(repr(complete("The capital of France is")))
 assert not complete("The capital of France is").startswith("The capital"), "return only the new text, not the prompt"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
+
 ### BEGIN REFERENCE
 def _hidden_reference(prompt, n):
     inputs = tokenizer(prompt, return_tensors="pt")
@@ -110,7 +114,8 @@ _words = ["The", "capital", "of", "country", "is", "language", "spoken", "in", "
 for _ in range(3):
     _prompt = " ".join(_rng.choices(_words, k=_rng.randint(2, 6)))
     _n = _rng.randint(1, 6)
-    _got = complete(_prompt, max_new_tokens=_n)
+    with _hidden_forbidden(modules=("utils.generation",)):  # lesson 00's complete
+        _got = complete(_prompt, max_new_tokens=_n)
     expect_equal(_got, _hidden_reference(_prompt, _n),
                  message=f"not the greedy continuation of a random prompt {_prompt!r}")
 ### END HIDDEN TESTS

@@ -112,13 +112,16 @@ _back = absmax_dequantize(_q, _s)
 assert _back.dtype == torch.float32 and _back.shape == _x.shape
 assert (_back - _x).abs().max() <= _s / 2 + 1e-6, "round-trip error must be <= scale / 2"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 _g = torch.Generator().manual_seed(1103)
 for _bits in (8, 4, 3):
     _x = torch.randn(1000, generator=_g) * 5
     _q, _s = absmax_quantize(_x, bits=_bits)
+    with _hidden_forbidden(modules=("utils.quant",)):
+        _back = absmax_dequantize(_q, _s)
     # within half a step of x: the step is the reference's scale (atol is the reference kernel's), max|x| / qmax
-    expect_close(absmax_dequantize(_q, _s), _x, rtol=0.0, atol=float(_s) / 2 + 1e-5,
-                 message=f"{_bits} bits: error > scale / 2")
+    expect_close(_back, _x, rtol=0.0, atol=float(_s) / 2 + 1e-5, message=f"{_bits} bits: error > scale / 2")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -383,9 +386,12 @@ def double_dequantize(q: torch.Tensor, scales: torch.Tensor, offset: torch.Tenso
 assert math.isclose(scale_bits_per_param(64), 0.5)
 assert round(scale_bits_per_param(64, double_quant=True), 3) == 0.127
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 for _bs in (32, 64, 128, 256):
     for _bs2 in (128, 256):
-        _with, _without = scale_bits_per_param(_bs, True, _bs2), scale_bits_per_param(_bs, False, _bs2)
+        with _hidden_forbidden(modules=("utils.quant",)):  # lesson 11's scale_bits_per_param
+            _with, _without = scale_bits_per_param(_bs, True, _bs2), scale_bits_per_param(_bs, False, _bs2)
         expect_close(float(_with), 8 / _bs + 32 / (_bs * _bs2), rtol=1e-9, atol=0.0,
                      message=f"double quantization, blocksize {_bs}, blocksize2 {_bs2}: {_with}")
         expect_close(float(_without), 32 / _bs, rtol=1e-9, atol=0.0,
@@ -414,7 +420,8 @@ for _n, _bs2 in ((1024, 256), (768, 128)):
     _want_offset = _absmax.mean().item()
     ### END REFERENCE
     expect_close(float(_offset), _want_offset, rtol=1e-5, atol=0.0, message="offset: the mean of the scales")
-    _back = double_dequantize(_q, _scales, _offset).reshape(-1, _bs2)
+    with _hidden_forbidden(modules=("utils.quant",)):
+        _back = double_dequantize(_q, _scales, _offset).reshape(-1, _bs2)
     for _i in range(_n // _bs2):  # within half a step of each block (atol: the reference kernel's step of the block)
         expect_close(_back[_i], _absmax.reshape(-1, _bs2)[_i], rtol=0.0, atol=float(_scales[_i]) / 2 + 1e-7,
                      message=f"error > half a step in block {_i}")

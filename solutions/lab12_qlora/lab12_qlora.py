@@ -107,7 +107,8 @@ expect_equal(count_parameters_4bit(_hm)[1], 48 + 48 * 40 + 40, message="the bias
 #
 # `lora_parameter_count(shapes, r)`: each adapted weight `W` of shape `(d, k)` = `(out_features, in_features)` (the
 # orientation of `nn.Linear.weight`, as in lesson 07) gets `B` (d × r) and `A` (r × k). Return the total number of
-# adapter parameters over all `shapes`, as an `int`.
+# adapter parameters over all `shapes`, as an `int`. Not allowed: `utils.lora` (its `lora_parameter_count` is
+# lesson 07's answer; the hidden tests make that module unimportable while they call yours).
 
 # %% nbgrader={"grade": false, "grade_id": "lora_parameter_count", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def lora_parameter_count(shapes: list[tuple[int, int]], r: int) -> int:
@@ -122,11 +123,14 @@ def lora_parameter_count(shapes: list[tuple[int, int]], r: int) -> int:
 assert lora_parameter_count([(1000, 1000)], 16) == 32_000, "seed 001: 1000 x 1000 at r = 16"
 assert lora_parameter_count([(2304, 768)] * 12, 4) == 147_456, "GPT-2 c_attn (out 2304, in 768), r = 4, 12 layers"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 _rng = random.Random(1201)
 for _ in range(10):
     _shapes = [(_rng.randint(8, 5000), _rng.randint(8, 5000)) for _ in range(_rng.randint(1, 8))]
     _r = _rng.choice([1, 4, 8, 16, 64])
-    _got = lora_parameter_count(_shapes, _r)
+    with _hidden_forbidden(modules=("utils.lora",)):  # lesson 07's lora_parameter_count
+        _got = lora_parameter_count(_shapes, _r)
     assert type(_got) is int, f"a count is an int, got {type(_got).__name__}"
     expect_equal(_got, sum(_r * (a + b) for a, b in _shapes), message=f"{len(_shapes)} shapes at r = {_r}: {_got}")
 ### END HIDDEN TESTS

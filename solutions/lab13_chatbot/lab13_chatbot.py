@@ -49,6 +49,10 @@ print(repr(format_prompt("What is the capital of Peru?") + " Lima" + tokenizer.e
 #
 # Careful: the pad id *is* the EOS id. A label rule like "mask every pad id" also masks the one EOS the model must
 # learn to produce — and then it never learns to stop.
+#
+# Allowed: the tokenizer, `format_prompt`, lists, `torch.tensor`. Not allowed: `utils.qa` (its `build_examples` and
+# `QACollator` are lesson 13's collate function; the hidden tests make that module unimportable while they call
+# yours).
 
 # %% nbgrader={"grade": false, "grade_id": "collate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def collate(pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
@@ -95,9 +99,12 @@ for _row, (_q, _a) in enumerate(_pairs):
     assert _batch["input_ids"][_row, :_n].tolist() == _p + _t, "input_ids = prompt ids + answer ids + EOS"
     assert (_batch["input_ids"][_row, _n:] == tokenizer.pad_token_id).all(), "pad on the right with the pad id"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 for _hseed in range(3):
     _hpairs = _random_pairs(100 + _hseed, 7)
-    _hbatch = collate(_hpairs)
+    with _hidden_forbidden(modules=("utils.qa",)):  # lesson 13's build_examples + QACollator
+        _hbatch = collate(_hpairs)
     _hwidth = max(sum(map(len, _reference_parts(q, a))) for q, a in _hpairs)
     expect_equal(tuple(_hbatch["input_ids"].shape), (7, _hwidth))
     for _hrow, (_hq, _ha) in enumerate(_hpairs):
@@ -115,9 +122,12 @@ for _row, (_q, _a) in enumerate(_pairs):
     assert (_batch["labels"][_row, :len(_p)] == -100).all(), "mask the question: label -100 on the prompt"
     assert _batch["labels"][_row, len(_p):len(_p) + len(_t) - 1].tolist() == _t[:-1], "keep the answer ids as labels"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 for _hseed in range(3):
     _hpairs = _random_pairs(200 + _hseed, 6)
-    _hbatch = collate(_hpairs)
+    with _hidden_forbidden(modules=("utils.qa",)):  # lesson 13's build_examples + QACollator
+        _hbatch = collate(_hpairs)
     for _hrow, (_hq, _ha) in enumerate(_hpairs):
         _hp, _ht = _reference_parts(_hq, _ha)
         expect_equal(_hbatch["labels"][_hrow, :len(_hp)].tolist(), [-100] * len(_hp))
@@ -132,9 +142,12 @@ for _row, (_q, _a) in enumerate(_pairs):
     _n = sum(map(len, _reference_parts(_q, _a)))
     assert _batch["labels"][_row, _n - 1] == EOS, "keep the label of the final EOS: it teaches the model to stop"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 for _hseed in range(3):
     _hpairs = _random_pairs(300 + _hseed, 8)
-    _hbatch = collate(_hpairs)
+    with _hidden_forbidden(modules=("utils.qa",)):  # lesson 13's build_examples + QACollator
+        _hbatch = collate(_hpairs)
     for _hrow, (_hq, _ha) in enumerate(_hpairs):
         _hn = sum(map(len, _reference_parts(_hq, _ha)))
         expect_equal(_hbatch["labels"][_hrow, _hn - 1].item(), EOS)
@@ -150,9 +163,12 @@ for _row, (_q, _a) in enumerate(_pairs):
     assert _batch["attention_mask"][_row].tolist() == [1] * _n + [0] * (_width - _n), "attention 1 on tokens, 0 on padding"
     assert (_batch["labels"][_row, _n:] == -100).all(), "label -100 on padding"
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 for _hseed in range(3):
     _hpairs = _random_pairs(400 + _hseed, 9)
-    _hbatch = collate(_hpairs)
+    with _hidden_forbidden(modules=("utils.qa",)):  # lesson 13's build_examples + QACollator
+        _hbatch = collate(_hpairs)
     _hwidth = _hbatch["input_ids"].shape[1]
     for _hrow, (_hq, _ha) in enumerate(_hpairs):
         _hn = sum(map(len, _reference_parts(_hq, _ha)))
