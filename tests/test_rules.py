@@ -443,3 +443,39 @@ def test_no_autograd_refuses_every_way_to_a_gradient_and_keeps_the_honest_one():
         by_hand = (torch.softmax(z, -1) - F.one_hot(torch.zeros(4, dtype=torch.long), 6)) / 4
     assert torch.allclose(by_hand, leaf.grad, atol=1e-6)
     assert torch.allclose(answers["engine"](z), leaf.grad)
+
+
+def test_a_forbidden_package_whose_metaclass_has_its_own_getattribute_can_be_entered(tmp_path, monkeypatch):
+    """transformers' DummyObject is a metaclass with its own __getattribute__: when the block swapped its body
+    before reaching a module of dummy classes, reading a dummy class's __module__ ran the swapped body, and entering
+    forbidden(modules=("transformers",)) raised (after `from transformers import set_seed`, depending on the order
+    of a set: lab04's attention tests then failed for an honest student). Entering now reads classes without
+    running their metaclass's code, and walks a package's modules in a fixed order."""
+    package = tmp_path / "metapkg"
+    (package / "deep").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "deep" / "__init__.py").write_text("")
+    (package / "deep" / "meta.py").write_text(
+        "class Meta(type):\n"
+        "    def __getattribute__(cls, key):\n"
+        "        return super().__getattribute__(key)\n")
+    (package / "objects.py").write_text(
+        "from metapkg.deep.meta import Meta\n\n\n"
+        "class Dummy(metaclass=Meta):\n"
+        "    def value(self):\n"
+        "        return 1\n\n\n"
+        "def helper():\n"
+        "    return 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    objects = importlib.import_module("metapkg.objects")
+    held = [objects.Dummy, objects.helper]
+    globals()["_held_dummy"] = objects.Dummy  # a notebook global of that metaclass
+    try:
+        with forbidden(modules=("metapkg",)):
+            with pytest.raises(ForbiddenCall):
+                held[1]()
+        assert held[0]().value() == 1 and held[1]() == 2
+    finally:
+        del globals()["_held_dummy"]
+        for name in [m for m in sys.modules if m.startswith("metapkg")]:
+            del sys.modules[name]

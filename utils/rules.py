@@ -87,17 +87,32 @@ def _blocked(function: FunctionType) -> bool:
     return function.__code__.co_filename == "<forbidden>" and function.__code__.co_name == "forbidden_call"
 
 
+def _module_of(value: Any) -> str | None:
+    """`value.__module__`, read without running code of value's type: a metaclass's own `__getattribute__`
+    (transformers' DummyObject has one) may be a body the block has already swapped for a raising one."""
+    try:
+        module = (type.__getattribute__ if isinstance(value, type) else object.__getattribute__)(value, "__module__")
+    except AttributeError:
+        return None
+    return module if isinstance(module, str) else None
+
+
+def _class_dict(cls: type) -> Any:
+    """`vars(cls)` without running a metaclass's own `__getattribute__` (see `_module_of`)."""
+    return type.__getattribute__(cls, "__dict__")
+
+
 def _python_functions(obj: Any) -> list[FunctionType]:
     """The Python functions that run when `obj` is used: a function and the ones it wraps (`__wrapped__`); for a
     class, the methods it defines (static and class methods, property accessors included) and what they wrap, not
     a function defined elsewhere that it only holds (which another class may share)."""
     if isinstance(obj, type):
         found: list[Any] = []
-        for value in vars(obj).values():
+        for value in _class_dict(obj).values():
             if isinstance(value, (staticmethod, classmethod)):
                 value = value.__func__
             found += [value.fget, value.fset, value.fdel] if isinstance(value, property) else [value]
-        mine = f"{obj.__qualname__}."
+        mine = f"{type.__getattribute__(obj, '__qualname__')}."
         return [f for value in found if isinstance(value, FunctionType)
                 and value.__qualname__.startswith(mine) for f in _python_functions(value)]
     functions = []
@@ -266,7 +281,7 @@ def _kept_working(objects: list[Any]) -> set[int]:
         module = function.__globals__.get("__name__")
         for name in _global_names(function.__code__):
             value = function.__globals__.get(name)
-            if isinstance(value, (type, FunctionType)) and getattr(value, "__module__", None) == module \
+            if isinstance(value, (type, FunctionType)) and _module_of(value) == module \
                     and id(value) not in kept:
                 kept.add(id(value))
                 functions += _python_functions(value)
@@ -354,7 +369,7 @@ class forbidden:
                         self._set(caller, name, stand_in)
             loaded = {m for m, value in list(sys.modules.items()) if isinstance(value, ModuleType)
                       and any(m.startswith(f"{package}.") for package in self.modules)}  # a package's submodules
-            for module in sorted(set(self.modules) | loaded, key=lambda m: -m.count(".")):  # before the package
+            for module in sorted(set(self.modules) | loaded, key=lambda m: (-m.count("."), m)):  # before the package
                 original = sys.modules.get(module)
                 parent, _, child = module.rpartition(".")
                 self._set(sys.modules, module, None)  # `import module` now fails
@@ -364,7 +379,7 @@ class forbidden:
                              if callable(v) and id(v) not in allowed} if original else set()
                 if original is not None:
                     own = {n: v for n, v in vars(original).items()
-                           if callable(v) and getattr(v, "__module__", None) == module and id(v) not in allowed}
+                           if callable(v) and _module_of(v) == module and id(v) not in allowed}
                     for name, value in own.items():
                         self._block_bodies(value, f"{module}.{name}", allowed)
                     stand_ins[id(original)] = _ForbiddenModule(module)
@@ -372,7 +387,7 @@ class forbidden:
                 for name, value in list(caller.items()):
                     if value is original and original is not None:
                         self._set(caller, name, _ForbiddenModule(module))
-                    elif id(value) in functions and getattr(value, "__module__", None) == module:
+                    elif id(value) in functions and _module_of(value) == module:
                         self._set(caller, name, _raiser(f"{module}.{name}"))
             self._hide_in_answers(caller, stand_ins)
             if originals:  # what torch dispatches: a forbidden function held under a name the loops above never see
