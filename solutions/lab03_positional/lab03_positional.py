@@ -9,7 +9,8 @@
 # - Visible tests show some checks; hidden checks run at grading time on fresh random sizes and offsets.
 # - Allowed: any torch function (`torch.arange`, `torch.sin`, `torch.cos`, slicing, `torch.stack`, matmul, `norm`)
 #   and `math`. Not allowed: the course's `utils.positional` module, which holds the lesson's reference table and
-#   rotation; it cannot be imported while the hidden tests call your functions.
+#   rotation, nor another library's position tables or rotary embedding (the model files of `transformers` hold
+#   several); they cannot be imported while the hidden tests call your functions.
 # - Before you submit: *Kernel → Restart & Run All*.
 #
 # Time: about 55 minutes. Points: 18.
@@ -106,7 +107,7 @@ for _ in range(8):
                            "transformers.models.flaubert.modeling_flaubert.create_sinusoidal_embeddings",
                            "transformers.models.videomae.modeling_videomae.get_sinusoid_encoding_table",
                            "transformers.models.gptj.modeling_gptj.create_sinusoidal_positions",
-                           modules=("utils.positional",)):
+                           modules=("utils.positional", "transformers")):
         _got = sinusoidal_encoding(_s, _d)
     expect_close(_got.double(), _hidden_reference_pe(_s, _d),
                  atol=1e-5, message=f"values differ from the formula for seq_len={_s}, d_model={_d}")
@@ -249,10 +250,13 @@ except ValueError:
 else:
     raise AssertionError("d = 5 has no pairs to turn: raise ValueError")
 ### BEGIN HIDDEN TESTS
+from utils.rules import forbidden as _hidden_forbidden
+
 _g = torch.Generator().manual_seed(901)
 for _shape, _dtype in [((7, 6), torch.float32), ((3, 4, 10), torch.float64), ((1, 1, 2, 2), torch.float32)]:
     _x = torch.randn(*_shape, generator=_g, dtype=_dtype)
-    _out = rope(_x, torch.randint(0, 500, (_shape[-2],), generator=_g))
+    with _hidden_forbidden(modules=("transformers",)):  # GPT-J's rotate_every_two and sin/cos table are RoPE's
+        _out = rope(_x, torch.randint(0, 500, (_shape[-2],), generator=_g))
     expect_equal(tuple(_out.shape), _shape, message=f"shape {tuple(_out.shape)} for x of shape {_shape}")
     expect_equal(str(_out.dtype), str(_dtype), message=f"dtype {_out.dtype} for x of dtype {_dtype}")
     expect_close(_out.norm(dim=-1), _x.norm(dim=-1), atol=1e-4, message="lengths must not change")
@@ -285,11 +289,15 @@ def _hidden_rope(x, positions):
 
 
 ### END REFERENCE
+from utils.rules import forbidden as _hidden_forbidden
+
 _g = torch.Generator().manual_seed(902)
 for _shape in [(9, 2), (4, 12), (2, 6, 16), (2, 3, 5, 8)]:
     _x = torch.randn(*_shape, generator=_g)
     _pos = torch.randint(0, 200, (_shape[-2],), generator=_g)  # any positions, in any order
-    expect_close(rope(_x, _pos).double(), _hidden_rope(_x, _pos), atol=1e-4,
+    with _hidden_forbidden(modules=("transformers",)):  # GPT-J's rotate_every_two and sin/cos table are RoPE's
+        _got = rope(_x, _pos)
+    expect_close(_got.double(), _hidden_rope(_x, _pos), atol=1e-4,
                  message=f"wrong values for x of shape {_shape}: pair (2i, 2i+1), angle positions[j] * 10000^(-2i/d)")
 ### END HIDDEN TESTS
 

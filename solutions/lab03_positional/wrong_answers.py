@@ -147,6 +147,19 @@ def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     return out
 
 
+# %% [rope] GPT-J's rotary embedding from transformers (its sin/cos table and rotate_every_two), which the lab forbids
+def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    from transformers.models.gptj.modeling_gptj import create_sinusoidal_positions, rotate_every_two
+
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError(f"rope needs an even last dimension, got {d}")
+    table = create_sinusoidal_positions(int(positions.max()) + 1, d)[positions]  # (seq, d): sines, then cosines
+    sin, cos = table[:, : d // 2].repeat_interleave(2, -1), table[:, d // 2:].repeat_interleave(2, -1)
+    turned = rotate_every_two(x.reshape(-1, 1, *x.shape[-2:])).reshape(x.shape)  # pairs (-x_{2i+1}, x_{2i})
+    return (x * cos + turned * sin).to(x.dtype)
+
+
 # %% [rope] pairs column i with column i + d/2 (the "rotate half" layout), not 2i with 2i + 1
 def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """Rotary position embedding."""

@@ -1,7 +1,13 @@
 """Correct but unusual answers to lab04_attention: full marks each (tests/test_labs.py)."""
 
 
-# %% [sdpa] einsum, and the mask as a large negative bias built from torch.where
+# %% [sdpa] einsum, the mask through torch.where; the cell also imports transformers (to quiet its logging)
+from transformers import set_seed
+from transformers.utils import logging as hf_logging
+
+hf_logging.set_verbosity_error()
+
+
 def scaled_dot_product_attention(q, k, v, mask=None):
     scores = torch.einsum("...qd,...kd->...qk", q, k) / q.shape[-1] ** 0.5
     if mask is not None:
