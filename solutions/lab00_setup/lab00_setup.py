@@ -53,11 +53,14 @@ _text = "The capital of France is Paris."
 assert count_tokens(_text) == len(tokenizer.encode(_text)), "count the tokenizer's ids, not words or characters"
 ### BEGIN HIDDEN TESTS
 _rng = random.Random(20251)
-_alphabet = string.ascii_letters + string.digits + string.punctuation + "  éü€"
+_alphabet = string.ascii_letters + string.digits + string.punctuation + "  éü€\n"
 for _ in range(20):
     _text = "".join(_rng.choices(_alphabet, k=_rng.randint(1, 60)))
     expect_equal(count_tokens(_text), len(tokenizer(_text)["input_ids"]),
                  message=f"wrong count for a random string {_text!r}")
+_text = " ".join(_rng.choices(["capital", "of", "France", "is", "Paris."], k=300))  # longer than the model's context
+expect_equal(count_tokens(_text), len(tokenizer(_text)["input_ids"]),
+             message="a text longer than the model's 128-token context still has all its tokens")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -111,13 +114,15 @@ def _hidden_reference(prompt, n):
 ### END REFERENCE
 _rng = random.Random(20252)
 _words = ["The", "capital", "of", "country", "is", "language", "spoken", "in", "element", "symbol", "the", "a"]
-for _ in range(3):
-    _prompt = " ".join(_rng.choices(_words, k=_rng.randint(2, 6)))
-    _n = _rng.randint(1, 6)
+_cases = [(" ".join(_rng.choices(_words, k=_rng.randint(2, 6))), _rng.randint(1, 6)) for _ in range(3)]
+_cases += [("The", 12),                           # more than the default 8 new tokens
+           ("The capital of France is ", 4),      # a trailing space is part of the prompt
+           ("<|endoftext|>The capital of", 6)]    # a special token in the prompt: not in the decoded text
+for _prompt, _n in _cases:
     with _hidden_forbidden(modules=("utils.generation",)):  # lesson 00's complete
         _got = complete(_prompt, max_new_tokens=_n)
     expect_equal(_got, _hidden_reference(_prompt, _n),
-                 message=f"not the greedy continuation of a random prompt {_prompt!r}")
+                 message=f"not the greedy continuation of the prompt {_prompt!r}")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "done", "locked": true, "schema_version": 3, "solution": false, "task": false}
