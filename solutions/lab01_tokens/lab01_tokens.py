@@ -71,6 +71,9 @@ for _ in range(10):
     _ids = torch.randint(0, _vocab, (_n,), generator=_g)
     expect_equal(tuple(one_hot(_ids, _vocab).shape), (_n, _vocab), message=f"wrong shape for {_n} ids, vocab {_vocab}")
     expect_equal(tuple(one_hot(_ids.tolist(), _vocab).shape), (_n, _vocab), message="a list of ids must work too")
+expect_equal(tuple(one_hot([], 7).shape), (0, 7), message="no ids: a (0, vocab_size) matrix")
+expect_equal(tuple(one_hot(torch.tensor([], dtype=torch.long), 7).shape), (0, 7),
+             message="no ids (an empty tensor): a (0, vocab_size) matrix")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_one_hot_dtype", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -103,6 +106,15 @@ for _ in range(10):
         _out, _out_list = one_hot(_ids, _vocab), one_hot(_ids.tolist(), _vocab)
     expect_equal(_out, _ref, message="values differ from torch.nn.functional.one_hot")
     expect_equal(_out_list, _ref, message="values differ for list input")
+for _dtype in (torch.int32, torch.int16, torch.uint8):  # any integer tensor is a valid sequence of ids
+    _ids = torch.randint(0, 200, (int(torch.randint(1, 40, (), generator=_g)),), generator=_g)
+    ### BEGIN REFERENCE
+    _ref = torch.nn.functional.one_hot(_ids, 200)
+    ### END REFERENCE
+    with _hidden_forbidden("torch.nn.functional.one_hot", "torch._decomp.decompositions.one_hot",
+                           modules=("utils.tokenization",)):
+        _out = one_hot(_ids.to(_dtype), 200)
+    expect_equal(_out, _ref, message=f"values differ for ids given as a {_dtype} tensor")
 _ids = tokenizer.encode(corpus[7])
 expect_equal(one_hot(_ids, len(tokenizer)).argmax(dim=1), torch.tensor(_ids),
              message="argmax of each row must give the id")
@@ -128,6 +140,12 @@ for _ in range(5):
         except ValueError:
             _raised = "ValueError"
         expect_equal(_raised, "ValueError", message=f"one_hot({_bad}, {_vocab}) must raise ValueError")
+        try:
+            one_hot(torch.tensor(_bad), _vocab)
+            _raised = "nothing"
+        except ValueError:
+            _raised = "ValueError"
+        expect_equal(_raised, "ValueError", message=f"one_hot(torch.tensor({_bad}), {_vocab}) must raise ValueError")
     expect_equal(tuple(one_hot([0, _vocab - 1], _vocab).shape), (2, _vocab), message="the edges 0 and vocab-1 are valid")
 ### END HIDDEN TESTS
 
@@ -180,6 +198,9 @@ with _hidden_forbidden(modules=("utils.tokenization",)):
     _big = one_hot_memory_bytes(3_000_000, 50_257, bytes_per_value=8)  # past 2**31 and 2**32: Python ints do not overflow
     assert type(_big) is int, "return an int: a number of bytes is whole"
     expect_equal(_big, 3_000_000 * 50_257 * 8, message="a real corpus: 1.2 TB, exactly")
+    _huge = one_hot_memory_bytes(10**15 + 3, 50_257, bytes_per_value=8)  # past 2**53 (floats) and 2**63 (int64)
+    assert type(_huge) is int, "return an int: a number of bytes is whole"
+    expect_equal(_huge, (10**15 + 3) * 50_257 * 8, message="past 2**63 bytes: exact, as Python ints are")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -229,10 +250,12 @@ from utils.rules import forbidden as _hidden_forbidden
 _rng = random.Random(302)
 for _ in range(5):
     _texts = _rng.sample(corpus, _rng.randint(2, 40)) + ["x" * _rng.randint(1, 3)]
-    _line = _rng.choice(corpus)
-    _cut = _rng.randint(1, len(_line) - 1)
-    _texts += [_line[:_cut], _line[_cut:]]  # cut mid-word: encoding the texts joined is not encoding each one
+    _texts += _texts[:3]  # a text given twice counts twice
+    _texts.append(" ".join(_rng.sample(corpus, 25)))  # longer than the model's 128-token context: every token counts
     _rng.shuffle(_texts)
+    _line = _rng.choice(corpus)
+    _cut = _rng.choice([i for i in range(1, len(_line)) if _line[i - 1].isalpha() and _line[i].isalpha()])
+    _texts += [_line[:_cut], _line[_cut:]]  # one word cut in two: encoding the texts joined is not encoding each one
     ### BEGIN REFERENCE
     _expected = sum(map(len, _texts)) / sum(len(tokenizer.encode(t)) for t in _texts)
     ### END REFERENCE

@@ -117,3 +117,80 @@ def chars_per_token(texts: list[str]) -> float:
     chars = torch.tensor([len(t) for t in texts], dtype=torch.float64)
     tokens = torch.tensor([len(tokenizer.encode(t)) for t in texts], dtype=torch.float64)
     return chars.sum() / tokens.sum()
+
+
+# %% [one_hot] range check with ids.min()/ids.max() on every input: crashes on an empty sequence (0 ids)
+def one_hot(ids, vocab_size: int) -> torch.Tensor:
+    """One-hot matrix of a token sequence: float32 (len(ids), vocab_size), row t has a 1 in column ids[t]."""
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    if ids.min() < 0 or ids.max() >= vocab_size:
+        raise ValueError(f"token ids must lie in [0, {vocab_size})")
+    out = torch.zeros(len(ids), vocab_size, dtype=torch.float32)
+    out[torch.arange(len(ids)), ids] = 1.0
+    return out
+
+
+# %% [one_hot] checks the range while converting a list, but trusts a tensor (a negative id in a tensor marks the last column)
+def one_hot(ids, vocab_size: int) -> torch.Tensor:
+    """One-hot matrix of a token sequence: float32 (len(ids), vocab_size), row t has a 1 in column ids[t]."""
+    if not isinstance(ids, torch.Tensor):
+        if any(i < 0 or i >= vocab_size for i in ids):
+            raise ValueError(f"token ids must lie in [0, {vocab_size})")
+        ids = torch.tensor(ids, dtype=torch.long)
+    out = torch.zeros(len(ids), vocab_size, dtype=torch.float32)
+    out[torch.arange(len(ids)), ids] = 1.0
+    return out
+
+
+# %% [one_hot] scatter_ with the ids as given: a tensor of int16 or uint8 ids raises (scatter_ wants int64 or int32)
+def one_hot(ids, vocab_size: int) -> torch.Tensor:
+    """One-hot matrix of a token sequence: float32 (len(ids), vocab_size), row t has a 1 in column ids[t]."""
+    if not isinstance(ids, torch.Tensor):
+        ids = torch.tensor(ids, dtype=torch.long)
+    if len(ids) and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"token ids must lie in [0, {vocab_size})")
+    return torch.zeros(len(ids), vocab_size).scatter_(1, ids[:, None], 1.0)
+
+
+# %% [one_hot_memory_bytes] counts bits, divides by 8 and converts back with int(): float rounding past 2**53 bytes
+def one_hot_memory_bytes(n_tokens: int, vocab_size: int, bytes_per_value: int = 4) -> int:
+    """Bytes needed to store the one-hot matrix of n_tokens tokens (fp32 by default: 4 bytes per number)."""
+    bits = n_tokens * vocab_size * bytes_per_value * 8
+    return int(bits / 8)
+
+
+# %% [one_hot_memory_bytes] int(np.prod(...)): numpy's int64 wraps around past 2**63 bytes
+def one_hot_memory_bytes(n_tokens: int, vocab_size: int, bytes_per_value: int = 4) -> int:
+    """Bytes needed to store the one-hot matrix of n_tokens tokens (fp32 by default: 4 bytes per number)."""
+    import numpy as np
+
+    return int(np.prod([n_tokens, vocab_size, bytes_per_value]))
+
+
+# %% [chars_per_token] encodes the texts in one batch call with truncation=True (a text past 128 tokens loses its tail)
+def chars_per_token(texts: list[str]) -> float:
+    """Characters per token over all of `texts` together (each text encoded on its own by `tokenizer`)."""
+    ids = tokenizer(texts, truncation=True)["input_ids"]
+    return sum(len(text) for text in texts) / sum(len(i) for i in ids)
+
+
+# %% [chars_per_token] memoises each text's count in a dict and sums the dict: a repeated text counts once
+def chars_per_token(texts: list[str]) -> float:
+    """Characters per token over all of `texts` together (each text encoded on its own by `tokenizer`)."""
+    counts = {}
+    for text in texts:
+        if text not in counts:
+            counts[text] = len(tokenizer.encode(text))
+    return sum(len(text) for text in counts) / sum(counts.values())
+
+
+# %% [chars_per_token] skips the texts that encode to more than 128 tokens ("longer than the model's context")
+def chars_per_token(texts: list[str]) -> float:
+    """Characters per token over all of `texts` together (each text encoded on its own by `tokenizer`)."""
+    n_chars = n_tokens = 0
+    for text in texts:
+        ids = tokenizer.encode(text)
+        if len(ids) <= tokenizer.model_max_length:
+            n_chars += len(text)
+            n_tokens += len(ids)
+    return n_chars / n_tokens
