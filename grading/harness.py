@@ -360,6 +360,11 @@ def _grader_install(export_name, marker, trusted_dirs):
     transparent = frozenset({importlib.import_module("inspect").__file__, traceback_module.__file__})
     text_only = frozenset({"print_exc", "format_exc", "print_exception", "format_exception", "print_tb", "format_tb",
                            "extract_tb", "print_stack", "format_stack", "extract_stack", "print_last"})
+    # A library's function copied with its code (FunctionType(f.__code__, ...)) escapes the body a test's "do not use
+    # X" rule swaps into X. Student code may not read a library function's __code__, directly or through the
+    # standard library's helpers that hand a code object back (dis, inspect.getmembers); inspect.signature may.
+    code_handing = (importlib.import_module("dis").__file__, importlib.import_module("inspect").__file__)
+    code_handing_names = frozenset({"getmembers", "_getmembers", "getmembers_static"})
     blocked = frozenset({"sys.addaudithook", "sys._current_frames", "sys._current_exceptions", "gc.get_objects",
                          "gc.get_referrers", "gc.get_referents", "sys.settrace", "sys.setprofile"})
     # Raw memory: ctypes (its audited calls), /proc/<pid>/mem. Refused for student code, and every later test is
@@ -431,6 +436,15 @@ def _grader_install(export_name, marker, trusted_dirs):
         if event == "object.__getattr__" and attr == "__code__" and args[0] is state["function"] is not None:
             _append(flags, "read the hidden test's code")
             raise _RuntimeError("the hidden test's code is not readable")
+        if event == "object.__getattr__" and attr == "__code__" and _type(args[0]) is FunctionType \
+                and _type(args[0].__module__) is _str and args[0].__module__ != "__main__":
+            frame = _getframe(1)
+            while frame is not None and frame.f_code.co_filename in code_handing \
+                    and (frame.f_code.co_filename == code_handing[0] or frame.f_code.co_name in code_handing_names):
+                frame = frame.f_back
+            if untrusted(frame, ()):
+                refuse("copies the code of a library's function (" + _str(args[0].__module__) + "."
+                       + _str(args[0].__qualname__) + ")")
         if event == "object.__getattr__" and attr in ("__code__", "__defaults__", "__kwdefaults__") \
                 and _id(args[0]) in sealed and _getframe(1).f_code not in hook_codes:
             refuse("reads the grader's own functions", True)

@@ -175,6 +175,20 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
         "_kept = [torch.nn.modules.transformer._generate_square_subsequent_mask]\n\n\n"
         "def causal_mask(seq_q, seq_k):\n"
         "    return _kept[0](max(seq_q, seq_k))[:seq_q, :seq_k] == 0\n"))
+    # ...or copied with its code before the test (a new function object keeps the body the rule swaps out), read
+    # directly or through the standard library's dis
+    c["atk_forbidden_code_copy"] = _with(sol, "causal", (
+        "import types\n\n"
+        "_mask = torch.nn.modules.transformer._generate_square_subsequent_mask\n"
+        "_copy = types.FunctionType(_mask.__code__, _mask.__globals__, 'mask', _mask.__defaults__)\n\n\n"
+        "def causal_mask(seq_q, seq_k):\n"
+        "    return _copy(max(seq_q, seq_k))[:seq_q, :seq_k] == 0\n"))
+    c["atk_forbidden_code_copy_dis"] = _with(sol, "causal", (
+        "import dis\nimport types\n\n"
+        "_mask = torch.nn.modules.transformer._generate_square_subsequent_mask\n"
+        "_copy = types.FunctionType(dis.Bytecode(_mask).codeobj, _mask.__globals__, 'mask', _mask.__defaults__)\n\n\n"
+        "def causal_mask(seq_q, seq_k):\n"
+        "    return _copy(max(seq_q, seq_k))[:seq_q, :seq_k] == 0\n"))
     # multi-head attention through the lab's own visible reference (nn.MultiheadAttention), or through the private
     # ATen kernel behind it, which no public name of the rule is
     c["honest_forbidden_mha"] = _with(sol, "mha", (
@@ -636,7 +650,9 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
     nb.cells.remove(_cell(nb, "test_mask_shape"))
     c["honest_deleted_test"] = nb
     c["honest_inspect"] = _with(sol, "mha", prepend=(
-        "import inspect\nprint(inspect.getsource(scaled_dot_product_attention).splitlines()[0])\n\n"))
+        "import inspect\nprint(inspect.getsource(scaled_dot_product_attention).splitlines()[0])\n"
+        "print(inspect.signature(torch.nn.functional.layer_norm), inspect.getsource(F.softmax).count('dim'))\n"
+        "help(torch.nn.functional.layer_norm)\n\n"))
     c["honest_keyboard_interrupt"] = _with(sol, "mha", prepend="raise KeyboardInterrupt\n\n")
     c["honest_huge_print"] = _with(sol, "causal", prepend=(  # one message over MAX_MESSAGE_BYTES: dropped
         "import sys\nsys.stdout.write('x' * (260 * 2 ** 20))\nsys.stdout.flush()\n\n"))
@@ -816,6 +832,8 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     ("atk_forbidden_math_kernel", "honest_forbidden", None),
     ("atk_forbidden_python_kept", "honest_forbidden_mask", None),
     ("atk_rules_lookup_patch", "honest_forbidden_mask", None),
+    ("atk_forbidden_code_copy", "honest_forbidden_mask", "tampering"),
+    ("atk_forbidden_code_copy_dis", "honest_forbidden_mask", "tampering"),
     ("atk_forbidden_native_kernel", "honest_forbidden_mha", None),
     ("atk_forbidden_in_a_server", "honest_forbidden", None),
     ("atk_forbidden_other_library", "honest_forbidden", None),
