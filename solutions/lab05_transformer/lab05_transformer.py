@@ -64,7 +64,9 @@ def random_gpt2(n_layer: int = 2, d_model: int = 32, n_heads: int = 4, seed: int
 #
 # $$\operatorname{LN}(x) = \text{weight} \odot \frac{x - \mu}{\sqrt{\sigma^2 + \varepsilon}} + \text{bias}$$
 #
-# `σ²` is the *population* variance (divide by `d`, not `d − 1`). `x` may have any number of leading dimensions.
+# `σ²` is the *population* variance (divide by `d`, not `d − 1`). `x` may have any number of leading dimensions,
+# none included (a single vector of shape `(d,)`). The default `eps=1e-5` is GPT-2's: it matters when a vector's
+# variance is small.
 # Compute it from `mean` and `var` (or sums): the library's other normalisations (`F.group_norm`, `F.instance_norm`,
 # `F.batch_norm`) compute it for you on a reshaped `x`, so they raise while the hidden tests call your function.
 
@@ -85,7 +87,7 @@ assert _y.shape == _x.shape
 assert torch.allclose(_y.mean(-1), torch.zeros(4), atol=1e-5), "each row should have mean 0"
 ### BEGIN HIDDEN TESTS
 _g = torch.Generator().manual_seed(501)
-for _shape in [(1, 3), (2, 5, 7), (3, 1, 2, 16)]:
+for _shape in [(1, 3), (2, 5, 7), (3, 1, 2, 16), (11,)]:  # (11,): no leading dimension
     _x = 5 * torch.randn(*_shape, generator=_g) - 2
     _y = layer_norm(_x, torch.ones(_shape[-1]), torch.zeros(_shape[-1]))
     expect_equal(tuple(_y.shape), tuple(_x.shape), message=f"shape {tuple(_y.shape)} for an input of shape {_shape}")
@@ -107,27 +109,36 @@ assert torch.allclose(layer_norm(_x, _w, _b, eps=0.5), F.layer_norm(_x, (8,), _w
 ### BEGIN HIDDEN TESTS
 from utils.rules import forbidden as _hidden_forbidden
 
+_HIDDEN_RULES = ("torch.nn.functional.layer_norm", "torch.layer_norm", "torch.native_layer_norm",
+                 "torch.nn.functional.group_norm", "torch.group_norm", "torch.native_group_norm",
+                 "torch.nn.functional.instance_norm", "torch.instance_norm",
+                 "torch.nn.functional.batch_norm", "torch.batch_norm", "torch.native_batch_norm",
+                 "torch.nn.functional.rms_norm", "torch.rms_norm", "torch._fused_rms_norm",
+                 "torch._decomp.decompositions._fused_rms_norm", "torch._refs._normalize",
+                 "torch._refs.native_layer_norm", "torch._refs.native_group_norm",
+                 "torch._decomp.decompositions.native_batch_norm_helper", "torch._native_batch_norm_legit",
+                 "transformers.models.deberta.modeling_deberta.DebertaLayerNorm")
 _g = torch.Generator().manual_seed(502)
-for _shape in [(1, 3), (2, 5, 7), (3, 1, 2, 16)]:
+for _shape in [(1, 3), (2, 5, 7), (3, 1, 2, 16), (9,)]:  # (9,): no leading dimension
     _d = _shape[-1]
     _x, _w, _b = (torch.randn(*_shape, generator=_g), torch.randn(_d, generator=_g),
                   torch.randn(_d, generator=_g))
     ### BEGIN REFERENCE
     _want, _want_eps = F.layer_norm(_x, (_d,), _w, _b), F.layer_norm(_x, (_d,), _w, _b, eps=0.5)
     ### END REFERENCE
-    with _hidden_forbidden("torch.nn.functional.layer_norm", "torch.layer_norm", "torch.native_layer_norm",
-                           "torch.nn.functional.group_norm", "torch.group_norm", "torch.native_group_norm",
-                           "torch.nn.functional.instance_norm", "torch.instance_norm",
-                           "torch.nn.functional.batch_norm", "torch.batch_norm", "torch.native_batch_norm",
-                           "torch.nn.functional.rms_norm", "torch.rms_norm", "torch._fused_rms_norm",
-                           "torch._decomp.decompositions._fused_rms_norm", "torch._refs._normalize",
-                           "torch._refs.native_layer_norm", "torch._refs.native_group_norm",
-                           "torch._decomp.decompositions.native_batch_norm_helper", "torch._native_batch_norm_legit",
-                           "transformers.models.deberta.modeling_deberta.DebertaLayerNorm",
-                           modules=("utils.transformer",)):
+    with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.transformer",)):
         _got, _got_eps = layer_norm(_x, _w, _b), layer_norm(_x, _w, _b, eps=0.5)
     expect_close(_got, _want, atol=1e-4, message=f"wrong values for shape {_shape}")
     expect_close(_got_eps, _want_eps, atol=1e-4, message="eps belongs inside the square root")
+# vectors of std 1e-3 (variance 1e-6, below eps): the default eps decides the values (1e-6 instead would give
+# about twice as large outputs)
+_x, _w, _b = 1e-3 * torch.randn(4, 12, generator=_g), torch.randn(12, generator=_g), torch.randn(12, generator=_g)
+### BEGIN REFERENCE
+_want = F.layer_norm(_x, (12,), _w, _b)
+### END REFERENCE
+with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.transformer",)):
+    _got = layer_norm(_x, _w, _b)
+expect_close(_got, _want, atol=1e-4, message="small-variance input: the default eps is 1e-5 (GPT-2's)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -320,8 +331,9 @@ for _kwargs in [dict(vocab_size=37, n_positions=11, n_embd=20, n_layer=1, n_head
 # Write `gpt2_forward(model, ids)`: the logits of a `GPT2LMHeadModel` for token ids of shape `(batch, seq)`,
 # assembled by hand — the token embedding `model.transformer.wte` plus the position embedding `model.transformer.wpe`
 # of positions `0 … seq−1`, then every block of `model.transformer.h` in order **through your `block_forward`**, the
-# final LayerNorm `model.transformer.ln_f`, and the output layer (GPT-2 ties it to the token embedding:
-# `logits = h @ wte.weightᵀ`). Return a tensor of shape `(batch, seq, vocab)`.
+# final LayerNorm `model.transformer.ln_f` (with its own `eps`, the model's `config.layer_norm_epsilon`, which need
+# not be 1e-5), and the output layer (GPT-2 ties it to the token embedding: `logits = h @ wte.weightᵀ`). Return a
+# tensor of shape `(batch, seq, vocab)`.
 #
 # - Raise a `ValueError` when `seq` is longer than the model's `config.n_positions` (there is no position embedding
 #   for it).
@@ -410,7 +422,8 @@ _HIDDEN_RULES = ("transformers.models.gpt2.modeling_gpt2.GPT2LMHeadModel.forward
 _g = torch.Generator().manual_seed(508)
 _cases = [(model, torch.randint(1, 4000, (2, 40), generator=_g))]
 for _seed, _kwargs in [(509, dict(n_layer=3, d_model=24, n_heads=3, vocab_size=37, n_positions=12)),
-                       (510, dict(n_layer=1, d_model=40, n_heads=5, n_inner=56))]:
+                       (510, dict(n_layer=1, d_model=40, n_heads=5, n_inner=56)),
+                       (517, dict(n_layer=2, d_model=32, n_heads=4, layer_norm_epsilon=0.1))]:  # not 1e-5
     _m = random_gpt2(seed=_seed, **_kwargs)
     with torch.no_grad():
         for _blk in _m.transformer.h:   # LayerNorm gains and biases that are not 1 and 0
@@ -430,7 +443,7 @@ for _m, _ids in _cases:
         with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.transformer",)), \
                 _hidden_substituted(block_forward=_hidden_block_forward):  # judged with the reference block
             _got = gpt2_forward(_m, _ids)
-    expect_close(_got, _want, atol=_atol, rtol=0.0, message=f"logits of {_m.config.n_layer} layers: wrong values")
+    expect_close(_got, _want, atol=_atol, rtol=0.0, message=f"logits of {_m.config.n_layer} layers (ln_f eps {_m.config.layer_norm_epsilon:g}): wrong values")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex6_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -259,3 +259,30 @@ from transformers.models.gpt2.modeling_gpt2 import GPT2Block
 def block_forward(x: torch.Tensor, block, _forward=GPT2Block.forward) -> torch.Tensor:
     out = _forward(block, x)
     return out[0] if isinstance(out, tuple) else out
+
+
+# %% [layer_norm] default eps 1e-6 (T5's / Llama's) instead of GPT-2's 1e-5: only the default is wrong, eps=0.5 is honoured
+def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    mean = x.mean(dim=-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+
+
+# %% [layer_norm] flattens the leading dimensions with flatten(0, -2): raises on a 1-D x (no leading dimension)
+def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    rows = x.flatten(0, -2)  # (N, d)
+    mean = rows.mean(dim=1, keepdim=True)
+    var = ((rows - mean) ** 2).mean(dim=1, keepdim=True)
+    return ((rows - mean) / torch.sqrt(var + eps) * weight + bias).reshape(x.shape)
+
+
+# %% [gpt2_forward] the final LayerNorm through your own layer_norm with its default eps (ignores config.layer_norm_epsilon)
+def gpt2_forward(model: GPT2LMHeadModel, ids: torch.Tensor) -> torch.Tensor:
+    seq = ids.shape[-1]
+    if seq > model.config.n_positions:
+        raise ValueError(f"{seq} tokens, but the model has only {model.config.n_positions} positions")
+    t = model.transformer
+    h = t.wte(ids) + t.wpe(torch.arange(seq, device=ids.device))
+    for block in t.h:
+        h = block_forward(h, block)
+    return layer_norm(h, t.ln_f.weight, t.ln_f.bias) @ t.wte.weight.T

@@ -41,3 +41,21 @@ def gpt2_forward(model, ids):
     for blk in model.transformer.h:
         h = block_forward(h, blk)
     return model.lm_head(model.transformer.ln_f(h))
+
+
+# %% [layer_norm] one pass: the variance as E[x²] − E[x]², then rsqrt
+def layer_norm(x, weight, bias, eps=1e-5):
+    mean = x.mean(-1, keepdim=True)
+    var = (x * x).mean(-1, keepdim=True) - mean * mean
+    return weight * (x - mean) * torch.rsqrt(var + eps) + bias
+
+
+# %% [gpt2_forward] the final LayerNorm through your own layer_norm, with ln_f's own eps; positions as one row
+def gpt2_forward(model, ids):
+    t = model.transformer
+    if ids.shape[-1] > t.wpe.num_embeddings:
+        raise ValueError("more tokens than positions")
+    h = t.wte(ids) + t.wpe(torch.arange(ids.shape[-1]))[None]
+    for blk in t.h:
+        h = block_forward(h, blk)
+    return layer_norm(h, t.ln_f.weight, t.ln_f.bias, eps=t.ln_f.eps) @ t.wte.weight.T
