@@ -64,7 +64,8 @@ def torch_next_token_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torc
 # Write `cross_entropy_by_hand(logits, targets)`: the **mean** over all positions of `−log p(target)`, where `p` is the
 # softmax of the logits.
 #
-# - `logits` has shape `(..., vocab)`, `targets` has shape `(...)` (token ids); any number of leading dimensions.
+# - `logits` has shape `(..., vocab)`, `targets` has shape `(...)` (token ids); any number of leading dimensions,
+#   none included (one prediction: `logits` of shape `(vocab,)`, a 0-d `targets`).
 # - Compute `log p` as `logit[target] − logsumexp(logits)`: taking `log(softmax(...))` underflows to `−inf` when a
 #   probability is tiny.
 #
@@ -108,7 +109,7 @@ _HIDDEN_RULES = ("torch.nn.functional.cross_entropy", "torch.nn.functional.log_s
                  "torch._refs.log_softmax", "torch._decomp.decompositions._log_softmax",
                  "torch.distributions.Categorical")
 _g = torch.Generator().manual_seed(602)
-for _shape, _vocab in [((1,), 3), ((7,), 13), ((2, 5), 31), ((3, 2, 4), 101)]:
+for _shape, _vocab in [((1,), 3), ((7,), 13), ((2, 5), 31), ((3, 2, 4), 101), ((), 11)]:  # (): one prediction
     _logits = 3 * torch.randn(*_shape, _vocab, generator=_g)
     _targets = torch.randint(_vocab, _shape, generator=_g)
     ### BEGIN REFERENCE
@@ -200,7 +201,8 @@ for _vocab, _b, _s in [(23, 1, 2), (50, 3, 13), (97, 2, 31)]:
 #
 # Write `train_step(model, batch, optimizer)` for a Hugging Face causal LM and a `(batch, seq)` tensor of token ids.
 # It does one full step — clear the old gradients, forward, loss (the language-model loss of `batch` on itself),
-# backward, optimizer step — and returns the loss as a Python `float` (the loss *before* the update).
+# backward, optimizer step — and returns the loss as a Python `float` (the loss *before* the update). A plain step:
+# no gradient clipping, and the model stays in the mode it comes in (training mode: its dropout, if it has any, is on).
 
 # %% nbgrader={"grade": false, "grade_id": "train_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def train_step(model, batch: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
@@ -310,6 +312,38 @@ with _hidden_forbidden(modules=("utils.training",)), \
     train_step(_ours, _batch, torch.optim.SGD(_ours.parameters(), lr=0.3))
 expect_close(_hidden_weights(_ours), _want, atol=1e-5,
              message="old gradients were added into this step: clear them before backward")
+
+
+def _hidden_gpt2(vocab, seed, **config):
+    # like tiny_gpt2, with other settings: larger weights (large gradients), or dropout
+    torch.manual_seed(seed)
+    _settings = dict(vocab_size=vocab, n_positions=32, n_embd=16, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0,
+                     resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0)  # tiny_gpt2's, with the vocabulary given
+    return GPT2LMHeadModel(GPT2Config(**{**_settings, **config}))
+
+
+# weights of std 1: a gradient norm of about 10, which a plain step does not clip; then a model with dropout, in
+# training mode as it comes (the same dropout masks in both kernels: the generator is seeded just before the step)
+for _config, _lr, _seed in [(dict(initializer_range=1.0), 0.1, 613),
+                            (dict(resid_pdrop=0.2, attn_pdrop=0.2, embd_pdrop=0.2), 0.3, 614)]:
+    _batch = torch.randint(41, (4, 10), generator=torch.Generator().manual_seed(_seed))
+    _ours = _hidden_gpt2(41, 7, **_config)
+    _opt = torch.optim.SGD(_ours.parameters(), lr=_lr)
+    torch.manual_seed(_seed)
+    with _hidden_forbidden(modules=("utils.training",)), \
+            _hidden_substituted(next_token_loss=_hidden_next_token_loss):  # judged with the reference loss
+        train_step(_ours, _batch, _opt)
+    ### BEGIN REFERENCE
+    _ref = _hidden_gpt2(41, 7, **_config)
+    _ref_opt = torch.optim.SGD(_ref.parameters(), lr=_lr)
+    torch.manual_seed(_seed)
+    _ref_opt.zero_grad()
+    _ref(_batch, labels=_batch).loss.backward()
+    _ref_opt.step()
+    _want = _hidden_weights(_ref)
+    ### END REFERENCE
+    expect_close(_hidden_weights(_ours), _want, atol=1e-5,
+                 message=f"{_config}: after one step the weights differ (a plain step: no clipping, no eval mode)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_step_repeat", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -351,8 +385,9 @@ expect_equal(bool(_got[-1] < _got[0]), True, message="training on one batch shou
 #
 # $$\frac{\partial\,\text{loss}}{\partial z} = \frac{\operatorname{softmax}(z) - \operatorname{onehot}(t)}{N}$$
 #
-# Write `cross_entropy_grad(logits, targets)`: that gradient, a tensor of the shape of `logits` (`(..., vocab)`,
-# any number of leading dimensions; `N` counts all positions). It must stay finite for huge logits.
+# Write `cross_entropy_grad(logits, targets)`: that gradient, a tensor of the shape and dtype of `logits`
+# (`(..., vocab)`, any number of leading dimensions, none included; `N` counts all positions; bfloat16 logits give a
+# bfloat16 gradient). It must stay finite for huge logits.
 #
 # - Do **not** use autograd (`.backward()`, `torch.autograd.grad`, `torch.autograd.backward`, `torch.func`, any
 #   operation on a tensor that requires grad) nor `F.cross_entropy`, `log_softmax` or `CrossEntropyLoss`: they
@@ -394,7 +429,7 @@ _HIDDEN_RULES = ("torch.Tensor.backward", "torch.autograd.backward", "torch.auto
                  "torch._decomp.decompositions._log_softmax", "torch.distributions.Categorical", "torch.func.jacfwd",
                  "torch.autograd.forward_ad.make_dual")
 _g = torch.Generator().manual_seed(607)
-for _shape, _vocab in [((1,), 2), ((3, 4), 9), ((2, 1, 3), 17)]:
+for _shape, _vocab in [((1,), 2), ((3, 4), 9), ((2, 1, 3), 17), ((), 5)]:  # (): one prediction
     _logits = 2 * torch.randn(*_shape, _vocab, generator=_g)
     _targets = torch.randint(_vocab, _shape, generator=_g)
     with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.training",), no_autograd=True):
@@ -403,6 +438,10 @@ for _shape, _vocab in [((1,), 2), ((3, 4), 9), ((2, 1, 3), 17)]:
                  message=f"shape {tuple(_grad.shape)} for logits {tuple(_logits.shape)}")
     expect_equal(str(_grad.dtype), str(_logits.dtype), message="the gradient has the logits' dtype")
     expect_close(_grad.sum(-1), torch.zeros(_shape), atol=1e-6, message="each position's gradient sums to 0")
+_logits = (2 * torch.randn(3, 7, generator=_g)).to(torch.bfloat16)
+with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.training",), no_autograd=True):
+    _grad = cross_entropy_grad(_logits, torch.randint(7, (3,), generator=_g))
+expect_equal(str(_grad.dtype), "torch.bfloat16", message=f"bfloat16 logits gave a {_grad.dtype} gradient: keep the logits' dtype")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_grad_values", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -424,7 +463,7 @@ _HIDDEN_RULES = ("torch.Tensor.backward", "torch.autograd.backward", "torch.auto
                  "torch._decomp.decompositions._log_softmax", "torch.distributions.Categorical", "torch.func.jacfwd",
                  "torch.autograd.forward_ad.make_dual")
 _g = torch.Generator().manual_seed(608)
-for _shape, _vocab in [((1,), 3), ((7,), 13), ((2, 5), 31), ((3, 2, 4), 101)]:
+for _shape, _vocab in [((1,), 3), ((7,), 13), ((2, 5), 31), ((3, 2, 4), 101), ((), 6)]:  # (): one prediction
     _logits = 3 * torch.randn(*_shape, _vocab, generator=_g)
     _targets = torch.randint(_vocab, _shape, generator=_g)
     _atol = 0.0  # the grader compares with the reference kernel's tolerance, set below
@@ -538,16 +577,19 @@ def _hidden_loss_after(batch, lr, steps):
 
 
 _g = torch.Generator().manual_seed(609)
-for _shape, _lr, _steps in [((3, 9), 0.7, 4), ((5, 12), 2.0, 3), ((2, 20), 0.05, 6)]:
+# lr 1000 diverges: the loss is nan, and nan is what the function returns (equal_nan: nan matches nan only)
+for _shape, _lr, _steps in [((3, 9), 0.7, 4), ((5, 12), 2.0, 3), ((2, 20), 0.05, 6), ((4, 12), 1000.0, 3)]:
     _batch = torch.randint(50, _shape, generator=_g)
     ### BEGIN REFERENCE
     _want = _hidden_loss_after(_batch, _lr, _steps)
+    assert math.isfinite(_want) == (_lr < 100), "only the lr-1000 case diverges (to nan here: inf - inf in the logits)"
     ### END REFERENCE
     with _hidden_forbidden(modules=("utils.training",)), \
             _hidden_substituted(train_step=_hidden_train_step, next_token_loss=_hidden_next_token_loss):
         _got = loss_after_training(_batch, _lr, _steps)
     assert isinstance(_got, float), "return a Python float"
-    expect_close(_got, _want, atol=0.0, rtol=1e-3, message=f"lr={_lr}, {_steps} steps: got {_got:.4f}, wrong loss")
+    expect_close(_got, _want, atol=0.0, rtol=1e-3, equal_nan=True,
+                 message=f"lr={_lr}, {_steps} steps: got {_got:.4f}, wrong loss (a nan is returned as it is)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_lr_sweep", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
