@@ -45,11 +45,14 @@ def tiny_gpt2(seed: int, n_layer: int = 2) -> GPT2LMHeadModel:
 # - `base` is an `nn.Linear` (weight stored `(out_features, in_features)`) **or** a `transformers` `Conv1D`
 #   (weight stored `(in_features, out_features)` — transposed!). Freeze all of `base`'s parameters.
 # - `self.lora_A`: an `nn.Parameter` of shape `(r, in_features)`, initialised like PEFT:
-#   `nn.init.kaiming_uniform_(..., a=math.sqrt(5))`. `self.lora_B`: shape `(out_features, r)`, initialised so that the
-#   layer computes exactly `base(x)` before training. `self.scaling`: the factor α/r.
+#   `nn.init.kaiming_uniform_(..., a=math.sqrt(5))` (uniform on `[−1/√in, 1/√in]`), from torch's random generator as
+#   it stands — do not seed it inside the layer: two layers get different `A`s. `self.lora_B`: an `nn.Parameter` of
+#   shape `(out_features, r)`, initialised so that the layer computes exactly `base(x)` before training.
+#   `self.scaling`: the factor α/r.
 # - `forward(x)` for `x` of shape `(..., in_features)`: `base(x) + scaling · x Aᵀ Bᵀ` — or just `base(x)` once merged.
 # - `merge()`: add the update `scaling · B A` (shape `(out, in)`) into `base.weight` **in the layout of that layer**,
-#   and set `self.merged = True` so the update is not counted twice. Calling it twice must not add it twice.
+#   in place (it stays the same frozen `nn.Parameter`), and set `self.merged = True` so the update is not counted
+#   twice. Calling it twice must not add it twice (nor take it out again: a second call changes nothing).
 #   `A` and `B` stay as they are (PEFT keeps them too, so that an adapter can be unmerged).
 
 # %% nbgrader={"grade": false, "grade_id": "lora_linear", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -128,6 +131,8 @@ with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers can
                          message="the base layer must be frozen")
             expect_equal((bool(_l.lora_A.requires_grad), bool(_l.lora_B.requires_grad)), (True, True),
                          message="A and B must train")
+            expect_equal(sorted(_n for _n, _p in _l.named_parameters() if _p.requires_grad), ["lora_A", "lora_B"],
+                         message="A and B must be nn.Parameters of the layer (its trainable parameters)")
     torch.manual_seed(70707)
     for _base in (nn.Linear(64, 48), Conv1D(48, 64)):  # in_features 64: A is uniform on [-1/8, 1/8]
         _A = LoRALinear(_base, r=16, alpha=16).lora_A.detach()
@@ -138,6 +143,25 @@ with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers can
                      message="A: kaiming_uniform_(a=sqrt(5)) fills [-1/sqrt(in), 1/sqrt(in)]")
         expect_close(float(_A.std()), _bound / math.sqrt(3), atol=0.1 * _bound / math.sqrt(3), rtol=0.0,
                      message="A: kaiming_uniform_(a=sqrt(5)) (uniform, std = bound / sqrt(3)), not a small Gaussian")
+    torch.manual_seed(70713)
+    for _base in (nn.Linear(1024, 16), Conv1D(16, 1024)):  # in_features 1024: A is uniform on [-1/32, 1/32]
+        _u = 32 * LoRALinear(_base, r=64, alpha=64).lora_A.detach().double().flatten()  # 65,536 draws, on [-1, 1]
+        expect_close(float(_u.abs().max()), 1.0 - 0.0005, atol=0.0005 + 1e-5, rtol=0.0,
+                     message="A: kaiming_uniform_(a=sqrt(5)) fills [-1/sqrt(in), 1/sqrt(in)]")
+        # uniform on [-1, 1]: E[u²] = 1/3 (the mean of 65,536 draws has a standard deviation of 0.0012; a normal of
+        # std 1 cut at ±1 gives 0.29)
+        expect_close(float((_u ** 2).mean()), 1 / 3, atol=0.01, rtol=0.0,
+                     message="A: kaiming_uniform_(a=sqrt(5)) (uniform: variance bound² / 3), not another distribution")
+        # Kolmogorov-Smirnov: the largest gap between the draws' CDF and the uniform's, (u + 1) / 2. For 65,536
+        # uniform draws it exceeds 0.01 with probability 4e-6; a normal cut at ±1 gives 0.03
+        _cdf = (_u.sort().values + 1) / 2
+        _steps = torch.arange(1, _u.numel() + 1, dtype=torch.float64) / _u.numel()
+        _ks = float(torch.maximum(_steps - _cdf, _cdf - (_steps - 1 / _u.numel())).max())
+        expect_close(_ks, 0.0, atol=0.01, rtol=0.0, message=f"A is not uniform (Kolmogorov-Smirnov distance {_ks:.3f})")
+    _A1 = LoRALinear(nn.Linear(20, 10), r=4, alpha=8).lora_A.detach().clone()
+    _A2 = LoRALinear(nn.Linear(20, 10), r=4, alpha=8).lora_A.detach().clone()
+    expect_equal(torch.equal(_A1, _A2), False,
+                 message="two layers got the same A: draw it from torch's generator, do not seed it in the layer")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_init_identity", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -286,6 +310,7 @@ with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers can
         for _base in (_hidden_seeded(nn.Linear(_i, _o), _i, _gen), _hidden_seeded(Conv1D(_o, _i), _i, _gen)):
             _w0 = _base.weight.detach().clone()
             _l = LoRALinear(_base, r=3, alpha=5)
+            _weight = _base.weight
             # A (random at init) and B from the test's generator: the expected weights are the same in both kernels
             _A = (2 * torch.rand(3, _i, generator=_gen) - 1) / math.sqrt(_i)
             _B = torch.randn(_o, 3, generator=_gen)
@@ -308,9 +333,13 @@ with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers can
             expect_close(_base.weight.detach(), _expected, atol=1e-5, message="merged weight is wrong (Conv1D needs .T)")
             expect_equal(bool(_base.weight.requires_grad), False,
                          message="the merged base weight must stay frozen (update it in place)")
+            expect_equal(_base.weight is _weight, True, message="update base.weight in place (the same Parameter)")
             expect_close(_l(_x), _want, atol=1e-4, message="outputs changed after merge")
             _l.merge()
             expect_close(_l(_x), _want, atol=1e-4, message="a second merge must not add the update again")
+            expect_equal(_l.merged, True, message="a second merge changes nothing: merged stays True")
+            expect_close(_base.weight.detach(), _expected, atol=1e-5,
+                         message="a second merge changed the merged weight (it must change nothing)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -319,8 +348,11 @@ with _hidden_forbidden(modules=("utils.lora",)):  # the course's own answers can
 # - `add_lora(model, target_modules, r, alpha)`: freeze **every** parameter of `model`, then replace each module
 #   whose dotted name equals a target or ends with `"." + target` (PEFT's rule: `"c_proj"` matches
 #   `transformer.h.0.attn.c_proj` and `transformer.h.0.mlp.c_proj`; `"attn.c_proj"` only the first) by your
-#   `LoRALinear`. Return the model. Hint: `model.named_modules()`, `model.get_submodule(parent_name)`, `setattr`.
-# - `count_parameters(model)`: `(trainable parameters, all parameters)`.
+#   `LoRALinear`, each once (a module that several targets match is still wrapped once). Change `model` in place
+#   and return it (the same object, not a copy). Hint: `model.named_modules()`, `model.get_submodule(parent_name)`,
+#   `setattr`.
+# - `count_parameters(model)`: `(trainable parameters, all parameters)`. Parameters only: buffers (BatchNorm's running
+#   statistics, a Llama's rotary `inv_freq`) are not parameters.
 
 # %% nbgrader={"grade": false, "grade_id": "inject", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def add_lora(model: nn.Module, target_modules: list[str], r: int, alpha: float) -> nn.Module:
@@ -360,11 +392,13 @@ from utils.rules import substituted as _hidden_substituted
 _hidden_yours = LoRALinear  # a wrapper made from your class (a default argument, an alias) counts as well
 _hidden_refs = {"LoRALinear": _hidden_LoRALinear}  # taken before utils.lora is disabled
 # PEFT's rule: "fc" and "_attn" are no module's name nor a dotted suffix, so they match nothing
+# "lm_head" is a top-level module: its name equals the target. "c_proj" and "attn.c_proj" both match the attention's
+# c_proj, which is wrapped once
 for _seed, _targets in enumerate([["c_proj"], ["attn.c_proj"], ["mlp.c_proj", "c_fc"], ["c_attn", "c_proj", "c_fc"],
-                                  ["fc", "c_attn"], ["_attn"]]):
+                                  ["fc", "c_attn"], ["_attn"], ["lm_head", "c_fc"], ["c_proj", "attn.c_proj"]]):
     _m = tiny_gpt2(100 + _seed, n_layer=3)
     ### BEGIN REFERENCE
-    _expected = sorted(n for n, _ in _m.named_modules() if n and any(n.endswith("." + t) for t in _targets))
+    _expected = sorted(n for n, _ in _m.named_modules() if n and any(n == t or n.endswith("." + t) for t in _targets))
     ### END REFERENCE
     # judged with the reference layer; utils.lora (the course's own add_lora) cannot be used. forbidden first:
     # it disables every utils.lora object in the notebook, and the reference layer is one
@@ -395,7 +429,9 @@ for _seed in range(3):
     with _hidden_forbidden("peft.tuners.tuners_utils.check_target_module_exists", "peft.utils.other._is_valid_match",
                            modules=("utils.lora",), allow=("utils.lora.LoRALinear",)), \
             _hidden_substituted(**_hidden_refs):
-        _m = add_lora(tiny_gpt2(200 + _seed, n_layer=2), ["c_fc", "attn.c_proj"], r=_r, alpha=2 * _r)
+        _m0 = tiny_gpt2(200 + _seed, n_layer=2)
+        _m = add_lora(_m0, ["c_fc", "attn.c_proj"], r=_r, alpha=2 * _r)
+    expect_equal(_m is _m0, True, message="add_lora changes the model it is given and returns it (not a copy)")
     _names = [n for n, p in _m.named_parameters() if p.requires_grad]
     expect_equal(len(_names) > 0, True, message="lora_A / lora_B must be trainable")
     expect_equal([n for n in _names if "lora_" not in n], [],
@@ -431,6 +467,9 @@ with _hidden_forbidden("peft.peft_model.PeftModel.get_nb_trainable_parameters",
     _lin[1].weight.requires_grad_(False)
     expect_equal(tuple(count_parameters(_lin)), (7 * 3 + 3 + 2, 7 * 3 + 3 + 6 + 2),
                  message="(trainable, total) of a model with one frozen weight")
+    _bn = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4))  # running mean, variance and batch count: buffers
+    expect_equal(tuple(count_parameters(_bn)), (5 * 4 + 4 + 4 + 4, 5 * 4 + 4 + 4 + 4),
+                 message="buffers (BatchNorm's running statistics) are not parameters")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -443,8 +482,9 @@ with _hidden_forbidden("peft.peft_model.PeftModel.get_nb_trainable_parameters",
 # Complete `LoRAEmbedding(base, r, alpha)` for an `nn.Embedding` `base`:
 #
 # - Freeze `base`. `self.lora_A`: an `nn.Parameter` of shape `(r, num_embeddings)`, initialised from a standard
-#   normal (`nn.init.normal_`, mean 0, std 1: its input is one-hot, so no `1/√fan_in` here). `self.lora_B`: shape
-#   `(embedding_dim, r)`, **zeros**, so the layer starts out computing exactly `base(ids)`. `self.scaling`: α/r.
+#   normal (`nn.init.normal_`, mean 0, std 1: its input is one-hot, so no `1/√fan_in` here). `self.lora_B`: an
+#   `nn.Parameter` of shape `(embedding_dim, r)`, **zeros**, so the layer starts out computing exactly `base(ids)`.
+#   `self.scaling`: α/r.
 #   (PEFT stores the mirror image — A zeros, B normal — for embeddings; we keep this lab's convention: B starts at 0.)
 # - `forward(ids)` for integer ids of any shape `(...)`: `base(ids) + scaling · A[:, ids]ᵀ Bᵀ`, shape
 #   `(..., embedding_dim)`. Look the columns of `A` up by index: **never build the one-hot matrix**
@@ -520,6 +560,8 @@ with _hidden_forbidden("torch.nn.functional.one_hot", modules=("utils.lora",)):
         expect_close(float(_l.scaling), (2 * _r + 1) / _r, rtol=1e-9, atol=0.0, message="scaling is alpha / r")
         expect_equal(any(bool(p.requires_grad) for p in _emb.parameters()), False,
                      message="the embedding must be frozen")
+        expect_equal(sorted(_n for _n, _p in _l.named_parameters() if _p.requires_grad), ["lora_A", "lora_B"],
+                     message="A and B must be nn.Parameters of the layer (its trainable parameters)")
         _ids = torch.randint(_v, (2, 3, 4), generator=_gen)
         ### BEGIN REFERENCE
         _want = _emb(_ids)
@@ -620,9 +662,11 @@ for _square in (True, False, False):
     ### END REFERENCE
     with _hidden_forbidden("torch.nn.functional.one_hot", modules=("utils.lora",)):
         _l.merge()
+        _merged = _l.merged
         _after = _l(_ids)
         _l.merge()
         _twice = _l(_ids)
+    expect_equal(_merged, True, message="merge() sets self.merged = True")
     expect_equal(_emb.weight is _weight, True, message="update the frozen weight in place (the same Parameter)")
     expect_equal(bool(_weight.requires_grad), False, message="the embedding's weight must stay frozen")
     expect_close(_emb.weight.detach(), _want_w, atol=_atol_w, rtol=0.0, message="merged embedding weight (transposed?)")

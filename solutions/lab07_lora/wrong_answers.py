@@ -613,3 +613,292 @@ class LoRALinear(nn.Module):
         delta = (self.lora_B @ self.lora_A) * self.scaling
         self.base.weight += delta.T if isinstance(self.base, Conv1D) else delta
         self.lora_B.zero_()
+
+
+# %% [lora_linear] A from a truncated normal (std 1/sqrt(in), cut at ±1/sqrt(in)) instead of Kaiming-uniform
+class LoRALinear(nn.Module):
+    """A frozen nn.Linear or GPT-2 Conv1D plus a trainable low-rank update (alpha / r) * B @ A."""
+
+    def __init__(self, base: nn.Module, r: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.r, self.alpha = r, alpha
+        if isinstance(base, Conv1D):
+            in_features, out_features = base.weight.shape
+        else:
+            out_features, in_features = base.weight.shape
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(r, in_features))
+        bound = 1 / math.sqrt(in_features)
+        nn.init.trunc_normal_(self.lora_A, std=bound, a=-bound, b=bound)
+        self.lora_B = nn.Parameter(torch.zeros(out_features, r))
+        self.scaling = alpha / r
+        self.merged = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        result = self.base(x)
+        if self.merged:
+            return result
+        return result + (x @ self.lora_A.T @ self.lora_B.T) * self.scaling
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        if self.merged:
+            return
+        delta = (self.lora_B @ self.lora_A) * self.scaling
+        if isinstance(self.base, Conv1D):
+            delta = delta.T
+        self.base.weight += delta
+        self.merged = True
+
+
+# %% [lora_linear] merge() as a toggle: a second call subtracts the update again and clears merged
+class LoRALinear(nn.Module):
+    """A frozen nn.Linear or GPT-2 Conv1D plus a trainable low-rank update (alpha / r) * B @ A."""
+
+    def __init__(self, base: nn.Module, r: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.r, self.alpha = r, alpha
+        if isinstance(base, Conv1D):
+            in_features, out_features = base.weight.shape
+        else:
+            out_features, in_features = base.weight.shape
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(r, in_features))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.lora_B = nn.Parameter(torch.zeros(out_features, r))
+        self.scaling = alpha / r
+        self.merged = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        result = self.base(x)
+        if self.merged:
+            return result
+        return result + (x @ self.lora_A.T @ self.lora_B.T) * self.scaling
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        delta = (self.lora_B @ self.lora_A) * self.scaling
+        if isinstance(self.base, Conv1D):
+            delta = delta.T
+        if self.merged:  # already in: take it out again
+            self.base.weight -= delta
+            self.merged = False
+        else:
+            self.base.weight += delta
+            self.merged = True
+
+
+# %% [lora_linear] merge puts a new frozen nn.Parameter in base.weight (not in place: tied weights and optimizers keep the old one)
+class LoRALinear(nn.Module):
+    """A frozen nn.Linear or GPT-2 Conv1D plus a trainable low-rank update (alpha / r) * B @ A."""
+
+    def __init__(self, base: nn.Module, r: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.r, self.alpha = r, alpha
+        if isinstance(base, Conv1D):
+            in_features, out_features = base.weight.shape
+        else:
+            out_features, in_features = base.weight.shape
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(r, in_features))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.lora_B = nn.Parameter(torch.zeros(out_features, r))
+        self.scaling = alpha / r
+        self.merged = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        result = self.base(x)
+        if self.merged:
+            return result
+        return result + (x @ self.lora_A.T @ self.lora_B.T) * self.scaling
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        if self.merged:
+            return
+        delta = (self.lora_B @ self.lora_A) * self.scaling
+        if isinstance(self.base, Conv1D):
+            delta = delta.T
+        self.base.weight = nn.Parameter(self.base.weight + delta, requires_grad=False)
+        self.merged = True
+
+
+# %% [lora_linear] seeds the global generator in __init__ "for reproducibility": every layer of a shape gets the same A, and the caller's random stream is reset
+class LoRALinear(nn.Module):
+    """A frozen nn.Linear or GPT-2 Conv1D plus a trainable low-rank update (alpha / r) * B @ A."""
+
+    def __init__(self, base: nn.Module, r: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.r, self.alpha = r, alpha
+        if isinstance(base, Conv1D):
+            in_features, out_features = base.weight.shape
+        else:
+            out_features, in_features = base.weight.shape
+        for p in base.parameters():
+            p.requires_grad_(False)
+        torch.manual_seed(0)
+        self.lora_A = nn.Parameter(torch.empty(r, in_features))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.lora_B = nn.Parameter(torch.zeros(out_features, r))
+        self.scaling = alpha / r
+        self.merged = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        result = self.base(x)
+        if self.merged:
+            return result
+        return result + (x @ self.lora_A.T @ self.lora_B.T) * self.scaling
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        if self.merged:
+            return
+        delta = (self.lora_B @ self.lora_A) * self.scaling
+        if isinstance(self.base, Conv1D):
+            delta = delta.T
+        self.base.weight += delta
+        self.merged = True
+
+
+# %% [inject] matches only names that end with "." + target (forgets "equals a target": a top-level lm_head is never wrapped)
+def add_lora(model: nn.Module, target_modules: list[str], r: int, alpha: float) -> nn.Module:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    names = [n for n, _ in model.named_modules() if any(n.endswith("." + t) for t in target_modules)]
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        setattr(parent, child, LoRALinear(getattr(parent, child), r, alpha))
+    return model
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+# %% [inject] wraps target by target: a module two targets match (["c_proj", "attn.c_proj"]) is wrapped twice (and LoRALinear of a LoRALinear fails)
+def add_lora(model: nn.Module, target_modules: list[str], r: int, alpha: float) -> nn.Module:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for target in target_modules:
+        names = [n for n, _ in model.named_modules() if n == target or n.endswith("." + target)]
+        for name in names:
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name)
+            setattr(parent, child, LoRALinear(getattr(parent, child), r, alpha))
+    return model
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+# %% [inject] works on a deep copy and returns it: the model passed in is neither frozen nor wrapped
+def add_lora(model: nn.Module, target_modules: list[str], r: int, alpha: float) -> nn.Module:
+    model = copy.deepcopy(model)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    names = [n for n, _ in model.named_modules()
+             if n and any(n == t or n.endswith("." + t) for t in target_modules)]
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        setattr(parent, child, LoRALinear(getattr(parent, child), r, alpha))
+    return model
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+# %% [inject] count_parameters adds the buffers to the total (a Llama's rotary inv_freq, BatchNorm's running stats)
+def add_lora(model: nn.Module, target_modules: list[str], r: int, alpha: float) -> nn.Module:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    names = [n for n, _ in model.named_modules()
+             if n and any(n == t or n.endswith("." + t) for t in target_modules)]
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        setattr(parent, child, LoRALinear(getattr(parent, child), r, alpha))
+    return model
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(t.numel() for t in [*model.parameters(), *model.buffers()])
+    return trainable, total
+
+
+# %% [lora_embedding] A and B as plain tensors that require grad, not nn.Parameter: parameters(), optimizers and state_dict never see them
+class LoRAEmbedding(nn.Module):
+    """A frozen nn.Embedding plus a trainable low-rank update (alpha / r) * (B @ A)^T of its weight."""
+
+    def __init__(self, base: nn.Embedding, r: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.r, self.alpha = r, alpha
+        num_embeddings, embedding_dim = base.weight.shape
+        base.weight.requires_grad_(False)
+        self.lora_A = torch.randn(r, num_embeddings).requires_grad_()
+        self.lora_B = torch.zeros(embedding_dim, r).requires_grad_()
+        self.scaling = alpha / r
+        self.merged = False
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        result = self.base(ids)
+        if self.merged:
+            return result
+        return result + (self.lora_A.T[ids] @ self.lora_B.T) * self.scaling
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        if self.merged:
+            return
+        self.base.weight += (self.lora_B @ self.lora_A).T * self.scaling
+        self.merged = True
+
+
+# %% [lora_embedding] merge() records the merge in a flag of its own (self._done): self.merged stays False
+class LoRAEmbedding(nn.Module):
+    """A frozen nn.Embedding plus a trainable low-rank update (alpha / r) * (B @ A)^T of its weight."""
+
+    def __init__(self, base: nn.Embedding, r: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.r, self.alpha = r, alpha
+        num_embeddings, embedding_dim = base.weight.shape
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(r, num_embeddings))
+        nn.init.normal_(self.lora_A)
+        self.lora_B = nn.Parameter(torch.zeros(embedding_dim, r))
+        self.scaling = alpha / r
+        self._done = False
+        self.merged = False
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        result = self.base(ids)
+        if self._done:
+            return result
+        return result + (self.lora_A.T[ids] @ self.lora_B.T) * self.scaling
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        if self._done:
+            return
+        self.base.weight += (self.lora_B @ self.lora_A).T * self.scaling
+        self._done = True
