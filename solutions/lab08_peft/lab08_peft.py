@@ -76,7 +76,8 @@ def demo_adapter(seed: int = 0) -> PeftModel:
 #
 # `lora_parameter_count_for(model, target_modules, r)`: how many trainable parameters LoRA with rank `r` adds to `model`, read
 # from the shapes of the targeted modules — **without** calling PEFT. A module is targeted when its dotted name equals
-# a target or ends with `"." + target`. Each targeted layer with `in` inputs and `out` outputs adds `r · (in + out)`.
+# a target or ends with `"." + target` (a top-level module such as GPT-2's `lm_head` by its name alone; a module that
+# several targets match counts once). Each targeted layer with `in` inputs and `out` outputs adds `r · (in + out)`.
 # Careful: `nn.Linear.weight` is `(out, in)`, GPT-2's `Conv1D.weight` is `(in, out)`, and in a Llama with
 # grouped-query attention `k_proj`/`v_proj` are not square.
 #
@@ -114,8 +115,10 @@ from utils.lora import target_shapes as _ref_shapes
 ### END REFERENCE
 
 _gen = torch.Generator().manual_seed(80801)
+# PEFT's rule: "fc" is no module's name nor a dotted suffix, so it matches nothing; "lm_head" is a top-level module,
+# matched by its name; "c_proj" and "attn.c_proj" both match the attention's c_proj, which counts once
 for _targets in (["c_proj"], ["mlp.c_proj"], ["c_fc", "attn.c_proj"], ["c_attn", "c_proj", "c_fc"], ["fc", "c_attn"],
-                 ["_proj"]):  # PEFT's rule: "fc" is no module's name nor a dotted suffix, so it matches nothing
+                 ["_proj"], ["lm_head", "c_fc"], ["c_proj", "attn.c_proj"]):
     _r = int(torch.randint(1, 17, (1,), generator=_gen))
     _m = tiny_gpt2(n_embd=16 * int(torch.randint(1, 4, (1,), generator=_gen)), n_layer=3)
     ### BEGIN REFERENCE
@@ -286,7 +289,7 @@ def _hidden_rank(model, target_modules, budget):
     return budget // _hidden_count(model, target_modules, 1)
 
 
-for _alpha, _budget in ((8.0, 5_000), (32.0, 2_000)):
+for _alpha, _budget in ((8.0, 5_000), (32.0, 2_000), (12.5, 3_000)):  # 12.5: alpha need not be an integer
     with _hidden_substituted(lora_parameter_count_for=_hidden_count, largest_rank=_hidden_rank):
         _c = budget_config(tiny_gpt2(), ["c_attn", "c_fc"], _budget, alpha=_alpha)
     _pm = get_peft_model(tiny_gpt2(), _c)
@@ -339,6 +342,8 @@ expect_equal(sorted(_c.target_modules), ["c_attn", "mlp.c_proj"], message="targe
 # - train with `torch.optim.AdamW(<the parameters that require grad>, lr=lr, weight_decay=0.0)`: `steps` optimizer
 #   steps, each on the whole `batch` (a dict with `input_ids`, `attention_mask` and `labels`), with the loss the model
 #   returns (`.loss`); zero the gradients between steps; no schedule, no clipping;
+# - train in training mode: call `.train()` on the adapter model before the steps (`model` may come in eval mode, as
+#   `from_pretrained` returns it, and its dropout, LoRA's too, must be on while training);
 # - return it in eval mode.
 #
 # Allowed: `copy.deepcopy`, `get_peft_model`, `torch.optim.AdamW`, the model's forward. Not `utils.qa.train_loop`:
@@ -394,10 +399,22 @@ def _hidden_train(model, config, batch, steps, lr, seed=0):
 
 
 ### END REFERENCE
+def _hidden_dropout_gpt2():
+    # tiny_gpt2 with dropout, in eval mode as from_pretrained returns a model: the run must switch dropout on
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=60, n_positions=16, n_embd=32, n_layer=2, n_head=2, bos_token_id=0,
+                                      eos_token_id=0, resid_pdrop=0.2, embd_pdrop=0.2, attn_pdrop=0.2)).eval()
+
+
 _gen = torch.Generator().manual_seed(80805)
+# the third run scales by alpha / r = 32: gradient norms above 1, which a run without clipping leaves as they are
 for _m, _cfg in ((tiny_gpt2(n_embd=32), LoraConfig(r=3, lora_alpha=8, target_modules=["c_attn", "mlp.c_fc"],
                                                    fan_in_fan_out=True)),
-                 (tiny_llama(), LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj", "down_proj"]))):
+                 (tiny_llama(), LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj", "down_proj"])),
+                 (tiny_gpt2(n_embd=32), LoraConfig(r=2, lora_alpha=64, target_modules=["c_attn", "mlp.c_fc"],
+                                                   fan_in_fan_out=True)),
+                 (_hidden_dropout_gpt2(), LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules=["c_attn", "c_fc"],
+                                                     fan_in_fan_out=True))):
     _ids = torch.randint(1, 60, (3, 12), generator=_gen)
     _b = {"input_ids": _ids, "attention_mask": torch.ones_like(_ids), "labels": _ids.masked_fill(_ids < 20, -100)}
     _steps, _seed = int(torch.randint(2, 5, (1,), generator=_gen)), int(torch.randint(0, 1000, (1,), generator=_gen))
@@ -589,8 +606,12 @@ for _make, _cfg in ((tiny_gpt2, LoraConfig(r=4, lora_alpha=16, target_modules=["
     expect_equal(_ref.get_nb_trainable_parameters()[0], _trainable, message="the adapter lost its trainable A and B")
     _now = _ref.state_dict()
     expect_equal(list(_now), list(_state), message="the adapter's weights changed: merge a copy")
-    expect_equal(_hidden_flat([_now[_n] for _n in _now]), _hidden_flat(list(_state.values())),
-                 message="the adapter's weights changed: merge a copy")
+    # the same weights up to float32 rounding: merging in place and unmerging again (w + ΔW − ΔW) rounds twice, by at
+    # most u |w| each (utils.numerics' tolerance, elementwise: reduction 1, scale the largest |weight|); an adapter
+    # left merged is off by the whole update ΔW
+    _scale = float(_hidden_flat(list(_state.values())).abs().max())
+    expect_close(_hidden_flat([_now[_n] for _n in _now]), _hidden_flat(list(_state.values())), rtol=0.0,
+                 atol=_hidden_tolerance(_scale, 1), message="the adapter's weights changed: merge a copy")
     with torch.no_grad():
         _after_logits = _ref(**_b).logits
     expect_close(_after_logits, _want, rtol=0.0, atol=_hidden_tolerance(float(_after_logits.abs().max()), _K),
@@ -644,9 +665,19 @@ def _hidden_train(model, config, batch, steps, lr, seed=0):
     return adapter.eval()
 
 
+def _hidden_dropout_gpt2():
+    # tiny_gpt2 with dropout (in eval mode, as from_pretrained returns a model)
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=60, n_positions=16, n_embd=32, n_layer=2, n_head=2, bos_token_id=0,
+                                      eos_token_id=0, resid_pdrop=0.2, embd_pdrop=0.2, attn_pdrop=0.2)).eval()
+
+
 _gen = torch.Generator().manual_seed(80808)
+# the third adapter has dropout and is handed over in training mode: the losses are measured in eval mode
 for _make, _cfg in ((tiny_gpt2, LoraConfig(r=2, lora_alpha=8, target_modules=["c_attn"], fan_in_fan_out=True)),
-                    (tiny_llama, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "o_proj"]))):
+                    (tiny_llama, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "o_proj"])),
+                    (_hidden_dropout_gpt2, LoraConfig(r=2, lora_alpha=8, lora_dropout=0.2, target_modules=["c_attn"],
+                                                      fan_in_fan_out=True))):
     _ids = torch.randint(1, 60, (3, 9), generator=_gen)
     _b = {"input_ids": _ids, "attention_mask": torch.ones_like(_ids), "labels": _ids.masked_fill(_ids > 45, -100)}
     _ref = _hidden_train(_make(), _cfg, _b, int(torch.randint(2, 5, (1,), generator=_gen)), 1e-2)  # input (seeded)
@@ -655,13 +686,17 @@ for _make, _cfg in ((tiny_gpt2, LoraConfig(r=2, lora_alpha=8, target_modules=["c
     with torch.no_grad():
         _want = (_make()(**_b).loss.item(), _ref(**_b).loss.item())
     ### END REFERENCE
+    if _cfg.lora_dropout > 0:
+        _ref.train()  # handed over in training mode
     _got = adapter_losses(_ref, _b)
     assert isinstance(_got, tuple) and len(_got) == 2, "return a tuple (base, adapted)"
     assert all(type(_v) is float for _v in _got), "return Python floats (.item())"
-    # as utils.numerics.assert_close compared them: two float64 values, so u = 2**-53 (atol: the reference kernel's)
+    # utils.numerics' tolerance: losses computed in float32 (u = 2**-24), along the forward pass and the mean over
+    # the tokens; sent as float64 (atol: the reference kernel's)
     expect_close(torch.tensor(_got, dtype=torch.float64), torch.tensor(_want, dtype=torch.float64), rtol=0.0,
-                 atol=_hidden_tolerance(max(abs(_v) for _v in _got), _red, torch.float64),
-                 message=f"(base, adapted) losses {_got} differ from the reference's")
+                 atol=_hidden_tolerance(max(abs(_v) for _v in _got), _red),
+                 message=f"(base, adapted) losses {_got} differ from the reference's (in eval mode?)")
+    _ref.eval()  # the check below is of the adapter being switched on again, in eval mode
     with torch.no_grad():
         _after = _ref(**_b).loss.item()
     expect_close(_after, _want[1], rtol=0.0, atol=_hidden_tolerance(abs(_after), _red),

@@ -267,3 +267,81 @@ def train_adapter(model: nn.Module, config: LoraConfig, batch: dict[str, torch.T
         optimizer.step()
         optimizer.zero_grad()
     return adapter.eval()
+
+
+# %% [count] matches only names that end with "." + target (forgets "equals a target": a top-level lm_head counts 0)
+def lora_parameter_count_for(model: nn.Module, target_modules: list[str], r: int) -> int:
+    total = 0
+    for name, module in model.named_modules():
+        if any(name.endswith("." + t) for t in target_modules):
+            if isinstance(module, Conv1D):
+                in_features, out_features = module.weight.shape
+            else:
+                out_features, in_features = module.weight.shape
+            total += r * (in_features + out_features)
+    return total
+
+
+# %% [count] sums target by target: a module two targets match (["c_proj", "attn.c_proj"]) is counted twice
+def lora_parameter_count_for(model: nn.Module, target_modules: list[str], r: int) -> int:
+    total = 0
+    for target in target_modules:
+        for name, module in model.named_modules():
+            if name == target or name.endswith("." + target):
+                total += r * sum(module.weight.shape)
+    return total
+
+
+# %% [config] lora_alpha=int(alpha) (PEFT's signature says lora_alpha: int): a fractional alpha is truncated
+def budget_config(model: nn.Module, target_modules: list[str], budget: int, alpha: float = 16.0) -> LoraConfig:
+    r = largest_rank(model, target_modules, budget)
+    if r < 1:
+        raise ValueError(f"a budget of {budget} does not fit rank 1 on {target_modules}")
+    is_conv1d = any(isinstance(m, Conv1D) for n, m in model.named_modules()
+                    if n and any(n == t or n.endswith("." + t) for t in target_modules))
+    return LoraConfig(r=r, lora_alpha=int(alpha), lora_dropout=0.0, target_modules=list(target_modules),
+                      fan_in_fan_out=is_conv1d)
+
+
+# %% [train_adapter] never calls adapter.train(): a base model that comes in eval mode trains with its own dropout off
+def train_adapter(model: nn.Module, config: LoraConfig, batch: dict[str, torch.Tensor], steps: int, lr: float,
+                  seed: int = 0) -> PeftModel:
+    torch.manual_seed(seed)
+    adapter = get_peft_model(copy.deepcopy(model), copy.deepcopy(config))
+    optimizer = torch.optim.AdamW([p for p in adapter.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    for _ in range(steps):
+        adapter(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return adapter.eval()
+
+
+# %% [train_adapter] clips the gradient norm to 1.0 each step (the exercise says: no clipping)
+def train_adapter(model: nn.Module, config: LoraConfig, batch: dict[str, torch.Tensor], steps: int, lr: float,
+                  seed: int = 0) -> PeftModel:
+    torch.manual_seed(seed)
+    adapter = get_peft_model(copy.deepcopy(model), copy.deepcopy(config))
+    trainable = [p for p in adapter.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.0)
+    adapter.train()
+    for _ in range(steps):
+        adapter(**batch).loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+    return adapter.eval()
+
+
+# %% [adapter_losses] forgets adapter.eval(): an adapter handed over in train mode is measured with its dropout on
+def adapter_losses(adapter: PeftModel, batch: dict[str, torch.Tensor]) -> tuple[float, float]:
+    with torch.no_grad():
+        with adapter.disable_adapter():
+            base = adapter(**batch).loss.item()
+        adapted = adapter(**batch).loss.item()
+    return base, adapted
+
+
+# %% [merged_copy] merges the adapter in place, copies it out (unload) and forgets to unmerge: the adapter stays merged
+def merged_copy(adapter: PeftModel) -> nn.Module:
+    adapter.merge_adapter()
+    return copy.deepcopy(adapter).unload()

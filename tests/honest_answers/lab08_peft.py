@@ -49,3 +49,40 @@ def adapter_losses(adapter, batch):
         with adapter.disable_adapter():
             base = float(adapter(**batch).loss)
     return (base, adapted)
+
+
+# %% [config] fan_in_fan_out from the class name of the matched modules, task_type="CAUSAL_LM", r from largest_rank
+def budget_config(model, target_modules, budget, alpha=16.0):
+    r = largest_rank(model, target_modules, budget)
+    if r == 0:
+        raise ValueError("budget too small for rank 1")
+    matched = [m for n, m in model.named_modules() if n and any(n == t or n.endswith("." + t) for t in target_modules)]
+    return LoraConfig(task_type="CAUSAL_LM", r=int(r), lora_alpha=alpha, lora_dropout=0.0,
+                      target_modules=list(target_modules),
+                      fan_in_fan_out=any(type(m).__name__ == "Conv1D" for m in matched))
+
+
+# %% [merged_copy] merge in place, copy the merged weights out (unload), then unmerge: the adapter ends as it began
+def merged_copy(adapter):
+    adapter.merge_adapter()
+    try:
+        plain = copy.deepcopy(adapter).unload()  # the copy's base layers already hold the update
+    finally:
+        adapter.unmerge_adapter()
+    return plain
+
+
+# %% [adapter_losses] the loss computed from the logits (shifted, ignore_index=-100), like the lesson did by hand
+def adapter_losses(adapter, batch):
+    def lm_loss(logits):
+        labels = batch["labels"]
+        return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
+                                                 labels[:, 1:].reshape(-1), ignore_index=-100).item()
+
+    adapter.eval()
+    with torch.no_grad():
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        with adapter.disable_adapter():
+            base = lm_loss(adapter(**inputs).logits)
+        adapted = lm_loss(adapter(**inputs).logits)
+    return base, adapted
