@@ -104,6 +104,24 @@ for _s in range(900, 915):
 for _s in range(915, 920):  # every rule is a ratio: a loss measured in other units reads the same
     _t, _v = make_curves("healthy", seed=_s)
     expect_equal(diagnose([10 * _x for _x in _t], [10 * _x for _x in _v]), "healthy", message=f"healthy run {_s} x 10 misdiagnosed")
+
+
+def _hidden_falling(start, end, steps, gen):
+    # a noisy falling training curve whose first 3 and last 3 losses average exactly `start` and `end`
+    _t = torch.linspace(0, 1, steps, dtype=torch.float64)
+    _c = start + (end - start) * _t.sqrt() + 0.02 * start * torch.randn(steps, generator=gen, dtype=torch.float64)
+    _c[:3] += start - _c[:3].mean()
+    _c[-3:] += end - _c[-3:].mean()
+    return _c.tolist()
+
+
+_g = torch.Generator().manual_seed(90904)
+for _ in range(5):  # a slow but real fall: the end at 82-88 % of the start is below the 90 % of "not_learning"
+    _start = 4 + 6 * float(torch.rand(1, generator=_g, dtype=torch.float64))
+    _ratio = 0.82 + 0.06 * float(torch.rand(1, generator=_g, dtype=torch.float64))
+    _v = torch.linspace(1.05 * _start, 1.05 * _ratio * _start, 6, dtype=torch.float64).tolist()  # its last is its best
+    expect_equal(diagnose(_hidden_falling(_start, _ratio * _start, 40, _g), _v), "healthy",
+                 message=f"the training loss ends at {_ratio:.1%} of its start (below 90 %): not not_learning")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_overfitting", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -115,6 +133,25 @@ for _s in range(920, 935):
 for _s in range(935, 940):  # every rule is a ratio: "10 % above the best", not 0.1 above it
     _t, _v = make_curves("overfitting", seed=_s)
     expect_equal(diagnose([_x / 10 for _x in _t], [_x / 10 for _x in _v]), "overfitting", message=f"overfitting run {_s} / 10 missed")
+
+
+def _hidden_falling(start, end, steps, gen):
+    # a noisy falling training curve whose first 3 and last 3 losses average exactly `start` and `end`
+    _t = torch.linspace(0, 1, steps, dtype=torch.float64)
+    _c = start + (end - start) * _t.sqrt() + 0.02 * start * torch.randn(steps, generator=gen, dtype=torch.float64)
+    _c[:3] += start - _c[:3].mean()
+    _c[-3:] += end - _c[-3:].mean()
+    return _c.tolist()
+
+
+_g = torch.Generator().manual_seed(90905)
+for _ in range(5):  # the last validation loss 10.2-10.9 % above the best one: more than 10 % above it
+    _start = 4 + 6 * float(torch.rand(1, generator=_g, dtype=torch.float64))
+    _best = 0.5 * _start
+    _rise = 1.102 + 0.007 * float(torch.rand(1, generator=_g, dtype=torch.float64))
+    _v = [0.9 * _start, 0.7 * _start, _best, 1.03 * _best, 1.06 * _best, _rise * _best]
+    expect_equal(diagnose(_hidden_falling(_start, 0.4 * _start, 40, _g), _v), "overfitting",
+                 message=f"the last validation loss is {_rise - 1:.1%} above the best one (more than 10 %): overfitting")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_not_learning", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -124,6 +161,24 @@ assert diagnose(*make_curves("not_learning", seed=1)) == "not_learning"
 for _s in range(940, 955):
     expect_equal(diagnose(*make_curves("not_learning", seed=_s)), "not_learning", message=f"flat run {_s} missed")
 expect_equal(diagnose([5.0] * 30, [5.0] * 5), "not_learning")
+
+
+def _hidden_falling(start, end, steps, gen):
+    # a noisy falling training curve whose first 3 and last 3 losses average exactly `start` and `end`
+    _t = torch.linspace(0, 1, steps, dtype=torch.float64)
+    _c = start + (end - start) * _t.sqrt() + 0.02 * start * torch.randn(steps, generator=gen, dtype=torch.float64)
+    _c[:3] += start - _c[:3].mean()
+    _c[-3:] += end - _c[-3:].mean()
+    return _c.tolist()
+
+
+_g = torch.Generator().manual_seed(90906)
+for _ in range(5):  # the end at 90.2-90.8 % of the start: above 90 %, so not_learning
+    _start = 4 + 6 * float(torch.rand(1, generator=_g, dtype=torch.float64))
+    _ratio = 0.902 + 0.006 * float(torch.rand(1, generator=_g, dtype=torch.float64))
+    _v = torch.linspace(1.05 * _start, 1.05 * _ratio * _start, 6, dtype=torch.float64).tolist()
+    expect_equal(diagnose(_hidden_falling(_start, _ratio * _start, 40, _g), _v), "not_learning",
+                 message=f"the training loss ends at {_ratio:.1%} of its start (above 90 %): not_learning")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_diverged", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -145,7 +200,7 @@ expect_equal(diagnose([4.0, 3.0, 2.0, 1.5, 1.4, 1.3], [2.0, float("inf")]), "div
 #   Which `lora_alpha` keeps the size of the adapter's steps the same? (Lesson 09, section 2: under Adam each entry of
 #   `B` moves by about `lr` per step, and the output update sums `r` of them times the scale.)
 #
-# Both raise `ValueError` for a rank below 1.
+# Both raise `ValueError` for a rank below 1 (for `alpha_for_rank`: either of its two ranks, `r` or `reference_r`).
 
 # %% nbgrader={"grade": false, "grade_id": "alpha", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def lora_scale(r: int, alpha: float) -> float:
@@ -195,12 +250,13 @@ for _ in range(10):
     _a = alpha_for_rank(_r, _r0, _a0)
     expect_close((_a / _r) * _r, (_a0 / _r0) * _r0, rtol=0.0, atol=1e-9,
                  message="the step size (alpha / r) * r must stay the same")
-try:
-    alpha_for_rank(0, 8, 16)
-    _raised = "nothing"
-except ValueError as _hidden_error:
-    _raised = "ValueError"
-expect_equal(_raised, "ValueError", message="r = 0 must raise ValueError")
+for _bad in ((0, 8), (-3, 8), (8, 0), (8, -2)):
+    try:
+        alpha_for_rank(*_bad, 16)
+        _raised = "nothing"
+    except ValueError as _hidden_error:
+        _raised = "ValueError"
+    expect_equal(_raised, "ValueError", message=f"r, reference_r = {_bad}: a rank below 1 must raise ValueError")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -331,8 +387,11 @@ _gain = first_step_gain(4, 1.0, "sgd", seed=0)
 print(f"r = 4, scale 1, one SGD step: the loss drops by {_gain:.2%}")
 assert isinstance(_gain, float) and 0 < _gain < 1, "a relative drop: a float between 0 and 1"
 ### BEGIN HIDDEN TESTS
+# (4, 8.0, "adam"): a scale so large that Adam's first step overshoots, and the gain is small (0.1 % of the loss at
+# seed 36): the relative 1e-3 sees the optimizer's details there (AdamW's default weight decay of 0.01 shrinks A)
 for _r, _scale, _opt_name, _seed in ((8, 0.5, "sgd", 31), (32, 4 / math.sqrt(32), "sgd", 32), (2, 1.5, "adam", 33),
-                                     (16, 0.25, "adam", 34), (64, 4 / 64, "adam", 35)):
+                                     (16, 0.25, "adam", 34), (64, 4 / 64, "adam", 35), (4, 8.0, "adam", 0),
+                                     (4, 8.0, "adam", 36)):
     ### BEGIN REFERENCE
     _want = _hidden_gain(_r, _scale, _opt_name, _seed)
     ### END REFERENCE

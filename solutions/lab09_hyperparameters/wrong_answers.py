@@ -214,3 +214,98 @@ def diagnose(train_loss: list[float], val_loss: list[float]) -> str:
     if val[-1] - val.min() > 0.1:
         return "overfitting"
     return "healthy"
+
+
+# %% [diagnose] "barely moves" read as a drop of less than 10 % of the END value (threshold start / 1.1, not 0.9 start)
+def diagnose(train_loss: list[float], val_loss: list[float]) -> str:
+    train = torch.tensor(train_loss, dtype=torch.float64)
+    val = torch.tensor(val_loss, dtype=torch.float64)
+    if not torch.isfinite(train).all() or not torch.isfinite(val).all():
+        return "diverged"
+    start, end = train[:3].mean(), train[-3:].mean()
+    if end > start:
+        return "diverged"
+    if start - end < 0.1 * end:
+        return "not_learning"
+    if val[-1] > 1.1 * val.min():
+        return "overfitting"
+    return "healthy"
+
+
+# %% [diagnose] overfitting as a rise of more than 10 % of the LAST validation loss (threshold best / 0.9, not 1.1 best)
+def diagnose(train_loss: list[float], val_loss: list[float]) -> str:
+    train = torch.tensor(train_loss, dtype=torch.float64)
+    val = torch.tensor(val_loss, dtype=torch.float64)
+    if not torch.isfinite(train).all() or not torch.isfinite(val).all():
+        return "diverged"
+    start, end = train[:3].mean(), train[-3:].mean()
+    if end > start:
+        return "diverged"
+    if end > 0.9 * start:
+        return "not_learning"
+    if val[-1] - val.min() > 0.1 * val[-1]:
+        return "overfitting"
+    return "healthy"
+
+
+# %% [diagnose] not_learning when the loss falls by less than 20 % (0.8 of the start, the table's 90 % misread)
+def diagnose(train_loss: list[float], val_loss: list[float]) -> str:
+    train = torch.tensor(train_loss, dtype=torch.float64)
+    val = torch.tensor(val_loss, dtype=torch.float64)
+    if not torch.isfinite(train).all() or not torch.isfinite(val).all():
+        return "diverged"
+    start, end = train[:3].mean(), train[-3:].mean()
+    if end > start:
+        return "diverged"
+    if end > 0.8 * start:
+        return "not_learning"
+    if val[-1] > 1.1 * val.min():
+        return "overfitting"
+    return "healthy"
+
+
+# %% [alpha] alpha_for_rank checks only the new rank: a reference_r below 1 is accepted
+def lora_scale(r: int, alpha: float) -> float:
+    if r < 1:
+        raise ValueError("the rank must be positive")
+    return alpha / r
+
+
+def alpha_for_rank(r: int, reference_r: int, reference_alpha: float) -> float:
+    if r < 1:
+        raise ValueError("the rank must be positive")
+    return reference_alpha
+
+
+# %% [alpha] alpha_for_rank rejects only a rank of exactly 0 (a negative rank goes through)
+def lora_scale(r: int, alpha: float) -> float:
+    if r < 1:
+        raise ValueError("the rank must be positive")
+    return alpha / r
+
+
+def alpha_for_rank(r: int, reference_r: int, reference_alpha: float) -> float:
+    if r == 0 or reference_r == 0:
+        raise ValueError("ranks must be positive")
+    return reference_alpha
+
+
+# %% [gain] AdamW instead of Adam (its default weight_decay=0.01 shrinks A on the first step)
+def first_step_gain(r: int, scale: float, optimizer: str, seed: int = 0) -> float:
+    x, y = make_problem(seed)
+    a, b = init_adapter(r, seed)
+    a.requires_grad_(True)
+    b.requires_grad_(True)
+    if optimizer == "sgd":
+        opt = torch.optim.SGD([a, b], lr=5.0)
+    elif optimizer == "adam":
+        opt = torch.optim.AdamW([a, b], lr=0.02)
+    else:
+        raise ValueError(optimizer)
+    before = ((x @ (scale * b @ a).T - y) ** 2).mean()
+    opt.zero_grad()
+    before.backward()
+    opt.step()
+    with torch.no_grad():
+        after = ((x @ (scale * b @ a).T - y) ** 2).mean()
+    return (before.item() - after.item()) / before.item()

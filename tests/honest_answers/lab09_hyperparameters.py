@@ -48,3 +48,34 @@ def alpha_for_rank(r, reference_r, reference_alpha):
         raise ValueError("ranks start at 1")
     step = lora_scale(reference_r, reference_alpha) * reference_r      # (alpha / r) * r stays the same
     return step / r * r
+
+
+# %% [diagnose] plain lists: sums over slices, all(map(math.isfinite, ...)), early returns in a loop over rules
+def diagnose(train_loss, val_loss):
+    if not all(map(math.isfinite, [*train_loss, *val_loss])):
+        return "diverged"
+    first, last = sum(train_loss[:3]) / len(train_loss[:3]), sum(train_loss[-3:]) / len(train_loss[-3:])
+    rules = [("diverged", last > first), ("not_learning", last > 0.9 * first),
+             ("overfitting", val_loss[-1] > 1.1 * min(val_loss))]
+    for verdict, holds in rules:
+        if holds:
+            return verdict
+    return "healthy"
+
+
+# %% [gain] the one step written out by hand from autograd's gradients (SGD: lr g; Adam's first step: lr g / (|g| + eps)), float64
+def first_step_gain(r, scale, optimizer, seed=0):
+    x, y = (t.double() for t in make_problem(seed))
+    a, b = (t.double().requires_grad_(True) for t in init_adapter(r, seed))
+    mse = lambda a_, b_: ((x @ (scale * b_ @ a_).T - y) ** 2).mean()
+    before = mse(a, b)
+    ga, gb = torch.autograd.grad(before, (a, b))
+    if optimizer == "sgd":
+        step = lambda g: 5.0 * g
+    elif optimizer == "adam":
+        step = lambda g: 0.02 * g / (g.abs() + 1e-8)
+    else:
+        raise ValueError(optimizer)
+    with torch.no_grad():
+        after = mse(a - step(ga), b - step(gb))
+    return float((before.detach() - after) / before.detach())
