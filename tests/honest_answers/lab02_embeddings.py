@@ -27,3 +27,44 @@ def neighbour_overlap(E, token_ids, k):
         by_distance = set(torch.argsort(d2)[:k].tolist())
         total += len(by_distance.intersection(nearest_tokens(E, t, k))) / k
     return total / len(token_ids)
+
+
+# %% [cosine_similarities] torch.nn.functional.cosine_similarity against the row broadcast to every row (not forbidden)
+def cosine_similarities(E, token_id):
+    return torch.nn.functional.cosine_similarity(E, E[token_id].unsqueeze(0), dim=1)
+
+
+# %% [nearest_tokens] top k + 1, then drop the token by its id (or the last one if the token is not among them)
+def nearest_tokens(E, token_id, k):
+    ids = cosine_similarities(E, token_id).topk(k + 1).indices.tolist()
+    if token_id in ids:
+        ids.remove(token_id)
+    return ids[:k]
+
+
+# %% [min_row_distance] torch.pdist: the distances of all different pairs, no diagonal to hide
+def min_row_distance(E):
+    return float(torch.pdist(E).min())
+
+
+# %% [embedding_grad] a loop over the distinct ids: each row is the sum of grad_out over the positions of that id
+def embedding_grad(ids, grad_out, vocab):
+    d_model = grad_out.shape[-1]
+    flat_ids, flat_grad = ids.reshape(-1), grad_out.reshape(-1, d_model)
+    grad = torch.zeros(vocab, d_model, dtype=grad_out.dtype)
+    for v in flat_ids.unique().tolist():
+        grad[v] = flat_grad[flat_ids == v].sum(0)
+    return grad
+
+
+# %% [embedding_grad] scatter_add_ with the ids broadcast over d_model
+def embedding_grad(ids, grad_out, vocab):
+    d_model = grad_out.shape[-1]
+    index = ids.reshape(-1, 1).expand(-1, d_model)
+    return torch.zeros(vocab, d_model, dtype=grad_out.dtype).scatter_add_(0, index, grad_out.reshape(-1, d_model))
+
+
+# %% [embed] one_hot(flat ids) @ E, reshaped: the route the exercise suggests (float32 E, as every test uses)
+def embed(ids, E):
+    flat = ids.reshape(-1)
+    return (one_hot(flat, E.shape[0]) @ E).reshape(*ids.shape, E.shape[1])
