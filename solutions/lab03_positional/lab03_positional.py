@@ -31,7 +31,9 @@ import torch
 # \mathrm{PE}[p, 2i+1] = \cos\!\Big(\frac{p}{10000^{2i/d_{\text{model}}}}\Big),$$
 #
 # for positions `p = 0 … seq_len − 1` and pair index `i = 0 … d_model/2 − 1` (**not** `0 … d_model − 1`: each `i`
-# fills two columns). Raise `ValueError` if `d_model` is odd, or if either size is not positive.
+# fills two columns). Raise `ValueError` if `d_model` is odd, or if either size is not positive. There is no maximum
+# length (the hidden tests go past 5000 positions), and every call returns a new tensor: a caller may edit it in place
+# without changing what the next call returns (so no cache that hands out the same tensor twice).
 
 # %% nbgrader={"grade": false, "grade_id": "sinusoidal_encoding", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def sinusoidal_encoding(seq_len: int, d_model: int) -> torch.Tensor:
@@ -111,6 +113,21 @@ for _ in range(8):
         _got = sinusoidal_encoding(_s, _d)
     expect_close(_got.double(), _hidden_reference_pe(_s, _d),
                  atol=1e-5, message=f"values differ from the formula for seq_len={_s}, d_model={_d}")
+with _hidden_forbidden("utils.exercises.lesson03._table",
+                       "transformers.models.distilbert.modeling_distilbert._create_sinusoidal_embeddings",
+                       "transformers.models.xlm.modeling_xlm.create_sinusoidal_embeddings",
+                       "transformers.models.flaubert.modeling_flaubert.create_sinusoidal_embeddings",
+                       "transformers.models.videomae.modeling_videomae.get_sinusoid_encoding_table",
+                       "transformers.models.gptj.modeling_gptj.create_sinusoidal_positions",
+                       modules=("utils.positional", "transformers")):
+    _long = sinusoidal_encoding(6000, 2)  # past any fixed-size table; d_model 2: the angle is p itself, exact in float32
+    _first = sinusoidal_encoding(12, 6)
+    _first.add_(1.0)  # the caller edits its table in place ...
+    _second = sinusoidal_encoding(12, 6)  # ... which must not change the next call's
+expect_close(_long.double(), _hidden_reference_pe(6000, 2), atol=1e-5,
+             message=f"seq_len=6000: got shape {tuple(_long.shape)}, or wrong values past 5000 positions")
+expect_close(_second.double(), _hidden_reference_pe(12, 6), atol=1e-5,
+             message="editing one call's table changed the next call's: return a new tensor every call")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_pe_errors", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -142,7 +159,9 @@ for _args in [(3, 7), (10, 1), (0, 4), (-3, 4), (4, 0), (4, -2)]:
 #
 # Write `rotation_matrix(k, d_model)`: the float32 `(d_model, d_model)` block-diagonal matrix `R_k` with this 2×2 block
 # at rows/columns `2i, 2i+1` for every pair, zeros elsewhere, so that `R_k @ PE[p] == PE[p + k]` for **every** `p`.
-# (`k` may be negative.)
+# (`k` may be negative, and large: the hidden tests go up to |k| = 10⁶. Compute the angles `k·ω_i` in float64 and
+# round only the finished matrix to float32: in float32 an angle is off by up to about |k|·10⁻⁷ radians, 0.06 at
+# k = 10⁶, and `R_k`'s entries with it.)
 
 # %% nbgrader={"grade": false, "grade_id": "rotation_matrix", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def rotation_matrix(k: int, d_model: int) -> torch.Tensor:
@@ -198,6 +217,24 @@ for _ in range(8):
     with _hidden_forbidden(modules=("utils.positional",)):
         _R = rotation_matrix(_k, _d).double()
     expect_close(_pe[_ps] @ _R.T, _pe[_ps + _k], atol=1e-4, message=f"R_k @ PE[p] != PE[p + k] for d={_d}, k={_k}")
+def _hidden_pe_rows(positions, d_model):  # the rows PE[p] for any positions, in float64
+    _angles = positions.double()[:, None] * 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    return torch.stack([torch.sin(_angles), torch.cos(_angles)], -1).reshape(len(positions), d_model)
+
+
+from utils.numerics import tolerance as _hidden_tolerance
+
+_ps = torch.arange(10)
+for _d, _k in [(8, 10 ** 6), (12, -777_777), (6, 4099)]:  # large k: the angles k * w_i must be right in float64
+    _pe = _hidden_pe_rows(_ps, _d)
+    with _hidden_forbidden(modules=("utils.positional",)):
+        _R = rotation_matrix(_k, _d).double()
+    ### BEGIN REFERENCE
+    _want = _hidden_pe_rows(_ps + _k, _d)
+    ### END REFERENCE
+    # R_k rounded to float32 (entries at most 1), each entry of R_k @ PE[p] a sum of two products
+    expect_close(_pe @ _R.T, _want, rtol=0.0, atol=_hidden_tolerance(1.0, 2),
+                 message=f"R_k @ PE[p] != PE[p + k] for d={_d}, k={_k}: compute the angles k * w_i in float64")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -213,6 +250,12 @@ for _ in range(8):
 # Write `rope(x, positions)` for `x` of shape `(..., seq, d)` (any number of batch dimensions, also none) and an
 # integer tensor `positions` of shape `(seq,)` (not necessarily `0 … seq − 1`): row `j` of every batch entry turns by
 # its own `positions[j]`. Return a tensor of `x`'s shape and dtype. Raise `ValueError` if `d` is odd.
+#
+# `positions` may hold any integers: large ones (the hidden tests go past 2048, up to 5000, so no table of a fixed
+# length) and negative ones (they turn the other way). The result must be right to float32 rounding at every
+# position, for float32 and float64 `x` alike: compute the angles `p·ω_i` in float64, as in exercise 2 (rounding the
+# finished cos and sin to float32 is fine). Angles computed in float32, as some libraries' RoPE does it, are off by up
+# to about |p|·10⁻⁷ radians (5·10⁻⁴ at p = 5000): that loses the value points and the relative-position point.
 #
 # Why bother: rotations keep lengths, and the dot product of a query turned by `p·ω` with a key turned by `s·ω`
 # depends only on `p − s`. Attention scores then see **relative** positions, whatever the absolute ones are.
@@ -299,6 +342,18 @@ for _shape in [(9, 2), (4, 12), (2, 6, 16), (2, 3, 5, 8)]:
         _got = rope(_x, _pos)
     expect_close(_got.double(), _hidden_rope(_x, _pos), atol=1e-4,
                  message=f"wrong values for x of shape {_shape}: pair (2i, 2i+1), angle positions[j] * 10000^(-2i/d)")
+from utils.numerics import tolerance as _hidden_tolerance
+
+for _shape in [(9, 16), (2, 7, 10)]:  # positions past 2048, up to 5000, and negative ones
+    _x = torch.randn(*_shape, generator=_g)
+    _pos = torch.cat([torch.tensor([2048, 4999, -1, -4321]), torch.randint(-5000, 5000, (_shape[-2] - 4,), generator=_g)])
+    with _hidden_forbidden(modules=("transformers",)):
+        _got = rope(_x, _pos)
+    # float32 rounding of cos, sin and the products, summed (a rotation matrix sums d products, most of them 0)
+    expect_close(_got.double(), _hidden_rope(_x, _pos), rtol=0.0,
+                 atol=_hidden_tolerance(float(_x.abs().max()), _shape[-1]),
+                 message=f"wrong values at positions {_pos.tolist()}: any integer, large or negative; "
+                         "the angles p * w_i in float64")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_rope_relative", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}

@@ -244,3 +244,90 @@ PE = sinusoidal_encoding(*W.shape)
 learned = neighbour_cosine_means(W, block)
 sinusoidal = neighbour_cosine_means(W, block)
 extrapolates = "sinusoidal"
+
+
+# %% [sinusoidal_encoding] the Annotated Transformer's buffer: a max_len = 5000 table, sliced (too short past 5000 positions)
+def sinusoidal_encoding(seq_len: int, d_model: int) -> torch.Tensor:
+    """Sinusoidal positional encoding, float32 (seq_len, d_model)."""
+    if seq_len <= 0 or d_model <= 0 or d_model % 2:
+        raise ValueError(f"need seq_len > 0 and an even d_model > 0, got {seq_len}, {d_model}")
+    max_len = 5000
+    position = torch.arange(0, max_len, dtype=torch.float64).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float64) * -(math.log(10000.0) / d_model))
+    pe = torch.zeros(max_len, d_model, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(position * div_term)
+    pe[:, 1::2] = torch.cos(position * div_term)
+    return pe[:seq_len].float()
+
+
+# %% [sinusoidal_encoding] memoised with functools.cache: every call returns the same tensor, so a caller's in-place edit poisons later calls
+import functools
+
+
+@functools.cache
+def sinusoidal_encoding(seq_len: int, d_model: int) -> torch.Tensor:
+    """Sinusoidal positional encoding, float32 (seq_len, d_model)."""
+    if seq_len <= 0 or d_model <= 0 or d_model % 2:
+        raise ValueError(f"need seq_len > 0 and an even d_model > 0, got {seq_len}, {d_model}")
+    i = torch.arange(d_model // 2, dtype=torch.float64)
+    angles = torch.arange(seq_len, dtype=torch.float64)[:, None] / 10000 ** (2 * i / d_model)
+    pe = torch.zeros(seq_len, d_model, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(angles)
+    pe[:, 1::2] = torch.cos(angles)
+    return pe.float()
+
+
+# %% [rotation_matrix] angles in float32 (k times a float32 frequency): drifts for large |k|
+def rotation_matrix(k: int, d_model: int) -> torch.Tensor:
+    """The (d_model, d_model) matrix R_k with PE[p + k] = R_k @ PE[p] for every position p (float32)."""
+    w = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
+    angle = k * w
+    c, s = torch.cos(angle), torch.sin(angle)
+    R = torch.zeros(d_model, d_model)
+    idx = torch.arange(0, d_model, 2)
+    R[idx, idx], R[idx, idx + 1], R[idx + 1, idx], R[idx + 1, idx + 1] = c, s, -s, c
+    return R
+
+
+# %% [rope] a Llama-style cos/sin cache for max_position_embeddings = 2048, indexed by the positions (raises past 2047)
+def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding: x (..., seq, d) with pair (2i, 2i+1) of row j turned by positions[j] * w_i."""
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError(f"rope needs an even last dimension, got {d}")
+    inv_freq = 10000 ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+    table = torch.arange(2048, dtype=torch.float64)[:, None] * inv_freq  # (2048, d/2)
+    cos, sin = table.cos()[positions].to(x.dtype), table.sin()[positions].to(x.dtype)
+    out = torch.empty_like(x)
+    out[..., 0::2] = x[..., 0::2] * cos - x[..., 1::2] * sin
+    out[..., 1::2] = x[..., 0::2] * sin + x[..., 1::2] * cos
+    return out
+
+
+# %% [rope] reuses exercise 1's table, sinusoidal_encoding(max(positions) + 1, d)[positions]: a negative position indexes from the end
+def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding: x (..., seq, d) with pair (2i, 2i+1) of row j turned by positions[j] * w_i."""
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError(f"rope needs an even last dimension, got {d}")
+    table = sinusoidal_encoding(int(positions.max()) + 1, d)[positions]  # (seq, d): sin in even, cos in odd columns
+    sin, cos = table[:, 0::2].to(x.dtype), table[:, 1::2].to(x.dtype)
+    out = torch.empty_like(x)
+    out[..., 0::2] = x[..., 0::2] * cos - x[..., 1::2] * sin
+    out[..., 1::2] = x[..., 0::2] * sin + x[..., 1::2] * cos
+    return out
+
+
+# %% [rope] HF-Llama style: inverse frequencies and angles in float32 (positions.float() * inv_freq): off by ~|p|·1e-7 rad, the lab asks for float64 angles
+def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding: x (..., seq, d) with pair (2i, 2i+1) of row j turned by positions[j] * w_i."""
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError(f"rope needs an even last dimension, got {d}")
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, d, 2).float() / d))
+    theta = positions.float()[:, None] * inv_freq[None, :]
+    cos, sin = theta.cos().to(x.dtype), theta.sin().to(x.dtype)
+    out = torch.empty_like(x)
+    out[..., 0::2] = x[..., 0::2] * cos - x[..., 1::2] * sin
+    out[..., 1::2] = x[..., 0::2] * sin + x[..., 1::2] * cos
+    return out

@@ -37,3 +37,58 @@ def rope(x, positions):
         raise ValueError("odd d")
     rows = [x[..., j:j + 1, :] @ rotation_matrix(int(p), d).to(x.dtype) for j, p in enumerate(positions.tolist())]
     return torch.cat(rows, dim=-2)
+
+
+# %% [sinusoidal_encoding] numpy in float64 (np.outer of positions and frequencies), converted at the end
+def sinusoidal_encoding(seq_len, d_model):
+    import numpy as np
+
+    if seq_len < 1 or d_model < 1 or d_model % 2 != 0:
+        raise ValueError("seq_len and d_model must be positive, d_model even")
+    freqs = 1.0 / np.power(10000.0, np.arange(0, d_model, 2) / d_model)
+    angles = np.outer(np.arange(seq_len), freqs)
+    table = np.empty((seq_len, d_model))
+    table[:, 0::2], table[:, 1::2] = np.sin(angles), np.cos(angles)
+    return torch.from_numpy(table).to(torch.float32)
+
+
+# %% [rotation_matrix] R_1 raised to the k-th power (torch.linalg.matrix_power, in float64; a negative k inverts it)
+def rotation_matrix(k, d_model):
+    R1 = torch.zeros(d_model, d_model, dtype=torch.float64)
+    for i in range(d_model // 2):
+        w = 10000.0 ** (-2 * i / d_model)
+        R1[2 * i:2 * i + 2, 2 * i:2 * i + 2] = torch.tensor([[math.cos(w), math.sin(w)], [-math.sin(w), math.cos(w)]],
+                                                             dtype=torch.float64)
+    return torch.linalg.matrix_power(R1, k).float()
+
+
+# %% [rope] GPT-J's "rotate every two" written by hand: x * cos + (-x_odd, x_even) * sin, the angles repeated per pair
+def rope(x, positions):
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError("d must be even")
+    w = 10000.0 ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+    theta = (positions.double()[:, None] * w).repeat_interleave(2, dim=-1)  # (seq, d): angle i twice
+    swapped = torch.stack([-x[..., 1::2], x[..., 0::2]], dim=-1).flatten(-2)
+    return (x * theta.cos().to(x.dtype) + swapped * theta.sin().to(x.dtype)).to(x.dtype)
+
+
+# %% [neighbour_cosine_means] F.cosine_similarity of shifted tables and Python's statistics.fmean, returned as a list
+def neighbour_cosine_means(table, block):
+    import statistics
+
+    cos = torch.nn.functional.cosine_similarity(table[:-1].double(), table[1:].double(), dim=1).tolist()
+    return [statistics.fmean(cos[:block - 1]), statistics.fmean(cos[block:])]
+
+
+# %% [rope] pairs the columns with x.view(..., d/2, 2) and torch.stack (view works: the last axis stays contiguous after a transpose)
+def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding: x (..., seq, d) with pair (2i, 2i+1) of row j turned by positions[j] * w_i."""
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError(f"rope needs an even last dimension, got {d}")
+    theta = positions.double()[:, None] / 10000 ** (2 * torch.arange(d // 2, dtype=torch.float64) / d)
+    cos, sin = torch.cos(theta).to(x.dtype), torch.sin(theta).to(x.dtype)
+    pairs = x.view(*x.shape[:-1], d // 2, 2)
+    even, odd = pairs[..., 0], pairs[..., 1]
+    return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).view(x.shape)
