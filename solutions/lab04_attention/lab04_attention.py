@@ -67,6 +67,9 @@ TORCH_REFERENCES = dict(scaled_dot_product_attention=torch_attention, causal_mas
 #   batch dimensions (also none). The result has shape `(..., seq_q, d_v)`.
 # - `mask`, when given, is a boolean tensor broadcastable to `(..., seq_q, seq_k)`: `True` means "may attend",
 #   `False` means the weight must be exactly 0 (set the score to `-inf` before the softmax).
+# - The scores may be large — hundreds, or far below `-1e4` — and the result must still be right (no NaN, and a
+#   masked key never gets weight, however low the other scores are).
+# - Leave `q`, `k` and `v` as they are (no in-place operations on them): the caller uses them again.
 #
 # Hint: `k.transpose(-2, -1)`, `torch.softmax(..., dim=-1)`, `Tensor.masked_fill`.
 
@@ -119,6 +122,33 @@ for _batch in [(), (3,), (2, 3)]:
     with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers", "utils.attention")):
         _got = scaled_dot_product_attention(_q, _k, _v)
     expect_close(_got, _want, atol=1e-5, message=f"wrong values for batch {_batch}, d_k={_dk}")
+from utils.numerics import tolerance as _hidden_tolerance
+
+
+def _hidden_sdpa_tolerance(q, k, v):
+    # utils.numerics: a score q.k / sqrt(d_k) carries rounding ~ sqrt(d_k) u |q| |k| / sqrt(d_k); the softmax passes
+    # a score error e on as at most 2 e max|v|, and the weighted sum of seq_k values adds its own
+    _s = float(q.norm(dim=-1).max() * k.norm(dim=-1).max()) / q.shape[-1] ** 0.5
+    return _hidden_tolerance(float(v.abs().max()) * (1 + 2 * _s), q.shape[-1] + k.shape[-2])
+
+
+_g = torch.Generator().manual_seed(412)
+for _batch, _scale in [((), 100.0), ((2,), 300.0), ((2, 2), 1.0)]:  # scores of hundreds: exp overflows float32
+    _q = _scale * torch.randn(*_batch, 6, 8, generator=_g)
+    _k = torch.randn(*_batch, 7, 8, generator=_g)
+    _v = torch.randn(*_batch, 7, 5, generator=_g)
+    _inputs = (_q.clone(), _k.clone(), _v.clone())
+    ### BEGIN REFERENCE
+    _want = F.scaled_dot_product_attention(_q, _k, _v)
+    ### END REFERENCE
+    with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers", "utils.attention")):
+        _got = scaled_dot_product_attention(_q, _k, _v)
+        _again = scaled_dot_product_attention(_q, _k, _v)  # the same tensors again: the same answer
+    _tol = _hidden_sdpa_tolerance(_inputs[0], _inputs[1], _inputs[2])
+    expect_close(_got, _want, rtol=0.0, atol=_tol, message=f"scores up to ~{_scale:g}s: wrong values (NaN? a softmax "
+                                                          "by hand must subtract each row's maximum)")
+    expect_equal((_q, _k, _v), _inputs, message="q, k or v changed: do not modify the inputs in place")
+    expect_close(_again, _want, rtol=0.0, atol=_tol, message="a second call on the same q, k, v gives another answer")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_sdpa_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -145,6 +175,24 @@ for _batch in [(2,), (2, 3)]:
     with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers", "utils.attention")):
         _got = scaled_dot_product_attention(_q, _k, _v, mask=_mask)
     expect_close(_got, _want, atol=1e-5, message="wrong values with a random boolean mask")
+from utils.numerics import tolerance as _hidden_tolerance
+
+_g = torch.Generator().manual_seed(413)
+for _batch in [(2,), (2, 3)]:  # every score far below -1e4 (a last coordinate of -500 against 100): ordinary spread
+    _s, _d = 6, 5
+    _q, _k, _v = (torch.randn(*_batch, _s, _d, generator=_g) for _ in range(3))
+    _q[..., -1], _k[..., -1] = -500.0, 100.0  # each score shifted by -500 * 100 / sqrt(5), about -22000
+    _mask = torch.rand(*_batch, _s, _s, generator=_g) > 0.5
+    _mask[..., 0] = True
+    ### BEGIN REFERENCE
+    _want = F.scaled_dot_product_attention(_q, _k, _v, attn_mask=_mask)
+    ### END REFERENCE
+    with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers", "utils.attention")):
+        _got = scaled_dot_product_attention(_q, _k, _v, mask=_mask)
+    # as in test_sdpa_values: score rounding ~ u |q| |k| / sqrt(d_k), passed on as at most 2 e max|v|
+    _scores = float(_q.norm(dim=-1).max() * _k.norm(dim=-1).max()) / _d ** 0.5
+    expect_close(_got, _want, rtol=0.0, atol=_hidden_tolerance(float(_v.abs().max()) * (1 + 2 * _scores), _d + _s),
+                 message="scores far below -1e4: a masked key got weight (mask with -inf, not a large negative number)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -152,7 +200,8 @@ for _batch in [(2,), (2, 3)]:
 #
 # Write `causal_mask(seq_q, seq_k)` that returns a **boolean** tensor of shape `(seq_q, seq_k)` that is `True`
 # where query `i` may look at key `j`, that is where `j <= i` (each token sees itself and the past, never the
-# future). When `seq_q != seq_k`, align it top-left like PyTorch's `is_causal=True`: query 0 sees key 0 only.
+# future). When `seq_q != seq_k`, align it top-left like PyTorch's `is_causal=True`: query 0 sees key 0 only. Any
+# sizes: there is no maximum context length (the hidden tests go past 1024).
 #
 # Then write `causal_attention(q, k, v)`: attention with that mask (use your two functions).
 
@@ -178,7 +227,7 @@ from utils.rules import forbidden as _hidden_forbidden
 
 _HIDDEN_MASK_RULES = ("torch.nn.Transformer.generate_square_subsequent_mask",
                       "torch.nn.modules.transformer._generate_square_subsequent_mask")
-for _sq, _sk in [(1, 1), (7, 7), (2, 9), (6, 3)]:
+for _sq, _sk in [(1, 1), (7, 7), (2, 9), (6, 3), (3, 1500), (1500, 2)]:  # past a 1024-token context too
     with _hidden_forbidden(*_HIDDEN_MASK_RULES, modules=("utils.attention",)):  # torch_causal_mask is PyTorch's, not yours
         _got = causal_mask(_sq, _sk)
     expect_equal(tuple(_got.shape), (_sq, _sk), message=f"causal_mask({_sq}, {_sk}) has shape {tuple(_got.shape)}")
@@ -193,7 +242,7 @@ from utils.rules import forbidden as _hidden_forbidden
 
 _HIDDEN_MASK_RULES = ("torch.nn.Transformer.generate_square_subsequent_mask",
                       "torch.nn.modules.transformer._generate_square_subsequent_mask")
-for _sq, _sk in [(1, 1), (5, 5), (2, 6), (7, 4), (11, 11)]:
+for _sq, _sk in [(1, 1), (5, 5), (2, 6), (7, 4), (11, 11), (4, 1300), (1300, 3)]:  # past a 1024-token context too
     ### BEGIN REFERENCE
     _ref = torch.tensor([[_j <= _i for _j in range(_sk)] for _i in range(_sq)])
     ### END REFERENCE
@@ -398,7 +447,8 @@ for _b, _s, _d, _h in [(1, 1, 8, 2), (3, 7, 15, 5), (2, 11, 24, 4), (4, 3, 18, 6
 #
 # Then write `padded_causal_attention(q, k, v, lengths)` for `q`, `k`, `v` of shape `(batch, seq, d)`: attention
 # with that mask. The outputs at the real positions must equal causal attention on the sequence without its
-# padding, whatever the filler rows hold. Comparisons and broadcasting (`torch.arange(seq)[None, :] >= ...`),
+# padding, whatever the filler rows hold; the output at a filler position is what that mask gives there: its own
+# value row `v[b, i]` (it sees only itself). Comparisons and broadcasting (`torch.arange(seq)[None, :] >= ...`),
 # `torch.eye`, your `causal_mask` and `scaled_dot_product_attention` are all fine.
 
 # %% nbgrader={"grade": false, "grade_id": "padding", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -478,6 +528,8 @@ _HIDDEN_RULES = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.M
                  "torch.nn.functional.multi_head_attention_forward", "torch._native_multi_head_attention")
 _HIDDEN_REFS = dict(scaled_dot_product_attention=_hidden_sdpa, causal_mask=_hidden_causal_mask,
                     padding_causal_mask=_hidden_padding_mask)
+from utils.numerics import tolerance as _hidden_tolerance
+
 _g = torch.Generator().manual_seed(408)
 for _b, _s, _d in [(3, 7, 5), (4, 10, 8), (1, 4, 3)]:
     _q, _k, _v = (torch.randn(_b, _s, _d, generator=_g) for _ in range(3))
@@ -497,6 +549,14 @@ for _b, _s, _d in [(3, 7, 5), (4, 10, 8), (1, 4, 3)]:
         ### END REFERENCE
         expect_close(_got[_n, _r], _want, atol=1e-5, message=f"{_r.stop - _r.start} real tokens in {_s}: wrong values")
         expect_close(_got2[_n, _r], _want, atol=1e-5, message="the filler's content changed a real output")
+        _fill = slice(0, _s - int(_lengths[_n]))  # the filler positions: each sees itself only, its output is its value
+        ### BEGIN REFERENCE
+        _want_fill, _want_fill2 = _v[_n, _fill], _v2[_n, _fill]
+        ### END REFERENCE
+        expect_close(_got[_n, _fill], _want_fill, rtol=0.0, atol=_hidden_tolerance(float(_v.abs().max()), _s),
+                     message="a filler position's output is its own value row (the mask lets it see itself only)")
+        expect_close(_got2[_n, _fill], _want_fill2, rtol=0.0, atol=_hidden_tolerance(float(_v2.abs().max()), _s),
+                     message="a filler position's output is its own value row (the mask lets it see itself only)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -508,8 +568,8 @@ for _b, _s, _d in [(3, 7, 5), (4, 10, 8), (1, 4, 3)]:
 # Write `attend_with_cache(q_new, k_new, v_new, cache=None)`:
 # - `q_new`, `k_new` `(..., n, d_k)` and `v_new` `(..., n, d_v)` belong to the `n` newest tokens (`n = 1` when
 #   generating; a longer chunk when the prompt is read);
-# - `cache` is `None` (nothing seen yet) or the pair `(k_past, v_past)` of the `t` earlier tokens, `(..., t, d_k)` and
-#   `(..., t, d_v)`;
+# - `cache` is `None` (nothing seen yet) or the pair `(k_past, v_past)` of **all** `t` earlier tokens, `(..., t, d_k)`
+#   and `(..., t, d_v)`, however many (no window: the hidden tests go past 1024 tokens);
 # - return `(out, (k_all, v_all))`: `k_all`, `v_all` are past and new concatenated along the sequence axis (past
 #   first), and `out` `(..., n, d_v)` is causal attention of the new queries over **all** keys. New query `j` sits at
 #   position `t + j`, so it may see keys `0 … t + j`.
@@ -604,6 +664,28 @@ for _batch, _chunks in [((), (1, 1, 1, 1, 1)), ((2,), (4, 1, 1, 3)), ((2, 3), (2
             _start += _n
     expect_close(torch.cat(_rows, dim=-2), _want,
                  atol=1e-5, message=f"chunks {_chunks}, batch {_batch}: cached attention differs from full causal attention")
+from utils.numerics import tolerance as _hidden_tolerance
+
+_chunks = (1100, 3, 1)  # past a 1024-token context: every key stays in the cache
+_s = sum(_chunks)
+_q, _k, _v = (torch.randn(_s, 6, generator=_g) for _ in range(3))
+### BEGIN REFERENCE
+_want = F.scaled_dot_product_attention(_q, _k, _v, is_causal=True)
+### END REFERENCE
+_cache, _start, _rows = None, 0, []
+with _hidden_forbidden(*_HIDDEN_RULES, modules=("transformers", "utils.attention")), _hidden_substituted(**_HIDDEN_REFS):
+    for _n in _chunks:
+        _part = slice(_start, _start + _n)
+        _out, _cache = attend_with_cache(_q[_part], _k[_part], _v[_part], _cache)
+        _rows.append(_out)
+        _start += _n
+# utils.numerics: score rounding ~ u |q| |k| / sqrt(d_k), passed on as at most 2 e max|v|, and a weighted sum of
+# up to 1104 values
+_scores = float(_q.norm(dim=-1).max() * _k.norm(dim=-1).max()) / 6 ** 0.5
+expect_close(torch.cat(_rows, dim=-2), _want, rtol=0.0,
+             atol=_hidden_tolerance(float(_v.abs().max()) * (1 + 2 * _scores), 6 + _s),
+             message=f"chunks {_chunks}: cached attention differs from full causal attention past 1024 tokens "
+                     "(the cache keeps every key)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex6_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}

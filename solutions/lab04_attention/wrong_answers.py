@@ -262,3 +262,70 @@ def causal_mask(seq_q: int, seq_k: int) -> torch.Tensor:
 
 def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return getattr(F, "scaled_dot_product_attention")(q, k, v, is_causal=True)  # noqa: B009 (a student hiding the call)
+
+
+# %% [sdpa] softmax by hand without subtracting the row maximum: exp overflows to inf (NaN output) for large scores
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                 mask: torch.Tensor | None = None) -> torch.Tensor:
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.exp(scores)
+    return weights / weights.sum(dim=-1, keepdim=True) @ v
+
+
+# %% [sdpa] masks with -1e4 (the "float16-safe" constant) instead of -inf: masked keys get weight once the scores are large
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                 mask: torch.Tensor | None = None) -> torch.Tensor:
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, -1e4)
+    return torch.softmax(scores, dim=-1) @ v
+
+
+# %% [sdpa] scales q in place (q /= sqrt(d_k)): the caller's q changes, so a second call on the same q gives another answer
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                 mask: torch.Tensor | None = None) -> torch.Tensor:
+    q /= math.sqrt(q.shape[-1])
+    scores = q @ k.transpose(-2, -1)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v
+
+
+# %% [causal] GPT-2's trick: one lower-triangular buffer of the 1024-token context, sliced (wrong shape past 1024 positions)
+_CAUSAL_BUFFER = torch.ones(1024, 1024, dtype=torch.bool).tril()
+
+
+def causal_mask(seq_q: int, seq_k: int) -> torch.Tensor:
+    return _CAUSAL_BUFFER[:seq_q, :seq_k]
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return scaled_dot_product_attention(q, k, v, mask=causal_mask(q.shape[-2], k.shape[-2]))
+
+
+# %% [padding] the real part of each sequence through causal_attention in a loop; the filler rows are left at 0 (the mask's filler rows give v)
+def padding_causal_mask(lengths: torch.Tensor, seq: int) -> torch.Tensor:
+    real_keys = torch.arange(seq)[None, :] >= seq - lengths[:, None]
+    itself = torch.eye(seq, dtype=torch.bool)[None, :, :]
+    return causal_mask(seq, seq)[None, :, :] & (real_keys[:, None, :] | itself)
+
+
+def padded_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    out = torch.zeros(*q.shape[:-1], v.shape[-1], dtype=v.dtype)
+    seq = q.shape[-2]
+    for b, n in enumerate(lengths.tolist()):
+        real = slice(seq - n, seq)
+        out[b, real] = causal_attention(q[b, real], k[b, real], v[b, real])
+    return out
+
+
+# %% [kv_cache] a sliding-window cache that keeps only the last 1024 keys and values (drops the start of long sequences)
+def attend_with_cache(q_new, k_new, v_new, cache=None):
+    if cache is not None:
+        k_new = torch.cat([cache[0], k_new], dim=-2)[..., -1024:, :]
+        v_new = torch.cat([cache[1], v_new], dim=-2)[..., -1024:, :]
+    n, total = q_new.shape[-2], k_new.shape[-2]
+    mask = torch.ones(n, total, dtype=torch.bool).tril(total - n)
+    return scaled_dot_product_attention(q_new, k_new, v_new, mask=mask), (k_new, v_new)

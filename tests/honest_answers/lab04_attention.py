@@ -39,3 +39,61 @@ def attend_with_cache(q_new, k_new, v_new, cache=None):
     n, total = q_new.shape[-2], k_new.shape[-2]
     allowed = torch.tril(torch.ones(n, total, dtype=torch.bool), diagonal=total - n)
     return scaled_dot_product_attention(q_new, k_new, v_new, mask=allowed), (k_new, v_new)
+
+
+# %% [causal] the mask by comparing index grids (key index <= query index); causal_attention passes it on
+def causal_mask(seq_q, seq_k):
+    return torch.arange(seq_k)[None, :] <= torch.arange(seq_q)[:, None]
+
+
+def causal_attention(q, k, v):
+    seq_q, seq_k = q.size(-2), k.size(-2)
+    return scaled_dot_product_attention(q, k, v, causal_mask(seq_q, seq_k))
+
+
+# %% [mha] a Python loop over the heads with column slices of the weights, then torch.cat of the heads
+def multi_head_self_attention(x, w_q, w_k, w_v, w_o, n_heads):
+    d_head = x.shape[-1] // n_heads
+    heads = []
+    for h in range(n_heads):
+        cols = slice(h * d_head, (h + 1) * d_head)
+        heads.append(causal_attention(x @ w_q[:, cols], x @ w_k[:, cols], x @ w_v[:, cols]))
+    return torch.cat(heads, dim=-1) @ w_o
+
+
+# %% [padding] a loop over the sequences: causal attention on the real part, each filler row is its own value (what seeing only itself gives)
+def padding_causal_mask(lengths, seq):
+    masks = []
+    for n in lengths.tolist():
+        m = torch.ones(seq, seq, dtype=torch.bool).tril()
+        m[:, : seq - n] = False
+        m |= torch.eye(seq, dtype=torch.bool)
+        masks.append(m)
+    return torch.stack(masks)
+
+
+def padded_causal_attention(q, k, v, lengths):
+    seq = q.shape[-2]
+    out = v.clone()
+    for b, n in enumerate(lengths.tolist()):
+        real = slice(seq - n, seq)
+        out[b, real] = causal_attention(q[b, real], k[b, real], v[b, real])
+    return out
+
+
+# %% [kv_cache] the last n rows of the full square causal mask over all t + n tokens, a list for the cache
+def attend_with_cache(q_new, k_new, v_new, cache=None):
+    k_all = k_new if cache is None else torch.cat([cache[0], k_new], dim=-2)
+    v_all = v_new if cache is None else torch.cat([cache[1], v_new], dim=-2)
+    total, n = k_all.shape[-2], q_new.shape[-2]
+    mask = causal_mask(total, total)[total - n:]
+    return scaled_dot_product_attention(q_new, k_all, v_all, mask=mask), [k_all, v_all]
+
+
+# %% [savings] the closed form: sum of t^2 over sum of t is (2n + 1) / 3 (no loops run)
+def cache_savings(n):
+    return (2 * n + 1) / 3
+
+
+savings_256 = cache_savings(256)
+print(f"generating 256 tokens: the cache computes {savings_256:.1f}x fewer score entries")
