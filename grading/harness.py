@@ -228,6 +228,7 @@ def _grader_install(export_name, marker, trusted_dirs):
     _ident, _getsignal, _typetype = _thread.get_ident, _signal.getsignal, type
     _hmac, _sha = _hashlib.hmac_digest, _hashlib.openssl_sha256
     CodeType, FunctionType, ModuleType = types.CodeType, types.FunctionType, types.ModuleType
+    FrameType = types.FrameType
     _proxy, _current_frames, _stat, _realpath, _is_dir = (types.MappingProxyType, sys._current_frames, os.stat,
                                                            os.path.realpath, stat.S_ISDIR)
     _mem_path = re.compile(r"/proc/(self|thread-self|[0-9]+)(/task/[0-9]+)?/mem").fullmatch
@@ -445,6 +446,18 @@ def _grader_install(export_name, marker, trusted_dirs):
             if untrusted(frame, ()):
                 refuse("copies the code of a library's function (" + _str(args[0].__module__) + "."
                        + _str(args[0].__qualname__) + ")")
+        if event == "object.__getattr__" and attr == "f_code" and _type(args[0]) is FrameType and _ident() not in busy:
+            # the same code, taken from a library function's frame (a traceback of an error raised inside it)
+            scope = args[0].f_globals
+            module = _dict_get(scope, "__name__") if _type(scope) is _dict else None
+            if _type(module) is _str and module != "__main__":
+                me = _ident()
+                busy.add(me)
+                try:
+                    if untrusted(_getframe(1), ()):
+                        refuse("copies the code of a library's function (a frame of " + module + ")")
+                finally:
+                    busy.discard(me)
         if event == "object.__getattr__" and attr in ("__code__", "__defaults__", "__kwdefaults__") \
                 and _id(args[0]) in sealed and _getframe(1).f_code not in hook_codes:
             refuse("reads the grader's own functions", True)

@@ -189,6 +189,17 @@ def build_class(root: Path, out: Path, port: int) -> dict[str, nbformat.Notebook
         "_copy = types.FunctionType(dis.Bytecode(_mask).codeobj, _mask.__globals__, 'mask', _mask.__defaults__)\n\n\n"
         "def causal_mask(seq_q, seq_k):\n"
         "    return _copy(max(seq_q, seq_k))[:seq_q, :seq_k] == 0\n"))
+    c["atk_forbidden_frame_code"] = _with(sol, "causal", (
+        "import types\n\n"
+        "try:  # an error raised inside the function leaves its frame, and so its code, in the traceback\n"
+        "    torch.nn.modules.transformer._generate_square_subsequent_mask('x')\n"
+        "except TypeError as _error:\n"
+        "    _tb = _error.__traceback__\n"
+        "    while _tb.tb_next is not None:\n"
+        "        _tb = _tb.tb_next\n"
+        "    _copy = types.FunctionType(_tb.tb_frame.f_code, vars(torch.nn.modules.transformer), 'mask', (None, None))\n\n\n"
+        "def causal_mask(seq_q, seq_k):\n"
+        "    return _copy(max(seq_q, seq_k))[:seq_q, :seq_k] == 0\n"))
     # multi-head attention through the lab's own visible reference (nn.MultiheadAttention), or through the private
     # ATen kernel behind it, which no public name of the rule is
     c["honest_forbidden_mha"] = _with(sol, "mha", (
@@ -834,6 +845,7 @@ def test_stub_scores_zero_and_honest_wrong_answer_scores_between(graded):
     ("atk_rules_lookup_patch", "honest_forbidden_mask", None),
     ("atk_forbidden_code_copy", "honest_forbidden_mask", "tampering"),
     ("atk_forbidden_code_copy_dis", "honest_forbidden_mask", "tampering"),
+    ("atk_forbidden_frame_code", "honest_forbidden_mask", "tampering"),
     ("atk_forbidden_native_kernel", "honest_forbidden_mha", None),
     ("atk_forbidden_in_a_server", "honest_forbidden", None),
     ("atk_forbidden_other_library", "honest_forbidden", None),
