@@ -159,9 +159,10 @@ for _args in [(3, 7), (10, 1), (0, 4), (-3, 4), (4, 0), (4, -2)]:
 #
 # Write `rotation_matrix(k, d_model)`: the float32 `(d_model, d_model)` block-diagonal matrix `R_k` with this 2×2 block
 # at rows/columns `2i, 2i+1` for every pair, zeros elsewhere, so that `R_k @ PE[p] == PE[p + k]` for **every** `p`.
-# (`k` may be negative, and large: the hidden tests go up to |k| = 10⁶. Compute the angles `k·ω_i` in float64 and
-# round only the finished matrix to float32: in float32 an angle is off by up to about |k|·10⁻⁷ radians, 0.06 at
-# k = 10⁶, and `R_k`'s entries with it.)
+# (`k` may be negative, and large: the hidden tests go up to |k| = 10⁶. Compute the frequencies `ω_i` and the angles
+# `k·ω_i` in float64 and round only the finished matrix to float32: in float32 an angle is off by up to about
+# |k|·10⁻⁷ radians, 0.06 at k = 10⁶, and `R_k`'s entries with it. A float32 `ω_i` multiplied in float64 is off just
+# as much: `torch.arange(0, d, 2) / d` is float32 unless you ask for `dtype=torch.float64`.)
 
 # %% nbgrader={"grade": false, "grade_id": "rotation_matrix", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def rotation_matrix(k: int, d_model: int) -> torch.Tensor:
@@ -253,9 +254,11 @@ for _d, _k in [(8, 10 ** 6), (12, -777_777), (6, 4099)]:  # large k: the angles 
 #
 # `positions` may hold any integers: large ones (the hidden tests go past 2048, up to 5000, so no table of a fixed
 # length) and negative ones (they turn the other way). The result must be right to float32 rounding at every
-# position, for float32 and float64 `x` alike: compute the angles `p·ω_i` in float64, as in exercise 2 (rounding the
-# finished cos and sin to float32 is fine). Angles computed in float32, as some libraries' RoPE does it, are off by up
-# to about |p|·10⁻⁷ radians (5·10⁻⁴ at p = 5000): that loses the value points and the relative-position point.
+# position, for float32 and float64 `x` alike: compute the frequencies `ω_i` and the angles `p·ω_i` in float64, as in
+# exercise 2 (rounding the finished cos and sin to float32 is fine). Angles computed in float32, or from float32
+# frequencies, as some libraries' RoPE does it (`inv_freq = 1 / 10000 ** (torch.arange(0, d, 2).float() / d)`), are
+# off by up to about |p|·10⁻⁷ radians (5·10⁻⁴ at p = 5000): that loses the value points and the relative-position
+# point.
 #
 # Why bother: rotations keep lengths, and the dot product of a query turned by `p·ω` with a key turned by `s·ω`
 # depends only on `p − s`. Attention scores then see **relative** positions, whatever the absolute ones are.

@@ -331,3 +331,15 @@ def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     out[..., 0::2] = x[..., 0::2] * cos - x[..., 1::2] * sin
     out[..., 1::2] = x[..., 0::2] * sin + x[..., 1::2] * cos
     return out
+
+
+# %% [rope] float32 frequencies (the HF idiom inv_freq = 1 / 10000 ** (arange(0, d, 2).float() / d) ), angles then in float64: each ω_i rounded to float32 moves p·ω_i by up to |p|·ω_i·6e-8
+def rope(x, positions):
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError("d must be even")
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, d, 2).float() / d))
+    theta = positions.double()[:, None] * inv_freq.double()
+    c, s = theta.cos().to(x.dtype), theta.sin().to(x.dtype)
+    x0, x1 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x0 * c - x1 * s, x0 * s + x1 * c], dim=-1).flatten(-2)

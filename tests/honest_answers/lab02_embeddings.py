@@ -68,3 +68,106 @@ def embedding_grad(ids, grad_out, vocab):
 def embed(ids, E):
     flat = ids.reshape(-1)
     return (one_hot(flat, E.shape[0]) @ E).reshape(*ids.shape, E.shape[1])
+
+
+# %% [embed] one_hot of the flattened ids times E, in E's dtype, reshaped back (the spec's own formula, any shape)
+def embed(ids, E):
+    flat = ids.reshape(-1)
+    return (one_hot(flat, E.shape[0]).to(E.dtype) @ E).reshape(*ids.shape, E.shape[1])
+
+
+# %% [embed] through numpy fancy indexing, back to a torch tensor
+def embed(ids, E):
+    import numpy as np
+    return torch.from_numpy(np.ascontiguousarray(E.detach().numpy()[ids.numpy()]))
+
+
+# %% [embed] torch.take_along_dim / index_select on a contiguous copy, then view
+def embed(ids, E):
+    flat = ids.contiguous().view(-1)
+    return torch.index_select(E, 0, flat).view(*ids.shape, E.shape[1])
+
+
+# %% [min_row_distance] Gram-matrix formula in float64, clamp, sqrt, the diagonal masked with torch.where
+def min_row_distance(E):
+    X = E.double()
+    sq = (X * X).sum(1)
+    d2 = (sq[:, None] + sq[None, :] - 2 * X @ X.T).clamp_min(0)
+    eye = torch.eye(len(X), dtype=torch.bool)
+    return torch.where(eye, torch.full_like(d2, float("inf")), d2).min().sqrt().item()
+
+
+# %% [min_row_distance] torch.pdist (every pair once), float
+def min_row_distance(E):
+    return float(torch.pdist(E).min())
+
+
+# %% [min_row_distance] a plain double loop over pairs with math.dist
+def min_row_distance(E):
+    import math
+    rows = E.tolist()
+    best = math.inf
+    for i in range(len(rows)):
+        for j in range(i + 1, len(rows)):
+            best = min(best, math.dist(rows[i], rows[j]))
+    return float(best)
+
+
+# %% [embedding_grad] numpy's np.add.at on a float64 buffer, cast back to grad_out's dtype
+def embedding_grad(ids, grad_out, vocab):
+    import numpy as np
+    d = grad_out.shape[-1]
+    g = np.zeros((vocab, d), dtype=np.float64)
+    np.add.at(g, ids.numpy().ravel(), grad_out.numpy().reshape(-1, d).astype(np.float64))
+    return torch.from_numpy(g).to(grad_out.dtype)
+
+
+# %% [embedding_grad] index_put_ with accumulate=True
+def embedding_grad(ids, grad_out, vocab):
+    d = grad_out.shape[-1]
+    g = grad_out.new_zeros(vocab, d)
+    return g.index_put_((ids.flatten(),), grad_out.flatten(0, -2), accumulate=True)
+
+
+# %% [embedding_grad] scatter_add_ with an expanded index; einsum not needed
+def embedding_grad(ids, grad_out, vocab):
+    d = grad_out.shape[-1]
+    src = grad_out.reshape(-1, d)
+    idx = ids.reshape(-1, 1).expand(-1, d)
+    return torch.zeros(vocab, d, dtype=grad_out.dtype).scatter_add_(0, idx, src)
+
+
+# %% [embedding_grad] einsum of one_hot (cast) and the gradient
+def embedding_grad(ids, grad_out, vocab):
+    oh = one_hot(ids.reshape(-1), vocab).to(grad_out.dtype)
+    return torch.einsum("nv,nd->vd", oh, grad_out.reshape(-1, grad_out.shape[-1]))
+
+
+# %% [neighbour_overlap] float64 squared distances by the Gram expansion; stable argsort; exact fraction sum
+def neighbour_overlap(E, token_ids, k):
+    from fractions import Fraction
+    X = E.double()
+    sq = (X * X).sum(1)
+    total = Fraction(0)
+    for t in token_ids:
+        d2 = sq + sq[t] - 2 * X @ X[t]
+        d2[t] = float("inf")
+        by_distance = set(torch.argsort(d2, stable=True)[:k].tolist())
+        total += Fraction(len(by_distance & set(nearest_tokens(E, t, k))), k)
+    return float(total / len(token_ids))
+
+
+# %% [neighbour_overlap] total shared count over k * n (one division), distances by torch.where mask
+def neighbour_overlap(E, token_ids, k):
+    shared = 0
+    idx = torch.arange(E.shape[0])
+    for t in token_ids:
+        dist = torch.linalg.vector_norm(E - E[t], dim=1)
+        dist = torch.where(idx == t, torch.tensor(float("inf")), dist)
+        shared += len(set(torch.topk(dist, k, largest=False).indices.tolist()) & set(nearest_tokens(E, t, k)))
+    return shared / (k * len(token_ids))
+
+
+# %% [measure_overlap] unit rows by F.normalize instead of E_unit, numbers from float64 rows
+overlap_raw = neighbour_overlap(E_model.double(), probe_ids, 10)
+overlap_unit = neighbour_overlap(torch.nn.functional.normalize(E_model, dim=1), probe_ids, 10)

@@ -92,3 +92,107 @@ def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     pairs = x.view(*x.shape[:-1], d // 2, 2)
     even, odd = pairs[..., 0], pairs[..., 1]
     return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).view(x.shape)
+
+
+# %% [sinusoidal_encoding] the PyTorch tutorial's div_term = exp(-ln(10000) * 2i / d), all in float32
+def sinusoidal_encoding(seq_len, d_model):
+    if seq_len <= 0 or d_model <= 0 or d_model % 2:
+        raise ValueError("bad sizes")
+    position = torch.arange(0, seq_len, dtype=torch.float).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, d_model, 2).float() * (-math.log(10000.0) / d_model))
+    pe = torch.zeros(seq_len, d_model)
+    pe[:, 0::2] = torch.sin(position * div_term)
+    pe[:, 1::2] = torch.cos(position * div_term)
+    return pe
+
+
+# %% [sinusoidal_encoding] an lru_cache'd float64 builder; every call returns a float32 copy (.float() of float64 is new)
+import functools
+
+
+@functools.cache
+def _pe64(seq_len, d_model):
+    i = torch.arange(0, d_model, 2, dtype=torch.float64)
+    ang = torch.outer(torch.arange(seq_len, dtype=torch.float64), torch.pow(10000.0, -i / d_model))
+    return torch.stack([ang.sin(), ang.cos()], dim=-1).flatten(1)
+
+
+def sinusoidal_encoding(seq_len, d_model):
+    if seq_len <= 0 or d_model <= 0 or d_model % 2:
+        raise ValueError("bad sizes")
+    return _pe64(seq_len, d_model).to(torch.float32)
+
+
+# %% [sinusoidal_encoding] a growing float32 cache, sliced and cloned on every call, plus a print
+_PE_CACHE = {}
+
+
+def sinusoidal_encoding(seq_len, d_model):
+    if seq_len <= 0 or d_model <= 0 or d_model % 2:
+        raise ValueError("bad sizes")
+    table = _PE_CACHE.get(d_model)
+    if table is None or table.shape[0] < seq_len:
+        n = max(seq_len, 2 * (0 if table is None else table.shape[0]))
+        a = torch.arange(n, dtype=torch.float64)[:, None] / 10000 ** (torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+        table = torch.empty(n, d_model, dtype=torch.float64)
+        table[:, ::2], table[:, 1::2] = a.sin(), a.cos()
+        table = table.float()
+        _PE_CACHE[d_model] = table
+        print(f"(position table grown to {n} rows)")
+    return table[:seq_len].clone()
+
+
+# %% [rotation_matrix] Python floats (math.cos/math.sin are float64) written entry by entry
+def rotation_matrix(k, d_model):
+    R = torch.zeros(d_model, d_model, dtype=torch.float32)
+    for i in range(d_model // 2):
+        a = k / 10000 ** (2 * i / d_model)
+        c, s = math.cos(a), math.sin(a)
+        R[2 * i, 2 * i], R[2 * i, 2 * i + 1] = c, s
+        R[2 * i + 1, 2 * i], R[2 * i + 1, 2 * i + 1] = -s, c
+    return R
+
+
+# %% [rotation_matrix] angles reduced modulo 2*pi in float64 (math.remainder), blocks placed by index_put
+def rotation_matrix(k, d_model):
+    w = torch.exp(-math.log(10000.0) * torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    a = torch.remainder(k * w, 2 * math.pi)
+    c, s = torch.cos(a), torch.sin(a)
+    R = torch.zeros(d_model, d_model, dtype=torch.float64)
+    ev = torch.arange(0, d_model, 2)
+    R[ev, ev], R[ev, ev + 1], R[ev + 1, ev], R[ev + 1, ev + 1] = c, s, -s, c
+    return R.to(torch.float32)
+
+
+# %% [rope] everything in float64, cast back to x's dtype at the end; the ValueError first
+def rope(x, positions):
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError("d must be even")
+    xd = x.to(torch.float64)
+    theta = positions.to(torch.float64).unsqueeze(-1) * torch.pow(10000.0, -torch.arange(0, d, 2, dtype=torch.float64) / d)
+    x0, x1 = xd[..., 0::2], xd[..., 1::2]
+    out = torch.empty_like(xd)
+    out[..., 0::2] = x0 * theta.cos() - x1 * theta.sin()
+    out[..., 1::2] = x0 * theta.sin() + x1 * theta.cos()
+    return out.to(x.dtype)
+
+
+# %% [rope] a float64 cos/sin table grown to max |p| + 1 on demand; a negative p uses sin(-t) = -sin(t)
+_ROPE_CACHE = {}
+
+
+def rope(x, positions):
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError("d must be even")
+    need = int(positions.abs().max()) + 1 if positions.numel() else 1
+    cos, sin = _ROPE_CACHE.get(d, (torch.empty(0, d // 2, dtype=torch.float64),) * 2)
+    if cos.shape[0] < need:
+        a = torch.arange(need, dtype=torch.float64)[:, None] * 10000.0 ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+        cos, sin = a.cos(), a.sin()
+        _ROPE_CACHE[d] = (cos, sin)
+    c = cos[positions.abs()].to(x.dtype)
+    s = (sin[positions.abs()] * positions.sign().to(torch.float64)[:, None]).to(x.dtype)
+    x0, x1 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x0 * c - x1 * s, x0 * s + x1 * c], dim=-1).flatten(-2)

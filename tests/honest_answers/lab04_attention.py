@@ -97,3 +97,75 @@ def cache_savings(n):
 
 savings_256 = cache_savings(256)
 print(f"generating 256 tokens: the cache computes {savings_256:.1f}x fewer score entries")
+
+
+# %% [sdpa] softmax by hand on an internal copy with in-place ops (scores -= row max, exp_, /= sum)
+def scaled_dot_product_attention(q, k, v, mask=None):
+    s = torch.matmul(q, k.mT)
+    s.div_(math.sqrt(q.shape[-1]))
+    if mask is not None:
+        s.masked_fill_(~mask, float("-inf"))
+    s.sub_(s.amax(dim=-1, keepdim=True))
+    s.exp_()
+    s.div_(s.sum(dim=-1, keepdim=True))
+    return s @ v
+
+
+# %% [sdpa] float64 inside, softmax as exp(s - logsumexp(s)), mask as an additive -inf bias, cast back
+def scaled_dot_product_attention(q, k, v, mask=None):
+    qd, kd, vd = q.double(), k.double(), v.double()
+    s = qd @ kd.transpose(-2, -1) * q.shape[-1] ** -0.5
+    if mask is not None:
+        s = s + torch.zeros_like(s).masked_fill(mask.logical_not(), float("-inf"))
+    w = torch.exp(s - torch.logsumexp(s, dim=-1, keepdim=True))
+    return (w @ vd).to(q.dtype)
+
+
+# %% [sdpa] the keys scaled instead of the scores, torch.where for the mask, F.softmax
+def scaled_dot_product_attention(q, k, v, mask=None):
+    s = q @ (k / math.sqrt(k.shape[-1])).transpose(-2, -1)
+    if mask is not None:
+        s = torch.where(mask, s, torch.tensor(float("-inf"), dtype=s.dtype))
+    return F.softmax(s, dim=-1) @ v
+
+
+# %% [causal] numpy's np.tri (lower triangle incl. the diagonal, top-left), converted to a bool tensor
+def causal_mask(seq_q, seq_k):
+    import numpy as np
+    return torch.from_numpy(np.tri(seq_q, seq_k, dtype=bool))
+
+
+def causal_attention(q, k, v):
+    return scaled_dot_product_attention(q, k, v, mask=causal_mask(q.shape[-2], k.shape[-2]))
+
+
+# %% [causal] the complement of triu(diagonal=1), by logical_not
+def causal_mask(seq_q, seq_k):
+    return torch.ones(seq_q, seq_k).triu(diagonal=1).logical_not()
+
+
+def causal_attention(q, k, v):
+    return scaled_dot_product_attention(q, k, v, causal_mask(q.shape[-2], k.shape[-2]))
+
+
+# %% [padding] filler queries picked by torch.where between the identity and the causal-and-real mask
+def padding_causal_mask(lengths, seq):
+    pos = torch.arange(seq)
+    start = (seq - lengths).view(-1, 1, 1)  # first real position of each sequence
+    real = (pos.view(1, 1, -1) >= start) & (pos.view(1, -1, 1) >= pos.view(1, 1, -1))
+    filler_query = pos.view(1, -1, 1) < start
+    return torch.where(filler_query, torch.eye(seq, dtype=torch.bool).expand(len(lengths), seq, seq), real)
+
+
+def padded_causal_attention(q, k, v, lengths):
+    return scaled_dot_product_attention(q, k, v, mask=padding_causal_mask(lengths, q.shape[-2]))
+
+
+# %% [kv_cache] the mask by index comparison (key index <= t + query index), the cache kept as a tuple
+def attend_with_cache(q_new, k_new, v_new, cache=None):
+    k_all = k_new if cache is None else torch.cat((cache[0], k_new), -2)
+    v_all = v_new if cache is None else torch.cat((cache[1], v_new), -2)
+    n, total = q_new.shape[-2], k_all.shape[-2]
+    t = total - n
+    mask = torch.arange(total)[None, :] <= (t + torch.arange(n))[:, None]
+    return scaled_dot_product_attention(q_new, k_all, v_all, mask=mask), (k_all, v_all)

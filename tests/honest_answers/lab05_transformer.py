@@ -59,3 +59,57 @@ def gpt2_forward(model, ids):
     for blk in t.h:
         h = block_forward(h, blk)
     return layer_norm(h, t.ln_f.weight, t.ln_f.bias, eps=t.ln_f.eps) @ t.wte.weight.T
+
+
+# %% [layer_norm] torch.var_mean(correction=0), reshape to (-1, d) and back (reshape, unlike flatten(0, -2), takes 1-D)
+def layer_norm(x, weight, bias, eps=1e-5):
+    flat = x.reshape(-1, x.shape[-1])
+    var, mean = torch.var_mean(flat, dim=1, correction=0, keepdim=True)
+    return ((flat - mean) / torch.sqrt(var + eps) * weight + bias).reshape(x.shape)
+
+
+# %% [layer_norm] numpy in float64, the result back in x's dtype
+def layer_norm(x, weight, bias, eps=1e-5):
+    import numpy as np
+    a = x.detach().numpy().astype(np.float64)
+    mu = a.mean(axis=-1, keepdims=True)
+    var = ((a - mu) ** 2).mean(axis=-1, keepdims=True)
+    out = (a - mu) / np.sqrt(var + eps) * weight.detach().numpy().astype(np.float64) + bias.detach().numpy().astype(np.float64)
+    return torch.from_numpy(out).to(x.dtype)
+
+
+# %% [layer_norm] centred vector's squared length by einsum, divided by d; x.unsqueeze(0) ... squeeze for the 1-D case
+def layer_norm(x, weight, bias, eps=1e-5):
+    one = x.dim() == 1
+    if one:
+        x = x.unsqueeze(0)
+    c = x - x.mean(dim=-1, keepdim=True)
+    var = torch.einsum("...d,...d->...", c, c)[..., None] / x.shape[-1]
+    out = c * torch.rsqrt(var + eps) * weight + bias
+    return out.squeeze(0) if one else out
+
+
+# %% [gpt2_forward] wpe.weight sliced, ln_f written out with ln_f.eps, logits by F.linear with the tied weight
+def gpt2_forward(model, ids):
+    t = model.transformer
+    seq = ids.shape[1]
+    if seq > model.config.n_positions:
+        raise ValueError("too long")
+    h = t.wte.weight[ids] + t.wpe.weight[:seq]
+    for blk in t.h:
+        h = block_forward(h, blk)
+    h = layer_norm(h, t.ln_f.weight, t.ln_f.bias, eps=t.ln_f.eps)
+    return F.linear(h, t.wte.weight)
+
+
+# %% [gpt2_forward] ln_f by your layer_norm with config.layer_norm_epsilon passed positionally; an einsum for the logits
+def gpt2_forward(model, ids):
+    cfg, t = model.config, model.transformer
+    if ids.shape[-1] > cfg.n_positions:
+        raise ValueError(f"at most {cfg.n_positions} tokens")
+    pos = torch.arange(ids.shape[-1]).unsqueeze(0).expand_as(ids)
+    h = t.wte(ids) + t.wpe(pos)
+    for i in range(len(t.h)):
+        h = block_forward(h, t.h[i])
+    h = layer_norm(h, t.ln_f.weight, t.ln_f.bias, cfg.layer_norm_epsilon)
+    return torch.einsum("bsd,vd->bsv", h, t.wte.weight)

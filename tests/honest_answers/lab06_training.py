@@ -43,3 +43,61 @@ losses = {}
 for lr in learning_rates:
     losses[lr] = loss_after_training(experiment_batch, lr, steps=20)
 best_lr = sorted(losses, key=lambda lr: losses[lr] if math.isfinite(losses[lr]) else math.inf)[0]
+
+
+# %% [cross_entropy_by_hand] flattened to (N, vocab) by reshape (0-d targets give N = 1), max subtracted, take_along_dim
+def cross_entropy_by_hand(logits, targets):
+    z = logits.reshape(-1, logits.shape[-1])
+    t = targets.reshape(-1, 1)
+    m = z.amax(dim=1, keepdim=True)
+    lse = m + torch.log(torch.exp(z - m).sum(dim=1, keepdim=True))
+    return (lse - torch.take_along_dim(z, t, dim=1)).mean()
+
+
+# %% [cross_entropy_by_hand] advanced indexing of the target logits on the flattened view, logsumexp, sum / N
+def cross_entropy_by_hand(logits, targets):
+    z = logits.reshape(-1, logits.shape[-1])
+    t = targets.reshape(-1)
+    picked = z[torch.arange(len(t)), t]
+    return (torch.logsumexp(z, dim=-1) - picked).sum() / len(t)
+
+
+# %% [cross_entropy_grad] float32 inside for any dtype (bfloat16 included), exp(z - max) normalised, cast back
+def cross_entropy_grad(logits, targets):
+    z = logits.float()
+    e = torch.exp(z - z.amax(dim=-1, keepdim=True))
+    p = e / e.sum(dim=-1, keepdim=True)
+    p = p - F.one_hot(targets, logits.shape[-1]).float()
+    return (p / max(targets.numel(), 1)).to(logits.dtype)
+
+
+# %% [cross_entropy_grad] on a flattened copy: softmax, then an in-place subtract at the targets by index_put_
+def cross_entropy_grad(logits, targets):
+    V = logits.shape[-1]
+    g = torch.softmax(logits.reshape(-1, V), dim=-1).clone()
+    t = targets.reshape(-1)
+    g.index_put_((torch.arange(len(t)), t), torch.tensor(-1.0, dtype=g.dtype), accumulate=True)
+    return (g / len(t)).reshape(logits.shape)
+
+
+# %% [train_step] model.zero_grad(), logits taken from the output tuple, float(loss) with a print
+def train_step(model, batch, optimizer):
+    model.zero_grad(set_to_none=True)
+    out = model(input_ids=batch)
+    loss = next_token_loss(out[0], batch)
+    loss.backward()
+    optimizer.step()
+    value = float(loss.detach())
+    print(f"step loss {value:.4f}")
+    return value
+
+
+# %% [loss_after_training] loss measured with torch.inference_mode and the logits in float64
+def loss_after_training(batch, lr, steps):
+    model = tiny_gpt2()
+    opt = torch.optim.SGD(params=model.parameters(), lr=lr)
+    for _ in range(steps):
+        train_step(model, batch, opt)
+    with torch.inference_mode():
+        logits = model(batch).logits.double()
+        return float(next_token_loss(logits, batch))

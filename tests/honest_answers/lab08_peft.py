@@ -86,3 +86,38 @@ def adapter_losses(adapter, batch):
             base = lm_loss(adapter(**inputs).logits)
         adapted = lm_loss(adapter(**inputs).logits)
     return base, adapted
+
+
+# %% [train_adapter] dataclasses.replace for the config copy, Adam with weight_decay=0 spelled out, zero_grad first
+def train_adapter(model, config, batch, steps, lr, seed=0):
+    import dataclasses
+    torch.manual_seed(seed)
+    peft_model = get_peft_model(copy.deepcopy(model), dataclasses.replace(config))
+    peft_model.train()
+    params = [p for n, p in peft_model.named_parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=0)
+    for _step in range(steps):
+        opt.zero_grad(set_to_none=True)
+        loss = peft_model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"), labels=batch["labels"]).loss
+        loss.backward()
+        opt.step()
+    peft_model.eval()
+    return peft_model
+
+
+# %% [adapter_losses] disable_adapter_layers / enable_adapter_layers around the base loss, under inference_mode
+def adapter_losses(adapter, batch):
+    adapter.eval()
+    with torch.inference_mode():
+        adapter.base_model.disable_adapter_layers()
+        try:
+            base = float(adapter(**batch).loss)
+        finally:
+            adapter.base_model.enable_adapter_layers()
+        adapted = float(adapter(**batch).loss)
+    return base, adapted
+
+
+# %% [merged_copy] a deep copy merged with safe_merge=True, then unloaded
+def merged_copy(adapter):
+    return copy.deepcopy(adapter).merge_and_unload(safe_merge=True)
