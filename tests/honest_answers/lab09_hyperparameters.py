@@ -79,3 +79,41 @@ def first_step_gain(r, scale, optimizer, seed=0):
     with torch.no_grad():
         after = mse(a - step(ga), b - step(gb))
     return float((before.detach() - after) / before.detach())
+
+
+# %% [diagnose] plain Python floats: math.isfinite, statistics.fmean of the first/last three, min() of the list
+def diagnose(train_loss, val_loss):
+    import statistics
+    if not all(math.isfinite(v) for v in list(train_loss) + list(val_loss)):
+        return "diverged"
+    start, end = statistics.fmean(train_loss[:3]), statistics.fmean(train_loss[-3:])
+    if end > start:
+        return "diverged"
+    if end > 0.9 * start:
+        return "not_learning"
+    if val_loss[-1] > 1.1 * min(val_loss):
+        return "overfitting"
+    return "healthy"
+
+
+# %% [gain] one step written by hand: torch.autograd.grad, then SGD / Adam's first step (m/(sqrt(v)+eps), bias-corrected)
+def first_step_gain(r, scale, optimizer, seed=0):
+    if optimizer not in ("sgd", "adam"):
+        raise ValueError(optimizer)
+    x, y = make_problem(seed)
+    a, b = init_adapter(r, seed)
+    a.requires_grad_(True)
+    b.requires_grad_(True)
+    loss = lambda: ((x @ (scale * b @ a).T - y) ** 2).mean()
+    before = loss()
+    ga, gb = torch.autograd.grad(before, [a, b])
+    with torch.no_grad():
+        for p, g in ((a, ga), (b, gb)):
+            if optimizer == "sgd":
+                p -= 5.0 * g
+            else:
+                m = (1 - 0.9) * g / (1 - 0.9)
+                v = (1 - 0.999) * g * g / (1 - 0.999)
+                p -= 0.02 * m / (v.sqrt() + 1e-8)
+        after = loss()
+    return float((before.detach() - after) / before.detach())
