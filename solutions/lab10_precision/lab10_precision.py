@@ -26,7 +26,8 @@ import torch
 # ## Exercise 1 — the weights (2 points)
 #
 # Write `model_memory_gb(n_params, bits)`: the memory of `n_params` weights stored with `bits` bits each, in GB
-# (1 GB = 10⁹ bytes). `bits` may be fractional (NF4 with double quantization is about 4.127 bits).
+# (1 GB = 10⁹ bytes). `bits` may be fractional (NF4 with double quantization is about 4.127 bits). The memory is
+# exactly `n_params × bits / 8` bytes, not rounded to whole bytes: 3 weights of 4 bits are 1.5 bytes, 1.5 × 10⁻⁹ GB.
 
 # %% nbgrader={"grade": false, "grade_id": "model_memory_gb", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def model_memory_gb(n_params: float, bits: float) -> float:
@@ -49,6 +50,11 @@ for _ in range(20):
     with _hidden_forbidden(modules=("utils.memory",)):
         _got = model_memory_gb(_n, _b)
     expect_close(_got, _n * _b / 8e9, rtol=1e-9, atol=0.0, message=f"model_memory_gb({_n:.3g}, {_b}) = {_got}")
+for _n, _b in ((3, 4), (1, 4.127), (5, 4.5), (7, 1), (1001, 4)):  # tiny sizes: a fraction of a byte is not rounded
+    with _hidden_forbidden(modules=("utils.memory",)):
+        _got = model_memory_gb(_n, _b)
+    expect_close(_got, _n * _b / 8e9, rtol=1e-9, atol=0.0,
+                 message=f"model_memory_gb({_n}, {_b}) = {_got}: n_params x bits / 8 bytes, not rounded to whole bytes")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -57,13 +63,15 @@ for _ in range(20):
 # Write `training_memory_gb(n_params, n_trainable, frozen_bits=16, trainable_bits=32)` returning a dict with the
 # keys `"weights"`, `"gradients"`, `"optimizer"`, `"total"` (GB, 10⁹ bytes), for training with **Adam**:
 #
-# - **full fine-tune** (`n_trainable >= n_params`): every weight is trainable and stored with `trainable_bits`;
+# - **full fine-tune** (`n_trainable >= n_params`): nothing is frozen; the `n_trainable` weights are all trainable
+#   and stored with `trainable_bits` (also when `n_trainable` is larger than `n_params`);
 # - **LoRA** (`n_trainable < n_params`): the base's `n_params` weights are frozen and stored with `frozen_bits`;
-#   the `n_trainable` adapter weights come *on top*, stored with `trainable_bits`;
+#   the `n_trainable` adapter weights come *on top*, stored with `trainable_bits` (as in a full fine-tune: 16-bit
+#   adapters have 16-bit weights and gradients);
 # - every trainable weight has one gradient of `trainable_bits`, and Adam keeps **two** float32 states (m and v) for it;
 # - when the trainable weights are stored in fewer than 32 bits (mixed precision), Adam updates an **fp32 master
 #   copy** of them (lesson 10: 16-bit steps would round the updates away): 4 more bytes per trainable parameter,
-#   counted under `"optimizer"`;
+#   counted under `"optimizer"`; with 32 bits or more (fp64 too) there is no master copy;
 # - frozen weights have neither gradients nor optimizer states; `total` is the sum of the three items.
 #
 # Check: a full fine-tune costs 16 bytes per parameter, in fp32 (4 + 4 + 8) and in 16 bits (2 + 2 + 4 + 8).
@@ -96,6 +104,13 @@ for _ in range(10):
     _b = training_memory_gb(_n, _n, frozen_bits=_rng.choice([16, 4.127]), trainable_bits=_tb)
     expect_close(_b["weights"], _n * _tb / 8e9, rtol=1e-9, atol=0.0, message="full fine-tune weights")
     expect_close(_b["gradients"], _n * _tb / 8e9, rtol=1e-9, atol=0.0, message="full fine-tune gradients")
+for _ in range(3):  # n_trainable > n_params is a full fine-tune too (>=): nothing frozen, no base counted twice
+    _n, _tb = _rng.uniform(1e8, 7e10), _rng.choice([32, 16])
+    _k = _n * _rng.uniform(1.01, 2.0)
+    _b = training_memory_gb(_n, _k, frozen_bits=16, trainable_bits=_tb)
+    expect_close(_b["weights"], _k * _tb / 8e9, rtol=1e-9, atol=0.0,
+                 message="n_trainable > n_params: a full fine-tune (>=), no frozen base weights")
+    expect_close(_b["gradients"], _k * _tb / 8e9, rtol=1e-9, atol=0.0, message="n_trainable > n_params: gradients")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_bill_lora_weights", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -114,6 +129,15 @@ for _ in range(10):
         _b = training_memory_gb(_n, _k, frozen_bits=_fb)
     expect_close(_b["weights"], (_n * _fb / 8 + _k * 4) / 1e9, rtol=1e-9, atol=0.0, message="LoRA weights")
     expect_close(_b["gradients"], _k * 4 / 1e9, rtol=1e-9, atol=0.0, message="LoRA gradients")
+for _ in range(5):  # 16-bit (or 8-bit) adapters: their weights and gradients in trainable_bits, not always fp32
+    _n = _rng.uniform(1e8, 7e10)
+    _k, _fb, _tb = _n * _rng.uniform(1e-4, 0.05), _rng.choice([16, 4.127]), _rng.choice([16, 8])
+    with _hidden_forbidden(modules=("utils.memory",)):
+        _b = training_memory_gb(_n, _k, frozen_bits=_fb, trainable_bits=_tb)
+    expect_close(_b["weights"], (_n * _fb / 8 + _k * _tb / 8) / 1e9, rtol=1e-9, atol=0.0,
+                 message=f"LoRA weights with {_tb}-bit adapters: the adapter in trainable_bits")
+    expect_close(_b["gradients"], _k * _tb / 8 / 1e9, rtol=1e-9, atol=0.0,
+                 message=f"LoRA gradients with {_tb}-bit adapters: trainable_bits each")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_bill_optimizer", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -138,6 +162,11 @@ for _ in range(10):
         # a 16-bit (or 8-bit) adapter: the master copy is the adapter's, never the frozen base's
         expect_close(_got, _k * 12 / 1e9, rtol=1e-9, atol=0.0,
                      message=f"LoRA with {_tb}-bit adapter weights: m, v and a master copy, adapter only")
+    with _hidden_forbidden(modules=("utils.memory",)):
+        _wide = training_memory_gb(_n, _k, trainable_bits=64)["optimizer"], \
+            training_memory_gb(_n, _n, trainable_bits=64)["optimizer"]
+    expect_close(_wide, (_k * 8 / 1e9, _n * 8 / 1e9), rtol=1e-9, atol=0.0,
+                 message="64-bit trainable weights: m and v only, no fp32 master copy (only below 32 bits)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_bill_total", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -161,7 +190,9 @@ for _ in range(10):
 #
 # Write `accumulate(increment, steps, dtype)`: start from 0 and add `increment` `steps` times, **keeping the running
 # sum in `dtype`** after every addition (as an optimizer does when it stores weights in that dtype). Return the
-# final sum as a Python float. In float16, adding 0.0001 twenty thousand times does not give 2.
+# final sum as a Python float. In float16, adding 0.0001 twenty thousand times does not give 2. This holds for every
+# dtype, float32 included: its sum drifts from `increment × steps` too, only far less (adding 0.1 twenty thousand
+# times in float32 gives about 1999.66).
 
 # %% nbgrader={"grade": false, "grade_id": "accumulate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def accumulate(increment: float, steps: int, dtype: torch.dtype) -> float:
@@ -184,6 +215,24 @@ for _ in range(3):
     _inc, _steps = _rng.uniform(1e-4, 1e-2), _rng.randint(100, 1500)
     _got = accumulate(_inc, _steps, torch.float32)
     expect_close(_got, _inc * _steps, rtol=1e-3, atol=0.0, message=f"{_steps} steps of {_inc:.3g} in float32: {_got}")
+### BEGIN REFERENCE
+def _hidden_accumulate32(increment, steps):
+    _t, _s = torch.tensor(0.0, dtype=torch.float32), torch.tensor(increment, dtype=torch.float32)
+    for _ in range(steps):
+        _t = _t + _s
+    return _t.item()
+
+
+### END REFERENCE
+for _ in range(2):  # long sums: the float32 running sum drifts from increment * steps by > 1e-5 (relative)
+    _inc, _steps = _rng.uniform(0.01, 0.2), _rng.randint(15_000, 25_000)
+    _got = accumulate(_inc, _steps, torch.float32)
+    ### BEGIN REFERENCE
+    _want = _hidden_accumulate32(_inc, _steps)
+    ### END REFERENCE
+    # a few float32 ulps (2**-24 each): the sum kept in float32 step by step, not exact in a Python float
+    expect_close(_got, _want, rtol=16 * 2.0 ** -24, atol=0.0,
+                 message=f"{_steps} steps of {_inc:.3g}: {_got} is not the float32 running sum (kept in float32?)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_accumulate_half", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -220,8 +269,8 @@ for _dtype in (torch.float16, torch.bfloat16):
 # - try `S = 2**k` for `k = 0, 1, 2, …` and return the **smallest** `S` (a Python float) for which **every non-zero**
 #   gradient, multiplied by `S` (in float32) and then cast to float16, is still non-zero; zeros stay zeros and do not
 #   count. (A power of two only moves the exponent, so multiplying by `S` in float32 rounds nothing.)
-# - if, at that smallest `S`, some scaled gradient overflows (casts to `inf`), no power of two can save this tensor
-#   in fp16: raise `ValueError`. Also raise `ValueError` if `k = 64` is still not enough.
+# - if, at that smallest `S` (`S = 1` included), some scaled gradient overflows (casts to `inf` or `-inf`), no power
+#   of two can save this tensor in fp16: raise `ValueError`. Also raise `ValueError` if `k = 64` is still not enough.
 #
 # Careful: float16's smallest number is the subnormal 2⁻²⁴ ≈ 6 × 10⁻⁸, and a value just *above half* of it rounds
 # *up* to it instead of to 0. Casting (`.to(torch.float16)`) is the judge, not a formula on paper.
@@ -274,6 +323,9 @@ for _lo, _hi in ((-34, -20), (-40, -6), (-27, -25), (-60, -45), (-12, -3), (-30,
     expect_equal(_got, _want, message=f"gradients between 2**{_lo} and 2**{_hi}: S = {_got} is not the smallest")
 expect_equal(smallest_loss_scale(torch.tensor([2.0 ** -88, -2.0 ** -80])), 2.0 ** 64,
              message="k = 64 is the last one tried, and it is enough")
+# the smallest magnitude is negative: 2**-40 needs 2**16 (2**-40 * 2**15 = 2**-25 rounds to 0), 2**-30 only 2**6
+expect_equal(smallest_loss_scale(torch.tensor([2.0 ** -30, -2.0 ** -40, 0.0, 0.5])), 2.0 ** 16,
+             message="a negative gradient must survive too: the non-zero values, whatever their sign")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_loss_scale_overflow", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -309,6 +361,15 @@ try:  # 2**-89 * 2**64 = 2**-25, half of fp16's smallest step: rounds to 0 even 
 except ValueError:
     _raised = "ValueError"
 expect_equal(_raised, "ValueError", message="2**-89 needs more than 2**64: raise ValueError")
+for _x, _why in ((torch.tensor([2.0 ** -30, -4000.0]), "-4000 * 2**6 = -256,000 casts to -inf: overflow by magnitude"),
+                 (torch.tensor([1e5, 0.5]), "1e5 overflows fp16 already at S = 1 (the smallest S): raise ValueError"),
+                 (torch.tensor([-7e4]), "-70,000 overflows fp16 already at S = 1: raise ValueError")):
+    try:
+        smallest_loss_scale(_x)
+        _raised = "nothing"
+    except ValueError:
+        _raised = "ValueError"
+    expect_equal(_raised, "ValueError", message=_why)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -320,7 +381,8 @@ expect_equal(_raised, "ValueError", message="2**-89 needs more than 2**64: raise
 # - `x` is a float32 tensor without zeros; store it in each format (`x.to(dtype)`) and compare with `x`;
 # - each error is the **mean relative error** `mean(|stored − x| / |x|)`, computed in **float64**, as a Python
 #   `float` (a value that overflows to `inf` has an infinite error, so the mean is `inf`);
-# - `better` is `"float16"` or `"bfloat16"`, whichever error is strictly smaller, and `"tie"` when they are equal.
+# - `better` is `"float16"` or `"bfloat16"`, whichever **measured** error is strictly smaller, and `"tie"` only when
+#   they are exactly equal (`==`: two errors that agree to four digits and differ after are not a tie).
 #
 # The hidden tests grade both errors against a reference to a relative **10⁻⁹** (`math.isclose(..., rel_tol=1e-9)`:
 # float64 arithmetic lands within 10⁻¹³ of it, float32 arithmetic is off by about 10⁻⁷)
@@ -384,4 +446,15 @@ for _x, _want in ((torch.rand(500, generator=_g) * 1e-6 + 1e-7, "bfloat16"),  # 
                   (torch.tensor([0.5, -4.0, 2.0 ** -10, 1024.0]), "tie")):  # powers of two: both store them exactly
     _got = rounding_errors(_x)
     expect_equal(_got[2], _want, message=f"this tensor: {_want}, not {_got[2]}")
+_g = torch.Generator().manual_seed(1012)
+# a near-tie: fp16 1.48349e-3, bf16 1.48366e-3 (1.2e-4 apart, far above float64's rounding): not equal, not a "tie"
+_x = torch.cat([torch.rand(400, generator=_g) + 0.5, torch.rand(29, generator=_g) * 2e-6 + 1e-7, torch.tensor([3.23e-7])])
+_got = rounding_errors(_x)
+expect_equal(_got[2], "float16", message=f"errors close but not equal: the smaller one wins, not {_got[2]}")
+# one value below fp16's smallest normal (3e-5 is an fp16 subnormal) among values near 1: fp16 still has the smaller
+# mean error (1.9e-4 against bf16's 1.5e-3): the measurement decides, not the range of the values
+_g = torch.Generator().manual_seed(1013)
+_x = torch.cat([torch.rand(500, generator=_g) + 0.5, torch.tensor([3e-5])])
+_got = rounding_errors(_x)
+expect_equal(_got[2], "float16", message=f"measured: fp16's mean error is the smaller one here, not {_got[2]}")
 ### END HIDDEN TESTS

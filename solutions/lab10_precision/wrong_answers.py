@@ -255,3 +255,123 @@ def rounding_errors(x: torch.Tensor) -> tuple[float, float, str]:
     if fp16_error == bf16_error:
         return fp16_error, bf16_error, "tie"
     return fp16_error, bf16_error, "float16" if fp16_error < bf16_error else "bfloat16"
+
+
+# %% [model_memory_gb] rounds up to whole bytes (math.ceil of the byte count) before converting to GB
+def model_memory_gb(n_params: float, bits: float) -> float:
+    """Memory of n_params weights of `bits` bits each, in GB (10**9 bytes)."""
+    return math.ceil(n_params * bits / 8) / 1e9
+
+
+# %% [training_memory_gb] full fine-tune only when n_trainable == n_params (the spec says >=): more trainable than base counts the base twice
+def training_memory_gb(n_params: float, n_trainable: float, frozen_bits: float = 16,
+                       trainable_bits: float = 32) -> dict:
+    trainable_bytes = n_trainable * trainable_bits / 8
+    frozen_bytes = 0.0 if n_trainable == n_params else n_params * frozen_bits / 8
+    master_bytes = n_trainable * 4 if trainable_bits < 32 else 0.0
+    bill = {"weights": (frozen_bytes + trainable_bytes) / 1e9,
+            "gradients": trainable_bytes / 1e9,
+            "optimizer": (n_trainable * 2 * 4 + master_bytes) / 1e9}
+    bill["total"] = bill["weights"] + bill["gradients"] + bill["optimizer"]
+    return bill
+
+
+# %% [training_memory_gb] LoRA adapters always stored (and differentiated) in fp32, trainable_bits only used for a full fine-tune
+def training_memory_gb(n_params: float, n_trainable: float, frozen_bits: float = 16,
+                       trainable_bits: float = 32) -> dict:
+    full = n_trainable >= n_params
+    adapter_bits = trainable_bits if full else 32          # "LoRA adapters are fp32"
+    trainable_bytes = n_trainable * adapter_bits / 8
+    frozen_bytes = 0.0 if full else n_params * frozen_bits / 8
+    master_bytes = n_trainable * 4 if trainable_bits < 32 else 0.0
+    bill = {"weights": (frozen_bytes + trainable_bytes) / 1e9,
+            "gradients": trainable_bytes / 1e9,
+            "optimizer": (n_trainable * 8 + master_bytes) / 1e9}
+    bill["total"] = bill["weights"] + bill["gradients"] + bill["optimizer"]
+    return bill
+
+
+# %% [training_memory_gb] master copy whenever trainable_bits != 32 (fp64 trainable weights get an fp32 "master copy" too)
+def training_memory_gb(n_params: float, n_trainable: float, frozen_bits: float = 16,
+                       trainable_bits: float = 32) -> dict:
+    trainable_bytes = n_trainable * trainable_bits / 8
+    frozen_bytes = 0.0 if n_trainable >= n_params else n_params * frozen_bits / 8
+    master_bytes = n_trainable * 4 if trainable_bits != 32 else 0.0
+    bill = {"weights": (frozen_bytes + trainable_bytes) / 1e9,
+            "gradients": trainable_bytes / 1e9,
+            "optimizer": (n_trainable * 8 + master_bytes) / 1e9}
+    bill["total"] = bill["weights"] + bill["gradients"] + bill["optimizer"]
+    return bill
+
+
+# %% [accumulate] only 16-bit dtypes are rounded: for float32 (and float64) the sum is kept in a Python float
+def accumulate(increment: float, steps: int, dtype: torch.dtype) -> float:
+    if dtype not in (torch.float16, torch.bfloat16):
+        return float(increment * steps)            # "float32 accumulates exactly anyway"
+    total = torch.tensor(0.0, dtype=dtype)
+    step = torch.tensor(increment, dtype=dtype)
+    for _ in range(steps):
+        total = total + step
+    return total.item()
+
+
+# %% [loss_scale] overflow checked on the largest gradient by value (max), not by magnitude: a huge negative gradient is missed
+def smallest_loss_scale(grads: torch.Tensor) -> float:
+    nonzero = grads.float().reshape(-1)
+    nonzero = nonzero[nonzero != 0]
+    for k in range(65):
+        if torch.all((nonzero * 2.0 ** k).to(torch.float16) != 0):
+            if nonzero.numel() and torch.isinf((nonzero.max() * 2.0 ** k).to(torch.float16)):
+                raise ValueError("the largest gradient overflows fp16")
+            return 2.0 ** k
+    raise ValueError("even S = 2**64 leaves a gradient at 0 in fp16")
+
+
+# %% [loss_scale] early exit: if nothing underflows at S = 1, returns 1.0 without checking for overflow
+def smallest_loss_scale(grads: torch.Tensor) -> float:
+    nonzero = grads.float().reshape(-1)
+    nonzero = nonzero[nonzero != 0]
+    if torch.all(nonzero.to(torch.float16) != 0):
+        return 1.0                                   # no scaling needed, nothing to check
+    for k in range(1, 65):
+        scaled = (nonzero * 2.0 ** k).to(torch.float16)
+        if torch.all(scaled != 0):
+            if torch.isinf(scaled).any():
+                raise ValueError("the large gradients overflow fp16")
+            return 2.0 ** k
+    raise ValueError("even S = 2**64 leaves a gradient at 0 in fp16")
+
+
+# %% [loss_scale] only the positive gradients are rescued (grads > 0 instead of != 0)
+def smallest_loss_scale(grads: torch.Tensor) -> float:
+    values = grads.float().reshape(-1)
+    positive = values[values > 0]
+    for k in range(65):
+        scaled = (positive * 2.0 ** k).to(torch.float16)
+        if torch.all(scaled != 0):
+            if torch.isinf((values * 2.0 ** k).to(torch.float16)).any():
+                raise ValueError("the large gradients overflow fp16")
+            return 2.0 ** k
+    raise ValueError("even S = 2**64 leaves a gradient at 0 in fp16")
+
+
+# %% [rounding_errors] "tie" when the two errors are merely close (math.isclose, rel_tol=1e-3), not equal
+def rounding_errors(x: torch.Tensor) -> tuple[float, float, str]:
+    exact = x.double()
+    fp16_error = ((x.to(torch.float16).double() - exact).abs() / exact.abs()).mean().item()
+    bf16_error = ((x.to(torch.bfloat16).double() - exact).abs() / exact.abs()).mean().item()
+    if math.isclose(fp16_error, bf16_error, rel_tol=1e-3):
+        return fp16_error, bf16_error, "tie"
+    return fp16_error, bf16_error, "float16" if fp16_error < bf16_error else "bfloat16"
+
+
+# %% [rounding_errors] the reading from a rule of thumb (any value outside fp16's normal range -> bfloat16), not from the measured errors
+def rounding_errors(x: torch.Tensor) -> tuple[float, float, str]:
+    exact = x.double()
+    fp16_error = ((x.to(torch.float16).double() - exact).abs() / exact.abs()).mean().item()
+    bf16_error = ((x.to(torch.bfloat16).double() - exact).abs() / exact.abs()).mean().item()
+    if fp16_error == bf16_error:
+        return fp16_error, bf16_error, "tie"
+    fp16 = torch.finfo(torch.float16)
+    outside = bool((x.abs() > fp16.max).any() or (x.abs() < fp16.tiny).any())
+    return fp16_error, bf16_error, "bfloat16" if outside else "float16"
