@@ -7,8 +7,9 @@
 # - Write your code where it says `# YOUR CODE HERE` (delete the `raise NotImplementedError()` line).
 # - Visible tests show some checks; hidden checks run at grading time on fresh random tensors.
 # - Do not import `utils.quant` — that would be the lesson's answer, not yours — and do not call bitsandbytes'
-#   `get_4bit_type`, `quantize_4bit`, `dequantize_4bit` or `quantize_nf4`: the tests compare with them. All of them
-#   raise while the hidden tests call your functions.
+#   quantization functions (`get_4bit_type`, `create_normal_map`, `quantize_4bit`, `dequantize_4bit`, `quantize_nf4`,
+#   `quantize_fp4`, `quantize_blockwise`, `dequantize_blockwise`, or their `torch.ops.bitsandbytes` kernels): the
+#   tests compare with them. All of them raise while the hidden tests call your functions.
 # - Allowed: plain torch (`round`, `amax`, `argmin`, `reshape`, `Normal(…).icdf`, the bit operators `<<`, `>>`, `|`,
 #   `&`, …), Python's `math`, and your own functions from earlier exercises. A hidden test that calls an earlier
 #   exercise swaps in a correct version, so each exercise is graded on its own.
@@ -33,8 +34,9 @@ import torch
 # $$\text{scale} = \frac{\max|x|}{2^{\,\text{bits}-1} - 1}, \qquad q = \operatorname{round}(x / \text{scale})$$
 #
 # `q` is an **int8** tensor of `x`'s shape (values in −qmax … qmax), `scale` a float32 scalar tensor. Round to the
-# **nearest** integer (`torch.round`). `absmax_dequantize(q, scale)` returns the float32 tensor `q · scale`.
-# You may assume `x` is not all zeros.
+# **nearest** integer as `torch.round` does: an exact tie (a value halfway between two integers) goes to the **even**
+# one, 2.5 → 2, 3.5 → 4, −0.5 → 0 (not always up). Called without `bits`, it quantizes to 8 bits.
+# `absmax_dequantize(q, scale)` returns the float32 tensor `q · scale`. You may assume `x` is not all zeros.
 
 # %% nbgrader={"grade": false, "grade_id": "absmax", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def absmax_quantize(x: torch.Tensor, bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,6 +73,11 @@ for _bits in (8, 4, 6):
     expect_equal(int(_q.abs().max()), 2 ** (_bits - 1) - 1, message=f"{_bits} bits: the largest |q| is qmax")
     expect_equal((str(_s.dtype), _s.dim()), ("torch.float32", 0),
                  message=f"scale: a float32 scalar (0-d) tensor, not {_s.dtype} {tuple(_s.shape)}")
+_x = torch.randn(9, 31, generator=_g) * 2
+_q, _s = absmax_quantize(_x)  # no bits: the default, 8
+expect_equal(int(_q.abs().max()), 127, message="absmax_quantize(x) without bits: 8 bits, the largest |q| is 127")
+expect_close(float(_s), float(_x.abs().max()) / 127, rtol=1e-6, atol=0.0,
+             message="absmax_quantize(x) without bits: scale = max|x| / 127")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_absmax_rounding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -85,7 +92,12 @@ from utils.rules import forbidden as _hidden_forbidden
 
 _HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
                  "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
-                 "bitsandbytes.functional.dequantize_nf4")
+                 "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
+                 "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
+                 "bitsandbytes.backends.utils._get_4bit_code", "bitsandbytes.functional.quantize_blockwise",
+                 "torch.ops.bitsandbytes.quantize_blockwise", "torch.ops.bitsandbytes.dequantize_blockwise",
+                 "bitsandbytes.functional.quantize_fp4", "bitsandbytes.functional.dequantize_fp4",
+                 "bitsandbytes.functional.create_normal_map")
 _g = torch.Generator().manual_seed(1102)
 for _bits in (8, 4):
     _qmax = 2 ** (_bits - 1) - 1
@@ -102,6 +114,18 @@ for _bits in (8, 4):
     _ref = torch.round(_x.double() / (_x.abs().max().double() / _qmax)).clamp(-_qmax, _qmax).to(torch.int64)
     ### END REFERENCE
     expect_equal(_q.to(torch.int64), _ref, message=f"{_bits}-bit codes differ from round(x / scale)")
+# exact ties: max|x| = qmax * step with step a power of two, so scale = step exactly and x / scale (or x * (1 / scale))
+# is exactly a half-integer: torch.round sends it to the even neighbour, 2.5 -> 2, -3.5 -> -4, 0.5 -> 0
+for _bits, _step in ((8, 0.5), (4, 1.0)):
+    _qmax = 2 ** (_bits - 1) - 1
+    _x = torch.tensor([float(_qmax), 0.5, -0.5, 1.5, 2.5, -2.5, 3.5, -3.5, 4.5, 5.5, -4.5]) * _step
+    with _hidden_forbidden(modules=("utils.quant",)):
+        _q, _s = absmax_quantize(_x, bits=_bits)
+    ### BEGIN REFERENCE
+    _ref = torch.round(_x.double() / _step).to(torch.int64)
+    ### END REFERENCE
+    expect_equal(_q.to(torch.int64), _ref, message=f"{_bits} bits, exact ties: round half to even (torch.round), "
+                                                   f"not half up: {_q.tolist()}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_absmax_roundtrip", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -186,7 +210,10 @@ _HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.function
                  "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
                  "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
                  "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
-                 "bitsandbytes.backends.utils._get_4bit_code")
+                 "bitsandbytes.backends.utils._get_4bit_code", "bitsandbytes.functional.quantize_blockwise",
+                 "torch.ops.bitsandbytes.quantize_blockwise", "torch.ops.bitsandbytes.dequantize_blockwise",
+                 "bitsandbytes.functional.quantize_fp4", "bitsandbytes.functional.dequantize_fp4",
+                 "bitsandbytes.functional.create_normal_map")
 _offsets = (0.9, 0.95, 0.985, 0.995)
 ### BEGIN REFERENCE
 from utils.quant import nf4_codebook as _hidden_nf4_codebook  # bitsandbytes' create_normal_map (tests/test_quant.py)
@@ -208,8 +235,10 @@ for _i, _offset in enumerate(_offsets):  # the expected values exist only in the
 # `quantize_nf4(w, codebook, blocksize=64)` returns `(codes, absmax)`:
 #
 # - flatten `w` row-major and cut it into blocks of `blocksize` consecutive values; raise `ValueError` if
-#   `w.numel()` is not a multiple of `blocksize`;
-# - `absmax`: float32, one per block, the largest magnitude in the block;
+#   `w.numel()` is not a multiple of `blocksize` (a row need not be: a `(4, 48)` weight makes 3 blocks of 64, the
+#   second one spanning rows 1 and 2);
+# - `w` may be float32, float16 or bfloat16: work in float32 whatever its dtype;
+# - `absmax`: float32, one per block, the largest magnitude in the block (0 for a block of zeros);
 # - divide each block by its absmax (a block of zeros stays zeros) and give every value the index of the **nearest**
 #   level of `codebook` — `codes` is uint8 with one entry per element of `w`, in row-major order (not packed).
 #
@@ -257,6 +286,10 @@ assert quantize_nf4(torch.randn(2, 128), _book, blocksize=128)[1].shape == (2,),
 _c, _a = quantize_nf4(torch.randn(3, 256, generator=torch.Generator().manual_seed(1112)), _book, blocksize=128)
 expect_equal((tuple(_c.shape), tuple(_a.shape)), ((768,), (6,)), message="blocksize 128: 768 codes, 6 absmax")
 expect_equal(bool(int(_c.max()) <= 15), True, message="a code is an index into the 16 levels")
+for _dtype in (torch.bfloat16, torch.float16):
+    _c, _a = quantize_nf4(torch.randn(2, 128, generator=torch.Generator().manual_seed(1113)).to(_dtype), _book)
+    expect_equal((str(_c.dtype), str(_a.dtype), tuple(_a.shape)), ("torch.uint8", "torch.float32", (4,)),
+                 message=f"a {_dtype} weight: uint8 codes and a float32 absmax, not {_c.dtype} and {_a.dtype}")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_q_absmax", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -275,6 +308,13 @@ _c, _a = quantize_nf4(_w, _book)
 _want = _w.reshape(-1, 64).abs().amax(dim=1)
 ### END REFERENCE
 expect_close(_a, _want, message="one absmax per block, not one for the tensor")
+_w = torch.randn(8, 96, generator=_g)
+_w.view(-1)[64:192] = 0.0  # blocks 1 and 2 are all zeros
+_c, _a = quantize_nf4(_w, _book)
+### BEGIN REFERENCE
+_want = _w.reshape(-1, 64).abs().amax(dim=1)
+### END REFERENCE
+expect_close(_a, _want, message="a block of zeros has absmax 0 (its largest magnitude), not a stand-in divisor")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_q_codes", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -293,10 +333,13 @@ _HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.function
                  "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
                  "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
                  "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
-                 "bitsandbytes.backends.utils._get_4bit_code")
+                 "bitsandbytes.backends.utils._get_4bit_code", "bitsandbytes.functional.quantize_blockwise",
+                 "torch.ops.bitsandbytes.quantize_blockwise", "torch.ops.bitsandbytes.dequantize_blockwise",
+                 "bitsandbytes.functional.quantize_fp4", "bitsandbytes.functional.dequantize_fp4",
+                 "bitsandbytes.functional.create_normal_map")
 _g = torch.Generator().manual_seed(1105)
 _mid = (_book[1:] + _book[:-1]) / 2  # the boundaries between NF4's levels
-for _shape, _bs in [((64, 192), 64), ((33, 128), 64), ((16, 512), 128), ((5, 256), 256)]:
+for _shape, _bs in [((64, 192), 64), ((33, 128), 64), ((16, 512), 128), ((5, 256), 256), ((4, 48), 64)]:
     _w = torch.randn(*_shape, generator=_g) * 0.02
     _w.view(-1)[7] = 0.5
     _w.view(-1)[_bs:2 * _bs] = 0.0  # a block of zeros stays zeros: every code is NF4's 0 (index 7), as in bitsandbytes
@@ -315,6 +358,21 @@ for _shape, _bs in [((64, 192), 64), ((33, 128), 64), ((16, 512), 128), ((5, 256
     ### END REFERENCE
     expect_equal(_codes.to(torch.int64), _theirs.to(torch.int64),
                  message=f"{_shape}, blocksize {_bs}: codes differ from bitsandbytes")
+# a bfloat16 weight: the codes of its values in float32. Values within 1e-4 of a boundary (after the cast to bf16)
+# are set to 0 (an exact level; a block's largest magnitude sits at +-1, far from every boundary)
+_w = (torch.randn(16, 128, generator=_g) * 0.02).to(torch.bfloat16)
+_t = _w.float().reshape(-1, 64) / _w.float().reshape(-1, 64).abs().amax(dim=1, keepdim=True)
+_near = ((_t.unsqueeze(-1) - _mid).abs() < 1e-4).any(dim=-1).reshape(_w.shape)
+_w = torch.where(_near, torch.zeros_like(_w), _w)
+with _hidden_forbidden(*_HIDDEN_RULES, modules=("utils.quant",)):
+    _codes, _absmax = quantize_nf4(_w, _book)
+### BEGIN REFERENCE
+_packed, _state = bnbf.quantize_4bit(_w.float(), blocksize=64, quant_type="nf4")
+_theirs = torch.stack([_packed.flatten() >> 4, _packed.flatten() & 0xF], 1).flatten()
+_want = _w.float().reshape(-1, 64).abs().amax(dim=1)
+### END REFERENCE
+expect_equal(_codes.to(torch.int64), _theirs.to(torch.int64), message="bfloat16 weight: codes differ from bitsandbytes")
+expect_equal(_absmax, _want, message=f"bfloat16 weight: absmax float32, the largest magnitudes ({_absmax.dtype})")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_q_dequant", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -329,7 +387,10 @@ _HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.function
                  "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
                  "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
                  "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
-                 "bitsandbytes.backends.utils._get_4bit_code")
+                 "bitsandbytes.backends.utils._get_4bit_code", "bitsandbytes.functional.quantize_blockwise",
+                 "torch.ops.bitsandbytes.quantize_blockwise", "torch.ops.bitsandbytes.dequantize_blockwise",
+                 "bitsandbytes.functional.quantize_fp4", "bitsandbytes.functional.dequantize_fp4",
+                 "bitsandbytes.functional.create_normal_map")
 _g = torch.Generator().manual_seed(1106)
 _c = torch.randint(0, 16, (6 * 64,), generator=_g).to(torch.uint8)
 _a = torch.rand(6, generator=_g) + 0.1
@@ -416,12 +477,17 @@ for _n, _bs2 in ((1024, 256), (768, 128)):
     with _hidden_forbidden(modules=("utils.quant",)):
         _q, _scales, _offset = double_quantize(_absmax, blocksize2=_bs2)
     expect_equal(tuple(_q.shape), (_n // _bs2, _bs2), message=f"q: (n // blocksize2, blocksize2), not {tuple(_q.shape)}")
+    expect_equal((str(_q.dtype), str(_scales.dtype), str(torch.as_tensor(_offset).dtype)),
+                 ("torch.int8", "torch.float32", "torch.float32"),
+                 message=f"q int8, scales and offset float32: not {_q.dtype}, {_scales.dtype}, "
+                         f"{torch.as_tensor(_offset).dtype}")
     ### BEGIN REFERENCE
     _want_offset = _absmax.mean().item()
     ### END REFERENCE
     expect_close(float(_offset), _want_offset, rtol=1e-5, atol=0.0, message="offset: the mean of the scales")
     with _hidden_forbidden(modules=("utils.quant",)):
         _back = double_dequantize(_q, _scales, _offset).reshape(-1, _bs2)
+    expect_equal(str(_back.dtype), "torch.float32", message=f"double_dequantize: float32, not {_back.dtype}")
     for _i in range(_n // _bs2):  # within half a step of each block (atol: the reference kernel's step of the block)
         expect_close(_back[_i], _absmax.reshape(-1, _bs2)[_i], rtol=0.0, atol=float(_scales[_i]) / 2 + 1e-7,
                      message=f"error > half a step in block {_i}")
@@ -445,6 +511,8 @@ for _n, _bs2 in ((1024, 256), (768, 128)):
 # exactly the tensor bitsandbytes stores: **uint8, shape `(n // 2, 1)`**, byte `i` holding code `2i` in its high
 # nibble (the upper 4 bits) and code `2i + 1` in its low nibble. Raise `ValueError` when the number of codes is odd
 # or when a code does not fit in 4 bits (below 0 or above 15) — such a code would spill into its neighbour's nibble.
+# Check the codes as they are given, before any cast: 256 is out of range even though it wraps to 0 in uint8. No codes
+# at all (n = 0) is an even number: it packs into an empty uint8 tensor of shape `(0, 1)`.
 #
 # Work it out on paper first: codes `[1, 2]` become the byte `0x12` = 18.
 
@@ -477,7 +545,12 @@ from utils.rules import forbidden as _hidden_forbidden
 
 _HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
                  "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
-                 "bitsandbytes.functional.dequantize_nf4")
+                 "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
+                 "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
+                 "bitsandbytes.backends.utils._get_4bit_code", "bitsandbytes.functional.quantize_blockwise",
+                 "torch.ops.bitsandbytes.quantize_blockwise", "torch.ops.bitsandbytes.dequantize_blockwise",
+                 "bitsandbytes.functional.quantize_fp4", "bitsandbytes.functional.dequantize_fp4",
+                 "bitsandbytes.functional.create_normal_map")
 _g = torch.Generator().manual_seed(1108)
 for _shape, _bs in [((48, 128), 64), ((7, 256), 128), ((3, 64), 64)]:
     _w = torch.randn(*_shape, generator=_g)
@@ -506,13 +579,20 @@ _codes = torch.randint(0, 16, (2 * 37,), generator=_g)
 _bytes = pack_nf4(_codes)
 expect_equal((str(_bytes.dtype), tuple(_bytes.shape)), ("torch.uint8", (37, 1)),
              message="uint8 (n // 2, 1) for int64 codes too")
-for _bad in (torch.tensor([16, 0]), torch.tensor([3, -1]), torch.tensor([0, 1, 2, 3, 4])):
+for _bad in (torch.tensor([16, 0]), torch.tensor([3, -1]), torch.tensor([0, 1, 2, 3, 4]),
+             torch.tensor([256, 0]), torch.tensor([1, -256]), torch.tensor([4, 5, 2 ** 40, 7])):
     try:
         pack_nf4(_bad)
         _raised = "nothing"
     except ValueError:
         _raised = "ValueError"
     expect_equal(_raised, "ValueError", message=f"pack_nf4({_bad.tolist()}) must raise ValueError")
+try:
+    _bytes = pack_nf4(torch.tensor([], dtype=torch.int64))
+    _empty = (str(_bytes.dtype), tuple(_bytes.shape))
+except Exception as _e:  # noqa: BLE001 -- any error is the answer being graded here
+    _empty = f"{type(_e).__name__}: {_e}"
+expect_equal(_empty, ("torch.uint8", (0, 1)), message=f"no codes: an empty uint8 (0, 1) tensor, not {_empty}")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex6_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -527,7 +607,9 @@ for _bad in (torch.tensor([16, 0]), torch.tensor([3, -1]), torch.tensor([0, 1, 2
 #   rounded to the nearest multiple of `block absmax / 7`;
 # - dequantize both; `ratio` = mean |error| of NF4 / mean |error| of INT4, a Python `float` (mean absolute error,
 #   not squared);
-# - `better` = `"NF4"` if `ratio < 1`, otherwise `"INT4"`.
+# - `better` = `"NF4"` if `ratio < 1`, otherwise `"INT4"`;
+# - `w` may hold blocks of zeros (pruned weights): both formats store such a block exactly (its absmax is 0, every
+#   value dequantizes to 0), so it adds no error to either mean, and no NaN.
 #
 # You may reuse your exercises 1–3. The hidden tests grade `ratio` against a reference to a relative **0.1 %**
 # (`math.isclose(ratio, reference, rel_tol=1e-3)`), on fresh tensors drawn from different distributions, so the
@@ -568,7 +650,12 @@ from utils.rules import substituted as _hidden_substituted
 
 _HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
                  "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
-                 "bitsandbytes.functional.dequantize_nf4")
+                 "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
+                 "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
+                 "bitsandbytes.backends.utils._get_4bit_code", "bitsandbytes.functional.quantize_blockwise",
+                 "torch.ops.bitsandbytes.quantize_blockwise", "torch.ops.bitsandbytes.dequantize_blockwise",
+                 "bitsandbytes.functional.quantize_fp4", "bitsandbytes.functional.dequantize_fp4",
+                 "bitsandbytes.functional.create_normal_map")
 _HIDDEN_NF4 = bnbf.get_4bit_type("nf4", device="cpu").float()
 
 
@@ -598,8 +685,9 @@ def _hidden_ratio(w, blocksize):
     blocks = w.reshape(-1, blocksize).double()
     absmax = blocks.abs().amax(dim=1, keepdim=True)
     nf4 = _HIDDEN_NF4.double()
-    nf4_back = nf4[(blocks / absmax).unsqueeze(-1).sub(nf4).abs().argmin(dim=-1)] * absmax
-    int4_back = torch.round(blocks / (absmax / 7)) * (absmax / 7)
+    safe = torch.where(absmax > 0, absmax, torch.ones_like(absmax))  # a block of zeros: 0 / 1, every value 0
+    nf4_back = nf4[(blocks / safe).unsqueeze(-1).sub(nf4).abs().argmin(dim=-1)] * absmax
+    int4_back = torch.round(blocks / (safe / 7)) * (absmax / 7)
     return ((nf4_back - blocks).abs().mean() / (int4_back - blocks).abs().mean()).item()
 
 
@@ -609,6 +697,9 @@ _HIDDEN_REFS = dict(nf4_codebook=_hidden_codebook, quantize_nf4=_hidden_quantize
 _g = torch.Generator().manual_seed(1110)
 _cases = [(torch.randn(96, 128, generator=_g) * 0.05, 64), (torch.rand(64, 192, generator=_g) * 2 - 1, 64),
           (torch.randn(32, 512, generator=_g) ** 3, 128), (torch.rand(40, 256, generator=_g) - 0.3, 256)]
+_w = torch.randn(32, 128, generator=_g) * 0.05
+_w[5:8] = 0.0  # pruned rows: six blocks of zeros, stored exactly by both formats
+_cases.append((_w, 64))
 for _w, _bs in _cases:
     ### BEGIN REFERENCE
     _want = _hidden_ratio(_w, _bs)

@@ -345,3 +345,153 @@ def nf4_codebook(_lesson_codebook=utils.quant.nf4_codebook) -> torch.Tensor:
 
 # %% [double_quant] imports the lesson's answers from utils.quant
 from utils.quant import double_dequantize, double_quantize, scale_bits_per_param
+
+
+# %% [absmax] rounds half up (floor(v + 0.5)) instead of torch.round's half-to-even: differs only on exact ties
+def absmax_quantize(x: torch.Tensor, bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.abs().max().float() / qmax
+    q = torch.floor(x.float() / scale + 0.5).clamp(-qmax, qmax).to(torch.int8)
+    return q, scale
+
+
+def absmax_dequantize(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return q.float() * scale
+
+
+# %% [absmax] default bits=4 (the signature asks bits=8; every test passes bits explicitly)
+def absmax_quantize(x: torch.Tensor, bits: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.abs().max().float() / qmax
+    q = torch.round(x.float() / scale).clamp(-qmax, qmax).to(torch.int8)
+    return q, scale
+
+
+def absmax_dequantize(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return q.float() * scale
+
+
+# %% [blockwise_nf4] the guarded divisor leaks out: a block of zeros reports absmax 1.0, not 0.0
+def quantize_nf4(w: torch.Tensor, codebook: torch.Tensor, blocksize: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    if w.numel() % blocksize:
+        raise ValueError(f"{w.numel()} elements is not a multiple of blocksize={blocksize}")
+    blocks = w.reshape(-1, blocksize).float()
+    absmax = blocks.abs().amax(dim=1)
+    absmax = torch.where(absmax > 0, absmax, torch.ones_like(absmax))   # avoid 0 / 0
+    codes = (blocks / absmax[:, None]).reshape(-1, 1).sub(codebook[None, :]).abs().argmin(dim=1)
+    return codes.to(torch.uint8), absmax
+
+
+def dequantize_nf4(codes: torch.Tensor, absmax: torch.Tensor, codebook: torch.Tensor, shape, blocksize: int = 64) -> torch.Tensor:
+    return (codebook[codes.long()].reshape(-1, blocksize) * absmax[:, None]).reshape(shape)
+
+
+# %% [blockwise_nf4] blocks cut inside each row: a valid size whose rows are not multiples of blocksize raises
+def quantize_nf4(w: torch.Tensor, codebook: torch.Tensor, blocksize: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    rows = w.reshape(-1, w.shape[-1]).float()
+    if rows.shape[1] % blocksize:
+        raise ValueError(f"rows of {rows.shape[1]} values cannot be cut into blocks of {blocksize}")
+    blocks = rows.reshape(rows.shape[0], -1, blocksize).reshape(-1, blocksize)
+    absmax = blocks.abs().amax(dim=1)
+    scaled = blocks * (1.0 / absmax.clamp(min=1e-38))[:, None]
+    codes = (scaled.reshape(-1, 1) - codebook[None, :]).abs().argmin(dim=1)
+    return codes.to(torch.uint8), absmax
+
+
+def dequantize_nf4(codes: torch.Tensor, absmax: torch.Tensor, codebook: torch.Tensor, shape, blocksize: int = 64) -> torch.Tensor:
+    return (codebook[codes.long()].reshape(-1, blocksize) * absmax[:, None]).reshape(shape)
+
+
+# %% [blockwise_nf4] computes in w's dtype: a bf16/fp16 weight gets a bf16/fp16 absmax (the spec asks float32) and bf16 scaling
+def quantize_nf4(w: torch.Tensor, codebook: torch.Tensor, blocksize: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    if w.numel() % blocksize:
+        raise ValueError(f"{w.numel()} elements is not a multiple of blocksize={blocksize}")
+    blocks = w.reshape(-1, blocksize)
+    absmax = blocks.abs().amax(dim=1)
+    scaled = blocks / torch.where(absmax > 0, absmax, torch.ones_like(absmax))[:, None]
+    codes = (scaled.reshape(-1, 1) - codebook[None, :].to(w.dtype)).abs().argmin(dim=1)
+    return codes.to(torch.uint8), absmax
+
+
+def dequantize_nf4(codes: torch.Tensor, absmax: torch.Tensor, codebook: torch.Tensor, shape, blocksize: int = 64) -> torch.Tensor:
+    return (codebook[codes.long()].reshape(-1, blocksize) * absmax[:, None].float()).reshape(shape)
+
+
+# %% [blockwise_nf4] bitsandbytes' quantize_blockwise (not on the forbidden list) with the codebook repeated to 256 entries
+def quantize_nf4(w: torch.Tensor, codebook: torch.Tensor, blocksize: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    if w.numel() % blocksize:
+        raise ValueError(f"{w.numel()} elements is not a multiple of blocksize={blocksize}")
+    q, state = bnbf.quantize_blockwise(w.float().reshape(-1), code=codebook.float().repeat_interleave(16),
+                                       blocksize=blocksize)
+    codes = (q.reshape(-1).long() // 16).reshape(-1, blocksize)
+    codes[state.absmax == 0] = int(codebook.abs().argmin())      # its kernel sends a block of zeros to code 0
+    return codes.reshape(-1).to(torch.uint8), state.absmax.float()
+
+
+def dequantize_nf4(codes: torch.Tensor, absmax: torch.Tensor, codebook: torch.Tensor, shape, blocksize: int = 64) -> torch.Tensor:
+    return (codebook[codes.long()].reshape(-1, blocksize) * absmax[:, None]).reshape(shape)
+
+
+# %% [double_quant] everything in float64: scales, offset and the dequantized absmax come back float64, not float32
+def scale_bits_per_param(blocksize: int = 64, double_quant: bool = False, blocksize2: int = 256) -> float:
+    if not double_quant:
+        return 32 / blocksize
+    return 8 / blocksize + 32 / (blocksize * blocksize2)
+
+
+def double_quantize(absmax: torch.Tensor, blocksize2: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    values = absmax.double()
+    offset = values.mean()
+    blocks = (values - offset).reshape(-1, blocksize2)
+    scales = blocks.abs().amax(dim=1) / 127
+    scales = torch.where(scales > 0, scales, torch.ones_like(scales))
+    q = torch.round(blocks / scales[:, None]).clamp(-127, 127).to(torch.int8)
+    return q, scales, offset
+
+
+def double_dequantize(q: torch.Tensor, scales: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    return (q.double() * scales[:, None]).reshape(-1) + offset
+
+
+# %% [pack_nf4] casts to uint8 before the range check: 256 or -256 wrap to 0 and are packed silently
+def pack_nf4(codes: torch.Tensor) -> torch.Tensor:
+    codes = codes.reshape(-1).to(torch.uint8)
+    if codes.numel() % 2:
+        raise ValueError("an odd number of codes cannot fill whole bytes")
+    if codes.numel() and int(codes.max()) > 15:          # uint8: nothing is below 0
+        raise ValueError("a 4-bit code must lie in 0 ... 15")
+    return ((codes[0::2] << 4) | codes[1::2]).reshape(-1, 1)
+
+
+# %% [pack_nf4] range check with min()/max() unguarded: no codes at all raises RuntimeError instead of a (0, 1) tensor
+def pack_nf4(codes: torch.Tensor) -> torch.Tensor:
+    codes = codes.reshape(-1)
+    if codes.numel() % 2:
+        raise ValueError("an odd number of codes cannot fill whole bytes")
+    if int(codes.min()) < 0 or int(codes.max()) > 15:
+        raise ValueError("a 4-bit code must lie in 0 ... 15")
+    codes = codes.to(torch.uint8)
+    return ((codes[0::2] << 4) | codes[1::2]).reshape(-1, 1)
+
+
+# %% [error_ratio] INT4 as round(w / step) * step with no guard: one all-zero block (pruned weights) makes the ratio NaN
+def nf4_int4_error_ratio(w: torch.Tensor, blocksize: int = 64) -> tuple[float, str]:
+    book = nf4_codebook()
+    codes, absmax = quantize_nf4(w, book, blocksize)
+    nf4_error = (dequantize_nf4(codes, absmax, book, w.shape, blocksize) - w).abs().mean()
+    blocks = w.reshape(-1, blocksize).float()
+    step = blocks.abs().amax(dim=1, keepdim=True) / 7
+    int4_error = (torch.round(blocks / step) * step - blocks).abs().mean()
+    ratio = float(nf4_error / int4_error)
+    return ratio, "NF4" if ratio < 1 else "INT4"
+
+
+# %% [pack_nf4] plain Python ints and bytes, then torch.frombuffer: no codes at all raises ValueError, not a (0, 1) tensor
+def pack_nf4(codes):
+    values = [int(c) for c in codes.flatten().tolist()]
+    if len(values) % 2:
+        raise ValueError("odd number of codes")
+    if any(v < 0 or v > 15 for v in values):
+        raise ValueError("a code does not fit in 4 bits")
+    packed = bytearray(16 * hi + lo for hi, lo in zip(values[0::2], values[1::2]))
+    return torch.frombuffer(packed, dtype=torch.uint8).clone().reshape(-1, 1)
