@@ -41,6 +41,10 @@ print(repr(format_prompt("What is the capital of Peru?") + " Lima" + tokenizer.e
 #     answer_ids = tokenizer(" " + answer)["input_ids"] + [EOS]
 #     input_ids  = prompt_ids + answer_ids
 #
+# `format_prompt` strips the question (`"  What is …? "` gives the prompt of `"What is …?"`); the answer is used exactly
+# as given, not stripped (`" " + answer` as it is). Nothing is truncated: a pair longer than the model's 128
+# positions stays whole.
+#
 # Return a dict of three `torch.long` tensors of shape `(batch, longest)`, **right-padded** with `tokenizer.pad_token_id`:
 #
 # - `input_ids`;
@@ -48,7 +52,9 @@ print(repr(format_prompt("What is the capital of Peru?") + " Lima" + tokenizer.e
 # - `labels`: `-100` on every prompt token, the answer ids **and the final EOS** as they are, `-100` on padding.
 #
 # Careful: the pad id *is* the EOS id. A label rule like "mask every pad id" also masks the one EOS the model must
-# learn to produce — and then it never learns to stop.
+# learn to produce — and then it never learns to stop. And the course tokenizer pads on the **left** by default
+# (`tokenizer.padding_side == "left"`, for generation): `tokenizer(texts, padding=True)` does not give the
+# right-padded batch asked for here.
 #
 # Allowed: the tokenizer, `format_prompt`, lists, `torch.tensor`. Not allowed: `utils.qa` (its `build_examples` and
 # `QACollator` are lesson 13's collate function; the hidden tests make that module unimportable while they call
@@ -111,6 +117,19 @@ for _hseed in range(3):
         _hp, _ht = _reference_parts(_hq, _ha)
         _hn = len(_hp) + len(_ht)
         expect_equal(_hbatch["input_ids"][_hrow].tolist(), _hp + _ht + [tokenizer.pad_token_id] * (_hwidth - _hn))
+# the question through format_prompt (which strips it), the answer exactly as given, a long pair not truncated
+_hpairs = [("  What is the capital of Peru? ", "Lima"), ("Who wrote Hamlet?\n", " William Shakespeare "),
+           (" ".join(["very"] * 150) + " long question?", "Yes")]
+with _hidden_forbidden(modules=("utils.qa",)):  # lesson 13's build_examples + QACollator
+    _hbatch = collate(_hpairs)
+_hwidth = max(sum(map(len, _reference_parts(q, a))) for q, a in _hpairs)
+expect_equal(tuple(_hbatch["input_ids"].shape), (3, _hwidth),
+             message=f"shape {tuple(_hbatch['input_ids'].shape)}: every pair whole, the longest {_hwidth} tokens")
+for _hrow, (_hq, _ha) in enumerate(_hpairs):
+    _hp, _ht = _reference_parts(_hq, _ha)
+    _hn = len(_hp) + len(_ht)
+    expect_equal(_hbatch["input_ids"][_hrow, :_hn].tolist(), _hp + _ht,
+                 message=f"({_hq[:30]!r}, {_ha!r}): tokenizer(format_prompt(question)) + tokenizer(' ' + answer) + [EOS]")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_collate_masks_question", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -181,10 +200,13 @@ for _hseed in range(3):
 #
 # "Paris", "paris." and "The Paris" are the same answer. Write
 #
-# - `normalize(text)`: lowercase; remove every character of `string.punctuation`; remove the words `a`, `an`, `the`;
-#   collapse runs of whitespace into single spaces and strip the ends (SQuAD's rule);
+# - `normalize(text)`: lowercase (`str.lower()`: "Straße" stays "straße"); remove every character of
+#   `string.punctuation` (ASCII punctuation only: `’`, `«`, `»` and other Unicode punctuation stay); remove the words
+#   `a`, `an`, `the`; collapse runs of whitespace (spaces, tabs, newlines: whatever `str.split()` splits on) into
+#   single spaces and strip the ends (SQuAD's rule);
 # - `exact_match(predictions, references)`: the share (a float from 0 to 1) of pairs whose normalized forms are
-#   equal — equal, not one containing the other: "Paris" does not match "Paris, Texas"; `0.0` for empty lists.
+#   equal — equal, not one containing the other: "Paris" does not match "Paris, Texas", nor "Texas Paris" (word order
+#   counts); `0.0` for empty lists.
 #
 # Allowed: `str` methods, `string.punctuation`, `re`. Not allowed: `utils.qa` (its `normalize_answer` and
 # `exact_match` are the reference; the hidden tests make them raise). The test of `exact_match` runs it with the
@@ -223,6 +245,9 @@ from utils.rules import forbidden as _hidden_forbidden
 _hrng = random.Random(5150)
 _pieces = ["The", "the", "A", "an", "An", "Paris", "SANA'A", "e.g.", "Côte", "  ", "\t", "Theme", "apple,", "x-y", "!!", "Map"]
 _htexts = [" ".join(_hrng.choices(_pieces, k=_hrng.randint(0, 7))) for _ in range(200)]
+# newlines are whitespace; only ASCII punctuation goes (’ « » stay); str.lower, not casefold (ß stays ß)
+_htexts += ["Paris\nTexas", "The\nEuro\r\n", "a\n\nb  c", "Côte d’Ivoire", "«Paris»", "l’Île-de-France", "Straße", "STRASSE",
+            "Gauß's law\n"]
 ### BEGIN REFERENCE
 from utils.qa import normalize_answer as _normalize_reference
 
@@ -258,6 +283,7 @@ for _ in range(50):
     _hn = _hrng.randint(1, 12)
     _hp, _r = _hrng.choices(_hanswers, k=_hn), _hrng.choices(_hanswers, k=_hn)
     _hcases.append((_hp, _r))
+_hcases.append((["Texas Paris", "Lima", "euro zone"], ["Paris Texas", "lima", "zone euro"]))  # word order counts
 _hcases.append((["Paris, Texas", "Lima"], ["Paris", "Lima Peru"]))
 ### BEGIN REFERENCE
 from utils.qa import exact_match as _em_reference
@@ -445,7 +471,7 @@ for _hbad in (0, -3):
 # `stop_rate(model, prompts, max_new_tokens, stop_ids)`: the share (a Python `float` from 0 to 1) of `prompts` (lists
 # of token ids) whose greedy continuation (your `greedy_continue`) ends **with a stop id** — the model stopped by
 # itself — rather than being cut off after `max_new_tokens` ids. A stop id that comes exactly as the last allowed
-# token counts as a stop. `0.0` for no prompts.
+# token counts as a stop. Every prompt counts, also one that comes more than once. `0.0` for no prompts.
 #
 # Graded on fresh small models and prompts against the reference (exactly: it is a count), with the reference
 # `greedy_continue`. After the fine-tune below, a cell uses it to compare the model before and after.
@@ -507,6 +533,15 @@ with _hidden_substituted(greedy_continue=_hidden_greedy):
     assert type(stop_rate(_hm, [], _hn, _hstops)) is float, "0.0 (a float) for no prompts"
 expect_equal(_hgot_last, 1.0, message="a stop id that comes as the last allowed token counts as a stop")
 expect_equal(_hgot, _hwant, message=f"stop rate {_hgot} is not the share of prompts that stopped")
+# the same prompt twice counts twice: two of these three runs stop
+_hnostop = next(_p for _p, _f in zip(_hprompts, _hfree, strict=True) if not any(_t in _hstops for _t in _f))
+_hdup = [_hprompts[_hlast], _hnostop, _hprompts[_hlast]]
+with _hidden_substituted(greedy_continue=_hidden_greedy):
+    _hgot = stop_rate(_hm, _hdup, _hn, _hstops)
+### BEGIN REFERENCE
+_hwant = sum(any(_t in _hstops for _t in _hidden_greedy(_hm, _p, _hn, [])) for _p in _hdup) / len(_hdup)  # 2 / 3
+### END REFERENCE
+expect_equal(_hgot, _hwant, message=f"a prompt that comes twice counts twice: {_hgot}")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}

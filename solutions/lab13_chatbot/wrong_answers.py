@@ -273,3 +273,125 @@ def stop_rate(model: torch.nn.Module, prompts: list[list[int]], max_new_tokens: 
     if not prompts:
         return 0
     return sum(greedy_continue(model, ids, max_new_tokens, stop_ids)[-1] in stop_ids for ids in prompts) / len(prompts)
+
+
+# %% [collate] the prompt template copied from the printout instead of format_prompt: the question is not stripped
+def collate(pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
+    rows = []
+    for question, answer in pairs:
+        prompt_ids = tokenizer(f"Question: {question}\nAnswer:")["input_ids"]
+        answer_ids = tokenizer(" " + answer)["input_ids"] + [EOS]
+        rows.append((prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids))
+    width = max(len(ids) for ids, _ in rows)
+    pad = tokenizer.pad_token_id
+    return {"input_ids": torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in rows], dtype=torch.long),
+            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows], dtype=torch.long),
+            "labels": torch.tensor([labs + [-100] * (width - len(labs)) for _, labs in rows], dtype=torch.long)}
+
+
+# %% [collate] cleans the answer with strip() before tokenizing " " + answer (the spec tokenizes " " + answer as given)
+def collate(pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
+    rows = []
+    for question, answer in pairs:
+        prompt_ids = tokenizer(format_prompt(question))["input_ids"]
+        answer_ids = tokenizer(" " + answer.strip())["input_ids"] + [EOS]
+        rows.append((prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids))
+    width = max(len(ids) for ids, _ in rows)
+    pad = tokenizer.pad_token_id
+    return {"input_ids": torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in rows], dtype=torch.long),
+            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows], dtype=torch.long),
+            "labels": torch.tensor([labs + [-100] * (width - len(labs)) for _, labs in rows], dtype=torch.long)}
+
+
+# %% [collate] truncates every example to the model's 128 positions: a long question loses its answer and its EOS
+def collate(pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
+    limit = model.config.n_positions
+    rows = []
+    for question, answer in pairs:
+        prompt_ids = tokenizer(format_prompt(question))["input_ids"]
+        answer_ids = tokenizer(" " + answer)["input_ids"] + [EOS]
+        rows.append(((prompt_ids + answer_ids)[:limit], ([-100] * len(prompt_ids) + answer_ids)[:limit]))
+    width = max(len(ids) for ids, _ in rows)
+    pad = tokenizer.pad_token_id
+    return {"input_ids": torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in rows], dtype=torch.long),
+            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows], dtype=torch.long),
+            "labels": torch.tensor([labs + [-100] * (width - len(labs)) for _, labs in rows], dtype=torch.long)}
+
+
+# %% [evaluator] whitespace collapsed with [ \t]+ only: a newline inside an answer survives normalize
+import re
+
+
+def normalize(text: str) -> str:
+    text = "".join(c for c in text.lower() if c not in string.punctuation)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def exact_match(predictions: list[str], references: list[str]) -> float:
+    if not predictions:
+        return 0.0
+    return sum(normalize(p) == normalize(r) for p, r in zip(predictions, references)) / len(predictions)
+
+
+# %% [evaluator] removes every Unicode punctuation character (unicodedata category P*), not just string.punctuation
+import re
+import unicodedata
+
+
+def normalize(text: str) -> str:
+    text = "".join(c for c in text.lower()
+                   if c not in string.punctuation and not unicodedata.category(c).startswith("P"))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(predictions: list[str], references: list[str]) -> float:
+    if not predictions:
+        return 0.0
+    return sum(normalize(p) == normalize(r) for p, r in zip(predictions, references)) / len(predictions)
+
+
+# %% [evaluator] casefold() instead of lower() ("Straße" becomes "strasse")
+import re
+
+
+def normalize(text: str) -> str:
+    text = "".join(c for c in text.casefold() if c not in string.punctuation)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(predictions: list[str], references: list[str]) -> float:
+    if not predictions:
+        return 0.0
+    return sum(normalize(p) == normalize(r) for p, r in zip(predictions, references)) / len(predictions)
+
+
+# %% [evaluator] word order ignored: the sorted words are compared ("Texas Paris" matches "Paris Texas")
+import re
+
+
+def normalize(text: str) -> str:
+    text = "".join(c for c in text.lower() if c not in string.punctuation)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(predictions: list[str], references: list[str]) -> float:
+    if not predictions:
+        return 0.0
+    return sum(sorted(normalize(p).split()) == sorted(normalize(r).split())
+               for p, r in zip(predictions, references)) / len(predictions)
+
+
+# %% [stop_rate] continuations memoized per distinct prompt, and the share taken over the distinct prompts
+def stop_rate(model: torch.nn.Module, prompts: list[list[int]], max_new_tokens: int, stop_ids: list[int]) -> float:
+    seen = {}
+    for ids in prompts:
+        key = tuple(ids)
+        if key not in seen:
+            seen[key] = greedy_continue(model, ids, max_new_tokens, stop_ids)
+    if not seen:
+        return 0.0
+    return sum(new[-1] in stop_ids for new in seen.values()) / len(seen)

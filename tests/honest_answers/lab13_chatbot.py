@@ -53,3 +53,59 @@ def stop_rate(model, prompts, max_new_tokens, stop_ids):
         return 0.0
     ends = [greedy_continue(model, p, max_new_tokens, stop_ids) for p in prompts]
     return sum(1 for e in ends if len(e) < max_new_tokens or e[-1] in stop_ids) / len(prompts)
+
+
+# %% [collate] EOS appended as text (tokenizer.eos_token) before tokenizing; pad_sequence for the padding
+from torch.nn.utils.rnn import pad_sequence
+
+
+def collate(pairs):
+    ids, labels = [], []
+    for question, answer in pairs:
+        prompt = tokenizer(format_prompt(question))["input_ids"]
+        tail = tokenizer(" " + answer + tokenizer.eos_token)["input_ids"]     # "<|endoftext|>" is parsed as EOS
+        ids.append(torch.tensor(prompt + tail))
+        labels.append(torch.tensor([-100] * len(prompt) + tail))
+    input_ids = pad_sequence(ids, batch_first=True, padding_value=tokenizer.pad_token_id)
+    lengths = torch.tensor([len(row) for row in ids])
+    attention_mask = (torch.arange(input_ids.shape[1])[None, :] < lengths[:, None]).long()
+    return {"input_ids": input_ids.long(), "attention_mask": attention_mask,
+            "labels": pad_sequence(labels, batch_first=True, padding_value=-100).long()}
+
+
+# %% [evaluator] one regex character class built with re.escape, \s+ collapsed, numpy for the share
+import re
+
+import numpy as np
+
+_PUNCT = re.compile("[" + re.escape(string.punctuation) + "]")
+_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
+
+
+def normalize(text):
+    text = _PUNCT.sub("", text.lower())
+    text = _ARTICLES.sub(" ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def exact_match(predictions, references):
+    if len(predictions) == 0:
+        return 0.0
+    return float(np.mean([normalize(p) == normalize(r) for p, r in zip(predictions, references)]))
+
+
+# %% [greedy_continue] recursive: one token, then the continuation of the longer prompt
+def greedy_continue(model, input_ids, max_new_tokens, stop_ids):
+    if max_new_tokens < 1:
+        raise ValueError("max_new_tokens must be positive")
+    with torch.inference_mode():
+        token = model(input_ids=torch.tensor(input_ids).unsqueeze(0)).logits[0, -1].argmax().item()
+    if token in stop_ids or max_new_tokens == 1:
+        return [token]
+    return [token] + greedy_continue(model, list(input_ids) + [token], max_new_tokens - 1, stop_ids)
+
+
+# %% [stop_rate] asks for one token more: a run that stopped by itself ends within max_new_tokens
+def stop_rate(model, prompts, max_new_tokens, stop_ids):
+    runs = [greedy_continue(model, p, max_new_tokens + 1, stop_ids) for p in prompts]
+    return sum(len(run) <= max_new_tokens for run in runs) / len(runs) if runs else 0.0
