@@ -50,12 +50,13 @@ def qlora_model(seed: int = 0) -> torch.nn.Module:
 #
 # Write `count_parameters_4bit(model)` returning `(n_quantized, n_full_precision)`:
 #
-# - `n_quantized`: the number of **weights** stored in 4 bits — for every `bnb.nn.Linear4bit` module,
-#   `in_features × out_features` (its `weight` tensor holds packed bytes, two weights per byte, so do not use its
+# - `n_quantized`: the number of **weights** stored in 4 bits — for every `bnb.nn.Linear4bit` module (its
+#   subclasses `bnb.nn.LinearNF4` and `bnb.nn.LinearFP4` included), `in_features × out_features` (its `weight` tensor
+#   holds packed bytes, two weights per byte and an odd count rounded up to a whole byte, so do not use its
 #   `numel()`);
 # - `n_full_precision`: the number of elements of every parameter that is **not** 4-bit packed (dtype other than
-#   `torch.uint8`): embeddings, LayerNorms, biases. Count each parameter once (`model.parameters()` already skips
-#   the tied `lm_head`).
+#   `torch.uint8`): embeddings, LayerNorms, biases, whatever their dtype (float32, bfloat16, float16) and whether or
+#   not they require grad. Count each parameter once (`model.parameters()` already skips the tied `lm_head`).
 
 # %% nbgrader={"grade": false, "grade_id": "count_parameters_4bit", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def count_parameters_4bit(model: torch.nn.Module) -> tuple[int, int]:
@@ -84,6 +85,11 @@ _hm = torch.nn.Sequential(bnb.nn.Linear4bit(96, 48, compute_dtype=torch.float32,
                           torch.nn.Linear(48, 40), bnb.nn.Linear4bit(40, 24, bias=False, compute_dtype=torch.float32,
                                                                      quant_type="nf4")).to("cpu")
 expect_equal(count_parameters_4bit(_hm)[0], 96 * 48 + 40 * 24, message="count every Linear4bit's in x out, whatever the model")
+torch.manual_seed(1201)  # a LinearNF4 (a Linear4bit subclass) and an odd 3 x 5 = 15 weights, stored in 8 bytes
+_hm = torch.nn.Sequential(bnb.nn.LinearNF4(64, 16, compute_dtype=torch.float32), torch.nn.Linear(16, 8),
+                          bnb.nn.Linear4bit(3, 5, bias=False, compute_dtype=torch.float32, quant_type="nf4")).to("cpu")
+expect_equal(count_parameters_4bit(_hm)[0], 64 * 16 + 3 * 5,
+             message="LinearNF4 is a Linear4bit; a 3 x 5 layer holds 15 weights (in x out, not 2 per stored byte)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_count_full_precision", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
@@ -100,6 +106,12 @@ _hm = torch.nn.Sequential(bnb.nn.Linear4bit(96, 48, compute_dtype=torch.float32,
                           torch.nn.Linear(48, 40), bnb.nn.Linear4bit(40, 24, bias=False, compute_dtype=torch.float32,
                                                                      quant_type="nf4")).to("cpu")
 expect_equal(count_parameters_4bit(_hm)[1], 48 + 48 * 40 + 40, message="the biases and the plain Linear, whatever the model")
+torch.manual_seed(1201)  # full precision in other dtypes, and frozen: still full precision
+_hm = torch.nn.Sequential(bnb.nn.LinearNF4(64, 16, compute_dtype=torch.float32), torch.nn.Linear(16, 8).to(torch.bfloat16),
+                          torch.nn.LayerNorm(8).to(torch.float16), torch.nn.Linear(8, 4)).to("cpu")
+_hm[3].requires_grad_(False)
+expect_equal(count_parameters_4bit(_hm)[1], 16 + (16 * 8 + 8) + 2 * 8 + (8 * 4 + 4),
+             message="every non-uint8 parameter: bf16 and fp16 ones, and frozen ones, too")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -221,7 +233,8 @@ for _m in ("", "FULL", "int8"):
 #
 # Lesson 12 probed one layer's 4-bit weight before and after training. Here you watch all of them.
 # `snapshot_4bit(model)` returns a dict with one entry for every `bnb.nn.Linear4bit` module of `model`, keyed by its
-# name in `model.named_modules()`, whose value is a tuple `(weight, address, saved)`:
+# name in `model.named_modules()` exactly as given (on a PEFT model the names keep PEFT's `base_model.model.` prefix
+# and `.base_layer` suffix), whose value is a tuple `(weight, address, saved)`:
 # - `weight`: the module's weight parameter itself (`module.weight`, not a copy);
 # - `address`: where its bytes live, `module.weight.data.untyped_storage().data_ptr()` (an `int`);
 # - `saved`: a copy of its bytes **in memory of its own** (`.clone()`), so that writing into the weight later
@@ -275,6 +288,15 @@ for _seed in (1204, 1205):
             expect_equal(_saved.untyped_storage().data_ptr() != _address, True, message="saved: a copy in memory of its own")
             _module.weight.data[0] ^= 1                      # write into the weight: the copy must not follow
             expect_equal(_saved, _want_bytes, message="saved must not change when the weight does")
+_m = qlora_model(1206)  # a PEFT model: the keys are its named_modules() names, prefixes and all
+_got = snapshot_4bit(_m)
+### BEGIN REFERENCE
+_want = sorted(_n for _n, _mod in _m.named_modules() if isinstance(_mod, bnb.nn.Linear4bit))
+### END REFERENCE
+expect_equal(sorted(_got), _want, message=f"a PEFT model: keys as named_modules() gives them, e.g. {next(iter(_got))}")
+_modules = dict(_m.named_modules())
+expect_equal(all(_name in _modules and _got[_name][0] is _modules[_name].weight for _name in _got), True,
+             message="a PEFT model: each key names its Linear4bit, with that module's weight")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex5_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -282,7 +304,8 @@ for _seed in (1204, 1205):
 #
 # `four_bit_untouched(model, snapshot)` returns `True` only when `model`'s `Linear4bit` modules have exactly the
 # names in `snapshot` and, for each of them, all three hold:
-# 1. its weight is the **same object** as the snapshot's (`is`),
+# 1. its weight is the **same object** as the snapshot's (`is`; a new parameter wrapping the very same storage is
+#    another object),
 # 2. its bytes live at the **same address**,
 # 3. its bytes **equal** the saved ones (`torch.equal`).
 #
@@ -343,6 +366,14 @@ def _hidden_new_object(m):
     m[3].weight = _hidden_copy.deepcopy(m[3].weight)     # "re-quantized": equal bytes in a new parameter
 
 
+def _hidden_rewrapped(m):
+    _old = m[3].weight  # a new Params4bit over the same storage: same address, same bytes, another object
+    m[3].weight = bnb.nn.Params4bit(_old.data, requires_grad=False, quant_state=_old.quant_state,
+                                    blocksize=_old.blocksize, compress_statistics=_old.compress_statistics,
+                                    quant_type=_old.quant_type, quant_storage=_old.quant_storage, module=m[3],
+                                    bnb_quantized=True)
+
+
 def _hidden_dequantized(m):
     m[0] = torch.nn.Linear(64, 32)                       # a 4-bit layer replaced by a full-precision one
 
@@ -357,7 +388,8 @@ def _hidden_added(m):
 
 for _seed, _tamper, _want in ((1211, None, True), (1212, _hidden_flip_byte, False), (1213, _hidden_new_data, False),
                               (1214, _hidden_new_object, False), (1215, _hidden_dequantized, False),
-                              (1216, _hidden_renamed, False), (1217, _hidden_added, False)):
+                              (1216, _hidden_renamed, False), (1217, _hidden_added, False),
+                              (1218, _hidden_rewrapped, False)):
     _m = _hidden_tiny4(_seed)
     _snap = _hidden_snapshot(_m)
     if _tamper is not None:
@@ -373,8 +405,9 @@ for _seed, _tamper, _want in ((1211, None, True), (1212, _hidden_flip_byte, Fals
 # `train_steps(model, batch, steps, lr)` trains `model` (a `PeftModel`, here on a 4-bit base) in place and returns
 # the list of its `steps` training losses as Python `float`s, the loss of each step measured before that step's
 # update: `torch.optim.AdamW(<the parameters that require grad>, lr=lr, weight_decay=0.0)`, each step on the whole
-# `batch` with the loss the model returns (`.loss`), gradients zeroed between steps, train mode, no schedule, no
-# clipping. Allowed: `torch.optim.AdamW`, the model's forward. Graded on fresh 4-bit models: each of your losses
+# `batch` — every tensor in it, its `attention_mask` included (`model(**batch)`: the course tokenizer pads on the
+# left, and there a dropped mask changes the loss) — with the loss the model returns (`.loss`), gradients zeroed
+# between steps, train mode, no schedule, no clipping. Allowed: `torch.optim.AdamW`, the model's forward. Graded on fresh 4-bit models: each of your losses
 # within a relative 1e-3 of the reference run's, the adapters after your last step within `1e-4 × lr` of the
 # reference run's (every step counts, and so does `weight_decay=0.0`), and the 4-bit weights never written.
 
@@ -450,6 +483,17 @@ expect_equal(sorted(_got_adapters), sorted(_ref_adapters), message="train the Lo
 expect_close(_hidden_flat([_got_adapters[_n] for _n in sorted(_got_adapters)]),
              _hidden_flat([_ref_adapters[_n] for _n in sorted(_ref_adapters)]), rtol=0.0, atol=1e-4 * 3e-3,
              message="the adapters differ from the reference run's (weight decay? every step?)")
+# a left-padded batch as the course tokenizer makes it (22 and 17 tokens), its attention mask, labels -100 on the
+# padding: without the mask the first loss moves by about 11 %
+_b = dict(tokenizer(["Question: What is the capital of Spain?\nAnswer: Madrid", "Hello, how are you today?"],
+                    padding=True, return_tensors="pt"))
+_b["labels"] = _b["input_ids"].masked_fill(_b["attention_mask"] == 0, -100)
+### BEGIN REFERENCE
+_want = _hidden_train_steps(qlora_model(1222), _b, 1, 3e-3)
+### END REFERENCE
+_got = train_steps(qlora_model(1222), _b, 1, 3e-3)
+expect_close(torch.tensor(_got, dtype=torch.float64), torch.tensor(_want, dtype=torch.float64), rtol=1e-3, atol=0.0,
+             message=f"left-padded batch: losses {[round(v, 4) for v in _got]} differ (the attention mask passed?)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "proof_instructions", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -477,7 +521,10 @@ print(f"{len(before)} 4-bit weights: same objects, same storage, same bytes:", f
 #     with torch.no_grad():
 #         logits = model(**batch).logits        # (batch, seq, vocab)
 #
-# Allowed: the models' forward, tensor arithmetic. Graded on fresh batches: within a relative 1e-3 of the reference.
+# Run each model on the whole `batch`, its `attention_mask` included (`model(**batch)`), and take the maxima over
+# every position, padding included. Allowed: the models' forward, tensor arithmetic. Graded on fresh batches (also
+# left-padded ones) within a relative 1e-3 of the reference, and on two small stand-in models: modules whose output
+# has `.logits`, like the course models' (use nothing of a model but its forward).
 
 # %% nbgrader={"grade": false, "grade_id": "nf4_logit_error", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def nf4_logit_error(model32: torch.nn.Module, model4: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:
@@ -507,4 +554,40 @@ for _shape in ((2, 9), (3, 17)):
     _got = nf4_logit_error(model32, model4, _b)
     assert type(_got) is float, "a Python float (.item())"
     expect_close(_got, _want, rtol=1e-3, atol=0.0, message=f"{_got:.5f}: not the reference's")
+# a left-padded batch with its attention mask: without the mask the error is about 0.0427 instead of 0.0400
+_b = dict(tokenizer(["Question: What is the capital of Spain?\nAnswer: Madrid", "Hello, how are you today?"],
+                    padding=True, return_tensors="pt"))
+### BEGIN REFERENCE
+with torch.no_grad():
+    _l32, _l4 = model32(**_b).logits, model4(**_b).logits
+_want = ((_l4 - _l32).abs().max() / _l32.abs().max()).item()
+### END REFERENCE
+_got = nf4_logit_error(model32, model4, _b)
+expect_close(_got, _want, rtol=1e-3, atol=0.0, message=f"left-padded batch: {_got:.5f} (the attention mask passed?)")
+from transformers.modeling_outputs import CausalLMOutput as _HiddenOutput
+
+
+def _hidden_table_init(self, table):
+    torch.nn.Module.__init__(self)
+    self.table = torch.nn.Parameter(torch.tensor(table), requires_grad=False)
+
+
+def _hidden_table_forward(self, input_ids=None, attention_mask=None, **kwargs):
+    return _HiddenOutput(logits=self.table[input_ids])
+
+
+# a stand-in model: the logits of each token id looked up in a table (the attention mask changes nothing). Built
+# with type(): a class statement in a hidden test would mangle the grader's __grader_ names inside its methods
+_HiddenTable = type("_HiddenTable", (torch.nn.Module,), {"__init__": _hidden_table_init,
+                                                         "forward": _hidden_table_forward})
+# differences 0.2, -0.1 | -3.0, 0.05 | -0.1, 0.05: the largest |difference|, 3.0, is negative and flips the sign
+# (1.5 -> -1.5, equal magnitudes), so max(l4 - l32) and max | |l4| - |l32| | both give 0.2, not 3.0
+_t32 = _HiddenTable([[5.0, -1.0], [1.5, 0.25], [-2.0, 4.0]])
+_t4 = _HiddenTable([[5.2, -1.1], [-1.5, 0.3], [-2.1, 4.05]])
+_b = {"input_ids": torch.tensor([[0, 1, 2], [2, 1, 0]]), "attention_mask": torch.ones(2, 3, dtype=torch.int64)}
+_got = nf4_logit_error(_t32, _t4, _b)
+### BEGIN REFERENCE
+_want = ((_t4.table - _t32.table).abs().max() / _t32.table.abs().max()).item()  # 3.0 / 5.0
+### END REFERENCE
+expect_close(_got, _want, rtol=1e-3, atol=0.0, message=f"{_got:.5f}: max |l4 - l32| / max |l32| is 0.6 here")
 ### END HIDDEN TESTS

@@ -223,3 +223,95 @@ def train_steps(model: torch.nn.Module, batch: dict[str, torch.Tensor], steps: i
         optimizer.zero_grad()
         history.append(step_loss.item())
     return history
+
+
+# %% [count_parameters_4bit] two weights per packed byte, counted from the uint8 parameters (an odd in x out is rounded up: 3 x 5 gives 16)
+def count_parameters_4bit(model):
+    n_quantized = n_full = 0
+    for p in model.parameters():
+        if p.dtype == torch.uint8:
+            n_quantized += 2 * p.numel()
+        else:
+            n_full += p.numel()
+    return n_quantized, n_full
+
+
+# %% [count_parameters_4bit] exact type check (type(m) is Linear4bit): its subclasses LinearNF4 / LinearFP4 are missed
+def count_parameters_4bit(model: torch.nn.Module) -> tuple[int, int]:
+    n_quantized = sum(m.in_features * m.out_features for m in model.modules() if type(m) is bnb.nn.Linear4bit)
+    n_full = sum(p.numel() for p in model.parameters() if p.dtype != torch.uint8)
+    return n_quantized, n_full
+
+
+# %% [count_parameters_4bit] full precision = the parameters that require grad (4-bit weights are frozen, so the rest must be...)
+def count_parameters_4bit(model: torch.nn.Module) -> tuple[int, int]:
+    n_quantized = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, bnb.nn.Linear4bit))
+    n_full = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return n_quantized, n_full
+
+
+# %% [count_parameters_4bit] full precision = float32 parameters only (bf16 / fp16 embeddings and norms are missed)
+def count_parameters_4bit(model: torch.nn.Module) -> tuple[int, int]:
+    n_quantized = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, bnb.nn.Linear4bit))
+    n_full = sum(p.numel() for p in model.parameters() if p.dtype == torch.float32)
+    return n_quantized, n_full
+
+
+# %% [four_bit_untouched] same address and same bytes, but never checks that the weight is the same object
+def four_bit_untouched(model: torch.nn.Module, snapshot: dict[str, tuple[torch.nn.Parameter, int, torch.Tensor]]) -> bool:
+    layers = {name: module for name, module in model.named_modules() if isinstance(module, bnb.nn.Linear4bit)}
+    if layers.keys() != snapshot.keys():
+        return False
+    for name, (_, address, saved) in snapshot.items():
+        now = layers[name].weight
+        if now.data.untyped_storage().data_ptr() != address or not torch.equal(now.data, saved):
+            return False
+    return True
+
+
+# %% [train_steps] forwards input_ids and labels only: the batch's attention_mask is dropped (left padding goes wrong)
+def train_steps(model: torch.nn.Module, batch: dict[str, torch.Tensor], steps: int, lr: float) -> list[float]:
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    model.train()
+    history = []
+    for _ in range(steps):
+        step_loss = model(input_ids=batch["input_ids"], labels=batch["labels"]).loss
+        step_loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        history.append(step_loss.item())
+    return history
+
+
+# %% [nf4_logit_error] runs the models on input_ids only: a padded batch's attention_mask is dropped
+def nf4_logit_error(model32: torch.nn.Module, model4: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:
+    with torch.no_grad():
+        logits32 = model32(batch["input_ids"]).logits
+        logits4 = model4(batch["input_ids"]).logits
+    return ((logits4 - logits32).abs().max() / logits32.abs().max()).item()
+
+
+# %% [nf4_logit_error] the largest signed difference (no abs on the difference)
+def nf4_logit_error(model32: torch.nn.Module, model4: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:
+    with torch.no_grad():
+        logits32 = model32(**batch).logits
+        logits4 = model4(**batch).logits
+    return ((logits4 - logits32).max() / logits32.abs().max()).item()
+
+
+# %% [nf4_logit_error] difference of the magnitudes, | |l4| - |l32| |, not the magnitude of the difference
+def nf4_logit_error(model32: torch.nn.Module, model4: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:
+    with torch.no_grad():
+        logits32 = model32(**batch).logits
+        logits4 = model4(**batch).logits
+    return ((logits4.abs() - logits32.abs()).abs().max() / logits32.abs().max()).item()
+
+
+# %% [snapshot_4bit] tidy keys: PEFT's "base_model.model." prefix and ".base_layer" suffix stripped (not the named_modules names)
+def snapshot_4bit(model: torch.nn.Module) -> dict[str, tuple[torch.nn.Parameter, int, torch.Tensor]]:
+    out = {}
+    for name, module in model.named_modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            key = name.removeprefix("base_model.model.").removesuffix(".base_layer")
+            out[key] = (module.weight, module.weight.data.untyped_storage().data_ptr(), module.weight.data.clone())
+    return out
