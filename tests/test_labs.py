@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,24 @@ def test_every_graded_cell_states_expectations(lab):
                 missing.append(meta["grade_id"])
             assert meta.get("grade") or not states, f"{meta.get('grade_id')}: expectations in a cell that grades nothing"
     assert not missing, f"graded cells without an expectation in their hidden tests: {missing}"
+
+
+@pytest.mark.parametrize("lab", LAB_NAMES)
+def test_hidden_tests_define_no_class(lab):
+    """Under grading a test cell runs as one function whose helpers are named `__grader_…`; inside a class statement
+    Python mangles such names (`_Cls__grader_…`), so a hidden test that defines a class fails with a NameError for
+    every student, the lab's own solution included (build a stand-in class with `type(...)` instead)."""
+    from grading.labsource import HIDDEN_BEGIN, HIDDEN_END
+
+    found = []
+    for nb in load_lab(lab).notebooks.values():
+        for cell in nb.cells:
+            if HIDDEN_BEGIN not in cell.source:
+                continue
+            hidden = cell.source.split(HIDDEN_BEGIN, 1)[1].split(HIDDEN_END, 1)[0]
+            found += [f"{cell.metadata['nbgrader']['grade_id']}: class {node.name}"
+                      for node in ast.walk(ast.parse(textwrap.dedent(hidden))) if isinstance(node, ast.ClassDef)]
+    assert found == [], found
 
 
 def _keyword_calls(source: str, functions: set[str]) -> list[tuple[int, str, str]]:
