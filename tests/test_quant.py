@@ -10,6 +10,7 @@ import torch
 bnb_functional = pytest.importorskip("bitsandbytes.functional")
 
 from utils.quant import (  # noqa: E402
+    BITSANDBYTES_QUANTIZERS,
     absmax_dequantize,
     absmax_dequantize_blockwise,
     absmax_quantize,
@@ -211,3 +212,19 @@ def test_qlora_trains_on_cpu():
         optimizer.zero_grad()
         losses.append(loss.item())
     assert losses[-1] < losses[0] * 0.8, losses
+
+
+def test_every_bitsandbytes_quantizer_lab11_forbids_exists_and_raises_in_the_rule():
+    """Lab 11's hidden tests forbid BITSANDBYTES_QUANTIZERS: each name is a real function or kernel of the installed
+    bitsandbytes (a renamed one would leave its rule forbidding nothing), and calling it inside the rule raises."""
+    from utils.rules import ForbiddenCall, forbidden
+
+    w = torch.randn(64, 64)
+    with forbidden(*BITSANDBYTES_QUANTIZERS):
+        for call in (lambda: bnb_functional.quantize_4bit(w, quant_type="nf4"),
+                     lambda: bnb_functional.quantize_blockwise(w),
+                     lambda: torch.ops.bitsandbytes.quantize_blockwise(w, bnb_functional.create_dynamic_map(), 64),
+                     lambda: bnb_functional.create_normal_map()):
+            with pytest.raises(ForbiddenCall):
+                call()
+    assert bnb_functional.quantize_blockwise(w)[0].dtype == torch.uint8  # and works again after the block

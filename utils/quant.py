@@ -15,6 +15,17 @@ from __future__ import annotations
 import torch
 
 NF4_OFFSET = 0.9677083  # (1 - 1/(2*15) + 1 - 1/(2*16)) / 2: keeps the extreme quantiles finite (QLoRA, App. E)
+# bitsandbytes' functions and kernels that quantize or dequantize (4-bit, NF4/FP4, blockwise): what a hand-written
+# quantizer must not call (lab 11's hidden tests forbid them by these names, `utils.rules.forbidden`)
+BITSANDBYTES_QUANTIZERS = (
+    "bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
+    "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
+    "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
+    "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
+    "bitsandbytes.backends.utils._get_4bit_code", "bitsandbytes.functional.quantize_blockwise",
+    "torch.ops.bitsandbytes.quantize_blockwise", "torch.ops.bitsandbytes.dequantize_blockwise",
+    "bitsandbytes.functional.quantize_fp4", "bitsandbytes.functional.dequantize_fp4",
+    "bitsandbytes.functional.create_normal_map")
 
 
 # ---------------------------------------------------------------- absmax (linear, symmetric) quantization

@@ -88,16 +88,9 @@ assert _q.tolist() == [7, 6, -6, 2], "scale = 1/7: 0.9 * 7 = 6.3 -> 6, 0.3 * 7 =
 _q, _s = absmax_quantize(torch.tensor([1.0, 0.69]), bits=4)
 assert _q.tolist() == [7, 5], "4.83 rounds to 5"
 ### BEGIN HIDDEN TESTS
+from utils.quant import BITSANDBYTES_QUANTIZERS as _HIDDEN_RULES
 from utils.rules import forbidden as _hidden_forbidden
 
-_HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
-                 "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
-                 "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
-                 "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
-                 "bitsandbytes.backends.utils._get_4bit_code", "bitsandbytes.functional.quantize_blockwise",
-                 "torch.ops.bitsandbytes.quantize_blockwise", "torch.ops.bitsandbytes.dequantize_blockwise",
-                 "bitsandbytes.functional.quantize_fp4", "bitsandbytes.functional.dequantize_fp4",
-                 "bitsandbytes.functional.create_normal_map")
 _g = torch.Generator().manual_seed(1102)
 for _bits in (8, 4):
     _qmax = 2 ** (_bits - 1) - 1
@@ -204,16 +197,9 @@ _book = nf4_codebook()
 assert abs(_book[8].item() - 0.0796) < 1e-3, "the smallest positive level is about 0.0796"
 assert abs(nf4_codebook(0.99)[8].item() - 0.0663) < 1e-3, "offset 0.99: the smallest positive level is about 0.0663"
 ### BEGIN HIDDEN TESTS
+from utils.quant import BITSANDBYTES_QUANTIZERS as _HIDDEN_RULES
 from utils.rules import forbidden as _hidden_forbidden
 
-_HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
-                 "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
-                 "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
-                 "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
-                 "bitsandbytes.backends.utils._get_4bit_code", "bitsandbytes.functional.quantize_blockwise",
-                 "torch.ops.bitsandbytes.quantize_blockwise", "torch.ops.bitsandbytes.dequantize_blockwise",
-                 "bitsandbytes.functional.quantize_fp4", "bitsandbytes.functional.dequantize_fp4",
-                 "bitsandbytes.functional.create_normal_map")
 _offsets = (0.9, 0.95, 0.985, 0.995)
 ### BEGIN REFERENCE
 from utils.quant import nf4_codebook as _hidden_nf4_codebook  # bitsandbytes' create_normal_map (tests/test_quant.py)
@@ -327,16 +313,9 @@ _theirs = torch.stack([_packed.reshape(-1) >> 4, _packed.reshape(-1) & 15], dim=
 print(f"codes equal to bitsandbytes: {(_codes == _theirs).float().mean():.2%}")
 assert (_codes == _theirs).float().mean() > 0.999
 ### BEGIN HIDDEN TESTS
+from utils.quant import BITSANDBYTES_QUANTIZERS as _HIDDEN_RULES
 from utils.rules import forbidden as _hidden_forbidden
 
-_HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
-                 "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
-                 "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
-                 "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
-                 "bitsandbytes.backends.utils._get_4bit_code", "bitsandbytes.functional.quantize_blockwise",
-                 "torch.ops.bitsandbytes.quantize_blockwise", "torch.ops.bitsandbytes.dequantize_blockwise",
-                 "bitsandbytes.functional.quantize_fp4", "bitsandbytes.functional.dequantize_fp4",
-                 "bitsandbytes.functional.create_normal_map")
 _g = torch.Generator().manual_seed(1105)
 _mid = (_book[1:] + _book[:-1]) / 2  # the boundaries between NF4's levels
 for _shape, _bs in [((64, 192), 64), ((33, 128), 64), ((16, 512), 128), ((5, 256), 256), ((4, 48), 64)]:
@@ -381,16 +360,9 @@ _book = torch.linspace(-1, 1, 16)
 _back = dequantize_nf4(torch.tensor([0, 15, 8, 7], dtype=torch.uint8), torch.tensor([2.0, 4.0]), _book, (2, 2), blocksize=2)
 assert _back.shape == (2, 2) and torch.allclose(_back, torch.tensor([[-2.0, 2.0], [4 * _book[8], 4 * _book[7]]]))
 ### BEGIN HIDDEN TESTS
+from utils.quant import BITSANDBYTES_QUANTIZERS as _HIDDEN_RULES
 from utils.rules import forbidden as _hidden_forbidden
 
-_HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
-                 "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
-                 "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
-                 "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
-                 "bitsandbytes.backends.utils._get_4bit_code", "bitsandbytes.functional.quantize_blockwise",
-                 "torch.ops.bitsandbytes.quantize_blockwise", "torch.ops.bitsandbytes.dequantize_blockwise",
-                 "bitsandbytes.functional.quantize_fp4", "bitsandbytes.functional.dequantize_fp4",
-                 "bitsandbytes.functional.create_normal_map")
 _g = torch.Generator().manual_seed(1106)
 _c = torch.randint(0, 16, (6 * 64,), generator=_g).to(torch.uint8)
 _a = torch.rand(6, generator=_g) + 0.1
@@ -541,16 +513,9 @@ print(f"{_w.numel()} weights -> {_mine.numel()} bytes; bitsandbytes stores {_pac
       f"first byte: yours {_mine.flatten()[0].item():#04x}, theirs {_packed.flatten()[0].item():#04x}")
 assert torch.equal(_mine.flatten(), _packed.flatten()), "your bytes differ from bitsandbytes'"
 ### BEGIN HIDDEN TESTS
+from utils.quant import BITSANDBYTES_QUANTIZERS as _HIDDEN_RULES
 from utils.rules import forbidden as _hidden_forbidden
 
-_HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
-                 "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
-                 "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
-                 "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
-                 "bitsandbytes.backends.utils._get_4bit_code", "bitsandbytes.functional.quantize_blockwise",
-                 "torch.ops.bitsandbytes.quantize_blockwise", "torch.ops.bitsandbytes.dequantize_blockwise",
-                 "bitsandbytes.functional.quantize_fp4", "bitsandbytes.functional.dequantize_fp4",
-                 "bitsandbytes.functional.create_normal_map")
 _g = torch.Generator().manual_seed(1108)
 for _shape, _bs in [((48, 128), 64), ((7, 256), 128), ((3, 64), 64)]:
     _w = torch.randn(*_shape, generator=_g)
@@ -645,17 +610,10 @@ print(f"normal weights: NF4 / INT4 mean |error| = {_ratio:.3f} -> {_better} is b
 assert isinstance(_ratio, float), "ratio: a Python float (float(...) of a 0-d tensor)"
 assert 0.75 < _ratio < 0.85, "on normal weights NF4's error is about 0.8 of INT4's"
 ### BEGIN HIDDEN TESTS
+from utils.quant import BITSANDBYTES_QUANTIZERS as _HIDDEN_RULES
 from utils.rules import forbidden as _hidden_forbidden
 from utils.rules import substituted as _hidden_substituted
 
-_HIDDEN_RULES = ("bitsandbytes.functional.get_4bit_type", "bitsandbytes.functional.quantize_4bit",
-                 "bitsandbytes.functional.dequantize_4bit", "bitsandbytes.functional.quantize_nf4",
-                 "bitsandbytes.functional.dequantize_nf4", "torch.ops.bitsandbytes.quantize_4bit",
-                 "torch.ops.bitsandbytes.dequantize_4bit", "bitsandbytes.functional.dequantize_blockwise",
-                 "bitsandbytes.backends.utils._get_4bit_code", "bitsandbytes.functional.quantize_blockwise",
-                 "torch.ops.bitsandbytes.quantize_blockwise", "torch.ops.bitsandbytes.dequantize_blockwise",
-                 "bitsandbytes.functional.quantize_fp4", "bitsandbytes.functional.dequantize_fp4",
-                 "bitsandbytes.functional.create_normal_map")
 _HIDDEN_NF4 = bnbf.get_4bit_type("nf4", device="cpu").float()
 
 
